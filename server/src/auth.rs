@@ -1,0 +1,550 @@
+//! Authentication: password hashing, JWT access tokens, rotating refresh tokens, partner API
+//! tokens, sign-in throttling, and the extractors that put the caller's role in a handler's
+//! signature.
+//!
+//! Accepted on every API route: `Bearer <jwt>`, `Token <api token>` (and the original's
+//! `Token: <api token>`), `ApiToken <api token>` (how DHIS2 clients send PATs) and, unless
+//! disabled, `Basic`.
+
+use std::marker::PhantomData;
+
+use argon2::password_hash::PasswordHasher;
+use argon2::{Argon2, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use dhis2gw_wire::{Role, TokenResponse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::users;
+
+const ISSUER: &str = "dhis2gw";
+/// Failed sign-ins allowed for one username within [`THROTTLE_WINDOW_SECS`] before it is locked
+/// for that long.
+const MAX_FAILED_LOGINS: i32 = 5;
+const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
+
+/// Who is calling, and how they proved it.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub id: i64,
+    pub uid: String,
+    pub username: String,
+    pub role: Role,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passwords
+// ---------------------------------------------------------------------------------------------
+
+/// argon2id with the crate's defaults (OWASP's recommended parameters), off the async runtime.
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(anyhow::Error::msg)
+    })
+    .await?
+}
+
+/// Verifies against a stored hash. Without a stored hash (unknown user) a dummy hash is
+/// checked anyway, so response time does not reveal which usernames exist.
+pub async fn verify_password(password: String, stored: Option<String>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| {
+            DUMMY
+                .get_or_init(|| {
+                    Argon2::default()
+                        .hash_password(b"not a password")
+                        .expect("hashing works")
+                        .to_string()
+                })
+                .clone()
+        });
+        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else {
+            return false;
+        };
+        known
+            && Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opaque tokens (refresh tokens and partner API tokens)
+// ---------------------------------------------------------------------------------------------
+
+/// 32 random bytes, URL-safe base64, with a prefix saying what the token is.
+pub fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// Tokens are stored only as their SHA-256: they are high-entropy, so no salt is needed.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// JWT access tokens
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    name: String,
+    role: Role,
+    iss: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// Signs and checks access tokens (HS256 only: a token claiming `none` or another
+/// algorithm is refused).
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &str, ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+        validation.leeway = 5;
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+            ttl: Duration::seconds(ttl_secs as i64),
+        }
+    }
+
+    fn issue(&self, user: &users::UserRow) -> anyhow::Result<(String, DateTime<Utc>)> {
+        let now = Utc::now();
+        let expires = now + self.ttl;
+        let claims = Claims {
+            sub: user.uid.clone(),
+            name: user.username.clone(),
+            role: user.role()?,
+            iss: ISSUER.into(),
+            iat: now.timestamp(),
+            exp: expires.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+        };
+        Ok((
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?,
+            expires,
+        ))
+    }
+
+    /// The user uid a valid token was issued to.
+    fn verify(&self, token: &str) -> Result<String, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims.sub)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::Unauthorized(
+                    "Access token has expired; refresh it or sign in again".into(),
+                ),
+                _ => ApiError::Unauthorized("Invalid access token".into()),
+            })
+    }
+}
+
+/// Issues an access token and a refresh token; `family` continues a sign-in's rotation chain.
+pub async fn issue_tokens(
+    state: &AppState,
+    user: &users::UserRow,
+    family: Option<Uuid>,
+) -> ApiResult<TokenResponse> {
+    let (token, expires) = state.jwt.issue(user)?;
+    let refresh_token = random_token("rt_");
+    let refresh_expires =
+        Utc::now() + Duration::seconds(state.config.server.refresh_token_ttl as i64);
+    sqlx::query!(
+        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)",
+        user.id,
+        family.unwrap_or_else(Uuid::new_v4),
+        token_hash(&refresh_token),
+        refresh_expires,
+    )
+    .execute(&state.db)
+    .await?;
+    Ok(TokenResponse {
+        token,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: (expires - Utc::now()).num_seconds().max(0),
+        expires,
+        user: user.to_wire()?,
+    })
+}
+
+/// Exchanges a refresh token for new tokens. The presented token stops working; presenting
+/// an already-rotated token again means it leaked, so every token of its family is revoked.
+pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenResponse> {
+    let invalid = || ApiError::Unauthorized("Invalid or expired refresh token".into());
+    let mut tx = state.db.begin().await?;
+    let row = sqlx::query!(
+        "SELECT id, user_id, family_id, expires_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+        token_hash(presented),
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(invalid)?;
+    if row.revoked_at.is_some() {
+        sqlx::query!(
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+            row.family_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(
+            user_id = row.user_id,
+            "refresh token reused; its whole family is revoked"
+        );
+        return Err(ApiError::Unauthorized(
+            "Refresh token was already used; every session of that sign-in is now revoked. Sign in again".into(),
+        ));
+    }
+    if row.expires_at <= Utc::now() {
+        return Err(invalid());
+    }
+    sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1",
+        row.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let user = users::find_by_id(&state.db, row.user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(invalid)?;
+    issue_tokens(state, &user, Some(row.family_id)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in with a password, throttled per username
+// ---------------------------------------------------------------------------------------------
+
+/// Checks a username and password; counts failures and locks a username that fails too often.
+pub async fn sign_in(db: &PgPool, username: &str, password: &str) -> ApiResult<users::UserRow> {
+    let key = username.trim().to_lowercase();
+    let locked_for = sqlx::query_scalar!(
+        r#"SELECT EXTRACT(EPOCH FROM (locked_until - now()))::bigint AS "seconds!"
+           FROM login_failures WHERE username = $1 AND locked_until > now()"#,
+        key
+    )
+    .fetch_optional(db)
+    .await?;
+    if let Some(seconds) = locked_for {
+        return Err(ApiError::TooManyAttempts(seconds));
+    }
+    let user = users::find_by_username(db, username.trim()).await?;
+    let ok = verify_password(
+        password.to_string(),
+        user.as_ref().map(|u| u.password.clone()),
+    )
+    .await;
+    match user {
+        Some(user) if ok && user.is_active => {
+            sqlx::query!("DELETE FROM login_failures WHERE username = $1", key)
+                .execute(db)
+                .await?;
+            sqlx::query!("UPDATE users SET last_login = now() WHERE id = $1", user.id)
+                .execute(db)
+                .await?;
+            Ok(user)
+        }
+        Some(_) if ok => Err(ApiError::Unauthorized("User is deactivated".into())),
+        _ => {
+            sqlx::query!(
+                r#"INSERT INTO login_failures AS f (username, failures) VALUES ($1, 1)
+                   ON CONFLICT (username) DO UPDATE SET
+                     failures = CASE WHEN f.window_start < now() - make_interval(secs => $2) THEN 1 ELSE f.failures + 1 END,
+                     window_start = CASE WHEN f.window_start < now() - make_interval(secs => $2) THEN now() ELSE f.window_start END,
+                     locked_until = CASE WHEN f.window_start >= now() - make_interval(secs => $2) AND f.failures + 1 >= $3
+                                         THEN now() + make_interval(secs => $2) ELSE NULL END"#,
+                key,
+                THROTTLE_WINDOW_SECS as f64,
+                MAX_FAILED_LOGINS,
+            )
+            .execute(db)
+            .await?;
+            Err(ApiError::Unauthorized(
+                "Invalid username or password".into(),
+            ))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Authorization header
+// ---------------------------------------------------------------------------------------------
+
+enum Credentials {
+    Bearer(String),
+    ApiToken(String),
+    Basic { username: String, password: String },
+}
+
+fn parse_authorization(value: &str) -> Result<Credentials, ApiError> {
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    // The original v1.0.0 sent `Token: <token>`.
+    let scheme = scheme.trim_end_matches(':');
+    if rest.is_empty() {
+        return Err(ApiError::Unauthorized(format!(
+            "Authorization header has no credentials after '{scheme}'"
+        )));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => Ok(Credentials::Bearer(rest.to_string())),
+        "token" | "apitoken" => Ok(Credentials::ApiToken(rest.to_string())),
+        "basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("Basic credentials are not valid base64 UTF-8".into())
+                })?;
+            let (username, password) = decoded.split_once(':').ok_or_else(|| {
+                ApiError::Unauthorized("Basic credentials must be username:password".into())
+            })?;
+            Ok(Credentials::Basic {
+                username: username.to_string(),
+                password: password.to_string(),
+            })
+        }
+        _ => Err(ApiError::Unauthorized(
+            "Unknown authorization type; use Bearer, Token, ApiToken or Basic".into(),
+        )),
+    }
+}
+
+/// Basic credentials, if the request carries them (`POST /users/getToken` without a body).
+pub fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    match parse_authorization(value).ok()? {
+        Credentials::Basic { username, password } => Some((username, password)),
+        _ => None,
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<AuthUser> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::Unauthorized("Authentication required: send an Authorization header".into())
+        })?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("Authorization header is not valid text".into()))?;
+    let user = match parse_authorization(header)? {
+        Credentials::Bearer(jwt) => {
+            let uid = state.jwt.verify(&jwt)?;
+            users::find_by_uid(&state.db, &uid).await?
+        }
+        Credentials::ApiToken(token) => {
+            users::find_by_api_token(&state.db, &token_hash(&token)).await?
+        }
+        Credentials::Basic { username, password } => {
+            if !state.config.server.allow_basic_auth {
+                return Err(ApiError::Unauthorized(
+                    "Basic authentication is disabled on this gateway".into(),
+                ));
+            }
+            Some(sign_in(&state.db, &username, &password).await?)
+        }
+    };
+    let user = user
+        .ok_or_else(|| ApiError::Unauthorized("Invalid, expired or revoked credentials".into()))?;
+    if !user.is_active {
+        return Err(ApiError::Unauthorized("User is deactivated".into()));
+    }
+    tracing::Span::current().record("user", user.username.as_str());
+    Ok(AuthUser {
+        id: user.id,
+        uid: user.uid.clone(),
+        username: user.username.clone(),
+        role: user.role()?,
+    })
+}
+
+/// Which roles a route admits.
+pub trait Requirement: Send + Sync + 'static {
+    fn admits(role: Role) -> bool;
+    const WHO: &'static str;
+}
+
+/// Any authenticated user.
+pub struct AnyRole;
+/// Admins, operators and viewers: everyone who may read beyond their own submissions.
+pub struct Staff;
+/// Admins and operators: may change submissions and mappings.
+pub struct Operator;
+/// Admins only: users, tokens, servers, purge.
+pub struct Admin;
+
+impl Requirement for AnyRole {
+    fn admits(_: Role) -> bool {
+        true
+    }
+    const WHO: &'static str = "any user";
+}
+impl Requirement for Staff {
+    fn admits(role: Role) -> bool {
+        role.is_staff()
+    }
+    const WHO: &'static str = "admins, operators and viewers";
+}
+impl Requirement for Operator {
+    fn admits(role: Role) -> bool {
+        role.can_operate()
+    }
+    const WHO: &'static str = "admins and operators";
+}
+impl Requirement for Admin {
+    fn admits(role: Role) -> bool {
+        role == Role::Admin
+    }
+    const WHO: &'static str = "admins";
+}
+
+/// An authenticated caller whose role meets `R`: 401 without valid credentials, 403 when
+/// the role falls short. Asking for it in a handler's signature is the access check.
+pub struct Authorized<R: Requirement>(pub AuthUser, PhantomData<R>);
+
+impl<R: Requirement> std::ops::Deref for Authorized<R> {
+    type Target = AuthUser;
+    fn deref(&self) -> &AuthUser {
+        &self.0
+    }
+}
+
+impl<R: Requirement> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let user = authenticate(parts, state).await?;
+        if !R::admits(user.role) {
+            return Err(ApiError::Forbidden(format!(
+                "Your role ({}) may not do this; it is for {}",
+                user.role,
+                R::WHO
+            )));
+        }
+        Ok(Authorized(user, PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_schemes_parse_including_the_legacy_token_colon() {
+        assert!(
+            matches!(parse_authorization("Bearer abc"), Ok(Credentials::Bearer(t)) if t == "abc")
+        );
+        assert!(
+            matches!(parse_authorization("Token abc"), Ok(Credentials::ApiToken(t)) if t == "abc")
+        );
+        assert!(
+            matches!(parse_authorization("Token: abc"), Ok(Credentials::ApiToken(t)) if t == "abc")
+        );
+        assert!(
+            matches!(parse_authorization("ApiToken abc"), Ok(Credentials::ApiToken(t)) if t == "abc")
+        );
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("u:p:q")
+        );
+        assert!(matches!(parse_authorization(&basic),
+            Ok(Credentials::Basic { username, password }) if username == "u" && password == "p:q"));
+    }
+
+    #[test]
+    fn malformed_authorization_is_unauthorized_not_a_panic() {
+        let no_colon = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("nocolon")
+        );
+        for bad in [
+            "",
+            "Bearer",
+            "Basic !!!",
+            no_colon.as_str(),
+            "Digest x",
+            "Token:",
+        ] {
+            assert!(
+                matches!(parse_authorization(bad), Err(ApiError::Unauthorized(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashes_are_stable() {
+        let (a, b) = (random_token("x_"), random_token("x_"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("x_") && a.len() > 40);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
+        assert!(!verify_password("wrong".into(), Some(hash)).await);
+        assert!(!verify_password("correct horse".into(), None).await);
+    }
+
+    #[test]
+    fn jwt_round_trips_and_rejects_tampering_and_other_algorithms() {
+        let keys = JwtKeys::new("0123456789abcdef0123456789abcdef", 900);
+        let user = users::UserRow::test_user("Abcdefghijk", "alice", Role::Viewer);
+        let (token, _) = keys.issue(&user).unwrap();
+        assert_eq!(keys.verify(&token).unwrap(), "Abcdefghijk");
+        let other = JwtKeys::new("another secret of at least 32 bytes!!", 900);
+        assert!(other.verify(&token).is_err());
+        // {"alg":"none"} with the same claims and no signature.
+        let claims = token.split('.').nth(1).unwrap();
+        let none = format!(
+            "{}.{claims}.",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(r#"{"alg":"none","typ":"JWT"}"#)
+        );
+        assert!(keys.verify(&none).is_err());
+    }
+}

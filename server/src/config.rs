@@ -1,0 +1,1055 @@
+//! Configuration: one typed struct, layered from built-in defaults, the YAML file, then
+//! environment variables, remembering where every value came from.
+//!
+//! Key and variable names are those of the original service's documentation (typos
+//! included, e.g. `DHIS2GW_MIGRATTIONS_DIR`), plus clean spellings and the keys a
+//! production gateway needs. Values are read leniently (`"9090"` for a port, `"yes"` for a
+//! boolean, `"a,b"` for a list) because environment variables are always strings.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/dhis2gw/dhis2gw.yml";
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub api: ApiConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    pub uri: DatabaseUri,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            uri: DatabaseUri(
+                "postgres://username:password@localhost/dhis2gw?sslmode=disable".into(),
+            ),
+            max_connections: 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    #[serde(deserialize_with = "lenient::string")]
+    pub host: String,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub port: u16,
+    #[serde(deserialize_with = "lenient::string")]
+    pub redis_address: String,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub redis_db: u32,
+    /// Prefix of every Redis key the gateway's queues use.
+    #[serde(deserialize_with = "lenient::string")]
+    pub queue_prefix: String,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_retries: u32,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_concurrent: u32,
+    /// Seconds; the base of the retry back-off.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub request_process_interval: u64,
+    #[serde(deserialize_with = "lenient::string")]
+    pub templates_directory: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub static_directory: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub logdir: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub docs_directory: String,
+    /// A directory (or `file://` URL) of SQL migrations, or `embedded` for the set built into
+    /// the binary. The documented default is used when it exists, else the embedded set.
+    #[serde(deserialize_with = "lenient::string")]
+    pub migrations_dir: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub timezone: String,
+    /// Signs the access tokens; at least 32 bytes.
+    pub jwt_secret: Secret,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub access_token_ttl: u64,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub refresh_token_ttl: u64,
+    /// Largest request body accepted, in bytes.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_body_size: usize,
+    #[serde(deserialize_with = "lenient::list")]
+    pub cors_allowed_origins: Vec<String>,
+    pub log_format: LogFormat,
+    #[serde(deserialize_with = "lenient::string")]
+    pub log_level: String,
+    /// Accept `Authorization: Basic` on API routes (the original's partners use it).
+    #[serde(deserialize_with = "lenient::bool")]
+    pub allow_basic_auth: bool,
+    /// Seconds to let in-flight requests finish on SIGTERM.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub shutdown_timeout: u64,
+    /// With the password below: the admin created on a database that has no users yet, for
+    /// unattended installs.
+    #[serde(deserialize_with = "lenient::string")]
+    pub bootstrap_admin_user: String,
+    pub bootstrap_admin_password: Secret,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "localhost".into(),
+            port: 9090,
+            redis_address: "127.0.0.1:6379".into(),
+            redis_db: 0,
+            queue_prefix: "dhis2gw".into(),
+            max_retries: 3,
+            max_concurrent: 5,
+            request_process_interval: 4,
+            templates_directory: "./templates".into(),
+            static_directory: "./static".into(),
+            logdir: "/var/log/dhis2gw".into(),
+            docs_directory: "./docs/md_docs".into(),
+            migrations_dir: "file:///usr/share/dhis2gw/db/migrations".into(),
+            timezone: "Africa/Kampala".into(),
+            jwt_secret: Secret::default(),
+            access_token_ttl: 15 * 60,
+            refresh_token_ttl: 30 * 24 * 3600,
+            max_body_size: 10 * 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            allow_basic_auth: true,
+            shutdown_timeout: 30,
+            bootstrap_admin_user: String::new(),
+            bootstrap_admin_password: Secret::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiConfig {
+    #[serde(deserialize_with = "lenient::string")]
+    pub dhis2_country: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub dhis2_base_url: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub dhis2_user: String,
+    pub dhis2_password: Secret,
+    pub dhis2_pat: Secret,
+    #[serde(deserialize_with = "lenient::bool")]
+    pub save_response: bool,
+    pub mapping_scheme: MappingScheme,
+    #[serde(deserialize_with = "lenient::string")]
+    pub dhis2_data_set: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub dhis2_attribute_option_combo: String,
+    /// `basic` or `pat` (`token` is accepted for `pat`); empty means: `pat` when a PAT is
+    /// configured, else `basic`.
+    #[serde(deserialize_with = "lenient::opt_from_str")]
+    pub dhis2_auth_method: Option<AuthMethod>,
+    #[serde(deserialize_with = "lenient::list")]
+    pub dhis2_tree_i_ds: Vec<String>,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub dhis2_facility_level: u32,
+    #[serde(deserialize_with = "lenient::string")]
+    pub dhis2_district_oulevel_name: String,
+    #[serde(deserialize_with = "lenient::list")]
+    pub cc_dhis2_servers: Vec<String>,
+    #[serde(deserialize_with = "lenient::list")]
+    pub cc_dhis2_hierarchy_servers: Vec<String>,
+    #[serde(deserialize_with = "lenient::list")]
+    pub cc_dhis2_create_servers: Vec<String>,
+    #[serde(deserialize_with = "lenient::list")]
+    pub cc_dhis2_update_servers: Vec<String>,
+    #[serde(deserialize_with = "lenient::list")]
+    pub cc_dhis2_ou_group_add_servers: Vec<String>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub sync_cron_expression: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub retry_cron_expression: String,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub metadata_batch_size: u32,
+    /// Seconds to wait for DHIS2 to answer one request.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub dhis2_timeout: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            dhis2_country: String::new(),
+            dhis2_base_url: String::new(),
+            dhis2_user: String::new(),
+            dhis2_password: Secret::default(),
+            dhis2_pat: Secret::default(),
+            save_response: true,
+            mapping_scheme: MappingScheme::Code,
+            dhis2_data_set: String::new(),
+            dhis2_attribute_option_combo: String::new(),
+            dhis2_auth_method: None,
+            dhis2_tree_i_ds: Vec::new(),
+            dhis2_facility_level: 5,
+            dhis2_district_oulevel_name: "District/City".into(),
+            cc_dhis2_servers: Vec::new(),
+            cc_dhis2_hierarchy_servers: Vec::new(),
+            cc_dhis2_create_servers: Vec::new(),
+            cc_dhis2_update_servers: Vec::new(),
+            cc_dhis2_ou_group_add_servers: Vec::new(),
+            sync_cron_expression: "0 0-23/6 * * *".into(),
+            retry_cron_expression: "*/5 * * * *".into(),
+            metadata_batch_size: 50,
+            dhis2_timeout: 60,
+        }
+    }
+}
+
+/// A value that must not be printed or logged.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Secret(#[serde(deserialize_with = "lenient::string")] String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"********\""
+        })
+    }
+}
+
+/// Serialises masked, so the effective configuration can be printed safely.
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "********" })
+    }
+}
+
+/// The PostgreSQL URI; printed with its password masked.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct DatabaseUri(#[serde(deserialize_with = "lenient::string")] pub String);
+
+impl DatabaseUri {
+    pub fn masked(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("********"));
+                u.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl Serialize for DatabaseUri {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.masked())
+    }
+}
+
+macro_rules! keyword_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $canon:literal $(| $alias:literal)*),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $canon),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let s = s.trim();
+                $(if s.eq_ignore_ascii_case($canon) $(|| s.eq_ignore_ascii_case($alias))* {
+                    return Ok($name::$variant);
+                })+
+                Err(format!("unknown value '{}' (expected one of: {})", s, [$($canon),+].join(", ")))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                lenient::from_str(d)
+            }
+        }
+    };
+}
+
+keyword_enum!(
+    /// How partner keys in `dataValues` are looked up in the mappings.
+    MappingScheme { Code => "CODE", Uid => "UID" | "ID", Name => "NAME" }
+);
+keyword_enum!(
+    /// How the gateway authenticates to DHIS2.
+    AuthMethod { Basic => "basic", Pat => "pat" | "token" | "apitoken" }
+);
+keyword_enum!(LogFormat { Text => "text", Json => "json" });
+
+impl ApiConfig {
+    /// The configured auth method, or the one the given credentials imply.
+    pub fn effective_auth_method(&self) -> AuthMethod {
+        self.dhis2_auth_method
+            .unwrap_or(if self.dhis2_pat.is_empty() {
+                AuthMethod::Basic
+            } else {
+                AuthMethod::Pat
+            })
+    }
+}
+
+/// Environment variables and the key each sets. Later rows win over earlier ones for the
+/// same key, so a clean spelling overrides the documented legacy one.
+const ENV_VARS: &[(&str, &str)] = &[
+    ("DHIS2GW_DB", "database.uri"),
+    ("DHIS2GW_DB_MAX_CONNECTIONS", "database.max_connections"),
+    ("DHIS2GW_HOST", "server.host"),
+    ("DHIS2GW_SERVER_PORT", "server.port"),
+    ("DHIS2GW_REDIS", "server.redis_address"),
+    ("DHIS2GW_REDIS_DB", "server.redis_db"),
+    ("DHIS2GW_QUEUE_PREFIX", "server.queue_prefix"),
+    ("DHIS2GW_MAX_RETRIES", "server.max_retries"),
+    ("DHIS2GW_MAX_CONCURRENT", "server.max_concurrent"),
+    (
+        "DHIS2GW_REQUEST_PROCESS_INTERVAL",
+        "server.request_process_interval",
+    ),
+    ("DHIS2GW_TEMPLATES_DIR", "server.templates_directory"),
+    ("DHIS2GW_STATIC_DIR", "server.static_directory"),
+    ("DHIS2GW_LOGDIR", "server.logdir"),
+    ("RTC_DOCS_DIR", "server.docs_directory"),
+    ("DHIS2GW_DOCS_DIR", "server.docs_directory"),
+    ("DHIS2GW_MIGRATTIONS_DIR", "server.migrations_dir"),
+    ("DHIS2GW_MIGRATIONS_DIR", "server.migrations_dir"),
+    ("DISPATCHER2_TIMEZONE", "server.timezone"),
+    ("DHIS2GW_TIMEZONE", "server.timezone"),
+    ("DHIS2GW_JWT_SECRET", "server.jwt_secret"),
+    ("DHIS2GW_ACCESS_TOKEN_TTL", "server.access_token_ttl"),
+    ("DHIS2GW_REFRESH_TOKEN_TTL", "server.refresh_token_ttl"),
+    ("DHIS2GW_MAX_BODY_SIZE", "server.max_body_size"),
+    (
+        "DHIS2GW_CORS_ALLOWED_ORIGINS",
+        "server.cors_allowed_origins",
+    ),
+    ("DHIS2GW_LOG_FORMAT", "server.log_format"),
+    ("DHIS2GW_LOG_LEVEL", "server.log_level"),
+    ("DHIS2GW_ALLOW_BASIC_AUTH", "server.allow_basic_auth"),
+    ("DHIS2GW_SHUTDOWN_TIMEOUT", "server.shutdown_timeout"),
+    (
+        "DHIS2GW_BOOTSTRAP_ADMIN_USER",
+        "server.bootstrap_admin_user",
+    ),
+    (
+        "DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD",
+        "server.bootstrap_admin_password",
+    ),
+    (
+        "dhis_2_attribute_option_combo",
+        "api.dhis2_attribute_option_combo",
+    ),
+];
+
+/// The `api` section: each key is set by its own lower-case name (as documented) and by
+/// `DHIS2GW_` + its upper-case name.
+const API_KEYS: &[&str] = &[
+    "dhis2_country",
+    "dhis2_base_url",
+    "dhis2_user",
+    "dhis2_password",
+    "dhis2_pat",
+    "save_response",
+    "mapping_scheme",
+    "dhis2_data_set",
+    "dhis2_attribute_option_combo",
+    "dhis2_auth_method",
+    "dhis2_tree_i_ds",
+    "dhis2_facility_level",
+    "dhis2_district_oulevel_name",
+    "cc_dhis2_servers",
+    "cc_dhis2_hierarchy_servers",
+    "cc_dhis2_create_servers",
+    "cc_dhis2_update_servers",
+    "cc_dhis2_ou_group_add_servers",
+    "sync_cron_expression",
+    "retry_cron_expression",
+    "metadata_batch_size",
+    "dhis2_timeout",
+];
+
+/// YAML keys of the original service (and its sample file's misspellings) → our keys.
+const KEY_ALIASES: &[(&str, &str)] = &[
+    ("server.http_port", "server.port"),
+    ("api.dhis2_tree_ids", "api.dhis2_tree_i_ds"),
+    (
+        "api.cc_dhis2_ougroup_add_servers",
+        "api.cc_dhis2_ou_group_add_servers",
+    ),
+];
+
+/// Where a configuration value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(name) => write!(f, "env {name}"),
+        }
+    }
+}
+
+/// The effective configuration and the origin of every value not left at its default.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub sources: BTreeMap<String, Source>,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// A configuration problem, reported as one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads `path` (missing is fine unless `required`), then the process environment.
+    pub fn load(path: &Path, required: bool) -> Result<Loaded, ConfigError> {
+        Self::load_with(path, required, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::load`], with the environment given as a lookup function.
+    pub fn load_with(
+        path: &Path,
+        required: bool,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigError> {
+        let mut tree = Map::new();
+        let mut sources = BTreeMap::new();
+        let file = read_file(path, required)?;
+        if let Some(file_tree) = &file {
+            let file_leaves = leaves(file_tree);
+            for (key, value) in &file_leaves {
+                let key = match KEY_ALIASES.iter().find(|(alias, _)| alias == key) {
+                    // The real key wins over its alias when a file has both.
+                    Some((_, canonical)) if file_leaves.iter().any(|(k, _)| k == canonical) => {
+                        continue;
+                    }
+                    Some((_, canonical)) => canonical.to_string(),
+                    None => key.clone(),
+                };
+                set_path(&mut tree, &key, value.clone());
+                sources.insert(key, Source::File(path.to_path_buf()));
+            }
+        }
+        let api_vars = API_KEYS.iter().flat_map(|key| {
+            [
+                (key.to_string(), format!("api.{key}")),
+                (
+                    format!("DHIS2GW_{}", key.to_uppercase()),
+                    format!("api.{key}"),
+                ),
+            ]
+        });
+        let env_vars = ENV_VARS
+            .iter()
+            .map(|(n, k)| (n.to_string(), k.to_string()))
+            .chain(api_vars);
+        for (name, key) in env_vars {
+            if let Some(value) = env(&name) {
+                set_path(&mut tree, &key, Value::String(value));
+                sources.insert(key, Source::Env(name));
+            }
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(Value::Object(tree)).map_err(|e| {
+                let key = e.path().to_string();
+                let origin = sources
+                    .get(&key)
+                    .map(|s| format!(" (from {s})"))
+                    .unwrap_or_default();
+                ConfigError(format!("{key}: {}{origin}", e.inner()))
+            })?;
+        let loaded = Loaded {
+            config,
+            sources,
+            file: file.map(|_| path.to_path_buf()),
+        };
+        loaded
+            .config
+            .validate()
+            .map_err(|(key, problem)| loaded.error(key, problem))?;
+        Ok(loaded)
+    }
+
+    /// Checks what types alone cannot; returns the offending key and the problem.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let (s, a) = (&self.server, &self.api);
+        let uri = url::Url::parse(&self.database.uri.0)
+            .map_err(|e| ("database.uri", format!("not a URL: {e}")))?;
+        if !matches!(uri.scheme(), "postgres" | "postgresql") {
+            return Err((
+                "database.uri",
+                format!("scheme must be postgres://, not {}://", uri.scheme()),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(("database.max_connections", "must be at least 1".into()));
+        }
+        if s.jwt_secret.is_empty() {
+            return Err((
+                "server.jwt_secret",
+                "is required (set DHIS2GW_JWT_SECRET to a random string of at least 32 bytes, e.g. `openssl rand -hex 32`)"
+                    .into(),
+            ));
+        }
+        if s.jwt_secret.expose().len() < MIN_JWT_SECRET_BYTES {
+            return Err((
+                "server.jwt_secret",
+                format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
+            ));
+        }
+        redis_url(&s.redis_address, s.redis_db).map_err(|e| ("server.redis_address", e))?;
+        if s.max_concurrent == 0 {
+            return Err(("server.max_concurrent", "must be at least 1".into()));
+        }
+        if s.request_process_interval == 0 {
+            return Err((
+                "server.request_process_interval",
+                "must be at least 1 second".into(),
+            ));
+        }
+        s.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+            (
+                "server.timezone",
+                format!("unknown time zone '{}'", s.timezone),
+            )
+        })?;
+        if s.access_token_ttl < 60 {
+            return Err((
+                "server.access_token_ttl",
+                "must be at least 60 seconds".into(),
+            ));
+        }
+        if s.refresh_token_ttl < s.access_token_ttl {
+            return Err((
+                "server.refresh_token_ttl",
+                "must not be shorter than server.access_token_ttl".into(),
+            ));
+        }
+        if s.max_body_size < 1024 {
+            return Err(("server.max_body_size", "must be at least 1024 bytes".into()));
+        }
+        for origin in &s.cors_allowed_origins {
+            if origin != "*" && url::Url::parse(origin).map(|u| u.origin().is_tuple()) != Ok(true) {
+                return Err((
+                    "server.cors_allowed_origins",
+                    format!("'{origin}' is not an origin like https://console.example.org"),
+                ));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&s.log_level).map_err(|e| {
+            (
+                "server.log_level",
+                format!("invalid filter '{}': {e}", s.log_level),
+            )
+        })?;
+        if !a.dhis2_base_url.is_empty() {
+            let u = url::Url::parse(&a.dhis2_base_url)
+                .map_err(|e| ("api.dhis2_base_url", format!("not a URL: {e}")))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err((
+                    "api.dhis2_base_url",
+                    "must start with http:// or https://".into(),
+                ));
+            }
+        }
+        parse_cron(&a.sync_cron_expression).map_err(|e| ("api.sync_cron_expression", e))?;
+        parse_cron(&a.retry_cron_expression).map_err(|e| ("api.retry_cron_expression", e))?;
+        if a.dhis2_facility_level == 0 {
+            return Err(("api.dhis2_facility_level", "must be at least 1".into()));
+        }
+        if a.metadata_batch_size == 0 {
+            return Err(("api.metadata_batch_size", "must be at least 1".into()));
+        }
+        if a.dhis2_timeout == 0 {
+            return Err(("api.dhis2_timeout", "must be at least 1 second".into()));
+        }
+        Ok(())
+    }
+
+    /// The Redis URL the queues and health checks connect to.
+    pub fn redis_url(&self) -> String {
+        redis_url(&self.server.redis_address, self.server.redis_db).expect("validated at load")
+    }
+
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.server.timezone.parse().expect("validated at load")
+    }
+}
+
+impl Loaded {
+    fn error(&self, key: &str, problem: String) -> ConfigError {
+        let origin = self
+            .sources
+            .get(key)
+            .map(|s| format!(" (from {s})"))
+            .unwrap_or_default();
+        ConfigError(format!("{key}: {problem}{origin}"))
+    }
+
+    /// The effective configuration as YAML, secrets masked, each value annotated with its
+    /// origin. This is what `dhis2gw config` prints.
+    pub fn to_annotated_yaml(&self) -> String {
+        let tree = serde_json::to_value(&self.config).expect("config serialises");
+        let mut out = String::new();
+        if let Value::Object(sections) = tree {
+            for (section, fields) in sections {
+                out.push_str(&format!("{section}:\n"));
+                let Value::Object(fields) = fields else {
+                    continue;
+                };
+                for (field, value) in fields {
+                    let key = format!("{section}.{field}");
+                    let source = self.sources.get(&key).cloned().unwrap_or(Source::Default);
+                    // JSON scalars and arrays are valid YAML flow values.
+                    out.push_str(&format!("  {field}: {value}  # {source}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn read_file(path: &Path, required: bool) -> Result<Option<Value>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) => return Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
+    };
+    if text.trim().is_empty() {
+        return Ok(Some(Value::Object(Map::new())));
+    }
+    let value: Value = serde_yaml_ng::from_str(&text)
+        .map_err(|e| ConfigError(format!("{} is not valid YAML: {e}", path.display())))?;
+    match value {
+        Value::Object(_) => Ok(Some(value)),
+        Value::Null => Ok(Some(Value::Object(Map::new()))),
+        _ => Err(ConfigError(format!(
+            "{} must hold a mapping of sections (database, server, api)",
+            path.display()
+        ))),
+    }
+}
+
+/// `section.key` → value for the two levels the configuration has.
+fn leaves(tree: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    if let Value::Object(sections) = tree {
+        for (section, fields) in sections {
+            match fields {
+                Value::Object(fields) => out.extend(
+                    fields
+                        .iter()
+                        .map(|(k, v)| (format!("{section}.{k}"), v.clone())),
+                ),
+                other => out.push((section.clone(), other.clone())),
+            }
+        }
+    }
+    out
+}
+
+fn set_path(tree: &mut Map<String, Value>, key: &str, value: Value) {
+    match key.split_once('.') {
+        Some((section, field)) => {
+            let entry = tree
+                .entry(section)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            entry
+                .as_object_mut()
+                .expect("just made an object")
+                .insert(field.to_string(), value);
+        }
+        None => {
+            tree.insert(key.to_string(), value);
+        }
+    }
+}
+
+/// Accepts `host:port` (the original's form) or a `redis://` / `rediss://` URL.
+fn redis_url(address: &str, db: u32) -> Result<String, String> {
+    let address = address.trim();
+    if address.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if address.starts_with("redis://") || address.starts_with("rediss://") {
+        let u = url::Url::parse(address).map_err(|e| format!("not a Redis URL: {e}"))?;
+        return Ok(if u.path().len() > 1 {
+            u.to_string()
+        } else {
+            format!("{}/{db}", u.as_str().trim_end_matches('/'))
+        });
+    }
+    let u = url::Url::parse(&format!("redis://{address}"))
+        .map_err(|_| format!("'{address}' is not host:port"))?;
+    if u.host_str().is_none_or(str::is_empty) || u.path().len() > 1 {
+        return Err(format!("'{address}' is not host:port"));
+    }
+    Ok(format!("redis://{address}/{db}"))
+}
+
+/// Standard 5-field cron expressions, and 6-field ones with seconds first.
+pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
+    expression
+        .parse::<croner::Cron>()
+        .map_err(|e| format!("invalid cron expression '{expression}': {e}"))
+}
+
+/// Deserializers that take a value as the YAML file or an environment variable gives it.
+mod lenient {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+    use std::str::FromStr;
+
+    fn scalar_text(value: Value) -> Result<String, String> {
+        match value {
+            Value::String(s) => Ok(s),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Null => Ok(String::new()),
+            other => Err(format!("expected a single value, found {other}")),
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        scalar_text(Value::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    pub fn from_str<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<T, D::Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let text = scalar_text(Value::deserialize(d)?).map_err(D::Error::custom)?;
+        text.trim()
+            .parse()
+            .map_err(|e| D::Error::custom(format!("invalid value '{text}': {e}")))
+    }
+
+    pub fn opt_from_str<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Option<T>, D::Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let text = scalar_text(Value::deserialize(d)?).map_err(D::Error::custom)?;
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("invalid value '{text}': {e}")))
+    }
+
+    pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        let text = scalar_text(Value::deserialize(d)?).map_err(D::Error::custom)?;
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(true),
+            "false" | "no" | "off" | "0" => Ok(false),
+            _ => Err(D::Error::custom(format!(
+                "invalid boolean '{text}' (expected true or false)"
+            ))),
+        }
+    }
+
+    /// A YAML list, or a comma-separated string.
+    pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let items = match Value::deserialize(d)? {
+            Value::Array(items) => items
+                .into_iter()
+                .map(scalar_text)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(D::Error::custom)?,
+            other => scalar_text(other)
+                .map_err(D::Error::custom)?
+                .split(',')
+                .map(str::to_string)
+                .collect(),
+        };
+        Ok(items
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn load(yaml: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("dhis2gw-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dhis2gw.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let result = Config::load_with(&path, true, |name| env.get(name).cloned());
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    #[test]
+    fn documented_defaults_apply_when_nothing_is_set() {
+        let c = load("", &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap().config;
+        assert_eq!(c.server.port, 9090);
+        assert_eq!(c.server.host, "localhost");
+        assert_eq!(c.server.redis_address, "127.0.0.1:6379");
+        assert_eq!(
+            (
+                c.server.max_retries,
+                c.server.max_concurrent,
+                c.server.request_process_interval
+            ),
+            (3, 5, 4)
+        );
+        assert_eq!(c.server.timezone, "Africa/Kampala");
+        assert_eq!(c.server.docs_directory, "./docs/md_docs");
+        assert!(c.api.save_response);
+        assert_eq!(c.api.mapping_scheme, MappingScheme::Code);
+        assert_eq!(c.api.dhis2_facility_level, 5);
+        assert_eq!(c.api.dhis2_district_oulevel_name, "District/City");
+        assert_eq!(c.api.sync_cron_expression, "0 0-23/6 * * *");
+        assert_eq!(c.api.retry_cron_expression, "*/5 * * * *");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_clean_names_override_legacy_ones() {
+        let yaml = "server:\n  http_port: 8000\n  timezone: UTC\napi:\n  dhis2_user: file-user\n";
+        let l = load(
+            yaml,
+            &[
+                ("DHIS2GW_JWT_SECRET", SECRET),
+                ("DHIS2GW_SERVER_PORT", "8111"),
+                ("DISPATCHER2_TIMEZONE", "Africa/Nairobi"),
+                ("DHIS2GW_TIMEZONE", "Europe/Oslo"),
+                ("dhis2_user", "env-user"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(l.config.server.port, 8111);
+        assert_eq!(l.config.server.timezone, "Europe/Oslo");
+        assert_eq!(l.config.api.dhis2_user, "env-user");
+        assert_eq!(
+            l.sources["server.timezone"],
+            Source::Env("DHIS2GW_TIMEZONE".into())
+        );
+        assert_eq!(
+            l.sources["api.dhis2_user"],
+            Source::Env("dhis2_user".into())
+        );
+    }
+
+    #[test]
+    fn http_port_is_an_alias_of_port_and_port_wins_when_both_are_given() {
+        let only_alias = load(
+            "server:\n  http_port: 8000\n",
+            &[("DHIS2GW_JWT_SECRET", SECRET)],
+        )
+        .unwrap();
+        assert_eq!(only_alias.config.server.port, 8000);
+        let both = load(
+            "server:\n  port: 7000\n  http_port: 8000\n",
+            &[("DHIS2GW_JWT_SECRET", SECRET)],
+        )
+        .unwrap();
+        assert_eq!(both.config.server.port, 7000);
+    }
+
+    #[test]
+    fn booleans_numbers_and_lists_are_read_from_strings() {
+        let yaml = "api:\n  save_response: \"false\"\n  dhis2_tree_i_ds: [a1, b2]\n  dhis2_password: 12345\n";
+        let c = load(
+            yaml,
+            &[
+                ("DHIS2GW_JWT_SECRET", SECRET),
+                ("cc_dhis2_servers", "x, y,,z"),
+            ],
+        )
+        .unwrap()
+        .config;
+        assert!(!c.api.save_response);
+        assert_eq!(c.api.dhis2_tree_i_ds, ["a1", "b2"]);
+        assert_eq!(c.api.cc_dhis2_servers, ["x", "y", "z"]);
+        assert_eq!(c.api.dhis2_password.expose(), "12345");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_where_they_came_from() {
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("", &[], "server.jwt_secret: is required"),
+            (
+                "",
+                &[("DHIS2GW_JWT_SECRET", "short")],
+                "server.jwt_secret: must be at least 32 bytes",
+            ),
+            (
+                "",
+                &[
+                    ("DHIS2GW_JWT_SECRET", SECRET),
+                    ("DHIS2GW_SERVER_PORT", "99999"),
+                ],
+                "server.port: invalid value '99999'",
+            ),
+            (
+                "api:\n  sync_cron_expression: 'every day'\n",
+                &[("DHIS2GW_JWT_SECRET", SECRET)],
+                "api.sync_cron_expression",
+            ),
+            (
+                "",
+                &[
+                    ("DHIS2GW_JWT_SECRET", SECRET),
+                    ("dhis2_auth_method", "oauth"),
+                ],
+                "api.dhis2_auth_method",
+            ),
+            (
+                "",
+                &[
+                    ("DHIS2GW_JWT_SECRET", SECRET),
+                    ("dhis2_base_url", "not a url"),
+                ],
+                "api.dhis2_base_url: not a URL",
+            ),
+            (
+                "",
+                &[
+                    ("DHIS2GW_JWT_SECRET", SECRET),
+                    ("DHIS2GW_DB", "mysql://x/y"),
+                ],
+                "database.uri: scheme",
+            ),
+            (
+                "",
+                &[
+                    ("DHIS2GW_JWT_SECRET", SECRET),
+                    ("DISPATCHER2_TIMEZONE", "Mars/Olympus"),
+                ],
+                "server.timezone",
+            ),
+            (
+                "",
+                &[("DHIS2GW_JWT_SECRET", SECRET), ("save_response", "maybe")],
+                "api.save_response: invalid boolean",
+            ),
+        ];
+        for (yaml, env, expected) in cases {
+            let err = load(yaml, env).expect_err(expected).to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err:?} should be one line");
+        }
+        let err = load(
+            "",
+            &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_SERVER_PORT", "x")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("(from env DHIS2GW_SERVER_PORT)"), "{err}");
+    }
+
+    #[test]
+    fn both_cron_forms_are_accepted() {
+        for expr in ["0 0-23/6 * * *", "*/5 * * * *", "30 */5 * * * *"] {
+            parse_cron(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        }
+    }
+
+    #[test]
+    fn redis_addresses_become_urls_with_the_database_number() {
+        assert_eq!(
+            redis_url("127.0.0.1:6379", 2).unwrap(),
+            "redis://127.0.0.1:6379/2"
+        );
+        assert_eq!(
+            redis_url("redis://:pw@h:1", 3).unwrap(),
+            "redis://:pw@h:1/3"
+        );
+        assert_eq!(redis_url("redis://h:1/4", 0).unwrap(), "redis://h:1/4");
+        assert!(redis_url("", 0).is_err());
+    }
+
+    #[test]
+    fn printed_configuration_masks_secrets_and_names_sources() {
+        let l = load(
+            "database:\n  uri: postgres://gw:hunter2@db/gw\n",
+            &[
+                ("DHIS2GW_JWT_SECRET", SECRET),
+                ("dhis2_pat", "d2pat_secret"),
+            ],
+        )
+        .unwrap();
+        let yaml = l.to_annotated_yaml();
+        assert!(
+            !yaml.contains("hunter2") && !yaml.contains(SECRET) && !yaml.contains("d2pat_secret"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("jwt_secret: \"********\"  # env DHIS2GW_JWT_SECRET"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("# file "), "{yaml}");
+        assert!(yaml.contains("port: 9090  # default"), "{yaml}");
+        let reparsed: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        assert_eq!(reparsed["server"]["port"], 9090);
+    }
+}

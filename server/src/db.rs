@@ -1,0 +1,99 @@
+//! PostgreSQL: connecting (creating the database when it is missing) and migrations.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::config::Config;
+
+/// The migrations built into the binary from the repository's `migrations/` folder.
+static EMBEDDED: Migrator = sqlx::migrate!("../migrations");
+
+/// Connects, creating the database first if the server lacks it.
+pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(&config.database.uri.0).with_context(|| {
+        format!(
+            "database.uri {} is not a PostgreSQL URI",
+            config.database.uri.masked()
+        )
+    })?;
+    create_database_if_missing(&options).await?;
+    PgPoolOptions::new()
+        .max_connections(config.database.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at {}",
+                config.database.uri.masked()
+            )
+        })
+}
+
+async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let Err(e) = options.connect().await.map(|c| c.close()) else {
+        return Ok(());
+    };
+    let missing = matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000"));
+    if !missing {
+        return Err(e).context("cannot connect to PostgreSQL");
+    }
+    let name = options.get_database().unwrap_or_default().to_string();
+    let mut admin = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .context("cannot connect to the postgres database")?;
+    // Identifiers cannot be bound as parameters; quote it as PostgreSQL does.
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+        .execute(&mut admin)
+        .await
+    {
+        Ok(_) => tracing::info!(database = %name, "created the database"),
+        // Another process created it first.
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create database {name}")),
+    }
+    admin.close().await.ok();
+    Ok(())
+}
+
+/// Applies pending migrations: from `server.migrations_dir` when it names an existing
+/// directory, else the set embedded in the binary.
+pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
+    let configured = &config.server.migrations_dir;
+    let dir = PathBuf::from(configured.strip_prefix("file://").unwrap_or(configured));
+    let from_dir;
+    let migrator = if configured == "embedded" || configured.is_empty() {
+        &EMBEDDED
+    } else if dir.is_dir() {
+        from_dir = Migrator::new(dir.clone()).await.with_context(|| {
+            format!(
+                "server.migrations_dir: cannot read migrations in {}",
+                dir.display()
+            )
+        })?;
+        &from_dir
+    } else if *configured == crate::config::ServerConfig::default().migrations_dir {
+        // The documented default only exists where the Debian package is installed.
+        &EMBEDDED
+    } else {
+        anyhow::bail!(
+            "server.migrations_dir: {} is not a directory",
+            dir.display()
+        );
+    };
+    migrator
+        .run(pool)
+        .await
+        .context("applying database migrations failed")?;
+    Ok(())
+}

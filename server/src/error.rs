@@ -1,0 +1,126 @@
+//! The one error type of the HTTP API. Every failure, whatever its cause, leaves as JSON
+//! `{"error": "...", "detail": [...]}` with a status that tells the client whose fault it is.
+//! Internal errors are logged with the request id and answered without internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dhis2gw_wire::ErrorBody;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or a field is invalid; `detail` names each field.
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        detail: Vec<String>,
+    },
+    /// No credentials, or credentials that do not authenticate.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Request body is larger than the gateway accepts (server.max_body_size)")]
+    PayloadTooLarge,
+    /// Understood, but cannot be processed (e.g. nothing in a submission could be mapped).
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        detail: Vec<String>,
+    },
+    #[error("too many failed sign-ins for this user; try again in {0} seconds")]
+    TooManyAttempts(i64),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            detail: Vec::new(),
+        }
+    }
+
+    /// A validation failure naming one field.
+    pub fn invalid_field(field: &str, problem: impl std::fmt::Display) -> Self {
+        ApiError::BadRequest {
+            message: "Invalid request".into(),
+            detail: vec![format!("{field}: {problem}")],
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let retry_after = match self {
+            ApiError::TooManyAttempts(seconds) => Some(seconds.max(1)),
+            _ => None,
+        };
+        let (error, detail) = match self {
+            ApiError::BadRequest { message, detail }
+            | ApiError::Unprocessable { message, detail } => (message, detail),
+            ApiError::Internal(ref e) => {
+                // The request id is on the current span, so this line ties back to the request.
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                ("Internal server error".to_string(), Vec::new())
+            }
+            other => (other.to_string(), Vec::new()),
+        };
+        let mut response = (status, axum::Json(ErrorBody { error, detail })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    r#"Bearer realm="dhis2gw", Token realm="dhis2gw", Basic realm="dhis2gw""#,
+                ),
+            );
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
+    }
+}
+
+/// Maps a unique-constraint violation to 409 naming the field it guards.
+pub fn on_unique(e: sqlx::Error, constraint: &str, field: &str) -> ApiError {
+    match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some(constraint) => {
+            ApiError::Conflict(format!("{field} is already taken"))
+        }
+        _ => e.into(),
+    }
+}

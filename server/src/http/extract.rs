@@ -1,0 +1,115 @@
+//! Extractors whose rejections are [`ApiError`]s naming the offending field, so no malformed
+//! request ever gets axum's plain-text answers.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body. Any content type is accepted (the original's partners do not always send
+/// one); the body must parse, and a type error names its field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON document into `T`, naming the field of a type error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "Request body is empty; a JSON object is expected",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("Invalid JSON: {inner}"))
+        } else {
+            let field = e.path().to_string();
+            let field = if field == "." {
+                "body".to_string()
+            } else {
+                field
+            };
+            ApiError::BadRequest {
+                message: "Request does not match required schema".into(),
+                detail: vec![format!("{field}: {}", strip_position(&inner.to_string()))],
+            }
+        }
+    })?;
+    // Trailing garbage after the document is malformed too.
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("Invalid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42", which means nothing to an API client.
+fn strip_position(message: &str) -> &str {
+    message.split(" at line ").next().unwrap_or(message)
+}
+
+pub fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::bad_request(format!(
+            "Cannot read request body: {}",
+            rejection.body_text()
+        ))
+    }
+}
+
+/// Query-string parameters; a bad value names its parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let message = e.inner().to_string();
+                // Unknown-field and missing-field errors already name the parameter.
+                let detail = if field == "." {
+                    message
+                } else {
+                    format!("{field}: {message}")
+                };
+                ApiError::BadRequest {
+                    message: "Invalid query parameters".into(),
+                    detail: vec![detail],
+                }
+            })
+    }
+}
+
+/// Path parameters; a bad value answers 400 naming the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e: PathRejection| ApiError::invalid_field("path", e.body_text()))
+    }
+}

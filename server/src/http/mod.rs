@@ -1,0 +1,198 @@
+//! The HTTP API: shared state, the router that merges every resource's routes, the OpenAPI
+//! document, and the middleware every request passes through (request id, one log line per
+//! request, panic guard, body limit, CORS).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use sqlx::PgPool;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tracing::Instrument;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::JwtKeys;
+use crate::config::Config;
+use crate::error::ApiError;
+
+pub mod extract;
+mod health;
+mod session;
+mod users;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub jwt: Arc<JwtKeys>,
+    pub redis: redis::Client,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dhis2gw",
+        description = "DHIS2 integration gateway. Every route under `/api/v2` is also served under `/api` for clients of the original v1.0.0.\n\nAuthenticate with `Authorization: Bearer <JWT from /api/v2/users/getToken>`, `Authorization: Token <partner API token>` or HTTP Basic.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Sign in and refresh tokens"),
+        (name = "users", description = "Users, roles and partner API tokens (admins)"),
+        (name = "health", description = "Liveness and readiness probes"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "A partner API token, sent as `Token <token>`",
+            ))),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
+}
+
+/// The API routes (without the `/api/v2` prefix) and their OpenAPI description.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(session::router())
+        .merge(users::router())
+}
+
+/// The OpenAPI document of the whole gateway.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    build_routes().1
+}
+
+fn build_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, api_doc) = api_routes().split_for_parts();
+    let (health, health_doc) = health::router().split_for_parts();
+    let doc = ApiDoc::openapi()
+        .nest("/api/v2", api_doc)
+        .merge_from(health_doc);
+    let router = Router::new()
+        .nest("/api/v2", api.clone())
+        .nest("/api", api)
+        .merge(health);
+    (router, doc)
+}
+
+/// The complete application: routes, Swagger UI and middleware.
+pub fn app(state: AppState) -> Router {
+    let (routes, doc) = build_routes();
+    let swagger = SwaggerUi::new("/swagger").url("/api-docs/openapi.json", doc);
+    let cors = cors_layer(&state.config.server.cors_allowed_origins);
+    let body_limit = state.config.server.max_body_size;
+    let router = routes
+        .merge(swagger)
+        .fallback(|| async { ApiError::NotFound("No such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(dhis2gw_wire::ErrorBody {
+                    error: "Method not allowed on this route".into(),
+                    detail: Vec::new(),
+                }),
+            )
+        })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(middleware::from_fn(log_request))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// No CORS headers at all unless origins are configured: browsers then refuse cross-origin calls.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([REQUEST_ID, header::CONTENT_DISPOSITION]),
+    )
+}
+
+/// One line per request: method, path, status, latency and (once authenticated) the user.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        user = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::info!(status, latency_ms = format!("{latency_ms:.1}"), "request"));
+    response
+}

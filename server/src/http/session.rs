@@ -1,0 +1,100 @@
+//! Signing in: `POST /users/getToken`, `POST /users/refreshToken`, and `GET /me`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::request::Parts;
+use dhis2gw_wire::{RefreshRequest, TokenRequest, TokenResponse, User};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::extract::{Json, body_error, parse_json};
+use crate::auth::{self, AnyRole, Authorized};
+use crate::error::{ApiError, ApiResult};
+use crate::users;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_token))
+        .routes(routes!(refresh_token))
+        .routes(routes!(me))
+}
+
+/// Sign in with a username and password and get a JWT access token and a refresh token.
+///
+/// Credentials come as JSON `{"username","password"}`, or as HTTP Basic with no body.
+/// Repeated failures for one username lock it for 15 minutes (429).
+#[utoipa::path(
+    post, path = "/users/getToken", tag = "auth",
+    request_body(content = Option<TokenRequest>),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, body = dhis2gw_wire::ErrorBody, description = "Malformed body"),
+        (status = 401, body = dhis2gw_wire::ErrorBody, description = "Wrong username or password, or deactivated user"),
+        (status = 429, body = dhis2gw_wire::ErrorBody, description = "Too many failed sign-ins"),
+    ),
+    security((), ("basic" = []))
+)]
+async fn get_token(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<axum::Json<TokenResponse>> {
+    let (parts, body) = request.into_parts();
+    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &state)
+        .await
+        .map_err(body_error)?;
+    let TokenRequest { username, password } = credentials(&parts, &bytes)?;
+    let user = auth::sign_in(&state.db, &username, &password).await?;
+    Ok(axum::Json(auth::issue_tokens(&state, &user, None).await?))
+}
+
+fn credentials(parts: &Parts, body: &[u8]) -> ApiResult<TokenRequest> {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        return parse_json(body);
+    }
+    auth::basic_credentials(parts)
+        .map(|(username, password)| TokenRequest { username, password })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Send {\"username\",\"password\"} as JSON, or HTTP Basic credentials",
+            )
+        })
+}
+
+/// Exchange a refresh token for a new access token and refresh token.
+///
+/// Each refresh token works once. Presenting a used one again revokes every session that
+/// descends from the same sign-in.
+#[utoipa::path(
+    post, path = "/users/refreshToken", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, body = dhis2gw_wire::ErrorBody),
+        (status = 401, body = dhis2gw_wire::ErrorBody, description = "Unknown, expired or reused refresh token"),
+    ),
+    security(())
+)]
+async fn refresh_token(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<axum::Json<TokenResponse>> {
+    Ok(axum::Json(
+        auth::refresh(&state, &body.refresh_token).await?,
+    ))
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get, path = "/me", tag = "auth",
+    responses((status = 200, body = User), (status = 401, body = dhis2gw_wire::ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn me(
+    State(state): State<AppState>,
+    caller: Authorized<AnyRole>,
+) -> ApiResult<axum::Json<User>> {
+    Ok(axum::Json(
+        users::get(&state.db, &caller.uid).await?.to_wire()?,
+    ))
+}

@@ -1,0 +1,242 @@
+//! User administration and partner API tokens (admins only).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use dhis2gw_wire::{
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, UpdateUser, User,
+    UserCreated,
+};
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::extract::{Json, Path, Query};
+use crate::audit::{self, Actor};
+use crate::auth::{Admin, Authorized};
+use crate::error::ApiResult;
+use crate::users::{self, UserFilter};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user_legacy))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, deactivate_user))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+}
+
+/// Create a user (the original's route; same as `POST /users`).
+#[utoipa::path(
+    post, path = "/user", tag = "users", request_body = CreateUser,
+    responses(
+        (status = 201, body = UserCreated),
+        (status = 400, body = ErrorBody, description = "A field is invalid; `detail` names it"),
+        (status = 409, body = ErrorBody, description = "Username taken"),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn create_user_legacy(
+    state: State<AppState>,
+    caller: Authorized<Admin>,
+    body: Json<CreateUser>,
+) -> ApiResult<(StatusCode, axum::Json<UserCreated>)> {
+    create_user(state, caller, body).await
+}
+
+/// Create a user.
+#[utoipa::path(
+    post, path = "/users", tag = "users", request_body = CreateUser,
+    responses(
+        (status = 201, body = UserCreated),
+        (status = 400, body = ErrorBody, description = "A field is invalid; `detail` names it"),
+        (status = 409, body = ErrorBody, description = "Username taken"),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Authorized<Admin>,
+    Json(body): Json<CreateUser>,
+) -> ApiResult<(StatusCode, axum::Json<UserCreated>)> {
+    let row = users::create(&state.db, body).await?;
+    let user = row.to_wire()?;
+    audit::record(
+        &state.db,
+        Actor::User(&caller),
+        "user.create",
+        "user",
+        &user.uid,
+        json!({"username": user.username, "role": user.role}),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UserCreated {
+            message: "User created successfully!".into(),
+            uid: user.uid.clone(),
+            user,
+        }),
+    ))
+}
+
+/// List users, newest first.
+#[utoipa::path(
+    get, path = "/users", tag = "users", params(UserFilter),
+    responses((status = 200, body = Page<User>), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn list_users(
+    State(state): State<AppState>,
+    _caller: Authorized<Admin>,
+    Query(filter): Query<UserFilter>,
+) -> ApiResult<axum::Json<Page<User>>> {
+    Ok(axum::Json(users::list(&state.db, filter).await?))
+}
+
+/// One user.
+#[utoipa::path(
+    get, path = "/users/{uid}", tag = "users", params(("uid" = String, Path)),
+    responses((status = 200, body = User), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn get_user(
+    State(state): State<AppState>,
+    _caller: Authorized<Admin>,
+    Path(uid): Path<String>,
+) -> ApiResult<axum::Json<User>> {
+    Ok(axum::Json(users::get(&state.db, &uid).await?.to_wire()?))
+}
+
+/// Change a user: any subset of fields, including password, role and `is_active`.
+/// A new password or deactivation ends the user's sessions.
+#[utoipa::path(
+    put, path = "/users/{uid}", tag = "users", params(("uid" = String, Path)), request_body = UpdateUser,
+    responses(
+        (status = 200, body = User),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Username taken"),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn update_user(
+    State(state): State<AppState>,
+    caller: Authorized<Admin>,
+    Path(uid): Path<String>,
+    Json(patch): Json<UpdateUser>,
+) -> ApiResult<axum::Json<User>> {
+    // What changed, never the password itself.
+    let mut changed = serde_json::to_value(&patch).unwrap_or_default();
+    if let Some(password) = changed.get_mut("password") {
+        *password = json!("(changed)");
+    }
+    let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
+    audit::record(
+        &state.db,
+        Actor::User(&caller),
+        "user.update",
+        "user",
+        &uid,
+        changed,
+    )
+    .await?;
+    Ok(axum::Json(user))
+}
+
+/// Deactivate a user (users are never deleted, so their history stays attributable).
+#[utoipa::path(
+    delete, path = "/users/{uid}", tag = "users", params(("uid" = String, Path)),
+    responses((status = 200, body = User), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn deactivate_user(
+    State(state): State<AppState>,
+    caller: Authorized<Admin>,
+    Path(uid): Path<String>,
+) -> ApiResult<axum::Json<User>> {
+    let patch = UpdateUser {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
+    audit::record(
+        &state.db,
+        Actor::User(&caller),
+        "user.deactivate",
+        "user",
+        &uid,
+        json!({}),
+    )
+    .await?;
+    Ok(axum::Json(user))
+}
+
+/// A user's API tokens (the secrets themselves are never shown again).
+#[utoipa::path(
+    get, path = "/users/{uid}/tokens", tag = "users", params(("uid" = String, Path)),
+    responses((status = 200, body = Vec<ApiToken>), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn list_tokens(
+    State(state): State<AppState>,
+    _caller: Authorized<Admin>,
+    Path(uid): Path<String>,
+) -> ApiResult<axum::Json<Vec<ApiToken>>> {
+    let user = users::get(&state.db, &uid).await?;
+    Ok(axum::Json(users::list_tokens(&state.db, &user).await?))
+}
+
+/// Create an API token for a user, to be sent as `Authorization: Token <token>`.
+/// The answer is the only time the token is shown.
+#[utoipa::path(
+    post, path = "/users/{uid}/tokens", tag = "users", params(("uid" = String, Path)), request_body = CreateApiToken,
+    responses((status = 201, body = CreatedApiToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Authorized<Admin>,
+    Path(uid): Path<String>,
+    Json(body): Json<CreateApiToken>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedApiToken>)> {
+    let user = users::get(&state.db, &uid).await?;
+    let created = users::create_token(&state.db, &user, body).await?;
+    let detail = json!({"token_id": created.info.id, "name": created.info.name, "expires_at": created.info.expires_at});
+    audit::record(
+        &state.db,
+        Actor::User(&caller),
+        "token.create",
+        "user",
+        &uid,
+        detail,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Revoke an API token: it stops working at once.
+#[utoipa::path(
+    delete, path = "/users/{uid}/tokens/{id}", tag = "users",
+    params(("uid" = String, Path), ("id" = i64, Path)),
+    responses((status = 200, body = ApiToken), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Authorized<Admin>,
+    Path((uid, id)): Path<(String, i64)>,
+) -> ApiResult<axum::Json<ApiToken>> {
+    let user = users::get(&state.db, &uid).await?;
+    let token = users::revoke_token(&state.db, &user, id).await?;
+    audit::record(
+        &state.db,
+        Actor::User(&caller),
+        "token.revoke",
+        "user",
+        &uid,
+        json!({"token_id": id}),
+    )
+    .await?;
+    Ok(axum::Json(token))
+}

@@ -1,0 +1,18 @@
+//! dhis2gw: partner systems submit health data; the gateway validates and stores it, queues
+//! it, and delivers it to DHIS2, keeping every attempt and DHIS2's answer.
+//!
+//! Reading order: [`config`] (what an operator sets), [`startup`] (how the process comes
+//! up), [`http`] (the routes), then the domain modules they call ([`users`], [`auth`]).
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod startup;
+pub mod telemetry;
+pub mod uid;
+pub mod users;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,171 @@
+//! The `dhis2gw` command: runs the gateway, or one of its administration subcommands.
+//! Every subcommand reads the configuration the same way (file, then environment).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dhis2gw::audit::{self, Actor};
+use dhis2gw::config::{self, Config, Loaded};
+use dhis2gw::error::ApiError;
+use dhis2gw::startup::{self, Application};
+use dhis2gw::{db, telemetry, users};
+use dhis2gw_wire::{CreateUser, Role};
+
+#[derive(Parser)]
+#[command(name = "dhis2gw", version, about = "DHIS2 integration gateway")]
+struct Cli {
+    /// Configuration file (YAML). Without this option /etc/dhis2gw/dhis2gw.yml is read if it
+    /// exists; environment variables override the file either way.
+    #[arg(
+        long = "config",
+        visible_alias = "config-file",
+        value_name = "PATH",
+        global = true
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the delivery workers (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the effective configuration (secrets masked) and where each value came from.
+    Config,
+    /// Create a user, e.g. the first admin.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: Role,
+        /// Read the password from standard input (first line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value = "")]
+        firstname: String,
+        #[arg(long, default_value = "")]
+        lastname: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| config::DEFAULT_CONFIG_PATH.into());
+    let loaded = Config::load(&path, cli.config.is_some());
+    if let Some(Command::Config) = cli.command {
+        return print_config(loaded);
+    }
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("dhis2gw: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve), loaded));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dhis2gw: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints what would be used, even when it is invalid, then says what is wrong.
+fn print_config(loaded: Result<Loaded, config::ConfigError>) -> ExitCode {
+    match loaded {
+        Ok(loaded) => {
+            match &loaded.file {
+                Some(file) => println!("# configuration file: {}", file.display()),
+                None => println!("# no configuration file; defaults and environment only"),
+            }
+            print!("{}", loaded.to_annotated_yaml());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dhis2gw: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
+    let config = loaded.config;
+    match command {
+        Command::Serve | Command::Config => {
+            telemetry::init(&config);
+            if let Some(file) = &loaded.file {
+                tracing::info!(file = %file.display(), "configuration read");
+            }
+            let app = Application::build(config).await?;
+            app.run_until(startup::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let pool = db::connect(&config).await?;
+            db::migrate(&pool, &config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::CreateUser {
+            username,
+            role,
+            password_stdin,
+            email,
+            firstname,
+            lastname,
+        } => {
+            let password = read_password(password_stdin)?;
+            let pool = db::connect(&config).await?;
+            db::migrate(&pool, &config).await?;
+            let input = CreateUser {
+                username,
+                password,
+                role: Some(role),
+                email,
+                firstname,
+                lastname,
+                is_active: true,
+                ..Default::default()
+            };
+            let user = users::create(&pool, input).await.map_err(|e| match e {
+                ApiError::BadRequest { detail, .. } => anyhow::anyhow!("{}", detail.join("; ")),
+                other => anyhow::anyhow!("{other}"),
+            })?;
+            let detail = serde_json::json!({"username": user.username, "role": user.role});
+            audit::record(&pool, Actor::Cli, "user.create", "user", &user.uid, detail).await?;
+            println!(
+                "created {} user {} (uid {})",
+                user.role, user.username, user.uid
+            );
+            Ok(())
+        }
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask for the password; pass --password-stdin and pipe it in");
+    }
+    let password = rpassword::prompt_password("Password: ")?;
+    if rpassword::prompt_password("Repeat password: ")? != password {
+        anyhow::bail!("the passwords do not match");
+    }
+    Ok(password)
+}

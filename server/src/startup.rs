@@ -1,0 +1,151 @@
+//! Building and running the gateway: database, migrations, the first admin, the HTTP
+//! listener, and a graceful stop that lets in-flight requests finish.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use dhis2gw_wire::{CreateUser, Role};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::audit::{self, Actor};
+use crate::auth::JwtKeys;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::{self, AppState};
+use crate::{db, users};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (creating the database if needed), applies migrations, creates
+    /// the bootstrap admin if configured, and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = db::connect(&config).await?;
+        db::migrate(&db, &config).await?;
+        bootstrap_admin(&db, &config).await?;
+        let redis = redis::Client::open(config.redis_url()).context("server.redis_address")?;
+        let (host, port) = (config.server.host.as_str(), config.server.port);
+        let listener = TcpListener::bind((host, port))
+            .await
+            .with_context(|| format!("cannot listen on {host}:{port}"))?;
+        let jwt = Arc::new(JwtKeys::new(
+            config.server.jwt_secret.expose(),
+            config.server.access_token_ttl,
+        ));
+        Ok(Application {
+            listener,
+            state: AppState {
+                db,
+                config: Arc::new(config),
+                jwt,
+                redis,
+            },
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and waits up to
+    /// `server.shutdown_timeout` seconds for in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.config.server.shutdown_timeout);
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let app = http::app(self.state.clone());
+        let address = self.listener.local_addr()?;
+        tracing::info!(%address, version = crate::VERSION, "dhis2gw listening");
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stopping_tx.send(true);
+        });
+        let deadline = async move {
+            let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result.context("HTTP server failed")?,
+            () = deadline => tracing::warn!("requests still running after {} s; stopping anyway", grace.as_secs()),
+        }
+        self.state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// Creates the first admin from `server.bootstrap_admin_user`/`_password` on a database with
+/// no users, for unattended installs. Never touches a database that has users.
+async fn bootstrap_admin(db: &PgPool, config: &Config) -> anyhow::Result<()> {
+    let (username, password) = (
+        &config.server.bootstrap_admin_user,
+        &config.server.bootstrap_admin_password,
+    );
+    if username.is_empty() || password.is_empty() || users::count(db).await? > 0 {
+        return Ok(());
+    }
+    let input = CreateUser {
+        username: username.clone(),
+        password: password.expose().to_string(),
+        role: Some(Role::Admin),
+        is_active: true,
+        ..Default::default()
+    };
+    match users::create(db, input).await {
+        Ok(user) => {
+            audit::record(
+                db,
+                Actor::Cli,
+                "user.bootstrap",
+                "user",
+                &user.uid,
+                serde_json::json!({"username": username}),
+            )
+            .await?;
+            tracing::info!(%username, "created the bootstrap admin");
+            Ok(())
+        }
+        // Another gateway process created it at the same moment.
+        Err(ApiError::Conflict(_)) => Ok(()),
+        Err(ApiError::BadRequest { detail, .. }) => {
+            anyhow::bail!("server.bootstrap_admin_*: {}", detail.join("; "))
+        }
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
+}

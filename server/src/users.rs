@@ -1,0 +1,535 @@
+//! Users and their partner API tokens: plain domain functions over PostgreSQL, used by the
+//! HTTP handlers and by `dhis2gw create-user`.
+
+use chrono::{DateTime, Utc};
+use dhis2gw_wire::{
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User,
+};
+use serde::Deserialize;
+use sqlx::PgPool;
+
+use crate::auth;
+use crate::error::{ApiError, ApiResult, on_unique};
+use crate::uid;
+
+const MIN_PASSWORD_CHARS: usize = 8;
+const MAX_PASSWORD_CHARS: usize = 1024;
+pub const MAX_PAGE_SIZE: i64 = 500;
+
+/// A `users` row, password hash included: it stays inside the server.
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: i64,
+    pub uid: String,
+    pub username: String,
+    pub password: String,
+    pub firstname: String,
+    pub lastname: String,
+    pub email: Option<String>,
+    pub telephone: String,
+    pub role: String,
+    pub is_active: bool,
+    pub last_login: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn role(&self) -> anyhow::Result<Role> {
+        self.role.parse().map_err(anyhow::Error::msg)
+    }
+
+    pub fn to_wire(&self) -> anyhow::Result<User> {
+        let role = self.role()?;
+        Ok(User {
+            uid: self.uid.clone(),
+            username: self.username.clone(),
+            firstname: self.firstname.clone(),
+            lastname: self.lastname.clone(),
+            email: self.email.clone(),
+            telephone: self.telephone.clone(),
+            role,
+            is_active: self.is_active,
+            is_admin_user: role == Role::Admin,
+            last_login: self.last_login,
+            created: self.created,
+            updated: self.updated,
+        })
+    }
+
+    #[cfg(test)]
+    pub fn test_user(uid: &str, username: &str, role: Role) -> Self {
+        UserRow {
+            id: 1,
+            uid: uid.into(),
+            username: username.into(),
+            password: String::new(),
+            firstname: String::new(),
+            lastname: String::new(),
+            email: None,
+            telephone: String::new(),
+            role: role.as_str().into(),
+            is_active: true,
+            last_login: None,
+            created: Utc::now(),
+            updated: Utc::now(),
+        }
+    }
+}
+
+pub async fn find_by_id(db: &PgPool, id: i64) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as!(UserRow, "SELECT * FROM users WHERE id = $1", id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn find_by_uid(db: &PgPool, uid: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as!(UserRow, "SELECT * FROM users WHERE uid = $1", uid)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn find_by_username(db: &PgPool, username: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as!(
+        UserRow,
+        "SELECT * FROM users WHERE lower(username) = lower($1)",
+        username
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The owner of an active, unexpired API token (given as its hash).
+pub async fn find_by_api_token(db: &PgPool, hash: &str) -> sqlx::Result<Option<UserRow>> {
+    let user = sqlx::query_as!(
+        UserRow,
+        r#"SELECT u.* FROM users u JOIN user_apitoken t ON t.user_id = u.id
+           WHERE t.token_hash = $1 AND t.is_active AND (t.expires_at IS NULL OR t.expires_at > now())"#,
+        hash
+    )
+    .fetch_optional(db)
+    .await?;
+    if user.is_some() {
+        // At most one write a minute per token, so busy partners do not turn reads into writes.
+        sqlx::query!(
+            "UPDATE user_apitoken SET last_used_at = now()
+             WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+            hash
+        )
+        .execute(db)
+        .await?;
+    }
+    Ok(user)
+}
+
+pub async fn count(db: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users"#)
+        .fetch_one(db)
+        .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field checks, collected so one answer names every bad field
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, field: &str, problem: &str) {
+        if !ok {
+            self.0.push(format!("{field}: {problem}"));
+        }
+    }
+
+    fn username(&mut self, username: &str) {
+        let ok = (1..=150).contains(&username.chars().count())
+            && username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+        self.check(
+            ok,
+            "username",
+            "1 to 150 characters: letters, digits and . _ @ - only",
+        );
+    }
+
+    fn password(&mut self, password: &str) {
+        let n = password.chars().count();
+        self.check(
+            (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n),
+            "password",
+            &format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
+        );
+    }
+
+    fn email(&mut self, email: &str) {
+        let ok = email.is_empty()
+            || (email.len() <= 254
+                && email
+                    .split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
+                && !email.chars().any(char::is_whitespace));
+        self.check(ok, "email", "not an email address");
+    }
+
+    fn text(&mut self, field: &str, value: &str) {
+        self.check(
+            value.chars().count() <= 200 && !value.contains('\0'),
+            field,
+            "at most 200 characters",
+        );
+    }
+
+    fn finish(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::BadRequest {
+                message: "Invalid user".into(),
+                detail: self.0,
+            })
+        }
+    }
+}
+
+fn blank_to_none(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+// ---------------------------------------------------------------------------------------------
+
+pub async fn create(db: &PgPool, input: CreateUser) -> ApiResult<UserRow> {
+    let username = input.username.trim().to_string();
+    let email = blank_to_none(input.email);
+    let mut problems = Problems::default();
+    problems.username(&username);
+    problems.password(&input.password);
+    problems.email(email.as_deref().unwrap_or_default());
+    for (field, value) in [
+        ("firstname", &input.firstname),
+        ("lastname", &input.lastname),
+        ("telephone", &input.telephone),
+    ] {
+        problems.text(field, value);
+    }
+    problems.finish()?;
+    let role = input.role.unwrap_or(if input.is_admin_user {
+        Role::Admin
+    } else {
+        Role::Viewer
+    });
+    let hash = auth::hash_password(input.password).await?;
+    sqlx::query_as!(
+        UserRow,
+        r#"INSERT INTO users (uid, username, password, firstname, lastname, email, telephone, role, is_active)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *"#,
+        uid::generate(),
+        username,
+        hash,
+        input.firstname.trim(),
+        input.lastname.trim(),
+        email,
+        input.telephone.trim(),
+        role.as_str(),
+        input.is_active,
+    )
+    .fetch_one(db)
+    .await
+    .map_err(|e| on_unique(e, "users_username_key", "username"))
+}
+
+pub async fn get(db: &PgPool, uid: &str) -> ApiResult<UserRow> {
+    find_by_uid(db, uid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("User {uid} not found")))
+}
+
+/// Filters of `GET /users`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilter {
+    /// Part of the username, any case.
+    pub username: Option<String>,
+    /// Part of the email address, any case.
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    /// From 1.
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}
+
+/// Checks `page` and `page_size`; returns (page, page_size, offset).
+pub fn paging(
+    page: Option<i64>,
+    page_size: Option<i64>,
+    default_size: i64,
+) -> ApiResult<(i64, i64, i64)> {
+    let page = page.unwrap_or(1);
+    let size = page_size.unwrap_or(default_size);
+    if page < 1 {
+        return Err(ApiError::invalid_field("page", "must be 1 or more"));
+    }
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(ApiError::invalid_field(
+            "page_size",
+            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    let offset = (page - 1)
+        .checked_mul(size)
+        .ok_or_else(|| ApiError::invalid_field("page", "is too large"))?;
+    Ok((page, size, offset))
+}
+
+/// `%` and `_` in a filter are literal characters, not wildcards.
+pub fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+pub async fn list(db: &PgPool, filter: UserFilter) -> ApiResult<Page<User>> {
+    let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
+    let username = filter.username.as_deref().map(like_pattern);
+    let email = filter.email.as_deref().map(like_pattern);
+    let role = filter.role.map(Role::as_str);
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM users
+           WHERE ($1::text IS NULL OR username ILIKE $1) AND ($2::text IS NULL OR email ILIKE $2)
+             AND ($3::text IS NULL OR role = $3) AND ($4::bool IS NULL OR is_active = $4)"#,
+        username,
+        email,
+        role,
+        filter.is_active,
+    )
+    .fetch_one(db)
+    .await?;
+    let rows = sqlx::query_as!(
+        UserRow,
+        r#"SELECT * FROM users
+           WHERE ($1::text IS NULL OR username ILIKE $1) AND ($2::text IS NULL OR email ILIKE $2)
+             AND ($3::text IS NULL OR role = $3) AND ($4::bool IS NULL OR is_active = $4)
+           ORDER BY created DESC, id DESC LIMIT $5 OFFSET $6"#,
+        username,
+        email,
+        role,
+        filter.is_active,
+        size,
+        offset,
+    )
+    .fetch_all(db)
+    .await?;
+    let items = rows
+        .iter()
+        .map(UserRow::to_wire)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Page::new(items, total, page, size))
+}
+
+/// Applies a partial update; omitted fields keep their values. Changing the password or
+/// deactivating the user ends their sessions.
+pub async fn update(db: &PgPool, uid: &str, patch: UpdateUser) -> ApiResult<UserRow> {
+    let current = get(db, uid).await?;
+    let username = patch.username.as_deref().map(str::trim);
+    let email = patch.email.map(|e| e.trim().to_string());
+    let mut problems = Problems::default();
+    if let Some(u) = username {
+        problems.username(u);
+    }
+    if let Some(p) = &patch.password {
+        problems.password(p);
+    }
+    if let Some(e) = &email {
+        problems.email(e);
+    }
+    for (field, value) in [
+        ("firstname", &patch.firstname),
+        ("lastname", &patch.lastname),
+        ("telephone", &patch.telephone),
+    ] {
+        if let Some(v) = value {
+            problems.text(field, v);
+        }
+    }
+    problems.finish()?;
+    let hash = match patch.password {
+        Some(p) => Some(auth::hash_password(p).await?),
+        None => None,
+    };
+    let ends_sessions = hash.is_some() || patch.is_active == Some(false);
+    let mut tx = db.begin().await?;
+    let row = sqlx::query_as!(
+        UserRow,
+        r#"UPDATE users SET
+             username  = COALESCE($2, username),
+             password  = COALESCE($3, password),
+             firstname = COALESCE($4, firstname),
+             lastname  = COALESCE($5, lastname),
+             email     = CASE WHEN $6::text IS NULL THEN email ELSE NULLIF($6, '') END,
+             telephone = COALESCE($7, telephone),
+             role      = COALESCE($8, role),
+             is_active = COALESCE($9, is_active)
+           WHERE id = $1 RETURNING *"#,
+        current.id,
+        username,
+        hash,
+        patch.firstname.as_deref().map(str::trim),
+        patch.lastname.as_deref().map(str::trim),
+        email,
+        patch.telephone.as_deref().map(str::trim),
+        patch.role.map(Role::as_str),
+        patch.is_active,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| on_unique(e, "users_username_key", "username"))?;
+    if ends_sessions {
+        sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", row.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(row)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partner API tokens
+// ---------------------------------------------------------------------------------------------
+
+struct TokenRow {
+    id: i64,
+    name: String,
+    token_prefix: String,
+    is_active: bool,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    created: DateTime<Utc>,
+}
+
+impl From<TokenRow> for ApiToken {
+    fn from(r: TokenRow) -> Self {
+        ApiToken {
+            id: r.id,
+            name: r.name,
+            prefix: r.token_prefix,
+            is_active: r.is_active,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            created: r.created,
+        }
+    }
+}
+
+pub async fn create_token(
+    db: &PgPool,
+    user: &UserRow,
+    input: CreateApiToken,
+) -> ApiResult<CreatedApiToken> {
+    let mut problems = Problems::default();
+    problems.text("name", &input.name);
+    problems.check(
+        input.expires_at.is_none_or(|t| t > Utc::now()),
+        "expires_at",
+        "must be in the future",
+    );
+    problems.finish()?;
+    let token = auth::random_token("dgw_");
+    let row = sqlx::query_as!(
+        TokenRow,
+        r#"INSERT INTO user_apitoken (user_id, name, token_hash, token_prefix, expires_at)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, created"#,
+        user.id,
+        input.name.trim(),
+        auth::token_hash(&token),
+        token.chars().take(10).collect::<String>(),
+        input.expires_at,
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(CreatedApiToken {
+        token,
+        info: row.into(),
+    })
+}
+
+pub async fn list_tokens(db: &PgPool, user: &UserRow) -> ApiResult<Vec<ApiToken>> {
+    let rows = sqlx::query_as!(
+        TokenRow,
+        r#"SELECT id, name, token_prefix, is_active, expires_at, last_used_at, created
+           FROM user_apitoken WHERE user_id = $1 ORDER BY created DESC, id DESC"#,
+        user.id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(ApiToken::from).collect())
+}
+
+pub async fn revoke_token(db: &PgPool, user: &UserRow, token_id: i64) -> ApiResult<ApiToken> {
+    sqlx::query_as!(
+        TokenRow,
+        r#"UPDATE user_apitoken SET is_active = false WHERE id = $1 AND user_id = $2
+           RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, created"#,
+        token_id,
+        user.id
+    )
+    .fetch_optional(db)
+    .await?
+    .map(ApiToken::from)
+    .ok_or_else(|| ApiError::NotFound(format!("Token {token_id} of user {} not found", user.uid)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_rejects_out_of_range_values_by_name() {
+        assert_eq!(paging(None, None, 50).unwrap(), (1, 50, 0));
+        assert_eq!(paging(Some(3), Some(10), 50).unwrap(), (3, 10, 20));
+        for (page, size, field) in [
+            (Some(0), None, "page"),
+            (None, Some(0), "page_size"),
+            (None, Some(501), "page_size"),
+        ] {
+            match paging(page, size, 50) {
+                Err(ApiError::BadRequest { detail, .. }) => {
+                    assert!(detail[0].starts_with(field), "{detail:?}")
+                }
+                other => panic!("expected 400 for {field}, got {other:?}"),
+            }
+        }
+        assert!(paging(Some(i64::MAX), Some(500), 50).is_err());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+
+    #[test]
+    fn every_bad_field_is_named_at_once() {
+        let mut p = Problems::default();
+        p.username("bad name!");
+        p.password("short");
+        p.email("nope");
+        let Err(ApiError::BadRequest { detail, .. }) = p.finish() else {
+            panic!("expected 400")
+        };
+        let fields: Vec<_> = detail
+            .iter()
+            .map(|d| d.split(':').next().unwrap())
+            .collect();
+        assert_eq!(fields, ["username", "password", "email"]);
+    }
+}

@@ -1,0 +1,13 @@
+//! Request and response bodies of the dhis2gw REST API.
+//!
+//! Defined once here and used by the gateway (which derives OpenAPI schemas from them with
+//! the `openapi` feature) and by the console (compiled to wasm32), so both sides always agree
+//! on the wire format.
+
+pub mod auth;
+pub mod common;
+pub mod users;
+
+pub use auth::*;
+pub use common::*;
+pub use users::*;
