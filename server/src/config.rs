@@ -725,6 +725,9 @@ fn redis_url(address: &str, db: u32) -> Result<String, String> {
     }
     if address.starts_with("redis://") || address.starts_with("rediss://") {
         let u = url::Url::parse(address).map_err(|e| format!("not a Redis URL: {e}"))?;
+        if u.host_str().is_none_or(str::is_empty) {
+            return Err(format!("'{address}' has no host"));
+        }
         return Ok(if u.path().len() > 1 {
             u.to_string()
         } else {
@@ -932,7 +935,8 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_key_and_where_they_came_from() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("", &[], "server.jwt_secret: is required"),
             (
                 "",
@@ -1026,6 +1030,7 @@ mod tests {
         );
         assert_eq!(redis_url("redis://h:1/4", 0).unwrap(), "redis://h:1/4");
         assert!(redis_url("", 0).is_err());
+        assert!(redis_url("redis://", 0).is_err());
     }
 
     #[test]

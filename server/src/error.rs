@@ -76,6 +76,18 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        // Input PostgreSQL refuses to store is the client's problem, not an internal error.
+        if let sqlx::Error::Database(db) = &e {
+            match db.code().as_deref() {
+                Some("22021") => {
+                    return ApiError::bad_request(
+                        "A text value contains a NUL character, which cannot be stored",
+                    );
+                }
+                Some("22003") => return ApiError::bad_request("A number is out of range"),
+                _ => {}
+            }
+        }
         ApiError::Internal(e.into())
     }
 }

@@ -1,5 +1,7 @@
 //! Logging through `tracing`: human-readable text or one JSON object per line.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -10,7 +12,9 @@ pub fn init(config: &Config) {
         .unwrap_or_else(|_| EnvFilter::new(&config.server.log_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(std::io::stdout)
+        // Colour codes only for a person at a terminal, not for journald or a log file.
+        .with_ansi(std::io::stdout().is_terminal());
     let result = match config.server.log_format {
         LogFormat::Json => builder
             .json()

@@ -169,7 +169,7 @@ impl Problems {
                 && email
                     .split_once('@')
                     .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
-                && !email.chars().any(char::is_whitespace));
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control()));
         self.check(ok, "email", "not an email address");
     }
 

@@ -35,6 +35,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
             ApiError::bad_request(format!("Invalid JSON: {inner}"))
+        } else if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            // A type error can surface before a syntax error further on; the syntax comes first.
+            ApiError::bad_request(format!("Invalid JSON: {syntax}"))
         } else {
             let field = e.path().to_string();
             let field = if field == "." {
@@ -79,6 +82,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        // PostgreSQL cannot hold NUL in text; refuse it here where the parameter is known.
+        if let Some((name, _)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.contains('\0'))
+        {
+            return Err(ApiError::invalid_field(
+                &name,
+                "must not contain NUL characters",
+            ));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Query)

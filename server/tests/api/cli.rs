@@ -1,0 +1,593 @@
+//! The `dhis2gw` binary as an operator runs it: subcommands, configuration from file and
+//! environment, first admin, graceful shutdown.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_dhis2gw");
+
+/// A scratch directory and a fresh database for one test of the binary.
+struct Operator {
+    dir: PathBuf,
+    database: String,
+}
+
+impl Operator {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("dhis2gw-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let database = format!(
+            "{}/dhis2gw_test_{}",
+            postgres_server(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Operator { dir, database }
+    }
+
+    fn write_config(&self, yaml: &str) -> PathBuf {
+        let path = self.dir.join("dhis2gw.yml");
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    /// The command with a clean environment: only what the test sets reaches the gateway.
+    /// An empty config file is passed so a machine's /etc/dhis2gw/dhis2gw.yml never leaks in.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(BINARY);
+        let empty = self.dir.join("empty.yml");
+        if !empty.exists() {
+            std::fs::write(&empty, "").unwrap();
+        }
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        if !args.iter().any(|a| a.starts_with("--config")) {
+            command.arg("--config").arg(&empty);
+        }
+        command.args(args).envs(env.iter().copied());
+        command
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+        let mut child = self
+            .command(args, env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn base_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DHIS2GW_DB", self.database.clone()),
+            ("DHIS2GW_JWT_SECRET", JWT_SECRET.to_string()),
+            ("DHIS2GW_REDIS", redis_address()),
+            ("DHIS2GW_MIGRATIONS_DIR", "embedded".to_string()),
+        ]
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `dhis2gw` and waits until it answers /health/ready.
+async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Child, String) {
+    let port = free_port().to_string();
+    let mut env = env.to_vec();
+    env.extend([
+        ("DHIS2GW_SERVER_PORT", port.as_str()),
+        ("DHIS2GW_HOST", "127.0.0.1"),
+    ]);
+    let mut child = op
+        .command(&[], &env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("gateway did not become ready on {base}");
+}
+
+fn terminate(child: &Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn version_is_printed() {
+    let op = Operator::new();
+    let out = op.run(&["--version"], &[], "");
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("dhis2gw {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn every_documented_environment_variable_sets_its_key() {
+    let op = Operator::new();
+    let cases = [
+        (
+            "DHIS2GW_DB",
+            "postgres://gw:pw@db.example/gw",
+            "uri: \"postgres://gw:********@db.example/gw\"",
+        ),
+        ("DHIS2GW_HOST", "0.0.0.0", "host: \"0.0.0.0\""),
+        ("DHIS2GW_SERVER_PORT", "9191", "port: 9191"),
+        (
+            "DHIS2GW_REDIS",
+            "redis.example:6380",
+            "redis_address: \"redis.example:6380\"",
+        ),
+        ("DHIS2GW_MAX_RETRIES", "7", "max_retries: 7"),
+        ("DHIS2GW_MAX_CONCURRENT", "9", "max_concurrent: 9"),
+        (
+            "DHIS2GW_REQUEST_PROCESS_INTERVAL",
+            "11",
+            "request_process_interval: 11",
+        ),
+        ("DHIS2GW_TEMPLATES_DIR", "/t", "templates_directory: \"/t\""),
+        ("DHIS2GW_STATIC_DIR", "/s", "static_directory: \"/s\""),
+        ("DHIS2GW_LOGDIR", "/l", "logdir: \"/l\""),
+        ("RTC_DOCS_DIR", "/d", "docs_directory: \"/d\""),
+        ("DHIS2GW_MIGRATTIONS_DIR", "/m", "migrations_dir: \"/m\""),
+        (
+            "DISPATCHER2_TIMEZONE",
+            "Africa/Nairobi",
+            "timezone: \"Africa/Nairobi\"",
+        ),
+        ("DHIS2GW_JWT_SECRET", JWT_SECRET, "jwt_secret: \"********\""),
+        ("dhis2_country", "Uganda", "dhis2_country: \"Uganda\""),
+        (
+            "dhis2_base_url",
+            "https://dhis2.example/",
+            "dhis2_base_url: \"https://dhis2.example/\"",
+        ),
+        ("dhis2_user", "gw", "dhis2_user: \"gw\""),
+        ("dhis2_password", "pw", "dhis2_password: \"********\""),
+        ("dhis2_pat", "d2p_x", "dhis2_pat: \"********\""),
+        ("save_response", "false", "save_response: false"),
+        ("mapping_scheme", "uid", "mapping_scheme: \"UID\""),
+        (
+            "dhis2_data_set",
+            "pBOMPrpg1QX",
+            "dhis2_data_set: \"pBOMPrpg1QX\"",
+        ),
+        (
+            "dhis_2_attribute_option_combo",
+            "HllvX50cXC0",
+            "dhis2_attribute_option_combo: \"HllvX50cXC0\"",
+        ),
+        ("dhis2_auth_method", "token", "dhis2_auth_method: \"pat\""),
+        ("dhis2_tree_i_ds", "a,b", "dhis2_tree_i_ds: [\"a\",\"b\"]"),
+        ("dhis2_facility_level", "4", "dhis2_facility_level: 4"),
+        (
+            "DHIS2GW_DHIS2_DISTRICT_OULEVEL_NAME",
+            "District",
+            "dhis2_district_oulevel_name: \"District\"",
+        ),
+        ("cc_dhis2_servers", "cc1", "cc_dhis2_servers: [\"cc1\"]"),
+        (
+            "cc_dhis2_hierarchy_servers",
+            "h1",
+            "cc_dhis2_hierarchy_servers: [\"h1\"]",
+        ),
+        (
+            "cc_dhis2_create_servers",
+            "c1",
+            "cc_dhis2_create_servers: [\"c1\"]",
+        ),
+        (
+            "cc_dhis2_update_servers",
+            "u1",
+            "cc_dhis2_update_servers: [\"u1\"]",
+        ),
+        (
+            "cc_dhis2_ou_group_add_servers",
+            "g1",
+            "cc_dhis2_ou_group_add_servers: [\"g1\"]",
+        ),
+        (
+            "sync_cron_expression",
+            "0 */2 * * *",
+            "sync_cron_expression: \"0 */2 * * *\"",
+        ),
+        (
+            "retry_cron_expression",
+            "*/1 * * * *",
+            "retry_cron_expression: \"*/1 * * * *\"",
+        ),
+        // Clean spellings.
+        ("DHIS2GW_MIGRATIONS_DIR", "/m2", "migrations_dir: \"/m2\""),
+        ("DHIS2GW_DOCS_DIR", "/d2", "docs_directory: \"/d2\""),
+        (
+            "DHIS2GW_TIMEZONE",
+            "Europe/Oslo",
+            "timezone: \"Europe/Oslo\"",
+        ),
+        (
+            "DHIS2GW_DHIS2_BASE_URL",
+            "https://other.example",
+            "dhis2_base_url: \"https://other.example\"",
+        ),
+        (
+            "DHIS2GW_SYNC_CRON_EXPRESSION",
+            "30 1 * * * *",
+            "sync_cron_expression: \"30 1 * * * *\"",
+        ),
+    ];
+    for (name, value, line) in cases {
+        let mut env = vec![("DHIS2GW_JWT_SECRET", JWT_SECRET)];
+        env.push((name, value));
+        let out = op.run(&["config"], &env, "");
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let expected = format!("{line}  # env {name}");
+        assert!(
+            stdout.contains(&expected),
+            "{name}: expected {expected:?} in\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn environment_overrides_the_file_and_both_option_spellings_work() {
+    let op = Operator::new();
+    let path = op.write_config(
+        "server:\n  http_port: 8000\n  max_retries: 2\n  jwt_secret: from-the-file-from-the-file-from-the-file\napi:\n  save_response: 'no'\n",
+    );
+    let path = path.to_str().unwrap();
+    let out = op.run(
+        &["--config-file", path, "config"],
+        &[("DHIS2GW_MAX_RETRIES", "6")],
+        "",
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("port: 8000  # file {path}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("max_retries: 6  # env DHIS2GW_MAX_RETRIES"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("save_response: false  # file"), "{stdout}");
+    assert!(stdout.contains("max_concurrent: 5  # default"), "{stdout}");
+    assert!(!stdout.contains("from-the-file"), "secrets are masked");
+    let out = op.run(
+        &["--config", path, "config"],
+        &[("DHIS2GW_SERVER_PORT", "8001")],
+        "",
+    );
+    assert!(text(&out.stdout).contains("port: 8001  # env DHIS2GW_SERVER_PORT"));
+}
+
+#[test]
+fn invalid_configuration_stops_every_command_with_one_line_naming_the_key() {
+    let op = Operator::new();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        (&[], &[], "server.jwt_secret"),
+        (
+            &["migrate"],
+            &[
+                ("DHIS2GW_JWT_SECRET", JWT_SECRET),
+                ("DHIS2GW_SERVER_PORT", "http"),
+            ],
+            "server.port",
+        ),
+        (
+            &[
+                "create-user",
+                "--username",
+                "a",
+                "--role",
+                "admin",
+                "--password-stdin",
+            ],
+            &[
+                ("DHIS2GW_JWT_SECRET", JWT_SECRET),
+                ("retry_cron_expression", "sometimes"),
+            ],
+            "api.retry_cron_expression",
+        ),
+        (
+            &["config"],
+            &[
+                ("DHIS2GW_JWT_SECRET", JWT_SECRET),
+                ("dhis2_auth_method", "kerberos"),
+            ],
+            "api.dhis2_auth_method",
+        ),
+        (
+            &[],
+            &[
+                ("DHIS2GW_JWT_SECRET", JWT_SECRET),
+                ("DHIS2GW_REDIS", "redis://"),
+            ],
+            "server.redis_address",
+        ),
+    ];
+    for (args, env, key) in cases {
+        let out = op.run(args, env, "");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(key), "{stderr} should name {key}");
+    }
+    let missing = op.run(&["--config", "/nonexistent/dhis2gw.yml", "config"], &[], "");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("/nonexistent/dhis2gw.yml"));
+    let broken = op.write_config("server: [unclosed");
+    let out = op.run(&["--config", broken.to_str().unwrap(), "config"], &[], "");
+    assert!(
+        text(&out.stderr).contains("not valid YAML"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn first_admin_then_a_partner_token_then_every_auth_form_from_env_only() {
+    let op = Operator::new();
+    let env = op.base_env();
+    let env = env_refs(&env);
+    let created = op.run(
+        &[
+            "create-user",
+            "--username",
+            "admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        &env,
+        "an admin password\n",
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(text(&created.stdout).contains("created admin user admin"));
+    let again = op.run(
+        &[
+            "create-user",
+            "--username",
+            "Admin",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        &env,
+        "another password\n",
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("username is already taken"),
+        "{}",
+        text(&again.stderr)
+    );
+    let no_tty = op.run(
+        &["create-user", "--username", "x", "--role", "viewer"],
+        &env,
+        "",
+    );
+    assert!(text(&no_tty.stderr).contains("--password-stdin"));
+
+    let (mut gateway, base) = start_gateway(&op, &env).await;
+    let client = reqwest::Client::new();
+    let token: serde_json::Value = client
+        .post(format!("{base}/api/v2/users/getToken"))
+        .json(&json!({"username": "admin", "password": "an admin password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = token["token"].as_str().unwrap();
+    let partner: serde_json::Value = client
+        .post(format!("{base}/api/v2/users"))
+        .bearer_auth(jwt)
+        .json(&json!({"username": "emr", "password": "partner password", "role": "partner"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_token: serde_json::Value = client
+        .post(format!(
+            "{base}/api/v2/users/{}/tokens",
+            partner["uid"].as_str().unwrap()
+        ))
+        .bearer_auth(jwt)
+        .json(&json!({"name": "EMR"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = api_token["token"].as_str().unwrap();
+    let forms = [
+        format!("Token {secret}"),
+        format!("Token: {secret}"),
+        format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "emr:partner password"
+            )
+        ),
+    ];
+    for form in &forms {
+        let me = client
+            .get(format!("{base}/api/v2/me"))
+            .header("Authorization", form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::OK, "{form}");
+        let users = client
+            .get(format!("{base}/api/v2/users"))
+            .header("Authorization", form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            users.status(),
+            StatusCode::FORBIDDEN,
+            "partner on user routes with {form}"
+        );
+    }
+    let admin_users = client
+        .get(format!("{base}/api/v2/users"))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_users.status(), StatusCode::OK);
+    terminate(&gateway);
+    assert!(gateway.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
+    let op = Operator::new();
+    let env = op.base_env();
+    let env = env_refs(&env);
+    op.run(
+        &[
+            "create-user",
+            "--username",
+            "admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        &env,
+        "an admin password\n",
+    );
+    let (mut gateway, base) = start_gateway(&op, &env).await;
+    let client = reqwest::Client::new();
+    // Sign-ins hash a password, so a burst of them is still running when the signal arrives.
+    let requests: Vec<_> = (0..16)
+        .map(|_| {
+            let request = client
+                .post(format!("{base}/api/v2/users/getToken"))
+                .json(&json!({"username": "admin", "password": "an admin password"}));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    terminate(&gateway);
+    for request in requests {
+        let response = request.await.unwrap().expect("in-flight request completed");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let status = gateway.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn bootstrap_admin_is_created_only_on_an_empty_database() {
+    let op = Operator::new();
+    let mut env = op.base_env();
+    env.push(("DHIS2GW_BOOTSTRAP_ADMIN_USER", "root".into()));
+    env.push((
+        "DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD",
+        "bootstrap password".into(),
+    ));
+    let env = env_refs(&env);
+    let (mut gateway, base) = start_gateway(&op, &env).await;
+    let client = reqwest::Client::new();
+    let sign_in = |base: &str| {
+        client
+            .post(format!("{base}/api/v2/users/getToken"))
+            .json(&json!({"username": "root", "password": "bootstrap password"}))
+            .send()
+    };
+    assert_eq!(sign_in(&base).await.unwrap().status(), StatusCode::OK);
+    terminate(&gateway);
+    gateway.wait().unwrap();
+
+    // A changed bootstrap password on a database that has users changes nothing.
+    let mut env2: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(k, _)| *k != "DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD")
+        .copied()
+        .collect();
+    env2.push(("DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD", "a different password"));
+    let (mut gateway, base) = start_gateway(&op, &env2).await;
+    assert_eq!(sign_in(&base).await.unwrap().status(), StatusCode::OK);
+    terminate(&gateway);
+    gateway.wait().unwrap();
+}
+
+#[test]
+fn migrate_creates_the_database_and_is_idempotent() {
+    let op = Operator::new();
+    let env = op.base_env();
+    let env = env_refs(&env);
+    for _ in 0..2 {
+        let out = op.run(&["migrate"], &env, "");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("up to date"));
+    }
+}

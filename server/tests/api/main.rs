@@ -1,0 +1,11 @@
+//! Black-box tests: each starts the real gateway on port 0 against its own PostgreSQL
+//! database and Redis namespace, and talks to it over HTTP only.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod hostile;
+mod roles;
+mod service;
+mod users;
