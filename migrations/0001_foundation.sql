@@ -120,7 +120,6 @@ CREATE TABLE dhis2_mappings (
     source_name           text        NOT NULL DEFAULT 'default',
     source_orgunit        text        NOT NULL DEFAULT '',
     dest_orgunit          text        NOT NULL DEFAULT '',
-    dimension_type        text        NOT NULL DEFAULT 'none',
     created               timestamptz NOT NULL DEFAULT now(),
     updated               timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT unique_code_source_instance_what UNIQUE (code, source_name, instance_name, what)
@@ -143,15 +142,21 @@ CREATE TABLE submission_log (
     -- What the partner sent, and the DHIS2 payload built from it (rebuilt on requeue).
     payload          jsonb       NOT NULL,
     dhis2_payload    jsonb,
+    -- The partner key each dataValues[i] of dhis2_payload came from, to explain conflicts.
+    value_keys       jsonb       NOT NULL DEFAULT '[]',
     warnings         jsonb       NOT NULL DEFAULT '[]',
     -- Overall status, summarising the destinations.
     status           text        NOT NULL DEFAULT 'queued' CHECK (status IN
                          ('queued', 'processing', 'succeeded', 'warning', 'failed', 'retrying', 'dead')),
     retry_count      integer     NOT NULL DEFAULT 0,
     last_attempt_at  timestamptz,
+    next_attempt_at  timestamptz,
     task_id          text,
     response         text,
     errors           text,
+    -- The mapping scope the payload was (and on requeue is again) built with.
+    source_name      text        NOT NULL DEFAULT 'default',
+    instance_name    text        NOT NULL DEFAULT 'default',
     -- Denormalised from the payload for the console's filters.
     data_set         text,
     org_unit         text,
@@ -172,6 +177,26 @@ CREATE UNIQUE INDEX submission_log_idempotency_key ON submission_log (user_id, i
     WHERE idempotency_key IS NOT NULL;
 CREATE TRIGGER submission_log_updated BEFORE UPDATE ON submission_log FOR EACH ROW EXECUTE FUNCTION set_updated();
 
+-- The submission log's filters, in one place for listing, counting and batch requeue.
+-- NULL means "any". Inlined by the planner, so the indexes above are used.
+CREATE FUNCTION matching_submissions(p_status text, p_from timestamptz, p_to timestamptz, p_task_id text,
+                                     p_id bigint, p_data_set text, p_org_unit text, p_period text,
+                                     p_user text, p_text text, p_owner bigint)
+RETURNS SETOF submission_log AS $$
+    SELECT s.* FROM submission_log s
+    WHERE (p_status IS NULL OR s.status = p_status)
+      AND (p_from IS NULL OR s.submitted_at >= p_from)
+      AND (p_to IS NULL OR s.submitted_at < p_to)
+      AND (p_task_id IS NULL OR s.task_id = p_task_id)
+      AND (p_id IS NULL OR s.id = p_id)
+      AND (p_data_set IS NULL OR s.data_set = p_data_set)
+      AND (p_org_unit IS NULL OR s.org_unit = p_org_unit)
+      AND (p_period IS NULL OR s.period = p_period)
+      AND (p_user IS NULL OR s.user_id IN (SELECT id FROM users WHERE lower(username) = lower(p_user)))
+      AND (p_text IS NULL OR s.payload::text ILIKE p_text)
+      AND (p_owner IS NULL OR s.user_id = p_owner)
+$$ LANGUAGE sql STABLE;
+
 -- One row per DHIS2 server a submission goes to (the primary, then each CC server).
 CREATE TABLE submission_destinations (
     id               bigserial PRIMARY KEY,
@@ -181,6 +206,9 @@ CREATE TABLE submission_destinations (
                          ('queued', 'processing', 'succeeded', 'warning', 'failed', 'retrying', 'dead')),
     retry_count      integer     NOT NULL DEFAULT 0,
     next_attempt_at  timestamptz,
+    -- Bumped whenever the delivery is (re)scheduled; names its queue job, so a job that
+    -- is still queued is not pushed twice while a lost one is pushed again.
+    generation       integer     NOT NULL DEFAULT 0,
     -- Set while a worker holds the delivery, so no two workers deliver it at once.
     locked_by        text,
     locked_until     timestamptz,
@@ -194,6 +222,26 @@ CREATE INDEX submission_destinations_due_idx ON submission_destinations (next_at
 CREATE INDEX submission_destinations_server_idx ON submission_destinations (server_id, status);
 CREATE TRIGGER submission_destinations_updated BEFORE UPDATE ON submission_destinations
     FOR EACH ROW EXECUTE FUNCTION set_updated();
+
+-- The overall status of a submission summarises its destinations: work still to do
+-- first, then the worst outcome. Returns the new status.
+CREATE FUNCTION refresh_submission_status(sub bigint) RETURNS text AS $$
+    UPDATE submission_log s SET status = agg.status, next_attempt_at = agg.next_at
+    FROM (SELECT CASE
+                   WHEN bool_or(status = 'processing') THEN 'processing'
+                   WHEN bool_or(status = 'retrying') THEN 'retrying'
+                   WHEN bool_or(status = 'queued') THEN 'queued'
+                   WHEN bool_or(status = 'dead') THEN 'dead'
+                   WHEN bool_or(status = 'failed') THEN 'failed'
+                   WHEN bool_or(status = 'warning') THEN 'warning'
+                   ELSE 'succeeded'
+                 END AS status,
+                 min(next_attempt_at) FILTER (WHERE status = 'retrying') AS next_at
+          FROM submission_destinations WHERE submission_id = sub
+          HAVING count(*) > 0) agg
+    WHERE s.id = sub
+    RETURNING s.status;
+$$ LANGUAGE sql;
 
 CREATE TABLE delivery_attempts (
     id               bigserial PRIMARY KEY,

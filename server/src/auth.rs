@@ -17,7 +17,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use dhis2gw_wire::{Role, TokenResponse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::RngCore;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -49,10 +49,7 @@ pub struct AuthUser {
 /// argon2id with the crate's defaults (OWASP's recommended parameters), off the async runtime.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(anyhow::Error::msg)
+        Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(anyhow::Error::msg)
     })
     .await?
 }
@@ -65,21 +62,13 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| {
             DUMMY
-                .get_or_init(|| {
-                    Argon2::default()
-                        .hash_password(b"not a password")
-                        .expect("hashing works")
-                        .to_string()
-                })
+                .get_or_init(|| Argon2::default().hash_password(b"not a password").expect("hashing works").to_string())
                 .clone()
         });
         let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else {
             return false;
         };
-        known
-            && Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+        known && Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
     })
     .await
     .unwrap_or(false)
@@ -93,10 +82,7 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
 pub fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Tokens are stored only as their SHA-256: they are high-entropy, so no salt is needed.
@@ -155,35 +141,27 @@ impl JwtKeys {
             exp: expires.timestamp(),
             jti: Uuid::new_v4().to_string(),
         };
-        Ok((
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?,
-            expires,
-        ))
+        Ok((jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?, expires))
     }
 
     /// The user uid a valid token was issued to.
     fn verify(&self, token: &str) -> Result<String, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims.sub)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::Unauthorized(
-                    "Access token has expired; refresh it or sign in again".into(),
-                ),
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims.sub).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::Unauthorized("Access token has expired; refresh it or sign in again".into())
+                }
                 _ => ApiError::Unauthorized("Invalid access token".into()),
-            })
+            },
+        )
     }
 }
 
 /// Issues an access token and a refresh token; `family` continues a sign-in's rotation chain.
-pub async fn issue_tokens(
-    state: &AppState,
-    user: &users::UserRow,
-    family: Option<Uuid>,
-) -> ApiResult<TokenResponse> {
+pub async fn issue_tokens(state: &AppState, user: &users::UserRow, family: Option<Uuid>) -> ApiResult<TokenResponse> {
     let (token, expires) = state.jwt.issue(user)?;
     let refresh_token = random_token("rt_");
-    let refresh_expires =
-        Utc::now() + Duration::seconds(state.config.server.refresh_token_ttl as i64);
+    let refresh_expires = Utc::now() + Duration::seconds(state.config.server.refresh_token_ttl as i64);
     sqlx::query!(
         "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)",
         user.id,
@@ -223,10 +201,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        tracing::warn!(
-            user_id = row.user_id,
-            "refresh token reused; its whole family is revoked"
-        );
+        tracing::warn!(user_id = row.user_id, "refresh token reused; its whole family is revoked");
         return Err(ApiError::Unauthorized(
             "Refresh token was already used; every session of that sign-in is now revoked. Sign in again".into(),
         ));
@@ -234,17 +209,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
     if row.expires_at <= Utc::now() {
         return Err(invalid());
     }
-    sqlx::query!(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1",
-        row.id
-    )
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1", row.id).execute(&mut *tx).await?;
     tx.commit().await?;
-    let user = users::find_by_id(&state.db, row.user_id)
-        .await?
-        .filter(|u| u.is_active)
-        .ok_or_else(invalid)?;
+    let user = users::find_by_id(&state.db, row.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
     issue_tokens(state, &user, Some(row.family_id)).await
 }
 
@@ -266,19 +233,11 @@ pub async fn sign_in(db: &PgPool, username: &str, password: &str) -> ApiResult<u
         return Err(ApiError::TooManyAttempts(seconds));
     }
     let user = users::find_by_username(db, username.trim()).await?;
-    let ok = verify_password(
-        password.to_string(),
-        user.as_ref().map(|u| u.password.clone()),
-    )
-    .await;
+    let ok = verify_password(password.to_string(), user.as_ref().map(|u| u.password.clone())).await;
     match user {
         Some(user) if ok && user.is_active => {
-            sqlx::query!("DELETE FROM login_failures WHERE username = $1", key)
-                .execute(db)
-                .await?;
-            sqlx::query!("UPDATE users SET last_login = now() WHERE id = $1", user.id)
-                .execute(db)
-                .await?;
+            sqlx::query!("DELETE FROM login_failures WHERE username = $1", key).execute(db).await?;
+            sqlx::query!("UPDATE users SET last_login = now() WHERE id = $1", user.id).execute(db).await?;
             Ok(user)
         }
         Some(_) if ok => Err(ApiError::Unauthorized("User is deactivated".into())),
@@ -296,9 +255,7 @@ pub async fn sign_in(db: &PgPool, username: &str, password: &str) -> ApiResult<u
             )
             .execute(db)
             .await?;
-            Err(ApiError::Unauthorized(
-                "Invalid username or password".into(),
-            ))
+            Err(ApiError::Unauthorized("Invalid username or password".into()))
         }
     }
 }
@@ -320,9 +277,7 @@ fn parse_authorization(value: &str) -> Result<Credentials, ApiError> {
     // The original v1.0.0 sent `Token: <token>`.
     let scheme = scheme.trim_end_matches(':');
     if rest.is_empty() {
-        return Err(ApiError::Unauthorized(format!(
-            "Authorization header has no credentials after '{scheme}'"
-        )));
+        return Err(ApiError::Unauthorized(format!("Authorization header has no credentials after '{scheme}'")));
     }
     match scheme.to_ascii_lowercase().as_str() {
         "bearer" => Ok(Credentials::Bearer(rest.to_string())),
@@ -332,20 +287,13 @@ fn parse_authorization(value: &str) -> Result<Credentials, ApiError> {
                 .decode(rest)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    ApiError::Unauthorized("Basic credentials are not valid base64 UTF-8".into())
-                })?;
-            let (username, password) = decoded.split_once(':').ok_or_else(|| {
-                ApiError::Unauthorized("Basic credentials must be username:password".into())
-            })?;
-            Ok(Credentials::Basic {
-                username: username.to_string(),
-                password: password.to_string(),
-            })
+                .ok_or_else(|| ApiError::Unauthorized("Basic credentials are not valid base64 UTF-8".into()))?;
+            let (username, password) = decoded
+                .split_once(':')
+                .ok_or_else(|| ApiError::Unauthorized("Basic credentials must be username:password".into()))?;
+            Ok(Credentials::Basic { username: username.to_string(), password: password.to_string() })
         }
-        _ => Err(ApiError::Unauthorized(
-            "Unknown authorization type; use Bearer, Token, ApiToken or Basic".into(),
-        )),
+        _ => Err(ApiError::Unauthorized("Unknown authorization type; use Bearer, Token, ApiToken or Basic".into())),
     }
 }
 
@@ -362,9 +310,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<AuthUser> {
     let header = parts
         .headers
         .get(AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError::Unauthorized("Authentication required: send an Authorization header".into())
-        })?
+        .ok_or_else(|| ApiError::Unauthorized("Authentication required: send an Authorization header".into()))?
         .to_str()
         .map_err(|_| ApiError::Unauthorized("Authorization header is not valid text".into()))?;
     let user = match parse_authorization(header)? {
@@ -372,30 +318,20 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<AuthUser> {
             let uid = state.jwt.verify(&jwt)?;
             users::find_by_uid(&state.db, &uid).await?
         }
-        Credentials::ApiToken(token) => {
-            users::find_by_api_token(&state.db, &token_hash(&token)).await?
-        }
+        Credentials::ApiToken(token) => users::find_by_api_token(&state.db, &token_hash(&token)).await?,
         Credentials::Basic { username, password } => {
             if !state.config.server.allow_basic_auth {
-                return Err(ApiError::Unauthorized(
-                    "Basic authentication is disabled on this gateway".into(),
-                ));
+                return Err(ApiError::Unauthorized("Basic authentication is disabled on this gateway".into()));
             }
             Some(sign_in(&state.db, &username, &password).await?)
         }
     };
-    let user = user
-        .ok_or_else(|| ApiError::Unauthorized("Invalid, expired or revoked credentials".into()))?;
+    let user = user.ok_or_else(|| ApiError::Unauthorized("Invalid, expired or revoked credentials".into()))?;
     if !user.is_active {
         return Err(ApiError::Unauthorized("User is deactivated".into()));
     }
     tracing::Span::current().record("user", user.username.as_str());
-    Ok(AuthUser {
-        id: user.id,
-        uid: user.uid.clone(),
-        username: user.username.clone(),
-        role: user.role()?,
-    })
+    Ok(AuthUser { id: user.id, uid: user.uid.clone(), username: user.username.clone(), role: user.role()? })
 }
 
 /// Which roles a route admits.
@@ -412,6 +348,8 @@ pub struct Staff;
 pub struct Operator;
 /// Admins only: users, tokens, servers, purge.
 pub struct Admin;
+/// Those who may submit data: partners, and admins and operators (e.g. to test).
+pub struct Submitter;
 
 impl Requirement for AnyRole {
     fn admits(_: Role) -> bool {
@@ -430,6 +368,12 @@ impl Requirement for Operator {
         role.can_operate()
     }
     const WHO: &'static str = "admins and operators";
+}
+impl Requirement for Submitter {
+    fn admits(role: Role) -> bool {
+        role != Role::Viewer
+    }
+    const WHO: &'static str = "partners, admins and operators";
 }
 impl Requirement for Admin {
     fn admits(role: Role) -> bool {
@@ -471,44 +415,20 @@ mod tests {
 
     #[test]
     fn authorization_schemes_parse_including_the_legacy_token_colon() {
-        assert!(
-            matches!(parse_authorization("Bearer abc"), Ok(Credentials::Bearer(t)) if t == "abc")
-        );
-        assert!(
-            matches!(parse_authorization("Token abc"), Ok(Credentials::ApiToken(t)) if t == "abc")
-        );
-        assert!(
-            matches!(parse_authorization("Token: abc"), Ok(Credentials::ApiToken(t)) if t == "abc")
-        );
-        assert!(
-            matches!(parse_authorization("ApiToken abc"), Ok(Credentials::ApiToken(t)) if t == "abc")
-        );
-        let basic = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("u:p:q")
-        );
+        assert!(matches!(parse_authorization("Bearer abc"), Ok(Credentials::Bearer(t)) if t == "abc"));
+        assert!(matches!(parse_authorization("Token abc"), Ok(Credentials::ApiToken(t)) if t == "abc"));
+        assert!(matches!(parse_authorization("Token: abc"), Ok(Credentials::ApiToken(t)) if t == "abc"));
+        assert!(matches!(parse_authorization("ApiToken abc"), Ok(Credentials::ApiToken(t)) if t == "abc"));
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p:q"));
         assert!(matches!(parse_authorization(&basic),
             Ok(Credentials::Basic { username, password }) if username == "u" && password == "p:q"));
     }
 
     #[test]
     fn malformed_authorization_is_unauthorized_not_a_panic() {
-        let no_colon = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("nocolon")
-        );
-        for bad in [
-            "",
-            "Bearer",
-            "Basic !!!",
-            no_colon.as_str(),
-            "Digest x",
-            "Token:",
-        ] {
-            assert!(
-                matches!(parse_authorization(bad), Err(ApiError::Unauthorized(_))),
-                "{bad}"
-            );
+        let no_colon = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("nocolon"));
+        for bad in ["", "Bearer", "Basic !!!", no_colon.as_str(), "Digest x", "Token:"] {
+            assert!(matches!(parse_authorization(bad), Err(ApiError::Unauthorized(_))), "{bad}");
         }
     }
 
@@ -542,8 +462,7 @@ mod tests {
         let claims = token.split('.').nth(1).unwrap();
         let none = format!(
             "{}.{claims}.",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(r#"{"alg":"none","typ":"JWT"}"#)
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#)
         );
         assert!(keys.verify(&none).is_err());
     }

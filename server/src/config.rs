@@ -35,9 +35,7 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
-            uri: DatabaseUri(
-                "postgres://username:password@localhost/dhis2gw?sslmode=disable".into(),
-            ),
+            uri: DatabaseUri("postgres://username:password@localhost/dhis2gw?sslmode=disable".into()),
             max_connections: 20,
         }
     }
@@ -233,11 +231,7 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"********\""
-        })
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"********\"" })
     }
 }
 
@@ -320,12 +314,7 @@ keyword_enum!(LogFormat { Text => "text", Json => "json" });
 impl ApiConfig {
     /// The configured auth method, or the one the given credentials imply.
     pub fn effective_auth_method(&self) -> AuthMethod {
-        self.dhis2_auth_method
-            .unwrap_or(if self.dhis2_pat.is_empty() {
-                AuthMethod::Basic
-            } else {
-                AuthMethod::Pat
-            })
+        self.dhis2_auth_method.unwrap_or(if self.dhis2_pat.is_empty() { AuthMethod::Basic } else { AuthMethod::Pat })
     }
 }
 
@@ -341,10 +330,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_QUEUE_PREFIX", "server.queue_prefix"),
     ("DHIS2GW_MAX_RETRIES", "server.max_retries"),
     ("DHIS2GW_MAX_CONCURRENT", "server.max_concurrent"),
-    (
-        "DHIS2GW_REQUEST_PROCESS_INTERVAL",
-        "server.request_process_interval",
-    ),
+    ("DHIS2GW_REQUEST_PROCESS_INTERVAL", "server.request_process_interval"),
     ("DHIS2GW_TEMPLATES_DIR", "server.templates_directory"),
     ("DHIS2GW_STATIC_DIR", "server.static_directory"),
     ("DHIS2GW_LOGDIR", "server.logdir"),
@@ -358,26 +344,14 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_ACCESS_TOKEN_TTL", "server.access_token_ttl"),
     ("DHIS2GW_REFRESH_TOKEN_TTL", "server.refresh_token_ttl"),
     ("DHIS2GW_MAX_BODY_SIZE", "server.max_body_size"),
-    (
-        "DHIS2GW_CORS_ALLOWED_ORIGINS",
-        "server.cors_allowed_origins",
-    ),
+    ("DHIS2GW_CORS_ALLOWED_ORIGINS", "server.cors_allowed_origins"),
     ("DHIS2GW_LOG_FORMAT", "server.log_format"),
     ("DHIS2GW_LOG_LEVEL", "server.log_level"),
     ("DHIS2GW_ALLOW_BASIC_AUTH", "server.allow_basic_auth"),
     ("DHIS2GW_SHUTDOWN_TIMEOUT", "server.shutdown_timeout"),
-    (
-        "DHIS2GW_BOOTSTRAP_ADMIN_USER",
-        "server.bootstrap_admin_user",
-    ),
-    (
-        "DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD",
-        "server.bootstrap_admin_password",
-    ),
-    (
-        "dhis_2_attribute_option_combo",
-        "api.dhis2_attribute_option_combo",
-    ),
+    ("DHIS2GW_BOOTSTRAP_ADMIN_USER", "server.bootstrap_admin_user"),
+    ("DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD", "server.bootstrap_admin_password"),
+    ("dhis_2_attribute_option_combo", "api.dhis2_attribute_option_combo"),
 ];
 
 /// The `api` section: each key is set by its own lower-case name (as documented) and by
@@ -411,10 +385,7 @@ const API_KEYS: &[&str] = &[
 const KEY_ALIASES: &[(&str, &str)] = &[
     ("server.http_port", "server.port"),
     ("api.dhis2_tree_ids", "api.dhis2_tree_i_ds"),
-    (
-        "api.cc_dhis2_ougroup_add_servers",
-        "api.cc_dhis2_ou_group_add_servers",
-    ),
+    ("api.cc_dhis2_ougroup_add_servers", "api.cc_dhis2_ou_group_add_servers"),
 ];
 
 /// Where a configuration value came from.
@@ -456,11 +427,7 @@ impl Config {
     }
 
     /// As [`Config::load`], with the environment given as a lookup function.
-    pub fn load_with(
-        path: &Path,
-        required: bool,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Loaded, ConfigError> {
+    pub fn load_with(path: &Path, required: bool, env: impl Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
         let mut tree = Map::new();
         let mut sources = BTreeMap::new();
         let file = read_file(path, required)?;
@@ -480,55 +447,31 @@ impl Config {
             }
         }
         let api_vars = API_KEYS.iter().flat_map(|key| {
-            [
-                (key.to_string(), format!("api.{key}")),
-                (
-                    format!("DHIS2GW_{}", key.to_uppercase()),
-                    format!("api.{key}"),
-                ),
-            ]
+            [(key.to_string(), format!("api.{key}")), (format!("DHIS2GW_{}", key.to_uppercase()), format!("api.{key}"))]
         });
-        let env_vars = ENV_VARS
-            .iter()
-            .map(|(n, k)| (n.to_string(), k.to_string()))
-            .chain(api_vars);
+        let env_vars = ENV_VARS.iter().map(|(n, k)| (n.to_string(), k.to_string())).chain(api_vars);
         for (name, key) in env_vars {
             if let Some(value) = env(&name) {
                 set_path(&mut tree, &key, Value::String(value));
                 sources.insert(key, Source::Env(name));
             }
         }
-        let config: Config =
-            serde_path_to_error::deserialize(Value::Object(tree)).map_err(|e| {
-                let key = e.path().to_string();
-                let origin = sources
-                    .get(&key)
-                    .map(|s| format!(" (from {s})"))
-                    .unwrap_or_default();
-                ConfigError(format!("{key}: {}{origin}", e.inner()))
-            })?;
-        let loaded = Loaded {
-            config,
-            sources,
-            file: file.map(|_| path.to_path_buf()),
-        };
-        loaded
-            .config
-            .validate()
-            .map_err(|(key, problem)| loaded.error(key, problem))?;
+        let config: Config = serde_path_to_error::deserialize(Value::Object(tree)).map_err(|e| {
+            let key = e.path().to_string();
+            let origin = sources.get(&key).map(|s| format!(" (from {s})")).unwrap_or_default();
+            ConfigError(format!("{key}: {}{origin}", e.inner()))
+        })?;
+        let loaded = Loaded { config, sources, file: file.map(|_| path.to_path_buf()) };
+        loaded.config.validate().map_err(|(key, problem)| loaded.error(key, problem))?;
         Ok(loaded)
     }
 
     /// Checks what types alone cannot; returns the offending key and the problem.
     fn validate(&self) -> Result<(), (&'static str, String)> {
         let (s, a) = (&self.server, &self.api);
-        let uri = url::Url::parse(&self.database.uri.0)
-            .map_err(|e| ("database.uri", format!("not a URL: {e}")))?;
+        let uri = url::Url::parse(&self.database.uri.0).map_err(|e| ("database.uri", format!("not a URL: {e}")))?;
         if !matches!(uri.scheme(), "postgres" | "postgresql") {
-            return Err((
-                "database.uri",
-                format!("scheme must be postgres://, not {}://", uri.scheme()),
-            ));
+            return Err(("database.uri", format!("scheme must be postgres://, not {}://", uri.scheme())));
         }
         if self.database.max_connections == 0 {
             return Err(("database.max_connections", "must be at least 1".into()));
@@ -541,38 +484,23 @@ impl Config {
             ));
         }
         if s.jwt_secret.expose().len() < MIN_JWT_SECRET_BYTES {
-            return Err((
-                "server.jwt_secret",
-                format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
-            ));
+            return Err(("server.jwt_secret", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long")));
         }
         redis_url(&s.redis_address, s.redis_db).map_err(|e| ("server.redis_address", e))?;
         if s.max_concurrent == 0 {
             return Err(("server.max_concurrent", "must be at least 1".into()));
         }
         if s.request_process_interval == 0 {
-            return Err((
-                "server.request_process_interval",
-                "must be at least 1 second".into(),
-            ));
+            return Err(("server.request_process_interval", "must be at least 1 second".into()));
         }
-        s.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
-            (
-                "server.timezone",
-                format!("unknown time zone '{}'", s.timezone),
-            )
-        })?;
+        s.timezone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| ("server.timezone", format!("unknown time zone '{}'", s.timezone)))?;
         if s.access_token_ttl < 60 {
-            return Err((
-                "server.access_token_ttl",
-                "must be at least 60 seconds".into(),
-            ));
+            return Err(("server.access_token_ttl", "must be at least 60 seconds".into()));
         }
         if s.refresh_token_ttl < s.access_token_ttl {
-            return Err((
-                "server.refresh_token_ttl",
-                "must not be shorter than server.access_token_ttl".into(),
-            ));
+            return Err(("server.refresh_token_ttl", "must not be shorter than server.access_token_ttl".into()));
         }
         if s.max_body_size < 1024 {
             return Err(("server.max_body_size", "must be at least 1024 bytes".into()));
@@ -585,20 +513,13 @@ impl Config {
                 ));
             }
         }
-        tracing_subscriber::EnvFilter::try_new(&s.log_level).map_err(|e| {
-            (
-                "server.log_level",
-                format!("invalid filter '{}': {e}", s.log_level),
-            )
-        })?;
+        tracing_subscriber::EnvFilter::try_new(&s.log_level)
+            .map_err(|e| ("server.log_level", format!("invalid filter '{}': {e}", s.log_level)))?;
         if !a.dhis2_base_url.is_empty() {
-            let u = url::Url::parse(&a.dhis2_base_url)
-                .map_err(|e| ("api.dhis2_base_url", format!("not a URL: {e}")))?;
+            let u =
+                url::Url::parse(&a.dhis2_base_url).map_err(|e| ("api.dhis2_base_url", format!("not a URL: {e}")))?;
             if !matches!(u.scheme(), "http" | "https") {
-                return Err((
-                    "api.dhis2_base_url",
-                    "must start with http:// or https://".into(),
-                ));
+                return Err(("api.dhis2_base_url", "must start with http:// or https://".into()));
             }
         }
         parse_cron(&a.sync_cron_expression).map_err(|e| ("api.sync_cron_expression", e))?;
@@ -627,11 +548,7 @@ impl Config {
 
 impl Loaded {
     fn error(&self, key: &str, problem: String) -> ConfigError {
-        let origin = self
-            .sources
-            .get(key)
-            .map(|s| format!(" (from {s})"))
-            .unwrap_or_default();
+        let origin = self.sources.get(key).map(|s| format!(" (from {s})")).unwrap_or_default();
         ConfigError(format!("{key}: {problem}{origin}"))
     }
 
@@ -672,10 +589,7 @@ fn read_file(path: &Path, required: bool) -> Result<Option<Value>, ConfigError> 
     match value {
         Value::Object(_) => Ok(Some(value)),
         Value::Null => Ok(Some(Value::Object(Map::new()))),
-        _ => Err(ConfigError(format!(
-            "{} must hold a mapping of sections (database, server, api)",
-            path.display()
-        ))),
+        _ => Err(ConfigError(format!("{} must hold a mapping of sections (database, server, api)", path.display()))),
     }
 }
 
@@ -685,11 +599,7 @@ fn leaves(tree: &Value) -> Vec<(String, Value)> {
     if let Value::Object(sections) = tree {
         for (section, fields) in sections {
             match fields {
-                Value::Object(fields) => out.extend(
-                    fields
-                        .iter()
-                        .map(|(k, v)| (format!("{section}.{k}"), v.clone())),
-                ),
+                Value::Object(fields) => out.extend(fields.iter().map(|(k, v)| (format!("{section}.{k}"), v.clone()))),
                 other => out.push((section.clone(), other.clone())),
             }
         }
@@ -700,16 +610,11 @@ fn leaves(tree: &Value) -> Vec<(String, Value)> {
 fn set_path(tree: &mut Map<String, Value>, key: &str, value: Value) {
     match key.split_once('.') {
         Some((section, field)) => {
-            let entry = tree
-                .entry(section)
-                .or_insert_with(|| Value::Object(Map::new()));
+            let entry = tree.entry(section).or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }
-            entry
-                .as_object_mut()
-                .expect("just made an object")
-                .insert(field.to_string(), value);
+            entry.as_object_mut().expect("just made an object").insert(field.to_string(), value);
         }
         None => {
             tree.insert(key.to_string(), value);
@@ -734,8 +639,7 @@ fn redis_url(address: &str, db: u32) -> Result<String, String> {
             format!("{}/{db}", u.as_str().trim_end_matches('/'))
         });
     }
-    let u = url::Url::parse(&format!("redis://{address}"))
-        .map_err(|_| format!("'{address}' is not host:port"))?;
+    let u = url::Url::parse(&format!("redis://{address}")).map_err(|_| format!("'{address}' is not host:port"))?;
     if u.host_str().is_none_or(str::is_empty) || u.path().len() > 1 {
         return Err(format!("'{address}' is not host:port"));
     }
@@ -744,9 +648,7 @@ fn redis_url(address: &str, db: u32) -> Result<String, String> {
 
 /// Standard 5-field cron expressions, and 6-field ones with seconds first.
 pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
-    expression
-        .parse::<croner::Cron>()
-        .map_err(|e| format!("invalid cron expression '{expression}': {e}"))
+    expression.parse::<croner::Cron>().map_err(|e| format!("invalid cron expression '{expression}': {e}"))
 }
 
 /// Deserializers that take a value as the YAML file or an environment variable gives it.
@@ -775,9 +677,7 @@ mod lenient {
         T::Err: std::fmt::Display,
     {
         let text = scalar_text(Value::deserialize(d)?).map_err(D::Error::custom)?;
-        text.trim()
-            .parse()
-            .map_err(|e| D::Error::custom(format!("invalid value '{text}': {e}")))
+        text.trim().parse().map_err(|e| D::Error::custom(format!("invalid value '{text}': {e}")))
     }
 
     pub fn opt_from_str<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Option<T>, D::Error>
@@ -788,10 +688,7 @@ mod lenient {
         if text.trim().is_empty() {
             return Ok(None);
         }
-        text.trim()
-            .parse()
-            .map(Some)
-            .map_err(|e| D::Error::custom(format!("invalid value '{text}': {e}")))
+        text.trim().parse().map(Some).map_err(|e| D::Error::custom(format!("invalid value '{text}': {e}")))
     }
 
     pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -799,31 +696,19 @@ mod lenient {
         match text.trim().to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" | "1" => Ok(true),
             "false" | "no" | "off" | "0" => Ok(false),
-            _ => Err(D::Error::custom(format!(
-                "invalid boolean '{text}' (expected true or false)"
-            ))),
+            _ => Err(D::Error::custom(format!("invalid boolean '{text}' (expected true or false)"))),
         }
     }
 
     /// A YAML list, or a comma-separated string.
     pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         let items = match Value::deserialize(d)? {
-            Value::Array(items) => items
-                .into_iter()
-                .map(scalar_text)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(D::Error::custom)?,
-            other => scalar_text(other)
-                .map_err(D::Error::custom)?
-                .split(',')
-                .map(str::to_string)
-                .collect(),
+            Value::Array(items) => {
+                items.into_iter().map(scalar_text).collect::<Result<Vec<_>, _>>().map_err(D::Error::custom)?
+            }
+            other => scalar_text(other).map_err(D::Error::custom)?.split(',').map(str::to_string).collect(),
         };
-        Ok(items
-            .into_iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect())
+        Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
     }
 }
 
@@ -839,10 +724,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("dhis2gw.yml");
         std::fs::write(&path, yaml).unwrap();
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let result = Config::load_with(&path, true, |name| env.get(name).cloned());
         std::fs::remove_dir_all(&dir).unwrap();
         result
@@ -854,14 +736,7 @@ mod tests {
         assert_eq!(c.server.port, 9090);
         assert_eq!(c.server.host, "localhost");
         assert_eq!(c.server.redis_address, "127.0.0.1:6379");
-        assert_eq!(
-            (
-                c.server.max_retries,
-                c.server.max_concurrent,
-                c.server.request_process_interval
-            ),
-            (3, 5, 4)
-        );
+        assert_eq!((c.server.max_retries, c.server.max_concurrent, c.server.request_process_interval), (3, 5, 4));
         assert_eq!(c.server.timezone, "Africa/Kampala");
         assert_eq!(c.server.docs_directory, "./docs/md_docs");
         assert!(c.api.save_response);
@@ -889,44 +764,22 @@ mod tests {
         assert_eq!(l.config.server.port, 8111);
         assert_eq!(l.config.server.timezone, "Europe/Oslo");
         assert_eq!(l.config.api.dhis2_user, "env-user");
-        assert_eq!(
-            l.sources["server.timezone"],
-            Source::Env("DHIS2GW_TIMEZONE".into())
-        );
-        assert_eq!(
-            l.sources["api.dhis2_user"],
-            Source::Env("dhis2_user".into())
-        );
+        assert_eq!(l.sources["server.timezone"], Source::Env("DHIS2GW_TIMEZONE".into()));
+        assert_eq!(l.sources["api.dhis2_user"], Source::Env("dhis2_user".into()));
     }
 
     #[test]
     fn http_port_is_an_alias_of_port_and_port_wins_when_both_are_given() {
-        let only_alias = load(
-            "server:\n  http_port: 8000\n",
-            &[("DHIS2GW_JWT_SECRET", SECRET)],
-        )
-        .unwrap();
+        let only_alias = load("server:\n  http_port: 8000\n", &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap();
         assert_eq!(only_alias.config.server.port, 8000);
-        let both = load(
-            "server:\n  port: 7000\n  http_port: 8000\n",
-            &[("DHIS2GW_JWT_SECRET", SECRET)],
-        )
-        .unwrap();
+        let both = load("server:\n  port: 7000\n  http_port: 8000\n", &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap();
         assert_eq!(both.config.server.port, 7000);
     }
 
     #[test]
     fn booleans_numbers_and_lists_are_read_from_strings() {
         let yaml = "api:\n  save_response: \"false\"\n  dhis2_tree_i_ds: [a1, b2]\n  dhis2_password: 12345\n";
-        let c = load(
-            yaml,
-            &[
-                ("DHIS2GW_JWT_SECRET", SECRET),
-                ("cc_dhis2_servers", "x, y,,z"),
-            ],
-        )
-        .unwrap()
-        .config;
+        let c = load(yaml, &[("DHIS2GW_JWT_SECRET", SECRET), ("cc_dhis2_servers", "x, y,,z")]).unwrap().config;
         assert!(!c.api.save_response);
         assert_eq!(c.api.dhis2_tree_i_ds, ["a1", "b2"]);
         assert_eq!(c.api.cc_dhis2_servers, ["x", "y", "z"]);
@@ -938,17 +791,10 @@ mod tests {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
             ("", &[], "server.jwt_secret: is required"),
+            ("", &[("DHIS2GW_JWT_SECRET", "short")], "server.jwt_secret: must be at least 32 bytes"),
             (
                 "",
-                &[("DHIS2GW_JWT_SECRET", "short")],
-                "server.jwt_secret: must be at least 32 bytes",
-            ),
-            (
-                "",
-                &[
-                    ("DHIS2GW_JWT_SECRET", SECRET),
-                    ("DHIS2GW_SERVER_PORT", "99999"),
-                ],
+                &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_SERVER_PORT", "99999")],
                 "server.port: invalid value '99999'",
             ),
             (
@@ -956,58 +802,18 @@ mod tests {
                 &[("DHIS2GW_JWT_SECRET", SECRET)],
                 "api.sync_cron_expression",
             ),
-            (
-                "",
-                &[
-                    ("DHIS2GW_JWT_SECRET", SECRET),
-                    ("dhis2_auth_method", "oauth"),
-                ],
-                "api.dhis2_auth_method",
-            ),
-            (
-                "",
-                &[
-                    ("DHIS2GW_JWT_SECRET", SECRET),
-                    ("dhis2_base_url", "not a url"),
-                ],
-                "api.dhis2_base_url: not a URL",
-            ),
-            (
-                "",
-                &[
-                    ("DHIS2GW_JWT_SECRET", SECRET),
-                    ("DHIS2GW_DB", "mysql://x/y"),
-                ],
-                "database.uri: scheme",
-            ),
-            (
-                "",
-                &[
-                    ("DHIS2GW_JWT_SECRET", SECRET),
-                    ("DISPATCHER2_TIMEZONE", "Mars/Olympus"),
-                ],
-                "server.timezone",
-            ),
-            (
-                "",
-                &[("DHIS2GW_JWT_SECRET", SECRET), ("save_response", "maybe")],
-                "api.save_response: invalid boolean",
-            ),
+            ("", &[("DHIS2GW_JWT_SECRET", SECRET), ("dhis2_auth_method", "oauth")], "api.dhis2_auth_method"),
+            ("", &[("DHIS2GW_JWT_SECRET", SECRET), ("dhis2_base_url", "not a url")], "api.dhis2_base_url: not a URL"),
+            ("", &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_DB", "mysql://x/y")], "database.uri: scheme"),
+            ("", &[("DHIS2GW_JWT_SECRET", SECRET), ("DISPATCHER2_TIMEZONE", "Mars/Olympus")], "server.timezone"),
+            ("", &[("DHIS2GW_JWT_SECRET", SECRET), ("save_response", "maybe")], "api.save_response: invalid boolean"),
         ];
         for (yaml, env, expected) in cases {
             let err = load(yaml, env).expect_err(expected).to_string();
-            assert!(
-                err.contains(expected),
-                "{err:?} should contain {expected:?}"
-            );
+            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
             assert_eq!(err.lines().count(), 1, "{err:?} should be one line");
         }
-        let err = load(
-            "",
-            &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_SERVER_PORT", "x")],
-        )
-        .unwrap_err()
-        .to_string();
+        let err = load("", &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_SERVER_PORT", "x")]).unwrap_err().to_string();
         assert!(err.contains("(from env DHIS2GW_SERVER_PORT)"), "{err}");
     }
 
@@ -1020,14 +826,8 @@ mod tests {
 
     #[test]
     fn redis_addresses_become_urls_with_the_database_number() {
-        assert_eq!(
-            redis_url("127.0.0.1:6379", 2).unwrap(),
-            "redis://127.0.0.1:6379/2"
-        );
-        assert_eq!(
-            redis_url("redis://:pw@h:1", 3).unwrap(),
-            "redis://:pw@h:1/3"
-        );
+        assert_eq!(redis_url("127.0.0.1:6379", 2).unwrap(), "redis://127.0.0.1:6379/2");
+        assert_eq!(redis_url("redis://:pw@h:1", 3).unwrap(), "redis://:pw@h:1/3");
         assert_eq!(redis_url("redis://h:1/4", 0).unwrap(), "redis://h:1/4");
         assert!(redis_url("", 0).is_err());
         assert!(redis_url("redis://", 0).is_err());
@@ -1037,21 +837,12 @@ mod tests {
     fn printed_configuration_masks_secrets_and_names_sources() {
         let l = load(
             "database:\n  uri: postgres://gw:hunter2@db/gw\n",
-            &[
-                ("DHIS2GW_JWT_SECRET", SECRET),
-                ("dhis2_pat", "d2pat_secret"),
-            ],
+            &[("DHIS2GW_JWT_SECRET", SECRET), ("dhis2_pat", "d2pat_secret")],
         )
         .unwrap();
         let yaml = l.to_annotated_yaml();
-        assert!(
-            !yaml.contains("hunter2") && !yaml.contains(SECRET) && !yaml.contains("d2pat_secret"),
-            "{yaml}"
-        );
-        assert!(
-            yaml.contains("jwt_secret: \"********\"  # env DHIS2GW_JWT_SECRET"),
-            "{yaml}"
-        );
+        assert!(!yaml.contains("hunter2") && !yaml.contains(SECRET) && !yaml.contains("d2pat_secret"), "{yaml}");
+        assert!(yaml.contains("jwt_secret: \"********\"  # env DHIS2GW_JWT_SECRET"), "{yaml}");
         assert!(yaml.contains("# file "), "{yaml}");
         assert!(yaml.contains("port: 9090  # default"), "{yaml}");
         let reparsed: Value = serde_yaml_ng::from_str(&yaml).unwrap();

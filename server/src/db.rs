@@ -16,24 +16,15 @@ static EMBEDDED: Migrator = sqlx::migrate!("../migrations");
 
 /// Connects, creating the database first if the server lacks it.
 pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(&config.database.uri.0).with_context(|| {
-        format!(
-            "database.uri {} is not a PostgreSQL URI",
-            config.database.uri.masked()
-        )
-    })?;
+    let options = PgConnectOptions::from_str(&config.database.uri.0)
+        .with_context(|| format!("database.uri {} is not a PostgreSQL URI", config.database.uri.masked()))?;
     create_database_if_missing(&options).await?;
     PgPoolOptions::new()
         .max_connections(config.database.max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
-        .with_context(|| {
-            format!(
-                "cannot connect to PostgreSQL at {}",
-                config.database.uri.masked()
-            )
-        })
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", config.database.uri.masked()))
 }
 
 async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
@@ -45,18 +36,11 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
         return Err(e).context("cannot connect to PostgreSQL");
     }
     let name = options.get_database().unwrap_or_default().to_string();
-    let mut admin = options
-        .clone()
-        .database("postgres")
-        .connect()
-        .await
-        .context("cannot connect to the postgres database")?;
+    let mut admin =
+        options.clone().database("postgres").connect().await.context("cannot connect to the postgres database")?;
     // Identifiers cannot be bound as parameters; quote it as PostgreSQL does.
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-    match sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
-        .execute(&mut admin)
-        .await
-    {
+    match sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}"))).execute(&mut admin).await {
         Ok(_) => tracing::info!(database = %name, "created the database"),
         // Another process created it first.
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => {}
@@ -75,25 +59,16 @@ pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     let migrator = if configured == "embedded" || configured.is_empty() {
         &EMBEDDED
     } else if dir.is_dir() {
-        from_dir = Migrator::new(dir.clone()).await.with_context(|| {
-            format!(
-                "server.migrations_dir: cannot read migrations in {}",
-                dir.display()
-            )
-        })?;
+        from_dir = Migrator::new(dir.clone())
+            .await
+            .with_context(|| format!("server.migrations_dir: cannot read migrations in {}", dir.display()))?;
         &from_dir
     } else if *configured == crate::config::ServerConfig::default().migrations_dir {
         // The documented default only exists where the Debian package is installed.
         &EMBEDDED
     } else {
-        anyhow::bail!(
-            "server.migrations_dir: {} is not a directory",
-            dir.display()
-        );
+        anyhow::bail!("server.migrations_dir: {} is not a directory", dir.display());
     };
-    migrator
-        .run(pool)
-        .await
-        .context("applying database migrations failed")?;
+    migrator.run(pool).await.context("applying database migrations failed")?;
     Ok(())
 }

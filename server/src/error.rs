@@ -12,10 +12,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub enum ApiError {
     /// The request is malformed or a field is invalid; `detail` names each field.
     #[error("{message}")]
-    BadRequest {
-        message: String,
-        detail: Vec<String>,
-    },
+    BadRequest { message: String, detail: Vec<String> },
     /// No credentials, or credentials that do not authenticate.
     #[error("{0}")]
     Unauthorized(String),
@@ -30,10 +27,7 @@ pub enum ApiError {
     PayloadTooLarge,
     /// Understood, but cannot be processed (e.g. nothing in a submission could be mapped).
     #[error("{message}")]
-    Unprocessable {
-        message: String,
-        detail: Vec<String>,
-    },
+    Unprocessable { message: String, detail: Vec<String> },
     #[error("too many failed sign-ins for this user; try again in {0} seconds")]
     TooManyAttempts(i64),
     #[error("{0}")]
@@ -44,18 +38,12 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            message: message.into(),
-            detail: Vec::new(),
-        }
+        ApiError::BadRequest { message: message.into(), detail: Vec::new() }
     }
 
     /// A validation failure naming one field.
     pub fn invalid_field(field: &str, problem: impl std::fmt::Display) -> Self {
-        ApiError::BadRequest {
-            message: "Invalid request".into(),
-            detail: vec![format!("{field}: {problem}")],
-        }
+        ApiError::BadRequest { message: "Invalid request".into(), detail: vec![format!("{field}: {problem}")] }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -80,9 +68,7 @@ impl From<sqlx::Error> for ApiError {
         if let sqlx::Error::Database(db) = &e {
             match db.code().as_deref() {
                 Some("22021") => {
-                    return ApiError::bad_request(
-                        "A text value contains a NUL character, which cannot be stored",
-                    );
+                    return ApiError::bad_request("A text value contains a NUL character, which cannot be stored");
                 }
                 Some("22003") => return ApiError::bad_request("A number is out of range"),
                 _ => {}
@@ -100,8 +86,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let (error, detail) = match self {
-            ApiError::BadRequest { message, detail }
-            | ApiError::Unprocessable { message, detail } => (message, detail),
+            ApiError::BadRequest { message, detail } | ApiError::Unprocessable { message, detail } => (message, detail),
             ApiError::Internal(ref e) => {
                 // The request id is on the current span, so this line ties back to the request.
                 tracing::error!(error = format!("{e:#}"), "internal error");
@@ -113,15 +98,11 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(
-                    r#"Bearer realm="dhis2gw", Token realm="dhis2gw", Basic realm="dhis2gw""#,
-                ),
+                HeaderValue::from_static(r#"Bearer realm="dhis2gw", Token realm="dhis2gw", Basic realm="dhis2gw""#),
             );
         }
         if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, seconds.into());
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }
         response
     }

@@ -2,15 +2,25 @@
 //! it, and delivers it to DHIS2, keeping every attempt and DHIS2's answer.
 //!
 //! Reading order: [`config`] (what an operator sets), [`startup`] (how the process comes
-//! up), [`http`] (the routes), then the domain modules they call ([`users`], [`auth`]).
+//! up), [`http`] (the routes), then the domain modules they call ([`submissions`],
+//! [`mappings`], [`users`], [`auth`]) and the delivery side ([`queue`], [`delivery`],
+//! [`dhis2`], [`sweeper`]).
 
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod delivery;
+pub mod dhis2;
 pub mod error;
 pub mod http;
+pub mod mappings;
+pub mod period;
+pub mod queue;
+pub mod servers;
 pub mod startup;
+pub mod submissions;
+pub mod sweeper;
 pub mod telemetry;
 pub mod uid;
 pub mod users;

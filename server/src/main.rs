@@ -18,12 +18,7 @@ use dhis2gw_wire::{CreateUser, Role};
 struct Cli {
     /// Configuration file (YAML). Without this option /etc/dhis2gw/dhis2gw.yml is read if it
     /// exists; environment variables override the file either way.
-    #[arg(
-        long = "config",
-        visible_alias = "config-file",
-        value_name = "PATH",
-        global = true
-    )]
+    #[arg(long = "config", visible_alias = "config-file", value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -57,10 +52,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let path = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| config::DEFAULT_CONFIG_PATH.into());
+    let path = cli.config.clone().unwrap_or_else(|| config::DEFAULT_CONFIG_PATH.into());
     let loaded = Config::load(&path, cli.config.is_some());
     if let Some(Command::Config) = cli.command {
         return print_config(loaded);
@@ -118,14 +110,7 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::CreateUser {
-            username,
-            role,
-            password_stdin,
-            email,
-            firstname,
-            lastname,
-        } => {
+        Command::CreateUser { username, role, password_stdin, email, firstname, lastname } => {
             let password = read_password(password_stdin)?;
             let pool = db::connect(&config).await?;
             db::migrate(&pool, &config).await?;
@@ -145,10 +130,7 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
             })?;
             let detail = serde_json::json!({"username": user.username, "role": user.role});
             audit::record(&pool, Actor::Cli, "user.create", "user", &user.uid, detail).await?;
-            println!(
-                "created {} user {} (uid {})",
-                user.role, user.username, user.uid
-            );
+            println!("created {} user {} (uid {})", user.role, user.username, user.uid);
             Ok(())
         }
     }

@@ -9,13 +9,17 @@ use anyhow::Context;
 use dhis2gw_wire::{CreateUser, Role};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::audit::{self, Actor};
 use crate::auth::JwtKeys;
 use crate::config::Config;
+use crate::delivery::{self, Deliverer};
+use crate::dhis2::Dhis2Client;
 use crate::error::ApiError;
 use crate::http::{self, AppState};
-use crate::{db, users};
+use crate::queue::Queue;
+use crate::{db, servers, sweeper, users};
 
 pub struct Application {
     listener: TcpListener,
@@ -29,62 +33,78 @@ impl Application {
         let db = db::connect(&config).await?;
         db::migrate(&db, &config).await?;
         bootstrap_admin(&db, &config).await?;
+        let primary_server_id = servers::sync_primary(&db, &config).await?;
+        let dhis2 = Dhis2Client::from_config(&config.api)?.map(Arc::new);
         let redis = redis::Client::open(config.redis_url()).context("server.redis_address")?;
+        let queue = Queue::new(&config);
         let (host, port) = (config.server.host.as_str(), config.server.port);
-        let listener = TcpListener::bind((host, port))
-            .await
-            .with_context(|| format!("cannot listen on {host}:{port}"))?;
-        let jwt = Arc::new(JwtKeys::new(
-            config.server.jwt_secret.expose(),
-            config.server.access_token_ttl,
-        ));
+        let listener =
+            TcpListener::bind((host, port)).await.with_context(|| format!("cannot listen on {host}:{port}"))?;
+        let jwt = Arc::new(JwtKeys::new(config.server.jwt_secret.expose(), config.server.access_token_ttl));
         Ok(Application {
             listener,
-            state: AppState {
-                db,
-                config: Arc::new(config),
-                jwt,
-                redis,
-            },
+            state: AppState { db, config: Arc::new(config), jwt, redis, queue, dhis2, primary_server_id },
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and waits up to
-    /// `server.shutdown_timeout` seconds for in-flight requests.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let grace = Duration::from_secs(self.state.config.server.shutdown_timeout);
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let app = http::app(self.state.clone());
+    /// Serves and delivers until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests and deliveries finish (up to `server.shutdown_timeout` seconds), and returns.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let grace = Duration::from_secs(state.config.server.shutdown_timeout);
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+        let stopping = move || {
+            let mut rx = stopping_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stopping| *stopping).await;
+            }
+        };
+        let workers = state.dhis2.clone().map(|client| {
+            let deliverer = Arc::new(Deliverer {
+                db: state.db.clone(),
+                client,
+                queue: state.queue.clone(),
+                config: state.config.clone(),
+                permits: Arc::new(Semaphore::new(state.config.server.max_concurrent as usize)),
+                worker: format!("dhis2gw-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            });
+            tokio::spawn(delivery::run_workers(deliverer, stopping()))
+        });
+        let mut scheduler = sweeper::start(&state.config, state.db.clone(), state.queue.clone()).await?;
+        let app = http::app(state.clone());
         let address = self.listener.local_addr()?;
         tracing::info!(%address, version = crate::VERSION, "dhis2gw listening");
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            tracing::info!("shutting down: no new connections, finishing in-flight requests and deliveries");
             let _ = stopping_tx.send(true);
         });
-        let deadline = async move {
-            let _ = stopping_rx.wait_for(|stopping| *stopping).await;
-            tokio::time::sleep(grace).await;
+        let deadline = {
+            let stopping = stopping();
+            async move {
+                stopping.await;
+                tokio::time::sleep(grace).await;
+            }
         };
         tokio::select! {
             result = serve => result.context("HTTP server failed")?,
             () = deadline => tracing::warn!("requests still running after {} s; stopping anyway", grace.as_secs()),
         }
-        self.state.db.close().await;
+        scheduler.shutdown().await.ok();
+        if let Some(workers) = workers
+            && tokio::time::timeout(grace, workers).await.is_err()
+        {
+            tracing::warn!("deliveries still running after {} s; the sweeper will resume them", grace.as_secs());
+        }
+        state.db.close().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -113,10 +133,7 @@ pub async fn shutdown_signal() {
 /// Creates the first admin from `server.bootstrap_admin_user`/`_password` on a database with
 /// no users, for unattended installs. Never touches a database that has users.
 async fn bootstrap_admin(db: &PgPool, config: &Config) -> anyhow::Result<()> {
-    let (username, password) = (
-        &config.server.bootstrap_admin_user,
-        &config.server.bootstrap_admin_password,
-    );
+    let (username, password) = (&config.server.bootstrap_admin_user, &config.server.bootstrap_admin_password);
     if username.is_empty() || password.is_empty() || users::count(db).await? > 0 {
         return Ok(());
     }

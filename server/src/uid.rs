@@ -1,6 +1,6 @@
 //! DHIS2-style identifiers: 11 characters, a letter then letters or digits.
 
-use rand::Rng;
+use rand::RngExt;
 
 const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -37,14 +37,7 @@ mod tests {
     #[test]
     fn validation_follows_the_dhis2_shape() {
         assert!(is_valid("DiszpKrYNg8"));
-        for bad in [
-            "",
-            "1iszpKrYNg8",
-            "DiszpKrYNg",
-            "DiszpKrYNg8x",
-            "Disz-KrYNg8",
-            "DiszpKrYNgé",
-        ] {
+        for bad in ["", "1iszpKrYNg8", "DiszpKrYNg", "DiszpKrYNg8x", "Disz-KrYNg8", "DiszpKrYNgé"] {
             assert!(!is_valid(bad), "{bad}");
         }
     }

@@ -2,9 +2,7 @@
 //! HTTP handlers and by `dhis2gw create-user`.
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{
-    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User,
-};
+use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User};
 use serde::Deserialize;
 use sqlx::PgPool;
 
@@ -78,25 +76,15 @@ impl UserRow {
 }
 
 pub async fn find_by_id(db: &PgPool, id: i64) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as!(UserRow, "SELECT * FROM users WHERE id = $1", id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(UserRow, "SELECT * FROM users WHERE id = $1", id).fetch_optional(db).await
 }
 
 pub async fn find_by_uid(db: &PgPool, uid: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as!(UserRow, "SELECT * FROM users WHERE uid = $1", uid)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(UserRow, "SELECT * FROM users WHERE uid = $1", uid).fetch_optional(db).await
 }
 
 pub async fn find_by_username(db: &PgPool, username: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as!(
-        UserRow,
-        "SELECT * FROM users WHERE lower(username) = lower($1)",
-        username
-    )
-    .fetch_optional(db)
-    .await
+    sqlx::query_as!(UserRow, "SELECT * FROM users WHERE lower(username) = lower($1)", username).fetch_optional(db).await
 }
 
 /// The owner of an active, unexpired API token (given as its hash).
@@ -123,9 +111,7 @@ pub async fn find_by_api_token(db: &PgPool, hash: &str) -> sqlx::Result<Option<U
 }
 
 pub async fn count(db: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users"#)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users"#).fetch_one(db).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,14 +130,8 @@ impl Problems {
 
     fn username(&mut self, username: &str) {
         let ok = (1..=150).contains(&username.chars().count())
-            && username
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
-        self.check(
-            ok,
-            "username",
-            "1 to 150 characters: letters, digits and . _ @ - only",
-        );
+            && username.chars().all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+        self.check(ok, "username", "1 to 150 characters: letters, digits and . _ @ - only");
     }
 
     fn password(&mut self, password: &str) {
@@ -166,37 +146,26 @@ impl Problems {
     fn email(&mut self, email: &str) {
         let ok = email.is_empty()
             || (email.len() <= 254
-                && email
-                    .split_once('@')
-                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
+                && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
                 && !email.chars().any(|c| c.is_whitespace() || c.is_control()));
         self.check(ok, "email", "not an email address");
     }
 
     fn text(&mut self, field: &str, value: &str) {
-        self.check(
-            value.chars().count() <= 200 && !value.contains('\0'),
-            field,
-            "at most 200 characters",
-        );
+        self.check(value.chars().count() <= 200 && !value.contains('\0'), field, "at most 200 characters");
     }
 
     fn finish(self) -> ApiResult<()> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::BadRequest {
-                message: "Invalid user".into(),
-                detail: self.0,
-            })
+            Err(ApiError::BadRequest { message: "Invalid user".into(), detail: self.0 })
         }
     }
 }
 
 fn blank_to_none(value: Option<String>) -> Option<String> {
-    value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,19 +179,13 @@ pub async fn create(db: &PgPool, input: CreateUser) -> ApiResult<UserRow> {
     problems.username(&username);
     problems.password(&input.password);
     problems.email(email.as_deref().unwrap_or_default());
-    for (field, value) in [
-        ("firstname", &input.firstname),
-        ("lastname", &input.lastname),
-        ("telephone", &input.telephone),
-    ] {
+    for (field, value) in
+        [("firstname", &input.firstname), ("lastname", &input.lastname), ("telephone", &input.telephone)]
+    {
         problems.text(field, value);
     }
     problems.finish()?;
-    let role = input.role.unwrap_or(if input.is_admin_user {
-        Role::Admin
-    } else {
-        Role::Viewer
-    });
+    let role = input.role.unwrap_or(if input.is_admin_user { Role::Admin } else { Role::Viewer });
     let hash = auth::hash_password(input.password).await?;
     sqlx::query_as!(
         UserRow,
@@ -244,9 +207,7 @@ pub async fn create(db: &PgPool, input: CreateUser) -> ApiResult<UserRow> {
 }
 
 pub async fn get(db: &PgPool, uid: &str) -> ApiResult<UserRow> {
-    find_by_uid(db, uid)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("User {uid} not found")))
+    find_by_uid(db, uid).await?.ok_or_else(|| ApiError::NotFound(format!("User {uid} not found")))
 }
 
 /// Filters of `GET /users`.
@@ -267,34 +228,22 @@ pub struct UserFilter {
 }
 
 /// Checks `page` and `page_size`; returns (page, page_size, offset).
-pub fn paging(
-    page: Option<i64>,
-    page_size: Option<i64>,
-    default_size: i64,
-) -> ApiResult<(i64, i64, i64)> {
+pub fn paging(page: Option<i64>, page_size: Option<i64>, default_size: i64) -> ApiResult<(i64, i64, i64)> {
     let page = page.unwrap_or(1);
     let size = page_size.unwrap_or(default_size);
     if page < 1 {
         return Err(ApiError::invalid_field("page", "must be 1 or more"));
     }
     if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        return Err(ApiError::invalid_field(
-            "page_size",
-            format!("must be between 1 and {MAX_PAGE_SIZE}"),
-        ));
+        return Err(ApiError::invalid_field("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
     }
-    let offset = (page - 1)
-        .checked_mul(size)
-        .ok_or_else(|| ApiError::invalid_field("page", "is too large"))?;
+    let offset = (page - 1).checked_mul(size).ok_or_else(|| ApiError::invalid_field("page", "is too large"))?;
     Ok((page, size, offset))
 }
 
 /// `%` and `_` in a filter are literal characters, not wildcards.
 pub fn like_pattern(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -329,10 +278,7 @@ pub async fn list(db: &PgPool, filter: UserFilter) -> ApiResult<Page<User>> {
     )
     .fetch_all(db)
     .await?;
-    let items = rows
-        .iter()
-        .map(UserRow::to_wire)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let items = rows.iter().map(UserRow::to_wire).collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Page::new(items, total, page, size))
 }
 
@@ -352,11 +298,9 @@ pub async fn update(db: &PgPool, uid: &str, patch: UpdateUser) -> ApiResult<User
     if let Some(e) = &email {
         problems.email(e);
     }
-    for (field, value) in [
-        ("firstname", &patch.firstname),
-        ("lastname", &patch.lastname),
-        ("telephone", &patch.telephone),
-    ] {
+    for (field, value) in
+        [("firstname", &patch.firstname), ("lastname", &patch.lastname), ("telephone", &patch.telephone)]
+    {
         if let Some(v) = value {
             problems.text(field, v);
         }
@@ -430,18 +374,10 @@ impl From<TokenRow> for ApiToken {
     }
 }
 
-pub async fn create_token(
-    db: &PgPool,
-    user: &UserRow,
-    input: CreateApiToken,
-) -> ApiResult<CreatedApiToken> {
+pub async fn create_token(db: &PgPool, user: &UserRow, input: CreateApiToken) -> ApiResult<CreatedApiToken> {
     let mut problems = Problems::default();
     problems.text("name", &input.name);
-    problems.check(
-        input.expires_at.is_none_or(|t| t > Utc::now()),
-        "expires_at",
-        "must be in the future",
-    );
+    problems.check(input.expires_at.is_none_or(|t| t > Utc::now()), "expires_at", "must be in the future");
     problems.finish()?;
     let token = auth::random_token("dgw_");
     let row = sqlx::query_as!(
@@ -457,10 +393,7 @@ pub async fn create_token(
     )
     .fetch_one(db)
     .await?;
-    Ok(CreatedApiToken {
-        token,
-        info: row.into(),
-    })
+    Ok(CreatedApiToken { token, info: row.into() })
 }
 
 pub async fn list_tokens(db: &PgPool, user: &UserRow) -> ApiResult<Vec<ApiToken>> {
@@ -497,11 +430,9 @@ mod tests {
     fn paging_rejects_out_of_range_values_by_name() {
         assert_eq!(paging(None, None, 50).unwrap(), (1, 50, 0));
         assert_eq!(paging(Some(3), Some(10), 50).unwrap(), (3, 10, 20));
-        for (page, size, field) in [
-            (Some(0), None, "page"),
-            (None, Some(0), "page_size"),
-            (None, Some(501), "page_size"),
-        ] {
+        for (page, size, field) in
+            [(Some(0), None, "page"), (None, Some(0), "page_size"), (None, Some(501), "page_size")]
+        {
             match paging(page, size, 50) {
                 Err(ApiError::BadRequest { detail, .. }) => {
                     assert!(detail[0].starts_with(field), "{detail:?}")
@@ -523,13 +454,8 @@ mod tests {
         p.username("bad name!");
         p.password("short");
         p.email("nope");
-        let Err(ApiError::BadRequest { detail, .. }) = p.finish() else {
-            panic!("expected 400")
-        };
-        let fields: Vec<_> = detail
-            .iter()
-            .map(|d| d.split(':').next().unwrap())
-            .collect();
+        let Err(ApiError::BadRequest { detail, .. }) = p.finish() else { panic!("expected 400") };
+        let fields: Vec<_> = detail.iter().map(|d| d.split(':').next().unwrap()).collect();
         assert_eq!(fields, ["username", "password", "email"]);
     }
 }

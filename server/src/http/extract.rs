@@ -26,9 +26,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 /// Parses a JSON document into `T`, naming the field of a type error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "Request body is empty; a JSON object is expected",
-        ));
+        return Err(ApiError::bad_request("Request body is empty; a JSON object is expected"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -40,11 +38,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_request(format!("Invalid JSON: {syntax}"))
         } else {
             let field = e.path().to_string();
-            let field = if field == "." {
-                "body".to_string()
-            } else {
-                field
-            };
+            let field = if field == "." { "body".to_string() } else { field };
             ApiError::BadRequest {
                 message: "Request does not match required schema".into(),
                 detail: vec![format!("{field}: {}", strip_position(&inner.to_string()))],
@@ -52,8 +46,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })?;
     // Trailing garbage after the document is malformed too.
-    de.end()
-        .map_err(|e| ApiError::bad_request(format!("Invalid JSON: {e}")))?;
+    de.end().map_err(|e| ApiError::bad_request(format!("Invalid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -66,10 +59,7 @@ pub fn body_error(rejection: BytesRejection) -> ApiError {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge
     } else {
-        ApiError::bad_request(format!(
-            "Cannot read request body: {}",
-            rejection.body_text()
-        ))
+        ApiError::bad_request(format!("Cannot read request body: {}", rejection.body_text()))
     }
 }
 
@@ -83,31 +73,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         // PostgreSQL cannot hold NUL in text; refuse it here where the parameter is known.
-        if let Some((name, _)) =
-            form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.contains('\0'))
-        {
-            return Err(ApiError::invalid_field(
-                &name,
-                "must not contain NUL characters",
-            ));
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.contains('\0')) {
+            return Err(ApiError::invalid_field(&name, "must not contain NUL characters"));
         }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|e| {
-                let field = e.path().to_string();
-                let message = e.inner().to_string();
-                // Unknown-field and missing-field errors already name the parameter.
-                let detail = if field == "." {
-                    message
-                } else {
-                    format!("{field}: {message}")
-                };
-                ApiError::BadRequest {
-                    message: "Invalid query parameters".into(),
-                    detail: vec![detail],
-                }
-            })
+        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
+            let field = e.path().to_string();
+            let message = e.inner().to_string();
+            // Unknown-field and missing-field errors already name the parameter.
+            let detail = if field == "." { message } else { format!("{field}: {message}") };
+            ApiError::BadRequest { message: "Invalid query parameters".into(), detail: vec![detail] }
+        })
     }
 }
 

@@ -22,10 +22,15 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::JwtKeys;
 use crate::config::Config;
+use crate::dhis2::Dhis2Client;
 use crate::error::ApiError;
+use crate::queue::Queue;
 
+mod aggregate;
 pub mod extract;
 mod health;
+mod logs;
+mod mappings;
 mod session;
 mod users;
 
@@ -36,6 +41,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: Arc<JwtKeys>,
     pub redis: redis::Client,
+    pub queue: Queue,
+    /// The primary DHIS2 server, when one is configured.
+    pub dhis2: Option<Arc<Dhis2Client>>,
+    pub primary_server_id: Option<i64>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,6 +60,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     tags(
         (name = "auth", description = "Sign in and refresh tokens"),
         (name = "users", description = "Users, roles and partner API tokens (admins)"),
+        (name = "submissions", description = "Submitting data, the submission log, requeue"),
+        (name = "mappings", description = "Partner codes to DHIS2 identifiers"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -63,12 +74,7 @@ impl Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
         components.add_security_scheme(
             "token",
@@ -77,10 +83,7 @@ impl Modify for SecuritySchemes {
                 "A partner API token, sent as `Token <token>`",
             ))),
         );
-        components.add_security_scheme(
-            "basic",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
-        );
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
     }
 }
 
@@ -89,6 +92,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(session::router())
         .merge(users::router())
+        .merge(aggregate::router())
+        .merge(logs::router())
+        .merge(mappings::router())
 }
 
 /// The OpenAPI document of the whole gateway.
@@ -99,13 +105,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn build_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, api_doc) = api_routes().split_for_parts();
     let (health, health_doc) = health::router().split_for_parts();
-    let doc = ApiDoc::openapi()
-        .nest("/api/v2", api_doc)
-        .merge_from(health_doc);
-    let router = Router::new()
-        .nest("/api/v2", api.clone())
-        .nest("/api", api)
-        .merge(health);
+    let doc = ApiDoc::openapi().nest("/api/v2", api_doc).merge_from(health_doc);
+    let router = Router::new().nest("/api/v2", api.clone()).nest("/api", api).merge(health);
     (router, doc)
 }
 
@@ -129,9 +130,7 @@ pub fn app(state: AppState) -> Router {
         })
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .layer(middleware::from_fn(log_request))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
@@ -149,27 +148,13 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
-        )
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()))
     };
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::DELETE,
-                Method::OPTIONS,
-            ])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                HeaderName::from_static("idempotency-key"),
-            ])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
             .expose_headers([REQUEST_ID, header::CONTENT_DISPOSITION]),
     )
 }
@@ -177,12 +162,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 /// One line per request: method, path, status, latency and (once authenticated) the user.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,

@@ -14,10 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::users;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_token))
-        .routes(routes!(refresh_token))
-        .routes(routes!(me))
+    OpenApiRouter::new().routes(routes!(get_token)).routes(routes!(refresh_token)).routes(routes!(me))
 }
 
 /// Sign in with a username and password and get a JWT access token and a refresh token.
@@ -35,14 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security((), ("basic" = []))
 )]
-async fn get_token(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<axum::Json<TokenResponse>> {
+async fn get_token(State(state): State<AppState>, request: Request) -> ApiResult<axum::Json<TokenResponse>> {
     let (parts, body) = request.into_parts();
-    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &state)
-        .await
-        .map_err(body_error)?;
+    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &state).await.map_err(body_error)?;
     let TokenRequest { username, password } = credentials(&parts, &bytes)?;
     let user = auth::sign_in(&state.db, &username, &password).await?;
     Ok(axum::Json(auth::issue_tokens(&state, &user, None).await?))
@@ -54,11 +46,7 @@ fn credentials(parts: &Parts, body: &[u8]) -> ApiResult<TokenRequest> {
     }
     auth::basic_credentials(parts)
         .map(|(username, password)| TokenRequest { username, password })
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "Send {\"username\",\"password\"} as JSON, or HTTP Basic credentials",
-            )
-        })
+        .ok_or_else(|| ApiError::bad_request("Send {\"username\",\"password\"} as JSON, or HTTP Basic credentials"))
 }
 
 /// Exchange a refresh token for a new access token and refresh token.
@@ -79,9 +67,7 @@ async fn refresh_token(
     State(state): State<AppState>,
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    Ok(axum::Json(
-        auth::refresh(&state, &body.refresh_token).await?,
-    ))
+    Ok(axum::Json(auth::refresh(&state, &body.refresh_token).await?))
 }
 
 /// The signed-in user.
@@ -90,11 +76,6 @@ async fn refresh_token(
     responses((status = 200, body = User), (status = 401, body = dhis2gw_wire::ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn me(
-    State(state): State<AppState>,
-    caller: Authorized<AnyRole>,
-) -> ApiResult<axum::Json<User>> {
-    Ok(axum::Json(
-        users::get(&state.db, &caller.uid).await?.to_wire()?,
-    ))
+async fn me(State(state): State<AppState>, caller: Authorized<AnyRole>) -> ApiResult<axum::Json<User>> {
+    Ok(axum::Json(users::get(&state.db, &caller.uid).await?.to_wire()?))
 }

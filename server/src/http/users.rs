@@ -3,8 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use dhis2gw_wire::{
-    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, UpdateUser, User,
-    UserCreated,
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, UpdateUser, User, UserCreated,
 };
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
@@ -72,11 +71,7 @@ async fn create_user(
     .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(UserCreated {
-            message: "User created successfully!".into(),
-            uid: user.uid.clone(),
-            user,
-        }),
+        axum::Json(UserCreated { message: "User created successfully!".into(), uid: user.uid.clone(), user }),
     ))
 }
 
@@ -132,15 +127,7 @@ async fn update_user(
         *password = json!("(changed)");
     }
     let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
-    audit::record(
-        &state.db,
-        Actor::User(&caller),
-        "user.update",
-        "user",
-        &uid,
-        changed,
-    )
-    .await?;
+    audit::record(&state.db, Actor::User(&caller), "user.update", "user", &uid, changed).await?;
     Ok(axum::Json(user))
 }
 
@@ -155,20 +142,9 @@ async fn deactivate_user(
     caller: Authorized<Admin>,
     Path(uid): Path<String>,
 ) -> ApiResult<axum::Json<User>> {
-    let patch = UpdateUser {
-        is_active: Some(false),
-        ..Default::default()
-    };
+    let patch = UpdateUser { is_active: Some(false), ..Default::default() };
     let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
-    audit::record(
-        &state.db,
-        Actor::User(&caller),
-        "user.deactivate",
-        "user",
-        &uid,
-        json!({}),
-    )
-    .await?;
+    audit::record(&state.db, Actor::User(&caller), "user.deactivate", "user", &uid, json!({})).await?;
     Ok(axum::Json(user))
 }
 
@@ -203,15 +179,7 @@ async fn create_token(
     let user = users::get(&state.db, &uid).await?;
     let created = users::create_token(&state.db, &user, body).await?;
     let detail = json!({"token_id": created.info.id, "name": created.info.name, "expires_at": created.info.expires_at});
-    audit::record(
-        &state.db,
-        Actor::User(&caller),
-        "token.create",
-        "user",
-        &uid,
-        detail,
-    )
-    .await?;
+    audit::record(&state.db, Actor::User(&caller), "token.create", "user", &uid, detail).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -229,14 +197,6 @@ async fn revoke_token(
 ) -> ApiResult<axum::Json<ApiToken>> {
     let user = users::get(&state.db, &uid).await?;
     let token = users::revoke_token(&state.db, &user, id).await?;
-    audit::record(
-        &state.db,
-        Actor::User(&caller),
-        "token.revoke",
-        "user",
-        &uid,
-        json!({"token_id": id}),
-    )
-    .await?;
+    audit::record(&state.db, Actor::User(&caller), "token.revoke", "user", &uid, json!({"token_id": id})).await?;
     Ok(axum::Json(token))
 }

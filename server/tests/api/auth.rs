@@ -8,10 +8,7 @@ use serde_json::json;
 use crate::helpers::*;
 
 fn basic(username: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))
 }
 
 #[tokio::test]
@@ -46,16 +43,8 @@ async fn wrong_unknown_and_deactivated_sign_ins_are_401_with_www_authenticate() 
     let app = spawn_app().await;
     let admin = app.user("admin", Role::Admin).await;
     let viewer = app.user("viewer", Role::Viewer).await;
-    app.request(Method::DELETE, &format!("/api/v2/users/{}", viewer.uid))
-        .bearer_auth(&admin.jwt)
-        .send()
-        .await
-        .unwrap();
-    for (username, password) in [
-        ("admin", "wrong password"),
-        ("nobody", PASSWORD),
-        ("viewer", PASSWORD),
-    ] {
+    app.request(Method::DELETE, &format!("/api/v2/users/{}", viewer.uid)).bearer_auth(&admin.jwt).send().await.unwrap();
+    for (username, password) in [("admin", "wrong password"), ("nobody", PASSWORD), ("viewer", PASSWORD)] {
         let response = app
             .request(Method::POST, "/api/v2/users/getToken")
             .json(&json!({"username": username, "password": password}))
@@ -123,40 +112,23 @@ async fn forged_expired_and_unsigned_jwts_are_refused() {
         .unwrap()
     };
     let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-    let unsigned = format!(
-        "{}.{}.",
-        b64(r#"{"alg":"none","typ":"JWT"}"#),
-        b64(&claims(now + 3600).to_string())
-    );
+    let unsigned = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims(now + 3600).to_string()));
     let mut tampered = admin.jwt.clone();
     tampered.pop();
     tampered.push(if admin.jwt.ends_with('A') { 'B' } else { 'A' });
     let cases = [
         ("expired", sign(JWT_SECRET, now - 3600)),
-        (
-            "other secret",
-            sign("some-other-secret-some-other-secret!", now + 3600),
-        ),
+        ("other secret", sign("some-other-secret-some-other-secret!", now + 3600)),
         ("alg none", unsigned),
         ("tampered signature", tampered),
         ("garbage", "not.a.jwt".to_string()),
     ];
     for (what, token) in cases {
-        let response = app
-            .request(Method::GET, "/api/v2/me")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = app.request(Method::GET, "/api/v2/me").bearer_auth(&token).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
     }
     // The same claims, properly signed, are accepted: the refusals above are about the token.
-    let good = app
-        .request(Method::GET, "/api/v2/me")
-        .bearer_auth(sign(JWT_SECRET, now + 3600))
-        .send()
-        .await
-        .unwrap();
+    let good = app.request(Method::GET, "/api/v2/me").bearer_auth(sign(JWT_SECRET, now + 3600)).send().await.unwrap();
     assert_eq!(good.status(), StatusCode::OK);
 }
 
@@ -165,58 +137,36 @@ async fn revoked_expired_and_deactivated_owners_api_tokens_are_refused() {
     let app = spawn_app().await;
     let admin = app.user("admin", Role::Admin).await;
     let partner = app.user("partner", Role::Partner).await;
-    let me = |token: String| {
-        app.request(Method::GET, "/api/v2/me")
-            .header(header::AUTHORIZATION, format!("Token {token}"))
-    };
+    let me =
+        |token: String| app.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, format!("Token {token}"));
 
     let revoked = app.api_token(&admin, &partner).await;
-    assert_eq!(
-        me(revoked.clone()).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(me(revoked.clone()).send().await.unwrap().status(), StatusCode::OK);
     let list = app
-        .request(
-            Method::GET,
-            &format!("/api/v2/users/{}/tokens", partner.uid),
-        )
+        .request(Method::GET, &format!("/api/v2/users/{}/tokens", partner.uid))
         .bearer_auth(&admin.jwt)
         .send()
         .await
         .unwrap();
     let list = expect_json(list, StatusCode::OK).await;
     let id = list[0]["id"].as_i64().unwrap();
-    assert!(
-        list[0].get("token").is_none(),
-        "secret must not be listed: {list}"
-    );
-    assert!(
-        !list[0]["last_used_at"].is_null(),
-        "use is recorded: {list}"
-    );
+    assert!(list[0].get("token").is_none(), "secret must not be listed: {list}");
+    assert!(!list[0]["last_used_at"].is_null(), "use is recorded: {list}");
     let revoke = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v2/users/{}/tokens/{id}", partner.uid),
-        )
+        .request(Method::DELETE, &format!("/api/v2/users/{}/tokens/{id}", partner.uid))
         .bearer_auth(&admin.jwt)
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        expect_json(revoke, StatusCode::OK).await["is_active"],
-        false
-    );
+    assert_eq!(expect_json(revoke, StatusCode::OK).await["is_active"], false);
     expect_error(me(revoked).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
 
     let expired = app.api_token(&admin, &partner).await;
-    sqlx::query(
-        "UPDATE user_apitoken SET expires_at = now() - interval '1 second' WHERE token_prefix = $1",
-    )
-    .bind(expired.chars().take(10).collect::<String>())
-    .execute(&app.db)
-    .await
-    .unwrap();
+    sqlx::query("UPDATE user_apitoken SET expires_at = now() - interval '1 second' WHERE token_prefix = $1")
+        .bind(expired.chars().take(10).collect::<String>())
+        .execute(&app.db)
+        .await
+        .unwrap();
     expect_error(me(expired).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
 
     let owner_deactivated = app.api_token(&admin, &partner).await;
@@ -225,18 +175,9 @@ async fn revoked_expired_and_deactivated_owners_api_tokens_are_refused() {
         .send()
         .await
         .unwrap();
-    expect_error(
-        me(owner_deactivated).send().await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    expect_error(me(owner_deactivated).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
     // A deactivated user's JWT stops working at once, too.
-    let response = app
-        .request(Method::GET, "/api/v2/me")
-        .bearer_auth(&partner.jwt)
-        .send()
-        .await
-        .unwrap();
+    let response = app.request(Method::GET, "/api/v2/me").bearer_auth(&partner.jwt).send().await.unwrap();
     expect_error(response, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -245,45 +186,23 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let app = spawn_app().await;
     let admin = app.user("admin", Role::Admin).await;
     let refresh = |token: &str| {
-        app.request(Method::POST, "/api/v2/users/refreshToken")
-            .json(&json!({"refresh_token": token}))
-            .send()
+        app.request(Method::POST, "/api/v2/users/refreshToken").json(&json!({"refresh_token": token})).send()
     };
     let first = expect_json(refresh(&admin.refresh_token).await.unwrap(), StatusCode::OK).await;
     let second_token = first["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(second_token, admin.refresh_token);
-    let me = app
-        .request(Method::GET, "/api/v2/me")
-        .bearer_auth(first["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let me = app.request(Method::GET, "/api/v2/me").bearer_auth(first["token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
 
     // The rotated-out token is refused, and its reuse revokes the newer one as well.
-    let reused = expect_error(
-        refresh(&admin.refresh_token).await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    assert!(
-        reused["error"].as_str().unwrap().contains("already used"),
-        "{reused}"
-    );
-    expect_error(
-        refresh(&second_token).await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let reused = expect_error(refresh(&admin.refresh_token).await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    assert!(reused["error"].as_str().unwrap().contains("already used"), "{reused}");
+    expect_error(refresh(&second_token).await.unwrap(), StatusCode::UNAUTHORIZED).await;
 
     // A separate sign-in is a separate family and keeps working.
     let other = app.sign_in("admin", PASSWORD).await;
     expect_json(refresh(&other.refresh_token).await.unwrap(), StatusCode::OK).await;
-    expect_error(
-        refresh("rt_unknown").await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    expect_error(refresh("rt_unknown").await.unwrap(), StatusCode::UNAUTHORIZED).await;
 }
 
 #[tokio::test]
@@ -326,17 +245,10 @@ async fn repeated_failures_lock_a_username_for_a_while() {
             .send()
     };
     for _ in 0..5 {
-        assert_eq!(
-            attempt("wrong").await.unwrap().status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(attempt("wrong").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
     let locked = attempt(PASSWORD).await.unwrap();
-    let retry_after: i64 = locked.headers()[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after: i64 = locked.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
     assert!((800..=900).contains(&retry_after), "{retry_after}");
     expect_error(locked, StatusCode::TOO_MANY_REQUESTS).await;
     // Basic auth on API routes is throttled the same way.

@@ -23,11 +23,7 @@ impl Operator {
     fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("dhis2gw-cli-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let database = format!(
-            "{}/dhis2gw_test_{}",
-            postgres_server(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let database = format!("{}/dhis2gw_test_{}", postgres_server(), uuid::Uuid::new_v4().simple());
         Operator { dir, database }
     }
 
@@ -45,9 +41,7 @@ impl Operator {
         if !empty.exists() {
             std::fs::write(&empty, "").unwrap();
         }
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
         if !args.iter().any(|a| a.starts_with("--config")) {
             command.arg("--config").arg(&empty);
         }
@@ -63,12 +57,7 @@ impl Operator {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -97,27 +86,15 @@ fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts `dhis2gw` and waits until it answers /health/ready.
 async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Child, String) {
     let port = free_port().to_string();
     let mut env = env.to_vec();
-    env.extend([
-        ("DHIS2GW_SERVER_PORT", port.as_str()),
-        ("DHIS2GW_HOST", "127.0.0.1"),
-    ]);
-    let mut child = op
-        .command(&[], &env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    env.extend([("DHIS2GW_SERVER_PORT", port.as_str()), ("DHIS2GW_HOST", "127.0.0.1")]);
+    let mut child = op.command(&[], &env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -135,10 +112,7 @@ async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Child, String) {
 }
 
 fn terminate(child: &Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
 }
 
 #[test]
@@ -146,124 +120,53 @@ fn version_is_printed() {
     let op = Operator::new();
     let out = op.run(&["--version"], &[], "");
     assert!(out.status.success());
-    assert_eq!(
-        text(&out.stdout).trim(),
-        format!("dhis2gw {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(text(&out.stdout).trim(), format!("dhis2gw {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
 fn every_documented_environment_variable_sets_its_key() {
     let op = Operator::new();
     let cases = [
-        (
-            "DHIS2GW_DB",
-            "postgres://gw:pw@db.example/gw",
-            "uri: \"postgres://gw:********@db.example/gw\"",
-        ),
+        ("DHIS2GW_DB", "postgres://gw:pw@db.example/gw", "uri: \"postgres://gw:********@db.example/gw\""),
         ("DHIS2GW_HOST", "0.0.0.0", "host: \"0.0.0.0\""),
         ("DHIS2GW_SERVER_PORT", "9191", "port: 9191"),
-        (
-            "DHIS2GW_REDIS",
-            "redis.example:6380",
-            "redis_address: \"redis.example:6380\"",
-        ),
+        ("DHIS2GW_REDIS", "redis.example:6380", "redis_address: \"redis.example:6380\""),
         ("DHIS2GW_MAX_RETRIES", "7", "max_retries: 7"),
         ("DHIS2GW_MAX_CONCURRENT", "9", "max_concurrent: 9"),
-        (
-            "DHIS2GW_REQUEST_PROCESS_INTERVAL",
-            "11",
-            "request_process_interval: 11",
-        ),
+        ("DHIS2GW_REQUEST_PROCESS_INTERVAL", "11", "request_process_interval: 11"),
         ("DHIS2GW_TEMPLATES_DIR", "/t", "templates_directory: \"/t\""),
         ("DHIS2GW_STATIC_DIR", "/s", "static_directory: \"/s\""),
         ("DHIS2GW_LOGDIR", "/l", "logdir: \"/l\""),
         ("RTC_DOCS_DIR", "/d", "docs_directory: \"/d\""),
         ("DHIS2GW_MIGRATTIONS_DIR", "/m", "migrations_dir: \"/m\""),
-        (
-            "DISPATCHER2_TIMEZONE",
-            "Africa/Nairobi",
-            "timezone: \"Africa/Nairobi\"",
-        ),
+        ("DISPATCHER2_TIMEZONE", "Africa/Nairobi", "timezone: \"Africa/Nairobi\""),
         ("DHIS2GW_JWT_SECRET", JWT_SECRET, "jwt_secret: \"********\""),
         ("dhis2_country", "Uganda", "dhis2_country: \"Uganda\""),
-        (
-            "dhis2_base_url",
-            "https://dhis2.example/",
-            "dhis2_base_url: \"https://dhis2.example/\"",
-        ),
+        ("dhis2_base_url", "https://dhis2.example/", "dhis2_base_url: \"https://dhis2.example/\""),
         ("dhis2_user", "gw", "dhis2_user: \"gw\""),
         ("dhis2_password", "pw", "dhis2_password: \"********\""),
         ("dhis2_pat", "d2p_x", "dhis2_pat: \"********\""),
         ("save_response", "false", "save_response: false"),
         ("mapping_scheme", "uid", "mapping_scheme: \"UID\""),
-        (
-            "dhis2_data_set",
-            "pBOMPrpg1QX",
-            "dhis2_data_set: \"pBOMPrpg1QX\"",
-        ),
-        (
-            "dhis_2_attribute_option_combo",
-            "HllvX50cXC0",
-            "dhis2_attribute_option_combo: \"HllvX50cXC0\"",
-        ),
+        ("dhis2_data_set", "pBOMPrpg1QX", "dhis2_data_set: \"pBOMPrpg1QX\""),
+        ("dhis_2_attribute_option_combo", "HllvX50cXC0", "dhis2_attribute_option_combo: \"HllvX50cXC0\""),
         ("dhis2_auth_method", "token", "dhis2_auth_method: \"pat\""),
         ("dhis2_tree_i_ds", "a,b", "dhis2_tree_i_ds: [\"a\",\"b\"]"),
         ("dhis2_facility_level", "4", "dhis2_facility_level: 4"),
-        (
-            "DHIS2GW_DHIS2_DISTRICT_OULEVEL_NAME",
-            "District",
-            "dhis2_district_oulevel_name: \"District\"",
-        ),
+        ("DHIS2GW_DHIS2_DISTRICT_OULEVEL_NAME", "District", "dhis2_district_oulevel_name: \"District\""),
         ("cc_dhis2_servers", "cc1", "cc_dhis2_servers: [\"cc1\"]"),
-        (
-            "cc_dhis2_hierarchy_servers",
-            "h1",
-            "cc_dhis2_hierarchy_servers: [\"h1\"]",
-        ),
-        (
-            "cc_dhis2_create_servers",
-            "c1",
-            "cc_dhis2_create_servers: [\"c1\"]",
-        ),
-        (
-            "cc_dhis2_update_servers",
-            "u1",
-            "cc_dhis2_update_servers: [\"u1\"]",
-        ),
-        (
-            "cc_dhis2_ou_group_add_servers",
-            "g1",
-            "cc_dhis2_ou_group_add_servers: [\"g1\"]",
-        ),
-        (
-            "sync_cron_expression",
-            "0 */2 * * *",
-            "sync_cron_expression: \"0 */2 * * *\"",
-        ),
-        (
-            "retry_cron_expression",
-            "*/1 * * * *",
-            "retry_cron_expression: \"*/1 * * * *\"",
-        ),
+        ("cc_dhis2_hierarchy_servers", "h1", "cc_dhis2_hierarchy_servers: [\"h1\"]"),
+        ("cc_dhis2_create_servers", "c1", "cc_dhis2_create_servers: [\"c1\"]"),
+        ("cc_dhis2_update_servers", "u1", "cc_dhis2_update_servers: [\"u1\"]"),
+        ("cc_dhis2_ou_group_add_servers", "g1", "cc_dhis2_ou_group_add_servers: [\"g1\"]"),
+        ("sync_cron_expression", "0 */2 * * *", "sync_cron_expression: \"0 */2 * * *\""),
+        ("retry_cron_expression", "*/1 * * * *", "retry_cron_expression: \"*/1 * * * *\""),
         // Clean spellings.
         ("DHIS2GW_MIGRATIONS_DIR", "/m2", "migrations_dir: \"/m2\""),
         ("DHIS2GW_DOCS_DIR", "/d2", "docs_directory: \"/d2\""),
-        (
-            "DHIS2GW_TIMEZONE",
-            "Europe/Oslo",
-            "timezone: \"Europe/Oslo\"",
-        ),
-        (
-            "DHIS2GW_DHIS2_BASE_URL",
-            "https://other.example",
-            "dhis2_base_url: \"https://other.example\"",
-        ),
-        (
-            "DHIS2GW_SYNC_CRON_EXPRESSION",
-            "30 1 * * * *",
-            "sync_cron_expression: \"30 1 * * * *\"",
-        ),
+        ("DHIS2GW_TIMEZONE", "Europe/Oslo", "timezone: \"Europe/Oslo\""),
+        ("DHIS2GW_DHIS2_BASE_URL", "https://other.example", "dhis2_base_url: \"https://other.example\""),
+        ("DHIS2GW_SYNC_CRON_EXPRESSION", "30 1 * * * *", "sync_cron_expression: \"30 1 * * * *\""),
     ];
     for (name, value, line) in cases {
         let mut env = vec![("DHIS2GW_JWT_SECRET", JWT_SECRET)];
@@ -272,10 +175,7 @@ fn every_documented_environment_variable_sets_its_key() {
         let stdout = text(&out.stdout);
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
         let expected = format!("{line}  # env {name}");
-        assert!(
-            stdout.contains(&expected),
-            "{name}: expected {expected:?} in\n{stdout}"
-        );
+        assert!(stdout.contains(&expected), "{name}: expected {expected:?} in\n{stdout}");
     }
 }
 
@@ -286,29 +186,15 @@ fn environment_overrides_the_file_and_both_option_spellings_work() {
         "server:\n  http_port: 8000\n  max_retries: 2\n  jwt_secret: from-the-file-from-the-file-from-the-file\napi:\n  save_response: 'no'\n",
     );
     let path = path.to_str().unwrap();
-    let out = op.run(
-        &["--config-file", path, "config"],
-        &[("DHIS2GW_MAX_RETRIES", "6")],
-        "",
-    );
+    let out = op.run(&["--config-file", path, "config"], &[("DHIS2GW_MAX_RETRIES", "6")], "");
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        stdout.contains(&format!("port: 8000  # file {path}")),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("max_retries: 6  # env DHIS2GW_MAX_RETRIES"),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("port: 8000  # file {path}")), "{stdout}");
+    assert!(stdout.contains("max_retries: 6  # env DHIS2GW_MAX_RETRIES"), "{stdout}");
     assert!(stdout.contains("save_response: false  # file"), "{stdout}");
     assert!(stdout.contains("max_concurrent: 5  # default"), "{stdout}");
     assert!(!stdout.contains("from-the-file"), "secrets are masked");
-    let out = op.run(
-        &["--config", path, "config"],
-        &[("DHIS2GW_SERVER_PORT", "8001")],
-        "",
-    );
+    let out = op.run(&["--config", path, "config"], &[("DHIS2GW_SERVER_PORT", "8001")], "");
     assert!(text(&out.stdout).contains("port: 8001  # env DHIS2GW_SERVER_PORT"));
 }
 
@@ -318,45 +204,18 @@ fn invalid_configuration_stops_every_command_with_one_line_naming_the_key() {
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
         (&[], &[], "server.jwt_secret"),
+        (&["migrate"], &[("DHIS2GW_JWT_SECRET", JWT_SECRET), ("DHIS2GW_SERVER_PORT", "http")], "server.port"),
         (
-            &["migrate"],
-            &[
-                ("DHIS2GW_JWT_SECRET", JWT_SECRET),
-                ("DHIS2GW_SERVER_PORT", "http"),
-            ],
-            "server.port",
-        ),
-        (
-            &[
-                "create-user",
-                "--username",
-                "a",
-                "--role",
-                "admin",
-                "--password-stdin",
-            ],
-            &[
-                ("DHIS2GW_JWT_SECRET", JWT_SECRET),
-                ("retry_cron_expression", "sometimes"),
-            ],
+            &["create-user", "--username", "a", "--role", "admin", "--password-stdin"],
+            &[("DHIS2GW_JWT_SECRET", JWT_SECRET), ("retry_cron_expression", "sometimes")],
             "api.retry_cron_expression",
         ),
         (
             &["config"],
-            &[
-                ("DHIS2GW_JWT_SECRET", JWT_SECRET),
-                ("dhis2_auth_method", "kerberos"),
-            ],
+            &[("DHIS2GW_JWT_SECRET", JWT_SECRET), ("dhis2_auth_method", "kerberos")],
             "api.dhis2_auth_method",
         ),
-        (
-            &[],
-            &[
-                ("DHIS2GW_JWT_SECRET", JWT_SECRET),
-                ("DHIS2GW_REDIS", "redis://"),
-            ],
-            "server.redis_address",
-        ),
+        (&[], &[("DHIS2GW_JWT_SECRET", JWT_SECRET), ("DHIS2GW_REDIS", "redis://")], "server.redis_address"),
     ];
     for (args, env, key) in cases {
         let out = op.run(args, env, "");
@@ -370,11 +229,7 @@ fn invalid_configuration_stops_every_command_with_one_line_naming_the_key() {
     assert!(text(&missing.stderr).contains("/nonexistent/dhis2gw.yml"));
     let broken = op.write_config("server: [unclosed");
     let out = op.run(&["--config", broken.to_str().unwrap(), "config"], &[], "");
-    assert!(
-        text(&out.stderr).contains("not valid YAML"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("not valid YAML"), "{}", text(&out.stderr));
 }
 
 #[tokio::test]
@@ -383,42 +238,20 @@ async fn first_admin_then_a_partner_token_then_every_auth_form_from_env_only() {
     let env = op.base_env();
     let env = env_refs(&env);
     let created = op.run(
-        &[
-            "create-user",
-            "--username",
-            "admin",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
+        &["create-user", "--username", "admin", "--role", "admin", "--password-stdin"],
         &env,
         "an admin password\n",
     );
     assert!(created.status.success(), "{}", text(&created.stderr));
     assert!(text(&created.stdout).contains("created admin user admin"));
     let again = op.run(
-        &[
-            "create-user",
-            "--username",
-            "Admin",
-            "--role",
-            "viewer",
-            "--password-stdin",
-        ],
+        &["create-user", "--username", "Admin", "--role", "viewer", "--password-stdin"],
         &env,
         "another password\n",
     );
     assert_eq!(again.status.code(), Some(1));
-    assert!(
-        text(&again.stderr).contains("username is already taken"),
-        "{}",
-        text(&again.stderr)
-    );
-    let no_tty = op.run(
-        &["create-user", "--username", "x", "--role", "viewer"],
-        &env,
-        "",
-    );
+    assert!(text(&again.stderr).contains("username is already taken"), "{}", text(&again.stderr));
+    let no_tty = op.run(&["create-user", "--username", "x", "--role", "viewer"], &env, "");
     assert!(text(&no_tty.stderr).contains("--password-stdin"));
 
     let (mut gateway, base) = start_gateway(&op, &env).await;
@@ -444,10 +277,7 @@ async fn first_admin_then_a_partner_token_then_every_auth_form_from_env_only() {
         .await
         .unwrap();
     let api_token: serde_json::Value = client
-        .post(format!(
-            "{base}/api/v2/users/{}/tokens",
-            partner["uid"].as_str().unwrap()
-        ))
+        .post(format!("{base}/api/v2/users/{}/tokens", partner["uid"].as_str().unwrap()))
         .bearer_auth(jwt)
         .json(&json!({"name": "EMR"}))
         .send()
@@ -460,40 +290,15 @@ async fn first_admin_then_a_partner_token_then_every_auth_form_from_env_only() {
     let forms = [
         format!("Token {secret}"),
         format!("Token: {secret}"),
-        format!(
-            "Basic {}",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                "emr:partner password"
-            )
-        ),
+        format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "emr:partner password")),
     ];
     for form in &forms {
-        let me = client
-            .get(format!("{base}/api/v2/me"))
-            .header("Authorization", form)
-            .send()
-            .await
-            .unwrap();
+        let me = client.get(format!("{base}/api/v2/me")).header("Authorization", form).send().await.unwrap();
         assert_eq!(me.status(), StatusCode::OK, "{form}");
-        let users = client
-            .get(format!("{base}/api/v2/users"))
-            .header("Authorization", form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            users.status(),
-            StatusCode::FORBIDDEN,
-            "partner on user routes with {form}"
-        );
+        let users = client.get(format!("{base}/api/v2/users")).header("Authorization", form).send().await.unwrap();
+        assert_eq!(users.status(), StatusCode::FORBIDDEN, "partner on user routes with {form}");
     }
-    let admin_users = client
-        .get(format!("{base}/api/v2/users"))
-        .bearer_auth(jwt)
-        .send()
-        .await
-        .unwrap();
+    let admin_users = client.get(format!("{base}/api/v2/users")).bearer_auth(jwt).send().await.unwrap();
     assert_eq!(admin_users.status(), StatusCode::OK);
     terminate(&gateway);
     assert!(gateway.wait().unwrap().success());
@@ -504,18 +309,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     let op = Operator::new();
     let env = op.base_env();
     let env = env_refs(&env);
-    op.run(
-        &[
-            "create-user",
-            "--username",
-            "admin",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
-        &env,
-        "an admin password\n",
-    );
+    op.run(&["create-user", "--username", "admin", "--role", "admin", "--password-stdin"], &env, "an admin password\n");
     let (mut gateway, base) = start_gateway(&op, &env).await;
     let client = reqwest::Client::new();
     // Sign-ins hash a password, so a burst of them is still running when the signal arrives.
@@ -535,14 +329,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     }
     let status = gateway.wait().unwrap();
     assert!(status.success(), "{status}");
-    assert!(
-        client
-            .get(format!("{base}/health/live"))
-            .send()
-            .await
-            .is_err(),
-        "no longer accepting"
-    );
+    assert!(client.get(format!("{base}/health/live")).send().await.is_err(), "no longer accepting");
 }
 
 #[tokio::test]
@@ -550,10 +337,7 @@ async fn bootstrap_admin_is_created_only_on_an_empty_database() {
     let op = Operator::new();
     let mut env = op.base_env();
     env.push(("DHIS2GW_BOOTSTRAP_ADMIN_USER", "root".into()));
-    env.push((
-        "DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD",
-        "bootstrap password".into(),
-    ));
+    env.push(("DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap password".into()));
     let env = env_refs(&env);
     let (mut gateway, base) = start_gateway(&op, &env).await;
     let client = reqwest::Client::new();
@@ -568,11 +352,8 @@ async fn bootstrap_admin_is_created_only_on_an_empty_database() {
     gateway.wait().unwrap();
 
     // A changed bootstrap password on a database that has users changes nothing.
-    let mut env2: Vec<(&str, &str)> = env
-        .iter()
-        .filter(|(k, _)| *k != "DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD")
-        .copied()
-        .collect();
+    let mut env2: Vec<(&str, &str)> =
+        env.iter().filter(|(k, _)| *k != "DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD").copied().collect();
     env2.push(("DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD", "a different password"));
     let (mut gateway, base) = start_gateway(&op, &env2).await;
     assert_eq!(sign_in(&base).await.unwrap().status(), StatusCode::OK);

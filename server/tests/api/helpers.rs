@@ -14,8 +14,7 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// The PostgreSQL server tests create their databases on (trust auth, user postgres).
 pub fn postgres_server() -> String {
-    std::env::var("DHIS2GW_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("DHIS2GW_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 pub fn redis_address() -> String {
@@ -42,6 +41,8 @@ pub struct TestApp {
     pub address: String,
     pub db: PgPool,
     pub client: reqwest::Client,
+    /// This gateway's Redis key prefix.
+    pub queue_prefix: String,
 }
 
 static TRACING: Once = Once::new();
@@ -54,17 +55,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config();
     adjust(&mut config);
     TRACING.call_once(|| dhis2gw::telemetry::init(&config));
-    let app = Application::build(config.clone())
-        .await
-        .expect("gateway starts");
+    let queue_prefix = config.server.queue_prefix.clone();
+    let app = Application::build(config).await.expect("gateway starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.state().db.clone();
     tokio::spawn(app.run_until(std::future::pending()));
-    TestApp {
-        address,
-        db,
-        client: reqwest::Client::new(),
-    }
+    TestApp { address, db, client: reqwest::Client::new(), queue_prefix }
 }
 
 /// A user as a test knows it: credentials and a token for each auth scheme.
@@ -92,15 +88,9 @@ impl TestApp {
             is_active: true,
             ..Default::default()
         };
-        let row = dhis2gw::users::create(&self.db, input)
-            .await
-            .expect("user created");
+        let row = dhis2gw::users::create(&self.db, input).await.expect("user created");
         let tokens = self.sign_in(username, PASSWORD).await;
-        TestUser {
-            uid: row.uid,
-            jwt: tokens.token,
-            refresh_token: tokens.refresh_token,
-        }
+        TestUser { uid: row.uid, jwt: tokens.token, refresh_token: tokens.refresh_token }
     }
 
     pub async fn sign_in(&self, username: &str, password: &str) -> TokenResponse {
@@ -139,10 +129,7 @@ pub async fn expect_json(response: Response, status: StatusCode) -> Value {
 /// Asserts an error status and the `{"error","detail"}` shape; returns the body.
 pub async fn expect_error(response: Response, status: StatusCode) -> Value {
     let body = expect_json(response, status).await;
-    assert!(
-        body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "no error message: {body}"
-    );
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "no error message: {body}");
     body
 }
 
@@ -150,10 +137,6 @@ pub async fn expect_error(response: Response, status: StatusCode) -> Value {
 pub fn details(body: &Value) -> Vec<String> {
     body["detail"]
         .as_array()
-        .map(|d| {
-            d.iter()
-                .map(|v| v.as_str().unwrap_or_default().to_string())
-                .collect()
-        })
+        .map(|d| d.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
         .unwrap_or_default()
 }

@@ -21,10 +21,7 @@ async fn role_matrix() {
     let admin = app.user("admin", Role::Admin).await;
     let callers = [
         (Role::Admin, admin.jwt.clone()),
-        (
-            Role::Operator,
-            app.user("operator", Role::Operator).await.jwt,
-        ),
+        (Role::Operator, app.user("operator", Role::Operator).await.jwt),
         (Role::Viewer, app.user("viewer", Role::Viewer).await.jwt),
         (Role::Partner, app.user("partner", Role::Partner).await.jwt),
     ];
@@ -37,9 +34,7 @@ async fn role_matrix() {
             .send()
             .await
             .unwrap();
-        expect_json(list, StatusCode::OK).await[0]["id"]
-            .as_i64()
-            .unwrap()
+        expect_json(list, StatusCode::OK).await[0]["id"].as_i64().unwrap()
     };
     let admin_only: &[Role] = &[Role::Admin];
     let everyone: &[Role] = &Role::ALL;
@@ -138,18 +133,10 @@ async fn role_matrix() {
         ordered.sort_by_key(|(role, _)| route.allowed.contains(role));
         for (role, jwt) in ordered {
             let response = send(Some(jwt)).await.unwrap();
-            let expected = if route.allowed.contains(role) {
-                route.success
-            } else {
-                StatusCode::FORBIDDEN
-            };
+            let expected = if route.allowed.contains(role) { route.success } else { StatusCode::FORBIDDEN };
             let status = response.status();
             let body = response.text().await.unwrap();
-            assert_eq!(
-                status, expected,
-                "{role} {} {}: {body}",
-                route.method, route.path
-            );
+            assert_eq!(status, expected, "{role} {} {}: {body}", route.method, route.path);
         }
     }
 }

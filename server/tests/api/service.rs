@@ -7,64 +7,28 @@ use crate::helpers::*;
 #[tokio::test]
 async fn liveness_and_readiness_report_each_dependency() {
     let app = spawn_app().await;
-    let live = expect_json(
-        app.request(Method::GET, "/health/live")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let live = expect_json(app.request(Method::GET, "/health/live").send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(live["status"], "ok");
-    let ready = expect_json(
-        app.request(Method::GET, "/health/ready")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(
-        (
-            ready["checks"]["postgres"].as_str(),
-            ready["checks"]["redis"].as_str()
-        ),
-        (Some("ok"), Some("ok"))
-    );
+    let ready = expect_json(app.request(Method::GET, "/health/ready").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!((ready["checks"]["postgres"].as_str(), ready["checks"]["redis"].as_str()), (Some("ok"), Some("ok")));
 }
 
 #[tokio::test]
 async fn readiness_is_503_naming_redis_when_it_is_unreachable() {
     // Port 1 on loopback: nothing listens there.
     let app = spawn_app_with(|c| c.server.redis_address = "127.0.0.1:1".into()).await;
-    let response = app
-        .request(Method::GET, "/health/ready")
-        .send()
-        .await
-        .unwrap();
+    let response = app.request(Method::GET, "/health/ready").send().await.unwrap();
     let body = expect_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["checks"]["postgres"], "ok");
-    assert!(
-        body["checks"]["redis"]
-            .as_str()
-            .unwrap()
-            .starts_with("down"),
-        "{body}"
-    );
+    assert!(body["checks"]["redis"].as_str().unwrap().starts_with("down"), "{body}");
     assert!(body["error"].as_str().unwrap().contains("redis"), "{body}");
 }
 
 #[tokio::test]
 async fn openapi_lists_every_route_with_schemas_and_security() {
     let app = spawn_app().await;
-    let spec = expect_json(
-        app.request(Method::GET, "/api-docs/openapi.json")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let spec =
+        expect_json(app.request(Method::GET, "/api-docs/openapi.json").send().await.unwrap(), StatusCode::OK).await;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
     let expected = [
         ("/api/v2/users/getToken", "post"),
@@ -83,28 +47,14 @@ async fn openapi_lists_every_route_with_schemas_and_security() {
         ("/health/ready", "get"),
     ];
     for (path, method) in expected {
-        assert!(
-            spec["paths"][path][method].is_object(),
-            "{method} {path} missing from the spec"
-        );
+        assert!(spec["paths"][path][method].is_object(), "{method} {path} missing from the spec");
     }
     let schemes = &spec["components"]["securitySchemes"];
     for scheme in ["bearer", "token", "basic"] {
         assert!(schemes[scheme].is_object(), "security scheme {scheme}");
     }
-    for schema in [
-        "User",
-        "CreateUser",
-        "UpdateUser",
-        "TokenResponse",
-        "ErrorBody",
-        "CreatedApiToken",
-        "Health",
-    ] {
-        assert!(
-            spec["components"]["schemas"][schema].is_object(),
-            "schema {schema}"
-        );
+    for schema in ["User", "CreateUser", "UpdateUser", "TokenResponse", "ErrorBody", "CreatedApiToken", "Health"] {
+        assert!(spec["components"]["schemas"][schema].is_object(), "schema {schema}");
     }
 }
 
@@ -115,25 +65,11 @@ async fn swagger_ui_is_served_from_the_binary() {
         let response = app.request(Method::GET, path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let html = response.text().await.unwrap();
-        assert!(
-            html.contains("swagger-ui") && !html.contains("https://"),
-            "{path} must not load from a CDN"
-        );
+        assert!(html.contains("swagger-ui") && !html.contains("https://"), "{path} must not load from a CDN");
     }
-    let bundle = app
-        .request(Method::GET, "/swagger/swagger-ui-bundle.js")
-        .send()
-        .await
-        .unwrap();
+    let bundle = app.request(Method::GET, "/swagger/swagger-ui-bundle.js").send().await.unwrap();
     assert_eq!(bundle.status(), StatusCode::OK);
     assert!(bundle.bytes().await.unwrap().len() > 500_000);
-    let init = app
-        .request(Method::GET, "/swagger/swagger-initializer.js")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = app.request(Method::GET, "/swagger/swagger-initializer.js").send().await.unwrap().text().await.unwrap();
     assert!(init.contains("/api-docs/openapi.json"), "{init}");
 }

@@ -24,18 +24,8 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn new(items: Vec<T>, total: i64, page: i64, page_size: i64) -> Self {
-        let total_pages = if total == 0 {
-            0
-        } else {
-            (total + page_size - 1) / page_size
-        };
-        Page {
-            items,
-            total,
-            page,
-            total_pages,
-            page_size,
-        }
+        let total_pages = if total == 0 { 0 } else { (total + page_size - 1) / page_size };
+        Page { items, total, page, total_pages, page_size }
     }
 }
 

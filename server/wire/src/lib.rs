@@ -6,8 +6,12 @@
 
 pub mod auth;
 pub mod common;
+pub mod mappings;
+pub mod submissions;
 pub mod users;
 
 pub use auth::*;
 pub use common::*;
+pub use mappings::*;
+pub use submissions::*;
 pub use users::*;

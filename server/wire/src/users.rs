@@ -45,9 +45,7 @@ impl std::str::FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!("unknown role '{s}' (expected admin, operator, viewer or partner)")
-            })
+            .ok_or_else(|| format!("unknown role '{s}' (expected admin, operator, viewer or partner)"))
     }
 }
 
@@ -186,7 +184,8 @@ mod tests {
 
     #[test]
     fn create_user_accepts_the_original_camel_case_keys() {
-        let body = r#"{"username":"a","password":"p","firstName":"A","lastName":"B","isActive":false,"isAdminUser":true}"#;
+        let body =
+            r#"{"username":"a","password":"p","firstName":"A","lastName":"B","isActive":false,"isAdminUser":true}"#;
         let u: CreateUser = serde_json::from_str(body).unwrap();
         assert_eq!((u.firstname.as_str(), u.lastname.as_str()), ("A", "B"));
         assert!(!u.is_active && u.is_admin_user);

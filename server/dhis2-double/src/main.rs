@@ -1,0 +1,83 @@
+//! `dhis2-double`: runs the DHIS2 test double as a standalone server, for manual runs and
+//! benchmarks.
+//!
+//! ```text
+//! dhis2-double [--port N] [--version 2.37|2.40|2.43] [--latency-ms N]
+//! ```
+//!
+//! It listens on 127.0.0.1 only (the credentials are public) and prints the base URL.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use dhis2_double::{Dhis2Double, PASSWORD, USERNAME, Version};
+
+const USAGE: &str = "usage: dhis2-double [--port N] [--version 2.37|2.40|2.43] [--latency-ms N]";
+
+struct Args {
+    port: u16,
+    version: Version,
+    latency: Duration,
+}
+
+/// `Ok(None)` asks for the usage text.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args { port: 8080, version: Version::V2_40, latency: Duration::ZERO };
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--port" => {
+                parsed.port = value.parse().map_err(|_| format!("invalid port `{value}`"))?;
+            }
+            "--version" => {
+                parsed.version = match value.as_str() {
+                    "2.37" => Version::V2_37,
+                    "2.40" => Version::V2_40,
+                    "2.43" => Version::V2_43,
+                    _ => return Err(format!("unsupported version `{value}`")),
+                };
+            }
+            "--latency-ms" => {
+                let ms = value.parse().map_err(|_| format!("invalid latency `{value}`"))?;
+                parsed.latency = Duration::from_millis(ms);
+            }
+            _ => return Err(format!("unknown argument `{flag}`")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("dhis2-double: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    let dhis2 = match Dhis2Double::start_on(addr, args.version).await {
+        Ok(dhis2) => dhis2,
+        Err(e) => {
+            eprintln!("dhis2-double: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    dhis2.set_latency(args.latency);
+    println!("{}", dhis2.base_url());
+    eprintln!("DHIS2 {} double ready (user {USERNAME}/{PASSWORD}); Ctrl-C stops it", args.version.as_str());
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("dhis2-double: cannot wait for Ctrl-C: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

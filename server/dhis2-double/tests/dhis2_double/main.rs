@@ -1,0 +1,5 @@
+//! Black-box tests of the DHIS2 double over real HTTP connections.
+
+mod http;
+mod imports;
+mod transport;

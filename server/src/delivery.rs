@@ -1,0 +1,303 @@
+//! Delivering submissions to DHIS2.
+//!
+//! A worker takes a [`DeliveryJob`] from the queue and first *claims* the destination in
+//! PostgreSQL (a lease): a job delivered twice by Redis, or a second gateway process, finds
+//! it claimed and does nothing, so no submission is ever delivered twice at once. It then
+//! sends the stored payload, records the attempt exactly (payload, status, body, summary,
+//! conflicts against the partner's keys) and decides what happens next:
+//! succeeded / warning / failed are final; transport errors, 5xx and 429 are retried with
+//! exponential back-off up to `max_retries`, then the delivery is dead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
+use chrono::{DateTime, Utc};
+use dhis2gw_wire::ConflictView;
+use rand::RngExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::dhis2::summary::{self, Interpretation, Verdict};
+use crate::dhis2::{Answer, Dhis2Client};
+use crate::queue::{DeliveryJob, Queue};
+use crate::submissions::aggregate::keys_of;
+
+/// Longest wait between two retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Everything a delivery needs; shared by all workers of the process.
+pub struct Deliverer {
+    pub db: PgPool,
+    pub client: Arc<Dhis2Client>,
+    pub queue: Queue,
+    pub config: Arc<Config>,
+    /// Caps deliveries in flight across the process at `max_concurrent`.
+    pub permits: Arc<Semaphore>,
+    /// This process, as written into leases.
+    pub worker: String,
+}
+
+impl Deliverer {
+    /// How long a claim lasts: comfortably longer than one DHIS2 request may take, short
+    /// enough that a killed worker's delivery is soon taken up again.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.config.api.dhis2_timeout * 2 + 5)
+    }
+
+    /// Delay before retry number `retry` (1-based): the base interval doubling each time.
+    pub fn backoff(&self, retry: i32) -> Duration {
+        let base = Duration::from_secs(self.config.server.request_process_interval);
+        let doubled = base.saturating_mul(1u32 << (retry.clamp(1, 20) - 1) as u32).min(MAX_BACKOFF);
+        // Up to 10% jitter, so retries of a burst do not arrive together.
+        let jitter = rand::rng().random_range(0.0..0.1);
+        doubled + doubled.mul_f64(jitter)
+    }
+}
+
+/// A claimed delivery.
+struct Claim {
+    submission_id: i64,
+    retry_count: i32,
+    payload: Value,
+    value_keys: Vec<String>,
+}
+
+/// The queue handler: claim, send, record, schedule what comes next.
+pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Result<(), BoxDynError> {
+    let d = &**deliverer;
+    let Some(claim) = claim(d, job.destination_id).await? else {
+        // Already delivered, being delivered elsewhere, or not due: a duplicate job.
+        return Ok(());
+    };
+    let _permit = d.permits.acquire().await?;
+    let started_at = Utc::now();
+    let sent = d.client.post_data_value_set(&claim.payload, false).await;
+    let version = d.client.version().await;
+    record(d, job.destination_id, &claim, started_at, sent, version).await?;
+    Ok(())
+}
+
+async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>> {
+    let mut tx = d.db.begin().await?;
+    let row = sqlx::query!(
+        r#"UPDATE submission_destinations
+           SET status = 'processing', locked_by = $2, locked_until = now() + make_interval(secs => $3)
+           WHERE id = $1
+             AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
+             AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '1 second')
+           RETURNING submission_id, retry_count"#,
+        destination_id,
+        d.worker,
+        d.lease().as_secs_f64(),
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let submission = sqlx::query!(
+        r#"SELECT dhis2_payload AS "payload!", value_keys FROM submission_log WHERE id = $1"#,
+        row.submission_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query_scalar!("SELECT refresh_submission_status($1)", row.submission_id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Some(Claim {
+        submission_id: row.submission_id,
+        retry_count: row.retry_count,
+        payload: submission.payload,
+        value_keys: serde_json::from_value(submission.value_keys).unwrap_or_default(),
+    }))
+}
+
+/// The outcome of one attempt, ready to be written.
+struct Outcome {
+    status: &'static str,
+    retry_count: i32,
+    next_attempt_at: Option<DateTime<Utc>>,
+    error: Option<String>,
+}
+
+async fn record(
+    d: &Deliverer,
+    destination_id: i64,
+    claim: &Claim,
+    started_at: DateTime<Utc>,
+    sent: Result<Answer, crate::dhis2::TransportError>,
+    version: Option<String>,
+) -> anyhow::Result<()> {
+    let (url, http_status, body, duration, meaning) = match sent {
+        Ok(answer) => {
+            let meaning = summary::interpret(answer.status, &answer.body);
+            (answer.url, Some(answer.status as i32), Some(answer.body), answer.duration, meaning)
+        }
+        Err(e) => {
+            let meaning = Interpretation {
+                verdict: Verdict::Retry,
+                import_status: None,
+                import_count: None,
+                conflicts: Vec::new(),
+                error: Some(format!("DHIS2 could not be reached: {}", e.message)),
+            };
+            (e.url, None, None, e.duration, meaning)
+        }
+    };
+    let outcome = decide(d, claim.retry_count, &meaning);
+    let conflicts: Vec<ConflictView> = meaning
+        .conflicts
+        .iter()
+        .map(|c| ConflictView {
+            error_code: c.error_code.clone(),
+            object: c.object.clone(),
+            property: c.property.clone(),
+            message: c.value.clone(),
+            indexes: c.indexes.clone(),
+            partner_keys: keys_of(&c.indexes, &claim.value_keys),
+        })
+        .collect();
+    let saved_body = body.filter(|_| d.config.api.save_response);
+    let attempt_outcome = match outcome.status {
+        "retrying" => "retry",
+        other => other,
+    };
+    let mut tx = d.db.begin().await?;
+    sqlx::query!(
+        r#"INSERT INTO delivery_attempts (submission_id, destination_id, attempt, started_at, duration_ms, request_url,
+               request_payload, http_status, dhis2_version, response_body, import_status, import_count, conflicts, outcome, error)
+           VALUES ($1, $2, (SELECT count(*) + 1 FROM delivery_attempts WHERE destination_id = $2), $3, $4, $5,
+                   $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
+        claim.submission_id,
+        destination_id,
+        started_at,
+        duration.as_millis().min(i32::MAX as u128) as i32,
+        url,
+        claim.payload,
+        http_status,
+        version,
+        saved_body,
+        meaning.import_status,
+        meaning.import_count.as_ref().map(|c| serde_json::to_value(c).expect("counts serialise")),
+        serde_json::to_value(&conflicts)?,
+        attempt_outcome,
+        outcome.error,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let generation = sqlx::query_scalar!(
+        r#"UPDATE submission_destinations
+           SET status = $2, retry_count = $3, next_attempt_at = $4, last_error = $5, locked_by = NULL, locked_until = NULL,
+               generation = generation + CASE WHEN $2 = 'retrying' THEN 1 ELSE 0 END
+           WHERE id = $1 AND locked_by = $6
+           RETURNING generation"#,
+        destination_id,
+        outcome.status,
+        outcome.retry_count,
+        outcome.next_attempt_at,
+        outcome.error,
+        d.worker,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"UPDATE submission_log SET retry_count = $2, last_attempt_at = now(), errors = $3,
+               response = COALESCE($4, response)
+           WHERE id = $1"#,
+        claim.submission_id,
+        outcome.retry_count,
+        outcome.error,
+        saved_body,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_scalar!("SELECT refresh_submission_status($1)", claim.submission_id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    match (generation, outcome.next_attempt_at) {
+        (Some(generation), Some(at)) => {
+            let delay = (at - Utc::now()).to_std().unwrap_or_default();
+            // If Redis is down the sweeper pushes it once the retry is due.
+            if let Err(e) = d.queue.push(destination_id, generation, delay).await {
+                tracing::warn!(destination_id, error = %e, "could not schedule the retry; the sweeper will");
+            }
+        }
+        (None, _) => tracing::warn!(
+            destination_id,
+            "lease expired during delivery; attempt recorded, state left to the new holder"
+        ),
+        _ => {}
+    }
+    tracing::info!(
+        submission_id = claim.submission_id,
+        destination_id,
+        status = outcome.status,
+        http_status,
+        duration_ms = duration.as_millis() as u64,
+        "delivered"
+    );
+    Ok(())
+}
+
+fn decide(d: &Deliverer, retry_count: i32, meaning: &Interpretation) -> Outcome {
+    let final_outcome = |status| Outcome { status, retry_count, next_attempt_at: None, error: meaning.error.clone() };
+    match meaning.verdict {
+        Verdict::Succeeded => final_outcome("succeeded"),
+        Verdict::Warning => final_outcome("warning"),
+        Verdict::Failed => final_outcome("failed"),
+        Verdict::Retry => {
+            let retry = retry_count + 1;
+            if retry > d.config.server.max_retries as i32 {
+                let error = meaning.error.clone().map(|e| format!("{e} (gave up after {retry_count} retries)"));
+                Outcome { status: "dead", retry_count, next_attempt_at: None, error }
+            } else {
+                let at = Utc::now() + d.backoff(retry);
+                Outcome {
+                    status: "retrying",
+                    retry_count: retry,
+                    next_attempt_at: Some(at),
+                    error: meaning.error.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// Runs the queue workers until `shutdown` resolves; in-flight deliveries get the
+/// configured shutdown time to finish.
+pub async fn run_workers(deliverer: Arc<Deliverer>, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let storage = loop {
+        match deliverer.queue.storage().await {
+            Ok(storage) => break storage,
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis unavailable; deliveries wait in PostgreSQL until it is back");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+    let concurrency = deliverer.config.server.max_concurrent as usize;
+    let grace = Duration::from_secs(deliverer.config.server.shutdown_timeout);
+    let name = deliverer.worker.clone();
+    let monitor = Monitor::new()
+        .register(move |restarts| {
+            // A fresh name per (re)start: apalis refuses a name that heart-beat recently.
+            WorkerBuilder::new(format!("{name}-{restarts}"))
+                .backend(storage.clone())
+                .data(deliverer.clone())
+                .concurrency(concurrency)
+                .build(deliver)
+        })
+        .should_restart(|_, error| {
+            tracing::warn!(%error, "delivery worker stopped; restarting");
+            true
+        })
+        .shutdown_timeout(grace);
+    if let Err(e) = monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            Ok(())
+        })
+        .await
+    {
+        tracing::error!(error = %e, "delivery workers stopped");
+    }
+}

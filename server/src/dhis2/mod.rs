@@ -1,0 +1,160 @@
+//! Talking to a DHIS2 server: the HTTP client (auth, base URL, timeouts) and, in
+//! [`summary`], reading its import answers in every version's shape.
+
+pub mod summary;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::config::{ApiConfig, AuthMethod};
+
+/// How long a server's reported version is trusted before it is asked again.
+const VERSION_TTL: Duration = Duration::from_secs(600);
+
+/// A DHIS2 server the gateway delivers to.
+pub struct Dhis2Client {
+    http: reqwest::Client,
+    /// `<base>/api`, whether or not the configured base URL ended in `/api`.
+    api: String,
+    auth: Auth,
+    version: Mutex<Option<(Instant, String)>>,
+}
+
+enum Auth {
+    Basic { user: String, password: String },
+    Pat(String),
+}
+
+/// DHIS2's answer, as received.
+#[derive(Debug)]
+pub struct Answer {
+    pub url: String,
+    pub status: u16,
+    pub body: String,
+    pub duration: Duration,
+}
+
+/// The request never got an HTTP answer (connection refused or reset, timeout, TLS).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub url: String,
+    pub message: String,
+    pub duration: Duration,
+}
+
+impl Dhis2Client {
+    /// The primary server from the `api` section, or `None` when no base URL is configured.
+    pub fn from_config(api: &ApiConfig) -> anyhow::Result<Option<Dhis2Client>> {
+        if api.dhis2_base_url.trim().is_empty() {
+            return Ok(None);
+        }
+        let auth = match api.effective_auth_method() {
+            AuthMethod::Basic => {
+                Auth::Basic { user: api.dhis2_user.clone(), password: api.dhis2_password.expose().to_string() }
+            }
+            AuthMethod::Pat => Auth::Pat(api.dhis2_pat.expose().to_string()),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(api.dhis2_timeout))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("dhis2gw/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Some(Dhis2Client { http, api: api_root(&api.dhis2_base_url), auth, version: Mutex::new(None) }))
+    }
+
+    pub fn api_root(&self) -> &str {
+        &self.api
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.api));
+        match &self.auth {
+            Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
+            Auth::Pat(token) => request.header(reqwest::header::AUTHORIZATION, format!("ApiToken {token}")),
+        }
+    }
+
+    /// `POST /api/dataValueSets` with the payload exactly as given.
+    pub async fn post_data_value_set(&self, payload: &Value, dry_run: bool) -> Result<Answer, TransportError> {
+        let path = if dry_run { "/dataValueSets?dryRun=true" } else { "/dataValueSets" };
+        self.send(self.request(reqwest::Method::POST, path).json(payload)).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, TransportError> {
+        let started = Instant::now();
+        let request = request.build().map_err(|e| TransportError {
+            url: self.api.clone(),
+            message: e.to_string(),
+            duration: started.elapsed(),
+        })?;
+        let url = request.url().to_string();
+        let transport =
+            |e: reqwest::Error| TransportError { url: url.clone(), message: describe(&e), duration: started.elapsed() };
+        let response = self.http.execute(request).await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.map_err(transport)?;
+        Ok(Answer { url: url.clone(), status, body, duration: started.elapsed() })
+    }
+
+    /// The server's version from `/api/system/info`, cached for ten minutes.
+    pub async fn version(&self) -> Option<String> {
+        if let Some((at, version)) = self.version.lock().expect("not poisoned").as_ref()
+            && at.elapsed() < VERSION_TTL
+        {
+            return Some(version.clone());
+        }
+        let answer = self.send(self.request(reqwest::Method::GET, "/system/info")).await.ok()?;
+        let info: Value = serde_json::from_str(&answer.body).ok().filter(|_| answer.status == 200)?;
+        let version = info["version"].as_str()?.to_string();
+        *self.version.lock().expect("not poisoned") = Some((Instant::now(), version.clone()));
+        Some(version)
+    }
+}
+
+/// `https://x/`, `https://x/api` and `https://x/api/` all mean the API root `https://x/api`.
+fn api_root(base_url: &str) -> String {
+    let trimmed = base_url.trim().trim_end_matches('/');
+    let root = trimmed.strip_suffix("/api").unwrap_or(trimmed);
+    format!("{root}/api")
+}
+
+/// reqwest's top-level message hides the cause ("error sending request"); name it.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.is_empty() { kind.to_string() } else { format!("{kind}: {cause}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_with_or_without_api_gives_the_same_root() {
+        for base in [
+            "https://dhis2.example",
+            "https://dhis2.example/",
+            "https://dhis2.example/api",
+            "https://dhis2.example/api/",
+        ] {
+            assert_eq!(api_root(base), "https://dhis2.example/api", "{base}");
+        }
+        assert_eq!(api_root("https://x.org/dhis/api/"), "https://x.org/dhis/api");
+    }
+}

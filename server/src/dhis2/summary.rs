@@ -1,0 +1,243 @@
+//! Reading DHIS2's answer to `POST /api/dataValueSets` in every version's shape, and
+//! deciding what it means for the submission.
+//!
+//! - ≤ 2.37: a bare ImportSummary, HTTP 200 whatever its status.
+//! - 2.38–2.42: a WebMessage envelope with the summary under `response`; WARNING *and*
+//!   ERROR are HTTP 409, so a 409 may be a partial success.
+//! - 2.43+: the same envelope; WARNING is 200, and reference or assignment errors reject a
+//!   whole group (conflict index -1).
+//!
+//! A 409 with an import summary is a data outcome, never a transport failure: retrying it
+//! would resend values DHIS2 already stored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What the gateway does with a submission after this answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every value was stored.
+    Succeeded,
+    /// Some values were stored, others rejected (conflicts kept).
+    Warning,
+    /// DHIS2 rejected the data; sending it again unchanged cannot help.
+    Failed,
+    /// The problem was on the way (server error, overload, credentials, a proxy page): try later.
+    Retry,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportCount {
+    #[serde(default)]
+    pub imported: i64,
+    #[serde(default)]
+    pub updated: i64,
+    #[serde(default)]
+    pub ignored: i64,
+    #[serde(default)]
+    pub deleted: i64,
+}
+
+/// One conflict as DHIS2 reported it. `value` holds DHIS2's message text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    #[serde(default)]
+    pub object: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default, rename = "errorCode")]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub property: Option<String>,
+    /// Zero-based positions in `dataValues[]`; `-1` means the whole group.
+    #[serde(default)]
+    pub indexes: Vec<i64>,
+}
+
+/// The meaning of one answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Interpretation {
+    pub verdict: Verdict,
+    /// The ImportSummary status: SUCCESS, WARNING or ERROR.
+    pub import_status: Option<String>,
+    pub import_count: Option<ImportCount>,
+    pub conflicts: Vec<Conflict>,
+    /// What went wrong, in words, when something did.
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Summary {
+    status: Option<String>,
+    description: Option<String>,
+    #[serde(rename = "importCount")]
+    import_count: Option<ImportCount>,
+    #[serde(default)]
+    conflicts: Vec<Conflict>,
+}
+
+/// Interprets the HTTP status and body DHIS2 answered with.
+pub fn interpret(http_status: u16, body: &str) -> Interpretation {
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    let summary = json.as_ref().and_then(find_summary);
+    match summary {
+        Some(summary) => from_summary(summary, json.as_ref()),
+        None => without_summary(http_status, json.as_ref(), body),
+    }
+}
+
+/// The ImportSummary inside a WebMessage (2.38+) or at the root (≤ 2.37).
+fn find_summary(json: &Value) -> Option<Summary> {
+    let is_summary = |v: &Value| v.get("importCount").is_some() || v["responseType"] == "ImportSummary";
+    let candidate = if json.get("response").is_some_and(is_summary) { &json["response"] } else { json };
+    if !is_summary(candidate) {
+        return None;
+    }
+    serde_json::from_value(candidate.clone()).ok()
+}
+
+fn from_summary(summary: Summary, envelope: Option<&Value>) -> Interpretation {
+    let count = summary.import_count.clone().unwrap_or_default();
+    let stored = count.imported + count.updated + count.deleted;
+    let status = summary.status.clone().unwrap_or_default().to_ascii_uppercase();
+    let verdict = match status.as_str() {
+        "SUCCESS" | "OK" => Verdict::Succeeded,
+        // ≤ 2.42 says WARNING even when every value was rejected: nothing stored is a failure.
+        "WARNING" if stored == 0 && (count.ignored > 0 || !summary.conflicts.is_empty()) => Verdict::Failed,
+        "WARNING" => Verdict::Warning,
+        _ => Verdict::Failed,
+    };
+    let error = (verdict != Verdict::Succeeded).then(|| {
+        let message = envelope.and_then(|e| e["message"].as_str());
+        let first_conflict = summary.conflicts.first().and_then(|c| c.value.clone());
+        [summary.description.clone(), first_conflict, message.map(str::to_string)]
+            .into_iter()
+            .flatten()
+            .find(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("DHIS2 import status {status}"))
+    });
+    Interpretation {
+        verdict,
+        import_status: Some(status).filter(|s| !s.is_empty()),
+        import_count: summary.import_count,
+        conflicts: summary.conflicts,
+        error,
+    }
+}
+
+fn without_summary(http_status: u16, json: Option<&Value>, body: &str) -> Interpretation {
+    let message = json.and_then(|j| j["message"].as_str()).map(str::to_string);
+    let verdict = match http_status {
+        200..=299 => Verdict::Retry,
+        401 | 403 | 404 | 407 | 408 | 429 => Verdict::Retry,
+        500..=599 => Verdict::Retry,
+        _ => Verdict::Failed,
+    };
+    let what = match http_status {
+        200..=299 => "an answer without an import summary (a proxy or login page?)".to_string(),
+        401 | 403 => "refused the gateway's DHIS2 credentials (check api.dhis2_user/password or dhis2_pat)".to_string(),
+        404 => "has no /api/dataValueSets at the configured address (check api.dhis2_base_url)".to_string(),
+        _ => "an error".to_string(),
+    };
+    let detail = message.unwrap_or_else(|| snippet(body));
+    let error = if detail.is_empty() {
+        format!("DHIS2 answered HTTP {http_status}: {what}")
+    } else {
+        format!("DHIS2 answered HTTP {http_status}: {what}: {detail}")
+    };
+    Interpretation { verdict, import_status: None, import_count: None, conflicts: Vec::new(), error: Some(error) }
+}
+
+/// The start of a non-JSON body, on one line.
+fn snippet(body: &str) -> String {
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUMMARY_237_WARNING: &str = r#"{"responseType":"ImportSummary","status":"WARNING","description":"Import process completed successfully",
+        "importCount":{"imported":1,"updated":0,"ignored":1,"deleted":0},
+        "conflicts":[{"object":"XXX","value":"Data element not found or not accessible"}],"dataSetComplete":"false"}"#;
+
+    fn wrapped(status: &str, summary_status: &str, counts: &str, conflicts: &str) -> String {
+        format!(
+            r#"{{"httpStatus":"Conflict","httpStatusCode":409,"status":"{status}","message":"m",
+            "response":{{"responseType":"ImportSummary","status":"{summary_status}","importCount":{counts},"conflicts":{conflicts}}}}}"#
+        )
+    }
+
+    #[test]
+    fn plain_summary_of_2_37_is_read_at_the_root() {
+        let r = interpret(200, SUMMARY_237_WARNING);
+        assert_eq!(r.verdict, Verdict::Warning);
+        assert_eq!(r.import_status.as_deref(), Some("WARNING"));
+        assert_eq!(r.import_count.unwrap().imported, 1);
+        assert_eq!(r.conflicts[0].object.as_deref(), Some("XXX"));
+        assert!(r.conflicts[0].indexes.is_empty());
+    }
+
+    #[test]
+    fn a_409_with_a_warning_summary_is_a_partial_success_not_a_failure() {
+        let body = wrapped(
+            "WARNING",
+            "WARNING",
+            r#"{"imported":2,"updated":1,"ignored":1,"deleted":0}"#,
+            r#"[{"object":"DeX","objects":{},"value":"bad value","errorCode":"E7619","property":"value","indexes":[3]}]"#,
+        );
+        let r = interpret(409, &body);
+        assert_eq!(r.verdict, Verdict::Warning);
+        assert_eq!(r.conflicts[0].indexes, vec![3]);
+        assert_eq!(r.conflicts[0].error_code.as_deref(), Some("E7619"));
+    }
+
+    #[test]
+    fn a_warning_that_stored_nothing_is_a_failure() {
+        let body = wrapped(
+            "WARNING",
+            "WARNING",
+            r#"{"imported":0,"updated":0,"ignored":2,"deleted":0}"#,
+            r#"[{"value":"bad","indexes":[0,1]}]"#,
+        );
+        assert_eq!(interpret(409, &body).verdict, Verdict::Failed);
+    }
+
+    #[test]
+    fn error_summaries_fail_and_name_the_reason() {
+        let body = wrapped(
+            "ERROR",
+            "ERROR",
+            r#"{"imported":0,"updated":0,"ignored":3,"deleted":0}"#,
+            r#"[{"object":null,"objects":{"args":"DeX"},"value":"Data element DeX not in data set","errorCode":"E8020","indexes":[-1]}]"#,
+        );
+        let r = interpret(409, &body);
+        assert_eq!(r.verdict, Verdict::Failed);
+        assert!(r.error.unwrap().contains("not in data set"));
+        assert_eq!(r.conflicts[0].indexes, vec![-1]);
+    }
+
+    #[test]
+    fn success_of_every_version_succeeds() {
+        let counts = r#"{"imported":0,"updated":3,"ignored":0,"deleted":0}"#;
+        assert_eq!(interpret(200, &wrapped("OK", "SUCCESS", counts, "[]")).verdict, Verdict::Succeeded);
+        let plain = r#"{"responseType":"ImportSummary","status":"SUCCESS","importCount":{"imported":3}}"#;
+        let r = interpret(200, plain);
+        assert_eq!((r.verdict, r.error), (Verdict::Succeeded, None));
+    }
+
+    #[test]
+    fn transport_level_answers_are_retried_and_other_errors_fail() {
+        for status in [500, 502, 503, 504, 429, 401, 404] {
+            assert_eq!(interpret(status, "<html>busy</html>").verdict, Verdict::Retry, "{status}");
+        }
+        assert_eq!(interpret(200, "<html>login</html>").verdict, Verdict::Retry);
+        let bad = interpret(400, r#"{"httpStatusCode":400,"status":"ERROR","message":"Unexpected character"}"#);
+        assert_eq!(bad.verdict, Verdict::Failed);
+        assert!(bad.error.unwrap().contains("Unexpected character"));
+        assert!(
+            interpret(503, "<h1>Service\n  Unavailable</h1>").error.unwrap().contains("<h1>Service Unavailable</h1>")
+        );
+    }
+}

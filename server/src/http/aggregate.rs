@@ -1,0 +1,126 @@
+//! `POST /aggregate` and the original's requeue routes.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use dhis2gw_wire::{AggregateAccepted, AggregateRequest, DryRunResult, ErrorBody, RequeueRequest, RequeueResult};
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::extract::{Json, Path, Query};
+use crate::audit::{self, Actor};
+use crate::auth::{Authorized, Operator, Submitter};
+use crate::error::{ApiError, ApiResult};
+use crate::submissions::{self, Intake, Scope, Selection};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(reenqueue_task, reenqueue_task_legacy))
+        .routes(routes!(reenqueue_batch))
+}
+
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// Submit aggregate data for DHIS2.
+///
+/// The body is stored before the answer, then delivered by the workers. Keys of `dataValues`
+/// are translated through the mappings; unmapped keys are listed in `warnings`. Send an
+/// `Idempotency-Key` header to make a retry of the same request safe. With `"dryRun": true`
+/// nothing is stored and DHIS2 is asked with `dryRun=true`.
+#[utoipa::path(
+    post, path = "/aggregate", tag = "submissions", request_body = AggregateRequest, params(Scope,
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key and body return the first answer")),
+    responses(
+        (status = 200, body = AggregateAccepted, description = "Stored and queued (or, for a dry run, a DryRunResult)"),
+        (status = 400, body = ErrorBody, description = "A field is invalid; `detail` names each"),
+        (status = 409, body = ErrorBody, description = "Idempotency-Key reused with a different body"),
+        (status = 422, body = ErrorBody, description = "Nothing could be mapped"),
+        (status = 503, body = ErrorBody, description = "No DHIS2 server configured"),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn submit(
+    State(state): State<AppState>,
+    caller: Authorized<Submitter>,
+    Query(scope): Query<Scope>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY).ok_or_else(
+                || {
+                    ApiError::invalid_field(
+                        "Idempotency-Key",
+                        format!("1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+                    )
+                },
+            )?,
+        ),
+    };
+    Ok(match submissions::accept(&state, &caller, &body, &scope, key).await? {
+        Intake::Accepted(accepted) => axum::Json(accepted).into_response(),
+        Intake::DryRun(result) => axum::Json::<DryRunResult>(result).into_response(),
+    })
+}
+
+/// Requeue the submission with this task id.
+#[utoipa::path(
+    post, path = "/aggregate/reenqueue/{task_id}", tag = "submissions", params(("task_id" = String, Path)),
+    responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn reenqueue_task(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Path(task_id): Path<String>,
+) -> ApiResult<axum::Json<RequeueResult>> {
+    let id = submissions::requeue_task(&state, &task_id).await?;
+    audit::record(
+        &state.db,
+        Actor::User(&caller),
+        "submission.requeue",
+        "submission",
+        &id.to_string(),
+        json!({"task_id": task_id}),
+    )
+    .await?;
+    Ok(axum::Json(RequeueResult { re_enqueued: 1, ..Default::default() }))
+}
+
+/// Requeue by task id (GET, kept for clients of the original service).
+#[utoipa::path(
+    get, path = "/aggregate/reenqueue/{task_id}", tag = "submissions", params(("task_id" = String, Path)),
+    responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn reenqueue_task_legacy(
+    state: State<AppState>,
+    caller: Authorized<Operator>,
+    task_id: Path<String>,
+) -> ApiResult<axum::Json<RequeueResult>> {
+    reenqueue_task(state, caller, task_id).await
+}
+
+/// Requeue many: by `ids`, by `task_ids`, or every submission matching `filter` (the
+/// filters of `GET /logs`).
+#[utoipa::path(
+    post, path = "/aggregate/reenqueue/batch", tag = "submissions", request_body = RequeueRequest,
+    responses((status = 200, body = RequeueResult), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn reenqueue_batch(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Json(request): Json<RequeueRequest>,
+) -> ApiResult<axum::Json<RequeueResult>> {
+    let detail = serde_json::to_value(&request).unwrap_or_default();
+    let result = submissions::requeue(&state, &caller, Selection::from_request(request)?).await?;
+    let detail = json!({"selection": detail, "re_enqueued": result.re_enqueued, "failed": result.failed});
+    audit::record(&state.db, Actor::User(&caller), "submission.requeue_batch", "submission", "", detail).await?;
+    Ok(axum::Json(result))
+}

@@ -1,0 +1,128 @@
+//! The submission log: list, detail, delete, purge, restart.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use dhis2gw_wire::{ErrorBody, Message, Page, RequeueResult, Submission, SubmissionDetail};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::extract::{Path, Query};
+use crate::audit::{self, Actor};
+use crate::auth::{Admin, AnyRole, Authorized, Operator};
+use crate::error::{ApiError, ApiResult};
+use crate::submissions::{self, LogFilter};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(purge))
+        .routes(routes!(detail, delete))
+        .routes(routes!(restart))
+}
+
+/// Submissions, newest first. Partners see only their own.
+#[utoipa::path(
+    get, path = "/logs", tag = "submissions", params(LogFilter),
+    responses((status = 200, body = Page<Submission>), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn list(
+    State(state): State<AppState>,
+    caller: Authorized<AnyRole>,
+    Query(filter): Query<LogFilter>,
+) -> ApiResult<axum::Json<Page<Submission>>> {
+    Ok(axum::Json(submissions::list(&state, &caller, filter).await?))
+}
+
+/// One submission with every delivery attempt, the exact payloads sent, DHIS2's answers and
+/// each conflict against the partner's keys.
+#[utoipa::path(
+    get, path = "/logs/{id}", tag = "submissions", params(("id" = i64, Path)),
+    responses((status = 200, body = SubmissionDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn detail(
+    State(state): State<AppState>,
+    caller: Authorized<AnyRole>,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<SubmissionDetail>> {
+    Ok(axum::Json(submissions::get(&state, &caller, id).await?))
+}
+
+/// Delete a submission and its attempts.
+#[utoipa::path(
+    delete, path = "/logs/{id}", tag = "submissions", params(("id" = i64, Path)),
+    responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn delete(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Message>> {
+    submissions::delete(&state, id).await?;
+    audit::record(&state.db, Actor::User(&caller), "submission.delete", "submission", &id.to_string(), json!({}))
+        .await?;
+    Ok(axum::Json(Message { message: "Deleted 1 log(s)".into() }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PurgeParams {
+    /// RFC 3339 instant: finished submissions older than this are deleted.
+    date: Option<String>,
+}
+
+/// Delete every finished submission older than `date` (admins).
+#[utoipa::path(
+    delete, path = "/logs/purge", tag = "submissions", params(PurgeParams),
+    responses((status = 200, body = Message), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn purge(
+    State(state): State<AppState>,
+    caller: Authorized<Admin>,
+    Query(params): Query<PurgeParams>,
+) -> ApiResult<axum::Json<Message>> {
+    let text = params
+        .date
+        .ok_or_else(|| ApiError::invalid_field("date", "is required (RFC 3339, e.g. 2024-01-01T00:00:00Z)"))?;
+    let before: DateTime<Utc> = DateTime::parse_from_rfc3339(&text)
+        .map_err(|_| ApiError::invalid_field("date", format!("'{text}' is not RFC 3339, e.g. 2024-01-01T00:00:00Z")))?
+        .with_timezone(&Utc);
+    let deleted = submissions::purge(&state, before).await?;
+    audit::record(
+        &state.db,
+        Actor::User(&caller),
+        "submission.purge",
+        "submission",
+        "",
+        json!({"before": text, "deleted": deleted}),
+    )
+    .await?;
+    Ok(axum::Json(Message { message: format!("Deleted {deleted} logs older than {}", before.to_rfc3339()) }))
+}
+
+/// Requeue one submission (the route the original's logs viewer called).
+#[utoipa::path(
+    post, path = "/logs/{id}/restart", tag = "submissions", params(("id" = i64, Path)),
+    responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn restart(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<RequeueResult>> {
+    submissions::requeue_one(&state, id).await.map_err(|e| match e {
+        ApiError::NotFound(_) => ApiError::NotFound(format!("Submission {id} not found")),
+        other => other,
+    })?;
+    audit::record(&state.db, Actor::User(&caller), "submission.requeue", "submission", &id.to_string(), json!({}))
+        .await?;
+    Ok(axum::Json(RequeueResult { re_enqueued: 1, ..Default::default() }))
+}

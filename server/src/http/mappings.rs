@@ -1,0 +1,228 @@
+//! Mappings: CRUD, spreadsheet import (with a per-row report), export and template.
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dhis2gw_wire::{ErrorBody, ImportReport, Mapping, MappingFields, Page};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::extract::{Json, Path, Query};
+use crate::audit::{self, Actor};
+use crate::auth::{Authorized, Operator, Staff};
+use crate::error::{ApiError, ApiResult};
+use crate::mappings::files::{self, Format};
+use crate::mappings::{self, MappingFilter};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, delete))
+        .routes(routes!(import_csv))
+        .routes(routes!(import_excel))
+        .routes(routes!(export_excel))
+        .routes(routes!(template))
+}
+
+/// Mappings, filtered and paginated.
+#[utoipa::path(
+    get, path = "/mappings", tag = "mappings", params(MappingFilter),
+    responses((status = 200, body = Page<Mapping>), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn list(
+    State(state): State<AppState>,
+    _caller: Authorized<Staff>,
+    Query(filter): Query<MappingFilter>,
+) -> ApiResult<axum::Json<Page<Mapping>>> {
+    Ok(axum::Json(mappings::list(&state.db, filter).await?))
+}
+
+/// Create a mapping.
+#[utoipa::path(
+    post, path = "/mappings", tag = "mappings", request_body = MappingFields,
+    responses((status = 201, body = Mapping), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn create(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Json(fields): Json<MappingFields>,
+) -> ApiResult<(StatusCode, axum::Json<Mapping>)> {
+    let mapping = mappings::create(&state.db, fields).await?;
+    audit::record(
+        &state.db,
+        Actor::User(&caller),
+        "mapping.create",
+        "mapping",
+        &mapping.id.to_string(),
+        json!(mapping.fields),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(mapping)))
+}
+
+/// One mapping.
+#[utoipa::path(
+    get, path = "/mappings/{id}", tag = "mappings", params(("id" = i64, Path)),
+    responses((status = 200, body = Mapping), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn get(
+    State(state): State<AppState>,
+    _caller: Authorized<Staff>,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Mapping>> {
+    Ok(axum::Json(mappings::get(&state.db, id).await?))
+}
+
+/// Replace a mapping's fields.
+#[utoipa::path(
+    put, path = "/mappings/{id}", tag = "mappings", params(("id" = i64, Path)), request_body = MappingFields,
+    responses((status = 200, body = Mapping), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn update(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Path(id): Path<i64>,
+    Json(fields): Json<MappingFields>,
+) -> ApiResult<axum::Json<Mapping>> {
+    let mapping = mappings::update(&state.db, id, fields).await?;
+    audit::record(&state.db, Actor::User(&caller), "mapping.update", "mapping", &id.to_string(), json!(mapping.fields))
+        .await?;
+    Ok(axum::Json(mapping))
+}
+
+/// Delete a mapping.
+#[utoipa::path(
+    delete, path = "/mappings/{id}", tag = "mappings", params(("id" = i64, Path)),
+    responses((status = 200, body = Mapping), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn delete(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Mapping>> {
+    let mapping = mappings::delete(&state.db, id).await?;
+    audit::record(&state.db, Actor::User(&caller), "mapping.delete", "mapping", &id.to_string(), json!(mapping.fields))
+        .await?;
+    Ok(axum::Json(mapping))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ImportParams {
+    /// Report what would happen without writing anything.
+    #[serde(default, rename = "dryRun")]
+    #[param(rename = "dryRun")]
+    dry_run: bool,
+}
+
+/// Import mappings from a CSV file (multipart field `file`). Rows upsert on (code,
+/// source_name, instance_name, what); the answer says per row what was created, updated,
+/// unchanged or rejected, and why.
+#[utoipa::path(
+    post, path = "/mappings/import/csv", tag = "mappings", params(ImportParams),
+    request_body(content_type = "multipart/form-data", description = "field `file`: the CSV file"),
+    responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody, description = "No file, or a file that cannot be read")),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn import_csv(
+    state: State<AppState>,
+    caller: Authorized<Operator>,
+    params: Query<ImportParams>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<axum::Json<ImportReport>> {
+    import(state, caller, params, multipart, Format::Csv).await
+}
+
+/// Import mappings from an Excel file (multipart field `file`): the first sheet with a header row.
+#[utoipa::path(
+    post, path = "/mappings/import/excel", tag = "mappings", params(ImportParams),
+    request_body(content_type = "multipart/form-data", description = "field `file`: the xlsx file"),
+    responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody, description = "No file, or a file that cannot be read")),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn import_excel(
+    state: State<AppState>,
+    caller: Authorized<Operator>,
+    params: Query<ImportParams>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<axum::Json<ImportReport>> {
+    import(state, caller, params, multipart, Format::Excel).await
+}
+
+async fn import(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Query(params): Query<ImportParams>,
+    multipart: Result<Multipart, MultipartRejection>,
+    format: Format,
+) -> ApiResult<axum::Json<ImportReport>> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::invalid_field("file", format!("send the file as multipart/form-data: {}", e.body_text()))
+    })?;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::invalid_field("file", format!("the upload is not valid multipart/form-data: {}", e.body_text()))
+        }
+    };
+    let mut file = None;
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        if field.name() == Some("file") {
+            file = Some((field.file_name().unwrap_or("upload").to_string(), field.bytes().await.map_err(bad)?));
+            break;
+        }
+    }
+    let (name, bytes) = file
+        .ok_or_else(|| ApiError::invalid_field("file", "No file is received: send it as the multipart field `file`"))?;
+    let report = files::import(&state.db, format, &bytes, params.dry_run).await?;
+    if !report.dry_run {
+        let detail = json!({"file": name, "created": report.created, "updated": report.updated,
+                            "unchanged": report.unchanged, "rejected": report.rejected});
+        audit::record(&state.db, Actor::User(&caller), "mapping.import", "mapping", "", detail).await?;
+    }
+    Ok(axum::Json(report))
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn download(bytes: Vec<u8>, file_name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, XLSX.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Every mapping as an xlsx file that imports back unchanged.
+#[utoipa::path(
+    get, path = "/mappings/export/excel", tag = "mappings",
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "dhis2_mappings.xlsx")),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn export_excel(State(state): State<AppState>, _caller: Authorized<Staff>) -> ApiResult<Response> {
+    Ok(download(files::export(&state.db).await?, "dhis2_mappings.xlsx"))
+}
+
+/// An empty xlsx with the header row, to fill in and import.
+#[utoipa::path(
+    get, path = "/mappings/template", tag = "mappings",
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "dhis2_mappings_template.xlsx")),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn template(_caller: Authorized<Staff>) -> ApiResult<Response> {
+    Ok(download(files::workbook(&[])?, "dhis2_mappings_template.xlsx"))
+}

@@ -1,0 +1,410 @@
+//! Mappings: partner codes → DHIS2 data elements (`what = de`, with optional category and
+//! attribute option combos) and org units (`what = ou`), scoped by `source_name` and
+//! `instance_name` (both `default` unless a partner says otherwise).
+//!
+//! CRUD and filtered listing here; spreadsheet import and export in [`files`]; the lookup
+//! the intake uses in [`Lookup`].
+
+pub mod files;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use dhis2gw_wire::{Mapping, MappingFields, Page};
+use serde::Deserialize;
+use sqlx::{PgExecutor, PgPool};
+
+use crate::config::MappingScheme;
+use crate::error::{ApiError, ApiResult, on_unique};
+use crate::uid;
+use crate::users::{like_pattern, paging};
+
+pub(crate) struct MappingRow {
+    id: i64,
+    uid: String,
+    code: String,
+    what: String,
+    name: String,
+    description: String,
+    dataset: String,
+    dataelement: String,
+    category_option_combo: Option<String>,
+    attribute_option_combo: Option<String>,
+    category_option: String,
+    category_combo: String,
+    instance_name: String,
+    source_name: String,
+    source_orgunit: String,
+    dest_orgunit: String,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+}
+
+impl From<MappingRow> for Mapping {
+    fn from(r: MappingRow) -> Self {
+        Mapping {
+            id: r.id,
+            uid: r.uid,
+            fields: MappingFields {
+                code: r.code,
+                what: r.what,
+                name: r.name,
+                description: r.description,
+                data_set: r.dataset,
+                data_element: r.dataelement,
+                category_option_combo: r.category_option_combo,
+                attribute_option_combo: r.attribute_option_combo,
+                category_option: r.category_option,
+                category_combo: r.category_combo,
+                instance_name: r.instance_name,
+                source_name: r.source_name,
+                source_org_unit: r.source_orgunit,
+                destination_org_unit: r.dest_orgunit,
+            },
+            created: r.created,
+            updated: r.updated,
+        }
+    }
+}
+
+/// Trims every field and turns empty optional UIDs into `None`, so equal rows compare equal.
+pub fn normalize(mut f: MappingFields) -> MappingFields {
+    let trim = |s: &mut String| *s = s.trim().to_string();
+    for s in [
+        &mut f.code,
+        &mut f.name,
+        &mut f.description,
+        &mut f.data_set,
+        &mut f.data_element,
+        &mut f.category_option,
+        &mut f.category_combo,
+        &mut f.source_org_unit,
+        &mut f.destination_org_unit,
+    ] {
+        trim(s);
+    }
+    f.what = f.what.trim().to_ascii_lowercase();
+    f.instance_name = Some(f.instance_name.trim()).filter(|s| !s.is_empty()).unwrap_or("default").to_string();
+    f.source_name = Some(f.source_name.trim()).filter(|s| !s.is_empty()).unwrap_or("default").to_string();
+    let blank_to_none = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    f.category_option_combo = blank_to_none(f.category_option_combo);
+    f.attribute_option_combo = blank_to_none(f.attribute_option_combo);
+    f
+}
+
+/// Every problem with a (normalized) mapping, as `field: problem`.
+pub fn problems(f: &MappingFields) -> Vec<String> {
+    let mut out = Vec::new();
+    let uid_field = |out: &mut Vec<String>, name: &str, value: &str, required: bool| {
+        if value.is_empty() {
+            if required {
+                out.push(format!("{name}: is required"));
+            }
+        } else if !uid::is_valid(value) {
+            out.push(format!("{name}: '{value}' is not a DHIS2 UID (a letter, then 10 letters or digits)"));
+        }
+    };
+    if f.code.is_empty() {
+        out.push("code: is required".into());
+    }
+    match f.what.as_str() {
+        "de" => {
+            uid_field(&mut out, "dataElement", &f.data_element, true);
+            uid_field(&mut out, "dataSet", &f.data_set, false);
+            uid_field(&mut out, "categoryOptionCombo", f.category_option_combo.as_deref().unwrap_or(""), false);
+            uid_field(&mut out, "attributeOptionCombo", f.attribute_option_combo.as_deref().unwrap_or(""), false);
+        }
+        "ou" => uid_field(&mut out, "destinationOrgUnit", &f.destination_org_unit, true),
+        other => out.push(format!("what: '{other}' must be de (data element) or ou (org unit)")),
+    }
+    for (name, value) in [("code", &f.code), ("name", &f.name), ("description", &f.description)] {
+        if value.chars().count() > 1000 || value.contains('\0') {
+            out.push(format!("{name}: at most 1000 characters, no NUL"));
+        }
+    }
+    out
+}
+
+fn checked(fields: MappingFields) -> ApiResult<MappingFields> {
+    let fields = normalize(fields);
+    let detail = problems(&fields);
+    if detail.is_empty() { Ok(fields) } else { Err(ApiError::BadRequest { message: "Invalid mapping".into(), detail }) }
+}
+
+const UNIQUE: &str = "unique_code_source_instance_what";
+const UNIQUE_FIELD: &str = "code (for this what, sourceName and instanceName)";
+
+pub async fn create(db: &PgPool, fields: MappingFields) -> ApiResult<Mapping> {
+    let f = checked(fields)?;
+    insert(db, &f).await.map_err(|e| on_unique(e, UNIQUE, UNIQUE_FIELD)).map(Mapping::from)
+}
+
+pub(crate) async fn insert<'e>(db: impl PgExecutor<'e>, f: &MappingFields) -> sqlx::Result<MappingRow> {
+    sqlx::query_as!(
+        MappingRow,
+        r#"INSERT INTO dhis2_mappings (uid, code, what, name, description, dataset, dataelement, category_option_combo,
+               attribute_option_combo, category_option, category_combo, instance_name, source_name, source_orgunit, dest_orgunit)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+           RETURNING *"#,
+        uid::generate(),
+        f.code,
+        f.what,
+        f.name,
+        f.description,
+        f.data_set,
+        f.data_element,
+        f.category_option_combo,
+        f.attribute_option_combo,
+        f.category_option,
+        f.category_combo,
+        f.instance_name,
+        f.source_name,
+        f.source_org_unit,
+        f.destination_org_unit,
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn update(db: &PgPool, id: i64, fields: MappingFields) -> ApiResult<Mapping> {
+    let f = checked(fields)?;
+    overwrite(db, id, &f)
+        .await
+        .map_err(|e| on_unique(e, UNIQUE, UNIQUE_FIELD))?
+        .map(Mapping::from)
+        .ok_or_else(|| ApiError::NotFound(format!("Mapping {id} not found")))
+}
+
+pub(crate) async fn overwrite<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+    f: &MappingFields,
+) -> sqlx::Result<Option<MappingRow>> {
+    sqlx::query_as!(
+        MappingRow,
+        r#"UPDATE dhis2_mappings SET code = $2, what = $3, name = $4, description = $5, dataset = $6, dataelement = $7,
+               category_option_combo = $8, attribute_option_combo = $9, category_option = $10, category_combo = $11,
+               instance_name = $12, source_name = $13, source_orgunit = $14, dest_orgunit = $15
+           WHERE id = $1
+           RETURNING *"#,
+        id,
+        f.code,
+        f.what,
+        f.name,
+        f.description,
+        f.data_set,
+        f.data_element,
+        f.category_option_combo,
+        f.attribute_option_combo,
+        f.category_option,
+        f.category_combo,
+        f.instance_name,
+        f.source_name,
+        f.source_org_unit,
+        f.destination_org_unit,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn get(db: &PgPool, id: i64) -> ApiResult<Mapping> {
+    sqlx::query_as!(MappingRow, "SELECT * FROM dhis2_mappings WHERE id = $1", id)
+        .fetch_optional(db)
+        .await?
+        .map(Mapping::from)
+        .ok_or_else(|| ApiError::NotFound(format!("Mapping {id} not found")))
+}
+
+pub async fn delete(db: &PgPool, id: i64) -> ApiResult<Mapping> {
+    sqlx::query_as!(MappingRow, "DELETE FROM dhis2_mappings WHERE id = $1 RETURNING *", id)
+        .fetch_optional(db)
+        .await?
+        .map(Mapping::from)
+        .ok_or_else(|| ApiError::NotFound(format!("Mapping {id} not found")))
+}
+
+/// Filters of `GET /mappings` (the original's parameter names). Text filters match parts,
+/// any case; UID filters match exactly.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MappingFilter {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    #[serde(rename = "dataSet")]
+    #[param(rename = "dataSet")]
+    pub data_set: Option<String>,
+    #[serde(rename = "dataElement")]
+    #[param(rename = "dataElement")]
+    pub data_element: Option<String>,
+    #[serde(rename = "categoryOptionCombo")]
+    #[param(rename = "categoryOptionCombo")]
+    pub category_option_combo: Option<String>,
+    /// `de` or `ou`.
+    pub what: Option<String>,
+    /// The source system (`source_name`).
+    pub source: Option<String>,
+    pub instance_name: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}
+
+pub async fn list(db: &PgPool, filter: MappingFilter) -> ApiResult<Page<Mapping>> {
+    let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
+    let code = filter.code.as_deref().map(like_pattern);
+    let name = filter.name.as_deref().map(like_pattern);
+    let f = &filter;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM dhis2_mappings
+           WHERE ($1::text IS NULL OR code ILIKE $1) AND ($2::text IS NULL OR name ILIKE $2)
+             AND ($3::text IS NULL OR dataset = $3) AND ($4::text IS NULL OR dataelement = $4)
+             AND ($5::text IS NULL OR category_option_combo = $5) AND ($6::text IS NULL OR what = $6)
+             AND ($7::text IS NULL OR source_name = $7) AND ($8::text IS NULL OR instance_name = $8)"#,
+        code,
+        name,
+        f.data_set,
+        f.data_element,
+        f.category_option_combo,
+        f.what,
+        f.source,
+        f.instance_name,
+    )
+    .fetch_one(db)
+    .await?;
+    let rows = sqlx::query_as!(
+        MappingRow,
+        r#"SELECT * FROM dhis2_mappings
+           WHERE ($1::text IS NULL OR code ILIKE $1) AND ($2::text IS NULL OR name ILIKE $2)
+             AND ($3::text IS NULL OR dataset = $3) AND ($4::text IS NULL OR dataelement = $4)
+             AND ($5::text IS NULL OR category_option_combo = $5) AND ($6::text IS NULL OR what = $6)
+             AND ($7::text IS NULL OR source_name = $7) AND ($8::text IS NULL OR instance_name = $8)
+           ORDER BY source_name, instance_name, what, code, id
+           LIMIT $9 OFFSET $10"#,
+        code,
+        name,
+        f.data_set,
+        f.data_element,
+        f.category_option_combo,
+        f.what,
+        f.source,
+        f.instance_name,
+        size,
+        offset,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Page::new(rows.into_iter().map(Mapping::from).collect(), total, page, size))
+}
+
+/// Every mapping, in export order.
+pub(crate) async fn all(db: &PgPool) -> sqlx::Result<Vec<MappingRow>> {
+    sqlx::query_as!(MappingRow, "SELECT * FROM dhis2_mappings ORDER BY source_name, instance_name, what, code, id")
+        .fetch_all(db)
+        .await
+}
+
+/// A data element a partner key translates to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub data_element: String,
+    pub category_option_combo: Option<String>,
+    pub attribute_option_combo: Option<String>,
+}
+
+/// The mappings one submission needs, loaded in one query.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    /// Partner key → every data element mapping that matches it.
+    pub data_elements: HashMap<String, Vec<Target>>,
+    /// The org unit UID the submission's org unit maps to, if an `ou` mapping exists.
+    pub org_unit: Option<String>,
+}
+
+impl Lookup {
+    /// Loads the `de` mappings of `keys` under `scheme` and the `ou` mapping of `org_unit`.
+    pub async fn load(
+        db: &PgPool,
+        scheme: MappingScheme,
+        source: &str,
+        instance: &str,
+        keys: &[String],
+        org_unit: &str,
+    ) -> sqlx::Result<Lookup> {
+        let rows = sqlx::query!(
+            r#"SELECT what, code, name, dataelement, category_option_combo, attribute_option_combo, dest_orgunit, source_orgunit
+               FROM dhis2_mappings
+               WHERE source_name = $1 AND instance_name = $2
+                 AND ((what = 'de' AND CASE $3 WHEN 'UID' THEN dataelement = ANY($4)
+                                               WHEN 'NAME' THEN name = ANY($4)
+                                               ELSE code = ANY($4) END)
+                      OR (what = 'ou' AND (code = $5 OR source_orgunit = $5)))
+               ORDER BY id"#,
+            source,
+            instance,
+            scheme.as_str(),
+            keys,
+            org_unit,
+        )
+        .fetch_all(db)
+        .await?;
+        let mut lookup = Lookup::default();
+        for row in rows {
+            if row.what == "ou" {
+                // An exact code match wins over a source_orgunit match.
+                if lookup.org_unit.is_none() || row.code == org_unit {
+                    lookup.org_unit = Some(row.dest_orgunit);
+                }
+                continue;
+            }
+            let key = match scheme {
+                MappingScheme::Code => row.code,
+                MappingScheme::Uid => row.dataelement.clone(),
+                MappingScheme::Name => row.name,
+            };
+            lookup.data_elements.entry(key).or_default().push(Target {
+                data_element: row.dataelement,
+                category_option_combo: row.category_option_combo,
+                attribute_option_combo: row.attribute_option_combo,
+            });
+        }
+        Ok(lookup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn de(code: &str, element: &str) -> MappingFields {
+        MappingFields {
+            code: code.into(),
+            what: "de".into(),
+            data_element: element.into(),
+            instance_name: String::new(),
+            source_name: " ".into(),
+            category_option_combo: Some("  ".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn normalize_trims_and_defaults_the_scope() {
+        let f = normalize(MappingFields { what: " DE ".into(), ..de(" hiv_tests ", "DeNumber001") });
+        assert_eq!((f.code.as_str(), f.what.as_str()), ("hiv_tests", "de"));
+        assert_eq!((f.source_name.as_str(), f.instance_name.as_str()), ("default", "default"));
+        assert_eq!(f.category_option_combo, None);
+    }
+
+    #[test]
+    fn problems_name_each_field() {
+        assert!(problems(&normalize(de("a", "DeNumber001"))).is_empty());
+        let p = problems(&normalize(MappingFields { category_option_combo: Some("bad".into()), ..de("", "1bad") }));
+        let fields: Vec<_> = p.iter().map(|s| s.split(':').next().unwrap()).collect();
+        assert_eq!(fields, ["code", "dataElement", "categoryOptionCombo"]);
+        let ou = normalize(MappingFields { what: "ou".into(), ..de("FAC1", "") });
+        assert_eq!(problems(&ou), ["destinationOrgUnit: is required"]);
+        let other = normalize(MappingFields { what: "coc".into(), ..de("x", "") });
+        assert!(problems(&other)[0].starts_with("what:"));
+    }
+}

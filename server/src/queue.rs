@@ -1,0 +1,91 @@
+//! The Redis work queue (apalis-redis). PostgreSQL holds the truth about every delivery;
+//! a queue job only says "deliver destination N now". Jobs are named after the delivery's
+//! generation, so pushing one that is still queued does nothing, while one lost with a
+//! flushed or restarted Redis is pushed again by the sweeper.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis_redis::{Config as RedisQueueConfig, RedisStorage};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use crate::config::Config;
+
+/// The one kind of job: deliver a submission to one destination.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub destination_id: i64,
+}
+
+/// How long Redis remembers a pushed job's name, so a repeated push is a no-op.
+const JOB_NAME_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
+
+pub type Storage = RedisStorage<DeliveryJob>;
+
+/// A handle to the queue; connects in the background so the gateway starts (and accepts
+/// submissions into PostgreSQL) even while Redis is down.
+#[derive(Clone)]
+pub struct Queue {
+    storage: Arc<OnceCell<Storage>>,
+    config: RedisQueueConfig,
+    url: String,
+}
+
+impl Queue {
+    pub fn new(config: &Config) -> Queue {
+        let queue_config = RedisQueueConfig::default()
+            .queue(format!("{}:deliveries", config.server.queue_prefix))
+            // A worker that stops heart-beating for 15 s has its jobs taken over.
+            .heartbeat_interval(Duration::from_secs(5))
+            .missed_heartbeats(3)
+            .emit_events(false)
+            .persist_results(false)
+            .idempotency_ttl(Some(JOB_NAME_TTL));
+        Queue { storage: Arc::new(OnceCell::new()), config: queue_config, url: config.redis_url() }
+    }
+
+    /// The storage, connecting first if needed.
+    pub async fn storage(&self) -> Result<Storage, apalis_redis::RedisError> {
+        self.storage
+            .get_or_try_init(|| async {
+                let connection = apalis_redis::connect(self.url.as_str()).await?;
+                Ok(RedisStorage::new(connection).with_config(self.config.clone()))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Pushes the job of a destination's current generation, after `delay`.
+    pub async fn push(&self, destination_id: i64, generation: i32, delay: Duration) -> anyhow::Result<()> {
+        let mut storage = self.storage().await?;
+        let task = TaskBuilder::new(DeliveryJob { destination_id })
+            .idempotency_key(format!("d{destination_id}-g{generation}"))
+            .run_in_seconds(delay.as_secs())
+            .build();
+        storage.push_task(task).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    /// Drops the bookkeeping of finished jobs (their outcome lives in PostgreSQL).
+    pub async fn tidy(&self) -> anyhow::Result<()> {
+        use apalis_core::backend::Vacuum;
+        let mut storage = self.storage().await?;
+        let done = storage.get_config().done_jobs_set();
+        let dead = storage.get_config().dead_jobs_set();
+        let _: () = redis::pipe().del(&done).del(&dead).query_async(storage.get_connection()).await?;
+        storage.vacuum().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    /// Jobs waiting in Redis (due now, and scheduled for later).
+    pub async fn depth(&self) -> anyhow::Result<(i64, i64)> {
+        let mut storage = self.storage().await?;
+        let active = storage.get_config().active_jobs_list();
+        let scheduled = storage.get_config().scheduled_jobs_set();
+        let (due, later): (i64, i64) =
+            redis::pipe().llen(&active).zcard(&scheduled).query_async(storage.get_connection()).await?;
+        Ok((due, later))
+    }
+}

@@ -1,0 +1,462 @@
+//! `POST /aggregate` bodies: parsed field by field so one answer names every problem, then
+//! translated through the mappings into the DHIS2 dataValueSet that will be sent.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value, json};
+
+use crate::config::MappingScheme;
+use crate::error::ApiError;
+use crate::mappings::{Lookup, Target};
+use crate::period::Period;
+use crate::uid;
+
+/// DHIS2 refuses longer comments (E8125) and text values beyond this.
+const MAX_COMMENT_CHARS: usize = 5000;
+const MAX_VALUE_CHARS: usize = 50_000;
+
+/// A value as the partner sent it, already in DHIS2's string form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartnerValue {
+    pub value: String,
+    pub comment: Option<String>,
+}
+
+/// A syntactically valid submission (the org unit is checked once mappings are known).
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    pub org_unit: String,
+    pub period: Period,
+    pub data_set: String,
+    pub attribute_option_combo: Option<String>,
+    pub complete_date: Option<NaiveDate>,
+    pub dry_run: bool,
+    /// In key order, so the payload is deterministic.
+    pub values: BTreeMap<String, PartnerValue>,
+    /// Keys whose value was null: left out, and said so.
+    pub null_keys: Vec<String>,
+}
+
+/// Checks every field of the body; a 400 lists all problems at once.
+pub fn parse(body: &Value) -> Result<Aggregate, ApiError> {
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    };
+    let mut problems = Vec::new();
+    let mut text = |field: &str, required: bool| -> Option<String> {
+        match obj.get(field) {
+            None | Some(Value::Null) if required => {
+                problems.push(format!("{field}: is required"));
+                None
+            }
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(other) => {
+                problems.push(format!("{field}: must be a string, not {}", type_name(other)));
+                None
+            }
+        }
+    };
+    let org_unit = text("orgUnit", true);
+    let period = text("period", true);
+    let data_set = text("dataSet", true);
+    let aoc = text("attributeOptionCombo", false).filter(|s| !s.is_empty());
+    let complete_date = text("completeDate", false).filter(|s| !s.is_empty());
+    text("orgUnitName", false);
+
+    if org_unit.as_deref() == Some("") {
+        problems.push("orgUnit: must not be empty".into());
+    }
+    let period = period.and_then(|p| Period::parse(&p).map_err(|e| problems.push(format!("period: {e}"))).ok());
+    if let Some(ds) = &data_set
+        && !uid::is_valid(ds)
+    {
+        problems.push(format!("dataSet: '{ds}' is not a DHIS2 UID (a letter, then 10 letters or digits)"));
+    }
+    if let Some(aoc) = &aoc
+        && !uid::is_valid(aoc)
+    {
+        problems.push(format!("attributeOptionCombo: '{aoc}' is not a DHIS2 UID"));
+    }
+    let complete_date = complete_date.and_then(|d| {
+        NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+            .map_err(|_| problems.push(format!("completeDate: '{d}' is not a date in the form yyyy-MM-dd")))
+            .ok()
+    });
+    let dry_run = match obj.get("dryRun") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+            s.eq_ignore_ascii_case("true")
+        }
+        Some(other) => {
+            problems.push(format!("dryRun: must be true or false, not {}", type_name(other)));
+            false
+        }
+    };
+    let (values, null_keys) = match obj.get("dataValues") {
+        Some(Value::Object(map)) if map.is_empty() => {
+            problems.push("dataValues: must hold at least one value".into());
+            (BTreeMap::new(), Vec::new())
+        }
+        Some(Value::Object(map)) => parse_values(map, &mut problems),
+        None | Some(Value::Null) => {
+            problems.push("dataValues: is required".into());
+            (BTreeMap::new(), Vec::new())
+        }
+        Some(other) => {
+            problems.push(format!("dataValues: must be an object of key → value, not {}", type_name(other)));
+            (BTreeMap::new(), Vec::new())
+        }
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::BadRequest {
+            message: "Request does not match required schema".into(),
+            detail: problems,
+        });
+    }
+    Ok(Aggregate {
+        org_unit: org_unit.expect("checked"),
+        period: period.expect("checked"),
+        data_set: data_set.expect("checked"),
+        attribute_option_combo: aoc,
+        complete_date,
+        dry_run,
+        values,
+        null_keys,
+    })
+}
+
+fn parse_values(map: &Map<String, Value>, problems: &mut Vec<String>) -> (BTreeMap<String, PartnerValue>, Vec<String>) {
+    let mut values = BTreeMap::new();
+    let mut null_keys = Vec::new();
+    for (key, raw) in map {
+        let field = format!("dataValues.{key}");
+        if key.trim().is_empty() || key.contains('\0') {
+            problems.push("dataValues: keys must be non-empty text".into());
+            continue;
+        }
+        let (value, comment) = match raw {
+            Value::Object(inner) => {
+                let unknown: Vec<_> = inner.keys().filter(|k| !matches!(k.as_str(), "value" | "comment")).collect();
+                if !unknown.is_empty() {
+                    problems
+                        .push(format!("{field}: unknown field(s) {unknown:?}; expected {{\"value\", \"comment\"}}"));
+                    continue;
+                }
+                let comment = match inner.get("comment") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(c)) if c.chars().count() <= MAX_COMMENT_CHARS && !c.contains('\0') => {
+                        Some(c.clone())
+                    }
+                    Some(Value::String(_)) => {
+                        problems.push(format!("{field}.comment: at most {MAX_COMMENT_CHARS} characters"));
+                        continue;
+                    }
+                    Some(other) => {
+                        problems.push(format!("{field}.comment: must be a string, not {}", type_name(other)));
+                        continue;
+                    }
+                };
+                (inner.get("value").unwrap_or(&Value::Null), comment)
+            }
+            other => (other, None),
+        };
+        match scalar(value) {
+            Ok(Some(text)) => {
+                values.insert(key.clone(), PartnerValue { value: text, comment });
+            }
+            Ok(None) => null_keys.push(key.clone()),
+            Err(problem) => problems.push(format!("{field}: {problem}")),
+        }
+    }
+    (values, null_keys)
+}
+
+/// A JSON scalar in DHIS2's string form; numbers in plain decimal (1000000, never 1e+06).
+fn scalar(value: &Value) -> Result<Option<String>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.contains('\0') => Err("must not contain NUL characters".into()),
+        Value::String(s) if s.chars().count() > MAX_VALUE_CHARS => Err(format!("at most {MAX_VALUE_CHARS} characters")),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Bool(b) => Ok(Some(b.to_string())),
+        Value::Number(n) => Ok(Some(match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            // Rust prints floats in plain decimal: 1e6 → "1000000", 1.5e-7 → "0.00000015".
+            (_, _, Some(f)) => f.to_string(),
+            _ => return Err("is not a number DHIS2 can store".into()),
+        })),
+        other => {
+            Err(format!("must be a number, string, boolean or {{\"value\", \"comment\"}}, not {}", type_name(other)))
+        }
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The DHIS2 payload, and for each of its `dataValues[i]` the partner key it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Built {
+    pub payload: Value,
+    pub value_keys: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Translates through the mappings. Unmapped keys become warnings; a submission with
+/// nothing mappable, or with two keys landing on the same DHIS2 value, is refused (422).
+pub fn build(
+    submission: &Aggregate,
+    lookup: &Lookup,
+    scheme: MappingScheme,
+    default_aoc: Option<&str>,
+) -> Result<Built, ApiError> {
+    let org_unit = match &lookup.org_unit {
+        Some(mapped) => mapped.clone(),
+        None if uid::is_valid(&submission.org_unit) => submission.org_unit.clone(),
+        None => {
+            return Err(ApiError::invalid_field(
+                "orgUnit",
+                format!("'{}' is not a DHIS2 UID and no org unit (ou) mapping translates it", submission.org_unit),
+            ));
+        }
+    };
+    let mut warnings: Vec<String> =
+        submission.null_keys.iter().map(|k| format!("dataValues.{k}: value is null; left out")).collect();
+    let mut data_values = Vec::new();
+    let mut value_keys = Vec::new();
+    let mut unmapped = Vec::new();
+    let mut targets: BTreeMap<(String, Option<String>, Option<String>), &str> = BTreeMap::new();
+    for (key, value) in &submission.values {
+        let target = match resolve(key, lookup, scheme) {
+            Ok(target) => target,
+            Err(problem) => {
+                unmapped.push(key.clone());
+                warnings.push(format!("dataValues.{key}: {problem}; left out"));
+                continue;
+            }
+        };
+        let identity =
+            (target.data_element.clone(), target.category_option_combo.clone(), target.attribute_option_combo.clone());
+        if let Some(first) = targets.insert(identity, key) {
+            return Err(ApiError::Unprocessable {
+                message: "Two keys map to the same DHIS2 value".into(),
+                detail: vec![format!(
+                    "dataValues.{key}: maps to the same data element and category option combo as dataValues.{first}"
+                )],
+            });
+        }
+        let mut dv = Map::new();
+        dv.insert("dataElement".into(), json!(target.data_element));
+        if let Some(coc) = &target.category_option_combo {
+            dv.insert("categoryOptionCombo".into(), json!(coc));
+        }
+        if let Some(aoc) = &target.attribute_option_combo {
+            dv.insert("attributeOptionCombo".into(), json!(aoc));
+        }
+        dv.insert("value".into(), json!(value.value));
+        if let Some(comment) = &value.comment {
+            dv.insert("comment".into(), json!(comment));
+        }
+        data_values.push(Value::Object(dv));
+        value_keys.push(key.clone());
+    }
+    if data_values.is_empty() {
+        return Err(ApiError::Unprocessable {
+            message: "Nothing in dataValues could be mapped to DHIS2".into(),
+            detail: if warnings.is_empty() { vec!["dataValues: every value is null".into()] } else { warnings },
+        });
+    }
+    let mut payload = Map::new();
+    payload.insert("dataSet".into(), json!(submission.data_set));
+    payload.insert("period".into(), json!(submission.period.as_str()));
+    payload.insert("orgUnit".into(), json!(org_unit));
+    if let Some(aoc) = submission.attribute_option_combo.as_deref().or(default_aoc.filter(|s| !s.is_empty())) {
+        payload.insert("attributeOptionCombo".into(), json!(aoc));
+    }
+    if let Some(date) = submission.complete_date {
+        payload.insert("completeDate".into(), json!(date.format("%Y-%m-%d").to_string()));
+    }
+    payload.insert("dataValues".into(), Value::Array(data_values));
+    Ok(Built { payload: Value::Object(payload), value_keys, warnings })
+}
+
+/// The DHIS2 target of one partner key.
+fn resolve(key: &str, lookup: &Lookup, scheme: MappingScheme) -> Result<Target, String> {
+    match lookup.data_elements.get(key).map(Vec::as_slice) {
+        Some([target]) if uid::is_valid(&target.data_element) => Ok(target.clone()),
+        Some([target]) => Err(format!("its mapping has no valid data element ('{}')", target.data_element)),
+        Some([_, _, ..]) => Err("more than one mapping matches it; make the mappings unambiguous".into()),
+        _ if scheme == MappingScheme::Uid => {
+            uid_key(key).ok_or_else(|| "no mapping, and not a data element UID".into())
+        }
+        _ => Err("no mapping".into()),
+    }
+}
+
+/// With the UID scheme a key may name DHIS2 directly: `dataElement` or `dataElement.categoryOptionCombo`.
+fn uid_key(key: &str) -> Option<Target> {
+    let (de, coc) = match key.split_once('.') {
+        Some((de, coc)) => (de, Some(coc)),
+        None => (key, None),
+    };
+    (uid::is_valid(de) && coc.is_none_or(uid::is_valid)).then(|| Target {
+        data_element: de.to_string(),
+        category_option_combo: coc.map(str::to_string),
+        attribute_option_combo: None,
+    })
+}
+
+/// Every partner key a DHIS2 conflict refers to (`-1` is the whole group).
+pub fn keys_of(indexes: &[i64], value_keys: &[String]) -> Vec<String> {
+    if indexes.contains(&-1) {
+        return value_keys.to_vec();
+    }
+    indexes.iter().filter_map(|&i| usize::try_from(i).ok().and_then(|i| value_keys.get(i)).cloned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(entries: &[(&str, &str, Option<&str>)]) -> Lookup {
+        let mut l = Lookup::default();
+        for (key, de, coc) in entries {
+            l.data_elements.entry(key.to_string()).or_default().push(Target {
+                data_element: de.to_string(),
+                category_option_combo: coc.map(str::to_string),
+                attribute_option_combo: None,
+            });
+        }
+        l
+    }
+
+    fn detail_fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::BadRequest { detail, .. } | ApiError::Unprocessable { detail, .. } => {
+                detail.iter().map(|d| d.split(':').next().unwrap().to_string()).collect()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let body = json!({"orgUnit": 5, "period": "2024-13", "dataSet": "bad", "completeDate": "26/11/2026",
+                          "attributeOptionCombo": "x", "dryRun": "sometimes",
+                          "dataValues": {"a": [1], "b": {"value": 1, "comment": 3}, "c": {"value": 1, "extra": 1}}});
+        let fields = detail_fields(parse(&body).unwrap_err());
+        assert_eq!(
+            fields,
+            [
+                "orgUnit",
+                "period",
+                "dataSet",
+                "attributeOptionCombo",
+                "completeDate",
+                "dryRun",
+                "dataValues.a",
+                "dataValues.b.comment",
+                "dataValues.c"
+            ]
+        );
+        assert_eq!(detail_fields(parse(&json!({})).unwrap_err()), ["orgUnit", "period", "dataSet", "dataValues"]);
+        assert_eq!(detail_fields(parse(&json!([])).unwrap_err()), ["body"]);
+    }
+
+    #[test]
+    fn numbers_are_plain_decimal_strings() {
+        let v = |n: Value| scalar(&n).unwrap().unwrap();
+        assert_eq!(v(json!(1000000)), "1000000");
+        assert_eq!(v(serde_json::from_str("1e6").unwrap()), "1000000");
+        assert_eq!(v(serde_json::from_str("1.234567e6").unwrap()), "1234567");
+        assert_eq!(v(json!(0.5)), "0.5");
+        assert_eq!(v(json!(-12)), "-12");
+        assert_eq!(v(json!(18446744073709551615u64)), "18446744073709551615");
+        assert_eq!(v(json!(true)), "true");
+        assert_eq!(scalar(&Value::Null).unwrap(), None);
+    }
+
+    fn submission(values: Value) -> Aggregate {
+        parse(&json!({"orgUnit": "OrgFac00001", "period": "202401", "dataSet": "pBOMPrpg1QY", "dataValues": values}))
+            .unwrap()
+    }
+
+    #[test]
+    fn mapped_values_build_the_dhis2_payload_and_unmapped_ones_are_warned_about() {
+        let s = submission(
+            json!({"tests_male": 1000000, "positives": {"value": "3", "comment": "checked"}, "unknown": 1, "nothing": null}),
+        );
+        let l = lookup(&[("tests_male", "DeNumber001", Some("Male000000a")), ("positives", "DeInteger01", None)]);
+        let built = build(&s, &l, MappingScheme::Code, None).unwrap();
+        assert_eq!(
+            built.payload,
+            json!({"dataSet": "pBOMPrpg1QY", "period": "202401", "orgUnit": "OrgFac00001", "dataValues": [
+                {"dataElement": "DeInteger01", "value": "3", "comment": "checked"},
+                {"dataElement": "DeNumber001", "categoryOptionCombo": "Male000000a", "value": "1000000"},
+            ]})
+        );
+        assert_eq!(built.value_keys, ["positives", "tests_male"]);
+        assert!(built.payload.get("completeDate").is_none(), "never today's date by default");
+        assert_eq!(built.warnings.len(), 2, "{:?}", built.warnings);
+        assert!(built.warnings.iter().any(|w| w.starts_with("dataValues.unknown: no mapping")));
+        assert!(built.warnings.iter().any(|w| w.starts_with("dataValues.nothing: value is null")));
+    }
+
+    #[test]
+    fn nothing_mappable_and_colliding_keys_are_unprocessable() {
+        let s = submission(json!({"unknown": 1}));
+        assert!(matches!(
+            build(&s, &Lookup::default(), MappingScheme::Code, None),
+            Err(ApiError::Unprocessable { .. })
+        ));
+        let s = submission(json!({"a": 1, "b": 2}));
+        let l = lookup(&[("a", "DeNumber001", None), ("b", "DeNumber001", None)]);
+        let fields = detail_fields(build(&s, &l, MappingScheme::Code, None).unwrap_err());
+        assert_eq!(fields, ["dataValues.b"]);
+    }
+
+    #[test]
+    fn uid_scheme_passes_dhis2_identifiers_through() {
+        let s = submission(json!({"DeNumber001.Male000000a": 4, "DeInteger01": 2, "not-a-uid": 1}));
+        let built = build(&s, &Lookup::default(), MappingScheme::Uid, Some("HllvX50cXC0")).unwrap();
+        assert_eq!(
+            built.payload["dataValues"][1],
+            json!({"dataElement": "DeNumber001", "categoryOptionCombo": "Male000000a", "value": "4"})
+        );
+        assert_eq!(built.payload["attributeOptionCombo"], "HllvX50cXC0");
+        assert_eq!(built.warnings.len(), 1);
+    }
+
+    #[test]
+    fn org_units_are_uids_or_mapped_codes() {
+        let by_code = parse(&json!({"orgUnit": "FAC001", "period": "2024Q1", "dataSet": "TbQuarter01", "completeDate": "2024-04-02", "dataValues": {"DeInteger01": 1}})).unwrap();
+        let err = build(&by_code, &Lookup::default(), MappingScheme::Uid, None).unwrap_err();
+        assert_eq!(detail_fields(err), ["orgUnit"]);
+        let mapped = Lookup { org_unit: Some("OrgFac00002".into()), ..Default::default() };
+        let built = build(&by_code, &mapped, MappingScheme::Uid, None).unwrap();
+        assert_eq!(
+            (built.payload["orgUnit"].as_str(), built.payload["completeDate"].as_str()),
+            (Some("OrgFac00002"), Some("2024-04-02"))
+        );
+    }
+
+    #[test]
+    fn conflict_indexes_point_back_to_partner_keys() {
+        let keys = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        assert_eq!(keys_of(&[2, 0], &keys), ["c", "a"]);
+        assert_eq!(keys_of(&[-1], &keys), keys);
+        assert!(keys_of(&[7], &keys).is_empty());
+    }
+}

@@ -1,0 +1,642 @@
+//! Submissions: intake (validate, map, persist, enqueue), the submission log, and requeue.
+//!
+//! A submission is written to PostgreSQL, with one destination row per DHIS2 server, before
+//! the partner gets an answer; only then is a queue job pushed. If the push fails the data is
+//! safe and the sweeper pushes it later.
+
+pub mod aggregate;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use dhis2gw_wire::{
+    AggregateAccepted, Attempt, ConflictView, DryRunResult, Page, RequeueResult, Role, Submission, SubmissionDetail,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::AuthUser;
+use crate::dhis2::summary;
+use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::mappings::Lookup;
+use crate::users::{like_pattern, paging};
+
+/// Where the mappings of a submission come from (`?source_name=&instance_name=`).
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Scope {
+    /// The partner system's mapping scope; `default` when omitted.
+    #[serde(default = "default_scope")]
+    pub source_name: String,
+    /// The DHIS2 instance's mapping scope; `default` when omitted.
+    #[serde(default = "default_scope")]
+    pub instance_name: String,
+}
+
+fn default_scope() -> String {
+    "default".into()
+}
+
+/// What `POST /aggregate` answers.
+pub enum Intake {
+    Accepted(AggregateAccepted),
+    DryRun(DryRunResult),
+}
+
+/// Validates, maps and stores a submission, then queues it.
+pub async fn accept(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &Value,
+    scope: &Scope,
+    idempotency_key: Option<&str>,
+) -> ApiResult<Intake> {
+    let request_hash = hex::encode(Sha256::digest(format!("{}|{}|{body}", scope.source_name, scope.instance_name)));
+    if let Some(key) = idempotency_key
+        && let Some(previous) = replay(state, caller, key, &request_hash).await?
+    {
+        return Ok(Intake::Accepted(previous));
+    }
+    let submission = aggregate::parse(body)?;
+    let built = build(state, &submission, scope).await?;
+    if submission.dry_run {
+        return Ok(Intake::DryRun(dry_run(state, built).await));
+    }
+    let server_id = state.primary_server_id.ok_or_else(|| {
+        ApiError::Unavailable(
+            "No DHIS2 server is configured (api.dhis2_base_url); submissions cannot be accepted".into(),
+        )
+    })?;
+    let task_id = uuid::Uuid::new_v4().to_string();
+    let warnings = json!(built.warnings);
+    let mut tx = state.db.begin().await?;
+    let stored = sqlx::query!(
+        r#"WITH s AS (
+               INSERT INTO submission_log (kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name,
+                   instance_name, data_set, org_unit, period, idempotency_key, request_hash)
+               VALUES ('aggregate', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               RETURNING id)
+           INSERT INTO submission_destinations (submission_id, server_id)
+           SELECT id, $14 FROM s
+           RETURNING submission_id, id AS destination_id, generation"#,
+        caller.id,
+        body,
+        built.payload,
+        json!(built.value_keys),
+        warnings,
+        task_id,
+        scope.source_name,
+        scope.instance_name,
+        submission.data_set,
+        built.payload["orgUnit"].as_str(),
+        submission.period.as_str(),
+        idempotency_key,
+        request_hash,
+        server_id,
+    )
+    .fetch_one(&mut *tx)
+    .await;
+    let stored = match stored {
+        Ok(row) => row,
+        // The same key raced in from a parallel request: answer as for a repeat.
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("submission_log_idempotency_key") => {
+            drop(tx);
+            let key = idempotency_key.unwrap_or_default();
+            return replay(state, caller, key, &request_hash)
+                .await?
+                .map(Intake::Accepted)
+                .ok_or_else(|| ApiError::Conflict("Idempotency-Key is in use by a request being processed".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let accepted = AggregateAccepted {
+        message: "Aggregate request queued for processing".into(),
+        submission_id: stored.submission_id,
+        task_id,
+        payload: built.payload,
+        warnings: built.warnings,
+    };
+    if idempotency_key.is_some() {
+        sqlx::query!(
+            "UPDATE submission_log SET idempotent_response = $2 WHERE id = $1",
+            stored.submission_id,
+            serde_json::to_value(&accepted).expect("serialises")
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    if let Err(e) = state.queue.push(stored.destination_id, stored.generation, Duration::ZERO).await {
+        tracing::warn!(submission_id = stored.submission_id, error = %e, "stored but not queued; the sweeper will queue it");
+    }
+    Ok(Intake::Accepted(accepted))
+}
+
+/// The first answer for a repeated Idempotency-Key, or 409 when the body differs.
+async fn replay(state: &AppState, caller: &AuthUser, key: &str, hash: &str) -> ApiResult<Option<AggregateAccepted>> {
+    let row = sqlx::query!(
+        "SELECT request_hash, idempotent_response FROM submission_log WHERE user_id = $1 AND idempotency_key = $2",
+        caller.id,
+        key
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    if row.request_hash.as_deref() != Some(hash) {
+        return Err(ApiError::Conflict(
+            "Idempotency-Key was already used with a different request body; use a new key for new data".into(),
+        ));
+    }
+    Ok(row.idempotent_response.and_then(|r| serde_json::from_value(r).ok()))
+}
+
+async fn build(state: &AppState, submission: &aggregate::Aggregate, scope: &Scope) -> ApiResult<aggregate::Built> {
+    let scheme = state.config.api.mapping_scheme;
+    let keys: Vec<String> = submission.values.keys().cloned().collect();
+    let lookup =
+        Lookup::load(&state.db, scheme, &scope.source_name, &scope.instance_name, &keys, &submission.org_unit).await?;
+    aggregate::build(submission, &lookup, scheme, Some(&state.config.api.dhis2_attribute_option_combo))
+}
+
+/// Asks DHIS2 with `dryRun=true`; stores nothing.
+async fn dry_run(state: &AppState, built: aggregate::Built) -> DryRunResult {
+    let verdict = match &state.dhis2 {
+        None => None,
+        Some(client) => match client.post_data_value_set(&built.payload, true).await {
+            Err(e) => {
+                tracing::info!(error = %e, "dry run: DHIS2 unreachable");
+                None
+            }
+            Ok(answer) => {
+                let meaning = summary::interpret(answer.status, &answer.body);
+                Some(dhis2gw_wire::Dhis2Verdict {
+                    http_status: Some(answer.status as i32),
+                    import_status: meaning.import_status,
+                    import_count: meaning.import_count.map(|c| serde_json::to_value(c).expect("serialises")),
+                    conflicts: meaning
+                        .conflicts
+                        .into_iter()
+                        .map(|c| ConflictView {
+                            partner_keys: aggregate::keys_of(&c.indexes, &built.value_keys),
+                            error_code: c.error_code,
+                            object: c.object,
+                            property: c.property,
+                            message: c.value,
+                            indexes: c.indexes,
+                        })
+                        .collect(),
+                    error: meaning.error,
+                })
+            }
+        },
+    };
+    let message = match &verdict {
+        Some(_) => "Dry run: validated, mapped and checked by DHIS2; nothing was stored",
+        None => "Dry run: validated and mapped; DHIS2 could not be asked; nothing was stored",
+    };
+    DryRunResult { message: message.into(), payload: built.payload, warnings: built.warnings, dhis2: verdict }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The submission log
+// ---------------------------------------------------------------------------------------------
+
+/// Filters of `GET /logs` (and of batch requeue). Dates are whole days in the gateway's time
+/// zone, inclusive, or RFC 3339 instants.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogFilter {
+    /// One of queued, processing, succeeded, warning, failed, retrying, dead (the original's
+    /// values such as SUCCESS, ERROR, pending, retry, archived are understood).
+    pub status: Option<String>,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    pub task_id: Option<String>,
+    /// The submission id.
+    pub job_id: Option<i64>,
+    pub data_set: Option<String>,
+    pub org_unit: Option<String>,
+    pub period: Option<String>,
+    /// Username of the submitter.
+    pub user: Option<String>,
+    /// Text anywhere in the partner's payload.
+    pub q: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 10 by default.
+    pub page_size: Option<i64>,
+}
+
+/// A filter checked and ready for SQL.
+struct Criteria {
+    status: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    task_id: Option<String>,
+    job_id: Option<i64>,
+    data_set: Option<String>,
+    org_unit: Option<String>,
+    period: Option<String>,
+    user: Option<String>,
+    q: Option<String>,
+    /// Partners only ever see their own submissions.
+    owner: Option<i64>,
+}
+
+/// The original service's status words → ours.
+fn status_of(word: &str) -> Option<&'static str> {
+    Some(match word.trim().to_ascii_lowercase().as_str() {
+        "queued" | "pending" | "scheduled" => "queued",
+        "processing" | "active" => "processing",
+        "succeeded" | "success" | "ok" | "completed" => "succeeded",
+        "warning" => "warning",
+        "failed" | "error" => "failed",
+        "retrying" | "retry" => "retrying",
+        "dead" | "archived" => "dead",
+        _ => return None,
+    })
+}
+
+/// `from` is the start of its day, `to` the end of its day, in the gateway's time zone.
+fn instant(field: &str, text: &str, tz: chrono_tz::Tz, end_of_day: bool) -> ApiResult<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid_field(field, format!("'{text}' is neither yyyy-MM-dd nor an RFC 3339 time")))?;
+    let day = if end_of_day { day.succ_opt().unwrap_or(day) } else { day };
+    tz.from_local_datetime(&day.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| ApiError::invalid_field(field, "does not exist in the gateway's time zone"))
+}
+
+impl LogFilter {
+    fn criteria(self, caller: &AuthUser, tz: chrono_tz::Tz) -> ApiResult<Criteria> {
+        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(word) => Some(status_of(word).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "status",
+                    format!("unknown status '{word}'; use one of {}", dhis2gw_wire::SUBMISSION_STATUSES.join(", ")),
+                )
+            })?),
+        };
+        let from = self.from_date.as_deref().map(|d| instant("from_date", d, tz, false)).transpose()?;
+        // A whole day is inclusive: up to (not including) the start of the next.
+        let to = self.to_date.as_deref().map(|d| instant("to_date", d, tz, true)).transpose()?;
+        let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Ok(Criteria {
+            status: status.map(str::to_string),
+            from,
+            to,
+            task_id: blank(self.task_id),
+            job_id: self.job_id,
+            data_set: blank(self.data_set),
+            org_unit: blank(self.org_unit),
+            period: blank(self.period),
+            user: blank(self.user),
+            q: blank(self.q).map(|q| like_pattern(&q)),
+            owner: (caller.role == Role::Partner).then_some(caller.id),
+        })
+    }
+}
+
+/// The ids of every submission matching a filter (for batch requeue), newest first.
+async fn matching_ids(state: &AppState, c: &Criteria) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT id AS "id!" FROM matching_submissions($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ORDER BY submitted_at DESC, id DESC"#,
+        c.status,
+        c.from,
+        c.to,
+        c.task_id,
+        c.job_id,
+        c.data_set,
+        c.org_unit,
+        c.period,
+        c.user,
+        c.q,
+        c.owner,
+    )
+    .fetch_all(&state.db)
+    .await
+}
+
+struct SubmissionRow {
+    id: i64,
+    kind: String,
+    submitted_at: DateTime<Utc>,
+    username: Option<String>,
+    payload: Value,
+    dhis2_payload: Option<Value>,
+    status: String,
+    retry_count: i32,
+    last_attempt_at: Option<DateTime<Utc>>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    task_id: Option<String>,
+    response: Option<String>,
+    errors: Option<String>,
+    data_set: Option<String>,
+    org_unit: Option<String>,
+    period: Option<String>,
+    warnings: Value,
+}
+
+impl From<SubmissionRow> for Submission {
+    fn from(r: SubmissionRow) -> Self {
+        Submission {
+            id: r.id,
+            kind: r.kind,
+            submitted_at: r.submitted_at,
+            user: r.username,
+            payload: r.payload,
+            dhis2_payload: r.dhis2_payload,
+            status: r.status,
+            retry_count: r.retry_count,
+            last_attempt_at: r.last_attempt_at,
+            next_attempt_at: r.next_attempt_at,
+            task_id: r.task_id,
+            response: r.response,
+            errors: r.errors,
+            data_set: r.data_set,
+            org_unit: r.org_unit,
+            period: r.period,
+            warnings: serde_json::from_value(r.warnings).unwrap_or_default(),
+        }
+    }
+}
+
+pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> ApiResult<Page<Submission>> {
+    let (page, size, offset) = paging(filter.page, filter.page_size, 10)?;
+    let c = filter.criteria(caller, state.config.timezone())?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM matching_submissions($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+        c.status,
+        c.from,
+        c.to,
+        c.task_id,
+        c.job_id,
+        c.data_set,
+        c.org_unit,
+        c.period,
+        c.user,
+        c.q,
+        c.owner,
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let rows = sqlx::query_as!(
+        SubmissionRow,
+        r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!", u.username AS "username?",
+               s.payload AS "payload!", s.dhis2_payload, s.status AS "status!", s.retry_count AS "retry_count!",
+               s.last_attempt_at, s.next_attempt_at, s.task_id, s.response, s.errors, s.data_set, s.org_unit, s.period,
+               s.warnings AS "warnings!"
+           FROM matching_submissions($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) s LEFT JOIN users u ON u.id = s.user_id
+           ORDER BY s.submitted_at DESC, s.id DESC LIMIT $12 OFFSET $13"#,
+        c.status, c.from, c.to, c.task_id, c.job_id, c.data_set, c.org_unit, c.period, c.user, c.q, c.owner, size, offset,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Page::new(rows.into_iter().map(Submission::from).collect(), total, page, size))
+}
+
+/// One submission with every attempt; partners only their own.
+pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> ApiResult<SubmissionDetail> {
+    let owner = (caller.role == Role::Partner).then_some(caller.id);
+    let row = sqlx::query_as!(
+        SubmissionRow,
+        r#"SELECT s.id, s.kind, s.submitted_at, u.username AS "username?", s.payload, s.dhis2_payload, s.status, s.retry_count,
+               s.last_attempt_at, s.next_attempt_at, s.task_id, s.response, s.errors, s.data_set, s.org_unit, s.period, s.warnings
+           FROM submission_log s LEFT JOIN users u ON u.id = s.user_id
+           WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2)"#,
+        id,
+        owner
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("Submission {id} not found")))?;
+    let attempts = sqlx::query!(
+        r#"SELECT attempt, started_at, duration_ms, request_url, request_payload, http_status, dhis2_version, response_body,
+               import_status, import_count, conflicts, outcome, error
+           FROM delivery_attempts WHERE submission_id = $1 ORDER BY started_at, id"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|a| Attempt {
+        attempt: a.attempt,
+        started_at: a.started_at,
+        duration_ms: a.duration_ms,
+        request_url: a.request_url,
+        request_payload: a.request_payload,
+        http_status: a.http_status,
+        dhis2_version: a.dhis2_version,
+        response_body: a.response_body,
+        import_status: a.import_status,
+        import_count: a.import_count,
+        conflicts: serde_json::from_value(a.conflicts).unwrap_or_default(),
+        outcome: a.outcome,
+        error: a.error,
+    })
+    .collect();
+    Ok(SubmissionDetail { submission: row.into(), attempts })
+}
+
+/// Deletes one submission and its attempts, unless it is being delivered right now.
+pub async fn delete(state: &AppState, id: i64) -> ApiResult<()> {
+    let status = sqlx::query_scalar!("SELECT status FROM submission_log WHERE id = $1", id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Submission {id} not found")))?;
+    if status == "processing" {
+        return Err(ApiError::Conflict(format!("Submission {id} is being delivered right now; try again in a moment")));
+    }
+    sqlx::query!("DELETE FROM submission_log WHERE id = $1 AND status <> 'processing'", id).execute(&state.db).await?;
+    Ok(())
+}
+
+/// Deletes every finished submission older than `before`; returns how many.
+pub async fn purge(state: &AppState, before: DateTime<Utc>) -> ApiResult<u64> {
+    let done = sqlx::query!(
+        "DELETE FROM submission_log WHERE submitted_at < $1 AND status IN ('succeeded', 'warning', 'failed', 'dead')",
+        before
+    )
+    .execute(&state.db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requeue
+// ---------------------------------------------------------------------------------------------
+
+/// Which submissions a requeue is for.
+pub enum Selection {
+    Ids(Vec<i64>),
+    TaskIds(Vec<String>),
+    Filter(Box<LogFilter>),
+}
+
+impl Selection {
+    /// From the body of `POST /aggregate/reenqueue/batch`.
+    pub fn from_request(request: dhis2gw_wire::RequeueRequest) -> ApiResult<Selection> {
+        let chosen = [!request.ids.is_empty(), !request.task_ids.is_empty(), request.filter.is_some()];
+        match chosen {
+            [true, false, false] => Ok(Selection::Ids(request.ids)),
+            [false, true, false] => Ok(Selection::TaskIds(request.task_ids)),
+            [false, false, true] => {
+                let map: BTreeMap<String, String> = request.filter.unwrap_or_default();
+                let filter = serde_json::from_value(json!(map))
+                    .or_else(|_| LogFilter::from_strings(&map))
+                    .map_err(|e| ApiError::invalid_field("filter", e))?;
+                Ok(Selection::Filter(Box::new(filter)))
+            }
+            _ => Err(ApiError::bad_request("Give exactly one of ids, task_ids or filter")),
+        }
+    }
+}
+
+impl LogFilter {
+    /// A filter from string values (`job_id`, `page` are numbers in JSON but strings in forms).
+    fn from_strings(map: &BTreeMap<String, String>) -> Result<LogFilter, String> {
+        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(map).finish();
+        serde_urlencoded::from_str(&query).map_err(|e| e.to_string())
+    }
+}
+
+/// Requeues: rebuilds each payload from the current mappings (so a fixed mapping fixes a
+/// failed submission), resets its destinations, and queues them. History is kept.
+pub async fn requeue(state: &AppState, caller: &AuthUser, selection: Selection) -> ApiResult<RequeueResult> {
+    let ids: Vec<i64> = match selection {
+        Selection::Ids(ids) => ids,
+        Selection::TaskIds(task_ids) => {
+            let found = sqlx::query!("SELECT id, task_id FROM submission_log WHERE task_id = ANY($1)", &task_ids)
+                .fetch_all(&state.db)
+                .await?;
+            let mut result = RequeueResult::default();
+            for missing in task_ids.iter().filter(|t| !found.iter().any(|f| f.task_id.as_deref() == Some(t.as_str()))) {
+                result.failed += 1;
+                result.errors.push(format!("Task {missing}: no submission has this task id"));
+            }
+            let ids = found.into_iter().map(|f| f.id).collect();
+            return requeue_ids(state, ids, result).await;
+        }
+        Selection::Filter(filter) => {
+            let criteria = filter.criteria(caller, state.config.timezone())?;
+            matching_ids(state, &criteria).await?
+        }
+    };
+    requeue_ids(state, ids, RequeueResult::default()).await
+}
+
+async fn requeue_ids(state: &AppState, ids: Vec<i64>, mut result: RequeueResult) -> ApiResult<RequeueResult> {
+    for id in ids {
+        match requeue_one(state, id).await {
+            Ok(()) => result.re_enqueued += 1,
+            Err(e) => {
+                result.failed += 1;
+                result.errors.push(format!("Submission {id}: {}", describe(&e)));
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn describe(e: &ApiError) -> String {
+    match e {
+        ApiError::BadRequest { message, detail } | ApiError::Unprocessable { message, detail }
+            if !detail.is_empty() =>
+        {
+            format!("{message}: {}", detail.join("; "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Requeues the submission with this task id; returns its id.
+pub async fn requeue_task(state: &AppState, task_id: &str) -> ApiResult<i64> {
+    let id = sqlx::query_scalar!("SELECT id FROM submission_log WHERE task_id = $1", task_id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Job log not found for task ID: {task_id}")))?;
+    requeue_one(state, id).await?;
+    Ok(id)
+}
+
+/// Requeues one submission whatever its final status; refused while it is queued or being delivered.
+pub async fn requeue_one(state: &AppState, id: i64) -> ApiResult<()> {
+    let row = sqlx::query!("SELECT payload, status, source_name, instance_name FROM submission_log WHERE id = $1", id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("not found".into()))?;
+    if matches!(row.status.as_str(), "queued" | "processing") {
+        return Err(ApiError::Conflict(format!("it is {} already", row.status)));
+    }
+    let submission = aggregate::parse(&row.payload)?;
+    let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
+    let built = build(state, &submission, &scope).await?;
+    let mut tx = state.db.begin().await?;
+    sqlx::query!(
+        r#"UPDATE submission_log SET dhis2_payload = $2, value_keys = $3, warnings = $4, task_id = $5, retry_count = 0,
+               errors = NULL, org_unit = $6
+           WHERE id = $1"#,
+        id,
+        built.payload,
+        json!(built.value_keys),
+        json!(built.warnings),
+        uuid::Uuid::new_v4().to_string(),
+        built.payload["orgUnit"].as_str(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let destinations = sqlx::query!(
+        r#"UPDATE submission_destinations
+           SET status = 'queued', retry_count = 0, next_attempt_at = NULL, last_error = NULL, generation = generation + 1
+           WHERE submission_id = $1 AND status <> 'processing'
+           RETURNING id, generation"#,
+        id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query_scalar!("SELECT refresh_submission_status($1)", id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    for d in destinations {
+        if let Err(e) = state.queue.push(d.id, d.generation, Duration::ZERO).await {
+            tracing::warn!(submission_id = id, error = %e, "requeued in PostgreSQL; the sweeper will queue it");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_originals_status_words_are_understood() {
+        assert_eq!(status_of("SUCCESS"), Some("succeeded"));
+        assert_eq!(status_of("OK"), Some("succeeded"));
+        assert_eq!(status_of("ERROR"), Some("failed"));
+        assert_eq!(status_of("archived"), Some("dead"));
+        assert_eq!(status_of("retry"), Some("retrying"));
+        assert_eq!(status_of("bogus"), None);
+    }
+
+    #[test]
+    fn whole_days_are_inclusive_in_the_gateway_time_zone() {
+        let tz: chrono_tz::Tz = "Africa/Kampala".parse().unwrap();
+        let from = instant("from_date", "2024-01-31", tz, false).unwrap();
+        let to = instant("to_date", "2024-01-31", tz, true).unwrap();
+        assert_eq!(from.to_rfc3339(), "2024-01-30T21:00:00+00:00");
+        assert_eq!(to.to_rfc3339(), "2024-01-31T21:00:00+00:00");
+        let exact = instant("from_date", "2024-01-31T10:00:00Z", tz, false).unwrap();
+        assert_eq!(exact.to_rfc3339(), "2024-01-31T10:00:00+00:00");
+        assert!(instant("to_date", "31/01/2024", tz, true).is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! The sweeper, run on `retry_cron_expression` (and once at start-up): PostgreSQL is the
+//! truth, Redis only carries work, so anything the queue lost is found here and pushed again.
+//!
+//! - a delivery whose lease expired (its worker was killed mid-delivery) goes back to queued;
+//! - every queued delivery, and every retry that is due, is pushed under its generation's job
+//!   name: a job Redis still holds is not duplicated, one it lost (flush, restart) is recreated;
+//! - finished jobs' bookkeeping is removed from Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::config::Config;
+use crate::queue::Queue;
+
+/// Deliveries pushed per sweep at most; the next sweep continues.
+const BATCH: i64 = 20_000;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub reclaimed: usize,
+    pub pushed: usize,
+}
+
+pub async fn sweep(db: &PgPool, queue: &Queue) -> anyhow::Result<Swept> {
+    let reclaimed = sqlx::query!(
+        r#"WITH expired AS (
+               UPDATE submission_destinations
+               SET status = 'queued', generation = generation + 1, locked_by = NULL, locked_until = NULL
+               WHERE status = 'processing' AND locked_until < now()
+               RETURNING submission_id)
+           SELECT DISTINCT submission_id FROM expired"#
+    )
+    .fetch_all(db)
+    .await?;
+    for row in &reclaimed {
+        sqlx::query_scalar!("SELECT refresh_submission_status($1)", row.submission_id).fetch_one(db).await?;
+    }
+    if !reclaimed.is_empty() {
+        tracing::warn!(count = reclaimed.len(), "deliveries whose worker stopped mid-way are queued again");
+    }
+    let due = sqlx::query!(
+        r#"SELECT id, generation FROM submission_destinations
+           WHERE status = 'queued' OR (status = 'retrying' AND next_attempt_at <= now())
+           ORDER BY id LIMIT $1"#,
+        BATCH
+    )
+    .fetch_all(db)
+    .await?;
+    for row in &due {
+        queue.push(row.id, row.generation, Duration::ZERO).await?;
+    }
+    queue.tidy().await?;
+    Ok(Swept { reclaimed: reclaimed.len(), pushed: due.len() })
+}
+
+/// A 5-field expression runs at second 0; tokio-cron-scheduler wants the seconds field.
+fn with_seconds(expression: &str) -> String {
+    if expression.split_whitespace().count() == 5 { format!("0 {expression}") } else { expression.to_string() }
+}
+
+/// Starts the scheduler; a sweep that is still running when the next is due is skipped.
+pub async fn start(config: &Config, db: PgPool, queue: Queue) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new().await?;
+    let running = Arc::new(Mutex::new(()));
+    let run = move || {
+        let (db, queue, running) = (db.clone(), queue.clone(), running.clone());
+        async move {
+            let Ok(_guard) = running.try_lock() else { return };
+            match sweep(&db, &queue).await {
+                Ok(swept) if swept != Swept::default() => tracing::info!(?swept, "sweep"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "sweep failed; next time then"),
+            }
+        }
+    };
+    tokio::spawn(run());
+    let expression = with_seconds(&config.api.retry_cron_expression);
+    let job = Job::new_async_tz(expression.as_str(), config.timezone(), move |_, _| Box::pin(run()))?;
+    scheduler.add(job).await?;
+    scheduler.start().await?;
+    Ok(scheduler)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_field_expressions_get_a_seconds_field() {
+        assert_eq!(with_seconds("*/5 * * * *"), "0 */5 * * * *");
+        assert_eq!(with_seconds("*/2 * * * * *"), "*/2 * * * * *");
+    }
+}

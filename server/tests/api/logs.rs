@@ -1,0 +1,247 @@
+//! The submission log: filters, ownership, detail, requeue (single, batch, by task id),
+//! delete, purge and the audit trail.
+
+use std::time::Duration;
+
+use dhis2_double::{Version, fixture};
+use dhis2gw_wire::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::pipeline::{Pipeline, pipeline};
+
+const FINAL: &[&str] = &["succeeded", "warning", "failed", "dead"];
+
+async fn logs(p: &Pipeline, jwt: &str, query: &str) -> Value {
+    let r = p.app.request(Method::GET, &format!("/api/v2/logs?{query}")).bearer_auth(jwt).send().await.unwrap();
+    expect_json(r, StatusCode::OK).await
+}
+
+#[tokio::test]
+async fn the_log_filters_and_partners_see_only_their_own() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let a = p.submit(json!({"positives": 1, "remarks": "needle in the payload"})).await;
+    let b = p.submit(json!({"positives": "bad"})).await;
+    p.settled(a, FINAL, Duration::from_secs(15)).await;
+    p.settled(b, FINAL, Duration::from_secs(15)).await;
+    let other = p.app.user("lab", Role::Partner).await;
+    let other_body = json!({"orgUnit": fixture::OU_FACILITY_2, "period": "2024Q1", "dataSet": fixture::DS_QUARTERLY_TB, "dataValues": {"positives": 2}});
+    let r = p
+        .app
+        .request(Method::POST, "/api/v2/aggregate")
+        .bearer_auth(&other.jwt)
+        .json(&other_body)
+        .send()
+        .await
+        .unwrap();
+    let c = expect_json(r, StatusCode::OK).await["submission_id"].as_i64().unwrap();
+    p.settled(c, FINAL, Duration::from_secs(15)).await;
+
+    let jwt = p.admin.jwt.clone();
+    let ids = |page: &Value| -> Vec<i64> {
+        page["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect()
+    };
+    let all = logs(&p, &jwt, "").await;
+    assert_eq!((all["total"].as_i64(), ids(&all)), (Some(3), vec![c, b, a]));
+    assert!(all["items"][0]["task_id"].is_string(), "plain fields, no {{String, Valid}} wrappers");
+    assert_eq!(ids(&logs(&p, &jwt, "status=succeeded").await), [c, a]);
+    assert_eq!(ids(&logs(&p, &jwt, "status=SUCCESS").await), [c, a], "the original's status words");
+    assert_eq!(ids(&logs(&p, &jwt, "status=failed").await), [b]);
+    assert_eq!(ids(&logs(&p, &jwt, &format!("data_set={}", fixture::DS_QUARTERLY_TB)).await), [c]);
+    assert_eq!(ids(&logs(&p, &jwt, &format!("org_unit={}", fixture::OU_FACILITY_1)).await), [b, a]);
+    assert_eq!(ids(&logs(&p, &jwt, "period=2024Q1").await), [c]);
+    assert_eq!(ids(&logs(&p, &jwt, "user=LAB").await), [c]);
+    assert_eq!(ids(&logs(&p, &jwt, "q=NEEDLE").await), [a]);
+    assert_eq!(ids(&logs(&p, &jwt, &format!("job_id={b}")).await), [b]);
+    let task = all["items"][2]["task_id"].as_str().unwrap().to_string();
+    assert_eq!(ids(&logs(&p, &jwt, &format!("task_id={task}")).await), [a]);
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Africa::Kampala).format("%Y-%m-%d").to_string();
+    assert_eq!(
+        logs(&p, &jwt, &format!("from_date={today}&to_date={today}")).await["total"],
+        3,
+        "to_date includes the whole day"
+    );
+    assert_eq!(logs(&p, &jwt, "to_date=2020-01-01").await["total"], 0);
+    let page = logs(&p, &jwt, "page=2&page_size=2").await;
+    assert_eq!((ids(&page), page["total_pages"].as_i64()), (vec![a], Some(2)));
+    for (query, field) in [
+        ("status=bogus", "status"),
+        ("from_date=yesterday", "from_date"),
+        ("page_size=501", "page_size"),
+        ("job_id=x", "job_id"),
+        ("colour=red", "colour"),
+    ] {
+        let r = p.app.request(Method::GET, &format!("/api/v2/logs?{query}")).bearer_auth(&jwt).send().await.unwrap();
+        let body = expect_error(r, StatusCode::BAD_REQUEST).await;
+        assert!(details(&body)[0].contains(field), "{query}: {body}");
+    }
+
+    // The partner sees its own only, in the list and in detail.
+    let own = logs(&p, &other.jwt, "").await;
+    assert_eq!(ids(&own), [c]);
+    let theirs = p.app.request(Method::GET, &format!("/api/v2/logs/{a}")).bearer_auth(&other.jwt).send().await.unwrap();
+    expect_error(theirs, StatusCode::NOT_FOUND).await;
+    let viewer = p.app.user("viewer", Role::Viewer).await;
+    assert_eq!(logs(&p, &viewer.jwt, "").await["total"], 3);
+}
+
+#[tokio::test]
+async fn fixing_a_mapping_and_requeueing_fixes_a_failed_submission() {
+    let p = pipeline(Version::V2_43, |_| {}).await;
+    // A mapping that points at a data element outside the data set sinks the group on 2.43.
+    let wrong = json!({"code": "art", "dataElement": fixture::DE_ORPHAN});
+    let r =
+        p.app.request(Method::POST, "/api/v2/mappings").bearer_auth(&p.admin.jwt).json(&wrong).send().await.unwrap();
+    let mapping_id = expect_json(r, StatusCode::CREATED).await["id"].as_i64().unwrap();
+    let id = p.submit(json!({"art": "true", "positives": 4})).await;
+    let failed = p.settled(id, FINAL, Duration::from_secs(15)).await;
+    assert_eq!(failed["status"], "failed");
+
+    let fixed = json!({"code": "art", "dataElement": fixture::DE_ON_ART});
+    let r = p
+        .app
+        .request(Method::PUT, &format!("/api/v2/mappings/{mapping_id}"))
+        .bearer_auth(&p.admin.jwt)
+        .json(&fixed)
+        .send()
+        .await
+        .unwrap();
+    expect_json(r, StatusCode::OK).await;
+    let r = p
+        .app
+        .request(Method::POST, &format!("/api/v2/logs/{id}/restart"))
+        .bearer_auth(&p.admin.jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(r, StatusCode::OK).await["reEnqueued"], 1);
+    let done = p.settled(id, FINAL, Duration::from_secs(15)).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["attempts"].as_array().unwrap().len(), 2, "history is kept");
+    assert_eq!(
+        done["dhis2_payload"]["dataValues"][0]["dataElement"],
+        fixture::DE_ON_ART,
+        "rebuilt from current mappings"
+    );
+    assert_ne!(done["task_id"], failed["task_id"]);
+    let audit: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE actor = 'admin' ORDER BY id")
+        .fetch_all(&p.app.db)
+        .await
+        .unwrap();
+    assert!(audit.ends_with(&["mapping.update".to_string(), "submission.requeue".to_string()]), "{audit:?}");
+}
+
+#[tokio::test]
+async fn batch_requeue_by_ids_task_ids_and_filter() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let a = p.submit(json!({"positives": "x1"})).await;
+    let b = p.submit(json!({"positives": "x2"})).await;
+    let c = p.submit(json!({"positives": 3})).await;
+    for id in [a, b, c] {
+        p.settled(id, FINAL, Duration::from_secs(15)).await;
+    }
+    let batch = |body: Value| {
+        p.app.request(Method::POST, "/api/v2/aggregate/reenqueue/batch").bearer_auth(&p.admin.jwt).json(&body).send()
+    };
+    let by_filter = expect_json(batch(json!({"filter": {"status": "failed"}})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((by_filter["reEnqueued"].as_u64(), by_filter["failed"].as_u64()), (Some(2), Some(0)));
+    for id in [a, b] {
+        p.settled(id, FINAL, Duration::from_secs(15)).await;
+    }
+    let by_ids = expect_json(batch(json!({"ids": [c, 999999]})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((by_ids["reEnqueued"].as_u64(), by_ids["failed"].as_u64()), (Some(1), Some(1)));
+    assert!(by_ids["errors"][0].as_str().unwrap().contains("999999"));
+    p.settled(c, FINAL, Duration::from_secs(15)).await;
+    let task = p.log(a).await["task_id"].as_str().unwrap().to_string();
+    let by_task = expect_json(batch(json!({"task_ids": [task, "nope"]})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((by_task["reEnqueued"].as_u64(), by_task["failed"].as_u64()), (Some(1), Some(1)));
+    expect_error(batch(json!({})).await.unwrap(), StatusCode::BAD_REQUEST).await;
+    expect_error(batch(json!({"ids": [1], "task_ids": ["x"]})).await.unwrap(), StatusCode::BAD_REQUEST).await;
+    let bad_filter =
+        expect_error(batch(json!({"filter": {"status": "bogus"}})).await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert!(details(&bad_filter)[0].contains("status"));
+
+    // The original's single route, by task id, with GET and POST.
+    p.settled(a, FINAL, Duration::from_secs(15)).await;
+    let task = p.log(a).await["task_id"].as_str().unwrap().to_string();
+    let r = p
+        .app
+        .request(Method::GET, &format!("/api/v2/aggregate/reenqueue/{task}"))
+        .bearer_auth(&p.admin.jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(r, StatusCode::OK).await["reEnqueued"], 1);
+    let r = p
+        .app
+        .request(Method::POST, "/api/v2/aggregate/reenqueue/unknown-task")
+        .bearer_auth(&p.admin.jwt)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND).await;
+    // A partner may not requeue.
+    let r = p
+        .app
+        .request(Method::POST, "/api/v2/aggregate/reenqueue/batch")
+        .header("Authorization", format!("Token {}", p.partner_token))
+        .json(&json!({"ids": [a]}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn delete_and_purge() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let a = p.submit(json!({"positives": 1})).await;
+    let b = p.submit(json!({"positives": 2})).await;
+    for id in [a, b] {
+        p.settled(id, FINAL, Duration::from_secs(15)).await;
+    }
+    let operator = p.app.user("operator", Role::Operator).await;
+    let r =
+        p.app.request(Method::DELETE, &format!("/api/v2/logs/{a}")).bearer_auth(&operator.jwt).send().await.unwrap();
+    assert_eq!(expect_json(r, StatusCode::OK).await["message"], "Deleted 1 log(s)");
+    let r =
+        p.app.request(Method::DELETE, &format!("/api/v2/logs/{a}")).bearer_auth(&operator.jwt).send().await.unwrap();
+    expect_error(r, StatusCode::NOT_FOUND).await;
+    let r = p
+        .app
+        .request(Method::DELETE, "/api/v2/logs/purge?date=2999-01-01T00:00:00Z")
+        .bearer_auth(&operator.jwt)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN).await;
+    for query in ["", "?date=yesterday"] {
+        let r = p
+            .app
+            .request(Method::DELETE, &format!("/api/v2/logs/purge{query}"))
+            .bearer_auth(&p.admin.jwt)
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(r, StatusCode::BAD_REQUEST).await;
+        assert!(details(&body)[0].starts_with("date"));
+    }
+    let r = p
+        .app
+        .request(Method::DELETE, "/api/v2/logs/purge?date=2999-01-01T00:00:00Z")
+        .bearer_auth(&p.admin.jwt)
+        .send()
+        .await
+        .unwrap();
+    assert!(expect_json(r, StatusCode::OK).await["message"].as_str().unwrap().starts_with("Deleted 1 logs older than"));
+    assert_eq!(logs(&p, &p.admin.jwt, "").await["total"], 0);
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE 'submission.%' ORDER BY id")
+            .fetch_all(&p.app.db)
+            .await
+            .unwrap();
+    assert_eq!(actions, ["submission.delete", "submission.purge"]);
+    let tamper = sqlx::query("UPDATE audit_log SET actor = 'someone else'").execute(&p.app.db).await;
+    assert!(tamper.is_err(), "the audit log is append-only");
+}

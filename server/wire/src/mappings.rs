@@ -1,0 +1,103 @@
+//! Mappings from partner codes to DHIS2 identifiers, and their spreadsheet import.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a mapping row maps: a data element (`de`) or an org unit (`ou`).
+pub const MAPPING_KINDS: [&str; 2] = ["de", "ou"];
+
+/// A mapping row, in the original service's JSON keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Mapping {
+    pub id: i64,
+    pub uid: String,
+    #[serde(flatten)]
+    pub fields: MappingFields,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+/// The editable part of a mapping; the body of `POST /mappings` and `PUT /mappings/{id}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MappingFields {
+    /// The partner's key (with `mapping_scheme` CODE).
+    #[serde(default)]
+    pub code: String,
+    /// `de` (data element) or `ou` (org unit).
+    #[serde(default = "default_kind")]
+    pub what: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub data_set: String,
+    #[serde(default)]
+    pub data_element: String,
+    #[serde(default)]
+    pub category_option_combo: Option<String>,
+    #[serde(default)]
+    pub attribute_option_combo: Option<String>,
+    #[serde(default)]
+    pub category_option: String,
+    #[serde(default)]
+    pub category_combo: String,
+    #[serde(default = "default_scope")]
+    pub instance_name: String,
+    #[serde(default = "default_scope")]
+    pub source_name: String,
+    #[serde(default)]
+    pub source_org_unit: String,
+    #[serde(default)]
+    pub destination_org_unit: String,
+}
+
+fn default_kind() -> String {
+    "de".into()
+}
+
+fn default_scope() -> String {
+    "default".into()
+}
+
+/// What an import did (or, with `dryRun`, would do) with one row of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RowAction {
+    Created,
+    Updated,
+    Unchanged,
+    Rejected,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportRow {
+    /// Row number in the file, counting the header as row 1.
+    pub row: usize,
+    pub code: String,
+    pub what: String,
+    pub action: RowAction,
+    /// Why a row was rejected, one entry per problem.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// Answer of `POST /mappings/import/{csv,excel}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportReport {
+    pub dry_run: bool,
+    /// Data rows read from the file.
+    pub total: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub rejected: usize,
+    pub rows: Vec<ImportRow>,
+}

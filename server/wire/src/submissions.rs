@@ -1,0 +1,177 @@
+//! Submissions: what partners send, what the gateway answers, and the submission log.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Body of `POST /aggregate`, as the original service defined it plus optional fields.
+/// Each `dataValues` entry is the value itself, or `{"value": …, "comment": "…"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AggregateRequest {
+    /// Org unit UID (or a code that an `ou` mapping translates).
+    pub org_unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_unit_name: Option<String>,
+    /// A DHIS2 ISO period, e.g. `202401`, `2024Q1`, `2024July`.
+    pub period: String,
+    /// Data set UID.
+    pub data_set: String,
+    /// Partner key → value, translated through the mappings.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data_values: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_option_combo: Option<String>,
+    /// `yyyy-MM-dd`; only then is the data set marked complete in DHIS2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_date: Option<String>,
+    /// Validate, map and ask DHIS2 with `dryRun=true`; nothing is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+/// Answer of an accepted `POST /aggregate` (the original's shape plus `warnings`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AggregateAccepted {
+    pub message: String,
+    pub submission_id: i64,
+    pub task_id: String,
+    /// The DHIS2 dataValueSet that will be sent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: Value,
+    /// Keys that could not be mapped or values that were left out, in words.
+    pub warnings: Vec<String>,
+}
+
+/// Answer of `POST /aggregate` with `dryRun`: the would-be payload and DHIS2's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DryRunResult {
+    pub message: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: Value,
+    pub warnings: Vec<String>,
+    /// DHIS2's answer to the dry run; absent when DHIS2 could not be reached.
+    pub dhis2: Option<Dhis2Verdict>,
+}
+
+/// What DHIS2 made of a payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Dhis2Verdict {
+    pub http_status: Option<i32>,
+    /// SUCCESS, WARNING or ERROR.
+    pub import_status: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub import_count: Option<Value>,
+    pub conflicts: Vec<ConflictView>,
+    pub error: Option<String>,
+}
+
+/// A DHIS2 conflict, tied back to the partner's keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConflictView {
+    pub error_code: Option<String>,
+    pub object: Option<String>,
+    pub property: Option<String>,
+    /// DHIS2's message.
+    pub message: Option<String>,
+    /// Positions in the dataValues sent; -1 means the whole group.
+    pub indexes: Vec<i64>,
+    /// The partner's `dataValues` keys these positions came from (all keys for -1).
+    pub partner_keys: Vec<String>,
+}
+
+/// Status of a submission. `failed` (DHIS2 rejected the data) is never retried
+/// automatically; `retrying` is; `dead` means retries ran out.
+pub const SUBMISSION_STATUSES: [&str; 7] =
+    ["queued", "processing", "succeeded", "warning", "failed", "retrying", "dead"];
+
+/// A submission as the log lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Submission {
+    pub id: i64,
+    pub kind: String,
+    pub submitted_at: DateTime<Utc>,
+    /// Username of the submitter.
+    pub user: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub dhis2_payload: Option<Value>,
+    pub status: String,
+    pub retry_count: i32,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub task_id: Option<String>,
+    /// DHIS2's last raw answer (when `save_response`).
+    pub response: Option<String>,
+    /// What went wrong last, in words.
+    pub errors: Option<String>,
+    pub data_set: Option<String>,
+    pub org_unit: Option<String>,
+    pub period: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// `GET /logs/{id}`: the submission with every delivery attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubmissionDetail {
+    #[serde(flatten)]
+    pub submission: Submission,
+    pub attempts: Vec<Attempt>,
+}
+
+/// One delivery attempt, exactly as it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attempt {
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: Option<i32>,
+    pub request_url: Option<String>,
+    /// The exact payload sent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub request_payload: Option<Value>,
+    pub http_status: Option<i32>,
+    pub dhis2_version: Option<String>,
+    pub response_body: Option<String>,
+    pub import_status: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub import_count: Option<Value>,
+    pub conflicts: Vec<ConflictView>,
+    /// succeeded, warning, failed, retry or dead.
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// Body of `POST /aggregate/reenqueue/batch`: one of the three selections.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequeueRequest {
+    #[serde(default)]
+    pub task_ids: Vec<String>,
+    #[serde(default)]
+    pub ids: Vec<i64>,
+    /// The same filters as `GET /logs` (without paging).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub filter: Option<BTreeMap<String, String>>,
+}
+
+/// Answer of the requeue routes (the original's keys).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequeueResult {
+    #[serde(rename = "reEnqueued")]
+    pub re_enqueued: usize,
+    pub failed: usize,
+    pub errors: Vec<String>,
+}
