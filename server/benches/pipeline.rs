@@ -164,18 +164,23 @@ async fn main() {
     let started = Instant::now();
     let workers: Vec<_> = (0..CLIENTS)
         .map(|c| {
-            let (client, stop, url, token) = (client.clone(), stop.clone(), format!("{}/api/v2/aggregate", gateway.base), token.clone());
+            let (client, stop, url, token) =
+                (client.clone(), stop.clone(), format!("{}/api/v2/aggregate", gateway.base), token.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
-                    // Distinct periods and facilities, so every submission stores new values.
-                    let body = json!({"orgUnit": if n.is_multiple_of(2) { fixture::OU_FACILITY_1 } else { fixture::OU_FACILITY_2 },
-                        "period": format!("{}{:02}", 1900 + (n / 12) % 100 + 100 * (c as u64 % 8), n % 12 + 1),
-                        "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"male": n, "positives": c}});
+                    // A distinct (org unit, period) per submission, so every one stores new values.
+                    let i = c as u64 * 6_000 + n;
+                    let org_unit =
+                        if (i / 12).is_multiple_of(2) { fixture::OU_FACILITY_1 } else { fixture::OU_FACILITY_2 };
+                    let period = format!("{}{:02}", 1000 + i / 24, i % 12 + 1);
+                    let body = json!({"orgUnit": org_unit, "period": period, "dataSet": fixture::DS_MONTHLY_HIV,
+                        "dataValues": {"male": n, "positives": c}});
                     let t = Instant::now();
-                    let response = client.post(&url).header("Authorization", format!("Token {token}")).json(&body).send().await;
+                    let response =
+                        client.post(&url).header("Authorization", format!("Token {token}")).json(&body).send().await;
                     let ok = response.is_ok_and(|r| r.status().is_success());
                     assert!(ok, "intake failed");
                     latencies.push(t.elapsed());

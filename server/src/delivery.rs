@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::ConflictView;
 use rand::RngExt;
@@ -24,6 +24,9 @@ use crate::dhis2::summary::{self, Interpretation, Verdict};
 use crate::dhis2::{Answer, Dhis2Client};
 use crate::queue::{DeliveryJob, Queue};
 use crate::submissions::aggregate::keys_of;
+
+/// How often an idle worker looks for work that fell due (scheduled retries).
+const IDLE_POLL: Duration = Duration::from_millis(250);
 
 /// Longest wait between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -81,34 +84,30 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
 }
 
 async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>> {
-    let mut tx = d.db.begin().await?;
+    // One statement: take the lease, mark the submission processing (it wins over every other
+    // destination state), and read what to send.
     let row = sqlx::query!(
-        r#"UPDATE submission_destinations
-           SET status = 'processing', locked_by = $2, locked_until = now() + make_interval(secs => $3)
-           WHERE id = $1
-             AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
-             AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '1 second')
-           RETURNING submission_id, retry_count"#,
+        r#"WITH claimed AS (
+               UPDATE submission_destinations
+               SET status = 'processing', locked_by = $2, locked_until = now() + make_interval(secs => $3)
+               WHERE id = $1
+                 AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
+                 AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '1 second')
+               RETURNING submission_id, retry_count)
+           UPDATE submission_log s SET status = 'processing'
+           FROM claimed c WHERE s.id = c.submission_id
+           RETURNING c.submission_id, c.retry_count, s.dhis2_payload AS "payload!", s.value_keys"#,
         destination_id,
         d.worker,
         d.lease().as_secs_f64(),
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&d.db)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let submission = sqlx::query!(
-        r#"SELECT dhis2_payload AS "payload!", value_keys FROM submission_log WHERE id = $1"#,
-        row.submission_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query_scalar!("SELECT refresh_submission_status($1)", row.submission_id).fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(Some(Claim {
+    Ok(row.map(|row| Claim {
         submission_id: row.submission_id,
         retry_count: row.retry_count,
-        payload: submission.payload,
-        value_keys: serde_json::from_value(submission.value_keys).unwrap_or_default(),
+        payload: row.payload,
+        value_keys: serde_json::from_value(row.value_keys).unwrap_or_default(),
     }))
 }
 
@@ -162,12 +161,27 @@ async fn record(
         "retrying" => "retry",
         other => other,
     };
+    // The attempt, the destination's new state and the submission's summary in one
+    // statement, then the overall status from every destination, in one transaction.
     let mut tx = d.db.begin().await?;
-    sqlx::query!(
-        r#"INSERT INTO delivery_attempts (submission_id, destination_id, attempt, started_at, duration_ms, request_url,
-               request_payload, http_status, dhis2_version, response_body, import_status, import_count, conflicts, outcome, error)
-           VALUES ($1, $2, (SELECT count(*) + 1 FROM delivery_attempts WHERE destination_id = $2), $3, $4, $5,
-                   $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
+    let generation = sqlx::query_scalar!(
+        r#"WITH attempt AS (
+               INSERT INTO delivery_attempts (submission_id, destination_id, attempt, started_at, duration_ms, request_url,
+                   request_payload, http_status, dhis2_version, response_body, import_status, import_count, conflicts,
+                   outcome, error)
+               VALUES ($1, $2, (SELECT count(*) + 1 FROM delivery_attempts WHERE destination_id = $2), $3, $4, $5,
+                       $6, $7, $8, $9, $10, $11, $12, $13, $14)),
+           submission AS (
+               UPDATE submission_log SET retry_count = $16, last_attempt_at = now(), errors = $14,
+                   response = COALESCE($9, response)
+               WHERE id = $1),
+           destination AS (
+               UPDATE submission_destinations
+               SET status = $15, retry_count = $16, next_attempt_at = $17, last_error = $14, locked_by = NULL,
+                   locked_until = NULL, generation = generation + CASE WHEN $15 = 'retrying' THEN 1 ELSE 0 END
+               WHERE id = $2 AND locked_by = $18
+               RETURNING generation)
+           SELECT generation FROM destination"#,
         claim.submission_id,
         destination_id,
         started_at,
@@ -182,34 +196,12 @@ async fn record(
         serde_json::to_value(&conflicts)?,
         attempt_outcome,
         outcome.error,
-    )
-    .execute(&mut *tx)
-    .await?;
-    let generation = sqlx::query_scalar!(
-        r#"UPDATE submission_destinations
-           SET status = $2, retry_count = $3, next_attempt_at = $4, last_error = $5, locked_by = NULL, locked_until = NULL,
-               generation = generation + CASE WHEN $2 = 'retrying' THEN 1 ELSE 0 END
-           WHERE id = $1 AND locked_by = $6
-           RETURNING generation"#,
-        destination_id,
         outcome.status,
         outcome.retry_count,
         outcome.next_attempt_at,
-        outcome.error,
         d.worker,
     )
     .fetch_optional(&mut *tx)
-    .await?;
-    sqlx::query!(
-        r#"UPDATE submission_log SET retry_count = $2, last_attempt_at = now(), errors = $3,
-               response = COALESCE($4, response)
-           WHERE id = $1"#,
-        claim.submission_id,
-        outcome.retry_count,
-        outcome.error,
-        saved_body,
-    )
-    .execute(&mut *tx)
     .await?;
     sqlx::query_scalar!("SELECT refresh_submission_status($1)", claim.submission_id).fetch_one(&mut *tx).await?;
     tx.commit().await?;
@@ -281,7 +273,8 @@ pub async fn run_workers(deliverer: Arc<Deliverer>, shutdown: impl Future<Output
         .register(move |restarts| {
             // A fresh name per (re)start: apalis refuses a name that heart-beat recently.
             WorkerBuilder::new(format!("{name}-{restarts}"))
-                .backend(storage.clone())
+                // Poll even when idle: retries scheduled for later wake no one when they fall due.
+                .backend(storage.clone().poll_with_interval(IDLE_POLL))
                 .data(deliverer.clone())
                 .concurrency(concurrency)
                 .build(deliver)

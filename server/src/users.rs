@@ -89,25 +89,33 @@ pub async fn find_by_username(db: &PgPool, username: &str) -> sqlx::Result<Optio
 
 /// The owner of an active, unexpired API token (given as its hash).
 pub async fn find_by_api_token(db: &PgPool, hash: &str) -> sqlx::Result<Option<UserRow>> {
-    let user = sqlx::query_as!(
-        UserRow,
-        r#"SELECT u.* FROM users u JOIN user_apitoken t ON t.user_id = u.id
+    let found = sqlx::query!(
+        r#"SELECT t.id AS token_id, t.last_used_at, u.* FROM users u JOIN user_apitoken t ON t.user_id = u.id
            WHERE t.token_hash = $1 AND t.is_active AND (t.expires_at IS NULL OR t.expires_at > now())"#,
         hash
     )
     .fetch_optional(db)
     .await?;
-    if user.is_some() {
-        // At most one write a minute per token, so busy partners do not turn reads into writes.
-        sqlx::query!(
-            "UPDATE user_apitoken SET last_used_at = now()
-             WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-            hash
-        )
-        .execute(db)
-        .await?;
+    let Some(r) = found else { return Ok(None) };
+    // Written at most once a minute, so a busy partner's calls stay reads.
+    if r.last_used_at.is_none_or(|at| at < Utc::now() - chrono::Duration::minutes(1)) {
+        sqlx::query!("UPDATE user_apitoken SET last_used_at = now() WHERE id = $1", r.token_id).execute(db).await?;
     }
-    Ok(user)
+    Ok(Some(UserRow {
+        id: r.id,
+        uid: r.uid,
+        username: r.username,
+        password: r.password,
+        firstname: r.firstname,
+        lastname: r.lastname,
+        email: r.email,
+        telephone: r.telephone,
+        role: r.role,
+        is_active: r.is_active,
+        last_login: r.last_login,
+        created: r.created,
+        updated: r.updated,
+    }))
 }
 
 pub async fn count(db: &PgPool) -> sqlx::Result<i64> {

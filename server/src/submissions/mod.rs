@@ -71,40 +71,46 @@ pub async fn accept(
             "No DHIS2 server is configured (api.dhis2_base_url); submissions cannot be accepted".into(),
         )
     })?;
-    let task_id = uuid::Uuid::new_v4().to_string();
-    let warnings = json!(built.warnings);
-    let mut tx = state.db.begin().await?;
+    let mut accepted = AggregateAccepted {
+        message: "Aggregate request queued for processing".into(),
+        submission_id: 0,
+        task_id: uuid::Uuid::new_v4().to_string(),
+        payload: built.payload,
+        warnings: built.warnings,
+    };
+    // One statement stores the submission, its destination and (for an Idempotency-Key) the
+    // answer to repeat, which gets its submission_id when replayed.
     let stored = sqlx::query!(
         r#"WITH s AS (
                INSERT INTO submission_log (kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name,
-                   instance_name, data_set, org_unit, period, idempotency_key, request_hash)
-               VALUES ('aggregate', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   instance_name, data_set, org_unit, period, idempotency_key, request_hash, idempotent_response)
+               VALUES ('aggregate', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                RETURNING id)
            INSERT INTO submission_destinations (submission_id, server_id)
-           SELECT id, $14 FROM s
+           SELECT id, $15 FROM s
            RETURNING submission_id, id AS destination_id, generation"#,
         caller.id,
         body,
-        built.payload,
+        accepted.payload,
         json!(built.value_keys),
-        warnings,
-        task_id,
+        json!(accepted.warnings),
+        accepted.task_id,
         scope.source_name,
         scope.instance_name,
         submission.data_set,
-        built.payload["orgUnit"].as_str(),
+        accepted.payload["orgUnit"].as_str(),
         submission.period.as_str(),
         idempotency_key,
         request_hash,
+        idempotency_key.map(|_| serde_json::to_value(&accepted).expect("serialises")),
         server_id,
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&state.db)
     .await;
     let stored = match stored {
         Ok(row) => row,
         // The same key raced in from a parallel request: answer as for a repeat.
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("submission_log_idempotency_key") => {
-            drop(tx);
             let key = idempotency_key.unwrap_or_default();
             return replay(state, caller, key, &request_hash)
                 .await?
@@ -113,23 +119,7 @@ pub async fn accept(
         }
         Err(e) => return Err(e.into()),
     };
-    let accepted = AggregateAccepted {
-        message: "Aggregate request queued for processing".into(),
-        submission_id: stored.submission_id,
-        task_id,
-        payload: built.payload,
-        warnings: built.warnings,
-    };
-    if idempotency_key.is_some() {
-        sqlx::query!(
-            "UPDATE submission_log SET idempotent_response = $2 WHERE id = $1",
-            stored.submission_id,
-            serde_json::to_value(&accepted).expect("serialises")
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+    accepted.submission_id = stored.submission_id;
     if let Err(e) = state.queue.push(stored.destination_id, stored.generation, Duration::ZERO).await {
         tracing::warn!(submission_id = stored.submission_id, error = %e, "stored but not queued; the sweeper will queue it");
     }
@@ -139,7 +129,7 @@ pub async fn accept(
 /// The first answer for a repeated Idempotency-Key, or 409 when the body differs.
 async fn replay(state: &AppState, caller: &AuthUser, key: &str, hash: &str) -> ApiResult<Option<AggregateAccepted>> {
     let row = sqlx::query!(
-        "SELECT request_hash, idempotent_response FROM submission_log WHERE user_id = $1 AND idempotency_key = $2",
+        "SELECT id, request_hash, idempotent_response FROM submission_log WHERE user_id = $1 AND idempotency_key = $2",
         caller.id,
         key
     )
@@ -151,7 +141,11 @@ async fn replay(state: &AppState, caller: &AuthUser, key: &str, hash: &str) -> A
             "Idempotency-Key was already used with a different request body; use a new key for new data".into(),
         ));
     }
-    Ok(row.idempotent_response.and_then(|r| serde_json::from_value(r).ok()))
+    let mut first: Option<AggregateAccepted> = row.idempotent_response.and_then(|r| serde_json::from_value(r).ok());
+    if let Some(first) = &mut first {
+        first.submission_id = row.id;
+    }
+    Ok(first)
 }
 
 async fn build(state: &AppState, submission: &aggregate::Aggregate, scope: &Scope) -> ApiResult<aggregate::Built> {

@@ -14,13 +14,13 @@ use crate::helpers::*;
 const BINARY: &str = env!("CARGO_BIN_EXE_dhis2gw");
 
 /// A scratch directory and a fresh database for one test of the binary.
-struct Operator {
+pub struct Operator {
     dir: PathBuf,
     database: String,
 }
 
 impl Operator {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("dhis2gw-cli-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let database = format!("{}/dhis2gw_test_{}", postgres_server(), uuid::Uuid::new_v4().simple());
@@ -61,7 +61,7 @@ impl Operator {
         child.wait_with_output().unwrap()
     }
 
-    fn base_env(&self) -> Vec<(&'static str, String)> {
+    pub fn base_env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("DHIS2GW_DB", self.database.clone()),
             ("DHIS2GW_JWT_SECRET", JWT_SECRET.to_string()),
@@ -81,7 +81,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
@@ -90,7 +90,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts `dhis2gw` and waits until it answers /health/ready.
-async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Child, String) {
+pub async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Child, String) {
     let port = free_port().to_string();
     let mut env = env.to_vec();
     env.extend([("DHIS2GW_SERVER_PORT", port.as_str()), ("DHIS2GW_HOST", "127.0.0.1")]);

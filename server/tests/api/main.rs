@@ -9,6 +9,7 @@ mod hostile;
 mod logs;
 mod mappings;
 mod pipeline;
+mod recovery;
 mod roles;
 mod service;
 mod users;
