@@ -224,23 +224,31 @@ CREATE TRIGGER submission_destinations_updated BEFORE UPDATE ON submission_desti
     FOR EACH ROW EXECUTE FUNCTION set_updated();
 
 -- The overall status of a submission summarises its destinations: work still to do
--- first, then the worst outcome. Returns the new status.
+-- first, then the worst outcome. `changed` may name a destination whose status is about to
+-- become `new_status`, so a statement updating both can compute the summary in one go.
+CREATE FUNCTION submission_status(sub bigint, changed bigint, new_status text) RETURNS text AS $$
+    SELECT CASE
+             WHEN bool_or(s = 'processing') THEN 'processing'
+             WHEN bool_or(s = 'retrying') THEN 'retrying'
+             WHEN bool_or(s = 'queued') THEN 'queued'
+             WHEN bool_or(s = 'dead') THEN 'dead'
+             WHEN bool_or(s = 'failed') THEN 'failed'
+             WHEN bool_or(s = 'warning') THEN 'warning'
+             ELSE 'succeeded'
+           END
+    FROM (SELECT CASE WHEN id = changed THEN new_status ELSE status END AS s
+          FROM submission_destinations WHERE submission_id = sub) d
+    HAVING count(*) > 0;
+$$ LANGUAGE sql STABLE;
+
+-- Rewrites a submission's status (and next retry) from its destinations; returns it.
 CREATE FUNCTION refresh_submission_status(sub bigint) RETURNS text AS $$
-    UPDATE submission_log s SET status = agg.status, next_attempt_at = agg.next_at
-    FROM (SELECT CASE
-                   WHEN bool_or(status = 'processing') THEN 'processing'
-                   WHEN bool_or(status = 'retrying') THEN 'retrying'
-                   WHEN bool_or(status = 'queued') THEN 'queued'
-                   WHEN bool_or(status = 'dead') THEN 'dead'
-                   WHEN bool_or(status = 'failed') THEN 'failed'
-                   WHEN bool_or(status = 'warning') THEN 'warning'
-                   ELSE 'succeeded'
-                 END AS status,
-                 min(next_attempt_at) FILTER (WHERE status = 'retrying') AS next_at
-          FROM submission_destinations WHERE submission_id = sub
-          HAVING count(*) > 0) agg
-    WHERE s.id = sub
-    RETURNING s.status;
+    UPDATE submission_log
+    SET status = COALESCE(submission_status(sub, NULL, NULL), status),
+        next_attempt_at = (SELECT min(next_attempt_at) FROM submission_destinations
+                           WHERE submission_id = sub AND status = 'retrying')
+    WHERE id = sub
+    RETURNING status;
 $$ LANGUAGE sql;
 
 CREATE TABLE delivery_attempts (

@@ -161,9 +161,7 @@ async fn record(
         "retrying" => "retry",
         other => other,
     };
-    // The attempt, the destination's new state and the submission's summary in one
-    // statement, then the overall status from every destination, in one transaction.
-    let mut tx = d.db.begin().await?;
+    // The attempt, the destination's new state and the submission's summary: one statement.
     let generation = sqlx::query_scalar!(
         r#"WITH attempt AS (
                INSERT INTO delivery_attempts (submission_id, destination_id, attempt, started_at, duration_ms, request_url,
@@ -172,9 +170,14 @@ async fn record(
                VALUES ($1, $2, (SELECT count(*) + 1 FROM delivery_attempts WHERE destination_id = $2), $3, $4, $5,
                        $6, $7, $8, $9, $10, $11, $12, $13, $14)),
            submission AS (
+               -- Summarised with this destination's new status, so the row is written once.
                UPDATE submission_log SET retry_count = $16, last_attempt_at = now(), errors = $14,
-                   response = COALESCE($9, response)
-               WHERE id = $1),
+                   response = COALESCE($9, response), status = COALESCE(submission_status($1, $2, $15), status),
+                   next_attempt_at = (SELECT min(CASE WHEN id = $2 THEN $17 ELSE next_attempt_at END)
+                                      FROM submission_destinations
+                                      WHERE submission_id = $1 AND CASE WHEN id = $2 THEN $15 ELSE status END = 'retrying')
+               -- Only while this worker still holds the lease; otherwise the new holder decides.
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM submission_destinations WHERE id = $2 AND locked_by = $18)),
            destination AS (
                UPDATE submission_destinations
                SET status = $15, retry_count = $16, next_attempt_at = $17, last_error = $14, locked_by = NULL,
@@ -201,10 +204,8 @@ async fn record(
         outcome.next_attempt_at,
         d.worker,
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&d.db)
     .await?;
-    sqlx::query_scalar!("SELECT refresh_submission_status($1)", claim.submission_id).fetch_one(&mut *tx).await?;
-    tx.commit().await?;
     match (generation, outcome.next_attempt_at) {
         (Some(generation), Some(at)) => {
             let delay = (at - Utc::now()).to_std().unwrap_or_default();

@@ -24,6 +24,14 @@ const JOB_NAME_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 
 pub type Storage = RedisStorage<DeliveryJob>;
 
+/// The job of a destination's generation: its name makes a repeated push a no-op.
+fn job(destination_id: i64, generation: i32, delay: Duration) -> apalis::prelude::Task<DeliveryJob> {
+    TaskBuilder::new(DeliveryJob { destination_id })
+        .idempotency_key(format!("d{destination_id}-g{generation}"))
+        .run_in_seconds(delay.as_secs())
+        .build()
+}
+
 /// A handle to the queue; connects in the background so the gateway starts (and accepts
 /// submissions into PostgreSQL) even while Redis is down.
 #[derive(Clone)]
@@ -62,11 +70,15 @@ impl Queue {
     /// Pushes the job of a destination's current generation, after `delay`.
     pub async fn push(&self, destination_id: i64, generation: i32, delay: Duration) -> anyhow::Result<()> {
         let mut storage = self.storage().await?;
-        let task = TaskBuilder::new(DeliveryJob { destination_id })
-            .idempotency_key(format!("d{destination_id}-g{generation}"))
-            .run_in_seconds(delay.as_secs())
-            .build();
-        storage.push_task(task).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        storage.push_task(job(destination_id, generation, delay)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    /// Pushes the jobs of many (destination, generation) pairs, due now, in batches.
+    pub async fn push_due(&self, due: &[(i64, i32)]) -> anyhow::Result<()> {
+        let mut storage = self.storage().await?;
+        let tasks: Vec<_> = due.iter().map(|&(id, generation)| job(id, generation, Duration::ZERO)).collect();
+        storage.push_all(futures_util::stream::iter(tasks)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 

@@ -6,10 +6,8 @@
 //!   name: a job Redis still holds is not duplicated, one it lost (flush, restart) is recreated;
 //! - finished jobs' bookkeeping is removed from Redis.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use sqlx::PgPool;
+use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
@@ -50,9 +48,8 @@ pub async fn sweep(db: &PgPool, queue: &Queue) -> anyhow::Result<Swept> {
     )
     .fetch_all(db)
     .await?;
-    for row in &due {
-        queue.push(row.id, row.generation, Duration::ZERO).await?;
-    }
+    let due: Vec<(i64, i32)> = due.iter().map(|r| (r.id, r.generation)).collect();
+    queue.push_due(&due).await?;
     queue.tidy().await?;
     Ok(Swept { reclaimed: reclaimed.len(), pushed: due.len() })
 }
