@@ -318,7 +318,19 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<AuthUser> {
             let uid = state.jwt.verify(&jwt)?;
             users::find_by_uid(&state.db, &uid).await?
         }
-        Credentials::ApiToken(token) => users::find_by_api_token(&state.db, &token_hash(&token)).await?,
+        Credentials::ApiToken(token) => {
+            let hash = token_hash(&token);
+            match state.api_tokens.get(&hash) {
+                Some(user) => Some(user),
+                None => {
+                    let user = users::find_by_api_token(&state.db, &hash).await?;
+                    if let Some(user) = &user {
+                        state.api_tokens.insert(hash, user.clone());
+                    }
+                    user
+                }
+            }
+        }
         Credentials::Basic { username, password } => {
             if !state.config.server.allow_basic_auth {
                 return Err(ApiError::Unauthorized("Basic authentication is disabled on this gateway".into()));

@@ -18,8 +18,13 @@ use crate::delivery::{self, Deliverer};
 use crate::dhis2::Dhis2Client;
 use crate::error::ApiError;
 use crate::http::{self, AppState};
+use crate::mappings::MappingCache;
 use crate::queue::Queue;
 use crate::{db, servers, sweeper, users};
+
+/// How long a verified API token is trusted without asking PostgreSQL again. Revocation and
+/// deactivation through this process take effect at once; through another process within this.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
@@ -43,7 +48,17 @@ impl Application {
         let jwt = Arc::new(JwtKeys::new(config.server.jwt_secret.expose(), config.server.access_token_ttl));
         Ok(Application {
             listener,
-            state: AppState { db, config: Arc::new(config), jwt, redis, queue, dhis2, primary_server_id },
+            state: AppState {
+                mappings: Arc::new(MappingCache::new(config.api.mapping_scheme)),
+                api_tokens: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(TOKEN_CACHE_TTL).build(),
+                db,
+                config: Arc::new(config),
+                jwt,
+                redis,
+                queue,
+                dhis2,
+                primary_server_id,
+            },
         })
     }
 

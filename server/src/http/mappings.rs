@@ -54,6 +54,7 @@ async fn create(
     Json(fields): Json<MappingFields>,
 ) -> ApiResult<(StatusCode, axum::Json<Mapping>)> {
     let mapping = mappings::create(&state.db, fields).await?;
+    state.mappings.invalidate();
     audit::record(
         &state.db,
         Actor::User(&caller),
@@ -93,6 +94,7 @@ async fn update(
     Json(fields): Json<MappingFields>,
 ) -> ApiResult<axum::Json<Mapping>> {
     let mapping = mappings::update(&state.db, id, fields).await?;
+    state.mappings.invalidate();
     audit::record(&state.db, Actor::User(&caller), "mapping.update", "mapping", &id.to_string(), json!(mapping.fields))
         .await?;
     Ok(axum::Json(mapping))
@@ -110,6 +112,7 @@ async fn delete(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Mapping>> {
     let mapping = mappings::delete(&state.db, id).await?;
+    state.mappings.invalidate();
     audit::record(&state.db, Actor::User(&caller), "mapping.delete", "mapping", &id.to_string(), json!(mapping.fields))
         .await?;
     Ok(axum::Json(mapping))
@@ -186,6 +189,7 @@ async fn import(
     let (name, bytes) = file
         .ok_or_else(|| ApiError::invalid_field("file", "No file is received: send it as the multipart field `file`"))?;
     let report = files::import(&state.db, format, &bytes, params.dry_run).await?;
+    state.mappings.invalidate();
     if !report.dry_run {
         let detail = json!({"file": name, "created": report.created, "updated": report.updated,
                             "unchanged": report.unchanged, "rejected": report.rejected});

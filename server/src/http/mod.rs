@@ -24,6 +24,7 @@ use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::dhis2::Dhis2Client;
 use crate::error::ApiError;
+use crate::mappings::MappingCache;
 use crate::queue::Queue;
 
 mod aggregate;
@@ -45,6 +46,10 @@ pub struct AppState {
     /// The primary DHIS2 server, when one is configured.
     pub dhis2: Option<Arc<Dhis2Client>>,
     pub primary_server_id: Option<i64>,
+    /// The intake's view of the mappings; invalidated by every mapping change.
+    pub mappings: Arc<MappingCache>,
+    /// Recently verified partner API tokens (hash → owner); cleared by every user or token change.
+    pub api_tokens: moka::sync::Cache<String, crate::users::UserRow>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -312,7 +312,7 @@ pub struct Target {
     pub attribute_option_combo: Option<String>,
 }
 
-/// The mappings one submission needs, loaded in one query.
+/// The mappings one submission needs.
 #[derive(Debug, Default)]
 pub struct Lookup {
     /// Partner key → every data element mapping that matches it.
@@ -321,39 +321,30 @@ pub struct Lookup {
     pub org_unit: Option<String>,
 }
 
-impl Lookup {
-    /// Loads the `de` mappings of `keys` under `scheme` and the `ou` mapping of `org_unit`.
-    pub async fn load(
-        db: &PgPool,
-        scheme: MappingScheme,
-        source: &str,
-        instance: &str,
-        keys: &[String],
-        org_unit: &str,
-    ) -> sqlx::Result<Lookup> {
+/// Every mapping of one (source, instance) scope, keyed for the mapping scheme.
+#[derive(Debug, Default)]
+pub struct ScopeMappings {
+    data_elements: HashMap<String, Vec<Target>>,
+    org_units_by_code: HashMap<String, String>,
+    org_units_by_source: HashMap<String, String>,
+}
+
+impl ScopeMappings {
+    pub async fn load(db: &PgPool, scheme: MappingScheme, source: &str, instance: &str) -> sqlx::Result<ScopeMappings> {
         let rows = sqlx::query!(
             r#"SELECT what, code, name, dataelement, category_option_combo, attribute_option_combo, dest_orgunit, source_orgunit
-               FROM dhis2_mappings
-               WHERE source_name = $1 AND instance_name = $2
-                 AND ((what = 'de' AND CASE $3 WHEN 'UID' THEN dataelement = ANY($4)
-                                               WHEN 'NAME' THEN name = ANY($4)
-                                               ELSE code = ANY($4) END)
-                      OR (what = 'ou' AND (code = $5 OR source_orgunit = $5)))
-               ORDER BY id"#,
+               FROM dhis2_mappings WHERE source_name = $1 AND instance_name = $2 ORDER BY id"#,
             source,
             instance,
-            scheme.as_str(),
-            keys,
-            org_unit,
         )
         .fetch_all(db)
         .await?;
-        let mut lookup = Lookup::default();
+        let mut scope = ScopeMappings::default();
         for row in rows {
             if row.what == "ou" {
-                // An exact code match wins over a source_orgunit match.
-                if lookup.org_unit.is_none() || row.code == org_unit {
-                    lookup.org_unit = Some(row.dest_orgunit);
+                scope.org_units_by_code.entry(row.code).or_insert_with(|| row.dest_orgunit.clone());
+                if !row.source_orgunit.is_empty() {
+                    scope.org_units_by_source.entry(row.source_orgunit).or_insert(row.dest_orgunit);
                 }
                 continue;
             }
@@ -362,13 +353,60 @@ impl Lookup {
                 MappingScheme::Uid => row.dataelement.clone(),
                 MappingScheme::Name => row.name,
             };
-            lookup.data_elements.entry(key).or_default().push(Target {
+            scope.data_elements.entry(key).or_default().push(Target {
                 data_element: row.dataelement,
                 category_option_combo: row.category_option_combo,
                 attribute_option_combo: row.attribute_option_combo,
             });
         }
-        Ok(lookup)
+        Ok(scope)
+    }
+
+    /// What `keys` and `org_unit` map to. An `ou` mapping's code wins over its source_orgunit.
+    pub fn lookup<'a>(&self, keys: impl IntoIterator<Item = &'a String>, org_unit: &str) -> Lookup {
+        Lookup {
+            data_elements: keys
+                .into_iter()
+                .filter_map(|k| self.data_elements.get(k).map(|t| (k.clone(), t.clone())))
+                .collect(),
+            org_unit: self.org_units_by_code.get(org_unit).or_else(|| self.org_units_by_source.get(org_unit)).cloned(),
+        }
+    }
+}
+
+/// How long the intake may use a scope's mappings before reading them again. Changes made
+/// through this process are seen at once; changes through another gateway process within this.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The intake's cache of [`ScopeMappings`], so a submission does not read the mappings again.
+pub struct MappingCache {
+    scheme: MappingScheme,
+    scopes: moka::sync::Cache<(String, String), std::sync::Arc<ScopeMappings>>,
+}
+
+impl MappingCache {
+    pub fn new(scheme: MappingScheme) -> MappingCache {
+        MappingCache { scheme, scopes: moka::sync::Cache::builder().max_capacity(1000).time_to_live(CACHE_TTL).build() }
+    }
+
+    pub async fn scope(
+        &self,
+        db: &PgPool,
+        source: &str,
+        instance: &str,
+    ) -> sqlx::Result<std::sync::Arc<ScopeMappings>> {
+        let key = (source.to_string(), instance.to_string());
+        if let Some(scope) = self.scopes.get(&key) {
+            return Ok(scope);
+        }
+        let scope = std::sync::Arc::new(ScopeMappings::load(db, self.scheme, source, instance).await?);
+        self.scopes.insert(key, scope.clone());
+        Ok(scope)
+    }
+
+    /// After any change to the mappings.
+    pub fn invalidate(&self) {
+        self.scopes.invalidate_all();
     }
 }
 

@@ -21,7 +21,7 @@ use crate::auth::AuthUser;
 use crate::dhis2::summary;
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
-use crate::mappings::Lookup;
+use crate::mappings::ScopeMappings;
 use crate::users::{like_pattern, paging};
 
 /// Where the mappings of a submission come from (`?source_name=&instance_name=`).
@@ -62,7 +62,7 @@ pub async fn accept(
         return Ok(Intake::Accepted(previous));
     }
     let submission = aggregate::parse(body)?;
-    let built = build(state, &submission, scope).await?;
+    let built = build(state, &submission, scope, false).await?;
     if submission.dry_run {
         return Ok(Intake::DryRun(dry_run(state, built).await));
     }
@@ -148,11 +148,21 @@ async fn replay(state: &AppState, caller: &AuthUser, key: &str, hash: &str) -> A
     Ok(first)
 }
 
-async fn build(state: &AppState, submission: &aggregate::Aggregate, scope: &Scope) -> ApiResult<aggregate::Built> {
+/// Translates a submission; `fresh` reads the mappings from the database instead of the
+/// intake's cache (a requeue must see a mapping fixed a moment ago, wherever it was fixed).
+async fn build(
+    state: &AppState,
+    submission: &aggregate::Aggregate,
+    scope: &Scope,
+    fresh: bool,
+) -> ApiResult<aggregate::Built> {
     let scheme = state.config.api.mapping_scheme;
-    let keys: Vec<String> = submission.values.keys().cloned().collect();
-    let lookup =
-        Lookup::load(&state.db, scheme, &scope.source_name, &scope.instance_name, &keys, &submission.org_unit).await?;
+    let mappings = if fresh {
+        std::sync::Arc::new(ScopeMappings::load(&state.db, scheme, &scope.source_name, &scope.instance_name).await?)
+    } else {
+        state.mappings.scope(&state.db, &scope.source_name, &scope.instance_name).await?
+    };
+    let lookup = mappings.lookup(submission.values.keys(), &submission.org_unit);
     aggregate::build(submission, &lookup, scheme, Some(&state.config.api.dhis2_attribute_option_combo))
 }
 
@@ -574,7 +584,7 @@ pub async fn requeue_one(state: &AppState, id: i64) -> ApiResult<()> {
     }
     let submission = aggregate::parse(&row.payload)?;
     let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
-    let built = build(state, &submission, &scope).await?;
+    let built = build(state, &submission, &scope, true).await?;
     let mut tx = state.db.begin().await?;
     sqlx::query!(
         r#"UPDATE submission_log SET dhis2_payload = $2, value_keys = $3, warnings = $4, task_id = $5, retry_count = 0,
