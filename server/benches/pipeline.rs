@@ -249,5 +249,6 @@ async fn deliveries(dhis2: &Dhis2Double, db: &sqlx::PgPool, accepted: usize) {
         "delivery:  {delivery_rate:.0} deliveries/s = {:.0}% of max_concurrent/latency = {target:.0}/s (target >= 90%)",
         100.0 * delivery_rate / target
     );
+    println!("most deliveries in flight at once: {} (max_concurrent {MAX_CONCURRENT})", dhis2.max_in_flight());
     println!("values written more than once: {twice}");
 }

@@ -26,7 +26,7 @@ use crate::queue::{DeliveryJob, Queue};
 use crate::submissions::aggregate::keys_of;
 
 /// How often an idle worker looks for work that fell due (scheduled retries).
-const IDLE_POLL: Duration = Duration::from_millis(250);
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Longest wait between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);

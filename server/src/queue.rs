@@ -45,7 +45,7 @@ impl Queue {
     pub fn new(config: &Config) -> Queue {
         let queue_config = RedisQueueConfig::default()
             // One fetch can fill every delivery slot.
-            .batch_size(config.server.max_concurrent as usize)
+            .batch_size(2 * config.server.max_concurrent as usize)
             .queue(format!("{}:deliveries", config.server.queue_prefix))
             // A worker that stops heart-beating for 15 s has its jobs taken over.
             .heartbeat_interval(Duration::from_secs(5))
