@@ -270,6 +270,8 @@ CREATE TABLE delivery_attempts (
     error            text
 );
 CREATE INDEX delivery_attempts_submission_idx ON delivery_attempts (submission_id, attempt);
+-- Numbering a destination's next attempt must not scan every attempt ever made.
+CREATE INDEX delivery_attempts_destination_idx ON delivery_attempts (destination_id);
 
 ----------------------------------------------------------------------------------------------
 -- Organisation unit cache (synced from the primary DHIS2)

@@ -27,6 +27,20 @@ pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
         .with_context(|| format!("cannot connect to PostgreSQL at {}", config.database.uri.masked()))
 }
 
+/// The delivery workers' own pool. Their writes (claims, attempt records) commit without
+/// waiting for the WAL flush: should PostgreSQL itself crash, the last few milliseconds of
+/// bookkeeping may be lost and a delivery repeated (DHIS2 imports are upserts), while every
+/// accepted submission is still written with a synchronous commit by the main pool.
+pub async fn connect_workers(config: &Config) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(&config.database.uri.0)?.options([("synchronous_commit", "off")]);
+    PgPoolOptions::new()
+        .max_connections(config.server.max_concurrent + 2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", config.database.uri.masked()))
+}
+
 async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
     let Err(e) = options.connect().await.map(|c| c.close()) else {
         return Ok(());

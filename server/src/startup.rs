@@ -82,9 +82,10 @@ impl Application {
                 let _ = rx.wait_for(|stopping| *stopping).await;
             }
         };
+        let worker_db = db::connect_workers(&state.config).await?;
         let workers = state.dhis2.clone().map(|client| {
             let deliverer = Arc::new(Deliverer {
-                db: state.db.clone(),
+                db: worker_db.clone(),
                 client,
                 queue: state.queue.clone(),
                 config: state.config.clone(),
@@ -120,6 +121,7 @@ impl Application {
             tracing::warn!("deliveries still running after {} s; the sweeper will resume them", grace.as_secs());
         }
         state.db.close().await;
+        worker_db.close().await;
         tracing::info!("stopped");
         Ok(())
     }
