@@ -55,9 +55,11 @@ pub async fn accept(
     scope: &Scope,
     idempotency_key: Option<&str>,
 ) -> ApiResult<Intake> {
-    let request_hash = hex::encode(Sha256::digest(format!("{}|{}|{body}", scope.source_name, scope.instance_name)));
-    if let Some(key) = idempotency_key
-        && let Some(previous) = replay(state, caller, key, &request_hash).await?
+    // What makes a repeat "the same request"; only needed with an Idempotency-Key.
+    let request_hash = idempotency_key
+        .map(|_| hex::encode(Sha256::digest(format!("{}|{}|{body}", scope.source_name, scope.instance_name))));
+    if let (Some(key), Some(hash)) = (idempotency_key, &request_hash)
+        && let Some(previous) = replay(state, caller, key, hash).await?
     {
         return Ok(Intake::Accepted(previous));
     }
@@ -111,8 +113,8 @@ pub async fn accept(
         Ok(row) => row,
         // The same key raced in from a parallel request: answer as for a repeat.
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("submission_log_idempotency_key") => {
-            let key = idempotency_key.unwrap_or_default();
-            return replay(state, caller, key, &request_hash)
+            let (key, hash) = (idempotency_key.unwrap_or_default(), request_hash.unwrap_or_default());
+            return replay(state, caller, key, &hash)
                 .await?
                 .map(Intake::Accepted)
                 .ok_or_else(|| ApiError::Conflict("Idempotency-Key is in use by a request being processed".into()));

@@ -73,3 +73,22 @@ async fn swagger_ui_is_served_from_the_binary() {
     let init = app.request(Method::GET, "/swagger/swagger-initializer.js").send().await.unwrap().text().await.unwrap();
     assert!(init.contains("/api-docs/openapi.json"), "{init}");
 }
+
+#[tokio::test]
+async fn cors_headers_only_for_configured_origins() {
+    let closed = spawn_app().await;
+    let preflight = |app: &TestApp, origin: &str| {
+        app.request(Method::OPTIONS, "/api/v2/users")
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+    };
+    let r = preflight(&closed, "https://console.example.org").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none(), "no origins are allowed by default");
+    let open = spawn_app_with(|c| c.server.cors_allowed_origins = vec!["https://console.example.org".into()]).await;
+    let r = preflight(&open, "https://console.example.org").await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://console.example.org");
+    let r = preflight(&open, "https://evil.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
