@@ -104,11 +104,12 @@ cmd_test() {
   drop_test_databases
 }
 
-# Each test creates its own database; remove those left by earlier runs.
+# Each test creates its own database; remove those left by earlier runs. A database still in
+# use (another test run on this machine) cannot be dropped and is left alone.
 drop_test_databases() {
   local server="$DHIS2GW_TEST_POSTGRES"
   psql "$server/postgres" -Atqc "select datname from pg_database where datname like 'dhis2gw\_test\_%'" 2>/dev/null |
-    while read -r db; do psql "$server/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true; done
+    while read -r db; do psql "$server/postgres" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
 }
 
 cmd_sqlx_prepare() {
