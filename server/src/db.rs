@@ -86,3 +86,18 @@ pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     migrator.run(pool).await.context("applying database migrations failed")?;
     Ok(())
 }
+
+/// This database's installation id, made on first use: it tells its queue jobs apart from
+/// those of an earlier database that used the same Redis.
+pub async fn installation_id(pool: &PgPool) -> sqlx::Result<String> {
+    sqlx::query!(
+        r#"INSERT INTO job_state (name, value) VALUES ('installation', jsonb_build_object('id', $1::text))
+           ON CONFLICT (name) DO NOTHING"#,
+        uuid::Uuid::new_v4().simple().to_string(),
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query_scalar!(r#"SELECT value->>'id' AS "id!" FROM job_state WHERE name = 'installation'"#)
+        .fetch_one(pool)
+        .await
+}

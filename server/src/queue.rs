@@ -24,10 +24,17 @@ const JOB_NAME_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 
 pub type Storage = RedisStorage<DeliveryJob>;
 
-/// The job of a destination's generation: its name makes a repeated push a no-op.
-fn job(destination_id: i64, generation: i32, delay: Duration) -> apalis::prelude::Task<DeliveryJob> {
+/// The job of a destination's generation: its name makes a repeated push a no-op. The name
+/// starts with the database's installation id, so a database created anew (ids restarting at
+/// 1) never meets the names of the old one still remembered by Redis.
+fn job(
+    installation: &str,
+    destination_id: i64,
+    generation: i32,
+    delay: Duration,
+) -> apalis::prelude::Task<DeliveryJob> {
     TaskBuilder::new(DeliveryJob { destination_id })
-        .idempotency_key(format!("d{destination_id}-g{generation}"))
+        .idempotency_key(format!("{installation}-d{destination_id}-g{generation}"))
         .run_in_seconds(delay.as_secs())
         .build()
 }
@@ -39,10 +46,11 @@ pub struct Queue {
     storage: Arc<OnceCell<Storage>>,
     config: RedisQueueConfig,
     url: String,
+    installation: Arc<str>,
 }
 
 impl Queue {
-    pub fn new(config: &Config) -> Queue {
+    pub fn new(config: &Config, installation: &str) -> Queue {
         let queue_config = RedisQueueConfig::default()
             // One fetch can fill every delivery slot.
             .batch_size(2 * config.server.max_concurrent as usize)
@@ -53,7 +61,12 @@ impl Queue {
             .emit_events(false)
             .persist_results(false)
             .idempotency_ttl(Some(JOB_NAME_TTL));
-        Queue { storage: Arc::new(OnceCell::new()), config: queue_config, url: config.redis_url() }
+        Queue {
+            storage: Arc::new(OnceCell::new()),
+            config: queue_config,
+            url: config.redis_url(),
+            installation: installation.into(),
+        }
     }
 
     /// The storage, connecting first if needed.
@@ -70,14 +83,18 @@ impl Queue {
     /// Pushes the job of a destination's current generation, after `delay`.
     pub async fn push(&self, destination_id: i64, generation: i32, delay: Duration) -> anyhow::Result<()> {
         let mut storage = self.storage().await?;
-        storage.push_task(job(destination_id, generation, delay)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        storage
+            .push_task(job(&self.installation, destination_id, generation, delay))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 
     /// Pushes the jobs of many (destination, generation) pairs, due now, in batches.
     pub async fn push_due(&self, due: &[(i64, i32)]) -> anyhow::Result<()> {
         let mut storage = self.storage().await?;
-        let tasks: Vec<_> = due.iter().map(|&(id, generation)| job(id, generation, Duration::ZERO)).collect();
+        let tasks: Vec<_> =
+            due.iter().map(|&(id, generation)| job(&self.installation, id, generation, Duration::ZERO)).collect();
         storage.push_all(futures_util::stream::iter(tasks)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }

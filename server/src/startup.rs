@@ -41,7 +41,7 @@ impl Application {
         let primary_server_id = servers::sync_primary(&db, &config).await?;
         let dhis2 = Dhis2Client::from_config(&config.api)?.map(Arc::new);
         let redis = redis::Client::open(config.redis_url()).context("server.redis_address")?;
-        let queue = Queue::new(&config);
+        let queue = Queue::new(&config, &db::installation_id(&db).await?);
         let (host, port) = (config.server.host.as_str(), config.server.port);
         let listener =
             TcpListener::bind((host, port)).await.with_context(|| format!("cannot listen on {host}:{port}"))?;

@@ -67,6 +67,8 @@ impl Operator {
             ("DHIS2GW_JWT_SECRET", JWT_SECRET.to_string()),
             ("DHIS2GW_REDIS", redis_address()),
             ("DHIS2GW_MIGRATIONS_DIR", "embedded".to_string()),
+            // A queue of its own: gateways of different databases must not share one.
+            ("DHIS2GW_QUEUE_PREFIX", format!("test_{}", uuid::Uuid::new_v4().simple())),
         ]
     }
 }
