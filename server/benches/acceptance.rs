@@ -66,6 +66,13 @@ impl Gateway {
     }
 }
 
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 async fn ready(base: &str) {
     let client = reqwest::Client::new();
     for _ in 0..600 {

@@ -92,7 +92,30 @@ fn free_port() -> u16 {
 }
 
 /// Starts `dhis2gw` and waits until it answers /health/ready.
-pub async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Child, String) {
+/// A running `dhis2gw`; killed when dropped, so a failing test leaves no process behind.
+pub struct Gateway(Child);
+
+impl std::ops::Deref for Gateway {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Gateway {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Gateway, String) {
     let port = free_port().to_string();
     let mut env = env.to_vec();
     env.extend([("DHIS2GW_SERVER_PORT", port.as_str()), ("DHIS2GW_HOST", "127.0.0.1")]);
@@ -104,7 +127,7 @@ pub async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Child, Strin
         if let Ok(r) = client.get(format!("{base}/health/ready")).send().await
             && r.status() == StatusCode::OK
         {
-            return (child, base);
+            return (Gateway(child), base);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
