@@ -79,10 +79,18 @@ cmd_run() {
   export DHIS2GW_MIGRATIONS_DIR="${DHIS2GW_MIGRATIONS_DIR:-$ROOT/migrations}"
   local port="${DHIS2GW_SERVER_PORT:-9090}"
   log "building the gateway"
-  cargo build -p dhis2gw
+  cargo build -p dhis2gw -p dhis2-double
+  if [ -z "${dhis2_base_url:-}${DHIS2GW_DHIS2_BASE_URL:-}" ]; then
+    # No DHIS2 of your own: deliver to the test double, so submissions go all the way.
+    "${CARGO_TARGET_DIR:-$ROOT/target}/debug/dhis2-double" --port 8089 --version 2.40 >/dev/null &
+    trap 'kill $! 2>/dev/null' EXIT
+    export dhis2_base_url=http://127.0.0.1:8089 dhis2_user=admin dhis2_password=district
+    log "no DHIS2 configured: delivering to the DHIS2 test double on http://127.0.0.1:8089"
+    log "  (data set pBOMPrpg1QY, org unit OrgFac00001, data element DeInteger01; set dhis2_base_url to use a real DHIS2)"
+  fi
   log "gateway on http://localhost:${port}  (Swagger UI: http://localhost:${port}/swagger/)"
   log "first admin: ${DHIS2GW_BOOTSTRAP_ADMIN_USER} / ${DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD} (created on an empty database only)"
-  exec cargo run -q -p dhis2gw -- --config "$ROOT/packaging/dev/dhis2gw.dev.yml" "$@"
+  cargo run -q -p dhis2gw -- --config "$ROOT/packaging/dev/dhis2gw.dev.yml" "$@"
 }
 
 cmd_test() {
