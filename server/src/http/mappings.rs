@@ -188,7 +188,7 @@ async fn import(
     }
     let (name, bytes) = file
         .ok_or_else(|| ApiError::invalid_field("file", "No file is received: send it as the multipart field `file`"))?;
-    let report = files::import(&state.db, format, &bytes, params.dry_run).await?;
+    let report = files::import(&state.db, format, bytes.to_vec(), params.dry_run).await?;
     state.mappings.invalidate();
     if !report.dry_run {
         let detail = json!({"file": name, "created": report.created, "updated": report.updated,

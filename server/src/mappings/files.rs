@@ -208,11 +208,14 @@ pub enum Format {
 
 /// Applies a file as upserts on (code, source_name, instance_name, what): every row is
 /// created, updated, unchanged or rejected (with reasons). With `dry_run` nothing is written.
-pub async fn import(db: &PgPool, format: Format, bytes: &[u8], dry_run: bool) -> ApiResult<ImportReport> {
-    let rows = match format {
-        Format::Csv => read_csv(bytes)?,
-        Format::Excel => read_excel(bytes)?,
-    };
+pub async fn import(db: &PgPool, format: Format, bytes: Vec<u8>, dry_run: bool) -> ApiResult<ImportReport> {
+    // Parsing a large workbook is CPU work: keep it off the async runtime's threads.
+    let rows = tokio::task::spawn_blocking(move || match format {
+        Format::Csv => read_csv(&bytes),
+        Format::Excel => read_excel(&bytes),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
     let mut tx = db.begin().await?;
     let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
     let mut report = ImportReport {
