@@ -96,7 +96,9 @@ fn print_config(loaded: Result<Loaded, config::ConfigError>) -> ExitCode {
 async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
     let config = loaded.config;
     match command {
-        Command::Serve | Command::Config => {
+        // `config` is answered before a runtime starts, so it cannot reach here.
+        Command::Config => unreachable!("dhis2gw config is handled in main"),
+        Command::Serve => {
             telemetry::init(&config);
             if let Some(file) = &loaded.file {
                 tracing::info!(file = %file.display(), "configuration read");
