@@ -10,7 +10,7 @@ use dhis2gw_wire::{ImportReport, ImportRow, MappingFields, RowAction};
 use sqlx::PgPool;
 
 use super::{MappingRow, normalize, problems};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, on_unique};
 
 /// Largest number of data rows one file may hold.
 const MAX_ROWS: usize = 100_000;
@@ -266,7 +266,8 @@ async fn upsert(tx: &mut sqlx::PgConnection, fields: &MappingFields) -> ApiResul
     .await?;
     Ok(match existing {
         None => {
-            super::insert(&mut *tx, fields).await?;
+            // A parallel import may have created the same row a moment ago.
+            super::insert(&mut *tx, fields).await.map_err(|e| on_unique(e, super::UNIQUE, super::UNIQUE_FIELD))?;
             RowAction::Created
         }
         Some(row) => {

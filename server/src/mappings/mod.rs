@@ -131,8 +131,8 @@ fn checked(fields: MappingFields) -> ApiResult<MappingFields> {
     if detail.is_empty() { Ok(fields) } else { Err(ApiError::BadRequest { message: "Invalid mapping".into(), detail }) }
 }
 
-const UNIQUE: &str = "unique_code_source_instance_what";
-const UNIQUE_FIELD: &str = "code (for this what, sourceName and instanceName)";
+pub(crate) const UNIQUE: &str = "unique_code_source_instance_what";
+pub(crate) const UNIQUE_FIELD: &str = "code (for this what, sourceName and instanceName)";
 
 pub async fn create(db: &PgPool, fields: MappingFields) -> ApiResult<Mapping> {
     let f = checked(fields)?;

@@ -503,9 +503,7 @@ impl Selection {
             [false, true, false] => Ok(Selection::TaskIds(request.task_ids)),
             [false, false, true] => {
                 let map: BTreeMap<String, String> = request.filter.unwrap_or_default();
-                let filter = serde_json::from_value(json!(map))
-                    .or_else(|_| LogFilter::from_strings(&map))
-                    .map_err(|e| ApiError::invalid_field("filter", e))?;
+                let filter = LogFilter::from_strings(&map).map_err(|e| ApiError::invalid_field("filter", e))?;
                 Ok(Selection::Filter(Box::new(filter)))
             }
             _ => Err(ApiError::bad_request("Give exactly one of ids, task_ids or filter")),
