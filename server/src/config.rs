@@ -78,6 +78,10 @@ pub struct ServerConfig {
     pub timezone: String,
     /// Signs the access tokens; at least 32 bytes.
     pub jwt_secret: Secret,
+    /// A file holding the JWT secret, read when `jwt_secret` is empty (the Debian package
+    /// generates one on first install).
+    #[serde(deserialize_with = "lenient::string")]
+    pub jwt_secret_file: String,
     #[serde(deserialize_with = "lenient::from_str")]
     pub access_token_ttl: u64,
     #[serde(deserialize_with = "lenient::from_str")]
@@ -90,6 +94,11 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     #[serde(deserialize_with = "lenient::string")]
     pub log_level: String,
+    /// Daily log files kept in `logdir`; 0 keeps them all.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub log_retention_days: usize,
+    /// Bearer token that `GET /metrics` requires; when empty, only loopback clients may scrape.
+    pub metrics_token: Secret,
     /// Accept `Authorization: Basic` on API routes (the original's partners use it).
     #[serde(deserialize_with = "lenient::bool")]
     pub allow_basic_auth: bool,
@@ -121,12 +130,15 @@ impl Default for ServerConfig {
             migrations_dir: "file:///usr/share/dhis2gw/db/migrations".into(),
             timezone: "Africa/Kampala".into(),
             jwt_secret: Secret::default(),
+            jwt_secret_file: String::new(),
             access_token_ttl: 15 * 60,
             refresh_token_ttl: 30 * 24 * 3600,
             max_body_size: 10 * 1024 * 1024,
             cors_allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            log_retention_days: 14,
+            metrics_token: Secret::default(),
             allow_basic_auth: true,
             shutdown_timeout: 30,
             bootstrap_admin_user: String::new(),
@@ -341,12 +353,15 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DISPATCHER2_TIMEZONE", "server.timezone"),
     ("DHIS2GW_TIMEZONE", "server.timezone"),
     ("DHIS2GW_JWT_SECRET", "server.jwt_secret"),
+    ("DHIS2GW_JWT_SECRET_FILE", "server.jwt_secret_file"),
     ("DHIS2GW_ACCESS_TOKEN_TTL", "server.access_token_ttl"),
     ("DHIS2GW_REFRESH_TOKEN_TTL", "server.refresh_token_ttl"),
     ("DHIS2GW_MAX_BODY_SIZE", "server.max_body_size"),
     ("DHIS2GW_CORS_ALLOWED_ORIGINS", "server.cors_allowed_origins"),
     ("DHIS2GW_LOG_FORMAT", "server.log_format"),
     ("DHIS2GW_LOG_LEVEL", "server.log_level"),
+    ("DHIS2GW_LOG_RETENTION_DAYS", "server.log_retention_days"),
+    ("DHIS2GW_METRICS_TOKEN", "server.metrics_token"),
     ("DHIS2GW_ALLOW_BASIC_AUTH", "server.allow_basic_auth"),
     ("DHIS2GW_SHUTDOWN_TIMEOUT", "server.shutdown_timeout"),
     ("DHIS2GW_BOOTSTRAP_ADMIN_USER", "server.bootstrap_admin_user"),
@@ -461,7 +476,8 @@ impl Config {
             let origin = sources.get(&key).map(|s| format!(" (from {s})")).unwrap_or_default();
             ConfigError(format!("{key}: {}{origin}", e.inner()))
         })?;
-        let loaded = Loaded { config, sources, file: file.map(|_| path.to_path_buf()) };
+        let mut loaded = Loaded { config, sources, file: file.map(|_| path.to_path_buf()) };
+        loaded.read_secret_files()?;
         loaded.config.validate().map_err(|(key, problem)| loaded.error(key, problem))?;
         Ok(loaded)
     }
@@ -479,7 +495,8 @@ impl Config {
         if s.jwt_secret.is_empty() {
             return Err((
                 "server.jwt_secret",
-                "is required (set DHIS2GW_JWT_SECRET to a random string of at least 32 bytes, e.g. `openssl rand -hex 32`)"
+                "is required (set DHIS2GW_JWT_SECRET to a random string of at least 32 bytes, e.g. `openssl rand -hex 32`, \
+                 or server.jwt_secret_file to a file holding one)"
                     .into(),
             ));
         }
@@ -547,6 +564,23 @@ impl Config {
 }
 
 impl Loaded {
+    /// `server.jwt_secret_file` supplies the secret unless `server.jwt_secret` is set.
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        let server = &mut self.config.server;
+        if !server.jwt_secret.is_empty() || server.jwt_secret_file.is_empty() {
+            return Ok(());
+        }
+        let path = server.jwt_secret_file.clone();
+        match std::fs::read_to_string(&path) {
+            Ok(secret) => {
+                server.jwt_secret = Secret::new(secret.trim());
+                self.sources.insert("server.jwt_secret".into(), Source::File(path.into()));
+                Ok(())
+            }
+            Err(e) => Err(self.error("server.jwt_secret_file", format!("cannot read {path}: {e}"))),
+        }
+    }
+
     fn error(&self, key: &str, problem: String) -> ConfigError {
         let origin = self.sources.get(key).map(|s| format!(" (from {s})")).unwrap_or_default();
         ConfigError(format!("{key}: {problem}{origin}"))
@@ -831,6 +865,22 @@ mod tests {
         assert_eq!(redis_url("redis://h:1/4", 0).unwrap(), "redis://h:1/4");
         assert!(redis_url("", 0).is_err());
         assert!(redis_url("redis://", 0).is_err());
+    }
+
+    #[test]
+    fn the_jwt_secret_can_come_from_a_file_unless_set_directly() {
+        let file = std::env::temp_dir().join(format!("dhis2gw-jwt-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+        let yaml = format!("server:\n  jwt_secret_file: {}\n", file.display());
+        let l = load(&yaml, &[]).unwrap();
+        assert_eq!(l.config.server.jwt_secret.expose(), SECRET, "the trailing newline is not part of the secret");
+        assert_eq!(l.sources["server.jwt_secret"], Source::File(file.clone()));
+        let direct = "x".repeat(40);
+        let l = load(&yaml, &[("DHIS2GW_JWT_SECRET", direct.as_str())]).unwrap();
+        assert_eq!(l.config.server.jwt_secret.expose(), direct);
+        std::fs::remove_file(&file).unwrap();
+        let e = load(&yaml, &[]).unwrap_err().to_string();
+        assert!(e.contains("server.jwt_secret_file: cannot read") && e.contains("(from file "), "{e}");
     }
 
     #[test]

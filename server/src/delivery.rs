@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::dhis2::summary::{self, Interpretation, Verdict};
 use crate::dhis2::{Answer, Dhis2Client};
+use crate::metrics::Metrics;
 use crate::queue::{DeliveryJob, Queue};
 use crate::submissions::aggregate::keys_of;
 
@@ -41,6 +42,7 @@ pub struct Deliverer {
     pub permits: Arc<Semaphore>,
     /// This process, as written into leases.
     pub worker: String,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Deliverer {
@@ -76,6 +78,7 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
         return Ok(());
     };
     let _permit = d.permits.acquire().await?;
+    let _in_flight = d.metrics.delivery_started();
     let started_at = Utc::now();
     let sent = d.client.post_data_value_set(&claim.payload, false).await;
     let version = d.client.version().await;
@@ -220,6 +223,7 @@ async fn record(
         ),
         _ => {}
     }
+    d.metrics.delivery_finished(outcome.status);
     tracing::info!(
         submission_id = claim.submission_id,
         destination_id,

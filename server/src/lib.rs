@@ -15,6 +15,7 @@ pub mod dhis2;
 pub mod error;
 pub mod http;
 pub mod mappings;
+pub mod metrics;
 pub mod period;
 pub mod queue;
 pub mod servers;

@@ -99,7 +99,7 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
         // `config` is answered before a runtime starts, so it cannot reach here.
         Command::Config => unreachable!("dhis2gw config is handled in main"),
         Command::Serve => {
-            telemetry::init(&config);
+            let _flush_log_file_on_exit = telemetry::init(&config)?;
             if let Some(file) = &loaded.file {
                 tracing::info!(file = %file.display(), "configuration read");
             }

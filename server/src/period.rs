@@ -66,7 +66,8 @@ fn classify(text: &str) -> Option<&'static str> {
             return NaiveDate::from_ymd_opt(year, m.parse().ok()?, d.parse().ok()?).map(|_| "Daily");
         }
         _ if rest.len() == 3 && rest.ends_with('B') => {
-            return number(&rest[..2], 12).filter(|m| m % 2 == 1).map(|_| "BiMonthly");
+            // The two digits number the bi-month (01 = Jan–Feb … 06 = Nov–Dec), as DHIS2 writes it.
+            return number(&rest[..2], 6).map(|_| "BiMonthly");
         }
         _ => {}
     }
@@ -126,7 +127,7 @@ mod tests {
             ("2024SunW5", "WeeklySunday"),
             ("2024BiW1", "BiWeekly"),
             ("202401B", "BiMonthly"),
-            ("202411B", "BiMonthly"),
+            ("202406B", "BiMonthly"),
             ("2024Q4", "Quarterly"),
             ("2024NovQ1", "QuarterlyNov"),
             ("2024S2", "SixMonthly"),
@@ -159,7 +160,8 @@ mod tests {
             "2024W0",
             "2024Q5",
             "2024S3",
-            "202402B",
+            "202407B",
+            "202400B",
             "2024BiW28",
             "2024March",
             "2024q1",

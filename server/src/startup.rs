@@ -19,6 +19,7 @@ use crate::dhis2::Dhis2Client;
 use crate::error::ApiError;
 use crate::http::{self, AppState};
 use crate::mappings::MappingCache;
+use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::{db, servers, sweeper, users};
 
@@ -39,7 +40,9 @@ impl Application {
         db::migrate(&db, &config).await?;
         bootstrap_admin(&db, &config).await?;
         let primary_server_id = servers::sync_primary(&db, &config).await?;
-        let dhis2 = Dhis2Client::from_config(&config.api)?.map(Arc::new);
+        let worker_db = db::connect_workers(&config).await?;
+        let metrics = Arc::new(Metrics::default());
+        let dhis2 = Dhis2Client::from_config(&config.api, metrics.clone())?.map(Arc::new);
         let redis = redis::Client::open(config.redis_url()).context("server.redis_address")?;
         let queue = Queue::new(&config, &db::installation_id(&db).await?);
         let (host, port) = (config.server.host.as_str(), config.server.port);
@@ -58,6 +61,8 @@ impl Application {
                 queue,
                 dhis2,
                 primary_server_id,
+                worker_db,
+                metrics,
             },
         })
     }
@@ -82,15 +87,15 @@ impl Application {
                 let _ = rx.wait_for(|stopping| *stopping).await;
             }
         };
-        let worker_db = db::connect_workers(&state.config).await?;
         let workers = state.dhis2.clone().map(|client| {
             let deliverer = Arc::new(Deliverer {
-                db: worker_db.clone(),
+                db: state.worker_db.clone(),
                 client,
                 queue: state.queue.clone(),
                 config: state.config.clone(),
                 permits: Arc::new(Semaphore::new(state.config.server.max_concurrent as usize)),
                 worker: format!("dhis2gw-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+                metrics: state.metrics.clone(),
             });
             tokio::spawn(delivery::run_workers(deliverer, stopping()))
         });
@@ -98,8 +103,12 @@ impl Application {
         let app = http::app(state.clone());
         let address = self.listener.local_addr()?;
         tracing::info!(%address, version = crate::VERSION, "dhis2gw listening");
+        // Migrations ran and the port is bound: `systemctl start` may return now.
+        notify_systemd(sd_notify::NotifyState::Ready);
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;
+            notify_systemd(sd_notify::NotifyState::Stopping);
             tracing::info!("shutting down: no new connections, finishing in-flight requests and deliveries");
             let _ = stopping_tx.send(true);
         });
@@ -121,9 +130,16 @@ impl Application {
             tracing::warn!("deliveries still running after {} s; the sweeper will resume them", grace.as_secs());
         }
         state.db.close().await;
-        worker_db.close().await;
+        state.worker_db.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Tells systemd (`Type=notify`) about the service's state; nothing outside systemd.
+fn notify_systemd(state: sd_notify::NotifyState) {
+    if let Err(e) = sd_notify::notify(&[state]) {
+        tracing::warn!(error = %e, "could not notify systemd");
     }
 }
 

@@ -3,13 +3,14 @@
 
 pub mod summary;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::Value;
 
 use crate::config::{ApiConfig, AuthMethod};
+use crate::metrics::Metrics;
 
 /// How long a server's reported version is trusted before it is asked again.
 const VERSION_TTL: Duration = Duration::from_secs(600);
@@ -21,6 +22,7 @@ pub struct Dhis2Client {
     api: String,
     auth: Auth,
     version: Mutex<Option<(Instant, String)>>,
+    metrics: Arc<Metrics>,
 }
 
 enum Auth {
@@ -48,7 +50,7 @@ pub struct TransportError {
 
 impl Dhis2Client {
     /// The primary server from the `api` section, or `None` when no base URL is configured.
-    pub fn from_config(api: &ApiConfig) -> anyhow::Result<Option<Dhis2Client>> {
+    pub fn from_config(api: &ApiConfig, metrics: Arc<Metrics>) -> anyhow::Result<Option<Dhis2Client>> {
         if api.dhis2_base_url.trim().is_empty() {
             return Ok(None);
         }
@@ -64,7 +66,7 @@ impl Dhis2Client {
             .user_agent(concat!("dhis2gw/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        Ok(Some(Dhis2Client { http, api: api_root(&api.dhis2_base_url), auth, version: Mutex::new(None) }))
+        Ok(Some(Dhis2Client { http, api: api_root(&api.dhis2_base_url), auth, version: Mutex::new(None), metrics }))
     }
 
     pub fn api_root(&self) -> &str {
@@ -95,10 +97,15 @@ impl Dhis2Client {
         let url = request.url().to_string();
         let transport =
             |e: reqwest::Error| TransportError { url: url.clone(), message: describe(&e), duration: started.elapsed() };
-        let response = self.http.execute(request).await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let body = response.text().await.map_err(transport)?;
-        Ok(Answer { url: url.clone(), status, body, duration: started.elapsed() })
+        let answer = async {
+            let response = self.http.execute(request).await.map_err(transport)?;
+            let status = response.status().as_u16();
+            let body = response.text().await.map_err(transport)?;
+            Ok(Answer { url: url.clone(), status, body, duration: started.elapsed() })
+        }
+        .await;
+        self.metrics.dhis2_answered(answer.as_ref().ok().map(|a| a.status), started.elapsed());
+        answer
     }
 
     /// The server's version from `/api/system/info`, cached for ten minutes.

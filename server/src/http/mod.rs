@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::dhis2::Dhis2Client;
 use crate::error::ApiError;
 use crate::mappings::MappingCache;
+use crate::metrics::{HttpLabels, Metrics};
 use crate::queue::Queue;
 
 mod aggregate;
@@ -32,6 +33,8 @@ pub mod extract;
 mod health;
 mod logs;
 mod mappings;
+mod metrics;
+mod pages;
 mod session;
 mod users;
 
@@ -50,6 +53,9 @@ pub struct AppState {
     pub mappings: Arc<MappingCache>,
     /// Recently verified partner API tokens (hash → owner); cleared by every user or token change.
     pub api_tokens: moka::sync::Cache<String, crate::users::UserRow>,
+    /// The delivery workers' pool (asynchronous commits), apart so intake never waits for it.
+    pub worker_db: PgPool,
+    pub metrics: Arc<Metrics>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -67,7 +73,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "users", description = "Users, roles and partner API tokens (admins)"),
         (name = "submissions", description = "Submitting data, the submission log, requeue"),
         (name = "mappings", description = "Partner codes to DHIS2 identifiers"),
-        (name = "health", description = "Liveness and readiness probes"),
+        (name = "health", description = "Liveness and readiness probes, Prometheus metrics"),
     )
 )]
 struct ApiDoc;
@@ -109,7 +115,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 fn build_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, api_doc) = api_routes().split_for_parts();
-    let (health, health_doc) = health::router().split_for_parts();
+    let (health, health_doc) = health::router().merge(metrics::router()).split_for_parts();
     let doc = ApiDoc::openapi().nest("/api/v2", api_doc).merge_from(health_doc);
     let router = Router::new().nest("/api/v2", api.clone()).nest("/api", api).merge(health);
     (router, doc)
@@ -121,8 +127,13 @@ pub fn app(state: AppState) -> Router {
     let swagger = SwaggerUi::new("/swagger").url("/api-docs/openapi.json", doc);
     let cors = cors_layer(&state.config.server.cors_allowed_origins);
     let body_limit = state.config.server.max_body_size;
+    let metrics = state.metrics.clone();
+    let pages = pages::router(&state);
     let router = routes
         .merge(swagger)
+        .merge(pages)
+        // Inside routing, where the matched route is known; `log_request` reads it back.
+        .route_layer(middleware::from_fn(remember_route))
         .fallback(|| async { ApiError::NotFound("No such route".into()) })
         .method_not_allowed_fallback(|| async {
             (
@@ -136,7 +147,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(metrics, log_request))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
     match cors {
@@ -164,20 +175,35 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// One line per request: method, path, status, latency and (once authenticated) the user.
-async fn log_request(request: Request, next: Next) -> Response {
+/// Copies the matched route pattern onto the response for [`log_request`].
+async fn remember_route(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
+}
+
+/// One line per request (method, path, status, latency and, once authenticated, the user),
+/// and the request's metrics.
+async fn log_request(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let method = request.method().to_string();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
-        method = %request.method(),
+        method = %method,
         path = %request.uri().path(),
         user = tracing::field::Empty,
     );
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let route = response.extensions().get::<MatchedPath>().map_or("unmatched", |r| r.as_str()).to_string();
+    metrics.http_request(HttpLabels { method, route, status }, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, latency_ms = format!("{latency_ms:.1}"), "request"));
     response
 }

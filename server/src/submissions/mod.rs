@@ -122,6 +122,7 @@ pub async fn accept(
         Err(e) => return Err(e.into()),
     };
     accepted.submission_id = stored.submission_id;
+    state.metrics.submission_received("aggregate");
     if let Err(e) = state.queue.push(stored.destination_id, stored.generation, Duration::ZERO).await {
         tracing::warn!(submission_id = stored.submission_id, error = %e, "stored but not queued; the sweeper will queue it");
     }

@@ -69,7 +69,13 @@ impl Operator {
             ("DHIS2GW_MIGRATIONS_DIR", "embedded".to_string()),
             // A queue of its own: gateways of different databases must not share one.
             ("DHIS2GW_QUEUE_PREFIX", format!("test_{}", uuid::Uuid::new_v4().simple())),
+            // Stdout only, unless a test is about log files.
+            ("DHIS2GW_LOGDIR", String::new()),
         ]
+    }
+
+    pub fn database_url(&self) -> &str {
+        &self.database
     }
 }
 
@@ -192,6 +198,9 @@ fn every_documented_environment_variable_sets_its_key() {
         ("DHIS2GW_TIMEZONE", "Europe/Oslo", "timezone: \"Europe/Oslo\""),
         ("DHIS2GW_DHIS2_BASE_URL", "https://other.example", "dhis2_base_url: \"https://other.example\""),
         ("DHIS2GW_SYNC_CRON_EXPRESSION", "30 1 * * * *", "sync_cron_expression: \"30 1 * * * *\""),
+        ("DHIS2GW_JWT_SECRET_FILE", "/j", "jwt_secret_file: \"/j\""),
+        ("DHIS2GW_LOG_RETENTION_DAYS", "30", "log_retention_days: 30"),
+        ("DHIS2GW_METRICS_TOKEN", "scrape-me", "metrics_token: \"********\""),
     ];
     for (name, value, line) in cases {
         let mut env = vec![("DHIS2GW_JWT_SECRET", JWT_SECRET)];
@@ -327,6 +336,35 @@ async fn first_admin_then_a_partner_token_then_every_auth_form_from_env_only() {
     assert_eq!(admin_users.status(), StatusCode::OK);
     terminate(&gateway);
     assert!(gateway.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn with_a_logdir_the_log_also_goes_to_a_dated_file_there() {
+    let op = Operator::new();
+    let logdir = op.dir.join("logs");
+    let mut env = op.base_env();
+    env.retain(|(k, _)| *k != "DHIS2GW_LOGDIR");
+    env.push(("DHIS2GW_LOGDIR", logdir.display().to_string()));
+    let env = env_refs(&env);
+    let (mut gateway, base) = start_gateway(&op, &env).await;
+    reqwest::get(format!("{base}/health/live")).await.unwrap();
+    terminate(&gateway);
+    assert!(gateway.wait().unwrap().success());
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let file = logdir.join(format!("dhis2gw.log.{today}"));
+    let log = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(log.contains("dhis2gw listening") && log.contains("stopped"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no colour codes in files");
+
+    // A directory that cannot be made stops the start with the key named.
+    let blocker = op.dir.join("not-a-directory");
+    std::fs::write(&blocker, "").unwrap();
+    let mut env = op.base_env();
+    env.retain(|(k, _)| *k != "DHIS2GW_LOGDIR");
+    env.push(("DHIS2GW_LOGDIR", blocker.join("logs").display().to_string()));
+    let out = op.run(&[], &env_refs(&env), "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("server.logdir: cannot write log files in"), "{}", text(&out.stderr));
 }
 
 #[tokio::test]

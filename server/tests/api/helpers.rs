@@ -34,6 +34,11 @@ pub fn test_config() -> Config {
     config.server.migrations_dir = "embedded".into();
     config.server.jwt_secret = Secret::new(JWT_SECRET);
     config.server.log_level = "warn".into();
+    config.server.logdir = String::new();
+    let shipped = |dir: &str| format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+    config.server.docs_directory = shipped("docs");
+    config.server.templates_directory = shipped("templates");
+    config.server.static_directory = shipped("static");
     config
 }
 
@@ -54,7 +59,9 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config();
     adjust(&mut config);
-    TRACING.call_once(|| dhis2gw::telemetry::init(&config));
+    TRACING.call_once(|| {
+        dhis2gw::telemetry::init(&config).expect("logging to stdout starts");
+    });
     let queue_prefix = config.server.queue_prefix.clone();
     let app = Application::build(config).await.expect("gateway starts");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -8,6 +8,7 @@ mod cli;
 mod hostile;
 mod logs;
 mod mappings;
+mod operations;
 mod pipeline;
 mod recovery;
 mod roles;

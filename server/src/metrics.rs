@@ -1,0 +1,179 @@
+//! Prometheus metrics: what one gateway process has done since it started (counters and
+//! histograms), plus gauges read at scrape time (queue depth, database pools).
+//!
+//! Counters are per process; with several gateways, sum them in PromQL.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    /// The route pattern (`/api/v2/logs/{id}`), never the raw path, so labels stay few.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Dhis2Labels {
+    /// The HTTP status, or `error` when no answer came (refused, reset, timeout).
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabel {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    pool: &'static str,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabel {
+    pool: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: HistogramFamily<HttpLabels>,
+    submissions_received: Family<KindLabel, Counter>,
+    deliveries: Family<OutcomeLabel, Counter>,
+    deliveries_in_flight: Gauge,
+    dhis2_duration: HistogramFamily<Dhis2Labels>,
+    queue_depth: Family<QueueLabel, Gauge>,
+    pool_connections: Family<PoolLabels, Gauge>,
+    pool_max: Family<PoolLabel, Gauge>,
+}
+
+/// Buckets from 5 ms to about 41 s: gateway requests are fast, DHIS2 imports can be slow.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("dhis2gw");
+        let http_requests = Family::default();
+        registry.register("http_requests", "HTTP requests answered, by route and status", http_requests.clone());
+        let http_duration = HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register("http_request_duration_seconds", "Time to answer an HTTP request", http_duration.clone());
+        let submissions_received = Family::default();
+        registry.register(
+            "submissions_received",
+            "Submissions accepted and stored (dry runs and idempotent repeats excluded)",
+            submissions_received.clone(),
+        );
+        let deliveries = Family::default();
+        registry.register(
+            "deliveries",
+            "Delivery attempts by outcome: succeeded, warning, failed, retrying (will be retried) or dead",
+            deliveries.clone(),
+        );
+        let deliveries_in_flight = Gauge::default();
+        registry.register("deliveries_in_flight", "Deliveries waiting for DHIS2 now", deliveries_in_flight.clone());
+        let dhis2_duration = HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "dhis2_request_duration_seconds",
+            "Time DHIS2 took to answer, by HTTP status (`error`: no answer)",
+            dhis2_duration.clone(),
+        );
+        let queue_depth = Family::default();
+        registry.register(
+            "queue_depth",
+            "Deliveries in the Redis queue: due now, or scheduled for a later retry",
+            queue_depth.clone(),
+        );
+        let pool_connections = Family::default();
+        registry.register("db_pool_connections", "PostgreSQL connections by pool and state", pool_connections.clone());
+        let pool_max = Family::default();
+        registry.register("db_pool_max_connections", "Size limit of each PostgreSQL pool", pool_max.clone());
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            submissions_received,
+            deliveries,
+            deliveries_in_flight,
+            dhis2_duration,
+            queue_depth,
+            pool_connections,
+            pool_max,
+        }
+    }
+}
+
+/// Keeps [`Metrics::deliveries_in_flight`] right however the delivery ends.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    pub fn http_request(&self, labels: HttpLabels, elapsed: Duration) {
+        self.http_duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.http_requests.get_or_create(&labels).inc();
+    }
+
+    pub fn submission_received(&self, kind: &'static str) {
+        self.submissions_received.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    pub fn delivery_started(&self) -> InFlight {
+        self.deliveries_in_flight.inc();
+        InFlight(self.deliveries_in_flight.clone())
+    }
+
+    pub fn delivery_finished(&self, outcome: &'static str) {
+        self.deliveries.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// One request to DHIS2: `status` is `None` when no HTTP answer came.
+    pub fn dhis2_answered(&self, status: Option<u16>, elapsed: Duration) {
+        let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        self.dhis2_duration.get_or_create(&Dhis2Labels { status }).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn set_queue_depth(&self, due: i64, scheduled: i64) {
+        self.queue_depth.get_or_create(&QueueLabel { state: "due" }).set(due);
+        self.queue_depth.get_or_create(&QueueLabel { state: "scheduled" }).set(scheduled);
+    }
+
+    pub fn set_pool(&self, pool: &'static str, db: &sqlx::PgPool) {
+        let (size, idle) = (i64::from(db.size()), db.num_idle() as i64);
+        self.pool_connections.get_or_create(&PoolLabels { pool, state: "idle" }).set(idle);
+        self.pool_connections.get_or_create(&PoolLabels { pool, state: "in_use" }).set(size - idle);
+        self.pool_max.get_or_create(&PoolLabel { pool }).set(i64::from(db.options().get_max_connections()));
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
