@@ -2,6 +2,8 @@
 # Developer entry point, for a fresh Debian or Ubuntu machine:
 #   packaging/dev.sh run            install what is missing, then run the gateway
 #   packaging/dev.sh test           install what is missing, then run every check and test
+#   packaging/dev.sh package        build the Debian package and the release archive
+#   packaging/dev.sh package-check  build the package, then install, run, upgrade and purge it here
 #   packaging/dev.sh sqlx-prepare   refresh .sqlx/ after changing a query or a migration
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +112,7 @@ cmd_test() {
     cargo test --workspace --no-fail-fast
   fi
   drop_test_databases
+  cmd_package_check
 }
 
 # Each test creates its own database; remove those left by earlier runs. A database still in
@@ -131,9 +134,154 @@ cmd_sqlx_prepare() {
   log "$(ls .sqlx | wc -l) queries cached in .sqlx/"
 }
 
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+
+ensure_cargo_deb() {
+  apt_install dpkg-dev
+  command -v cargo-deb >/dev/null || { log "installing cargo-deb"; cargo install --locked cargo-deb; }
+}
+
+# Release build, then dhis2gw_<version>-1_amd64.deb and dhis2gw-<version>-<arch>-linux.tar.gz
+# (binary, default config, migrations, pages, docs, README) in $TARGET_DIR/dist/.
+cmd_package() {
+  ensure_toolchain
+  ensure_cargo_deb
+  local dist="$TARGET_DIR/dist" arch; arch=$(uname -m)
+  mkdir -p "$dist"
+  log "building the Debian package (release build)"
+  cargo deb -p dhis2gw --output "$dist/" "$@" >&2
+  local name="dhis2gw-$VERSION-$arch-linux" stage
+  stage=$(mktemp -d)
+  mkdir -p "$stage/$name/migrations"
+  cp "$TARGET_DIR/release/dhis2gw" README.md "$stage/$name/"
+  cp migrations/*.sql "$stage/$name/migrations/"
+  cp -r server/templates server/static server/docs "$stage/$name/"
+  # Paths relative to the unpacked folder; run there with ./dhis2gw --config dhis2gw.yml.
+  sed -e 's|^  uri: .*|  uri: postgres://dhis2gw:CHANGE-ME@localhost/dhis2gw|' \
+      -e 's|^  jwt_secret_file: .*|  jwt_secret_file: jwt.secret     # create it: openssl rand -hex 32 > jwt.secret|' \
+      -e 's|^  logdir: .*|  logdir: ""                       # stdout only; or a directory for daily files|' \
+      -e 's|file:///usr/share/dhis2gw/db/migrations|migrations|; s|/usr/share/dhis2gw/||' \
+      packaging/deb/dhis2gw.yml >"$stage/$name/dhis2gw.yml"
+  tar -C "$stage" -czf "$dist/$name.tar.gz" "$name"
+  rm -rf "$stage"
+  log "built $(cd "$dist" && ls dhis2gw_"$VERSION"*.deb "$name.tar.gz" | tr '\n' ' ')in $dist"
+}
+
+# What an operator does with the package, on this machine: inspect it, install it, run the
+# installed binary with the installed config against local PostgreSQL and Redis, upgrade to a
+# newer build, remove, purge, and check nothing is left but what policy keeps.
+cmd_package_check() {
+  cmd_package
+  ensure_services
+  local deb="$TARGET_DIR/dist/dhis2gw_${VERSION}-1_$(dpkg --print-architecture).deb"
+  local newer="$TARGET_DIR/dist/dhis2gw_${VERSION}-2_$(dpkg --print-architecture).deb"
+  log "package check: metadata and file list"
+  local info files
+  info=$(dpkg-deb -I "$deb")
+  for field in "Package: dhis2gw" "Version: ${VERSION}-1" "Depends: .*adduser" "Recommends: postgresql.*redis-server"; do
+    grep -q "^ $field" <<<"$info" || fail "control has no '$field':\n$info"
+  done
+  files=$(dpkg-deb -c "$deb" | awk '{print $1, $NF}')
+  for entry in "-rwxr-xr-x ./usr/bin/dhis2gw" "-rw-r----- ./etc/dhis2gw/dhis2gw.yml" \
+      "-rw-r--r-- ./lib/systemd/system/dhis2gw.service" "-rw-r--r-- ./usr/share/dhis2gw/db/migrations/0001_foundation.sql" \
+      "-rw-r--r-- ./usr/share/dhis2gw/templates/index.html" "-rw-r--r-- ./usr/share/dhis2gw/static/favicon.svg" \
+      "-rw-r--r-- ./usr/share/dhis2gw/docs/operations-guide.md"; do
+    grep -qxF -- "$entry" <<<"$files" || fail "the package lacks $entry"
+  done
+  [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = "/etc/dhis2gw/dhis2gw.yml" ] \
+    || fail "/etc/dhis2gw/dhis2gw.yml must be the one conffile"
+
+  if dpkg-query -W dhis2gw >/dev/null 2>&1; then
+    log "package check: purging the dhis2gw package already installed here"
+    as_root dpkg --purge dhis2gw >/dev/null
+  fi
+  local db=dhis2gw_pkgcheck port prefix
+  port=$(free_port)
+  prefix="pkgcheck_$$"
+  log "package check: dpkg -i"
+  as_root dpkg -i "$deb" >/dev/null
+  [ "$(stat -c '%U:%G %a' /etc/dhis2gw/dhis2gw.yml)" = "root:dhis2gw 640" ] || fail "config permissions: $(stat -c '%U:%G %a' /etc/dhis2gw/dhis2gw.yml)"
+  [ "$(stat -c '%U:%G %a' /etc/dhis2gw/jwt.secret)" = "root:dhis2gw 640" ] || fail "no generated secret with 640 root:dhis2gw"
+  [ "$(stat -c '%U %a' /var/log/dhis2gw)" = "dhis2gw 750" ] || fail "/var/log/dhis2gw must belong to dhis2gw"
+  if [ -d /run/systemd/system ] || systemd-analyze --version >/dev/null 2>&1; then
+    systemd-analyze verify /lib/systemd/system/dhis2gw.service || fail "systemd-analyze verify"
+  fi
+  if [ -e /etc/systemd/system/multi-user.target.wants/dhis2gw.service ]; then :; else fail "the service is not enabled"; fi
+
+  # The README's prerequisites: a role named like the service user, owning its database.
+  as_postgres "psql -qc 'drop database if exists $db' -c 'drop role if exists dhis2gw' -c 'create role dhis2gw login' -c 'create database $db owner dhis2gw'" >/dev/null
+  local secret; secret=$(as_root sha256sum /etc/dhis2gw/jwt.secret)
+  run_installed() {
+    as_root runuser -u dhis2gw -- env DHIS2GW_DB="postgres:///$db?host=/var/run/postgresql" \
+      DHIS2GW_SERVER_PORT="$port" DHIS2GW_QUEUE_PREFIX="$prefix" /usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml "$@"
+  }
+  local admin_password; admin_password=$(head -c 9 /dev/urandom | base64)
+  echo "$admin_password" | run_installed create-user --username admin --role admin --password-stdin >/dev/null
+  log "package check: the installed gateway as the service user, with the installed config"
+  run_installed >/dev/null 2>&1 &
+  local pid=$!
+  wait_ready "$port" || fail "the installed gateway did not answer /health/ready"
+  curl -fsS "http://127.0.0.1:$port/docs/operations-guide" | grep -q '<h1>' || fail "installed docs are not served"
+  curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^dhis2gw_http_requests_total' || fail "no metrics"
+  curl -fsS "http://127.0.0.1:$port/api/v2/users/getToken" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$admin_password\"}" | grep -q '"token"' || fail "cannot sign in"
+  as_root kill -TERM "$(pgrep -f -n "^/usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml")"
+  wait "$pid" || fail "the gateway did not stop cleanly"
+  ls /var/log/dhis2gw/dhis2gw.log.* >/dev/null 2>&1 || fail "no log file in /var/log/dhis2gw"
+
+  log "package check: upgrade to a newer build keeps the admin's config edits, the secret and the data"
+  echo "# edited by the admin" | as_root tee -a /etc/dhis2gw/dhis2gw.yml >/dev/null
+  cargo deb -p dhis2gw --no-build --deb-revision 2 --output "$newer" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "$newer" >/dev/null
+  [ "$(dpkg-query -W -f='${Version}' dhis2gw)" = "${VERSION}-2" ] || fail "upgrade did not happen"
+  grep -q "^# edited by the admin" /etc/dhis2gw/dhis2gw.yml || fail "the upgrade lost the admin's edit"
+  [ "$(as_root sha256sum /etc/dhis2gw/jwt.secret)" = "$secret" ] || fail "the upgrade replaced the secret"
+  run_installed >/dev/null 2>&1 &
+  pid=$!
+  wait_ready "$port" || fail "the upgraded gateway did not answer /health/ready"
+  curl -fsS "http://127.0.0.1:$port/api/v2/users/getToken" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$admin_password\"}" | grep -q '"token"' || fail "data lost on upgrade"
+  as_root kill -TERM "$(pgrep -f -n "^/usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml")"
+  wait "$pid" || true
+
+  log "package check: remove keeps the config, purge leaves only the service user"
+  as_root dpkg --remove dhis2gw >/dev/null
+  [ ! -e /usr/bin/dhis2gw ] && [ -e /etc/dhis2gw/dhis2gw.yml ] || fail "remove must delete the binary and keep the config"
+  as_root dpkg --purge dhis2gw >/dev/null
+  local left
+  left=$(ls -d /etc/dhis2gw /var/log/dhis2gw /usr/share/dhis2gw /usr/share/doc/dhis2gw /lib/systemd/system/dhis2gw.service \
+    /etc/systemd/system/multi-user.target.wants/dhis2gw.service /var/lib/systemd/deb-systemd-helper-enabled/dhis2gw.service 2>/dev/null || true)
+  [ -z "$left" ] || fail "left after purge: $left"
+  getent passwd dhis2gw >/dev/null || fail "the service user should stay (Debian policy)"
+  as_postgres "psql -qc 'drop database if exists $db' -c 'drop role if exists dhis2gw'" >/dev/null
+  redis-cli -h 127.0.0.1 --scan --pattern "$prefix*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null
+  log "package check passed: $(basename "$deb") installs, runs, upgrades and purges cleanly"
+}
+
+free_port() {
+  local port
+  while :; do
+    port=$(shuf -i 20000-60000 -n 1)
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
+
+fail() { printf '\033[1;31mFAILED: %b\033[0m\n' "$*" >&2; exit 1; }
+
+wait_ready() {
+  for _ in $(seq 300); do
+    curl -fsS "http://127.0.0.1:$1/health/ready" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 case "${1:-}" in
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
   sqlx-prepare) shift; cmd_sqlx_prepare "$@" ;;
-  *) sed -n '2,6p' "$0"; exit 2 ;;
+  package) shift; cmd_package "$@" ;;
+  package-check) shift; cmd_package_check "$@" ;;
+  *) sed -n '2,8p' "$0"; exit 2 ;;
 esac

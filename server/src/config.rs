@@ -634,6 +634,8 @@ fn leaves(tree: &Value) -> Vec<(String, Value)> {
         for (section, fields) in sections {
             match fields {
                 Value::Object(fields) => out.extend(fields.iter().map(|(k, v)| (format!("{section}.{k}"), v.clone()))),
+                // A section whose keys are all commented out.
+                Value::Null => {}
                 other => out.push((section.clone(), other.clone())),
             }
         }
@@ -865,6 +867,23 @@ mod tests {
         assert_eq!(redis_url("redis://h:1/4", 0).unwrap(), "redis://h:1/4");
         assert!(redis_url("", 0).is_err());
         assert!(redis_url("redis://", 0).is_err());
+    }
+
+    #[test]
+    fn the_packaged_configuration_loads_and_names_every_key() {
+        let shipped = include_str!("../../packaging/deb/dhis2gw.yml");
+        let l = load(shipped, &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(l.config.server.logdir, "/var/log/dhis2gw");
+        assert_eq!(l.config.server.jwt_secret_file, "/etc/dhis2gw/jwt.secret");
+        let tree = serde_json::to_value(Config::default()).unwrap();
+        for (key, _) in leaves(&tree) {
+            let field = key.split_once('.').unwrap().1;
+            let mentioned = shipped.lines().any(|line| {
+                let line = line.trim_start().trim_start_matches("# ");
+                line.starts_with(&format!("{field}:"))
+            });
+            assert!(mentioned, "{key} is missing from packaging/deb/dhis2gw.yml");
+        }
     }
 
     #[test]

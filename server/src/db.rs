@@ -101,3 +101,15 @@ pub async fn installation_id(pool: &PgPool) -> sqlx::Result<String> {
         .fetch_one(pool)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uri_without_a_user_connects_as_the_os_user_for_peer_authentication() {
+        let options = PgConnectOptions::from_str("postgres:///dhis2gw?host=/var/run/postgresql").unwrap();
+        let os_user = std::process::Command::new("id").arg("-un").output().unwrap().stdout;
+        assert_eq!(options.get_username(), String::from_utf8_lossy(&os_user).trim());
+    }
+}
