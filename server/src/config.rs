@@ -428,6 +428,8 @@ pub struct Loaded {
     pub sources: BTreeMap<String, Source>,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
+    /// Keys in the file that mean nothing here (misspelled?); they are ignored.
+    pub unknown_keys: Vec<String>,
 }
 
 /// A configuration problem, reported as one line naming the key.
@@ -476,7 +478,16 @@ impl Config {
             let origin = sources.get(&key).map(|s| format!(" (from {s})")).unwrap_or_default();
             ConfigError(format!("{key}: {}{origin}", e.inner()))
         })?;
-        let mut loaded = Loaded { config, sources, file: file.map(|_| path.to_path_buf()) };
+        let known = leaves(&serde_json::to_value(Config::default()).expect("config serialises"));
+        let unknown_keys = file
+            .as_ref()
+            .map(leaves)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|key| !known.iter().any(|(k, _)| k == key) && !KEY_ALIASES.iter().any(|(alias, _)| alias == key))
+            .collect();
+        let mut loaded = Loaded { config, sources, file: file.map(|_| path.to_path_buf()), unknown_keys };
         loaded.read_secret_files()?;
         loaded.config.validate().map_err(|(key, problem)| loaded.error(key, problem))?;
         Ok(loaded)
@@ -884,6 +895,14 @@ mod tests {
             });
             assert!(mentioned, "{key} is missing from packaging/deb/dhis2gw.yml");
         }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_reported_not_fatal() {
+        let yaml = "server:\n  http_port: 8000\n  max_concurent: 9\napi:\n  dhis2_base_ulr: https://x\n";
+        let l = load(yaml, &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(l.unknown_keys, ["api.dhis2_base_ulr", "server.max_concurent"]);
+        assert_eq!(l.config.server.port, 8000, "aliases are known keys");
     }
 
     #[test]

@@ -83,6 +83,9 @@ fn print_config(loaded: Result<Loaded, config::ConfigError>) -> ExitCode {
                 Some(file) => println!("# configuration file: {}", file.display()),
                 None => println!("# no configuration file; defaults and environment only"),
             }
+            for key in &loaded.unknown_keys {
+                println!("# unknown key ignored (misspelled?): {key}");
+            }
             print!("{}", loaded.to_annotated_yaml());
             ExitCode::SUCCESS
         }
@@ -102,6 +105,9 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
             let _flush_log_file_on_exit = telemetry::init(&config)?;
             if let Some(file) = &loaded.file {
                 tracing::info!(file = %file.display(), "configuration read");
+                for key in &loaded.unknown_keys {
+                    tracing::warn!(key, file = %file.display(), "unknown configuration key ignored (misspelled?)");
+                }
             }
             let app = Application::build(config).await?;
             app.run_until(startup::shutdown_signal()).await

@@ -368,6 +368,25 @@ async fn with_a_logdir_the_log_also_goes_to_a_dated_file_there() {
 }
 
 #[tokio::test]
+async fn systemd_hears_ready_once_serving_and_stopping_on_sigterm() {
+    let op = Operator::new();
+    let socket_path = op.dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut env = op.base_env();
+    env.push(("NOTIFY_SOCKET", socket_path.display().to_string()));
+    let (mut gateway, base) = start_gateway(&op, &env_refs(&env)).await;
+    let mut message = [0u8; 256];
+    let n = socket.recv(&mut message).unwrap();
+    assert_eq!(&message[..n], b"READY=1\n");
+    assert_eq!(reqwest::get(format!("{base}/health/ready")).await.unwrap().status(), StatusCode::OK);
+    terminate(&gateway);
+    let n = socket.recv(&mut message).unwrap();
+    assert_eq!(&message[..n], b"STOPPING=1\n");
+    assert!(gateway.wait().unwrap().success());
+}
+
+#[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     let op = Operator::new();
     let env = op.base_env();
