@@ -222,7 +222,7 @@ cmd_package_check() {
   run_installed >/dev/null 2>&1 &
   local pid=$!
   wait_ready "$port" || fail "the installed gateway did not answer /health/ready"
-  curl -fsS "http://127.0.0.1:$port/docs/operations-guide" | grep -q '<h1>' || fail "installed docs are not served"
+  curl -fsS "http://127.0.0.1:$port/docs/operations-guide" | grep -q '<h1 id="operations-guide">' || fail "installed docs are not served"
   curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^dhis2gw_http_requests_total' || fail "no metrics"
   curl -fsS "http://127.0.0.1:$port/api/v2/users/getToken" -H 'Content-Type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$admin_password\"}" | grep -q '"token"' || fail "cannot sign in"

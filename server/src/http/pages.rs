@@ -104,12 +104,41 @@ fn title_of(markdown: &str) -> Option<&str> {
     markdown.lines().find_map(|line| line.strip_prefix("# ")).map(str::trim)
 }
 
+/// HTML of a guide; every heading gets an id (`## Partner API tokens` → `partner-api-tokens`)
+/// so guides can link to each other's sections.
 fn markdown_to_html(markdown: &str) -> String {
-    use pulldown_cmark::{Options, Parser, html};
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, html};
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_HEADING_ATTRIBUTES;
+    let mut events: Vec<Event> = Parser::new_ext(markdown, options).collect();
+    let mut heading_start = None;
+    let mut text = String::new();
+    for i in 0..events.len() {
+        match &events[i] {
+            Event::Start(Tag::Heading { id: None, .. }) => (heading_start, text) = (Some(i), String::new()),
+            Event::Text(t) | Event::Code(t) if heading_start.is_some() => text.push_str(t),
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some(Event::Start(Tag::Heading { id, .. })) =
+                    heading_start.take().map(|start| &mut events[start])
+                {
+                    *id = Some(slug(&text).into());
+                }
+            }
+            _ => {}
+        }
+    }
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut out, Parser::new_ext(markdown, options));
+    html::push_html(&mut out, events.into_iter());
     out
+}
+
+fn slug(heading: &str) -> String {
+    let words: Vec<String> = heading
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    words.join("-")
 }
 
 fn render(state: &AppState, name: &str, ctx: Value) -> ApiResult<Html<String>> {
@@ -156,6 +185,8 @@ mod tests {
         let md = "# Partner guide\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
         assert_eq!(title_of(md), Some("Partner guide"));
         let html = markdown_to_html(md);
-        assert!(html.contains("<h1>Partner guide</h1>") && html.contains("<td>1</td>"), "{html}");
+        assert!(html.contains(r#"<h1 id="partner-guide">Partner guide</h1>"#) && html.contains("<td>1</td>"), "{html}");
+        let html = markdown_to_html("## Tokens, `Basic` & more\n## Own {#custom}\n");
+        assert!(html.contains(r#"<h2 id="tokens-basic-more">"#) && html.contains(r#"<h2 id="custom">"#), "{html}");
     }
 }

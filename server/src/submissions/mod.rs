@@ -505,6 +505,13 @@ impl Selection {
             [false, false, true] => {
                 let map: BTreeMap<String, String> = request.filter.unwrap_or_default();
                 let filter = LogFilter::from_strings(&map).map_err(|e| ApiError::invalid_field("filter", e))?;
+                // `{}` would resend every submission ever made, succeeded ones included.
+                if filter.selects_everything() {
+                    return Err(ApiError::invalid_field(
+                        "filter",
+                        "give at least one criterion (status, from_date, data_set, …); an empty filter would requeue every submission",
+                    ));
+                }
                 Ok(Selection::Filter(Box::new(filter)))
             }
             _ => Err(ApiError::bad_request("Give exactly one of ids, task_ids or filter")),
@@ -513,6 +520,14 @@ impl Selection {
 }
 
 impl LogFilter {
+    fn selects_everything(&self) -> bool {
+        let LogFilter { status, from_date, to_date, task_id, job_id, data_set, org_unit, period, user, q, .. } = self;
+        [status, from_date, to_date, task_id, data_set, org_unit, period, user, q]
+            .iter()
+            .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+            && job_id.is_none()
+    }
+
     /// A filter from string values (`job_id`, `page` are numbers in JSON but strings in forms).
     fn from_strings(map: &BTreeMap<String, String>) -> Result<LogFilter, String> {
         let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(map).finish();
@@ -586,7 +601,10 @@ pub async fn requeue_one(state: &AppState, id: i64) -> ApiResult<()> {
         .await?
         .ok_or_else(|| ApiError::NotFound("not found".into()))?;
     if matches!(row.status.as_str(), "queued" | "processing") {
-        return Err(ApiError::Conflict(format!("it is {} already", row.status)));
+        return Err(ApiError::Conflict(format!(
+            "Submission {id} is {} already; requeue it once this delivery has finished",
+            row.status
+        )));
     }
     let submission = aggregate::parse(&row.payload)?;
     let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };

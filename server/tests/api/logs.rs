@@ -158,6 +158,10 @@ async fn batch_requeue_by_ids_task_ids_and_filter() {
     assert_eq!((by_task["reEnqueued"].as_u64(), by_task["failed"].as_u64()), (Some(1), Some(1)));
     expect_error(batch(json!({})).await.unwrap(), StatusCode::BAD_REQUEST).await;
     expect_error(batch(json!({"ids": [1], "task_ids": ["x"]})).await.unwrap(), StatusCode::BAD_REQUEST).await;
+    for everything in [json!({}), json!({"status": " ", "page": "2"})] {
+        let body = expect_error(batch(json!({"filter": everything})).await.unwrap(), StatusCode::BAD_REQUEST).await;
+        assert!(details(&body)[0].starts_with("filter: give at least one criterion"), "{body}");
+    }
     let bad_filter =
         expect_error(batch(json!({"filter": {"status": "bogus"}})).await.unwrap(), StatusCode::BAD_REQUEST).await;
     assert!(details(&bad_filter)[0].contains("status"));
