@@ -72,10 +72,13 @@ cmd_run() {
   ensure_services
   local state="${XDG_STATE_HOME:-$HOME/.local/state}/dhis2gw-dev"
   mkdir -p "$state"
-  [ -s "$state/jwt_secret" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/jwt_secret"
+  for secret in jwt_secret credentials_key; do
+    [ -s "$state/$secret" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/$secret"
+  done
   [ -s "$state/admin_password" ] || head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/admin_password"
   export DHIS2GW_DB="${DHIS2GW_DB:-$(postgres_server)/dhis2gw_dev}"
   export DHIS2GW_JWT_SECRET="${DHIS2GW_JWT_SECRET:-$(cat "$state/jwt_secret")}"
+  export DHIS2GW_CREDENTIALS_KEY="${DHIS2GW_CREDENTIALS_KEY:-$(cat "$state/credentials_key")}"
   export DHIS2GW_BOOTSTRAP_ADMIN_USER="${DHIS2GW_BOOTSTRAP_ADMIN_USER:-admin}"
   export DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD="${DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD:-$(cat "$state/admin_password")}"
   export DHIS2GW_MIGRATIONS_DIR="${DHIS2GW_MIGRATIONS_DIR:-$ROOT/migrations}"
@@ -160,6 +163,8 @@ cmd_package() {
   # Paths relative to the unpacked folder; run there with ./dhis2gw --config dhis2gw.yml.
   sed -e 's|^  uri: .*|  uri: postgres://dhis2gw:CHANGE-ME@localhost/dhis2gw|' \
       -e 's|^  jwt_secret_file: .*|  jwt_secret_file: jwt.secret     # create it: openssl rand -hex 32 > jwt.secret|' \
+      -e 's|^  credentials_key_file: .*|  credentials_key_file: credentials.key   # create it: openssl rand -hex 32 > credentials.key|' \
+      -e 's|^  # conf_dir: .*|  conf_dir: conf.d|' \
       -e 's|^  logdir: .*|  logdir: ""                       # stdout only; or a directory for daily files|' \
       -e 's|file:///usr/share/dhis2gw/db/migrations|migrations|; s|/usr/share/dhis2gw/||' \
       packaging/deb/dhis2gw.yml >"$stage/$name/dhis2gw.yml"
@@ -202,7 +207,9 @@ cmd_package_check() {
   log "package check: dpkg -i"
   as_root dpkg -i "$deb" >/dev/null
   [ "$(stat -c '%U:%G %a' /etc/dhis2gw/dhis2gw.yml)" = "root:dhis2gw 640" ] || fail "config permissions: $(stat -c '%U:%G %a' /etc/dhis2gw/dhis2gw.yml)"
-  [ "$(stat -c '%U:%G %a' /etc/dhis2gw/jwt.secret)" = "root:dhis2gw 640" ] || fail "no generated secret with 640 root:dhis2gw"
+  for key in jwt.secret credentials.key; do
+    [ "$(stat -c '%U:%G %a' /etc/dhis2gw/$key)" = "root:dhis2gw 640" ] || fail "no generated $key with 640 root:dhis2gw"
+  done
   [ "$(stat -c '%U %a' /var/log/dhis2gw)" = "dhis2gw 750" ] || fail "/var/log/dhis2gw must belong to dhis2gw"
   if [ -d /run/systemd/system ] || systemd-analyze --version >/dev/null 2>&1; then
     systemd-analyze verify /lib/systemd/system/dhis2gw.service || fail "systemd-analyze verify"

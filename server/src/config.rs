@@ -99,6 +99,14 @@ pub struct ServerConfig {
     pub log_retention_days: usize,
     /// Bearer token that `GET /metrics` requires; when empty, only loopback clients may scrape.
     pub metrics_token: Secret,
+    /// Encrypts the credentials of DHIS2 servers stored in the database (at least 32 bytes).
+    pub credentials_key: Secret,
+    /// A file holding `credentials_key`, read when it is empty.
+    #[serde(deserialize_with = "lenient::string")]
+    pub credentials_key_file: String,
+    /// Directory of `*.yml`/`*.yaml`/`*.json` files defining further DHIS2 servers.
+    #[serde(deserialize_with = "lenient::string")]
+    pub conf_dir: String,
     /// Accept `Authorization: Basic` on API routes (the original's partners use it).
     #[serde(deserialize_with = "lenient::bool")]
     pub allow_basic_auth: bool,
@@ -139,6 +147,9 @@ impl Default for ServerConfig {
             log_level: "info".into(),
             log_retention_days: 14,
             metrics_token: Secret::default(),
+            credentials_key: Secret::default(),
+            credentials_key_file: String::new(),
+            conf_dir: "/etc/dhis2gw/conf.d".into(),
             allow_basic_auth: true,
             shutdown_timeout: 30,
             bootstrap_admin_user: String::new(),
@@ -362,6 +373,9 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_LOG_LEVEL", "server.log_level"),
     ("DHIS2GW_LOG_RETENTION_DAYS", "server.log_retention_days"),
     ("DHIS2GW_METRICS_TOKEN", "server.metrics_token"),
+    ("DHIS2GW_CREDENTIALS_KEY", "server.credentials_key"),
+    ("DHIS2GW_CREDENTIALS_KEY_FILE", "server.credentials_key_file"),
+    ("DHIS2GW_CONF_DIR", "server.conf_dir"),
     ("DHIS2GW_ALLOW_BASIC_AUTH", "server.allow_basic_auth"),
     ("DHIS2GW_SHUTDOWN_TIMEOUT", "server.shutdown_timeout"),
     ("DHIS2GW_BOOTSTRAP_ADMIN_USER", "server.bootstrap_admin_user"),
@@ -514,6 +528,9 @@ impl Config {
         if s.jwt_secret.expose().len() < MIN_JWT_SECRET_BYTES {
             return Err(("server.jwt_secret", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long")));
         }
+        if !s.credentials_key.is_empty() && s.credentials_key.expose().len() < MIN_JWT_SECRET_BYTES {
+            return Err(("server.credentials_key", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long")));
+        }
         redis_url(&s.redis_address, s.redis_db).map_err(|e| ("server.redis_address", e))?;
         if s.max_concurrent == 0 {
             return Err(("server.max_concurrent", "must be at least 1".into()));
@@ -575,21 +592,35 @@ impl Config {
 }
 
 impl Loaded {
-    /// `server.jwt_secret_file` supplies the secret unless `server.jwt_secret` is set.
+    /// `server.jwt_secret_file` and `server.credentials_key_file` supply their secrets unless
+    /// those are set directly.
     fn read_secret_files(&mut self) -> Result<(), ConfigError> {
         let server = &mut self.config.server;
-        if !server.jwt_secret.is_empty() || server.jwt_secret_file.is_empty() {
-            return Ok(());
-        }
-        let path = server.jwt_secret_file.clone();
-        match std::fs::read_to_string(&path) {
-            Ok(secret) => {
-                server.jwt_secret = Secret::new(secret.trim());
-                self.sources.insert("server.jwt_secret".into(), Source::File(path.into()));
-                Ok(())
+        let pairs = [
+            ("server.jwt_secret", &mut server.jwt_secret, "server.jwt_secret_file", &server.jwt_secret_file),
+            (
+                "server.credentials_key",
+                &mut server.credentials_key,
+                "server.credentials_key_file",
+                &server.credentials_key_file,
+            ),
+        ];
+        for (key, secret, file_key, path) in pairs {
+            if !secret.is_empty() || path.is_empty() {
+                continue;
             }
-            Err(e) => Err(self.error("server.jwt_secret_file", format!("cannot read {path}: {e}"))),
+            match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    *secret = Secret::new(text.trim());
+                    self.sources.insert(key.into(), Source::File(path.into()));
+                }
+                Err(e) => {
+                    let origin = self.sources.get(file_key).map(|s| format!(" (from {s})")).unwrap_or_default();
+                    return Err(ConfigError(format!("{file_key}: cannot read {path}: {e}{origin}")));
+                }
+            }
         }
+        Ok(())
     }
 
     fn error(&self, key: &str, problem: String) -> ConfigError {
@@ -883,7 +914,7 @@ mod tests {
     #[test]
     fn the_packaged_configuration_loads_and_names_every_key() {
         let shipped = include_str!("../../packaging/deb/dhis2gw.yml");
-        let l = load(shipped, &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap();
+        let l = load(shipped, &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_CREDENTIALS_KEY", SECRET)]).unwrap();
         assert_eq!(l.config.server.logdir, "/var/log/dhis2gw");
         assert_eq!(l.config.server.jwt_secret_file, "/etc/dhis2gw/jwt.secret");
         let tree = serde_json::to_value(Config::default()).unwrap();

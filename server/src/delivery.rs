@@ -21,9 +21,10 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::dhis2::summary::{self, Interpretation, Verdict};
-use crate::dhis2::{Answer, Dhis2Client};
+use crate::dhis2::{Answer, TransportError};
 use crate::metrics::Metrics;
 use crate::queue::{DeliveryJob, Queue};
+use crate::servers::Registry;
 use crate::submissions::aggregate::keys_of;
 
 /// How often an idle worker looks for work that fell due (scheduled retries).
@@ -35,7 +36,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Everything a delivery needs; shared by all workers of the process.
 pub struct Deliverer {
     pub db: PgPool,
-    pub client: Arc<Dhis2Client>,
+    pub servers: Arc<Registry>,
     pub queue: Queue,
     pub config: Arc<Config>,
     /// Caps deliveries in flight across the process at `max_concurrent`.
@@ -65,6 +66,7 @@ impl Deliverer {
 /// A claimed delivery.
 struct Claim {
     submission_id: i64,
+    server_id: i64,
     retry_count: i32,
     payload: Value,
     value_keys: Vec<String>,
@@ -74,14 +76,25 @@ struct Claim {
 pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Result<(), BoxDynError> {
     let d = &**deliverer;
     let Some(claim) = claim(d, job.destination_id).await? else {
-        // Already delivered, being delivered elsewhere, or not due: a duplicate job.
+        // Already delivered, being delivered elsewhere, not due, or its server is switched
+        // off (the delivery waits in PostgreSQL): nothing to do for this job.
         return Ok(());
     };
+    let server = match d.servers.connection(claim.server_id).await {
+        Ok(server) => server,
+        // E.g. credentials that no longer decrypt: recorded, and retried like an outage.
+        Err(e) => {
+            let unusable = TransportError { url: String::new(), message: format!("{e:#}"), duration: Duration::ZERO };
+            record(d, job.destination_id, &claim, Utc::now(), Err(unusable), None).await?;
+            return Ok(());
+        }
+    };
+    let _server_permit = server.permits.acquire().await?;
     let _permit = d.permits.acquire().await?;
     let _in_flight = d.metrics.delivery_started();
     let started_at = Utc::now();
-    let sent = d.client.post_data_value_set(&claim.payload, false).await;
-    let version = d.client.version().await;
+    let sent = server.client.post_data_value_set(&claim.payload, false).await;
+    let version = server.client.version().await;
     record(d, job.destination_id, &claim, started_at, sent, version).await?;
     Ok(())
 }
@@ -96,10 +109,11 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
                WHERE id = $1
                  AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
                  AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '1 second')
-               RETURNING submission_id, retry_count)
+                 AND (SELECT enabled FROM dhis2_servers WHERE id = server_id)
+               RETURNING submission_id, server_id, retry_count)
            UPDATE submission_log s SET status = 'processing'
            FROM claimed c WHERE s.id = c.submission_id
-           RETURNING c.submission_id, c.retry_count, s.dhis2_payload AS "payload!", s.value_keys"#,
+           RETURNING c.submission_id, c.server_id, c.retry_count, s.dhis2_payload AS "payload!", s.value_keys"#,
         destination_id,
         d.worker,
         d.lease().as_secs_f64(),
@@ -108,6 +122,7 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
     .await?;
     Ok(row.map(|row| Claim {
         submission_id: row.submission_id,
+        server_id: row.server_id,
         retry_count: row.retry_count,
         payload: row.payload,
         value_keys: serde_json::from_value(row.value_keys).unwrap_or_default(),
@@ -127,7 +142,7 @@ async fn record(
     destination_id: i64,
     claim: &Claim,
     started_at: DateTime<Utc>,
-    sent: Result<Answer, crate::dhis2::TransportError>,
+    sent: Result<Answer, TransportError>,
     version: Option<String>,
 ) -> anyhow::Result<()> {
     let (url, http_status, body, duration, meaning) = match sent {

@@ -43,6 +43,9 @@ impl Application {
         let worker_db = db::connect_workers(&config).await?;
         let metrics = Arc::new(Metrics::default());
         let dhis2 = Dhis2Client::from_config(&config.api, metrics.clone())?.map(Arc::new);
+        let primary = primary_server_id.zip(dhis2.clone());
+        let servers = Arc::new(servers::Registry::new(worker_db.clone(), &config, primary, metrics.clone()));
+        servers::sync_conf_dir(&db, &config, servers.key()).await?;
         let redis = redis::Client::open(config.redis_url()).context("server.redis_address")?;
         let queue = Queue::new(&config, &db::installation_id(&db).await?);
         let (host, port) = (config.server.host.as_str(), config.server.port);
@@ -63,6 +66,7 @@ impl Application {
                 primary_server_id,
                 worker_db,
                 metrics,
+                servers,
             },
         })
     }
@@ -87,10 +91,10 @@ impl Application {
                 let _ = rx.wait_for(|stopping| *stopping).await;
             }
         };
-        let workers = state.dhis2.clone().map(|client| {
+        let workers = state.dhis2.is_some().then(|| {
             let deliverer = Arc::new(Deliverer {
                 db: state.worker_db.clone(),
-                client,
+                servers: state.servers.clone(),
                 queue: state.queue.clone(),
                 config: state.config.clone(),
                 permits: Arc::new(Semaphore::new(state.config.server.max_concurrent as usize)),
@@ -99,7 +103,8 @@ impl Application {
             });
             tokio::spawn(delivery::run_workers(deliverer, stopping()))
         });
-        let mut scheduler = sweeper::start(&state.config, state.db.clone(), state.queue.clone()).await?;
+        let mut scheduler =
+            sweeper::start(&state.config, state.db.clone(), state.queue.clone(), state.servers.clone()).await?;
         let app = http::app(state.clone());
         let address = self.listener.local_addr()?;
         tracing::info!(%address, version = crate::VERSION, "dhis2gw listening");

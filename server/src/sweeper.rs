@@ -13,6 +13,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::config::Config;
 use crate::queue::Queue;
+use crate::servers::Registry;
 
 /// Deliveries pushed per sweep at most; the next sweep continues.
 const BATCH: i64 = 20_000;
@@ -41,9 +42,9 @@ pub async fn sweep(db: &PgPool, queue: &Queue) -> anyhow::Result<Swept> {
         tracing::warn!(count = reclaimed.len(), "deliveries whose worker stopped mid-way are queued again");
     }
     let due = sqlx::query!(
-        r#"SELECT id, generation FROM submission_destinations
-           WHERE status = 'queued' OR (status = 'retrying' AND next_attempt_at <= now())
-           ORDER BY id LIMIT $1"#,
+        r#"SELECT d.id, d.generation FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
+           WHERE s.enabled AND (d.status = 'queued' OR (d.status = 'retrying' AND d.next_attempt_at <= now()))
+           ORDER BY d.id LIMIT $1"#,
         BATCH
     )
     .fetch_all(db)
@@ -59,8 +60,12 @@ fn with_seconds(expression: &str) -> String {
     if expression.split_whitespace().count() == 5 { format!("0 {expression}") } else { expression.to_string() }
 }
 
-/// Starts the scheduler; a sweep that is still running when the next is due is skipped.
-pub async fn start(config: &Config, db: PgPool, queue: Queue) -> anyhow::Result<JobScheduler> {
+/// How often every switched-on DHIS2 server is asked for its version (its health).
+const HEALTH_CHECK: &str = "0 * * * * *";
+
+/// Starts the scheduler: the sweep (one still running when the next is due is skipped) and
+/// the servers' health checks.
+pub async fn start(config: &Config, db: PgPool, queue: Queue, servers: Arc<Registry>) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
     let running = Arc::new(Mutex::new(()));
     let run = move || {
@@ -78,6 +83,16 @@ pub async fn start(config: &Config, db: PgPool, queue: Queue) -> anyhow::Result<
     let expression = with_seconds(&config.api.retry_cron_expression);
     let job = Job::new_async_tz(expression.as_str(), config.timezone(), move |_, _| Box::pin(run()))?;
     scheduler.add(job).await?;
+    let check = move || {
+        let servers = servers.clone();
+        async move {
+            if let Err(e) = servers.check_health().await {
+                tracing::warn!(error = %format!("{e:#}"), "DHIS2 server health check failed");
+            }
+        }
+    };
+    tokio::spawn(check());
+    scheduler.add(Job::new_async(HEALTH_CHECK, move |_, _| Box::pin(check()))?).await?;
     scheduler.start().await?;
     Ok(scheduler)
 }

@@ -25,7 +25,7 @@ pub struct Dhis2Client {
     metrics: Arc<Metrics>,
 }
 
-enum Auth {
+pub enum Auth {
     Basic { user: String, password: String },
     Pat(String),
 }
@@ -60,13 +60,17 @@ impl Dhis2Client {
             }
             AuthMethod::Pat => Auth::Pat(api.dhis2_pat.expose().to_string()),
         };
+        Dhis2Client::new(&api.dhis2_base_url, auth, Duration::from_secs(api.dhis2_timeout), metrics).map(Some)
+    }
+
+    pub fn new(base_url: &str, auth: Auth, timeout: Duration, metrics: Arc<Metrics>) -> anyhow::Result<Dhis2Client> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(api.dhis2_timeout))
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10).min(timeout))
             .user_agent(concat!("dhis2gw/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        Ok(Some(Dhis2Client { http, api: api_root(&api.dhis2_base_url), auth, version: Mutex::new(None), metrics }))
+        Ok(Dhis2Client { http, api: api_root(base_url), auth, version: Mutex::new(None), metrics })
     }
 
     pub fn api_root(&self) -> &str {
@@ -115,11 +119,20 @@ impl Dhis2Client {
         {
             return Some(version.clone());
         }
-        let answer = self.send(self.request(reqwest::Method::GET, "/system/info")).await.ok()?;
-        let info: Value = serde_json::from_str(&answer.body).ok().filter(|_| answer.status == 200)?;
-        let version = info["version"].as_str()?.to_string();
+        self.check().await.ok()
+    }
+
+    /// Asks `/api/system/info` now: the version, or why the server cannot be used.
+    pub async fn check(&self) -> Result<String, String> {
+        let answer = self.send(self.request(reqwest::Method::GET, "/system/info")).await.map_err(|e| e.message)?;
+        if answer.status != 200 {
+            return Err(format!("/api/system/info answered HTTP {}", answer.status));
+        }
+        let info: Value = serde_json::from_str(&answer.body)
+            .map_err(|_| "/api/system/info did not answer JSON (is the base URL a DHIS2 server?)".to_string())?;
+        let version = info["version"].as_str().ok_or("/api/system/info has no version")?.to_string();
         *self.version.lock().expect("not poisoned") = Some((Instant::now(), version.clone()));
-        Some(version)
+        Ok(version)
     }
 }
 

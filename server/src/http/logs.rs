@@ -107,9 +107,18 @@ async fn purge(
     Ok(axum::Json(Message { message: format!("Deleted {deleted} logs older than {}", before.to_rfc3339()) }))
 }
 
+/// Which delivery of a submission to requeue.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct RestartTarget {
+    /// Only the delivery to the DHIS2 server of this name; all of them when absent.
+    server: Option<String>,
+}
+
 /// Requeue one submission (the route the original's logs viewer called).
 #[utoipa::path(
-    post, path = "/logs/{id}/restart", tag = "submissions", params(("id" = i64, Path)),
+    post, path = "/logs/{id}/restart", tag = "submissions", params(("id" = i64, Path), RestartTarget),
     responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -117,12 +126,10 @@ async fn restart(
     State(state): State<AppState>,
     caller: Authorized<Operator>,
     Path(id): Path<i64>,
+    Query(target): Query<RestartTarget>,
 ) -> ApiResult<axum::Json<RequeueResult>> {
-    submissions::requeue_one(&state, id).await.map_err(|e| match e {
-        ApiError::NotFound(_) => ApiError::NotFound(format!("Submission {id} not found")),
-        other => other,
-    })?;
-    audit::record(&state.db, Actor::User(&caller), "submission.requeue", "submission", &id.to_string(), json!({}))
-        .await?;
+    submissions::requeue_one(&state, id, target.server.as_deref()).await?;
+    let detail = json!({"server": target.server});
+    audit::record(&state.db, Actor::User(&caller), "submission.requeue", "submission", &id.to_string(), detail).await?;
     Ok(axum::Json(RequeueResult { re_enqueued: 1, ..Default::default() }))
 }

@@ -35,6 +35,7 @@ mod logs;
 mod mappings;
 mod metrics;
 mod pages;
+mod servers;
 mod session;
 mod users;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     /// The delivery workers' pool (asynchronous commits), apart so intake never waits for it.
     pub worker_db: PgPool,
     pub metrics: Arc<Metrics>,
+    /// Every DHIS2 server's connection, and where new submissions go.
+    pub servers: Arc<crate::servers::Registry>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -73,6 +76,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "users", description = "Users, roles and partner API tokens (admins)"),
         (name = "submissions", description = "Submitting data, the submission log, requeue"),
         (name = "mappings", description = "Partner codes to DHIS2 identifiers"),
+        (name = "servers", description = "DHIS2 servers: the primary and CC servers (admins)"),
         (name = "health", description = "Liveness and readiness probes, Prometheus metrics"),
     )
 )]
@@ -106,6 +110,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(aggregate::router())
         .merge(logs::router())
         .merge(mappings::router())
+        .merge(servers::router())
 }
 
 /// The OpenAPI document of the whole gateway.

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use dhis2gw_wire::{
-    AggregateAccepted, Attempt, ConflictView, DryRunResult, Page, RequeueResult, Role, Submission, SubmissionDetail,
+    AggregateAccepted, Attempt, ConflictView, DestinationView, DryRunResult, Page, RequeueResult, Role, Submission,
+    SubmissionDetail,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -68,11 +69,12 @@ pub async fn accept(
     if submission.dry_run {
         return Ok(Intake::DryRun(dry_run(state, built).await));
     }
-    let server_id = state.primary_server_id.ok_or_else(|| {
-        ApiError::Unavailable(
+    if state.primary_server_id.is_none() {
+        return Err(ApiError::Unavailable(
             "No DHIS2 server is configured (api.dhis2_base_url); submissions cannot be accepted".into(),
-        )
-    })?;
+        ));
+    }
+    let servers = state.servers.destinations().await?;
     let mut accepted = AggregateAccepted {
         message: "Aggregate request queued for processing".into(),
         submission_id: 0,
@@ -89,7 +91,7 @@ pub async fn accept(
                VALUES ('aggregate', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                RETURNING id)
            INSERT INTO submission_destinations (submission_id, server_id)
-           SELECT id, $15 FROM s
+           SELECT s.id, server FROM s, unnest($15::bigint[]) AS server
            RETURNING submission_id, id AS destination_id, generation"#,
         caller.id,
         body,
@@ -105,12 +107,12 @@ pub async fn accept(
         idempotency_key,
         request_hash,
         idempotency_key.map(|_| serde_json::to_value(&accepted).expect("serialises")),
-        server_id,
+        &servers,
     )
-    .fetch_one(&state.db)
+    .fetch_all(&state.db)
     .await;
     let stored = match stored {
-        Ok(row) => row,
+        Ok(rows) => rows,
         // The same key raced in from a parallel request: answer as for a repeat.
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("submission_log_idempotency_key") => {
             let (key, hash) = (idempotency_key.unwrap_or_default(), request_hash.unwrap_or_default());
@@ -121,10 +123,13 @@ pub async fn accept(
         }
         Err(e) => return Err(e.into()),
     };
-    accepted.submission_id = stored.submission_id;
+    accepted.submission_id = stored.first().map(|d| d.submission_id).unwrap_or_default();
     state.metrics.submission_received("aggregate");
-    if let Err(e) = state.queue.push(stored.destination_id, stored.generation, Duration::ZERO).await {
-        tracing::warn!(submission_id = stored.submission_id, error = %e, "stored but not queued; the sweeper will queue it");
+    for destination in stored {
+        if let Err(e) = state.queue.push(destination.destination_id, destination.generation, Duration::ZERO).await {
+            let submission_id = destination.submission_id;
+            tracing::warn!(submission_id, error = %e, "stored but not queued; the sweeper will queue it");
+        }
     }
     Ok(Intake::Accepted(accepted))
 }
@@ -432,16 +437,30 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> ApiResult<Subm
     .fetch_optional(&state.db)
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("Submission {id} not found")))?;
+    let destinations = sqlx::query_as!(
+        DestinationView,
+        r#"SELECT s.name AS server, s.is_primary, d.status, d.retry_count, d.next_attempt_at, d.last_error
+           FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
+           WHERE d.submission_id = $1 ORDER BY s.is_primary DESC, s.name"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await?;
     let attempts = sqlx::query!(
-        r#"SELECT attempt, started_at, duration_ms, request_url, request_payload, http_status, dhis2_version, response_body,
-               import_status, import_count, conflicts, outcome, error
-           FROM delivery_attempts WHERE submission_id = $1 ORDER BY started_at, id"#,
+        r#"SELECT s.name AS "server?", a.attempt, a.started_at, a.duration_ms, a.request_url, a.request_payload,
+               a.http_status, a.dhis2_version, a.response_body, a.import_status, a.import_count, a.conflicts, a.outcome,
+               a.error
+           FROM delivery_attempts a
+           LEFT JOIN submission_destinations d ON d.id = a.destination_id
+           LEFT JOIN dhis2_servers s ON s.id = d.server_id
+           WHERE a.submission_id = $1 ORDER BY a.started_at, a.id"#,
         id
     )
     .fetch_all(&state.db)
     .await?
     .into_iter()
     .map(|a| Attempt {
+        server: a.server,
         attempt: a.attempt,
         started_at: a.started_at,
         duration_ms: a.duration_ms,
@@ -457,7 +476,7 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> ApiResult<Subm
         error: a.error,
     })
     .collect();
-    Ok(SubmissionDetail { submission: row.into(), attempts })
+    Ok(SubmissionDetail { submission: row.into(), destinations, attempts })
 }
 
 /// Deletes one submission and its attempts, unless it is being delivered right now.
@@ -562,8 +581,12 @@ pub async fn requeue(state: &AppState, caller: &AuthUser, selection: Selection) 
 
 async fn requeue_ids(state: &AppState, ids: Vec<i64>, mut result: RequeueResult) -> ApiResult<RequeueResult> {
     for id in ids {
-        match requeue_one(state, id).await {
+        match requeue_one(state, id, None).await {
             Ok(()) => result.re_enqueued += 1,
+            Err(ApiError::NotFound(_)) => {
+                result.failed += 1;
+                result.errors.push(format!("Submission {id}: not found"));
+            }
             Err(e) => {
                 result.failed += 1;
                 result.errors.push(format!("Submission {id}: {}", describe(&e)));
@@ -590,20 +613,32 @@ pub async fn requeue_task(state: &AppState, task_id: &str) -> ApiResult<i64> {
         .fetch_optional(&state.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Job log not found for task ID: {task_id}")))?;
-    requeue_one(state, id).await?;
+    requeue_one(state, id, None).await?;
     Ok(id)
 }
 
-/// Requeues one submission whatever its final status; refused while it is queued or being delivered.
-pub async fn requeue_one(state: &AppState, id: i64) -> ApiResult<()> {
+/// Requeues one submission whatever its final status, to every server or (by name) to one;
+/// refused while that delivery is queued or under way.
+pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> ApiResult<()> {
     let row = sqlx::query!("SELECT payload, status, source_name, instance_name FROM submission_log WHERE id = $1", id)
         .fetch_optional(&state.db)
         .await?
-        .ok_or_else(|| ApiError::NotFound("not found".into()))?;
-    if matches!(row.status.as_str(), "queued" | "processing") {
+        .ok_or_else(|| ApiError::NotFound(format!("Submission {id} not found")))?;
+    let targets = sqlx::query!(
+        r#"SELECT d.status FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
+           WHERE d.submission_id = $1 AND ($2::text IS NULL OR s.name = $2)"#,
+        id,
+        server
+    )
+    .fetch_all(&state.db)
+    .await?;
+    if let Some(server) = server.filter(|_| targets.is_empty()) {
+        return Err(ApiError::NotFound(format!("Submission {id} does not go to a DHIS2 server named {server}")));
+    }
+    if targets.iter().all(|t| matches!(t.status.as_str(), "queued" | "processing")) {
+        let status = if server.is_some() { &targets[0].status } else { &row.status };
         return Err(ApiError::Conflict(format!(
-            "Submission {id} is {} already; requeue it once this delivery has finished",
-            row.status
+            "Submission {id} is {status} already; requeue it once this delivery has finished"
         )));
     }
     let submission = aggregate::parse(&row.payload)?;
@@ -626,9 +661,11 @@ pub async fn requeue_one(state: &AppState, id: i64) -> ApiResult<()> {
     let destinations = sqlx::query!(
         r#"UPDATE submission_destinations
            SET status = 'queued', retry_count = 0, next_attempt_at = NULL, last_error = NULL, generation = generation + 1
-           WHERE submission_id = $1 AND status <> 'processing'
+           WHERE submission_id = $1 AND status NOT IN ('queued', 'processing')
+             AND ($2::text IS NULL OR server_id = (SELECT id FROM dhis2_servers WHERE name = $2))
            RETURNING id, generation"#,
-        id
+        id,
+        server
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -71,6 +71,7 @@ impl Operator {
             ("DHIS2GW_QUEUE_PREFIX", format!("test_{}", uuid::Uuid::new_v4().simple())),
             // Stdout only, unless a test is about log files.
             ("DHIS2GW_LOGDIR", String::new()),
+            ("DHIS2GW_CONF_DIR", String::new()),
         ]
     }
 
@@ -201,9 +202,13 @@ fn every_documented_environment_variable_sets_its_key() {
         ("DHIS2GW_JWT_SECRET_FILE", "/j", "jwt_secret_file: \"/j\""),
         ("DHIS2GW_LOG_RETENTION_DAYS", "30", "log_retention_days: 30"),
         ("DHIS2GW_METRICS_TOKEN", "scrape-me", "metrics_token: \"********\""),
+        ("DHIS2GW_CREDENTIALS_KEY", JWT_SECRET, "credentials_key: \"********\""),
+        ("DHIS2GW_CREDENTIALS_KEY_FILE", "/k", "credentials_key_file: \"/k\""),
+        ("DHIS2GW_CONF_DIR", "/c", "conf_dir: \"/c\""),
     ];
     for (name, value, line) in cases {
-        let mut env = vec![("DHIS2GW_JWT_SECRET", JWT_SECRET)];
+        // The secrets themselves are set, so the *_FILE variables are shown, not read.
+        let mut env = vec![("DHIS2GW_JWT_SECRET", JWT_SECRET), ("DHIS2GW_CREDENTIALS_KEY", JWT_SECRET)];
         env.push((name, value));
         let out = op.run(&["config"], &env, "");
         let stdout = text(&out.stdout);

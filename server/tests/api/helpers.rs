@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";
 pub const PASSWORD: &str = "correct horse battery";
+pub const CREDENTIALS_KEY: &str = "test-credentials-key-test-credentials-key";
 
 /// The PostgreSQL server tests create their databases on (trust auth, user postgres).
 pub fn postgres_server() -> String {
@@ -35,6 +36,8 @@ pub fn test_config() -> Config {
     config.server.jwt_secret = Secret::new(JWT_SECRET);
     config.server.log_level = "warn".into();
     config.server.logdir = String::new();
+    config.server.conf_dir = String::new();
+    config.server.credentials_key = Secret::new(CREDENTIALS_KEY);
     let shipped = |dir: &str| format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
     config.server.docs_directory = shipped("docs");
     config.server.templates_directory = shipped("templates");

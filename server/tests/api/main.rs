@@ -12,5 +12,6 @@ mod operations;
 mod pipeline;
 mod recovery;
 mod roles;
+mod servers;
 mod service;
 mod users;

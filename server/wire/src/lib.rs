@@ -7,11 +7,13 @@
 pub mod auth;
 pub mod common;
 pub mod mappings;
+pub mod servers;
 pub mod submissions;
 pub mod users;
 
 pub use auth::*;
 pub use common::*;
 pub use mappings::*;
+pub use servers::*;
 pub use submissions::*;
 pub use users::*;

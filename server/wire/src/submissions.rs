@@ -126,6 +126,8 @@ pub struct Submission {
 pub struct SubmissionDetail {
     #[serde(flatten)]
     pub submission: Submission,
+    /// One per DHIS2 server the submission goes to: the primary, then CC servers.
+    pub destinations: Vec<crate::DestinationView>,
     pub attempts: Vec<Attempt>,
 }
 
@@ -133,6 +135,8 @@ pub struct SubmissionDetail {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
+    /// The DHIS2 server's name.
+    pub server: Option<String>,
     pub attempt: i32,
     pub started_at: DateTime<Utc>,
     pub duration_ms: Option<i32>,

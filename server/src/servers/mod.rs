@@ -1,0 +1,564 @@
+//! The DHIS2 servers submissions go to. The primary comes from the `api` section of the
+//! configuration and is rewritten from it on every start; its credentials stay in the
+//! configuration. Further servers come from `server.conf_dir` files (rewritten on start) or
+//! from admins through the API; their credentials are stored encrypted. Every aggregate
+//! submission goes to the primary and to each server named in `api.cc_dhis2_servers`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use dhis2gw_wire::{Dhis2Server, ServerInput};
+use serde::Deserialize;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::dhis2::{Auth, Dhis2Client};
+use crate::error::{ApiError, ApiResult, on_unique};
+use crate::metrics::Metrics;
+use crate::uid;
+
+mod credentials;
+pub use credentials::CredentialsKey;
+
+/// How long the intake trusts its list of destination servers; server changes made through
+/// this process take effect at once.
+const DESTINATIONS_TTL: Duration = Duration::from_secs(5);
+
+/// Records the configured primary server; returns its id, or `None` when none is configured.
+pub async fn sync_primary(db: &PgPool, config: &Config) -> sqlx::Result<Option<i64>> {
+    let api = &config.api;
+    if api.dhis2_base_url.trim().is_empty() {
+        return Ok(None);
+    }
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO dhis2_servers (uid, name, base_url, auth_method, username, timeout_secs, max_concurrent, is_primary, origin)
+           VALUES ($1, 'primary', $2, $3, $4, $5, $6, true, 'config')
+           ON CONFLICT (name) DO UPDATE SET base_url = EXCLUDED.base_url, auth_method = EXCLUDED.auth_method,
+               username = EXCLUDED.username, timeout_secs = EXCLUDED.timeout_secs,
+               max_concurrent = EXCLUDED.max_concurrent, is_primary = true, origin = 'config'
+           RETURNING id"#,
+        uid::generate(),
+        api.dhis2_base_url.trim(),
+        api.effective_auth_method().as_str(),
+        api.dhis2_user,
+        api.dhis2_timeout as i32,
+        config.server.max_concurrent as i32,
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(Some(id))
+}
+
+/// A server row; credentials still sealed.
+struct ServerRow {
+    id: i64,
+    uid: String,
+    name: String,
+    base_url: String,
+    auth_method: String,
+    username: String,
+    password_enc: Option<Vec<u8>>,
+    pat_enc: Option<Vec<u8>>,
+    timeout_secs: i32,
+    max_concurrent: i32,
+    is_primary: bool,
+    origin: String,
+    enabled: bool,
+    dhis2_version: Option<String>,
+    last_checked_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    pending: i64,
+}
+
+impl ServerRow {
+    /// What a client is built from: when it changes, the client is rebuilt.
+    fn fingerprint(&self) -> String {
+        let (url, auth, user, pw, pat) =
+            (&self.base_url, &self.auth_method, &self.username, &self.password_enc, &self.pat_enc);
+        format!("{url}|{auth}|{user}|{pw:?}|{pat:?}|{}|{}", self.timeout_secs, self.max_concurrent)
+    }
+}
+
+impl From<ServerRow> for Dhis2Server {
+    fn from(r: ServerRow) -> Self {
+        Dhis2Server {
+            uid: r.uid,
+            name: r.name,
+            base_url: r.base_url,
+            auth_method: r.auth_method,
+            username: r.username,
+            has_password: r.password_enc.is_some(),
+            has_pat: r.pat_enc.is_some(),
+            timeout: r.timeout_secs,
+            max_concurrent: r.max_concurrent,
+            enabled: r.enabled,
+            is_primary: r.is_primary,
+            origin: r.origin,
+            dhis2_version: r.dhis2_version,
+            last_checked_at: r.last_checked_at,
+            last_error: r.last_error,
+            pending: r.pending,
+        }
+    }
+}
+
+/// Every server, or those matching `uid` / `id`, primary first.
+async fn rows(db: &PgPool, uid: Option<&str>, id: Option<i64>) -> sqlx::Result<Vec<ServerRow>> {
+    sqlx::query_as!(
+        ServerRow,
+        r#"SELECT s.id, s.uid, s.name, s.base_url, s.auth_method, s.username, s.password_enc, s.pat_enc, s.timeout_secs,
+               s.max_concurrent, s.is_primary, s.origin, s.enabled, s.dhis2_version, s.last_checked_at, s.last_error,
+               (SELECT count(*) FROM submission_destinations d
+                WHERE d.server_id = s.id AND d.status IN ('queued', 'processing', 'retrying')) AS "pending!"
+           FROM dhis2_servers s
+           WHERE ($1::text IS NULL OR s.uid = $1) AND ($2::bigint IS NULL OR s.id = $2)
+           ORDER BY s.is_primary DESC, s.name"#,
+        uid,
+        id,
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn list(db: &PgPool) -> ApiResult<Vec<Dhis2Server>> {
+    Ok(rows(db, None, None).await?.into_iter().map(Dhis2Server::from).collect())
+}
+
+async fn row(db: &PgPool, uid: &str) -> ApiResult<ServerRow> {
+    rows(db, Some(uid), None).await?.pop().ok_or_else(|| ApiError::NotFound(format!("DHIS2 server {uid} not found")))
+}
+
+pub async fn get(db: &PgPool, uid: &str) -> ApiResult<Dhis2Server> {
+    row(db, uid).await.map(Dhis2Server::from)
+}
+
+/// A server's settings, checked; `None` credentials keep what is stored.
+struct Spec {
+    name: String,
+    base_url: String,
+    auth_method: &'static str,
+    username: String,
+    password: Option<String>,
+    pat: Option<String>,
+    timeout: i32,
+    max_concurrent: i32,
+    enabled: bool,
+}
+
+impl Spec {
+    /// Merges `input` over `current` (an update) or over nothing (a create) and checks the
+    /// result, naming every bad field.
+    fn check(input: ServerInput, current: Option<&ServerRow>) -> ApiResult<Spec> {
+        let mut problems = Vec::new();
+        let name = input.name.or_else(|| current.map(|c| c.name.clone())).unwrap_or_default().trim().to_string();
+        let name_ok = (1..=64).contains(&name.len())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            problems.push(
+                "name: 1 to 64 letters, digits, '-', '_' or '.' (it is how api.cc_dhis2_servers names it)".into(),
+            );
+        } else if name == "primary" && current.is_none_or(|c| !c.is_primary) {
+            problems.push("name: 'primary' is the server of the api section".into());
+        }
+        let base_url =
+            input.base_url.or_else(|| current.map(|c| c.base_url.clone())).unwrap_or_default().trim().to_string();
+        match url::Url::parse(&base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => problems.push("base_url: an http:// or https:// URL of a DHIS2 server".into()),
+        }
+        let has_stored = |sealed: Option<&Option<Vec<u8>>>| sealed.is_some_and(Option::is_some);
+        let will_have = |new: &Option<String>, stored: bool| new.as_ref().map_or(stored, |v| !v.is_empty());
+        let has_password = will_have(&input.password, has_stored(current.map(|c| &c.password_enc)));
+        let has_pat = will_have(&input.pat, has_stored(current.map(|c| &c.pat_enc)));
+        let auth_method = match input.auth_method.as_deref().map(str::trim) {
+            Some(m) if m.eq_ignore_ascii_case("basic") => "basic",
+            Some(m) if ["pat", "token", "apitoken"].iter().any(|p| m.eq_ignore_ascii_case(p)) => "pat",
+            Some(other) => {
+                problems.push(format!("auth_method: '{other}' is not basic or pat"));
+                "basic"
+            }
+            None => match current {
+                Some(c) if c.auth_method == "pat" => "pat",
+                Some(_) => "basic",
+                None if has_pat => "pat",
+                None => "basic",
+            },
+        };
+        let username = input.username.or_else(|| current.map(|c| c.username.clone())).unwrap_or_default();
+        if auth_method == "basic" && (username.trim().is_empty() || !has_password) {
+            problems.push("username, password: basic authentication needs both".into());
+        }
+        if auth_method == "pat" && !has_pat {
+            problems.push("pat: a personal access token is needed with auth_method pat".into());
+        }
+        let timeout = input.timeout.or(current.map(|c| c.timeout_secs)).unwrap_or(60);
+        if !(1..=3600).contains(&timeout) {
+            problems.push("timeout: 1 to 3600 seconds".into());
+        }
+        let max_concurrent = input.max_concurrent.or(current.map(|c| c.max_concurrent)).unwrap_or(5);
+        if !(1..=100).contains(&max_concurrent) {
+            problems.push("max_concurrent: 1 to 100".into());
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::BadRequest { message: "Invalid DHIS2 server".into(), detail: problems });
+        }
+        Ok(Spec {
+            name,
+            base_url,
+            auth_method,
+            username: username.trim().to_string(),
+            password: input.password,
+            pat: input.pat,
+            timeout,
+            max_concurrent,
+            enabled: input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true),
+        })
+    }
+}
+
+/// Seals a new credential: `None` keeps the stored one, `Some("")` removes it.
+fn seal(key: Option<&CredentialsKey>, value: &Option<String>) -> ApiResult<Option<Option<Vec<u8>>>> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(plain) => {
+            let key = key.ok_or_else(|| {
+                ApiError::Unavailable(
+                    "The gateway has no server.credentials_key, so it cannot store DHIS2 credentials".into(),
+                )
+            })?;
+            Ok(Some(Some(key.seal(plain))))
+        }
+    }
+}
+
+async fn insert(db: &PgPool, key: Option<&CredentialsKey>, spec: Spec, origin: &str) -> ApiResult<i64> {
+    let (password, pat) = (seal(key, &spec.password)?.flatten(), seal(key, &spec.pat)?.flatten());
+    sqlx::query_scalar!(
+        r#"INSERT INTO dhis2_servers (uid, name, base_url, auth_method, username, password_enc, pat_enc, timeout_secs,
+               max_concurrent, enabled, origin)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"#,
+        uid::generate(),
+        spec.name,
+        spec.base_url,
+        spec.auth_method,
+        spec.username,
+        password,
+        pat,
+        spec.timeout,
+        spec.max_concurrent,
+        spec.enabled,
+        origin,
+    )
+    .fetch_one(db)
+    .await
+    .map_err(|e| on_unique(e, "dhis2_servers_name_key", "name"))
+}
+
+async fn store(db: &PgPool, key: Option<&CredentialsKey>, id: i64, spec: Spec) -> ApiResult<()> {
+    let (password, pat) = (seal(key, &spec.password)?, seal(key, &spec.pat)?);
+    sqlx::query!(
+        r#"UPDATE dhis2_servers SET name = $2, base_url = $3, auth_method = $4, username = $5,
+               password_enc = CASE WHEN $6 THEN $7 ELSE password_enc END,
+               pat_enc = CASE WHEN $8 THEN $9 ELSE pat_enc END,
+               timeout_secs = $10, max_concurrent = $11, enabled = $12,
+               dhis2_version = CASE WHEN base_url = $3 THEN dhis2_version END
+           WHERE id = $1"#,
+        id,
+        spec.name,
+        spec.base_url,
+        spec.auth_method,
+        spec.username,
+        password.is_some(),
+        password.flatten(),
+        pat.is_some(),
+        pat.flatten(),
+        spec.timeout,
+        spec.max_concurrent,
+        spec.enabled,
+    )
+    .execute(db)
+    .await
+    .map_err(|e| on_unique(e, "dhis2_servers_name_key", "name"))?;
+    Ok(())
+}
+
+pub async fn create(db: &PgPool, key: Option<&CredentialsKey>, input: ServerInput) -> ApiResult<Dhis2Server> {
+    let spec = Spec::check(input, None)?;
+    let id = insert(db, key, spec, "api").await?;
+    let row = rows(db, None, Some(id)).await?.pop().ok_or_else(|| ApiError::NotFound("server vanished".into()))?;
+    Ok(row.into())
+}
+
+/// Changes an admin-made server; the primary and conf.d servers may only be switched on or
+/// off here (their settings live in files). Returns the server and whether it was resumed.
+pub async fn update(
+    db: &PgPool,
+    key: Option<&CredentialsKey>,
+    uid: &str,
+    input: ServerInput,
+) -> ApiResult<(Dhis2Server, bool)> {
+    let current = row(db, uid).await?;
+    let only_switch = ServerInput { enabled: input.enabled, ..Default::default() } == input;
+    if current.origin == "config" && !only_switch {
+        let file =
+            if current.is_primary { "the api section of the configuration" } else { "its file in server.conf_dir" };
+        return Err(ApiError::Conflict(format!(
+            "DHIS2 server {} is defined in {file}; change it there (only 'enabled' can be set here)",
+            current.name
+        )));
+    }
+    let resumed = !current.enabled && input.enabled == Some(true);
+    let spec = Spec::check(input, Some(&current))?;
+    store(db, key, current.id, spec).await?;
+    Ok((get(db, uid).await?, resumed))
+}
+
+/// Deletes a server that never received anything; one with history can be switched off.
+pub async fn delete(db: &PgPool, uid: &str) -> ApiResult<()> {
+    let current = row(db, uid).await?;
+    if current.origin == "config" {
+        return Err(ApiError::Conflict(format!("DHIS2 server {} is defined in the configuration", current.name)));
+    }
+    let used =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM submission_destinations WHERE server_id = $1"#, current.id)
+            .fetch_one(db)
+            .await?;
+    if used > 0 {
+        return Err(ApiError::Conflict(format!(
+            "DHIS2 server {} has {used} deliveries on record; switch it off (enabled: false) to keep their history",
+            current.name
+        )));
+    }
+    sqlx::query!("DELETE FROM dhis2_servers WHERE id = $1", current.id).execute(db).await?;
+    Ok(())
+}
+
+/// Schedules anew what waited for a server that was switched off, under a new generation:
+/// the jobs pushed while it was off were consumed without sending.
+pub async fn wake_waiting_deliveries(db: &PgPool, uid: &str) -> sqlx::Result<Vec<(i64, i32)>> {
+    let rows = sqlx::query!(
+        r#"UPDATE submission_destinations d SET generation = d.generation + 1
+           FROM dhis2_servers s
+           WHERE s.id = d.server_id AND s.uid = $1
+             AND (d.status = 'queued' OR (d.status = 'retrying' AND d.next_attempt_at <= now()))
+           RETURNING d.id, d.generation"#,
+        uid
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.generation)).collect())
+}
+
+/// One server in a `server.conf_dir` file (the file holds `servers: [...]`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServersFile {
+    servers: Vec<ServerInput>,
+}
+
+/// Rewrites the servers defined in `server.conf_dir` files; a server no longer in any file is
+/// switched off (its history stays). A missing directory (or `""`) defines none.
+pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&CredentialsKey>) -> anyhow::Result<()> {
+    if config.server.conf_dir.trim().is_empty() {
+        return Ok(());
+    }
+    let dir = Path::new(&config.server.conf_dir);
+    let mut defined = Vec::new();
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("server.conf_dir: cannot read {}", dir.display())),
+    };
+    files.sort();
+    for file in files {
+        let extension = file.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        if !matches!(extension, "yml" | "yaml" | "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let parsed: ServersFile = serde_yaml_ng::from_str(&text)
+            .with_context(|| format!("{}: expected `servers:` with a list of DHIS2 servers", file.display()))?;
+        for (index, input) in parsed.servers.into_iter().enumerate() {
+            let invalid = |e: ApiError| match e {
+                ApiError::BadRequest { detail, .. } => {
+                    anyhow::anyhow!("{} servers[{index}]: {}", file.display(), detail.join("; "))
+                }
+                other => anyhow::anyhow!("{} servers[{index}]: {other}", file.display()),
+            };
+            let name = input.name.clone().unwrap_or_default();
+            let existing = sqlx::query_as!(
+                ServerRow,
+                r#"SELECT id, uid, name, base_url, auth_method, username, password_enc, pat_enc, timeout_secs,
+                       max_concurrent, is_primary, origin, enabled, dhis2_version, last_checked_at, last_error,
+                       0::bigint AS "pending!"
+                   FROM dhis2_servers WHERE name = $1"#,
+                name.trim()
+            )
+            .fetch_optional(db)
+            .await?;
+            if existing.as_ref().is_some_and(|e| e.origin == "api" || e.is_primary) {
+                anyhow::bail!("{}: server {name} already exists (made through the API); rename one", file.display());
+            }
+            // A file states everything: credentials it leaves out are removed.
+            let input = ServerInput {
+                password: Some(input.password.clone().unwrap_or_default()),
+                pat: Some(input.pat.clone().unwrap_or_default()),
+                ..input
+            };
+            let spec = Spec::check(input, None).map_err(invalid)?;
+            match existing {
+                Some(current) => store(db, key, current.id, spec).await.map_err(invalid)?,
+                None => {
+                    insert(db, key, spec, "config").await.map_err(invalid)?;
+                }
+            }
+            defined.push(name.trim().to_string());
+        }
+    }
+    let retired = sqlx::query_scalar!(
+        r#"UPDATE dhis2_servers SET enabled = false
+           WHERE origin = 'config' AND NOT is_primary AND enabled AND NOT (name = ANY($1))
+           RETURNING name"#,
+        &defined
+    )
+    .fetch_all(db)
+    .await?;
+    for name in retired {
+        tracing::warn!(server = %name, "DHIS2 server no longer in server.conf_dir; switched off, its history kept");
+    }
+    Ok(())
+}
+
+/// A server ready to deliver to.
+#[derive(Clone)]
+pub struct Connection {
+    pub client: Arc<Dhis2Client>,
+    /// Caps deliveries to this server in flight at its `max_concurrent`.
+    pub permits: Arc<Semaphore>,
+}
+
+/// The servers' clients, built from their rows (credentials opened) and rebuilt when a row
+/// changes; and the list of servers a new submission goes to.
+pub struct Registry {
+    db: PgPool,
+    key: Option<CredentialsKey>,
+    metrics: Arc<Metrics>,
+    primary: Option<(i64, Arc<Dhis2Client>)>,
+    cc_names: Vec<String>,
+    connections: Mutex<HashMap<i64, (String, Connection)>>,
+    destinations: moka::sync::Cache<(), Vec<i64>>,
+}
+
+impl Registry {
+    pub fn new(db: PgPool, config: &Config, primary: Option<(i64, Arc<Dhis2Client>)>, metrics: Arc<Metrics>) -> Self {
+        Registry {
+            db,
+            key: CredentialsKey::from_config(&config.server.credentials_key),
+            metrics,
+            primary,
+            cc_names: config.api.cc_dhis2_servers.clone(),
+            connections: Mutex::new(HashMap::new()),
+            destinations: moka::sync::Cache::builder().time_to_live(DESTINATIONS_TTL).build(),
+        }
+    }
+
+    pub fn key(&self) -> Option<&CredentialsKey> {
+        self.key.as_ref()
+    }
+
+    /// Forgets the cached destinations after a server changed.
+    pub fn invalidate(&self) {
+        self.destinations.invalidate_all();
+    }
+
+    /// The primary and every CC server that exists (switched off ones too: their
+    /// deliveries wait). Names in `api.cc_dhis2_servers` without a server are logged.
+    pub async fn destinations(&self) -> sqlx::Result<Vec<i64>> {
+        if let Some(ids) = self.destinations.get(&()) {
+            return Ok(ids);
+        }
+        let found = sqlx::query!(
+            "SELECT id, name FROM dhis2_servers WHERE name = ANY($1) AND NOT is_primary ORDER BY name",
+            &self.cc_names
+        )
+        .fetch_all(&self.db)
+        .await?;
+        for missing in self.cc_names.iter().filter(|n| !found.iter().any(|f| &f.name == *n)) {
+            tracing::warn!(server = %missing, "api.cc_dhis2_servers names a server that does not exist; define it in server.conf_dir or through /servers");
+        }
+        let ids: Vec<i64> = self.primary.iter().map(|(id, _)| *id).chain(found.iter().map(|f| f.id)).collect();
+        self.destinations.insert((), ids.clone());
+        Ok(ids)
+    }
+
+    /// The connection to a server, as its row now says.
+    pub async fn connection(&self, server_id: i64) -> anyhow::Result<Connection> {
+        let row = rows(&self.db, None, Some(server_id))
+            .await?
+            .pop()
+            .with_context(|| format!("DHIS2 server {server_id} no longer exists"))?;
+        if let Some((_, connection)) =
+            self.connections.lock().expect("not poisoned").get(&server_id).filter(|(f, _)| *f == row.fingerprint())
+        {
+            return Ok(connection.clone());
+        }
+        let client = match &self.primary {
+            Some((id, client)) if *id == server_id => client.clone(),
+            _ => Arc::new(self.client_of(&row)?),
+        };
+        let connection = Connection { client, permits: Arc::new(Semaphore::new(row.max_concurrent as usize)) };
+        self.connections.lock().expect("not poisoned").insert(server_id, (row.fingerprint(), connection.clone()));
+        Ok(connection)
+    }
+
+    fn client_of(&self, row: &ServerRow) -> anyhow::Result<Dhis2Client> {
+        let open = |sealed: &Option<Vec<u8>>| -> anyhow::Result<String> {
+            match (sealed, &self.key) {
+                (None, _) => Ok(String::new()),
+                (Some(sealed), Some(key)) => Ok(key.open(sealed)?),
+                (Some(_), None) => {
+                    anyhow::bail!("server.credentials_key is not set; stored credentials cannot be used")
+                }
+            }
+        };
+        let auth = if row.auth_method == "pat" {
+            Auth::Pat(open(&row.pat_enc)?)
+        } else {
+            Auth::Basic { user: row.username.clone(), password: open(&row.password_enc)? }
+        };
+        let timeout = Duration::from_secs(row.timeout_secs as u64);
+        Dhis2Client::new(&row.base_url, auth, timeout, self.metrics.clone())
+    }
+
+    /// Asks every switched-on server for its version and records it, or why it failed.
+    pub async fn check_health(&self) -> anyhow::Result<()> {
+        let servers = sqlx::query_scalar!("SELECT id FROM dhis2_servers WHERE enabled").fetch_all(&self.db).await?;
+        for id in servers {
+            let result = match self.connection(id).await {
+                Ok(connection) => connection.client.check().await,
+                Err(e) => Err(format!("{e:#}")),
+            };
+            let (version, error) = match result {
+                Ok(version) => (Some(version), None),
+                Err(error) => (None, Some(error)),
+            };
+            sqlx::query!(
+                r#"UPDATE dhis2_servers SET dhis2_version = COALESCE($2, dhis2_version), last_error = $3,
+                       last_checked_at = now()
+                   WHERE id = $1"#,
+                id,
+                version,
+                error,
+            )
+            .execute(&self.db)
+            .await?;
+        }
+        Ok(())
+    }
+}
