@@ -205,6 +205,10 @@ pub struct ApiConfig {
     /// Seconds to wait for DHIS2 to answer one request.
     #[serde(deserialize_with = "lenient::from_str")]
     pub dhis2_timeout: u64,
+    /// Tracker payloads larger than this many bytes are imported as DHIS2 jobs (`async=true`)
+    /// and polled; smaller ones synchronously.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub tracker_async_threshold: usize,
 }
 
 impl Default for ApiConfig {
@@ -232,6 +236,7 @@ impl Default for ApiConfig {
             retry_cron_expression: "*/5 * * * *".into(),
             metadata_batch_size: 50,
             dhis2_timeout: 60,
+            tracker_async_threshold: 256 * 1024,
         }
     }
 }
@@ -408,6 +413,7 @@ const API_KEYS: &[&str] = &[
     "retry_cron_expression",
     "metadata_batch_size",
     "dhis2_timeout",
+    "tracker_async_threshold",
 ];
 
 /// YAML keys of the original service (and its sample file's misspellings) → our keys.

@@ -21,11 +21,15 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::dhis2::summary::{self, Interpretation, Verdict};
-use crate::dhis2::{Answer, TransportError};
+use crate::dhis2::{Answer, Dhis2Client, TrackerMode, TransportError};
 use crate::metrics::Metrics;
 use crate::queue::{DeliveryJob, Queue};
 use crate::servers::Registry;
-use crate::submissions::aggregate::keys_of;
+use crate::submissions::conflict_view;
+
+/// Polling a tracker job: first after this, then doubling up to the maximum.
+const JOB_POLL_FIRST: Duration = Duration::from_millis(250);
+const JOB_POLL_MAX: Duration = Duration::from_secs(5);
 
 /// How often an idle worker looks for work that fell due (scheduled retries).
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -67,6 +71,8 @@ impl Deliverer {
 struct Claim {
     submission_id: i64,
     server_id: i64,
+    /// `aggregate` or `tracker`.
+    kind: String,
     retry_count: i32,
     payload: Value,
     value_keys: Vec<String>,
@@ -93,10 +99,54 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
     let _permit = d.permits.acquire().await?;
     let _in_flight = d.metrics.delivery_started();
     let started_at = Utc::now();
-    let sent = server.client.post_data_value_set(&claim.payload, false).await;
+    let sent = if claim.kind == "tracker" {
+        send_tracker(d, &server.client, &claim.payload).await
+    } else {
+        server.client.post_data_value_set(&claim.payload, false).await
+    };
     let version = server.client.version().await;
     record(d, job.destination_id, &claim, started_at, sent, version).await?;
     Ok(())
+}
+
+/// A small tracker payload synchronously; a large one as a DHIS2 job, polled until it
+/// finishes (at most `dhis2_timeout`, well inside the lease), then its report.
+async fn send_tracker(d: &Deliverer, client: &Dhis2Client, payload: &Value) -> Result<Answer, TransportError> {
+    let size = serde_json::to_vec(payload).map(|b| b.len()).unwrap_or(usize::MAX);
+    if size <= d.config.api.tracker_async_threshold {
+        return client.post_tracker(payload, TrackerMode::Sync).await;
+    }
+    let started = std::time::Instant::now();
+    let accepted = client.post_tracker(payload, TrackerMode::Async).await?;
+    let job =
+        serde_json::from_str::<Value>(&accepted.body).ok().and_then(|b| b["response"]["id"].as_str().map(String::from));
+    let Some(job) = job.filter(|_| accepted.status == 200) else {
+        // Refused before a job started: the answer says why.
+        return Ok(accepted);
+    };
+    let limit = Duration::from_secs(d.config.api.dhis2_timeout);
+    let mut pause = JOB_POLL_FIRST;
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(JOB_POLL_MAX);
+        let progress = client.tracker_job(&job).await?;
+        let finished = serde_json::from_str::<Value>(&progress.body)
+            .ok()
+            .and_then(|notes| notes.as_array().map(|n| n.iter().any(|note| note["completed"] == true)))
+            .unwrap_or(false);
+        if finished {
+            break;
+        }
+        if started.elapsed() > limit {
+            return Err(TransportError {
+                url: accepted.url,
+                message: format!("tracker job {job} did not finish within api.dhis2_timeout ({} s)", limit.as_secs()),
+                duration: started.elapsed(),
+            });
+        }
+    }
+    let report = client.tracker_report(&job).await?;
+    Ok(Answer { url: accepted.url, status: report.status, body: report.body, duration: started.elapsed() })
 }
 
 async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>> {
@@ -113,7 +163,7 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
                RETURNING submission_id, server_id, retry_count)
            UPDATE submission_log s SET status = 'processing'
            FROM claimed c WHERE s.id = c.submission_id
-           RETURNING c.submission_id, c.server_id, c.retry_count, s.dhis2_payload AS "payload!", s.value_keys"#,
+           RETURNING c.submission_id, c.server_id, c.retry_count, s.kind, s.dhis2_payload AS "payload!", s.value_keys"#,
         destination_id,
         d.worker,
         d.lease().as_secs_f64(),
@@ -123,6 +173,7 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
     Ok(row.map(|row| Claim {
         submission_id: row.submission_id,
         server_id: row.server_id,
+        kind: row.kind,
         retry_count: row.retry_count,
         payload: row.payload,
         value_keys: serde_json::from_value(row.value_keys).unwrap_or_default(),
@@ -147,7 +198,11 @@ async fn record(
 ) -> anyhow::Result<()> {
     let (url, http_status, body, duration, meaning) = match sent {
         Ok(answer) => {
-            let meaning = summary::interpret(answer.status, &answer.body);
+            let meaning = if claim.kind == "tracker" {
+                summary::interpret_tracker(answer.status, &answer.body)
+            } else {
+                summary::interpret(answer.status, &answer.body)
+            };
             (answer.url, Some(answer.status as i32), Some(answer.body), answer.duration, meaning)
         }
         Err(e) => {
@@ -162,18 +217,7 @@ async fn record(
         }
     };
     let outcome = decide(d, claim.retry_count, &meaning);
-    let conflicts: Vec<ConflictView> = meaning
-        .conflicts
-        .iter()
-        .map(|c| ConflictView {
-            error_code: c.error_code.clone(),
-            object: c.object.clone(),
-            property: c.property.clone(),
-            message: c.value.clone(),
-            indexes: c.indexes.clone(),
-            partner_keys: keys_of(&c.indexes, &claim.value_keys),
-        })
-        .collect();
+    let conflicts: Vec<ConflictView> = meaning.conflicts.iter().map(|c| conflict_view(c, &claim.value_keys)).collect();
     let saved_body = body.filter(|_| d.config.api.save_response);
     let attempt_outcome = match outcome.status {
         "retrying" => "retry",

@@ -17,6 +17,16 @@ pub fn generate() -> String {
     uid
 }
 
+/// A UID determined by `bytes` (e.g. a digest of a partner's record id): the same bytes give
+/// the same UID. At least 11 bytes are needed; 62^10 values leave collisions negligible.
+pub fn from_bytes(bytes: &[u8]) -> String {
+    assert!(bytes.len() >= 11, "a UID needs 11 bytes of input");
+    let first = LETTERS[bytes[0] as usize % LETTERS.len()] as char;
+    std::iter::once(first)
+        .chain(bytes[1..11].iter().map(|b| ALPHANUMERIC[*b as usize % ALPHANUMERIC.len()] as char))
+        .collect()
+}
+
 /// Whether `text` has the shape of a DHIS2 UID.
 pub fn is_valid(text: &str) -> bool {
     let b = text.as_bytes();
@@ -32,6 +42,12 @@ mod tests {
         let uids: std::collections::HashSet<_> = (0..1000).map(|_| generate()).collect();
         assert_eq!(uids.len(), 1000);
         assert!(uids.iter().all(|u| is_valid(u)));
+    }
+
+    #[test]
+    fn uids_from_bytes_are_valid_and_stable() {
+        let a = from_bytes(&[200; 32]);
+        assert!(is_valid(&a) && a == from_bytes(&[200; 32]) && a != from_bytes(&[201; 32]));
     }
 
     #[test]

@@ -30,6 +30,17 @@ pub enum Auth {
     Pat(String),
 }
 
+/// How a tracker payload is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrackerMode {
+    /// `async=false`: the ImportReport is the answer.
+    Sync,
+    /// `async=true`: DHIS2 answers with a job to poll.
+    Async,
+    /// `importMode=VALIDATE`: checked, nothing stored.
+    Validate,
+}
+
 /// DHIS2's answer, as received.
 #[derive(Debug)]
 pub struct Answer {
@@ -89,6 +100,27 @@ impl Dhis2Client {
     pub async fn post_data_value_set(&self, payload: &Value, dry_run: bool) -> Result<Answer, TransportError> {
         let path = if dry_run { "/dataValueSets?dryRun=true" } else { "/dataValueSets" };
         self.send(self.request(reqwest::Method::POST, path).json(payload)).await
+    }
+
+    /// `POST /api/tracker`, creating or updating (UIDs decide), synchronously or as a job.
+    pub async fn post_tracker(&self, payload: &Value, mode: TrackerMode) -> Result<Answer, TransportError> {
+        let (run_async, import_mode) = match mode {
+            TrackerMode::Sync => (false, "COMMIT"),
+            TrackerMode::Async => (true, "COMMIT"),
+            TrackerMode::Validate => (false, "VALIDATE"),
+        };
+        let path = format!("/tracker?async={run_async}&importMode={import_mode}&importStrategy=CREATE_AND_UPDATE");
+        self.send(self.request(reqwest::Method::POST, &path).json(payload)).await
+    }
+
+    /// The progress notifications of a tracker job.
+    pub async fn tracker_job(&self, job: &str) -> Result<Answer, TransportError> {
+        self.send(self.request(reqwest::Method::GET, &format!("/tracker/jobs/{job}"))).await
+    }
+
+    /// The ImportReport of a finished tracker job.
+    pub async fn tracker_report(&self, job: &str) -> Result<Answer, TransportError> {
+        self.send(self.request(reqwest::Method::GET, &format!("/tracker/jobs/{job}/report?reportMode=ERRORS"))).await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, TransportError> {

@@ -125,6 +125,63 @@ fn from_summary(summary: Summary, envelope: Option<&Value>) -> Interpretation {
     }
 }
 
+/// Tracker error codes that say an object exists already: a CREATE retried after it had
+/// succeeded. The data is in DHIS2, so the delivery is done.
+const ALREADY_EXISTS: [&str; 3] = ["E1002", "E1030", "E1080"];
+
+/// Interprets an answer to `POST /api/tracker` (or a job's report): a bare ImportReport,
+/// HTTP 409 when its status is ERROR.
+pub fn interpret_tracker(http_status: u16, body: &str) -> Interpretation {
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    let report = json.as_ref().filter(|j| j.get("validationReport").is_some() || j.get("stats").is_some());
+    let Some(report) = report else {
+        return without_summary(http_status, json.as_ref(), body);
+    };
+    let stats = &report["stats"];
+    let count = |k: &str| stats[k].as_i64().unwrap_or(0);
+    let import_count = ImportCount {
+        imported: count("created"),
+        updated: count("updated"),
+        ignored: count("ignored"),
+        deleted: count("deleted"),
+    };
+    let errors = report["validationReport"]["errorReports"].as_array().cloned().unwrap_or_default();
+    let conflicts: Vec<Conflict> = errors
+        .iter()
+        .map(|e| Conflict {
+            object: e["uid"].as_str().map(str::to_string),
+            value: e["message"].as_str().map(str::to_string),
+            error_code: e["errorCode"].as_str().map(str::to_string),
+            property: e["trackerType"].as_str().map(str::to_string),
+            indexes: Vec::new(),
+        })
+        .collect();
+    let status = report["status"].as_str().unwrap_or_default().to_ascii_uppercase();
+    let only_existing = !conflicts.is_empty()
+        && conflicts.iter().all(|c| c.error_code.as_deref().is_some_and(|code| ALREADY_EXISTS.contains(&code)));
+    let stored = import_count.imported + import_count.updated + import_count.deleted;
+    let verdict = match status.as_str() {
+        "OK" => Verdict::Succeeded,
+        "WARNING" => Verdict::Warning,
+        "ERROR" if only_existing => Verdict::Succeeded,
+        // atomicMode OBJECT stores the valid objects and still says ERROR.
+        "ERROR" if stored > 0 => Verdict::Warning,
+        _ => Verdict::Failed,
+    };
+    let error = (verdict != Verdict::Succeeded).then(|| {
+        let first = conflicts.first().and_then(|c| c.value.clone());
+        let message = report["message"].as_str().map(str::to_string);
+        first.or(message).unwrap_or_else(|| format!("DHIS2 tracker import status {status}"))
+    });
+    Interpretation {
+        verdict,
+        import_status: Some(status).filter(|s| !s.is_empty()),
+        import_count: Some(import_count),
+        conflicts,
+        error,
+    }
+}
+
 fn without_summary(http_status: u16, json: Option<&Value>, body: &str) -> Interpretation {
     let message = json.and_then(|j| j["message"].as_str()).map(str::to_string);
     let verdict = match http_status {
@@ -136,7 +193,7 @@ fn without_summary(http_status: u16, json: Option<&Value>, body: &str) -> Interp
     let what = match http_status {
         200..=299 => "an answer without an import summary (a proxy or login page?)".to_string(),
         401 | 403 => "refused the gateway's DHIS2 credentials (check api.dhis2_user/password or dhis2_pat)".to_string(),
-        404 => "has no /api/dataValueSets at the configured address (check api.dhis2_base_url)".to_string(),
+        404 => "has no such API at the configured address (check api.dhis2_base_url)".to_string(),
         _ => "an error".to_string(),
     };
     let detail = message.unwrap_or_else(|| snippet(body));
@@ -167,6 +224,37 @@ mod tests {
             r#"{{"httpStatus":"Conflict","httpStatusCode":409,"status":"{status}","message":"m",
             "response":{{"responseType":"ImportSummary","status":"{summary_status}","importCount":{counts},"conflicts":{conflicts}}}}}"#
         )
+    }
+
+    fn tracker_report(status: &str, stats: &str, errors: &str) -> String {
+        format!(
+            r#"{{"status":"{status}","stats":{stats},"validationReport":{{"errorReports":{errors},"warningReports":[]}}}}"#
+        )
+    }
+
+    #[test]
+    fn tracker_reports_say_what_was_stored_and_why_not() {
+        let ok = interpret_tracker(
+            200,
+            &tracker_report("OK", r#"{"created":2,"updated":1,"deleted":0,"ignored":0,"total":3}"#, "[]"),
+        );
+        assert_eq!((ok.verdict, ok.import_count.unwrap().imported), (Verdict::Succeeded, 2));
+        let rejected = tracker_report(
+            "ERROR",
+            r#"{"created":0,"updated":0,"deleted":0,"ignored":1,"total":1}"#,
+            r#"[{"message":"Org unit not assigned","errorCode":"E1029","trackerType":"ENROLLMENT","uid":"Enrol000001"}]"#,
+        );
+        let failed = interpret_tracker(409, &rejected);
+        assert_eq!(failed.verdict, Verdict::Failed);
+        assert_eq!(failed.conflicts[0].object.as_deref(), Some("Enrol000001"));
+        assert_eq!(failed.error.as_deref(), Some("Org unit not assigned"));
+        let existing = tracker_report(
+            "ERROR",
+            r#"{"created":0,"updated":0,"deleted":0,"ignored":2,"total":2}"#,
+            r#"[{"message":"exists","errorCode":"E1002","uid":"Te000000001"},{"message":"exists","errorCode":"E1030","uid":"Ev000000001"}]"#,
+        );
+        assert_eq!(interpret_tracker(409, &existing).verdict, Verdict::Succeeded, "already there is done");
+        assert_eq!(interpret_tracker(503, "Service Unavailable").verdict, Verdict::Retry);
     }
 
     #[test]

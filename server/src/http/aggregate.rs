@@ -49,23 +49,26 @@ async fn submit(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY).ok_or_else(
-                || {
-                    ApiError::invalid_field(
-                        "Idempotency-Key",
-                        format!("1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
-                    )
-                },
-            )?,
-        ),
-    };
-    Ok(match submissions::accept(&state, &caller, &body, &scope, key).await? {
-        Intake::Accepted(accepted) => axum::Json(accepted).into_response(),
-        Intake::DryRun(result) => axum::Json::<DryRunResult>(result).into_response(),
+    let key = idempotency_key(&headers)?;
+    Ok(submissions::accept(&state, &caller, &body, &scope, key).await?.into_response())
+}
+
+/// The `Idempotency-Key` header, if sent.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
+    key.map(Some).ok_or_else(|| {
+        ApiError::invalid_field("Idempotency-Key", format!("1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"))
     })
+}
+
+impl IntoResponse for Intake {
+    fn into_response(self) -> Response {
+        match self {
+            Intake::Accepted(accepted) => axum::Json(accepted).into_response(),
+            Intake::DryRun(result) => axum::Json::<DryRunResult>(result).into_response(),
+        }
+    }
 }
 
 /// Requeue the submission with this task id.

@@ -37,6 +37,7 @@ mod metrics;
 mod pages;
 mod servers;
 mod session;
+mod tracker;
 mod users;
 
 /// What every handler can reach.
@@ -108,6 +109,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(session::router())
         .merge(users::router())
         .merge(aggregate::router())
+        .merge(tracker::router())
         .merge(logs::router())
         .merge(mappings::router())
         .merge(servers::router())

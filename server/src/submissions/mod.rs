@@ -5,6 +5,7 @@
 //! safe and the sweeper pushes it later.
 
 pub mod aggregate;
+pub mod tracker;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::AuthUser;
-use crate::dhis2::summary;
+use crate::dhis2::{TrackerMode, summary};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
 use crate::mappings::ScopeMappings;
@@ -56,12 +57,8 @@ pub async fn accept(
     scope: &Scope,
     idempotency_key: Option<&str>,
 ) -> ApiResult<Intake> {
-    // What makes a repeat "the same request"; only needed with an Idempotency-Key.
-    let request_hash = idempotency_key
-        .map(|_| hex::encode(Sha256::digest(format!("{}|{}|{body}", scope.source_name, scope.instance_name))));
-    if let (Some(key), Some(hash)) = (idempotency_key, &request_hash)
-        && let Some(previous) = replay(state, caller, key, hash).await?
-    {
+    let repeat = Repeat::of(idempotency_key, format!("{}|{}|{body}", scope.source_name, scope.instance_name));
+    if let Some(previous) = repeat.replay(state, caller).await? {
         return Ok(Intake::Accepted(previous));
     }
     let submission = aggregate::parse(body)?;
@@ -69,45 +66,132 @@ pub async fn accept(
     if submission.dry_run {
         return Ok(Intake::DryRun(dry_run(state, built).await));
     }
+    let destinations = state.servers.destinations().await?;
+    let new = NewSubmission {
+        kind: "aggregate",
+        body,
+        payload: built.payload,
+        value_keys: built.value_keys,
+        warnings: built.warnings,
+        scope,
+        data_set: Some(&submission.data_set),
+        period: Some(submission.period.as_str()),
+    };
+    store(state, caller, new, &repeat, &destinations).await.map(Intake::Accepted)
+}
+
+/// Checks a tracker payload, assigns UIDs to records sent by ref, stores and queues it for
+/// the primary DHIS2 server. `validate_only` asks DHIS2 (`importMode=VALIDATE`) instead.
+pub async fn accept_tracker(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &Value,
+    validate_only: bool,
+    idempotency_key: Option<&str>,
+) -> ApiResult<Intake> {
+    let repeat = Repeat::of(idempotency_key, format!("tracker|{body}"));
+    if let Some(previous) = repeat.replay(state, caller).await? {
+        return Ok(Intake::Accepted(previous));
+    }
+    let built = tracker::build(body, caller.id)?;
+    if validate_only {
+        return Ok(Intake::DryRun(validate_tracker(state, built).await));
+    }
+    let primary = state.primary_server_id.into_iter().collect::<Vec<_>>();
+    let new = NewSubmission {
+        kind: "tracker",
+        body,
+        payload: built.payload,
+        value_keys: built.refs,
+        warnings: Vec::new(),
+        scope: &Scope { source_name: default_scope(), instance_name: default_scope() },
+        data_set: None,
+        period: None,
+    };
+    let mut accepted = store(state, caller, new, &repeat, &primary).await?;
+    accepted.message = format!("Tracker request with {} objects queued for processing", built.objects);
+    Ok(Intake::Accepted(accepted))
+}
+
+/// A submission ready to be stored.
+struct NewSubmission<'a> {
+    kind: &'static str,
+    body: &'a Value,
+    payload: Value,
+    value_keys: Vec<String>,
+    warnings: Vec<String>,
+    scope: &'a Scope,
+    data_set: Option<&'a str>,
+    period: Option<&'a str>,
+}
+
+/// An Idempotency-Key and what makes a repeat "the same request".
+struct Repeat<'a> {
+    key: Option<&'a str>,
+    hash: Option<String>,
+}
+
+impl<'a> Repeat<'a> {
+    fn of(key: Option<&'a str>, request: String) -> Self {
+        Repeat { key, hash: key.map(|_| hex::encode(Sha256::digest(request))) }
+    }
+
+    async fn replay(&self, state: &AppState, caller: &AuthUser) -> ApiResult<Option<AggregateAccepted>> {
+        match (self.key, &self.hash) {
+            (Some(key), Some(hash)) => replay(state, caller, key, hash).await,
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Stores the submission with one destination per server, before anything is answered,
+/// then queues the deliveries.
+async fn store(
+    state: &AppState,
+    caller: &AuthUser,
+    new: NewSubmission<'_>,
+    repeat: &Repeat<'_>,
+    destinations: &[i64],
+) -> ApiResult<AggregateAccepted> {
     if state.primary_server_id.is_none() {
         return Err(ApiError::Unavailable(
             "No DHIS2 server is configured (api.dhis2_base_url); submissions cannot be accepted".into(),
         ));
     }
-    let servers = state.servers.destinations().await?;
     let mut accepted = AggregateAccepted {
         message: "Aggregate request queued for processing".into(),
         submission_id: 0,
         task_id: new_task_id(),
-        payload: built.payload,
-        warnings: built.warnings,
+        payload: new.payload,
+        warnings: new.warnings,
     };
-    // One statement stores the submission, its destination and (for an Idempotency-Key) the
+    // One statement stores the submission, its destinations and (for an Idempotency-Key) the
     // answer to repeat, which gets its submission_id when replayed.
     let stored = sqlx::query!(
         r#"WITH s AS (
                INSERT INTO submission_log (kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name,
                    instance_name, data_set, org_unit, period, idempotency_key, request_hash, idempotent_response)
-               VALUES ('aggregate', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                RETURNING id)
            INSERT INTO submission_destinations (submission_id, server_id)
-           SELECT s.id, server FROM s, unnest($15::bigint[]) AS server
+           SELECT s.id, server FROM s, unnest($16::bigint[]) AS server
            RETURNING submission_id, id AS destination_id, generation"#,
+        new.kind,
         caller.id,
-        body,
+        new.body,
         accepted.payload,
-        json!(built.value_keys),
+        json!(new.value_keys),
         json!(accepted.warnings),
         accepted.task_id,
-        scope.source_name,
-        scope.instance_name,
-        submission.data_set,
-        accepted.payload["orgUnit"].as_str(),
-        submission.period.as_str(),
-        idempotency_key,
-        request_hash,
-        idempotency_key.map(|_| serde_json::to_value(&accepted).expect("serialises")),
-        &servers,
+        new.scope.source_name,
+        new.scope.instance_name,
+        new.data_set,
+        org_unit_of(&accepted.payload),
+        new.period,
+        repeat.key,
+        repeat.hash,
+        repeat.key.map(|_| serde_json::to_value(&accepted).expect("serialises")),
+        destinations,
     )
     .fetch_all(&state.db)
     .await;
@@ -115,23 +199,34 @@ pub async fn accept(
         Ok(rows) => rows,
         // The same key raced in from a parallel request: answer as for a repeat.
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("submission_log_idempotency_key") => {
-            let (key, hash) = (idempotency_key.unwrap_or_default(), request_hash.unwrap_or_default());
-            return replay(state, caller, key, &hash)
+            return repeat
+                .replay(state, caller)
                 .await?
-                .map(Intake::Accepted)
                 .ok_or_else(|| ApiError::Conflict("Idempotency-Key is in use by a request being processed".into()));
         }
         Err(e) => return Err(e.into()),
     };
     accepted.submission_id = stored.first().map(|d| d.submission_id).unwrap_or_default();
-    state.metrics.submission_received("aggregate");
+    state.metrics.submission_received(new.kind);
     for destination in stored {
         if let Err(e) = state.queue.push(destination.destination_id, destination.generation, Duration::ZERO).await {
             let submission_id = destination.submission_id;
             tracing::warn!(submission_id, error = %e, "stored but not queued; the sweeper will queue it");
         }
     }
-    Ok(Intake::Accepted(accepted))
+    Ok(accepted)
+}
+
+/// The org unit a payload is about, for the log's filters: a data value set's, or the first
+/// tracker object's.
+fn org_unit_of(payload: &Value) -> Option<String> {
+    if let Some(ou) = payload["orgUnit"].as_str() {
+        return Some(ou.to_string());
+    }
+    ["trackedEntities", "enrollments", "events"]
+        .iter()
+        .find_map(|list| payload[list].as_array()?.iter().find_map(|o| o["orgUnit"].as_str()))
+        .map(str::to_string)
 }
 
 /// A task id: a time-ordered UUID (v7), so its index grows at the end instead of at random.
@@ -189,33 +284,65 @@ async fn dry_run(state: &AppState, built: aggregate::Built) -> DryRunResult {
                 None
             }
             Ok(answer) => {
-                let meaning = summary::interpret(answer.status, &answer.body);
-                Some(dhis2gw_wire::Dhis2Verdict {
-                    http_status: Some(answer.status as i32),
-                    import_status: meaning.import_status,
-                    import_count: meaning.import_count.map(|c| serde_json::to_value(c).expect("serialises")),
-                    conflicts: meaning
-                        .conflicts
-                        .into_iter()
-                        .map(|c| ConflictView {
-                            partner_keys: aggregate::keys_of(&c.indexes, &built.value_keys),
-                            error_code: c.error_code,
-                            object: c.object,
-                            property: c.property,
-                            message: c.value,
-                            indexes: c.indexes,
-                        })
-                        .collect(),
-                    error: meaning.error,
-                })
+                Some(verdict_of(answer.status, summary::interpret(answer.status, &answer.body), &built.value_keys))
             }
         },
     };
+    dry_run_result(verdict, built.payload, built.warnings)
+}
+
+/// Asks DHIS2 to validate a tracker payload (`importMode=VALIDATE`); stores nothing.
+async fn validate_tracker(state: &AppState, built: tracker::Built) -> DryRunResult {
+    let verdict = match &state.dhis2 {
+        None => None,
+        Some(client) => match client.post_tracker(&built.payload, TrackerMode::Validate).await {
+            Err(e) => {
+                tracing::info!(error = %e, "tracker validation: DHIS2 unreachable");
+                None
+            }
+            Ok(answer) => {
+                Some(verdict_of(answer.status, summary::interpret_tracker(answer.status, &answer.body), &built.refs))
+            }
+        },
+    };
+    dry_run_result(verdict, built.payload, Vec::new())
+}
+
+fn verdict_of(http_status: u16, meaning: summary::Interpretation, value_keys: &[String]) -> dhis2gw_wire::Dhis2Verdict {
+    dhis2gw_wire::Dhis2Verdict {
+        http_status: Some(http_status as i32),
+        import_status: meaning.import_status,
+        import_count: meaning.import_count.map(|c| serde_json::to_value(c).expect("serialises")),
+        conflicts: meaning.conflicts.iter().map(|c| conflict_view(c, value_keys)).collect(),
+        error: meaning.error,
+    }
+}
+
+/// A DHIS2 conflict in the partner's terms: the `dataValues` keys its positions came from,
+/// or the ref of the tracker record it names.
+pub fn conflict_view(c: &summary::Conflict, value_keys: &[String]) -> ConflictView {
+    let partner_keys = if c.indexes.is_empty() {
+        let object = c.object.as_deref().unwrap_or_default();
+        value_keys.iter().filter_map(|k| k.strip_prefix(object)?.strip_prefix('=')).map(str::to_string).collect()
+    } else {
+        aggregate::keys_of(&c.indexes, value_keys)
+    };
+    ConflictView {
+        partner_keys,
+        error_code: c.error_code.clone(),
+        object: c.object.clone(),
+        property: c.property.clone(),
+        message: c.value.clone(),
+        indexes: c.indexes.clone(),
+    }
+}
+
+fn dry_run_result(verdict: Option<dhis2gw_wire::Dhis2Verdict>, payload: Value, warnings: Vec<String>) -> DryRunResult {
     let message = match &verdict {
         Some(_) => "Dry run: validated, mapped and checked by DHIS2; nothing was stored",
         None => "Dry run: validated and mapped; DHIS2 could not be asked; nothing was stored",
     };
-    DryRunResult { message: message.into(), payload: built.payload, warnings: built.warnings, dhis2: verdict }
+    DryRunResult { message: message.into(), payload, warnings, dhis2: verdict }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -620,10 +747,13 @@ pub async fn requeue_task(state: &AppState, task_id: &str) -> ApiResult<i64> {
 /// Requeues one submission whatever its final status, to every server or (by name) to one;
 /// refused while that delivery is queued or under way.
 pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> ApiResult<()> {
-    let row = sqlx::query!("SELECT payload, status, source_name, instance_name FROM submission_log WHERE id = $1", id)
-        .fetch_optional(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Submission {id} not found")))?;
+    let row = sqlx::query!(
+        "SELECT kind, user_id, payload, status, source_name, instance_name FROM submission_log WHERE id = $1",
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("Submission {id} not found")))?;
     let targets = sqlx::query!(
         r#"SELECT d.status FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
            WHERE d.submission_id = $1 AND ($2::text IS NULL OR s.name = $2)"#,
@@ -641,20 +771,26 @@ pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> Api
             "Submission {id} is {status} already; requeue it once this delivery has finished"
         )));
     }
-    let submission = aggregate::parse(&row.payload)?;
-    let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
-    let built = build(state, &submission, &scope, true).await?;
+    let (payload, value_keys, warnings) = if row.kind == "tracker" {
+        let built = tracker::build(&row.payload, row.user_id.unwrap_or_default())?;
+        (built.payload, built.refs, Vec::new())
+    } else {
+        let submission = aggregate::parse(&row.payload)?;
+        let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
+        let built = build(state, &submission, &scope, true).await?;
+        (built.payload, built.value_keys, built.warnings)
+    };
     let mut tx = state.db.begin().await?;
     sqlx::query!(
         r#"UPDATE submission_log SET dhis2_payload = $2, value_keys = $3, warnings = $4, task_id = $5, retry_count = 0,
                errors = NULL, org_unit = $6
            WHERE id = $1"#,
         id,
-        built.payload,
-        json!(built.value_keys),
-        json!(built.warnings),
+        payload,
+        json!(value_keys),
+        json!(warnings),
         new_task_id(),
-        built.payload["orgUnit"].as_str(),
+        org_unit_of(&payload),
     )
     .execute(&mut *tx)
     .await?;
