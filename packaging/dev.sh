@@ -2,7 +2,7 @@
 # Developer entry point, for a fresh Debian or Ubuntu machine:
 #   packaging/dev.sh run            install what is missing, then run the gateway
 #   packaging/dev.sh test           install what is missing, then run every check and test
-#   packaging/dev.sh package        build the Debian package and the release archive
+#   packaging/dev.sh package        build the Debian package and the release archive (--arm64: for ARM)
 #   packaging/dev.sh package-check  build the package, then install, run, upgrade and purge it here
 #   packaging/dev.sh sqlx-prepare   refresh .sqlx/ after changing a query or a migration
 set -euo pipefail
@@ -145,19 +145,28 @@ ensure_cargo_deb() {
   command -v cargo-deb >/dev/null || { log "installing cargo-deb"; cargo install --locked cargo-deb; }
 }
 
-# Release build, then dhis2gw_<version>-1_amd64.deb and dhis2gw-<version>-<arch>-linux.tar.gz
+# Release build, then dhis2gw_<version>-1_<arch>.deb and dhis2gw-<version>-<arch>-linux.tar.gz
 # (binary, default config, migrations, pages, docs, README) in $TARGET_DIR/dist/.
+# `package --arm64` cross-builds both for 64-bit ARM (Debian's cross gcc, rustup's target).
 cmd_package() {
   ensure_toolchain
   ensure_cargo_deb
-  local dist="$TARGET_DIR/dist" arch; arch=$(uname -m)
+  local dist="$TARGET_DIR/dist" arch target="" binary="$TARGET_DIR/release/dhis2gw"
+  arch=$(uname -m)
+  if [ "${1:-}" = --arm64 ]; then
+    shift
+    target=aarch64-unknown-linux-gnu arch=aarch64 binary="$TARGET_DIR/aarch64-unknown-linux-gnu/release/dhis2gw"
+    apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+  fi
   mkdir -p "$dist"
-  log "building the Debian package (release build)"
-  cargo deb -p dhis2gw --output "$dist/" "$@" >&2
+  log "building the Debian package (release build${target:+ for $target})"
+  cargo deb -p dhis2gw ${target:+--target "$target"} --output "$dist/" "$@" >&2
   local name="dhis2gw-$VERSION-$arch-linux" stage
   stage=$(mktemp -d)
   mkdir -p "$stage/$name/migrations"
-  cp "$TARGET_DIR/release/dhis2gw" README.md "$stage/$name/"
+  cp "$binary" README.md "$stage/$name/"
   cp migrations/*.sql "$stage/$name/migrations/"
   cp -r server/templates server/static server/docs "$stage/$name/"
   # Paths relative to the unpacked folder; run there with ./dhis2gw --config dhis2gw.yml.
@@ -170,7 +179,7 @@ cmd_package() {
       packaging/deb/dhis2gw.yml >"$stage/$name/dhis2gw.yml"
   tar -C "$stage" -czf "$dist/$name.tar.gz" "$name"
   rm -rf "$stage"
-  log "built $(cd "$dist" && ls dhis2gw_"$VERSION"*.deb "$name.tar.gz" | tr '\n' ' ')in $dist"
+  log "built $name.tar.gz and the .deb in $dist"
 }
 
 # What an operator does with the package, on this machine: inspect it, install it, run the

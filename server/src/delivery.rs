@@ -21,10 +21,10 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::dhis2::summary::{self, Interpretation, Verdict};
-use crate::dhis2::{Answer, Dhis2Client, TrackerMode, TransportError};
+use crate::dhis2::{Answer, TrackerMode, TransportError};
 use crate::metrics::Metrics;
 use crate::queue::{DeliveryJob, Queue};
-use crate::servers::Registry;
+use crate::servers::{Connection, Registry};
 use crate::submissions::conflict_view;
 
 /// Polling a tracker job: first after this, then doubling up to the maximum.
@@ -50,13 +50,13 @@ pub struct Deliverer {
     pub metrics: Arc<Metrics>,
 }
 
-impl Deliverer {
-    /// How long a claim lasts: comfortably longer than one DHIS2 request may take, short
-    /// enough that a killed worker's delivery is soon taken up again.
-    fn lease(&self) -> Duration {
-        Duration::from_secs(self.config.api.dhis2_timeout * 2 + 5)
-    }
+/// How long a claim lasts, in multiples of the server's timeout (plus a margin): longer than
+/// a delivery may take (a tracker job is posted, polled for up to one timeout, then its report
+/// fetched), short enough that a killed worker's delivery is soon taken up again.
+const LEASE_TIMEOUTS: i32 = 3;
+const LEASE_MARGIN_SECS: i32 = 5;
 
+impl Deliverer {
     /// Delay before retry number `retry` (1-based): the base interval doubling each time.
     pub fn backoff(&self, retry: i32) -> Duration {
         let base = Duration::from_secs(self.config.server.request_process_interval);
@@ -95,12 +95,27 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
             return Ok(());
         }
     };
+    let waiting = std::time::Instant::now();
     let _server_permit = server.permits.acquire().await?;
     let _permit = d.permits.acquire().await?;
+    if waiting.elapsed() > Duration::from_secs(1) {
+        // The claim's lease ran while this waited for a busy server: it starts now.
+        sqlx::query!(
+            r#"UPDATE submission_destinations
+               SET locked_until = now() + make_interval(secs => (SELECT timeout_secs FROM dhis2_servers WHERE id = server_id) * $3 + $4)
+               WHERE id = $1 AND locked_by = $2"#,
+            job.destination_id,
+            d.worker,
+            LEASE_TIMEOUTS,
+            LEASE_MARGIN_SECS,
+        )
+        .execute(&d.db)
+        .await?;
+    }
     let _in_flight = d.metrics.delivery_started();
     let started_at = Utc::now();
     let sent = if claim.kind == "tracker" {
-        send_tracker(d, &server.client, &claim.payload).await
+        send_tracker(&server, d.config.api.tracker_async_threshold, &claim.payload).await
     } else {
         server.client.post_data_value_set(&claim.payload, false).await
     };
@@ -110,10 +125,11 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
 }
 
 /// A small tracker payload synchronously; a large one as a DHIS2 job, polled until it
-/// finishes (at most `dhis2_timeout`, well inside the lease), then its report.
-async fn send_tracker(d: &Deliverer, client: &Dhis2Client, payload: &Value) -> Result<Answer, TransportError> {
+/// finishes (at most the server's timeout, inside the lease), then its report.
+async fn send_tracker(server: &Connection, threshold: usize, payload: &Value) -> Result<Answer, TransportError> {
+    let client = &server.client;
     let size = serde_json::to_vec(payload).map(|b| b.len()).unwrap_or(usize::MAX);
-    if size <= d.config.api.tracker_async_threshold {
+    if size <= threshold {
         return client.post_tracker(payload, TrackerMode::Sync).await;
     }
     let started = std::time::Instant::now();
@@ -124,7 +140,7 @@ async fn send_tracker(d: &Deliverer, client: &Dhis2Client, payload: &Value) -> R
         // Refused before a job started: the answer says why.
         return Ok(accepted);
     };
-    let limit = Duration::from_secs(d.config.api.dhis2_timeout);
+    let limit = server.timeout;
     let mut pause = JOB_POLL_FIRST;
     loop {
         tokio::time::sleep(pause).await;
@@ -140,7 +156,10 @@ async fn send_tracker(d: &Deliverer, client: &Dhis2Client, payload: &Value) -> R
         if started.elapsed() > limit {
             return Err(TransportError {
                 url: accepted.url,
-                message: format!("tracker job {job} did not finish within api.dhis2_timeout ({} s)", limit.as_secs()),
+                message: format!(
+                    "tracker job {job} did not finish within the server's timeout ({} s)",
+                    limit.as_secs()
+                ),
                 duration: started.elapsed(),
             });
         }
@@ -155,7 +174,8 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
     let row = sqlx::query!(
         r#"WITH claimed AS (
                UPDATE submission_destinations
-               SET status = 'processing', locked_by = $2, locked_until = now() + make_interval(secs => $3)
+               SET status = 'processing', locked_by = $2,
+                   locked_until = now() + make_interval(secs => (SELECT timeout_secs FROM dhis2_servers WHERE id = server_id) * $3 + $4)
                WHERE id = $1
                  AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
                  AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '1 second')
@@ -166,7 +186,8 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
            RETURNING c.submission_id, c.server_id, c.retry_count, s.kind, s.dhis2_payload AS "payload!", s.value_keys"#,
         destination_id,
         d.worker,
-        d.lease().as_secs_f64(),
+        LEASE_TIMEOUTS,
+        LEASE_MARGIN_SECS,
     )
     .fetch_optional(&d.db)
     .await?;

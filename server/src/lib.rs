@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod mappings;
 pub mod metrics;
+pub mod orgunits;
 pub mod period;
 pub mod queue;
 pub mod servers;

@@ -67,6 +67,7 @@ impl Application {
                 worker_db,
                 metrics,
                 servers,
+                hierarchy: Arc::default(),
             },
         })
     }
@@ -103,8 +104,7 @@ impl Application {
             });
             tokio::spawn(delivery::run_workers(deliverer, stopping()))
         });
-        let mut scheduler =
-            sweeper::start(&state.config, state.db.clone(), state.queue.clone(), state.servers.clone()).await?;
+        let mut scheduler = sweeper::start(&state).await?;
         let app = http::app(state.clone());
         let address = self.listener.local_addr()?;
         tracing::info!(%address, version = crate::VERSION, "dhis2gw listening");

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::orgunits;
 use crate::queue::Queue;
-use crate::servers::Registry;
 
 /// Deliveries pushed per sweep at most; the next sweep continues.
 const BATCH: i64 = 20_000;
@@ -65,7 +66,8 @@ const HEALTH_CHECK: &str = "0 * * * * *";
 
 /// Starts the scheduler: the sweep (one still running when the next is due is skipped) and
 /// the servers' health checks.
-pub async fn start(config: &Config, db: PgPool, queue: Queue, servers: Arc<Registry>) -> anyhow::Result<JobScheduler> {
+pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
+    let (config, db, queue, servers) = (&state.config, state.db.clone(), state.queue.clone(), state.servers.clone());
     let scheduler = JobScheduler::new().await?;
     let running = Arc::new(Mutex::new(()));
     let run = move || {
@@ -93,6 +95,22 @@ pub async fn start(config: &Config, db: PgPool, queue: Queue, servers: Arc<Regis
     };
     tokio::spawn(check());
     scheduler.add(Job::new_async(HEALTH_CHECK, move |_, _| Box::pin(check()))?).await?;
+    if let Some(client) = state.dhis2.clone() {
+        let state = state.clone();
+        let expression = with_seconds(&config.api.sync_cron_expression);
+        let job = Job::new_async_tz(expression.as_str(), config.timezone(), move |_, _| {
+            let (state, client) = (state.clone(), client.clone());
+            Box::pin(async move {
+                match orgunits::sync(&state.db, &client, &state.config).await {
+                    Ok(_) => state.hierarchy.invalidate(),
+                    // Another gateway process is syncing: nothing to do here.
+                    Err(ApiError::Conflict(_)) => {}
+                    Err(e) => tracing::warn!(error = %e, "org-unit sync failed; next time then"),
+                }
+            })
+        })?;
+        scheduler.add(job).await?;
+    }
     scheduler.start().await?;
     Ok(scheduler)
 }

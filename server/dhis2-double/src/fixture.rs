@@ -1,7 +1,8 @@
 //! Fixed metadata of the double: the UIDs, codes and names tests refer to.
 //!
-//! The metadata never changes, so tests can hard-code these constants. Every UID
-//! is a valid DHIS2 UID (11 characters, a letter followed by letters or digits).
+//! Data elements, category combos, data sets and the tracker metadata never change, so
+//! tests can hard-code these constants. Every UID is a valid DHIS2 UID (11 characters, a
+//! letter followed by letters or digits).
 //!
 //! | Object | UID | Code | Notes |
 //! |---|---|---|---|
@@ -16,10 +17,30 @@
 //! | DE "Remarks" | `DeText00001` | `REMARKS` | TEXT, default combo |
 //! | DE "On ART" | `DeBool00001` | `ON_ART` | BOOLEAN, default combo |
 //! | DE "Orphan" | `DeOrphan001` | `ORPHAN` | NUMBER, in no data set |
-//! | OU "Root" (level 1) | `OrgRoot0001` | `ROOT` | no data sets |
-//! | OU "District" (level 2) | `OrgDist0001` | `DIST001` | child of root; no data sets |
-//! | OU "Facility 1" (level 3) | `OrgFac00001` | `FAC001` | child of district; both data sets |
-//! | OU "Facility 2" (level 3) | `OrgFac00002` | `FAC002` | child of district; both data sets |
+//! | OU "Root" (level 1, "National") | `OrgRoot0001` | `ROOT` | no data sets, no programs |
+//! | OU "District" (level 2) | `OrgDist0001` | `DIST001` | child of root; no data sets, no programs |
+//! | OU "District 2" (level 2) | `OrgDist0002` | `DIST002` | child of root |
+//! | OU "Sub-county 1" (level 3) | `OrgSubc0001` | `SUBC001` | child of "District" |
+//! | OU "Sub-county 2" (level 3) | `OrgSubc0002` | `SUBC002` | child of "District 2" |
+//! | OU "Facility 1" (level 4) | `OrgFac00001` | `FAC001` | child of "Sub-county 1"; both data sets and programs; group "Public" |
+//! | OU "Facility 2" (level 4) | `OrgFac00002` | `FAC002` | child of "Sub-county 1"; both data sets and programs; group "Private" |
+//! | OU "Facility 3" (level 4) | `OrgFac00003` | `FAC003` | child of "Sub-county 2"; both data sets and programs; group "Public" |
+//! | OU levels 1–4 | `OulNationl1`, `OulDistrct2`, `OulSubcnty3`, `OulFacilty4` | | "National", "District", "Sub-county", "Facility" |
+//! | OU group "Public facilities" | `OugPublic01` | `PUBLIC` | Facility 1 and 3 |
+//! | OU group "Private facilities" | `OugPrivat01` | `PRIVATE` | Facility 2 |
+//! | Tracked entity type "Person" | `TetPerson01` | | attributes "Patient ID" and "Name" |
+//! | Program "Care" | `ProgCare001` | `CARE` | tracker program (with registration) of "Person"; stage "Visit" |
+//! | Program stage "Visit" | `StageVisit1` | | repeatable; data element "Weight" |
+//! | Program "Events" | `ProgEvent01` | `EVENTS` | event program (without registration); stage "Event" |
+//! | Program stage "Event" | `StageEvnt01` | | data element "Weight" |
+//! | Attribute "Patient ID" | `AttrPatId01` | `PATIENT_ID` | TEXT, unique |
+//! | Attribute "Name" | `AttrName001` | `NAME` | TEXT |
+//! | DE "Weight" | `DeWeight001` | `WEIGHT` | NUMBER, tracker domain; in both stages, in no data set |
+//!
+//! The org units, levels and groups are only the *initial* content of a double: tests and
+//! `POST /api/metadata` can add, change and remove them (see
+//! [`Dhis2Double::add_org_unit`](crate::Dhis2Double::add_org_unit)). Every fixture
+//! metadata object was last updated at [`METADATA_LAST_UPDATED`].
 
 /// UID of the default category combo.
 pub const DEFAULT_CATEGORY_COMBO: &str = "bjDvmb4bfuf";
@@ -97,24 +118,138 @@ pub const OU_ROOT: &str = "OrgRoot0001";
 pub const OU_ROOT_CODE: &str = "ROOT";
 /// Name of the root org unit.
 pub const OU_ROOT_NAME: &str = "Root";
-/// UID of the district (level 2, child of [`OU_ROOT`]); no data sets are assigned to it.
+/// UID of the district (level 2, child of [`OU_ROOT`]); no data sets or programs are
+/// assigned to it.
 pub const OU_DISTRICT: &str = "OrgDist0001";
 /// Code of the district.
 pub const OU_DISTRICT_CODE: &str = "DIST001";
 /// Name of the district.
 pub const OU_DISTRICT_NAME: &str = "District";
-/// UID of facility 1 (level 3, child of [`OU_DISTRICT`]); both data sets are assigned.
+/// UID of facility 1 (level 4, child of [`OU_SUBCOUNTY`]); both data sets and both programs
+/// are assigned; member of [`OUG_PUBLIC`].
 pub const OU_FACILITY_1: &str = "OrgFac00001";
 /// Code of facility 1.
 pub const OU_FACILITY_1_CODE: &str = "FAC001";
 /// Name of facility 1.
 pub const OU_FACILITY_1_NAME: &str = "Facility 1";
-/// UID of facility 2 (level 3, child of [`OU_DISTRICT`]); both data sets are assigned.
+/// UID of facility 2 (level 4, child of [`OU_SUBCOUNTY`]); both data sets and both programs
+/// are assigned; member of [`OUG_PRIVATE`].
 pub const OU_FACILITY_2: &str = "OrgFac00002";
 /// Code of facility 2.
 pub const OU_FACILITY_2_CODE: &str = "FAC002";
 /// Name of facility 2.
 pub const OU_FACILITY_2_NAME: &str = "Facility 2";
+
+/// UID of the second district (level 2, child of [`OU_ROOT`]).
+pub const OU_DISTRICT_2: &str = "OrgDist0002";
+/// Code of the second district.
+pub const OU_DISTRICT_2_CODE: &str = "DIST002";
+/// Name of the second district.
+pub const OU_DISTRICT_2_NAME: &str = "District 2";
+/// UID of sub-county 1 (level 3, child of [`OU_DISTRICT`]), parent of facilities 1 and 2.
+pub const OU_SUBCOUNTY: &str = "OrgSubc0001";
+/// Code of sub-county 1.
+pub const OU_SUBCOUNTY_CODE: &str = "SUBC001";
+/// Name of sub-county 1.
+pub const OU_SUBCOUNTY_NAME: &str = "Sub-county 1";
+/// UID of sub-county 2 (level 3, child of [`OU_DISTRICT_2`]), parent of facility 3.
+pub const OU_SUBCOUNTY_2: &str = "OrgSubc0002";
+/// Code of sub-county 2.
+pub const OU_SUBCOUNTY_2_CODE: &str = "SUBC002";
+/// Name of sub-county 2.
+pub const OU_SUBCOUNTY_2_NAME: &str = "Sub-county 2";
+/// UID of facility 3 (level 4, child of [`OU_SUBCOUNTY_2`]); both data sets and both programs
+/// are assigned; member of [`OUG_PUBLIC`].
+pub const OU_FACILITY_3: &str = "OrgFac00003";
+/// Code of facility 3.
+pub const OU_FACILITY_3_CODE: &str = "FAC003";
+/// Name of facility 3.
+pub const OU_FACILITY_3_NAME: &str = "Facility 3";
+
+/// UID of org unit level 1.
+pub const OU_LEVEL_NATIONAL: &str = "OulNationl1";
+/// Name of org unit level 1.
+pub const OU_LEVEL_NATIONAL_NAME: &str = "National";
+/// UID of org unit level 2.
+pub const OU_LEVEL_DISTRICT: &str = "OulDistrct2";
+/// Name of org unit level 2.
+pub const OU_LEVEL_DISTRICT_NAME: &str = "District";
+/// UID of org unit level 3.
+pub const OU_LEVEL_SUBCOUNTY: &str = "OulSubcnty3";
+/// Name of org unit level 3.
+pub const OU_LEVEL_SUBCOUNTY_NAME: &str = "Sub-county";
+/// UID of org unit level 4.
+pub const OU_LEVEL_FACILITY: &str = "OulFacilty4";
+/// Name of org unit level 4.
+pub const OU_LEVEL_FACILITY_NAME: &str = "Facility";
+
+/// UID of the org unit group "Public facilities" (facilities 1 and 3).
+pub const OUG_PUBLIC: &str = "OugPublic01";
+/// Code of the group "Public facilities".
+pub const OUG_PUBLIC_CODE: &str = "PUBLIC";
+/// Name (and short name) of the group "Public facilities".
+pub const OUG_PUBLIC_NAME: &str = "Public facilities";
+/// UID of the org unit group "Private facilities" (facility 2).
+pub const OUG_PRIVATE: &str = "OugPrivat01";
+/// Code of the group "Private facilities".
+pub const OUG_PRIVATE_CODE: &str = "PRIVATE";
+/// Name (and short name) of the group "Private facilities".
+pub const OUG_PRIVATE_NAME: &str = "Private facilities";
+
+/// `lastUpdated` (and `created`) of every fixture org unit, level and group, in DHIS2's
+/// timestamp format; anything added or changed later is newer.
+pub const METADATA_LAST_UPDATED: &str = "2024-01-01T00:00:00.000";
+/// `openingDate` of every fixture org unit.
+pub const OPENING_DATE: &str = "1990-01-01T00:00:00.000";
+
+/// UID of the tracked entity type "Person".
+pub const TET_PERSON: &str = "TetPerson01";
+/// Name of the tracked entity type "Person".
+pub const TET_PERSON_NAME: &str = "Person";
+
+/// UID of the tracker program "Care" (with registration, for [`TET_PERSON`]; stage
+/// [`STAGE_VISIT`]; attributes [`ATTR_PATIENT_ID`] and [`ATTR_NAME`]).
+pub const PROGRAM_CARE: &str = "ProgCare001";
+/// Code of the program "Care".
+pub const PROGRAM_CARE_CODE: &str = "CARE";
+/// Name of the program "Care".
+pub const PROGRAM_CARE_NAME: &str = "Care";
+/// UID of the repeatable program stage "Visit" of [`PROGRAM_CARE`] (data element [`DE_WEIGHT`]).
+pub const STAGE_VISIT: &str = "StageVisit1";
+/// Name of the program stage "Visit".
+pub const STAGE_VISIT_NAME: &str = "Visit";
+/// UID of the event program "Events" (without registration; stage [`STAGE_EVENT`]).
+pub const PROGRAM_EVENTS: &str = "ProgEvent01";
+/// Code of the program "Events".
+pub const PROGRAM_EVENTS_CODE: &str = "EVENTS";
+/// Name of the program "Events".
+pub const PROGRAM_EVENTS_NAME: &str = "Events";
+/// UID of the program stage "Event" of [`PROGRAM_EVENTS`] (data element [`DE_WEIGHT`]).
+pub const STAGE_EVENT: &str = "StageEvnt01";
+/// Name of the program stage "Event".
+pub const STAGE_EVENT_NAME: &str = "Event";
+
+/// UID of the tracked entity attribute "Patient ID": TEXT, unique (a value held by another
+/// tracked entity is rejected with E1064).
+pub const ATTR_PATIENT_ID: &str = "AttrPatId01";
+/// Code of the attribute "Patient ID".
+pub const ATTR_PATIENT_ID_CODE: &str = "PATIENT_ID";
+/// Name of the attribute "Patient ID".
+pub const ATTR_PATIENT_ID_NAME: &str = "Patient ID";
+/// UID of the tracked entity attribute "Name": TEXT.
+pub const ATTR_NAME: &str = "AttrName001";
+/// Code of the attribute "Name".
+pub const ATTR_NAME_CODE: &str = "NAME";
+/// Name of the attribute "Name".
+pub const ATTR_NAME_NAME: &str = "Name";
+
+/// UID of the tracker data element "Weight": NUMBER, in stages [`STAGE_VISIT`] and
+/// [`STAGE_EVENT`], in no data set.
+pub const DE_WEIGHT: &str = "DeWeight001";
+/// Code of the data element "Weight".
+pub const DE_WEIGHT_CODE: &str = "WEIGHT";
+/// Name of the data element "Weight".
+pub const DE_WEIGHT_NAME: &str = "Weight";
 
 /// UID of the only user, answered by `GET /api/me`.
 pub const USER_ID: &str = "UserAdmin01";

@@ -44,7 +44,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::Value;
 
-pub(crate) use options::Options;
+pub(crate) use options::{Options, query_pairs};
+pub(crate) use validate::is_number;
 
 use options::{EffectiveSchemes, Kind, Schemes, Strategy};
 use payload::{Payload, parse_payload};
@@ -52,6 +53,7 @@ use problem::{Conflict, Problem};
 use validate::{Decoded, Written, check_assignment, check_value, data_set_of, decode, write};
 
 use crate::model::{self, DataSet};
+use crate::orgunit::Registry;
 use crate::server::WebMessage;
 use crate::{StoredValue, Version};
 
@@ -152,9 +154,15 @@ pub(crate) fn failed(version: Version, opts: &Options, reason: &str) -> ImportSu
     ImportSummary::failed(version, opts.to_json(schemes), reason, 0)
 }
 
-/// Runs one import against `store`. `Err` is a payload that is not a data value set
-/// (HTTP 400); everything else is reported in the summary.
-pub(crate) fn run(store: &mut Store, version: Version, opts: &Options, body: &[u8]) -> Result<ImportSummary, String> {
+/// Runs one import against `store`, with the org units of `org_units`. `Err` is a payload
+/// that is not a data value set (HTTP 400); everything else is reported in the summary.
+pub(crate) fn run(
+    store: &mut Store,
+    org_units: &Registry,
+    version: Version,
+    opts: &Options,
+    body: &[u8],
+) -> Result<ImportSummary, String> {
     let payload = parse_payload(body)?;
     let url_schemes = opts.url_schemes.clone().unwrap_or_default();
     let payload_schemes = payload.schemes.clone().unwrap_or_default();
@@ -175,7 +183,7 @@ pub(crate) fn run(store: &mut Store, version: Version, opts: &Options, body: &[u
     } else {
         store
     };
-    let ctx = Context { version, payload: &payload, schemes, strategy };
+    let ctx = Context { version, payload: &payload, schemes, strategy, org_units };
     let mut summary = ImportSummary::new(version, options_json);
     let explicit = match &payload.data_set {
         Some(id) => match model::data_set(schemes.of(Kind::DataSet), id) {
@@ -222,6 +230,7 @@ struct Context<'a> {
     payload: &'a Payload,
     schemes: EffectiveSchemes,
     strategy: Strategy,
+    org_units: &'a Registry,
 }
 
 /// Marks the whole import as ERROR because of a problem outside the values.
@@ -250,7 +259,7 @@ fn import_legacy(ctx: &Context, explicit: Option<&'static DataSet>, store: &mut 
         let Some(id) = id else { continue };
         let scheme = ctx.schemes.of(kind);
         let problem = match kind {
-            Kind::OrgUnit => model::org_unit(scheme, id).is_none().then(|| Problem::SetOrgUnitNotFound(id.clone())),
+            Kind::OrgUnit => ctx.org_units.find(scheme, id).is_none().then(|| Problem::SetOrgUnitNotFound(id.clone())),
             _ => model::category_option_combo(scheme, id).is_none().then(|| Problem::SetAocNotFound(id.clone())),
         };
         if let Some(problem) = problem {
@@ -261,7 +270,7 @@ fn import_legacy(ctx: &Context, explicit: Option<&'static DataSet>, store: &mut 
 
     let mut conflicts: Vec<(Problem, Vec<i64>)> = Vec::new();
     for (index, input) in payload.values.iter().enumerate() {
-        let checked = decode(index, input, payload, ctx.schemes, ctx.version).and_then(|d| {
+        let checked = decode(index, input, payload, ctx.schemes, ctx.org_units, ctx.version).and_then(|d| {
             check_assignment(&d, data_set_of(&d, explicit))?;
             let value = match ctx.strategy {
                 Strategy::Delete => String::new(),
@@ -302,7 +311,7 @@ fn import_pipeline(ctx: &Context, explicit: Option<&'static DataSet>, store: &mu
         .values
         .iter()
         .enumerate()
-        .map(|(i, input)| decode(i, input, payload, ctx.schemes, ctx.version))
+        .map(|(i, input)| decode(i, input, payload, ctx.schemes, ctx.org_units, ctx.version))
         .collect();
     if let Some(Err(first)) = decoded.iter().find(|d| d.is_err()) {
         let indexes: Vec<i64> = decoded

@@ -1,16 +1,28 @@
 //! A strict test double of the DHIS2 Web API, for the gateway's black-box tests and
 //! benchmarks.
 //!
-//! It serves the few endpoints the gateway talks to (`/api/system/info`, `/api/me`,
-//! `POST /api/dataValueSets` with its async job endpoints) and answers them exactly as
-//! DHIS2 2.37, 2.40 or 2.43 would: the same envelopes, HTTP status codes, error codes and
-//! import counts (see [`Version`]; `src/import.rs` describes the three regimes and
-//! `src/import/problem.rs` tabulates the error codes). The metadata is fixed, see
-//! [`fixture`]. Values are kept in memory so tests can check what was delivered, and how
-//! often.
+//! It serves the few endpoints the gateway talks to and answers them exactly as DHIS2 2.37,
+//! 2.40 or 2.43 would: the same envelopes, HTTP status codes, error codes and import counts
+//! (see [`Version`]):
+//!
+//! * `/api/system/info`, `/api/me`;
+//! * `POST /api/dataValueSets` with its async job endpoints (`src/import.rs` describes the
+//!   three regimes and `src/import/problem.rs` tabulates the error codes);
+//! * `POST /api/tracker` with `/api/tracker/jobs/{id}` and `/report` (`src/tracker/mod.rs`,
+//!   error codes in `src/tracker/validate.rs`);
+//! * `GET /api/organisationUnits` (`/{id}`), `/api/organisationUnitLevels`,
+//!   `/api/organisationUnitGroups` (`/{id}`), with `fields`, `filter`, `order` and paging
+//!   (`src/orgunit/listing.rs`); `POST /api/metadata` for org units, levels and groups
+//!   (`src/orgunit/metadata.rs`); `POST`/`DELETE
+//!   /api/organisationUnitGroups/{group}/organisationUnits/{unit}`.
+//!
+//! Data elements, data sets and programs are fixed, see [`fixture`]; org units start as the
+//! fixture hierarchy but can change (metadata imports, [`Dhis2Double::add_org_unit`], …).
+//! Data values, tracker objects and org units are kept in memory so tests can check what
+//! was delivered, and how often.
 //!
 //! Tests can also make it misbehave: added latency, queued faults (error statuses, hangs,
-//! connection resets) for the import endpoint, or a whole server that is "down".
+//! connection resets) for the write endpoints, or a whole server that is "down".
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -25,8 +37,11 @@
 pub mod fixture;
 mod import;
 mod model;
+mod orgunit;
 mod period;
 mod server;
+mod time;
+mod tracker;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -34,6 +49,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::net::TcpListener;
 
 /// The Basic-auth user name the double accepts.
@@ -42,6 +58,10 @@ pub const USERNAME: &str = "admin";
 pub const PASSWORD: &str = "district";
 /// The personal access token the double accepts (`Authorization: ApiToken <PAT>`).
 pub const PAT: &str = "d2pat_5xVA12xyUbWNedQxy4ohH77WlxRGVvZZ1151814092";
+
+/// How long an async tracker job takes unless [`Dhis2Double::set_tracker_job_delay`] says
+/// otherwise.
+pub const DEFAULT_TRACKER_JOB_DELAY: Duration = Duration::from_millis(200);
 
 /// The DHIS2 version being emulated; each stands for one answer regime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +85,8 @@ impl Version {
     }
 }
 
-/// A misbehaviour queued with [`Dhis2Double::fail_next`] for `POST /api/dataValueSets`.
+/// A misbehaviour queued with [`Dhis2Double::fail_next`] for the write endpoints
+/// (`POST /api/dataValueSets`, `/api/tracker`, `/api/metadata`).
 #[derive(Clone, Debug)]
 pub enum Fault {
     /// Answer this HTTP status with a small HTML body, as a proxy in front of DHIS2 would.
@@ -117,6 +138,13 @@ struct Shared {
     max_in_flight: AtomicUsize,
     jobs: Mutex<HashMap<String, server::Job>>,
     next_uid: AtomicU64,
+    org_units: Mutex<orgunit::Registry>,
+    org_unit_requests: AtomicUsize,
+    metadata_imports: Mutex<Vec<Value>>,
+    tracker: Mutex<tracker::Store>,
+    tracker_requests: AtomicUsize,
+    tracker_jobs: Mutex<HashMap<String, tracker::Job>>,
+    tracker_job_delay: Mutex<Duration>,
 }
 
 impl Shared {
@@ -175,6 +203,13 @@ impl Dhis2Double {
             max_in_flight: AtomicUsize::new(0),
             jobs: Mutex::new(HashMap::new()),
             next_uid: AtomicU64::new(1),
+            org_units: Mutex::new(orgunit::Registry::fixture()),
+            org_unit_requests: AtomicUsize::new(0),
+            metadata_imports: Mutex::new(Vec::new()),
+            tracker: Mutex::new(tracker::Store::default()),
+            tracker_requests: AtomicUsize::new(0),
+            tracker_jobs: Mutex::new(HashMap::new()),
+            tracker_job_delay: Mutex::new(DEFAULT_TRACKER_JOB_DELAY),
         });
         tokio::spawn(server::serve(listener, Arc::clone(&shared)));
         Ok(Dhis2Double { shared })
@@ -195,8 +230,10 @@ impl Dhis2Double {
         *lock(&self.shared.latency) = d;
     }
 
-    /// Queues `fault` for the next `times` requests to `/api/dataValueSets`, after any
-    /// faults already queued.
+    /// Queues `fault` for the next `times` write requests, after any faults already queued.
+    /// Write requests are `POST /api/dataValueSets`, `POST /api/tracker` and
+    /// `POST /api/metadata`; they take the queued faults in arrival order, whichever
+    /// endpoint they are for.
     pub fn fail_next(&self, fault: Fault, times: usize) {
         lock(&self.shared.faults).extend(std::iter::repeat_n(fault, times));
     }
@@ -233,11 +270,106 @@ impl Dhis2Double {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Forgets recorded requests and counters; stored values stay.
+    /// Forgets recorded requests and counters (also [`Dhis2Double::tracker_requests`],
+    /// [`Dhis2Double::org_unit_requests`] and [`Dhis2Double::metadata_imports`]); stored
+    /// values, tracker objects and org units stay.
     pub fn reset_counters(&self) {
         lock(&self.shared.requests).clear();
         self.shared.import_requests.store(0, Ordering::SeqCst);
+        self.shared.tracker_requests.store(0, Ordering::SeqCst);
+        self.shared.org_unit_requests.store(0, Ordering::SeqCst);
+        lock(&self.shared.metadata_imports).clear();
         let open = self.shared.in_flight.load(Ordering::SeqCst);
         self.shared.max_in_flight.store(open, Ordering::SeqCst);
+    }
+
+    /// Every stored tracked entity, flattened (without nested enrollments), by UID.
+    pub fn tracked_entities(&self) -> Vec<Value> {
+        lock(&self.shared.tracker).tracked_entities.values().cloned().collect()
+    }
+
+    /// Every stored enrollment, flattened (with its `trackedEntity`, without nested
+    /// events), by UID.
+    pub fn enrollments(&self) -> Vec<Value> {
+        lock(&self.shared.tracker).enrollments.values().cloned().collect()
+    }
+
+    /// Every stored event, flattened (with `enrollment` for tracker programs and always
+    /// `program`), by UID.
+    pub fn events(&self) -> Vec<Value> {
+        lock(&self.shared.tracker).events.values().cloned().collect()
+    }
+
+    /// How many authenticated `POST /api/tracker` reached the tracker handler (faulted and
+    /// unauthorised requests do not).
+    pub fn tracker_requests(&self) -> usize {
+        self.shared.tracker_requests.load(Ordering::SeqCst)
+    }
+
+    /// How long an async tracker job runs before its report is available (default
+    /// [`DEFAULT_TRACKER_JOB_DELAY`]); applies to jobs started afterwards.
+    pub fn set_tracker_job_delay(&self, delay: Duration) {
+        *lock(&self.shared.tracker_job_delay) = delay;
+    }
+
+    /// Every stored org unit as `GET /api/organisationUnits` shows it (with `path`, `level`,
+    /// `parent`, `lastUpdated`, `organisationUnitGroups`, …), by level, then name.
+    pub fn org_units(&self) -> Vec<Value> {
+        lock(&self.shared.org_units).units_json()
+    }
+
+    /// One stored org unit, as [`Dhis2Double::org_units`] shows it.
+    pub fn org_unit(&self, uid: &str) -> Option<Value> {
+        let registry = lock(&self.shared.org_units);
+        registry.units.get(uid).map(|unit| registry.unit_json(unit))
+    }
+
+    /// Adds an org unit as if someone created it in DHIS2 now: `lastUpdated` is now, so an
+    /// incremental sync (`filter=lastUpdated:gt:…`) sees it. Its short name is the name;
+    /// both fixture data sets and both programs are assigned to it, so data can be
+    /// delivered to it.
+    ///
+    /// # Panics
+    /// If `uid` is not a valid UID or already exists, `code` is taken, or `parent` does not
+    /// exist.
+    pub fn add_org_unit(&self, uid: &str, name: &str, code: &str, parent: Option<&str>) {
+        if let Err(message) = lock(&self.shared.org_units).add(uid, name, code, parent) {
+            panic!("add_org_unit: {message}");
+        }
+    }
+
+    /// Renames an org unit (its short name stays) and sets its `lastUpdated` to now.
+    ///
+    /// # Panics
+    /// If there is no org unit `uid`.
+    pub fn rename_org_unit(&self, uid: &str, name: &str) {
+        if let Err(message) = lock(&self.shared.org_units).rename(uid, name) {
+            panic!("rename_org_unit: {message}");
+        }
+    }
+
+    /// Removes every org unit, level and group, as on a fresh server that is to receive
+    /// the hierarchy through `POST /api/metadata`. Data values can no longer be imported
+    /// until org units exist again.
+    pub fn clear_org_units(&self) {
+        lock(&self.shared.org_units).clear();
+    }
+
+    /// The bodies of the `POST /api/metadata` requests received so far (those that were
+    /// JSON), in arrival order, whether the import succeeded or not.
+    pub fn metadata_imports(&self) -> Vec<Value> {
+        lock(&self.shared.metadata_imports).clone()
+    }
+
+    /// The UIDs of the org units in group `group_uid`, sorted; empty for an unknown group.
+    pub fn group_members(&self, group_uid: &str) -> Vec<String> {
+        let registry = lock(&self.shared.org_units);
+        registry.groups.get(group_uid).map(|g| g.members.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// How many authenticated `GET /api/organisationUnits` (and `/api/organisationUnits/{id}`)
+    /// reached their handler.
+    pub fn org_unit_requests(&self) -> usize {
+        self.shared.org_unit_requests.load(Ordering::SeqCst)
     }
 }

@@ -3,7 +3,11 @@
 //!
 //! ```text
 //! dhis2-double [--port N] [--version 2.37|2.40|2.43] [--latency-ms N]
+//!              [--tracker-job-delay-ms N] [--no-org-units]
 //! ```
+//!
+//! `--no-org-units` starts without org units, levels and groups, like a fresh server that is
+//! to receive the hierarchy through `POST /api/metadata`.
 //!
 //! It listens on 127.0.0.1 only (the credentials are public) and prints the base URL.
 
@@ -11,22 +15,35 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use dhis2_double::{Dhis2Double, PASSWORD, USERNAME, Version};
+use dhis2_double::{DEFAULT_TRACKER_JOB_DELAY, Dhis2Double, PASSWORD, USERNAME, Version};
 
-const USAGE: &str = "usage: dhis2-double [--port N] [--version 2.37|2.40|2.43] [--latency-ms N]";
+const USAGE: &str = "usage: dhis2-double [--port N] [--version 2.37|2.40|2.43] [--latency-ms N] \
+                     [--tracker-job-delay-ms N] [--no-org-units]";
 
 struct Args {
     port: u16,
     version: Version,
     latency: Duration,
+    tracker_job_delay: Duration,
+    org_units: bool,
 }
 
 /// `Ok(None)` asks for the usage text.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut parsed = Args { port: 8080, version: Version::V2_40, latency: Duration::ZERO };
+    let mut parsed = Args {
+        port: 8080,
+        version: Version::V2_40,
+        latency: Duration::ZERO,
+        tracker_job_delay: DEFAULT_TRACKER_JOB_DELAY,
+        org_units: true,
+    };
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
             return Ok(None);
+        }
+        if flag == "--no-org-units" {
+            parsed.org_units = false;
+            continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -44,6 +61,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--latency-ms" => {
                 let ms = value.parse().map_err(|_| format!("invalid latency `{value}`"))?;
                 parsed.latency = Duration::from_millis(ms);
+            }
+            "--tracker-job-delay-ms" => {
+                let ms = value.parse().map_err(|_| format!("invalid tracker job delay `{value}`"))?;
+                parsed.tracker_job_delay = Duration::from_millis(ms);
             }
             _ => return Err(format!("unknown argument `{flag}`")),
         }
@@ -73,6 +94,10 @@ async fn main() -> ExitCode {
         }
     };
     dhis2.set_latency(args.latency);
+    dhis2.set_tracker_job_delay(args.tracker_job_delay);
+    if !args.org_units {
+        dhis2.clear_org_units();
+    }
     println!("{}", dhis2.base_url());
     eprintln!("DHIS2 {} double ready (user {USERNAME}/{PASSWORD}); Ctrl-C stops it", args.version.as_str());
     if let Err(e) = tokio::signal::ctrl_c().await {
@@ -80,4 +105,31 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(args.iter().map(|a| (*a).to_owned()))
+    }
+
+    #[test]
+    fn flags_are_parsed() {
+        let args = parse(&["--version", "2.43", "--tracker-job-delay-ms", "50", "--no-org-units", "--port", "9"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((args.port, args.version), (9, Version::V2_43));
+        assert_eq!(args.tracker_job_delay, Duration::from_millis(50));
+        assert!(!args.org_units);
+        let defaults = parse(&[]).unwrap().unwrap();
+        assert_eq!(defaults.tracker_job_delay, DEFAULT_TRACKER_JOB_DELAY);
+        assert!(defaults.org_units);
+        assert!(parse(&["--help"]).unwrap().is_none());
+        for bad in [&["--tracker-job-delay-ms", "soon"][..], &["--version", "2.41"], &["--port"], &["--colour", "red"]]
+        {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! In-memory metadata (data elements, COCs, data sets, org units) and lookups by id scheme.
+//! In-memory metadata (data elements, COCs, data sets, tracker programs) and lookups by id
+//! scheme, plus the initial org units (which live in [`crate::orgunit`] once a double runs).
 //!
 //! The UIDs, codes and names live in [`crate::fixture`]; this module wires them into the
 //! relations the import validation needs.
@@ -38,8 +39,8 @@ impl IdScheme {
 /// The three identifiers every metadata object can be addressed by.
 pub(crate) struct Ident {
     pub(crate) uid: &'static str,
-    code: &'static str,
-    name: &'static str,
+    pub(crate) code: &'static str,
+    pub(crate) name: &'static str,
 }
 
 impl Ident {
@@ -89,28 +90,69 @@ pub(crate) struct DataSet {
     pub(crate) period_type: PeriodType,
     pub(crate) attribute_combo: &'static str,
     data_elements: &'static [&'static str],
-    org_units: &'static [&'static str],
 }
 
 impl DataSet {
     pub(crate) fn has_data_element(&self, de: &str) -> bool {
         self.data_elements.contains(&de)
     }
-
-    pub(crate) fn has_org_unit(&self, ou: &str) -> bool {
-        self.org_units.contains(&ou)
-    }
 }
 
-pub(crate) struct OrgUnit {
+/// An org unit the double starts with; which data sets and programs are assigned to it is
+/// kept with the org unit (the store in [`crate::orgunit`]), since units come and go.
+pub(crate) struct SeedOrgUnit {
     pub(crate) id: Ident,
+    pub(crate) parent: Option<&'static str>,
+    pub(crate) data_sets: &'static [&'static str],
+    pub(crate) programs: &'static [&'static str],
+}
+
+/// An org unit level the double starts with.
+pub(crate) struct SeedLevel {
+    pub(crate) uid: &'static str,
+    pub(crate) level: u32,
+    pub(crate) name: &'static str,
+}
+
+/// An org unit group the double starts with.
+pub(crate) struct SeedGroup {
+    pub(crate) id: Ident,
+    pub(crate) members: &'static [&'static str],
+}
+
+/// A tracked entity type (its attributes are all the fixture's attributes).
+pub(crate) struct TrackedEntityType {
+    pub(crate) uid: &'static str,
+}
+
+/// A program; `registration` marks a tracker program (enrollments of a tracked entity
+/// type), otherwise it is an event program.
+pub(crate) struct Program {
+    pub(crate) id: Ident,
+    pub(crate) registration: bool,
+    pub(crate) tracked_entity_type: Option<&'static str>,
+    /// The program attributes, the only ones an enrollment may carry.
+    pub(crate) attributes: &'static [&'static str],
+}
+
+pub(crate) struct ProgramStage {
+    pub(crate) uid: &'static str,
+    pub(crate) program: &'static str,
+    pub(crate) data_elements: &'static [&'static str],
+}
+
+pub(crate) struct TrackedEntityAttribute {
+    pub(crate) uid: &'static str,
+    pub(crate) value_type: ValueType,
+    /// A unique attribute's value may be held by one tracked entity only (E1064).
+    pub(crate) unique: bool,
 }
 
 const fn ident(uid: &'static str, code: &'static str, name: &'static str) -> Ident {
     Ident { uid, code, name }
 }
 
-static DATA_ELEMENTS: [DataElement; 5] = [
+static DATA_ELEMENTS: [DataElement; 6] = [
     DataElement {
         id: ident(DE_HIV_TESTS, DE_HIV_TESTS_CODE, DE_HIV_TESTS_NAME),
         value_type: ValueType::Number,
@@ -136,6 +178,12 @@ static DATA_ELEMENTS: [DataElement; 5] = [
         value_type: ValueType::Number,
         category_combo: DEFAULT_CATEGORY_COMBO,
     },
+    // Tracker domain: in the program stages, in no data set.
+    DataElement {
+        id: ident(DE_WEIGHT, DE_WEIGHT_CODE, DE_WEIGHT_NAME),
+        value_type: ValueType::Number,
+        category_combo: DEFAULT_CATEGORY_COMBO,
+    },
 ];
 
 static CATEGORY_OPTION_COMBOS: [CategoryOptionCombo; 3] = [
@@ -144,30 +192,104 @@ static CATEGORY_OPTION_COMBOS: [CategoryOptionCombo; 3] = [
     CategoryOptionCombo { id: ident(COC_FEMALE, COC_FEMALE_CODE, COC_FEMALE_NAME), combo: SEX_CATEGORY_COMBO },
 ];
 
-const FACILITIES: &[&str] = &[OU_FACILITY_1, OU_FACILITY_2];
-
 static DATA_SETS: [DataSet; 2] = [
     DataSet {
         id: ident(DS_MONTHLY_HIV, DS_MONTHLY_HIV_CODE, DS_MONTHLY_HIV_NAME),
         period_type: PeriodType::Monthly,
         attribute_combo: DEFAULT_CATEGORY_COMBO,
         data_elements: &[DE_HIV_TESTS, DE_POSITIVES, DE_REMARKS, DE_ON_ART],
-        org_units: FACILITIES,
     },
     DataSet {
         id: ident(DS_QUARTERLY_TB, DS_QUARTERLY_TB_CODE, DS_QUARTERLY_TB_NAME),
         period_type: PeriodType::Quarterly,
         attribute_combo: DEFAULT_CATEGORY_COMBO,
         data_elements: &[DE_POSITIVES],
-        org_units: FACILITIES,
     },
 ];
 
-static ORG_UNITS: [OrgUnit; 4] = [
-    OrgUnit { id: ident(OU_ROOT, OU_ROOT_CODE, OU_ROOT_NAME) },
-    OrgUnit { id: ident(OU_DISTRICT, OU_DISTRICT_CODE, OU_DISTRICT_NAME) },
-    OrgUnit { id: ident(OU_FACILITY_1, OU_FACILITY_1_CODE, OU_FACILITY_1_NAME) },
-    OrgUnit { id: ident(OU_FACILITY_2, OU_FACILITY_2_CODE, OU_FACILITY_2_NAME) },
+/// Data sets and programs assigned to every fixture facility.
+const FACILITY_DATA_SETS: &[&str] = &[DS_MONTHLY_HIV, DS_QUARTERLY_TB];
+const FACILITY_PROGRAMS: &[&str] = &[PROGRAM_CARE, PROGRAM_EVENTS];
+
+const fn seed(
+    id: Ident,
+    parent: Option<&'static str>,
+    data_sets: &'static [&'static str],
+    programs: &'static [&'static str],
+) -> SeedOrgUnit {
+    SeedOrgUnit { id, parent, data_sets, programs }
+}
+
+/// The initial hierarchy, parents before children.
+pub(crate) static SEED_ORG_UNITS: [SeedOrgUnit; 8] = [
+    seed(ident(OU_ROOT, OU_ROOT_CODE, OU_ROOT_NAME), None, &[], &[]),
+    seed(ident(OU_DISTRICT, OU_DISTRICT_CODE, OU_DISTRICT_NAME), Some(OU_ROOT), &[], &[]),
+    seed(ident(OU_DISTRICT_2, OU_DISTRICT_2_CODE, OU_DISTRICT_2_NAME), Some(OU_ROOT), &[], &[]),
+    seed(ident(OU_SUBCOUNTY, OU_SUBCOUNTY_CODE, OU_SUBCOUNTY_NAME), Some(OU_DISTRICT), &[], &[]),
+    seed(ident(OU_SUBCOUNTY_2, OU_SUBCOUNTY_2_CODE, OU_SUBCOUNTY_2_NAME), Some(OU_DISTRICT_2), &[], &[]),
+    seed(
+        ident(OU_FACILITY_1, OU_FACILITY_1_CODE, OU_FACILITY_1_NAME),
+        Some(OU_SUBCOUNTY),
+        FACILITY_DATA_SETS,
+        FACILITY_PROGRAMS,
+    ),
+    seed(
+        ident(OU_FACILITY_2, OU_FACILITY_2_CODE, OU_FACILITY_2_NAME),
+        Some(OU_SUBCOUNTY),
+        FACILITY_DATA_SETS,
+        FACILITY_PROGRAMS,
+    ),
+    seed(
+        ident(OU_FACILITY_3, OU_FACILITY_3_CODE, OU_FACILITY_3_NAME),
+        Some(OU_SUBCOUNTY_2),
+        FACILITY_DATA_SETS,
+        FACILITY_PROGRAMS,
+    ),
+];
+
+pub(crate) static SEED_LEVELS: [SeedLevel; 4] = [
+    SeedLevel { uid: OU_LEVEL_NATIONAL, level: 1, name: OU_LEVEL_NATIONAL_NAME },
+    SeedLevel { uid: OU_LEVEL_DISTRICT, level: 2, name: OU_LEVEL_DISTRICT_NAME },
+    SeedLevel { uid: OU_LEVEL_SUBCOUNTY, level: 3, name: OU_LEVEL_SUBCOUNTY_NAME },
+    SeedLevel { uid: OU_LEVEL_FACILITY, level: 4, name: OU_LEVEL_FACILITY_NAME },
+];
+
+pub(crate) static SEED_GROUPS: [SeedGroup; 2] = [
+    SeedGroup { id: ident(OUG_PUBLIC, OUG_PUBLIC_CODE, OUG_PUBLIC_NAME), members: &[OU_FACILITY_1, OU_FACILITY_3] },
+    SeedGroup { id: ident(OUG_PRIVATE, OUG_PRIVATE_CODE, OUG_PRIVATE_NAME), members: &[OU_FACILITY_2] },
+];
+
+/// What a unit added with `Dhis2Double::add_org_unit` gets assigned, so data can be
+/// delivered to it.
+pub(crate) fn added_unit_assignments() -> (&'static [&'static str], &'static [&'static str]) {
+    (FACILITY_DATA_SETS, FACILITY_PROGRAMS)
+}
+
+static TRACKED_ENTITY_TYPES: [TrackedEntityType; 1] = [TrackedEntityType { uid: TET_PERSON }];
+
+static PROGRAMS: [Program; 2] = [
+    Program {
+        id: ident(PROGRAM_CARE, PROGRAM_CARE_CODE, PROGRAM_CARE_NAME),
+        registration: true,
+        tracked_entity_type: Some(TET_PERSON),
+        attributes: &[ATTR_PATIENT_ID, ATTR_NAME],
+    },
+    Program {
+        id: ident(PROGRAM_EVENTS, PROGRAM_EVENTS_CODE, PROGRAM_EVENTS_NAME),
+        registration: false,
+        tracked_entity_type: None,
+        attributes: &[],
+    },
+];
+
+static PROGRAM_STAGES: [ProgramStage; 2] = [
+    ProgramStage { uid: STAGE_VISIT, program: PROGRAM_CARE, data_elements: &[DE_WEIGHT] },
+    ProgramStage { uid: STAGE_EVENT, program: PROGRAM_EVENTS, data_elements: &[DE_WEIGHT] },
+];
+
+static ATTRIBUTES: [TrackedEntityAttribute; 2] = [
+    TrackedEntityAttribute { uid: ATTR_PATIENT_ID, value_type: ValueType::Text, unique: true },
+    TrackedEntityAttribute { uid: ATTR_NAME, value_type: ValueType::Text, unique: false },
 ];
 
 pub(crate) fn data_element(scheme: IdScheme, id: &str) -> Option<&'static DataElement> {
@@ -182,8 +304,21 @@ pub(crate) fn data_set(scheme: IdScheme, id: &str) -> Option<&'static DataSet> {
     DATA_SETS.iter().find(|x| x.id.matches(scheme, id))
 }
 
-pub(crate) fn org_unit(scheme: IdScheme, id: &str) -> Option<&'static OrgUnit> {
-    ORG_UNITS.iter().find(|x| x.id.matches(scheme, id))
+pub(crate) fn tracked_entity_type(uid: &str) -> Option<&'static TrackedEntityType> {
+    TRACKED_ENTITY_TYPES.iter().find(|x| x.uid == uid)
+}
+
+pub(crate) fn program(uid: &str) -> Option<&'static Program> {
+    PROGRAMS.iter().find(|x| x.id.uid == uid)
+}
+
+/// A program stage; its program is [`ProgramStage::program`].
+pub(crate) fn program_stage(uid: &str) -> Option<&'static ProgramStage> {
+    PROGRAM_STAGES.iter().find(|x| x.uid == uid)
+}
+
+pub(crate) fn attribute(uid: &str) -> Option<&'static TrackedEntityAttribute> {
+    ATTRIBUTES.iter().find(|x| x.uid == uid)
 }
 
 /// The data set a value belongs to when the payload names none: among the data sets
@@ -211,7 +346,13 @@ mod tests {
             .map(|x| x.id.uid)
             .chain(CATEGORY_OPTION_COMBOS.iter().map(|x| x.id.uid))
             .chain(DATA_SETS.iter().map(|x| x.id.uid))
-            .chain(ORG_UNITS.iter().map(|x| x.id.uid))
+            .chain(SEED_ORG_UNITS.iter().map(|x| x.id.uid))
+            .chain(SEED_LEVELS.iter().map(|x| x.uid))
+            .chain(SEED_GROUPS.iter().map(|x| x.id.uid))
+            .chain(TRACKED_ENTITY_TYPES.iter().map(|x| x.uid))
+            .chain(PROGRAMS.iter().map(|x| x.id.uid))
+            .chain(PROGRAM_STAGES.iter().map(|x| x.uid))
+            .chain(ATTRIBUTES.iter().map(|x| x.uid))
             .chain([DEFAULT_CATEGORY_COMBO, SEX_CATEGORY_COMBO, USER_ID]);
         for uid in uids {
             assert!(is_uid(uid), "{uid} is not a valid UID");
@@ -222,9 +363,21 @@ mod tests {
     fn lookups_honour_the_id_scheme() {
         assert!(data_element(IdScheme::Code, DE_HIV_TESTS_CODE).is_some());
         assert!(data_element(IdScheme::Uid, DE_HIV_TESTS_CODE).is_none());
-        assert!(org_unit(IdScheme::Name, OU_FACILITY_2_NAME).is_some());
         assert!(category_option_combo(IdScheme::Code, COC_FEMALE_CODE).is_some());
         assert!(data_set(IdScheme::Code, DS_QUARTERLY_TB_CODE).is_some());
+    }
+
+    #[test]
+    fn seed_hierarchy_lists_parents_first_and_stages_match_their_programs() {
+        for (i, unit) in SEED_ORG_UNITS.iter().enumerate() {
+            if let Some(parent) = unit.parent {
+                assert!(SEED_ORG_UNITS[..i].iter().any(|p| p.id.uid == parent), "{}", unit.id.uid);
+            }
+        }
+        assert_eq!(program_stage(STAGE_VISIT).unwrap().program, PROGRAM_CARE);
+        assert_eq!(program_stage(STAGE_EVENT).unwrap().program, PROGRAM_EVENTS);
+        assert!(program(PROGRAM_CARE).unwrap().registration);
+        assert!(!program(PROGRAM_EVENTS).unwrap().registration);
     }
 
     #[test]

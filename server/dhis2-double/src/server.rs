@@ -30,9 +30,11 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::import::{self, ImportSummary, Options};
-use crate::{Fault, PASSWORD, PAT, RecordedRequest, Shared, USERNAME, Version, fixture, lock};
+use crate::{Fault, PASSWORD, PAT, RecordedRequest, Shared, USERNAME, Version, fixture, lock, orgunit, tracker};
 
 const IMPORT_PATH: &str = "/api/dataValueSets";
+const TRACKER_PATH: &str = "/api/tracker";
+const METADATA_PATH: &str = "/api/metadata";
 const JOB_TYPE: &str = "DATAVALUE_IMPORT";
 
 /// An async import: its final summary and its notifications, newest first.
@@ -41,9 +43,9 @@ pub(crate) struct Job {
     notifications: Vec<Notification>,
 }
 
-/// One entry of `GET /api/system/tasks/{jobType}/{id}`.
+/// One entry of `GET /api/system/tasks/{jobType}/{id}` (and of `/api/tracker/jobs/{id}`).
 #[derive(Clone, Serialize)]
-struct Notification {
+pub(crate) struct Notification {
     id: String,
     uid: String,
     level: &'static str,
@@ -51,6 +53,18 @@ struct Notification {
     time: String,
     message: String,
     completed: bool,
+}
+
+/// A notification of job category `category`, timestamped now.
+pub(crate) fn notification(
+    shared: &Shared,
+    category: &'static str,
+    message: impl Into<String>,
+    completed: bool,
+) -> Notification {
+    let uid = shared.new_uid("Ntf");
+    let time = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
+    Notification { id: uid.clone(), uid, level: "INFO", category, time, message: message.into(), completed }
 }
 
 /// The job descriptor an async import answers with.
@@ -138,10 +152,12 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Incoming>) -> 
         body: String::from_utf8_lossy(&body).into_owned(),
     });
 
-    let is_import = parts.method == Method::POST && parts.uri.path() == IMPORT_PATH;
+    let is_post = parts.method == Method::POST;
+    let is_import = is_post && parts.uri.path() == IMPORT_PATH;
+    let is_write = is_post && [IMPORT_PATH, TRACKER_PATH, METADATA_PATH].contains(&parts.uri.path());
     let _in_flight = is_import.then(|| InFlight::enter(&shared));
     // Faults are taken in arrival order, before the latency.
-    let fault = if is_import { lock(&shared.faults).pop_front() } else { None };
+    let fault = if is_write { lock(&shared.faults).pop_front() } else { None };
     let latency = *lock(&shared.latency);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -198,6 +214,8 @@ pub(crate) struct WebMessage<R> {
     http_status: &'static str,
     http_status_code: u16,
     status: &'static str,
+    /// Left out when empty: DHIS2 sends no message with a successful metadata import.
+    #[serde(skip_serializing_if = "String::is_empty")]
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     response: Option<R>,
@@ -227,7 +245,7 @@ impl WebMessage<()> {
 }
 
 /// DHIS2's error `WebMessage` (`status: ERROR`) for non-import failures.
-fn web_message(code: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn web_message(code: StatusCode, message: impl Into<String>) -> Response {
     (code, Json(WebMessage::new(code, "ERROR", message))).into_response()
 }
 
@@ -238,6 +256,19 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route(IMPORT_PATH, post(data_value_sets))
         .route("/api/system/tasks/DATAVALUE_IMPORT/{id}", get(job_notifications))
         .route("/api/system/taskSummaries/DATAVALUE_IMPORT/{id}", get(job_summary))
+        .route(TRACKER_PATH, post(tracker::import))
+        .route("/api/tracker/jobs/{id}", get(tracker::job))
+        .route("/api/tracker/jobs/{id}/report", get(tracker::job_report))
+        .route("/api/organisationUnits", get(orgunit::routes::units))
+        .route("/api/organisationUnits/{id}", get(orgunit::routes::unit))
+        .route("/api/organisationUnitLevels", get(orgunit::routes::levels))
+        .route("/api/organisationUnitGroups", get(orgunit::routes::groups))
+        .route("/api/organisationUnitGroups/{id}", get(orgunit::routes::group))
+        .route(
+            "/api/organisationUnitGroups/{group}/organisationUnits/{unit}",
+            post(orgunit::routes::add_member).delete(orgunit::routes::remove_member),
+        )
+        .route(METADATA_PATH, post(orgunit::routes::import))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Benchmarks post large data value sets; DHIS2 has no such limit either.
@@ -283,7 +314,7 @@ async fn data_value_sets(State(shared): State<Arc<Shared>>, uri: Uri, headers: H
     if opts.is_async {
         return start_job(&shared, version, &opts, &body);
     }
-    let result = import::run(&mut lock(&shared.store), version, &opts, &body);
+    let result = import::run(&mut lock(&shared.store), &lock(&shared.org_units), version, &opts, &body);
     match result {
         Ok(summary) => import::respond(version, &summary),
         Err(message) => web_message(StatusCode::BAD_REQUEST, message),
@@ -294,15 +325,11 @@ async fn data_value_sets(State(shared): State<Arc<Shared>>, uri: Uri, headers: H
 /// the outcome is then available from the task endpoints.
 fn start_job(shared: &Shared, version: Version, opts: &Options, body: &[u8]) -> Response {
     let id = shared.new_uid("Job");
-    let summary = import::run(&mut lock(&shared.store), version, opts, body)
+    let summary = import::run(&mut lock(&shared.store), &lock(&shared.org_units), version, opts, body)
         .unwrap_or_else(|message| import::failed(version, opts, &message));
     let now = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
-    let notification = |message: String, completed: bool| {
-        let uid = shared.new_uid("Ntf");
-        Notification { id: uid.clone(), uid, level: "INFO", category: JOB_TYPE, time: now.clone(), message, completed }
-    };
-    let started = notification("Process started".to_owned(), false);
-    let finished = notification(summary.completion_message(), true);
+    let started = notification(shared, JOB_TYPE, "Process started", false);
+    let finished = notification(shared, JOB_TYPE, summary.completion_message(), true);
     let job_configuration = JobConfiguration {
         response_type: "JobConfiguration",
         name: JOB_TYPE,

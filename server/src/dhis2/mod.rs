@@ -113,6 +113,11 @@ impl Dhis2Client {
         self.send(self.request(reqwest::Method::POST, &path).json(payload)).await
     }
 
+    /// `GET /api/<path_and_query>`, e.g. metadata for the org-unit sync.
+    pub async fn get(&self, path_and_query: &str) -> Result<Answer, TransportError> {
+        self.send(self.request(reqwest::Method::GET, &format!("/{path_and_query}"))).await
+    }
+
     /// The progress notifications of a tracker job.
     pub async fn tracker_job(&self, job: &str) -> Result<Answer, TransportError> {
         self.send(self.request(reqwest::Method::GET, &format!("/tracker/jobs/{job}"))).await

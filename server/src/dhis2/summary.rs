@@ -192,7 +192,7 @@ fn without_summary(http_status: u16, json: Option<&Value>, body: &str) -> Interp
     };
     let what = match http_status {
         200..=299 => "an answer without an import summary (a proxy or login page?)".to_string(),
-        401 | 403 => "refused the gateway's DHIS2 credentials (check api.dhis2_user/password or dhis2_pat)".to_string(),
+        401 | 403 => "refused the gateway's credentials (check the server's user and password or PAT)".to_string(),
         404 => "has no such API at the configured address (check api.dhis2_base_url)".to_string(),
         _ => "an error".to_string(),
     };

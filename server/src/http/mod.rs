@@ -34,6 +34,7 @@ mod health;
 mod logs;
 mod mappings;
 mod metrics;
+mod orgunits;
 mod pages;
 mod servers;
 mod session;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Every DHIS2 server's connection, and where new submissions go.
     pub servers: Arc<crate::servers::Registry>,
+    /// The synced org-unit hierarchy, as the intake checks submissions against it.
+    pub hierarchy: Arc<crate::orgunits::Hierarchy>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -78,6 +81,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "submissions", description = "Submitting data, the submission log, requeue"),
         (name = "mappings", description = "Partner codes to DHIS2 identifiers"),
         (name = "servers", description = "DHIS2 servers: the primary and CC servers (admins)"),
+        (name = "orgunits", description = "The organisation-unit hierarchy synced from DHIS2"),
         (name = "health", description = "Liveness and readiness probes, Prometheus metrics"),
     )
 )]
@@ -113,6 +117,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(logs::router())
         .merge(mappings::router())
         .merge(servers::router())
+        .merge(orgunits::router())
 }
 
 /// The OpenAPI document of the whole gateway.

@@ -402,13 +402,21 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
             )
             .fetch_optional(db)
             .await?;
-            if existing.as_ref().is_some_and(|e| e.origin == "api" || e.is_primary) {
+            if existing.as_ref().is_some_and(|e| e.is_primary) {
+                anyhow::bail!(
+                    "{}: 'primary' is the server of the api section; name this one differently",
+                    file.display()
+                );
+            }
+            if existing.as_ref().is_some_and(|e| e.origin == "api") {
                 anyhow::bail!("{}: server {name} already exists (made through the API); rename one", file.display());
             }
-            // A file states everything: credentials it leaves out are removed.
+            // A file states everything: credentials it leaves out are removed. Only a switch
+            // made through the API survives, unless the file says `enabled` itself.
             let input = ServerInput {
                 password: Some(input.password.clone().unwrap_or_default()),
                 pat: Some(input.pat.clone().unwrap_or_default()),
+                enabled: input.enabled.or(existing.as_ref().map(|e| e.enabled)),
                 ..input
             };
             let spec = Spec::check(input, None).map_err(invalid)?;
@@ -439,6 +447,8 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
 #[derive(Clone)]
 pub struct Connection {
     pub client: Arc<Dhis2Client>,
+    /// How long one request to it may take.
+    pub timeout: Duration,
     /// Caps deliveries to this server in flight at its `max_concurrent`.
     pub permits: Arc<Semaphore>,
 }
@@ -453,6 +463,8 @@ pub struct Registry {
     cc_names: Vec<String>,
     connections: Mutex<HashMap<i64, (String, Connection)>>,
     destinations: moka::sync::Cache<(), Vec<i64>>,
+    /// CC names already reported as missing, so the log says it once.
+    warned_missing: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Registry {
@@ -465,6 +477,7 @@ impl Registry {
             cc_names: config.api.cc_dhis2_servers.clone(),
             connections: Mutex::new(HashMap::new()),
             destinations: moka::sync::Cache::builder().time_to_live(DESTINATIONS_TTL).build(),
+            warned_missing: Mutex::default(),
         }
     }
 
@@ -489,9 +502,13 @@ impl Registry {
         )
         .fetch_all(&self.db)
         .await?;
+        let mut warned = self.warned_missing.lock().expect("not poisoned");
         for missing in self.cc_names.iter().filter(|n| !found.iter().any(|f| &f.name == *n)) {
-            tracing::warn!(server = %missing, "api.cc_dhis2_servers names a server that does not exist; define it in server.conf_dir or through /servers");
+            if warned.insert(missing.clone()) {
+                tracing::warn!(server = %missing, "api.cc_dhis2_servers names a server that does not exist; define it in server.conf_dir or through /servers");
+            }
         }
+        drop(warned);
         let ids: Vec<i64> = self.primary.iter().map(|(id, _)| *id).chain(found.iter().map(|f| f.id)).collect();
         self.destinations.insert((), ids.clone());
         Ok(ids)
@@ -512,7 +529,8 @@ impl Registry {
             Some((id, client)) if *id == server_id => client.clone(),
             _ => Arc::new(self.client_of(&row)?),
         };
-        let connection = Connection { client, permits: Arc::new(Semaphore::new(row.max_concurrent as usize)) };
+        let timeout = Duration::from_secs(row.timeout_secs as u64);
+        let connection = Connection { client, timeout, permits: Arc::new(Semaphore::new(row.max_concurrent as usize)) };
         self.connections.lock().expect("not poisoned").insert(server_id, (row.fingerprint(), connection.clone()));
         Ok(connection)
     }

@@ -24,6 +24,7 @@ use crate::dhis2::{TrackerMode, summary};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
 use crate::mappings::ScopeMappings;
+use crate::uid;
 use crate::users::{like_pattern, paging};
 
 /// Where the mappings of a submission come from (`?source_name=&instance_name=`).
@@ -89,13 +90,14 @@ pub async fn accept_tracker(
     validate_only: bool,
     idempotency_key: Option<&str>,
 ) -> ApiResult<Intake> {
+    let built = tracker::build(body, caller.id)?;
+    // A validation stores nothing, so there is nothing to replay either.
+    if validate_only {
+        return Ok(Intake::DryRun(validate_tracker(state, built).await));
+    }
     let repeat = Repeat::of(idempotency_key, format!("tracker|{body}"));
     if let Some(previous) = repeat.replay(state, caller).await? {
         return Ok(Intake::Accepted(previous));
-    }
-    let built = tracker::build(body, caller.id)?;
-    if validate_only {
-        return Ok(Intake::DryRun(validate_tracker(state, built).await));
     }
     let primary = state.primary_server_id.into_iter().collect::<Vec<_>>();
     let new = NewSubmission {
@@ -270,8 +272,18 @@ async fn build(
     } else {
         state.mappings.scope(&state.db, &scope.source_name, &scope.instance_name).await?
     };
-    let lookup = mappings.lookup(submission.values.keys(), &submission.org_unit);
-    aggregate::build(submission, &lookup, scheme, Some(&state.config.api.dhis2_attribute_option_combo))
+    let mut lookup = mappings.lookup(submission.values.keys(), &submission.org_unit);
+    // An org-unit code the mappings do not know may be a code in the synced hierarchy.
+    if lookup.org_unit.is_none()
+        && !uid::is_valid(&submission.org_unit)
+        && let Some(unit) = state.hierarchy.find(&state.db, &submission.org_unit).await?
+    {
+        lookup.org_unit = Some(unit.uid);
+    }
+    let built = aggregate::build(submission, &lookup, scheme, Some(&state.config.api.dhis2_attribute_option_combo))?;
+    let org_unit = built.payload["orgUnit"].as_str().unwrap_or_default();
+    state.hierarchy.check(&state.db, org_unit, state.config.api.dhis2_facility_level).await?;
+    Ok(built)
 }
 
 /// Asks DHIS2 with `dryRun=true`; stores nothing.

@@ -144,7 +144,7 @@ impl Checker {
             && !out.contains_key("occurredAt")
             && out.get("status").and_then(Value::as_str) != Some("SCHEDULE")
         {
-            self.problems.push(format!("{path}.occurredAt: is required (or status SCHEDULE with scheduledAt)"));
+            self.problems.push(format!("{path}.occurredAt: is required (unless the status is SCHEDULE)"));
         }
         for field in METADATA_REFERENCES {
             if let Some(v) = out.get(field).filter(|v| !v.is_null()) {

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod common;
 pub mod mappings;
+pub mod orgunits;
 pub mod servers;
 pub mod submissions;
 pub mod users;
@@ -14,6 +15,7 @@ pub mod users;
 pub use auth::*;
 pub use common::*;
 pub use mappings::*;
+pub use orgunits::*;
 pub use servers::*;
 pub use submissions::*;
 pub use users::*;

@@ -180,7 +180,7 @@ impl Options {
 }
 
 /// Splits and percent-decodes a query string (`+` is a space).
-fn query_pairs(query: &str) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())

@@ -7,6 +7,7 @@ use super::problem::Problem;
 use super::{Key, Store};
 use crate::fixture::DEFAULT_COC;
 use crate::model::{self, CategoryOptionCombo, DataElement, DataSet, IdScheme, ValueType};
+use crate::orgunit::Registry;
 use crate::period::{self, PeriodType};
 use crate::{StoredValue, Version};
 
@@ -22,6 +23,8 @@ pub(super) struct Decoded {
     period: String,
     period_type: PeriodType,
     ou: String,
+    /// The data sets assigned to the org unit when the value was decoded.
+    ou_data_sets: Vec<&'static str>,
     coc: &'static CategoryOptionCombo,
     aoc: &'static CategoryOptionCombo,
     value: RawValue,
@@ -46,6 +49,7 @@ pub(super) fn decode(
     input: &InputValue,
     payload: &Payload,
     schemes: EffectiveSchemes,
+    org_units: &Registry,
     version: Version,
 ) -> Result<Decoded, Problem> {
     let de_id = input.data_element.as_ref().ok_or(Problem::DataElementMissing)?;
@@ -54,8 +58,7 @@ pub(super) fn decode(
     let period = input.period.as_ref().or(payload.period.as_ref()).ok_or(Problem::PeriodMissing)?;
     let period_type = period::parse(period, version).ok_or_else(|| Problem::PeriodInvalid(period.clone()))?;
     let ou_id = input.org_unit.as_ref().or(payload.org_unit.as_ref()).ok_or(Problem::OrgUnitMissing)?;
-    let ou =
-        model::org_unit(schemes.of(Kind::OrgUnit), ou_id).ok_or_else(|| Problem::OrgUnitNotFound(ou_id.clone()))?;
+    let ou = org_units.find(schemes.of(Kind::OrgUnit), ou_id).ok_or_else(|| Problem::OrgUnitNotFound(ou_id.clone()))?;
     let coc = match &input.coc {
         Some(id) => model::category_option_combo(schemes.of(Kind::CategoryOptionCombo), id)
             .ok_or_else(|| Problem::CocNotFound(id.clone()))?,
@@ -71,7 +74,8 @@ pub(super) fn decode(
         de,
         period: period.clone(),
         period_type,
-        ou: ou.id.uid.to_owned(),
+        ou: ou.id.clone(),
+        ou_data_sets: ou.data_sets.clone(),
         coc,
         aoc,
         value: input.value.clone(),
@@ -108,7 +112,7 @@ pub(super) fn check_assignment(d: &Decoded, ds: Option<&DataSet>) -> Result<(), 
     if d.period_type != ds.period_type {
         return Err(Problem::PeriodTypeMismatch { period: d.period.clone(), de, ds: ds_uid, expected: ds.period_type });
     }
-    if !ds.has_org_unit(&d.ou) {
+    if !d.ou_data_sets.contains(&ds.id.uid) {
         return Err(Problem::OrgUnitNotAssigned { ou: d.ou.clone(), de, ds: ds_uid });
     }
     Ok(())
@@ -159,7 +163,7 @@ fn is_plain_integer(s: &str) -> bool {
 }
 
 /// DHIS2's numeric pattern `-?(0|[1-9]\d*)(\.\d+)?`: no `+`, exponent, NaN or bare dot.
-fn is_number(s: &str) -> bool {
+pub(crate) fn is_number(s: &str) -> bool {
     let unsigned = s.strip_prefix('-').unwrap_or(s);
     match unsigned.split_once('.') {
         Some((int, frac)) => is_plain_integer(int) && !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()),
@@ -172,7 +176,6 @@ fn is_zero_or_positive_int(s: &str) -> bool {
     is_plain_integer(s) && s.parse::<i32>().is_ok()
 }
 
-/// The BOOLEAN spellings DHIS2 accepts, normalised to what it stores.
 /// The BOOLEAN spellings DHIS2 accepts, normalised to what it stores.
 fn normalise_bool(s: &str) -> Option<&'static str> {
     match s {

@@ -158,3 +158,15 @@ pub fn summary(version: Version, reply: &Reply) -> Value {
         _ => json["response"].clone(),
     }
 }
+
+/// An authenticated request with a JSON body (if not empty) that must get a response.
+pub async fn request(dhis2: &Dhis2Double, method: &str, target: &str, body: &str) -> Reply {
+    let auth = basic();
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    send(&dhis2.base_url(), method, target, &headers, body).await.expect("a response")
+}
+
+/// An authenticated JSON POST that must get a response.
+pub async fn post_json(dhis2: &Dhis2Double, target: &str, body: &Value) -> Reply {
+    request(dhis2, "POST", target, &body.to_string()).await
+}

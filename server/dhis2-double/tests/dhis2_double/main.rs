@@ -2,4 +2,6 @@
 
 mod http;
 mod imports;
+mod orgunits;
+mod tracker;
 mod transport;

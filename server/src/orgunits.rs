@@ -1,0 +1,403 @@
+//! The organisation-unit hierarchy: pulled from the primary DHIS2 under `api.dhis2_tree_i_ds`
+//! down to `api.dhis2_facility_level` (all of it the first time, then what changed since), and
+//! used to check the org unit of every submission and to translate org-unit codes.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use dhis2gw_wire::{OrgUnit, OrgUnitLevel, OrgUnitSync, Page};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::dhis2::Dhis2Client;
+use crate::error::{ApiError, ApiResult};
+use crate::users::{like_pattern, paging};
+
+/// Units read from DHIS2 per request.
+const PAGE_SIZE: usize = 500;
+/// Identifies the sync's PostgreSQL advisory lock: one sync at a time across gateways.
+const SYNC_LOCK: i64 = 0x6468_6973_326f_7573;
+/// How long the intake trusts what it looked up in the hierarchy; a sync clears it.
+const KNOWN_TTL: Duration = Duration::from_secs(60);
+const SYNC_STATE: &str = "orgunit_sync";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoteUnit {
+    id: String,
+    code: Option<String>,
+    name: String,
+    short_name: Option<String>,
+    path: String,
+    level: i32,
+    parent: Option<IdRef>,
+    opening_date: Option<String>,
+    closed_date: Option<String>,
+    last_updated: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IdRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UnitsPage {
+    #[serde(default)]
+    organisation_units: Vec<RemoteUnit>,
+    pager: Option<Pager>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pager {
+    page: i64,
+    page_count: i64,
+}
+
+/// DHIS2 dates are `2024-01-31T00:00:00.000` (or with an offset); only the day matters here.
+fn day(text: &Option<String>) -> Option<NaiveDate> {
+    text.as_deref().and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())
+}
+
+async fn fetch(client: &Dhis2Client, path: &str) -> anyhow::Result<Value> {
+    let answer = client.get(path).await.map_err(|e| anyhow::anyhow!("{}: {}", e.url, e.message))?;
+    if answer.status != 200 {
+        let start: String = answer.body.chars().take(200).collect();
+        anyhow::bail!("DHIS2 answered HTTP {} to /api/{path}: {start}", answer.status);
+    }
+    serde_json::from_str(&answer.body).with_context(|| format!("DHIS2's answer to /api/{path} is not JSON"))
+}
+
+/// Pulls levels, units and groups; incremental after the first run. Refuses (409) while
+/// another gateway process is syncing.
+pub async fn sync(db: &PgPool, client: &Dhis2Client, config: &Config) -> ApiResult<OrgUnitSync> {
+    // Held by a transaction of its own: however the sync ends (even dropped midway), the
+    // transaction ends and the lock with it.
+    let mut lock = db.begin().await?;
+    let locked: bool = sqlx::query_scalar!(r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#, SYNC_LOCK)
+        .fetch_one(&mut *lock)
+        .await?;
+    if !locked {
+        return Err(ApiError::Conflict("An org-unit sync is running already; try again when it has finished".into()));
+    }
+    let result = sync_locked(db, client, config).await;
+    lock.commit().await?;
+    result.map_err(|e| ApiError::Unavailable(format!("Org-unit sync failed: {e:#}")))
+}
+
+async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyhow::Result<OrgUnitSync> {
+    let api = &config.api;
+    let watermark = sqlx::query_scalar!("SELECT value->>'watermark' FROM job_state WHERE name = $1", SYNC_STATE)
+        .fetch_optional(db)
+        .await?
+        .flatten();
+
+    let levels = fetch(client, "organisationUnitLevels?fields=id,level,name&paging=false").await?;
+    let levels = levels["organisationUnitLevels"].as_array().cloned().unwrap_or_default();
+    for level in &levels {
+        let (Some(uid), Some(number), Some(name)) =
+            (level["id"].as_str(), level["level"].as_i64(), level["name"].as_str())
+        else {
+            continue;
+        };
+        sqlx::query!(
+            r#"INSERT INTO orgunitlevel (uid, level, name) VALUES ($1, $2, $3)
+               ON CONFLICT (level) DO UPDATE SET uid = EXCLUDED.uid, name = EXCLUDED.name, updated = now()"#,
+            uid,
+            number as i32,
+            name
+        )
+        .execute(db)
+        .await?;
+    }
+
+    let roots: Vec<Option<&str>> = if api.dhis2_tree_i_ds.is_empty() {
+        vec![None]
+    } else {
+        api.dhis2_tree_i_ds.iter().map(|r| Some(r.as_str())).collect()
+    };
+    let mut units = 0;
+    let mut newest = watermark.clone();
+    for root in roots {
+        let mut filters = vec![format!("level:le:{}", api.dhis2_facility_level)];
+        filters.extend(root.map(|r| format!("path:like:{r}")));
+        filters.extend(watermark.as_ref().map(|w| format!("lastUpdated:gt:{w}")));
+        let filters: String = filters.iter().map(|f| format!("&filter={f}")).collect();
+        let mut page = 1;
+        loop {
+            let path = format!(
+                "organisationUnits?fields=id,code,name,shortName,path,level,parent[id],openingDate,closedDate,lastUpdated\
+                 {filters}&order=level:asc&page={page}&pageSize={PAGE_SIZE}"
+            );
+            let body: UnitsPage = serde_json::from_value(fetch(client, &path).await?)
+                .context("DHIS2's organisationUnits answer has an unexpected shape")?;
+            units += body.organisation_units.len();
+            for unit in &body.organisation_units {
+                if unit.last_updated.as_ref().is_some_and(|u| newest.as_ref().is_none_or(|n| u > n)) {
+                    newest = unit.last_updated.clone();
+                }
+            }
+            store_units(db, &body.organisation_units).await?;
+            match body.pager {
+                Some(p) if p.page < p.page_count => page += 1,
+                _ => break,
+            }
+        }
+    }
+
+    let groups = fetch(client, "organisationUnitGroups?fields=id,code,name,organisationUnits[id]&paging=false").await?;
+    let groups = groups["organisationUnitGroups"].as_array().cloned().unwrap_or_default();
+    for group in &groups {
+        let Some(uid) = group["id"].as_str() else { continue };
+        let members: Vec<String> = group["organisationUnits"]
+            .as_array()
+            .map(|m| m.iter().filter_map(|u| u["id"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let mut tx = db.begin().await?;
+        sqlx::query!(
+            r#"INSERT INTO orgunitgroup (uid, code, name) VALUES ($1, $2, $3)
+               ON CONFLICT (uid) DO UPDATE SET code = EXCLUDED.code, name = EXCLUDED.name, updated = now()"#,
+            uid,
+            group["code"].as_str(),
+            group["name"].as_str().unwrap_or(uid),
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!("DELETE FROM orgunitgroupmembers WHERE group_uid = $1", uid).execute(&mut *tx).await?;
+        sqlx::query!(
+            r#"INSERT INTO orgunitgroupmembers (orgunit_uid, group_uid)
+               SELECT u.uid, $1 FROM organisationunit u WHERE u.uid = ANY($2)"#,
+            uid,
+            &members
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+
+    let finished_at = Utc::now();
+    let state = json!({"watermark": newest, "finished_at": finished_at, "units": units});
+    sqlx::query!(
+        r#"INSERT INTO job_state (name, value) VALUES ($1, $2)
+           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated = now()"#,
+        SYNC_STATE,
+        state
+    )
+    .execute(db)
+    .await?;
+    tracing::info!(
+        units,
+        levels = levels.len(),
+        groups = groups.len(),
+        incremental = watermark.is_some(),
+        "org units synced"
+    );
+    Ok(OrgUnitSync { incremental: watermark.is_some(), levels: levels.len(), units, groups: groups.len(), finished_at })
+}
+
+/// Upserts one page of units in one statement.
+async fn store_units(db: &PgPool, units: &[RemoteUnit]) -> sqlx::Result<()> {
+    let column = |f: fn(&RemoteUnit) -> Option<String>| units.iter().map(f).collect::<Vec<_>>();
+    let uids: Vec<String> = units.iter().map(|u| u.id.clone()).collect();
+    let names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
+    let levels: Vec<i32> = units.iter().map(|u| u.level).collect();
+    let paths: Vec<String> = units.iter().map(|u| u.path.clone()).collect();
+    let opening: Vec<Option<NaiveDate>> = units.iter().map(|u| day(&u.opening_date)).collect();
+    let closed: Vec<Option<NaiveDate>> = units.iter().map(|u| day(&u.closed_date)).collect();
+    let updated: Vec<Option<DateTime<Utc>>> = units
+        .iter()
+        .map(|u| {
+            let text = u.last_updated.as_deref()?;
+            let text = if text.len() == 23 { format!("{text}Z") } else { text.to_string() };
+            DateTime::parse_from_rfc3339(&text).ok().map(|d| d.with_timezone(&Utc))
+        })
+        .collect();
+    sqlx::query!(
+        r#"INSERT INTO organisationunit (uid, code, name, shortname, parent_uid, hierarchylevel, path, opening_date,
+               closed_date, last_updated, synced_at)
+           SELECT uid, NULLIF(code, ''), name, COALESCE(shortname, name), parent, level, path, opening, closed, updated, now()
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::date[],
+                       $9::date[], $10::timestamptz[])
+                AS t(uid, code, name, shortname, parent, level, path, opening, closed, updated)
+           ON CONFLICT (uid) DO UPDATE SET code = EXCLUDED.code, name = EXCLUDED.name, shortname = EXCLUDED.shortname,
+               parent_uid = EXCLUDED.parent_uid, hierarchylevel = EXCLUDED.hierarchylevel, path = EXCLUDED.path,
+               opening_date = EXCLUDED.opening_date, closed_date = EXCLUDED.closed_date,
+               last_updated = EXCLUDED.last_updated, synced_at = now()"#,
+        &uids,
+        &column(|u| u.code.clone()) as &[Option<String>],
+        &names,
+        &column(|u| u.short_name.clone()) as &[Option<String>],
+        &column(|u| u.parent.as_ref().map(|p| p.id.clone())) as &[Option<String>],
+        &levels,
+        &paths,
+        &opening as &[Option<NaiveDate>],
+        &closed as &[Option<NaiveDate>],
+        &updated as &[Option<DateTime<Utc>>],
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// `GET /orgunits` filters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrgUnitFilter {
+    /// Text in the name or code.
+    pub q: Option<String>,
+    pub code: Option<String>,
+    pub level: Option<i32>,
+    /// Only the children of this unit.
+    pub parent: Option<String>,
+    /// Only units below this one (any depth).
+    pub within: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}
+
+pub async fn list(db: &PgPool, filter: OrgUnitFilter) -> ApiResult<Page<OrgUnit>> {
+    let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
+    let q = filter.q.as_deref().map(like_pattern);
+    let within = filter.within.as_deref().map(|w| format!("%/{}/%", like_pattern(w).trim_matches('%')));
+    let rows = sqlx::query!(
+        r#"SELECT u.uid, u.code, u.name, u.shortname, u.parent_uid, u.hierarchylevel, u.path, u.opening_date, u.closed_date,
+               COALESCE((SELECT array_agg(m.group_uid ORDER BY m.group_uid) FROM orgunitgroupmembers m
+                         WHERE m.orgunit_uid = u.uid), '{}') AS "groups!",
+               count(*) OVER () AS "total!"
+           FROM organisationunit u
+           WHERE ($1::text IS NULL OR u.name ILIKE $1 OR u.code ILIKE $1)
+             AND ($2::text IS NULL OR u.code = $2)
+             AND ($3::int IS NULL OR u.hierarchylevel = $3)
+             AND ($4::text IS NULL OR u.parent_uid = $4)
+             AND ($5::text IS NULL OR u.path LIKE $5)
+           ORDER BY u.hierarchylevel, u.name, u.uid
+           LIMIT $6 OFFSET $7"#,
+        q,
+        filter.code,
+        filter.level,
+        filter.parent,
+        within,
+        size,
+        offset,
+    )
+    .fetch_all(db)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    let items = rows
+        .into_iter()
+        .map(|r| OrgUnit {
+            uid: r.uid,
+            code: r.code,
+            name: r.name,
+            short_name: r.shortname,
+            parent: r.parent_uid,
+            level: r.hierarchylevel,
+            path: r.path,
+            opening_date: r.opening_date,
+            closed_date: r.closed_date,
+            groups: r.groups,
+        })
+        .collect();
+    Ok(Page::new(items, total, page, size))
+}
+
+pub async fn levels(db: &PgPool, config: &Config) -> ApiResult<Vec<OrgUnitLevel>> {
+    let api = &config.api;
+    let rows = sqlx::query!("SELECT uid, level, name FROM orgunitlevel ORDER BY level").fetch_all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OrgUnitLevel {
+            is_district: r.name.eq_ignore_ascii_case(api.dhis2_district_oulevel_name.trim()),
+            is_facility: r.level == api.dhis2_facility_level as i32,
+            uid: r.uid,
+            level: r.level,
+            name: r.name,
+        })
+        .collect())
+}
+
+/// A unit as the intake needs it.
+#[derive(Clone, Debug)]
+pub struct Known {
+    pub uid: String,
+    pub name: String,
+    pub level: i32,
+}
+
+/// The intake's view of the hierarchy, cached briefly.
+pub struct Hierarchy {
+    units: moka::sync::Cache<String, Option<Known>>,
+    synced: moka::sync::Cache<(), bool>,
+}
+
+impl Default for Hierarchy {
+    fn default() -> Self {
+        Hierarchy {
+            units: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(KNOWN_TTL).build(),
+            synced: moka::sync::Cache::builder().time_to_live(KNOWN_TTL).build(),
+        }
+    }
+}
+
+impl Hierarchy {
+    pub fn invalidate(&self) {
+        self.units.invalidate_all();
+        self.synced.invalidate_all();
+    }
+
+    /// Whether a hierarchy has been synced at all: without one, nothing is checked.
+    pub async fn synced(&self, db: &PgPool) -> sqlx::Result<bool> {
+        if let Some(synced) = self.synced.get(&()) {
+            return Ok(synced);
+        }
+        let synced =
+            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM organisationunit) AS "e!""#).fetch_one(db).await?;
+        self.synced.insert((), synced);
+        Ok(synced)
+    }
+
+    /// The unit with this UID, or else this code.
+    pub async fn find(&self, db: &PgPool, text: &str) -> sqlx::Result<Option<Known>> {
+        if let Some(known) = self.units.get(text) {
+            return Ok(known);
+        }
+        let found = sqlx::query_as!(
+            Known,
+            r#"SELECT uid, name, hierarchylevel AS level FROM organisationunit
+               WHERE uid = $1 OR code = $1 ORDER BY (uid = $1) DESC LIMIT 1"#,
+            text
+        )
+        .fetch_optional(db)
+        .await?;
+        self.units.insert(text.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// Checks that a submission's org unit is a synced unit at or below the facility level.
+    pub async fn check(&self, db: &PgPool, org_unit: &str, facility_level: u32) -> ApiResult<()> {
+        if !self.synced(db).await? {
+            return Ok(());
+        }
+        match self.find(db, org_unit).await? {
+            None => Err(ApiError::invalid_field(
+                "orgUnit",
+                format!("'{org_unit}' is not in the organisation-unit hierarchy synced from DHIS2"),
+            )),
+            Some(unit) if unit.level < facility_level as i32 => Err(ApiError::invalid_field(
+                "orgUnit",
+                format!(
+                    "'{}' ({}) is at level {}, above the facility level {facility_level}; data goes to facilities",
+                    unit.uid, unit.name, unit.level
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}

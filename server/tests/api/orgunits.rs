@@ -1,0 +1,109 @@
+//! The org-unit hierarchy: synced from DHIS2 (first in full, then what changed), searchable,
+//! and used to check and translate the org unit of every submission.
+
+use dhis2_double::{Version, fixture};
+use dhis2gw_wire::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::pipeline::{Pipeline, pipeline};
+
+impl Pipeline {
+    async fn get_as_admin(&self, path: &str) -> Value {
+        let r = self.app.request(Method::GET, path).bearer_auth(&self.admin.jwt).send().await.unwrap();
+        expect_json(r, StatusCode::OK).await
+    }
+
+    async fn sync_org_units(&self) -> reqwest::Response {
+        self.app.request(Method::POST, "/api/v2/orgunits/sync").bearer_auth(&self.admin.jwt).send().await.unwrap()
+    }
+}
+
+fn uids(page: &Value) -> Vec<&str> {
+    page["items"].as_array().unwrap().iter().map(|u| u["uid"].as_str().unwrap()).collect()
+}
+
+async fn synced_pipeline() -> Pipeline {
+    pipeline(Version::V2_40, |c| {
+        c.api.dhis2_facility_level = 4;
+        c.api.dhis2_district_oulevel_name = "District".into();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_hierarchy_is_synced_in_full_then_incrementally_and_searchable() {
+    let p = synced_pipeline().await;
+    assert_eq!(p.get_as_admin("/api/v2/orgunits").await["total"], 0);
+    let first = expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    assert_eq!(
+        (first["incremental"].as_bool(), first["levels"].as_u64(), first["units"].as_u64(), first["groups"].as_u64()),
+        (Some(false), Some(4), Some(8), Some(2)),
+        "{first}"
+    );
+    let facilities = p.get_as_admin("/api/v2/orgunits?level=4").await;
+    assert_eq!(uids(&facilities), [fixture::OU_FACILITY_1, fixture::OU_FACILITY_2, fixture::OU_FACILITY_3]);
+    let children = p.get_as_admin(&format!("/api/v2/orgunits?parent={}", fixture::OU_SUBCOUNTY)).await;
+    assert_eq!(uids(&children), [fixture::OU_FACILITY_1, fixture::OU_FACILITY_2]);
+    let within = p.get_as_admin(&format!("/api/v2/orgunits?within={}&level=4", fixture::OU_DISTRICT_2)).await;
+    assert_eq!(uids(&within), [fixture::OU_FACILITY_3]);
+    let by_code = p.get_as_admin(&format!("/api/v2/orgunits?q={}", fixture::OU_FACILITY_2_CODE.to_lowercase())).await;
+    assert_eq!(uids(&by_code), [fixture::OU_FACILITY_2]);
+    let facility_1 = &facilities["items"][0];
+    assert_eq!(facility_1["groups"], json!([fixture::OUG_PUBLIC]));
+    assert_eq!(facility_1["parent"], fixture::OU_SUBCOUNTY);
+    assert!(facility_1["path"].as_str().unwrap().starts_with(&format!("/{}/", fixture::OU_ROOT)));
+    let levels = p.get_as_admin("/api/v2/orgunits/levels").await;
+    let marked: Vec<(i64, bool, bool)> = levels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (l["level"].as_i64().unwrap(), l["is_district"].as_bool().unwrap(), l["is_facility"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(marked, [(1, false, false), (2, true, false), (3, false, false), (4, false, true)]);
+
+    // Only what changed since is read the next time.
+    p.dhis2.rename_org_unit(fixture::OU_FACILITY_2, "Facility Two (renamed)");
+    p.dhis2.add_org_unit("OrgFac00004", "Facility 4", "FAC004", Some(fixture::OU_SUBCOUNTY_2));
+    let next = expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    assert_eq!((next["incremental"].as_bool(), next["units"].as_u64()), (Some(true), Some(2)), "{next}");
+    let renamed = p.get_as_admin(&format!("/api/v2/orgunits?code={}", fixture::OU_FACILITY_2_CODE)).await;
+    assert_eq!(renamed["items"][0]["name"], "Facility Two (renamed)");
+    assert_eq!(p.get_as_admin("/api/v2/orgunits?level=4").await["total"], 4);
+
+    let viewer = p.app.user("viewer", Role::Viewer).await;
+    let r = p.app.request(Method::POST, "/api/v2/orgunits/sync").bearer_auth(&viewer.jwt).send().await.unwrap();
+    expect_error(r, StatusCode::FORBIDDEN).await;
+    let r = p.app.request(Method::GET, "/api/v2/orgunits").bearer_auth(&viewer.jwt).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = p.app.request(Method::GET, "/api/v2/orgunits?colour=red").bearer_auth(&viewer.jwt).send().await.unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST).await;
+
+    p.dhis2.set_down(true);
+    let failed = expect_error(p.sync_org_units().await, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(failed["error"].as_str().unwrap().starts_with("Org-unit sync failed"), "{failed}");
+}
+
+#[tokio::test]
+async fn once_synced_submissions_must_name_a_known_facility_by_uid_or_code() {
+    let p = synced_pipeline().await;
+    // Before any sync nothing is checked beyond the UID shape.
+    let unknown = json!({"orgUnit": "OrgUnknown1", "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
+    expect_json(p.post(&unknown).await, StatusCode::OK).await;
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+
+    let body = expect_error(p.post(&unknown).await, StatusCode::BAD_REQUEST).await;
+    assert!(
+        details(&body)[0].starts_with("orgUnit: 'OrgUnknown1' is not in the organisation-unit hierarchy"),
+        "{body}"
+    );
+    let district = json!({"orgUnit": fixture::OU_DISTRICT, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
+    let body = expect_error(p.post(&district).await, StatusCode::BAD_REQUEST).await;
+    assert!(details(&body)[0].contains("is at level 2, above the facility level 4"), "{body}");
+    let by_code = json!({"orgUnit": fixture::OU_FACILITY_1_CODE, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
+    let accepted = expect_json(p.post(&by_code).await, StatusCode::OK).await;
+    assert_eq!(accepted["payload"]["orgUnit"], fixture::OU_FACILITY_1, "a facility code becomes its UID");
+}
