@@ -15,7 +15,7 @@ use apalis::prelude::{BackendExt, BoxDynError, Data, Monitor, WorkerBuilder, Wor
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::ConflictView;
 use rand::RngExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
@@ -114,10 +114,10 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
     }
     let _in_flight = d.metrics.delivery_started();
     let started_at = Utc::now();
-    let sent = if claim.kind == "tracker" {
-        send_tracker(&server, d.config.api.tracker_async_threshold, &claim.payload).await
-    } else {
-        server.client.post_data_value_set(&claim.payload, false).await
+    let sent = match claim.kind.as_str() {
+        "tracker" => send_tracker(&server, d.config.api.tracker_async_threshold, &claim.payload).await,
+        "metadata" => send_metadata(&server, d.config.api.metadata_batch_size as usize, &claim.payload).await,
+        _ => server.client.post_data_value_set(&claim.payload, false).await,
     };
     let version = server.client.version().await;
     record(d, job.destination_id, &claim, started_at, sent, version).await?;
@@ -166,6 +166,94 @@ async fn send_tracker(server: &Connection, threshold: usize, payload: &Value) ->
     }
     let report = client.tracker_report(&job).await?;
     Ok(Answer { url: accepted.url, status: report.status, body: report.body, duration: started.elapsed() })
+}
+
+/// Org-unit metadata for a CC server: levels and units in batches of `api.metadata_batch_size`
+/// (parents come first, so each batch finds its parents), or group memberships one by one.
+/// The answers are combined into one ImportReport; an outage or a 5xx midway makes the whole
+/// push a retry (sending a batch again only updates what it created).
+async fn send_metadata(server: &Connection, batch_size: usize, payload: &Value) -> Result<Answer, TransportError> {
+    let started = std::time::Instant::now();
+    let mut combined = CombinedReport::default();
+    let mut url = String::new();
+    if let Some(memberships) = payload["groupMemberships"].as_array() {
+        for m in memberships {
+            let (group, unit) = (m["group"].as_str().unwrap_or_default(), m["orgUnit"].as_str().unwrap_or_default());
+            let answer = server.client.add_group_member(group, unit).await?;
+            url = answer.url.clone();
+            if answer.status >= 500 {
+                return Ok(answer);
+            }
+            combined.add_membership(group, unit, &answer);
+        }
+    } else {
+        let units = payload["organisationUnits"].as_array().cloned().unwrap_or_default();
+        let levels = payload.get("organisationUnitLevels").cloned().unwrap_or(Value::Array(Vec::new()));
+        let mut batches: Vec<Value> =
+            units.chunks(batch_size.max(1)).map(|b| json!({"organisationUnits": b})).collect();
+        match batches.first_mut() {
+            Some(first) => first["organisationUnitLevels"] = levels,
+            None => batches.push(json!({"organisationUnitLevels": levels})),
+        }
+        for batch in &batches {
+            let answer = server.client.post_metadata(batch).await?;
+            url = answer.url.clone();
+            match summary::metadata_report(&answer.body) {
+                Some(report) => combined.add_report(&report),
+                // No report: a 5xx, a proxy page, refused credentials; its own answer says why.
+                None => return Ok(answer),
+            }
+        }
+    }
+    Ok(Answer { url, status: 200, body: combined.finish().to_string(), duration: started.elapsed() })
+}
+
+/// The ImportReports of a batched metadata push, added up.
+#[derive(Default)]
+struct CombinedReport {
+    stats: [i64; 4],
+    objects: Vec<Value>,
+    batches: usize,
+}
+
+impl CombinedReport {
+    fn add_report(&mut self, report: &Value) {
+        self.batches += 1;
+        for (i, key) in ["created", "updated", "deleted", "ignored"].iter().enumerate() {
+            self.stats[i] += report["stats"][key].as_i64().unwrap_or(0);
+        }
+        for type_report in report["typeReports"].as_array().into_iter().flatten() {
+            let failed = type_report["objectReports"].as_array().into_iter().flatten();
+            self.objects
+                .extend(failed.filter(|o| o["errorReports"].as_array().is_some_and(|e| !e.is_empty())).cloned());
+        }
+    }
+
+    fn add_membership(&mut self, group: &str, unit: &str, answer: &Answer) {
+        self.batches += 1;
+        if (200..300).contains(&answer.status) {
+            self.stats[1] += 1;
+            return;
+        }
+        self.stats[3] += 1;
+        let message = serde_json::from_str::<Value>(&answer.body)
+            .ok()
+            .and_then(|b| b["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("HTTP {}", answer.status));
+        self.objects.push(json!({"uid": unit, "errorReports": [{"message": format!("group {group}: {message}"), "errorCode": format!("HTTP{}", answer.status)}]}));
+    }
+
+    fn finish(self) -> Value {
+        let [created, updated, deleted, ignored] = self.stats;
+        let status = if self.objects.is_empty() { "OK" } else { "ERROR" };
+        json!({
+            "status": status,
+            "batches": self.batches,
+            "stats": {"created": created, "updated": updated, "deleted": deleted, "ignored": ignored,
+                      "total": created + updated + deleted + ignored},
+            "typeReports": [{"klass": "org.hisp.dhis.organisationunit.OrganisationUnit", "objectReports": self.objects}],
+        })
+    }
 }
 
 async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>> {
@@ -219,10 +307,10 @@ async fn record(
 ) -> anyhow::Result<()> {
     let (url, http_status, body, duration, meaning) = match sent {
         Ok(answer) => {
-            let meaning = if claim.kind == "tracker" {
-                summary::interpret_tracker(answer.status, &answer.body)
-            } else {
-                summary::interpret(answer.status, &answer.body)
+            let meaning = match claim.kind.as_str() {
+                "tracker" => summary::interpret_tracker(answer.status, &answer.body),
+                "metadata" => summary::interpret_metadata(answer.status, &answer.body),
+                _ => summary::interpret(answer.status, &answer.body),
             };
             (answer.url, Some(answer.status as i32), Some(answer.body), answer.duration, meaning)
         }

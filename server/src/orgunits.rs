@@ -14,6 +14,8 @@ use sqlx::PgPool;
 use crate::config::Config;
 use crate::dhis2::Dhis2Client;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::submissions;
 use crate::users::{like_pattern, paging};
 
 /// Units read from DHIS2 per request.
@@ -73,9 +75,28 @@ async fn fetch(client: &Dhis2Client, path: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&answer.body).with_context(|| format!("DHIS2's answer to /api/{path} is not JSON"))
 }
 
+/// What a sync changed, for the pushes to CC servers.
+#[derive(Default)]
+pub struct Changes {
+    /// The first (full) sync: everything is new to the gateway, not necessarily to DHIS2.
+    pub first: bool,
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    /// (group, unit) memberships that appeared.
+    pub memberships: Vec<(String, String)>,
+}
+
+/// Syncs, then queues the pushes of what changed to the CC servers configured for them.
+pub async fn sync_and_push(state: &AppState, client: &Dhis2Client) -> ApiResult<OrgUnitSync> {
+    let (mut report, changes) = sync(&state.db, client, &state.config).await?;
+    state.hierarchy.invalidate();
+    report.pushes = push(state, &changes).await?;
+    Ok(report)
+}
+
 /// Pulls levels, units and groups; incremental after the first run. Refuses (409) while
 /// another gateway process is syncing.
-pub async fn sync(db: &PgPool, client: &Dhis2Client, config: &Config) -> ApiResult<OrgUnitSync> {
+async fn sync(db: &PgPool, client: &Dhis2Client, config: &Config) -> ApiResult<(OrgUnitSync, Changes)> {
     // Held by a transaction of its own: however the sync ends (even dropped midway), the
     // transaction ends and the lock with it.
     let mut lock = db.begin().await?;
@@ -90,7 +111,7 @@ pub async fn sync(db: &PgPool, client: &Dhis2Client, config: &Config) -> ApiResu
     result.map_err(|e| ApiError::Unavailable(format!("Org-unit sync failed: {e:#}")))
 }
 
-async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyhow::Result<OrgUnitSync> {
+async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyhow::Result<(OrgUnitSync, Changes)> {
     let api = &config.api;
     let watermark = sqlx::query_scalar!("SELECT value->>'watermark' FROM job_state WHERE name = $1", SYNC_STATE)
         .fetch_optional(db)
@@ -123,6 +144,7 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
     };
     let mut units = 0;
     let mut newest = watermark.clone();
+    let mut changes = Changes { first: watermark.is_none(), ..Default::default() };
     for root in roots {
         let mut filters = vec![format!("level:le:{}", api.dhis2_facility_level)];
         filters.extend(root.map(|r| format!("path:like:{r}")));
@@ -142,7 +164,9 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
                     newest = unit.last_updated.clone();
                 }
             }
-            store_units(db, &body.organisation_units).await?;
+            for (uid, created) in store_units(db, &body.organisation_units).await? {
+                if created { changes.created.push(uid) } else { changes.updated.push(uid) }
+            }
             match body.pager {
                 Some(p) if p.page < p.page_count => page += 1,
                 _ => break,
@@ -168,16 +192,24 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query!("DELETE FROM orgunitgroupmembers WHERE group_uid = $1", uid).execute(&mut *tx).await?;
         sqlx::query!(
-            r#"INSERT INTO orgunitgroupmembers (orgunit_uid, group_uid)
-               SELECT u.uid, $1 FROM organisationunit u WHERE u.uid = ANY($2)"#,
+            "DELETE FROM orgunitgroupmembers WHERE group_uid = $1 AND NOT (orgunit_uid = ANY($2))",
             uid,
             &members
         )
         .execute(&mut *tx)
         .await?;
+        let added = sqlx::query_scalar!(
+            r#"INSERT INTO orgunitgroupmembers (orgunit_uid, group_uid)
+               SELECT u.uid, $1 FROM organisationunit u WHERE u.uid = ANY($2)
+               ON CONFLICT DO NOTHING RETURNING orgunit_uid"#,
+            uid,
+            &members
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
+        changes.memberships.extend(added.into_iter().map(|unit| (uid.to_string(), unit)));
     }
 
     let finished_at = Utc::now();
@@ -197,11 +229,91 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
         incremental = watermark.is_some(),
         "org units synced"
     );
-    Ok(OrgUnitSync { incremental: watermark.is_some(), levels: levels.len(), units, groups: groups.len(), finished_at })
+    let report = OrgUnitSync {
+        incremental: watermark.is_some(),
+        levels: levels.len(),
+        units,
+        groups: groups.len(),
+        finished_at,
+        pushes: Vec::new(),
+    };
+    Ok((report, changes))
 }
 
-/// Upserts one page of units in one statement.
-async fn store_units(db: &PgPool, units: &[RemoteUnit]) -> sqlx::Result<()> {
+/// Queues what changed for the CC servers: levels and units to `cc_dhis2_hierarchy_servers`
+/// (everything after the first sync), new units to `cc_dhis2_create_servers`, changed ones to
+/// `cc_dhis2_update_servers`, new group memberships to `cc_dhis2_ou_group_add_servers`. Each
+/// push is a submission of kind `metadata`: tracked, retried and requeued like data.
+async fn push(state: &AppState, changes: &Changes) -> ApiResult<Vec<i64>> {
+    let api = &state.config.api;
+    let changed: Vec<String> = changes.created.iter().chain(&changes.updated).cloned().collect();
+    let mut pushes = Vec::new();
+    if !changed.is_empty() && !api.cc_dhis2_hierarchy_servers.is_empty() {
+        let payload = json!({"organisationUnitLevels": level_objects(&state.db).await?, "organisationUnits": unit_objects(&state.db, &changed).await?});
+        pushes.extend(submissions::queue_push(state, "hierarchy", payload, &api.cc_dhis2_hierarchy_servers).await?);
+    }
+    if changes.first {
+        return Ok(pushes);
+    }
+    if !changes.created.is_empty() && !api.cc_dhis2_create_servers.is_empty() {
+        let payload = json!({"organisationUnits": unit_objects(&state.db, &changes.created).await?});
+        pushes.extend(submissions::queue_push(state, "new org units", payload, &api.cc_dhis2_create_servers).await?);
+    }
+    if !changes.updated.is_empty() && !api.cc_dhis2_update_servers.is_empty() {
+        let payload = json!({"organisationUnits": unit_objects(&state.db, &changes.updated).await?});
+        pushes
+            .extend(submissions::queue_push(state, "changed org units", payload, &api.cc_dhis2_update_servers).await?);
+    }
+    if !changes.memberships.is_empty() && !api.cc_dhis2_ou_group_add_servers.is_empty() {
+        let memberships: Vec<Value> =
+            changes.memberships.iter().map(|(group, unit)| json!({"group": group, "orgUnit": unit})).collect();
+        pushes.extend(
+            submissions::queue_push(
+                state,
+                "group memberships",
+                json!({"groupMemberships": memberships}),
+                &api.cc_dhis2_ou_group_add_servers,
+            )
+            .await?,
+        );
+    }
+    Ok(pushes)
+}
+
+async fn level_objects(db: &PgPool) -> sqlx::Result<Vec<Value>> {
+    let levels = sqlx::query!("SELECT uid, level, name FROM orgunitlevel ORDER BY level").fetch_all(db).await?;
+    Ok(levels.into_iter().map(|l| json!({"id": l.uid, "level": l.level, "name": l.name})).collect())
+}
+
+/// The units as `/api/metadata` takes them, parents before children. Every property is
+/// sent: DHIS2 overwrites what is left out.
+async fn unit_objects(db: &PgPool, uids: &[String]) -> sqlx::Result<Vec<Value>> {
+    let units = sqlx::query!(
+        r#"SELECT uid, code, name, shortname, parent_uid, opening_date, closed_date FROM organisationunit
+           WHERE uid = ANY($1) ORDER BY hierarchylevel, name, uid"#,
+        uids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(units
+        .into_iter()
+        .map(|u| {
+            let mut unit = json!({
+                "id": u.uid, "code": u.code, "name": u.name, "shortName": u.shortname,
+                // DHIS2 requires one; a unit synced without it gets the epoch.
+                "openingDate": u.opening_date.unwrap_or_default().format("%Y-%m-%d").to_string(),
+                "closedDate": u.closed_date.map(|d| d.format("%Y-%m-%d").to_string()),
+            });
+            if let Some(parent) = u.parent_uid {
+                unit["parent"] = json!({"id": parent});
+            }
+            unit
+        })
+        .collect())
+}
+
+/// Upserts one page of units in one statement; returns each unit and whether it is new.
+async fn store_units(db: &PgPool, units: &[RemoteUnit]) -> sqlx::Result<Vec<(String, bool)>> {
     let column = |f: fn(&RemoteUnit) -> Option<String>| units.iter().map(f).collect::<Vec<_>>();
     let uids: Vec<String> = units.iter().map(|u| u.id.clone()).collect();
     let names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
@@ -217,7 +329,7 @@ async fn store_units(db: &PgPool, units: &[RemoteUnit]) -> sqlx::Result<()> {
             DateTime::parse_from_rfc3339(&text).ok().map(|d| d.with_timezone(&Utc))
         })
         .collect();
-    sqlx::query!(
+    Ok(sqlx::query!(
         r#"INSERT INTO organisationunit (uid, code, name, shortname, parent_uid, hierarchylevel, path, opening_date,
                closed_date, last_updated, synced_at)
            SELECT uid, NULLIF(code, ''), name, COALESCE(shortname, name), parent, level, path, opening, closed, updated, now()
@@ -227,7 +339,8 @@ async fn store_units(db: &PgPool, units: &[RemoteUnit]) -> sqlx::Result<()> {
            ON CONFLICT (uid) DO UPDATE SET code = EXCLUDED.code, name = EXCLUDED.name, shortname = EXCLUDED.shortname,
                parent_uid = EXCLUDED.parent_uid, hierarchylevel = EXCLUDED.hierarchylevel, path = EXCLUDED.path,
                opening_date = EXCLUDED.opening_date, closed_date = EXCLUDED.closed_date,
-               last_updated = EXCLUDED.last_updated, synced_at = now()"#,
+               last_updated = EXCLUDED.last_updated, synced_at = now()
+           RETURNING uid, (xmax = 0) AS "created!""#,
         &uids,
         &column(|u| u.code.clone()) as &[Option<String>],
         &names,
@@ -239,9 +352,11 @@ async fn store_units(db: &PgPool, units: &[RemoteUnit]) -> sqlx::Result<()> {
         &closed as &[Option<NaiveDate>],
         &updated as &[Option<DateTime<Utc>>],
     )
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| (r.uid, r.created))
+    .collect())
 }
 
 /// `GET /orgunits` filters.

@@ -101,8 +101,8 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
         let job = Job::new_async_tz(expression.as_str(), config.timezone(), move |_, _| {
             let (state, client) = (state.clone(), client.clone());
             Box::pin(async move {
-                match orgunits::sync(&state.db, &client, &state.config).await {
-                    Ok(_) => state.hierarchy.invalidate(),
+                match orgunits::sync_and_push(&state, &client).await {
+                    Ok(_) => {}
                     // Another gateway process is syncing: nothing to do here.
                     Err(ApiError::Conflict(_)) => {}
                     Err(e) => tracing::warn!(error = %e, "org-unit sync failed; next time then"),

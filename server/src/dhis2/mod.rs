@@ -118,6 +118,18 @@ impl Dhis2Client {
         self.send(self.request(reqwest::Method::GET, &format!("/{path_and_query}"))).await
     }
 
+    /// `POST /api/metadata` (create or update; the payload's UIDs decide).
+    pub async fn post_metadata(&self, payload: &Value) -> Result<Answer, TransportError> {
+        let path = "/metadata?importStrategy=CREATE_AND_UPDATE&atomicMode=ALL";
+        self.send(self.request(reqwest::Method::POST, path).json(payload)).await
+    }
+
+    /// `POST /api/organisationUnitGroups/{group}/organisationUnits/{unit}`: adds a member.
+    pub async fn add_group_member(&self, group: &str, unit: &str) -> Result<Answer, TransportError> {
+        let path = format!("/organisationUnitGroups/{group}/organisationUnits/{unit}");
+        self.send(self.request(reqwest::Method::POST, &path)).await
+    }
+
     /// The progress notifications of a tracker job.
     pub async fn tracker_job(&self, job: &str) -> Result<Answer, TransportError> {
         self.send(self.request(reqwest::Method::GET, &format!("/tracker/jobs/{job}"))).await

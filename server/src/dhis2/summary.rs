@@ -182,6 +182,66 @@ pub fn interpret_tracker(http_status: u16, body: &str) -> Interpretation {
     }
 }
 
+/// The metadata ImportReport in an answer to `POST /api/metadata`: bare (≤ 2.37) or under
+/// `response` (2.38+).
+pub fn metadata_report(body: &str) -> Option<Value> {
+    let json: Value = serde_json::from_str(body).ok()?;
+    let report = if json["response"].get("typeReports").is_some() { json["response"].clone() } else { json };
+    report.get("typeReports").is_some().then_some(report)
+}
+
+/// Interprets a metadata ImportReport (the gateway's combined report of a batched push, or
+/// DHIS2's own); every object's errors become conflicts named by the object's UID.
+pub fn interpret_metadata(http_status: u16, body: &str) -> Interpretation {
+    let Some(report) = metadata_report(body) else {
+        return without_summary(http_status, serde_json::from_str(body).ok().as_ref(), body);
+    };
+    let stats = &report["stats"];
+    let count = |k: &str| stats[k].as_i64().unwrap_or(0);
+    let import_count = ImportCount {
+        imported: count("created"),
+        updated: count("updated"),
+        ignored: count("ignored"),
+        deleted: count("deleted"),
+    };
+    let conflicts: Vec<Conflict> = report["typeReports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["objectReports"].as_array().cloned().unwrap_or_default())
+        .flat_map(|o| {
+            let uid = o["uid"].as_str().map(str::to_string);
+            o["errorReports"].as_array().cloned().unwrap_or_default().into_iter().map(move |e| Conflict {
+                object: e["mainId"].as_str().map(str::to_string).or(uid.clone()),
+                value: e["message"].as_str().map(str::to_string),
+                error_code: e["errorCode"].as_str().map(str::to_string),
+                property: e["errorProperty"].as_str().map(str::to_string),
+                indexes: Vec::new(),
+            })
+        })
+        .collect();
+    let status = report["status"].as_str().unwrap_or_default().to_ascii_uppercase();
+    let stored = import_count.imported + import_count.updated + import_count.deleted;
+    let verdict = match status.as_str() {
+        "OK" if conflicts.is_empty() => Verdict::Succeeded,
+        _ if stored > 0 => Verdict::Warning,
+        _ => Verdict::Failed,
+    };
+    let error = (verdict != Verdict::Succeeded).then(|| {
+        conflicts
+            .first()
+            .and_then(|c| c.value.clone())
+            .unwrap_or_else(|| format!("DHIS2 metadata import status {status}"))
+    });
+    Interpretation {
+        verdict,
+        import_status: Some(status).filter(|s| !s.is_empty()),
+        import_count: Some(import_count),
+        conflicts,
+        error,
+    }
+}
+
 fn without_summary(http_status: u16, json: Option<&Value>, body: &str) -> Interpretation {
     let message = json.and_then(|j| j["message"].as_str()).map(str::to_string);
     let verdict = match http_status {

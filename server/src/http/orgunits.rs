@@ -58,8 +58,7 @@ async fn sync(State(state): State<AppState>, caller: Authorized<Admin>) -> ApiRe
         .dhis2
         .clone()
         .ok_or_else(|| ApiError::Unavailable("No DHIS2 server is configured (api.dhis2_base_url)".into()))?;
-    let result = orgunits::sync(&state.db, &client, &state.config).await?;
-    state.hierarchy.invalidate();
+    let result = orgunits::sync_and_push(&state, &client).await?;
     let detail = json!({"units": result.units, "incremental": result.incremental});
     audit::record(&state.db, Actor::User(&caller), "orgunits.sync", "orgunits", "", detail).await?;
     Ok(axum::Json(result))

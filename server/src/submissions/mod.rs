@@ -78,7 +78,7 @@ pub async fn accept(
         data_set: Some(&submission.data_set),
         period: Some(submission.period.as_str()),
     };
-    store(state, caller, new, &repeat, &destinations).await.map(Intake::Accepted)
+    store(state, Some(caller), new, &repeat, &destinations).await.map(Intake::Accepted)
 }
 
 /// Checks a tracker payload, assigns UIDs to records sent by ref, stores and queues it for
@@ -110,9 +110,36 @@ pub async fn accept_tracker(
         data_set: None,
         period: None,
     };
-    let mut accepted = store(state, caller, new, &repeat, &primary).await?;
+    let mut accepted = store(state, Some(caller), new, &repeat, &primary).await?;
     accepted.message = format!("Tracker request with {} objects queued for processing", built.objects);
     Ok(Intake::Accepted(accepted))
+}
+
+/// Queues org-unit metadata for the named CC servers (as one submission of kind
+/// `metadata`); `None` when none of them exists.
+pub async fn queue_push(state: &AppState, what: &str, payload: Value, servers: &[String]) -> ApiResult<Option<i64>> {
+    let ids = sqlx::query_scalar!("SELECT id FROM dhis2_servers WHERE name = ANY($1) ORDER BY name", servers)
+        .fetch_all(&state.db)
+        .await?;
+    if ids.is_empty() {
+        tracing::warn!(push = what, servers = ?servers, "none of these CC servers exists; nothing pushed");
+        return Ok(None);
+    }
+    let scope = Scope { source_name: default_scope(), instance_name: default_scope() };
+    let body = json!({"push": what});
+    let new = NewSubmission {
+        kind: "metadata",
+        body: &body,
+        payload,
+        value_keys: Vec::new(),
+        warnings: Vec::new(),
+        scope: &scope,
+        data_set: None,
+        period: None,
+    };
+    let stored = store(state, None, new, &Repeat::of(None, String::new()), &ids).await?;
+    tracing::info!(push = what, submission_id = stored.submission_id, servers = ids.len(), "org-unit push queued");
+    Ok(Some(stored.submission_id))
 }
 
 /// A submission ready to be stored.
@@ -150,7 +177,7 @@ impl<'a> Repeat<'a> {
 /// then queues the deliveries.
 async fn store(
     state: &AppState,
-    caller: &AuthUser,
+    caller: Option<&AuthUser>,
     new: NewSubmission<'_>,
     repeat: &Repeat<'_>,
     destinations: &[i64],
@@ -179,7 +206,7 @@ async fn store(
            SELECT s.id, server FROM s, unnest($16::bigint[]) AS server
            RETURNING submission_id, id AS destination_id, generation"#,
         new.kind,
-        caller.id,
+        caller.map(|c| c.id),
         new.body,
         accepted.payload,
         json!(new.value_keys),
@@ -200,7 +227,10 @@ async fn store(
     let stored = match stored {
         Ok(rows) => rows,
         // The same key raced in from a parallel request: answer as for a repeat.
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some("submission_log_idempotency_key") => {
+        Err(sqlx::Error::Database(e))
+            if e.constraint() == Some("submission_log_idempotency_key")
+                && let Some(caller) = caller =>
+        {
             return repeat
                 .replay(state, caller)
                 .await?
@@ -760,7 +790,7 @@ pub async fn requeue_task(state: &AppState, task_id: &str) -> ApiResult<i64> {
 /// refused while that delivery is queued or under way.
 pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> ApiResult<()> {
     let row = sqlx::query!(
-        "SELECT kind, user_id, payload, status, source_name, instance_name FROM submission_log WHERE id = $1",
+        "SELECT kind, user_id, payload, dhis2_payload, status, source_name, instance_name FROM submission_log WHERE id = $1",
         id
     )
     .fetch_optional(&state.db)
@@ -783,7 +813,10 @@ pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> Api
             "Submission {id} is {status} already; requeue it once this delivery has finished"
         )));
     }
-    let (payload, value_keys, warnings) = if row.kind == "tracker" {
+    let (payload, value_keys, warnings) = if row.kind == "metadata" {
+        // Org units as they were when pushed; a newer change is pushed by the next sync.
+        (row.dhis2_payload.unwrap_or_default(), Vec::new(), Vec::new())
+    } else if row.kind == "tracker" {
         let built = tracker::build(&row.payload, row.user_id.unwrap_or_default())?;
         (built.payload, built.refs, Vec::new())
     } else {

@@ -1,13 +1,16 @@
 //! The org-unit hierarchy: synced from DHIS2 (first in full, then what changed), searchable,
-//! and used to check and translate the org unit of every submission.
+//! used to check and translate the org unit of every submission, and pushed to CC servers.
 
-use dhis2_double::{Version, fixture};
+use std::time::Duration;
+
+use dhis2_double::{Dhis2Double, Version, fixture};
 use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::pipeline::{Pipeline, pipeline};
+use crate::servers::{cc_server, conf_dir};
 
 impl Pipeline {
     async fn get_as_admin(&self, path: &str) -> Value {
@@ -106,4 +109,93 @@ async fn once_synced_submissions_must_name_a_known_facility_by_uid_or_code() {
     let by_code = json!({"orgUnit": fixture::OU_FACILITY_1_CODE, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
     let accepted = expect_json(p.post(&by_code).await, StatusCode::OK).await;
     assert_eq!(accepted["payload"]["orgUnit"], fixture::OU_FACILITY_1, "a facility code becomes its UID");
+}
+
+#[tokio::test]
+async fn changes_are_pushed_to_cc_servers_as_tracked_retryable_jobs() {
+    let hierarchy = Dhis2Double::start(Version::V2_40).await;
+    hierarchy.clear_org_units();
+    hierarchy.set_down(true);
+    let (create, update, groups) = (
+        Dhis2Double::start(Version::V2_43).await,
+        Dhis2Double::start(Version::V2_37).await,
+        Dhis2Double::start(Version::V2_40).await,
+    );
+    let dir = conf_dir(json!([
+        cc_server("hierarchy", &hierarchy),
+        cc_server("create", &create),
+        cc_server("update", &update),
+        cc_server("groups", &groups)
+    ]));
+    let p = pipeline(Version::V2_40, |c| {
+        c.api.dhis2_facility_level = 4;
+        c.server.conf_dir = dir.clone();
+        c.api.cc_dhis2_hierarchy_servers = vec!["hierarchy".into()];
+        c.api.cc_dhis2_create_servers = vec!["create".into()];
+        c.api.cc_dhis2_update_servers = vec!["update".into()];
+        c.api.cc_dhis2_ou_group_add_servers = vec!["groups".into()];
+        c.api.metadata_batch_size = 3;
+        // The hierarchy server is down for a while: more retries than that lasts.
+        c.server.max_retries = 10;
+    })
+    .await;
+
+    // The first sync sends the whole hierarchy to the hierarchy server only; it is down for a while.
+    let first = expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    let pushes: Vec<i64> = serde_json::from_value(first["pushes"].clone()).unwrap();
+    assert_eq!(pushes.len(), 1, "{first}");
+    let waiting = p.settled(pushes[0], &["retrying"], Duration::from_secs(15)).await;
+    assert_eq!(waiting["kind"], "metadata");
+    hierarchy.set_down(false);
+    let done = p.settled(pushes[0], &["succeeded", "warning", "failed", "dead"], Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    let attempt = done["attempts"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(attempt["import_count"]["imported"], 12, "8 units and 4 levels: {attempt:#}");
+    let report: Value = serde_json::from_str(attempt["response_body"].as_str().unwrap()).unwrap();
+    assert_eq!(report["batches"], 3, "8 units in batches of 3, levels with the first");
+    assert_eq!(hierarchy.org_units().len(), 8);
+    let facility = hierarchy.org_unit(fixture::OU_FACILITY_3).unwrap();
+    assert_eq!(facility["parent"]["id"], fixture::OU_SUBCOUNTY_2, "{facility}");
+
+    // What changes afterwards goes where it is configured to go.
+    p.dhis2.rename_org_unit(fixture::OU_FACILITY_2, "Facility Two");
+    p.dhis2.add_org_unit("OrgFac00004", "Facility 4", "FAC004", Some(fixture::OU_SUBCOUNTY_2));
+    let added = reqwest::Client::new()
+        .post(format!(
+            "{}/api/organisationUnitGroups/{}/organisationUnits/{}",
+            p.dhis2.base_url(),
+            fixture::OUG_PUBLIC,
+            fixture::OU_FACILITY_2
+        ))
+        .basic_auth(dhis2_double::USERNAME, Some(dhis2_double::PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert!(added.status().is_success());
+    let next = expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    let pushes: Vec<i64> = serde_json::from_value(next["pushes"].clone()).unwrap();
+    assert_eq!(pushes.len(), 4, "hierarchy, new units, changed units, memberships: {next}");
+    for id in &pushes {
+        let log = p.settled(*id, &["succeeded", "warning", "failed", "dead"], Duration::from_secs(20)).await;
+        assert_eq!(log["status"], "succeeded", "{log:#}");
+    }
+    assert!(create.org_unit("OrgFac00004").is_some(), "the new unit reached the create server");
+    assert_eq!(
+        create.org_unit(fixture::OU_FACILITY_2).unwrap()["name"],
+        fixture::OU_FACILITY_2_NAME,
+        "and nothing else"
+    );
+    assert_eq!(update.org_unit(fixture::OU_FACILITY_2).unwrap()["name"], "Facility Two");
+    assert!(update.org_unit("OrgFac00004").is_none());
+    assert!(groups.group_members(fixture::OUG_PUBLIC).contains(&fixture::OU_FACILITY_2.to_string()));
+    assert_eq!(hierarchy.org_unit(fixture::OU_FACILITY_2).unwrap()["name"], "Facility Two");
+    assert!(hierarchy.org_unit("OrgFac00004").is_some());
+
+    // A push is requeued like any submission: the same metadata again.
+    let r =
+        p.app.request(Method::POST, &format!("/api/v2/logs/{}/restart", pushes[0])).bearer_auth(&p.admin.jwt).send();
+    expect_json(r.await.unwrap(), StatusCode::OK).await;
+    let again = p.settled(pushes[0], &["succeeded", "warning", "failed", "dead"], Duration::from_secs(20)).await;
+    assert_eq!(again["status"], "succeeded", "{again:#}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -43,4 +43,6 @@ pub struct OrgUnitSync {
     pub units: usize,
     pub groups: usize,
     pub finished_at: DateTime<Utc>,
+    /// Submissions (kind `metadata`) queued to push the changes to CC servers.
+    pub pushes: Vec<i64>,
 }
