@@ -98,9 +98,25 @@ cmd_run() {
   cargo run -q -p dhis2gw -- --config "$ROOT/packaging/dev/dhis2gw.dev.yml" "$@"
 }
 
+# dhis2.py from PyPI, a DHIS2 client library we did not write, for the DHIS2-compatible API's
+# tests; kept in a virtualenv beside the build.
+ensure_dhis2_py() {
+  local venv="$TARGET_DIR/dhis2py-venv"
+  if ! "$venv/bin/python" -c 'import dhis2' 2>/dev/null; then
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+    log "installing dhis2.py (PyPI) for the client-library tests"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "dhis2.py==2.3.0"
+  fi
+  export DHIS2GW_TEST_PYTHON="$venv/bin/python"
+}
+
 cmd_test() {
   ensure_toolchain
   ensure_services
+  ensure_dhis2_py
   export DHIS2GW_TEST_POSTGRES="${DHIS2GW_TEST_POSTGRES:-$(postgres_server)}"
   export DHIS2GW_TEST_REDIS="${DHIS2GW_TEST_REDIS:-127.0.0.1:6379}"
   drop_test_databases

@@ -104,6 +104,17 @@ pub struct ServerConfig {
     /// A file holding `credentials_key`, read when it is empty.
     #[serde(deserialize_with = "lenient::string")]
     pub credentials_key_file: String,
+    /// Where the DHIS2-compatible API is served (`<path>/api/...`); empty turns it off.
+    #[serde(deserialize_with = "lenient::string")]
+    pub dhis2_api_path: String,
+    /// Seconds a synchronous `dataValueSets`/`tracker` post through that API waits for DHIS2's
+    /// answer before answering "queued" (202 with a job to poll).
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub dhis2_api_sync_wait: u64,
+    /// Seconds metadata read through that API is served from the gateway's cache (older
+    /// answers are still served while DHIS2 is down).
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub dhis2_api_cache_ttl: u64,
     /// Directory of `*.yml`/`*.yaml`/`*.json` files defining further DHIS2 servers.
     #[serde(deserialize_with = "lenient::string")]
     pub conf_dir: String,
@@ -150,6 +161,9 @@ impl Default for ServerConfig {
             credentials_key: Secret::default(),
             credentials_key_file: String::new(),
             conf_dir: "/etc/dhis2gw/conf.d".into(),
+            dhis2_api_path: "/dhis2".into(),
+            dhis2_api_sync_wait: 30,
+            dhis2_api_cache_ttl: 300,
             allow_basic_auth: true,
             shutdown_timeout: 30,
             bootstrap_admin_user: String::new(),
@@ -381,6 +395,9 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_CREDENTIALS_KEY", "server.credentials_key"),
     ("DHIS2GW_CREDENTIALS_KEY_FILE", "server.credentials_key_file"),
     ("DHIS2GW_CONF_DIR", "server.conf_dir"),
+    ("DHIS2GW_DHIS2_API_PATH", "server.dhis2_api_path"),
+    ("DHIS2GW_DHIS2_API_SYNC_WAIT", "server.dhis2_api_sync_wait"),
+    ("DHIS2GW_DHIS2_API_CACHE_TTL", "server.dhis2_api_cache_ttl"),
     ("DHIS2GW_ALLOW_BASIC_AUTH", "server.allow_basic_auth"),
     ("DHIS2GW_SHUTDOWN_TIMEOUT", "server.shutdown_timeout"),
     ("DHIS2GW_BOOTSTRAP_ADMIN_USER", "server.bootstrap_admin_user"),
@@ -536,6 +553,19 @@ impl Config {
         }
         if !s.credentials_key.is_empty() && s.credentials_key.expose().len() < MIN_JWT_SECRET_BYTES {
             return Err(("server.credentials_key", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long")));
+        }
+        let api_path = s.dhis2_api_path.trim();
+        let reserved = ["/api", "/docs", "/static", "/swagger", "/health", "/metrics", "/api-docs"];
+        if !api_path.is_empty()
+            && (!api_path.starts_with('/')
+                || api_path.len() < 2
+                || api_path.ends_with('/')
+                || reserved.iter().any(|r| api_path == *r || api_path.starts_with(&format!("{r}/"))))
+        {
+            return Err((
+                "server.dhis2_api_path",
+                format!("'{api_path}' must be like /dhis2 and not a path the gateway uses"),
+            ));
         }
         redis_url(&s.redis_address, s.redis_db).map_err(|e| ("server.redis_address", e))?;
         if s.max_concurrent == 0 {
@@ -931,6 +961,22 @@ mod tests {
                 line.starts_with(&format!("{field}:"))
             });
             assert!(mentioned, "{key} is missing from packaging/deb/dhis2gw.yml");
+        }
+    }
+
+    #[test]
+    fn the_dhis2_api_path_must_not_shadow_the_gateways_own_routes() {
+        for (path, ok) in [
+            ("/dhis2", true),
+            ("", true),
+            ("/gw/dhis2", true),
+            ("dhis2", false),
+            ("/api", false),
+            ("/docs/x", false),
+            ("/dhis2/", false),
+        ] {
+            let result = load("", &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_DHIS2_API_PATH", path)]);
+            assert_eq!(result.is_ok(), ok, "{path}: {:?}", result.err());
         }
     }
 

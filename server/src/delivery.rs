@@ -71,8 +71,10 @@ impl Deliverer {
 struct Claim {
     submission_id: i64,
     server_id: i64,
-    /// `aggregate` or `tracker`.
+    /// `aggregate`, `tracker` or `metadata`.
     kind: String,
+    /// Import options for DHIS2 sent through the DHIS2-compatible API.
+    dhis2_query: Option<String>,
     retry_count: i32,
     payload: Value,
     value_keys: Vec<String>,
@@ -117,7 +119,7 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
     let sent = match claim.kind.as_str() {
         "tracker" => send_tracker(&server, d.config.api.tracker_async_threshold, &claim.payload).await,
         "metadata" => send_metadata(&server, d.config.api.metadata_batch_size as usize, &claim.payload).await,
-        _ => server.client.post_data_value_set(&claim.payload, false).await,
+        _ => server.client.post_data_value_set(&claim.payload, claim.dhis2_query.as_deref().unwrap_or_default()).await,
     };
     let version = server.client.version().await;
     record(d, job.destination_id, &claim, started_at, sent, version).await?;
@@ -271,7 +273,8 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
                RETURNING submission_id, server_id, retry_count)
            UPDATE submission_log s SET status = 'processing'
            FROM claimed c WHERE s.id = c.submission_id
-           RETURNING c.submission_id, c.server_id, c.retry_count, s.kind, s.dhis2_payload AS "payload!", s.value_keys"#,
+           RETURNING c.submission_id, c.server_id, c.retry_count, s.kind, s.dhis2_payload AS "payload!", s.value_keys,
+               s.dhis2_query"#,
         destination_id,
         d.worker,
         LEASE_TIMEOUTS,
@@ -283,6 +286,7 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
         submission_id: row.submission_id,
         server_id: row.server_id,
         kind: row.kind,
+        dhis2_query: row.dhis2_query,
         retry_count: row.retry_count,
         payload: row.payload,
         value_keys: serde_json::from_value(row.value_keys).unwrap_or_default(),

@@ -68,6 +68,7 @@ impl Application {
                 metrics,
                 servers,
                 hierarchy: Arc::default(),
+                dhis2_api_cache: moka::sync::Cache::builder().max_capacity(10_000).build(),
             },
         })
     }

@@ -329,6 +329,47 @@ pub(crate) fn detect_data_set(de: &str, period_type: PeriodType) -> Option<&'sta
     candidates.find(|ds| ds.period_type == period_type).or(first)
 }
 
+/// The `GET /api/dataSets`, `/api/dataElements` and `/api/categoryCombos` lists (the fields a
+/// client's start-up check reads: id, code, name, and what belongs together).
+pub(crate) fn metadata_list(kind: &str) -> Option<serde_json::Value> {
+    use serde_json::json;
+    let ident = |i: &Ident| json!({"id": i.uid, "code": i.code, "name": i.name, "displayName": i.name});
+    let list: Vec<serde_json::Value> = match kind {
+        "dataSets" => DATA_SETS
+            .iter()
+            .map(|d| {
+                let mut v = ident(&d.id);
+                v["periodType"] = json!(d.period_type.name());
+                v["dataSetElements"] =
+                    d.data_elements.iter().map(|de| json!({"dataElement": {"id": de}})).collect::<serde_json::Value>();
+                v
+            })
+            .collect(),
+        "dataElements" => DATA_ELEMENTS
+            .iter()
+            .map(|d| {
+                let mut v = ident(&d.id);
+                v["valueType"] = json!(d.value_type.as_str());
+                v["categoryCombo"] = json!({"id": d.category_combo});
+                v
+            })
+            .collect(),
+        "categoryCombos" => [DEFAULT_CATEGORY_COMBO, SEX_CATEGORY_COMBO]
+            .iter()
+            .map(|combo| {
+                let cocs: Vec<serde_json::Value> = CATEGORY_OPTION_COMBOS
+                    .iter()
+                    .filter(|c| c.combo == *combo)
+                    .map(|c| json!({"id": c.id.uid, "name": c.id.name}))
+                    .collect();
+                json!({"id": combo, "categoryOptionCombos": cocs})
+            })
+            .collect(),
+        _ => return None,
+    };
+    Some(json!({"pager": {"page": 1, "pageCount": 1, "total": list.len(), "pageSize": 50}, kind: list}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

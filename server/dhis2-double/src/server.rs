@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::import::{self, ImportSummary, Options};
-use crate::{Fault, PASSWORD, PAT, RecordedRequest, Shared, USERNAME, Version, fixture, lock, orgunit, tracker};
+use crate::{Fault, PASSWORD, PAT, RecordedRequest, Shared, USERNAME, Version, fixture, lock, model, orgunit, tracker};
 
 const IMPORT_PATH: &str = "/api/dataValueSets";
 const TRACKER_PATH: &str = "/api/tracker";
@@ -252,7 +252,10 @@ pub(crate) fn web_message(code: StatusCode, message: impl Into<String>) -> Respo
 fn routes(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/system/info", get(system_info))
+        .route("/api/system/info.json", get(system_info))
         .route("/api/me", get(me))
+        .route("/api/me.json", get(me))
+        .route("/api/{list}", get(metadata_list))
         .route(IMPORT_PATH, post(data_value_sets))
         .route("/api/system/tasks/DATAVALUE_IMPORT/{id}", get(job_notifications))
         .route("/api/system/taskSummaries/DATAVALUE_IMPORT/{id}", get(job_summary))
@@ -260,6 +263,7 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/tracker/jobs/{id}", get(tracker::job))
         .route("/api/tracker/jobs/{id}/report", get(tracker::job_report))
         .route("/api/organisationUnits", get(orgunit::routes::units))
+        .route("/api/organisationUnits.json", get(orgunit::routes::units))
         .route("/api/organisationUnits/{id}", get(orgunit::routes::unit))
         .route("/api/organisationUnitLevels", get(orgunit::routes::levels))
         .route("/api/organisationUnitGroups", get(orgunit::routes::groups))
@@ -288,6 +292,14 @@ async fn system_info(State(shared): State<Arc<Shared>>) -> Json<Value> {
 
 async fn me() -> Json<Value> {
     Json(json!({ "id": fixture::USER_ID, "username": USERNAME, "name": "Admin" }))
+}
+
+/// `GET /api/dataSets`, `/api/dataElements`, `/api/categoryCombos` (also with `.json`).
+async fn metadata_list(axum::extract::Path(list): axum::extract::Path<String>, method: Method, uri: Uri) -> Response {
+    match model::metadata_list(list.trim_end_matches(".json")) {
+        Some(body) => Json(body).into_response(),
+        None => not_found(method, uri).await,
+    }
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {

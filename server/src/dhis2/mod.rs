@@ -96,10 +96,11 @@ impl Dhis2Client {
         }
     }
 
-    /// `POST /api/dataValueSets` with the payload exactly as given.
-    pub async fn post_data_value_set(&self, payload: &Value, dry_run: bool) -> Result<Answer, TransportError> {
-        let path = if dry_run { "/dataValueSets?dryRun=true" } else { "/dataValueSets" };
-        self.send(self.request(reqwest::Method::POST, path).json(payload)).await
+    /// `POST /api/dataValueSets?<query>` with the payload exactly as given (the query holds
+    /// import options such as `dryRun=true` or id schemes; empty for none).
+    pub async fn post_data_value_set(&self, payload: &Value, query: &str) -> Result<Answer, TransportError> {
+        let path = if query.is_empty() { "/dataValueSets".to_string() } else { format!("/dataValueSets?{query}") };
+        self.send(self.request(reqwest::Method::POST, &path).json(payload)).await
     }
 
     /// `POST /api/tracker`, creating or updating (UIDs decide), synchronously or as a job.

@@ -29,6 +29,7 @@ use crate::metrics::{HttpLabels, Metrics};
 use crate::queue::Queue;
 
 mod aggregate;
+mod dhis2_api;
 pub mod extract;
 mod health;
 mod logs;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub servers: Arc<crate::servers::Registry>,
     /// The synced org-unit hierarchy, as the intake checks submissions against it.
     pub hierarchy: Arc<crate::orgunits::Hierarchy>,
+    /// Metadata read through the DHIS2-compatible API: path and query → (fetched, status, body).
+    pub dhis2_api_cache: moka::sync::Cache<String, (Instant, u16, String)>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -141,6 +144,8 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.server.max_body_size;
     let metrics = state.metrics.clone();
     let pages = pages::router(&state);
+    let dhis2_api_path = state.config.server.dhis2_api_path.trim().to_string();
+    let routes = if dhis2_api_path.is_empty() { routes } else { routes.nest(&dhis2_api_path, dhis2_api::router()) };
     let router = routes
         .merge(swagger)
         .merge(pages)

@@ -64,5 +64,5 @@ async fn submit(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let validate = matches!(params.import_mode, ImportMode::Validate);
-    Ok(submissions::accept_tracker(&state, &caller, &body, validate, key).await?.into_response())
+    Ok(submissions::accept_tracker(&state, &caller, &body, validate, key, None).await?.into_response())
 }

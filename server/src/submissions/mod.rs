@@ -5,6 +5,7 @@
 //! safe and the sweeper pushes it later.
 
 pub mod aggregate;
+mod data_value_set;
 pub mod tracker;
 
 use std::collections::BTreeMap;
@@ -77,8 +78,37 @@ pub async fn accept(
         scope,
         data_set: Some(&submission.data_set),
         period: Some(submission.period.as_str()),
+        dhis2_query: None,
+        job_uid: None,
     };
     store(state, Some(caller), new, &repeat, &destinations).await.map(Intake::Accepted)
+}
+
+/// A data value set already in DHIS2's terms (the DHIS2-compatible API): checked for shape,
+/// stored with the query DHIS2 is to get, and queued for every destination like any other.
+pub async fn accept_data_value_set(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &Value,
+    dhis2_query: String,
+    job_uid: String,
+) -> ApiResult<AggregateAccepted> {
+    data_value_set::check(body)?;
+    let destinations = state.servers.destinations().await?;
+    let scope = Scope { source_name: default_scope(), instance_name: default_scope() };
+    let new = NewSubmission {
+        kind: "aggregate",
+        body,
+        payload: body.clone(),
+        value_keys: data_value_set::keys(body),
+        warnings: Vec::new(),
+        scope: &scope,
+        data_set: body["dataSet"].as_str(),
+        period: body["period"].as_str(),
+        dhis2_query: Some(dhis2_query),
+        job_uid: Some(job_uid),
+    };
+    store(state, Some(caller), new, &Repeat::of(None, String::new()), &destinations).await
 }
 
 /// Checks a tracker payload, assigns UIDs to records sent by ref, stores and queues it for
@@ -89,6 +119,7 @@ pub async fn accept_tracker(
     body: &Value,
     validate_only: bool,
     idempotency_key: Option<&str>,
+    job_uid: Option<String>,
 ) -> ApiResult<Intake> {
     let built = tracker::build(body, caller.id)?;
     // A validation stores nothing, so there is nothing to replay either.
@@ -109,6 +140,8 @@ pub async fn accept_tracker(
         scope: &Scope { source_name: default_scope(), instance_name: default_scope() },
         data_set: None,
         period: None,
+        dhis2_query: None,
+        job_uid,
     };
     let mut accepted = store(state, Some(caller), new, &repeat, &primary).await?;
     accepted.message = format!("Tracker request with {} objects queued for processing", built.objects);
@@ -136,6 +169,8 @@ pub async fn queue_push(state: &AppState, what: &str, payload: Value, servers: &
         scope: &scope,
         data_set: None,
         period: None,
+        dhis2_query: None,
+        job_uid: None,
     };
     let stored = store(state, None, new, &Repeat::of(None, String::new()), &ids).await?;
     tracing::info!(push = what, submission_id = stored.submission_id, servers = ids.len(), "org-unit push queued");
@@ -152,6 +187,9 @@ struct NewSubmission<'a> {
     scope: &'a Scope,
     data_set: Option<&'a str>,
     period: Option<&'a str>,
+    /// Through the DHIS2-compatible API: the query DHIS2 gets, and the job id clients poll.
+    dhis2_query: Option<String>,
+    job_uid: Option<String>,
 }
 
 /// An Idempotency-Key and what makes a repeat "the same request".
@@ -199,8 +237,9 @@ async fn store(
     let stored = sqlx::query!(
         r#"WITH s AS (
                INSERT INTO submission_log (kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name,
-                   instance_name, data_set, org_unit, period, idempotency_key, request_hash, idempotent_response)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                   instance_name, data_set, org_unit, period, idempotency_key, request_hash, idempotent_response,
+                   dhis2_query, job_uid)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18)
                RETURNING id)
            INSERT INTO submission_destinations (submission_id, server_id)
            SELECT s.id, server FROM s, unnest($16::bigint[]) AS server
@@ -221,6 +260,8 @@ async fn store(
         repeat.hash,
         repeat.key.map(|_| serde_json::to_value(&accepted).expect("serialises")),
         destinations,
+        new.dhis2_query,
+        new.job_uid,
     )
     .fetch_all(&state.db)
     .await;
@@ -320,7 +361,7 @@ async fn build(
 async fn dry_run(state: &AppState, built: aggregate::Built) -> DryRunResult {
     let verdict = match &state.dhis2 {
         None => None,
-        Some(client) => match client.post_data_value_set(&built.payload, true).await {
+        Some(client) => match client.post_data_value_set(&built.payload, "dryRun=true").await {
             Err(e) => {
                 tracing::info!(error = %e, "dry run: DHIS2 unreachable");
                 None

@@ -205,6 +205,10 @@ fn every_documented_environment_variable_sets_its_key() {
         ("DHIS2GW_CREDENTIALS_KEY", JWT_SECRET, "credentials_key: \"********\""),
         ("DHIS2GW_CREDENTIALS_KEY_FILE", "/k", "credentials_key_file: \"/k\""),
         ("DHIS2GW_CONF_DIR", "/c", "conf_dir: \"/c\""),
+        ("DHIS2GW_DHIS2_API_PATH", "/dhis", "dhis2_api_path: \"/dhis\""),
+        ("DHIS2GW_DHIS2_API_SYNC_WAIT", "5", "dhis2_api_sync_wait: 5"),
+        ("DHIS2GW_DHIS2_API_CACHE_TTL", "60", "dhis2_api_cache_ttl: 60"),
+        ("DHIS2GW_TRACKER_ASYNC_THRESHOLD", "1000", "tracker_async_threshold: 1000"),
     ];
     for (name, value, line) in cases {
         // The secrets themselves are set, so the *_FILE variables are shown, not read.

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod dhis2_api;
 mod hostile;
 mod logs;
 mod mappings;

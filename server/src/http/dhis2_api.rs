@@ -1,0 +1,465 @@
+//! The DHIS2-compatible API (`server.dhis2_api_path`, `/dhis2` by default): clients built for
+//! DHIS2 change one URL and their data goes through the gateway's queue, retries, fan-out
+//! and log. Answers use DHIS2's own shapes.
+//!
+//! - `POST /api/dataValueSets` (JSON, or DHIS2's CSV columns): stored as a submission, the
+//!   query (id schemes, import options) passed on to DHIS2. `async=true` answers at once with DHIS2's job message;
+//!   otherwise the gateway waits up to `server.dhis2_api_sync_wait` seconds and returns
+//!   DHIS2's answer as DHIS2 gave it, or, if DHIS2 has not answered by then, **202 Accepted**
+//!   with the same job message, so a client can tell "queued" from "rejected" (409).
+//! - `GET /api/system/tasks/DATAVALUE_IMPORT/{id}` and `/api/system/taskSummaries/...`: the
+//!   job's notifications and ImportSummary, from the submission log.
+//! - `POST /api/tracker` (async by default, as in DHIS2), `GET /api/tracker/jobs/{id}` and
+//!   `/report` likewise.
+//! - Metadata reads clients make before posting are proxied to the primary DHIS2 and cached;
+//!   while DHIS2 is down the cached answers are served.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::auth::{AuthUser, Authorized, Submitter};
+use crate::dhis2::TrackerMode;
+use crate::error::ApiError;
+use crate::submissions::{self, Intake};
+use crate::uid;
+
+/// Metadata that clients read before posting, passed through to the primary DHIS2.
+const PROXIED: [&str; 6] = ["system/info", "me", "dataSets", "dataElements", "categoryCombos", "organisationUnits"];
+/// How often a synchronous post looks whether DHIS2 has answered.
+const WAIT_STEP: Duration = Duration::from_millis(100);
+const DATAVALUE_IMPORT: &str = "DATAVALUE_IMPORT";
+const TRACKER_IMPORT: &str = "TRACKER_IMPORT_JOB";
+
+pub fn router() -> Router<AppState> {
+    // Other methods on these paths are unsupported too, in DHIS2's shape.
+    Router::new()
+        .route("/api/dataValueSets", post(post_data_value_set).fallback(unsupported))
+        .route("/api/dataValueSets.json", post(post_data_value_set).fallback(unsupported))
+        .route("/api/system/tasks/DATAVALUE_IMPORT/{id}", get(task_notifications).fallback(unsupported))
+        .route("/api/system/taskSummaries/DATAVALUE_IMPORT/{id}", get(task_summary).fallback(unsupported))
+        .route("/api/tracker", post(post_tracker).fallback(unsupported))
+        .route("/api/tracker/jobs/{id}", get(tracker_notifications).fallback(unsupported))
+        .route("/api/tracker/jobs/{id}/report", get(tracker_report).fallback(unsupported))
+        .route("/api/tracker/jobs/{id}/report.json", get(tracker_report).fallback(unsupported))
+        .route("/api/{*path}", get(metadata).fallback(unsupported))
+        .fallback(unsupported)
+}
+
+/// A failure in DHIS2's WebMessage shape.
+pub struct WebError(StatusCode, String);
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        web_message(self.0, "ERROR", &self.1, None)
+    }
+}
+
+impl From<ApiError> for WebError {
+    fn from(e: ApiError) -> Self {
+        let status = e.status();
+        let message = match &e {
+            ApiError::BadRequest { message, detail } | ApiError::Unprocessable { message, detail }
+                if !detail.is_empty() =>
+            {
+                format!("{message}: {}", detail.join("; "))
+            }
+            ApiError::Internal(_) => "Internal error; the gateway's log has the details".into(),
+            other => other.to_string(),
+        };
+        WebError(status, message)
+    }
+}
+
+fn web_message(status: StatusCode, outcome: &str, message: &str, response: Option<Value>) -> Response {
+    let mut body = json!({
+        "httpStatus": status.canonical_reason().unwrap_or_default(),
+        "httpStatusCode": status.as_u16(),
+        "status": outcome,
+        "message": message,
+    });
+    if let Some(response) = response {
+        body["response"] = response;
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// A JSON body as DHIS2 gave it.
+fn raw_json(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+type Caller = Result<Authorized<Submitter>, ApiError>;
+
+fn json_body(body: &Bytes) -> Result<Value, WebError> {
+    serde_json::from_slice(body).map_err(|e| WebError(StatusCode::BAD_REQUEST, format!("JSON parse error: {e}")))
+}
+
+/// `key=value` pairs of the query, minus those the gateway itself acts on.
+fn passed_on(uri: &axum::http::Uri, own: &[&str]) -> (String, Vec<(String, String)>) {
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let kept = pairs.iter().filter(|(k, _)| !own.contains(&k.as_str()));
+    (form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish(), pairs)
+}
+
+fn flag(pairs: &[(String, String)], name: &str) -> Option<bool> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.eq_ignore_ascii_case("true"))
+}
+
+/// The base URL the client used, for the `location` of jobs.
+fn base_of(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}{}", state.config.server.dhis2_api_path.trim())
+}
+
+async fn post_data_value_set(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let caller = caller?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (query, pairs) = passed_on(&uri, &["async", "dryRun", "firstRowIsHeader"]);
+    let body = if content_type.contains("csv") {
+        csv_data_value_set(&body, flag(&pairs, "firstRowIsHeader") != Some(false))?
+    } else {
+        json_body(&body)?
+    };
+    if flag(&pairs, "dryRun") == Some(true) {
+        // A dry run stores nothing: it is DHIS2's answer or nothing.
+        let client = state.dhis2.clone().ok_or(ApiError::Unavailable("No DHIS2 server is configured".into()))?;
+        let query = if query.is_empty() { "dryRun=true".to_string() } else { format!("{query}&dryRun=true") };
+        return match client.post_data_value_set(&body, &query).await {
+            Ok(answer) => Ok(raw_json(answer.status, answer.body)),
+            Err(e) => Err(WebError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("DHIS2 could not be reached for the dry run: {}", e.message),
+            )),
+        };
+    }
+    let job = uid::generate();
+    let accepted = submissions::accept_data_value_set(&state, &caller, &body, query, job.clone()).await?;
+    let job_message = data_value_job(&job, &caller);
+    if flag(&pairs, "async") == Some(true) {
+        return Ok(web_message(StatusCode::OK, "OK", &format!("Initiated {DATAVALUE_IMPORT}"), Some(job_message)));
+    }
+    match wait_for_primary(&state, accepted.submission_id).await? {
+        Some(answer) => Ok(answer),
+        None => Ok(queued(&state, &job, job_message)),
+    }
+}
+
+/// DHIS2's CSV data value format (columns dataelement, period, orgunit,
+/// categoryoptioncombo, attributeoptioncombo, value, storedby, lastupdated, comment, followup,
+/// deleted), as the JSON data value set the gateway stores and sends.
+fn csv_data_value_set(body: &[u8], header_row: bool) -> Result<Value, WebError> {
+    const COLUMNS: [&str; 11] = [
+        "dataElement",
+        "period",
+        "orgUnit",
+        "categoryOptionCombo",
+        "attributeOptionCombo",
+        "value",
+        "storedBy",
+        "lastUpdated",
+        "comment",
+        "followup",
+        "deleted",
+    ];
+    let mut reader = csv::ReaderBuilder::new().has_headers(header_row).flexible(true).from_reader(body);
+    let mut values = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| WebError(StatusCode::BAD_REQUEST, format!("CSV row {}: {e}", i + 1)))?;
+        let value: serde_json::Map<String, Value> = COLUMNS
+            .iter()
+            .zip(record.iter())
+            .filter(|(_, cell)| !cell.is_empty())
+            .map(|(column, cell)| (column.to_string(), Value::String(cell.to_string())))
+            .collect();
+        values.push(Value::Object(value));
+    }
+    Ok(json!({"dataValues": values}))
+}
+
+/// DHIS2's job descriptor for a data value import.
+fn data_value_job(job: &str, caller: &AuthUser) -> Value {
+    json!({
+        "responseType": "JobConfiguration",
+        "name": DATAVALUE_IMPORT,
+        "id": job,
+        "created": chrono::Utc::now(),
+        "jobType": DATAVALUE_IMPORT,
+        "jobStatus": "SCHEDULED",
+        "userUid": caller.uid,
+        "relativeNotifierEndpoint": format!("/api/system/tasks/{DATAVALUE_IMPORT}/{job}"),
+    })
+}
+
+/// 202: stored and queued in the gateway, DHIS2 has not answered yet.
+fn queued(state: &AppState, job: &str, response: Value) -> Response {
+    let wait = state.config.server.dhis2_api_sync_wait;
+    let message = format!(
+        "Queued in the gateway: DHIS2 did not answer within {wait} s. It will be delivered when DHIS2 is back; follow job {job}"
+    );
+    web_message(StatusCode::ACCEPTED, "OK", &message, Some(response))
+}
+
+/// Waits for the primary's answer to this submission; `None` if it is still pending.
+async fn wait_for_primary(state: &AppState, submission: i64) -> Result<Option<Response>, WebError> {
+    let deadline = Instant::now() + Duration::from_secs(state.config.server.dhis2_api_sync_wait);
+    loop {
+        if let Some(outcome) = primary_outcome(state, submission).await? {
+            return Ok(Some(raw_json(outcome.http_status, outcome.body)));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(WAIT_STEP).await;
+    }
+}
+
+/// What DHIS2 answered the last delivery to the primary, once it is final.
+struct Outcome {
+    status: String,
+    http_status: u16,
+    body: String,
+    import_status: Option<String>,
+    import_count: Option<Value>,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn primary_outcome(state: &AppState, submission: i64) -> Result<Option<Outcome>, ApiError> {
+    let row = sqlx::query!(
+        r#"SELECT d.status, a.http_status, a.response_body, a.import_status, a.import_count, a.started_at, a.error
+           FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id AND s.is_primary
+           LEFT JOIN LATERAL (SELECT * FROM delivery_attempts a WHERE a.destination_id = d.id
+                              ORDER BY a.id DESC LIMIT 1) a ON true
+           WHERE d.submission_id = $1"#,
+        submission
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(row) = row.filter(|r| matches!(r.status.as_str(), "succeeded" | "warning" | "failed" | "dead")) else {
+        return Ok(None);
+    };
+    let body = row.response_body.unwrap_or_else(|| {
+        // Answers are not kept (api.save_response: false): say what is known.
+        json!({"status": row.import_status, "importCount": row.import_count, "description": row.error}).to_string()
+    });
+    Ok(Some(Outcome {
+        status: row.status,
+        http_status: row.http_status.map_or(502, |s| s as u16),
+        body,
+        import_status: row.import_status,
+        import_count: row.import_count,
+        at: row.started_at.unwrap_or_else(chrono::Utc::now),
+    }))
+}
+
+/// The submission behind a job id, if the caller may see it. Clients may ask for
+/// `<id>.json`, as DHIS2 allows on every path.
+async fn job_submission(state: &AppState, caller: &AuthUser, job: &str, kind: &str) -> Result<i64, WebError> {
+    let job = job.trim_end_matches(".json");
+    let owner = (!caller.role.is_staff()).then_some(caller.id);
+    sqlx::query_scalar!(
+        "SELECT id FROM submission_log WHERE job_uid = $1 AND kind = $2 AND ($3::bigint IS NULL OR user_id = $3)",
+        job,
+        kind,
+        owner
+    )
+    .fetch_optional(&state.db)
+    .await
+    .map_err(ApiError::from)?
+    .ok_or_else(|| WebError(StatusCode::NOT_FOUND, format!("Job {job} not found")))
+}
+
+/// DHIS2's notification list, newest first.
+async fn notifications(state: &AppState, submission: i64, job: &str, category: &str) -> Result<Value, WebError> {
+    let status = sqlx::query_scalar!("SELECT status FROM submission_log WHERE id = $1", submission)
+        .fetch_one(&state.db)
+        .await
+        .map_err(ApiError::from)?;
+    let note = |message: String, completed: bool, time: chrono::DateTime<chrono::Utc>| json!({"uid": uid::generate(), "level": "INFO", "category": category, "time": time, "message": message, "completed": completed});
+    let queued = note(format!("Import queued in the gateway (job {job})"), false, chrono::Utc::now());
+    Ok(match primary_outcome(state, submission).await? {
+        Some(outcome) => {
+            let count = |k: &str| outcome.import_count.as_ref().and_then(|c| c[k].as_i64()).unwrap_or(0);
+            let message = format!(
+                "Import complete with status {}, {} created, {} updated, {} deleted, {} ignored",
+                outcome.import_status.as_deref().unwrap_or(&outcome.status.to_uppercase()),
+                count("imported"),
+                count("updated"),
+                count("deleted"),
+                count("ignored"),
+            );
+            json!([note(message, true, outcome.at), queued])
+        }
+        None => json!([
+            note(format!("Waiting for DHIS2 (the gateway's status: {status})"), false, chrono::Utc::now()),
+            queued
+        ]),
+    })
+}
+
+async fn task_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job): Path<String>,
+) -> Result<Response, WebError> {
+    let caller = caller?;
+    let submission = job_submission(&state, &caller, &job, "aggregate").await?;
+    Ok(axum::Json(notifications(&state, submission, job.trim_end_matches(".json"), DATAVALUE_IMPORT).await?)
+        .into_response())
+}
+
+/// The bare ImportSummary DHIS2 gave, once delivered.
+async fn task_summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job): Path<String>,
+) -> Result<Response, WebError> {
+    let caller = caller?;
+    let submission = job_submission(&state, &caller, &job, "aggregate").await?;
+    let outcome = primary_outcome(&state, submission).await?.ok_or_else(|| {
+        WebError(StatusCode::NOT_FOUND, format!("Job {job} has no summary yet: DHIS2 has not answered"))
+    })?;
+    let body: Value = serde_json::from_str(&outcome.body).unwrap_or(Value::Null);
+    let summary = if body["response"]["responseType"] == "ImportSummary" { body["response"].clone() } else { body };
+    Ok(axum::Json(summary).into_response())
+}
+
+async fn post_tracker(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let caller = caller?;
+    let body = json_body(&body)?;
+    let (_, pairs) = passed_on(&uri, &[]);
+    let validate = pairs.iter().any(|(k, v)| k == "importMode" && v.eq_ignore_ascii_case("VALIDATE"));
+    if validate {
+        let client = state.dhis2.clone().ok_or(ApiError::Unavailable("No DHIS2 server is configured".into()))?;
+        return match client.post_tracker(&body, TrackerMode::Validate).await {
+            Ok(answer) => Ok(raw_json(answer.status, answer.body)),
+            Err(e) => Err(WebError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("DHIS2 could not be reached to validate: {}", e.message),
+            )),
+        };
+    }
+    let job = uid::generate();
+    let Intake::Accepted(accepted) =
+        submissions::accept_tracker(&state, &caller, &body, false, None, Some(job.clone())).await?
+    else {
+        unreachable!("only validation answers without storing");
+    };
+    let location = format!("{}/api/tracker/jobs/{job}", base_of(&state, &headers));
+    let job_message = json!({"responseType": "TrackerJobWebMessageResponse", "id": job, "location": location});
+    // DHIS2's default is async.
+    if flag(&pairs, "async") != Some(false) {
+        return Ok(web_message(StatusCode::OK, "OK", "Tracker job added", Some(job_message)));
+    }
+    match wait_for_primary(&state, accepted.submission_id).await? {
+        Some(answer) => Ok(answer),
+        None => Ok(queued(&state, &job, job_message)),
+    }
+}
+
+async fn tracker_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job): Path<String>,
+) -> Result<Response, WebError> {
+    let caller = caller?;
+    let submission = job_submission(&state, &caller, &job, "tracker").await?;
+    Ok(axum::Json(notifications(&state, submission, job.trim_end_matches(".json"), TRACKER_IMPORT).await?)
+        .into_response())
+}
+
+async fn tracker_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job): Path<String>,
+) -> Result<Response, WebError> {
+    let caller = caller?;
+    let submission = job_submission(&state, &caller, &job, "tracker").await?;
+    let outcome = primary_outcome(&state, submission)
+        .await?
+        .ok_or_else(|| WebError(StatusCode::NOT_FOUND, format!("Summary for job {job} does not exist yet")))?;
+    Ok(raw_json(200, outcome.body))
+}
+
+/// Metadata reads, from DHIS2 through a cache; stale answers while DHIS2 is down.
+async fn metadata(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, WebError> {
+    caller?;
+    let resource = path.trim_end_matches(".json");
+    let proxied = PROXIED.iter().any(|p| resource == *p || resource.starts_with(&format!("{p}/")));
+    if !proxied {
+        return Err(unsupported_error());
+    }
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    let ttl = Duration::from_secs(state.config.server.dhis2_api_cache_ttl);
+    let cached = state.dhis2_api_cache.get(&path_and_query);
+    if let Some((at, status, body)) = &cached
+        && at.elapsed() < ttl
+    {
+        return Ok(raw_json(*status, body.clone()));
+    }
+    let client = state.dhis2.clone().ok_or(ApiError::Unavailable("No DHIS2 server is configured".into()))?;
+    match client.get(&path_and_query).await {
+        Ok(answer) if answer.status < 500 => {
+            if answer.status == 200 {
+                state.dhis2_api_cache.insert(path_and_query, (Instant::now(), 200, answer.body.clone()));
+            }
+            Ok(raw_json(answer.status, answer.body))
+        }
+        failed => match cached {
+            Some((_, status, body)) => Ok(raw_json(status, body)),
+            None => {
+                let why = match failed {
+                    Ok(answer) => format!("HTTP {}", answer.status),
+                    Err(e) => e.message,
+                };
+                Err(WebError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("DHIS2 is unavailable ({why}) and nothing is cached for this request"),
+                ))
+            }
+        },
+    }
+}
+
+fn unsupported_error() -> WebError {
+    WebError(
+        StatusCode::NOT_FOUND,
+        "Not supported by the dhis2gw gateway. It serves POST /api/dataValueSets, GET /api/system/tasks/DATAVALUE_IMPORT/{id}, \
+         GET /api/system/taskSummaries/DATAVALUE_IMPORT/{id}, POST /api/tracker, GET /api/tracker/jobs/{id}[/report], and reads \
+         of /api/system/info, /api/me, /api/dataSets, /api/dataElements, /api/categoryCombos and /api/organisationUnits"
+            .into(),
+    )
+}
+
+async fn unsupported() -> WebError {
+    unsupported_error()
+}
