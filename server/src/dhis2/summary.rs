@@ -38,6 +38,19 @@ pub struct ImportCount {
     pub deleted: i64,
 }
 
+impl ImportCount {
+    /// From the `stats` of a tracker or metadata ImportReport (`created` counts as imported).
+    fn from_stats(stats: &Value) -> Self {
+        let count = |k: &str| stats[k].as_i64().unwrap_or(0);
+        ImportCount {
+            imported: count("created"),
+            updated: count("updated"),
+            ignored: count("ignored"),
+            deleted: count("deleted"),
+        }
+    }
+}
+
 /// One conflict as DHIS2 reported it. `value` holds DHIS2's message text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Conflict {
@@ -137,14 +150,7 @@ pub fn interpret_tracker(http_status: u16, body: &str) -> Interpretation {
     let Some(report) = report else {
         return without_summary(http_status, json.as_ref(), body);
     };
-    let stats = &report["stats"];
-    let count = |k: &str| stats[k].as_i64().unwrap_or(0);
-    let import_count = ImportCount {
-        imported: count("created"),
-        updated: count("updated"),
-        ignored: count("ignored"),
-        deleted: count("deleted"),
-    };
+    let import_count = ImportCount::from_stats(&report["stats"]);
     let errors = report["validationReport"]["errorReports"].as_array().cloned().unwrap_or_default();
     let conflicts: Vec<Conflict> = errors
         .iter()
@@ -196,14 +202,7 @@ pub fn interpret_metadata(http_status: u16, body: &str) -> Interpretation {
     let Some(report) = metadata_report(body) else {
         return without_summary(http_status, serde_json::from_str(body).ok().as_ref(), body);
     };
-    let stats = &report["stats"];
-    let count = |k: &str| stats[k].as_i64().unwrap_or(0);
-    let import_count = ImportCount {
-        imported: count("created"),
-        updated: count("updated"),
-        ignored: count("ignored"),
-        deleted: count("deleted"),
-    };
+    let import_count = ImportCount::from_stats(&report["stats"]);
     let conflicts: Vec<Conflict> = report["typeReports"]
         .as_array()
         .into_iter()

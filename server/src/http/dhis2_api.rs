@@ -312,31 +312,44 @@ async fn notifications(state: &AppState, submission: i64, job: &str, category: &
     })
 }
 
-async fn task_notifications(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(job): Path<String>,
-) -> Result<Response, WebError> {
-    let caller = caller?;
-    let submission = job_submission(&state, &caller, &job, "aggregate").await?;
-    Ok(axum::Json(notifications(&state, submission, job.trim_end_matches(".json"), DATAVALUE_IMPORT).await?)
-        .into_response())
+async fn task_notifications(state: State<AppState>, caller: Caller, job: Path<String>) -> Result<Response, WebError> {
+    job_notifications(state, caller, job, "aggregate", DATAVALUE_IMPORT).await
 }
 
 /// The bare ImportSummary DHIS2 gave, once delivered.
-async fn task_summary(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(job): Path<String>,
-) -> Result<Response, WebError> {
-    let caller = caller?;
-    let submission = job_submission(&state, &caller, &job, "aggregate").await?;
-    let outcome = primary_outcome(&state, submission).await?.ok_or_else(|| {
-        WebError(StatusCode::NOT_FOUND, format!("Job {job} has no summary yet: DHIS2 has not answered"))
-    })?;
+async fn task_summary(state: State<AppState>, caller: Caller, job: Path<String>) -> Result<Response, WebError> {
+    let outcome = delivered(state, caller, job, "aggregate").await?;
     let body: Value = serde_json::from_str(&outcome.body).unwrap_or(Value::Null);
     let summary = if body["response"]["responseType"] == "ImportSummary" { body["response"].clone() } else { body };
     Ok(axum::Json(summary).into_response())
+}
+
+/// A job's notifications, newest first.
+async fn job_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job): Path<String>,
+    kind: &str,
+    category: &str,
+) -> Result<Response, WebError> {
+    let caller = caller?;
+    let submission = job_submission(&state, &caller, &job, kind).await?;
+    let notes = notifications(&state, submission, job.trim_end_matches(".json"), category).await?;
+    Ok(axum::Json(notes).into_response())
+}
+
+/// DHIS2's answer to the job's submission; 404 until there is one.
+async fn delivered(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job): Path<String>,
+    kind: &str,
+) -> Result<Outcome, WebError> {
+    let caller = caller?;
+    let submission = job_submission(&state, &caller, &job, kind).await?;
+    primary_outcome(&state, submission)
+        .await?
+        .ok_or_else(|| WebError(StatusCode::NOT_FOUND, format!("Job {job} has no summary yet: DHIS2 has not answered")))
 }
 
 async fn post_tracker(
@@ -379,27 +392,15 @@ async fn post_tracker(
 }
 
 async fn tracker_notifications(
-    State(state): State<AppState>,
+    state: State<AppState>,
     caller: Caller,
-    Path(job): Path<String>,
+    job: Path<String>,
 ) -> Result<Response, WebError> {
-    let caller = caller?;
-    let submission = job_submission(&state, &caller, &job, "tracker").await?;
-    Ok(axum::Json(notifications(&state, submission, job.trim_end_matches(".json"), TRACKER_IMPORT).await?)
-        .into_response())
+    job_notifications(state, caller, job, "tracker", TRACKER_IMPORT).await
 }
 
-async fn tracker_report(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(job): Path<String>,
-) -> Result<Response, WebError> {
-    let caller = caller?;
-    let submission = job_submission(&state, &caller, &job, "tracker").await?;
-    let outcome = primary_outcome(&state, submission)
-        .await?
-        .ok_or_else(|| WebError(StatusCode::NOT_FOUND, format!("Summary for job {job} does not exist yet")))?;
-    Ok(raw_json(200, outcome.body))
+async fn tracker_report(state: State<AppState>, caller: Caller, job: Path<String>) -> Result<Response, WebError> {
+    Ok(raw_json(200, delivered(state, caller, job, "tracker").await?.body))
 }
 
 /// Metadata reads, from DHIS2 through a cache; stale answers while DHIS2 is down.
