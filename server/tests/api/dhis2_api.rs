@@ -62,6 +62,11 @@ async fn a_synchronous_post_returns_dhis2s_own_answer_and_is_logged() {
     let rejected = expect_json(rejected, StatusCode::CONFLICT).await;
     assert_eq!(rejected["response"]["responseType"], "ImportSummary", "{rejected}");
 
+    // DHIS2 clients configured with a username and password send Basic: the partner's own.
+    let basic = p.app.request(Method::POST, "/dhis2/api/dataValueSets").basic_auth("emr", Some(PASSWORD));
+    let answer = basic.json(&data_value_set("5")).send().await.unwrap();
+    assert_eq!(expect_json(answer, StatusCode::OK).await["response"]["importCount"]["updated"], 1);
+
     // DHIS2's CSV format works too.
     let csv = format!(
         "dataelement,period,orgunit,categoryoptioncombo,attributeoptioncombo,value\n{},202405,{},,,21\n",
