@@ -34,6 +34,9 @@ const JOB_POLL_MAX: Duration = Duration::from_secs(5);
 /// How often an idle worker looks for work that fell due (scheduled retries).
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
+/// Longest wait between two attempts while a server is unavailable.
+const OUTAGE_MAX_WAIT: Duration = Duration::from_secs(300);
+
 /// Longest wait between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
@@ -75,6 +78,8 @@ struct Claim {
     kind: String,
     /// Import options for DHIS2 sent through the DHIS2-compatible API.
     dhis2_query: Option<String>,
+    /// Attempts made before this one.
+    attempts: i64,
     retry_count: i32,
     payload: Value,
     value_keys: Vec<String>,
@@ -92,7 +97,12 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
         Ok(server) => server,
         // E.g. credentials that no longer decrypt: recorded, and retried like an outage.
         Err(e) => {
-            let unusable = TransportError { url: String::new(), message: format!("{e:#}"), duration: Duration::ZERO };
+            let unusable = TransportError {
+                url: String::new(),
+                message: format!("{e:#}"),
+                duration: Duration::ZERO,
+                unreachable: false,
+            };
             record(d, job.destination_id, &claim, Utc::now(), Err(unusable), None).await?;
             return Ok(());
         }
@@ -157,6 +167,7 @@ async fn send_tracker(server: &Connection, threshold: usize, payload: &Value) ->
         }
         if started.elapsed() > limit {
             return Err(TransportError {
+                unreachable: false,
                 url: accepted.url,
                 message: format!(
                     "tracker job {job} did not finish within the server's timeout ({} s)",
@@ -274,7 +285,7 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
            UPDATE submission_log s SET status = 'processing'
            FROM claimed c WHERE s.id = c.submission_id
            RETURNING c.submission_id, c.server_id, c.retry_count, s.kind, s.dhis2_payload AS "payload!", s.value_keys,
-               s.dhis2_query"#,
+               s.dhis2_query, (SELECT count(*) FROM delivery_attempts a WHERE a.destination_id = $1) AS "attempts!""#,
         destination_id,
         d.worker,
         LEASE_TIMEOUTS,
@@ -287,6 +298,7 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
         server_id: row.server_id,
         kind: row.kind,
         dhis2_query: row.dhis2_query,
+        attempts: row.attempts,
         retry_count: row.retry_count,
         payload: row.payload,
         value_keys: serde_json::from_value(row.value_keys).unwrap_or_default(),
@@ -320,7 +332,7 @@ async fn record(
         }
         Err(e) => {
             let meaning = Interpretation {
-                verdict: Verdict::Retry,
+                verdict: if e.unreachable { Verdict::Unavailable } else { Verdict::Retry },
                 import_status: None,
                 import_count: None,
                 conflicts: Vec::new(),
@@ -329,7 +341,7 @@ async fn record(
             (e.url, None, None, e.duration, meaning)
         }
     };
-    let outcome = decide(d, claim.retry_count, &meaning);
+    let outcome = decide(d, claim.retry_count, claim.attempts, &meaning);
     let conflicts: Vec<ConflictView> = meaning.conflicts.iter().map(|c| conflict_view(c, &claim.value_keys)).collect();
     let saved_body = body.filter(|_| d.config.api.save_response);
     let attempt_outcome = match outcome.status {
@@ -407,12 +419,20 @@ async fn record(
     Ok(())
 }
 
-fn decide(d: &Deliverer, retry_count: i32, meaning: &Interpretation) -> Outcome {
+/// `attempts`: how many attempts this delivery had before this one.
+fn decide(d: &Deliverer, retry_count: i32, attempts: i64, meaning: &Interpretation) -> Outcome {
     let final_outcome = |status| Outcome { status, retry_count, next_attempt_at: None, error: meaning.error.clone() };
     match meaning.verdict {
         Verdict::Succeeded => final_outcome("succeeded"),
         Verdict::Warning => final_outcome("warning"),
         Verdict::Failed => final_outcome("failed"),
+        // Retries are not used up while the server is away; the wait stays short so that
+        // delivery resumes soon after it is back (its health check wakes them sooner still).
+        Verdict::Unavailable => {
+            let streak = i32::try_from(attempts + 1).unwrap_or(i32::MAX);
+            let at = Utc::now() + d.backoff(streak).min(OUTAGE_MAX_WAIT);
+            Outcome { status: "retrying", retry_count, next_attempt_at: Some(at), error: meaning.error.clone() }
+        }
         Verdict::Retry => {
             let retry = retry_count + 1;
             if retry > d.config.server.max_retries as i32 {

@@ -85,11 +85,24 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
     let expression = with_seconds(&config.api.retry_cron_expression);
     let job = Job::new_async_tz(expression.as_str(), config.timezone(), move |_, _| Box::pin(run()))?;
     scheduler.add(job).await?;
+    let (health_db, health_queue) = (state.db.clone(), state.queue.clone());
     let check = move || {
-        let servers = servers.clone();
+        let (servers, db, queue) = (servers.clone(), health_db.clone(), health_queue.clone());
         async move {
-            if let Err(e) = servers.check_health().await {
-                tracing::warn!(error = %format!("{e:#}"), "DHIS2 server health check failed");
+            let recovered = match servers.check_health().await {
+                Ok(recovered) => recovered,
+                Err(e) => return tracing::warn!(error = %format!("{e:#}"), "DHIS2 server health check failed"),
+            };
+            for server in recovered {
+                match crate::servers::wake_retrying(&db, server).await {
+                    Ok(due) => {
+                        tracing::info!(server, deliveries = due.len(), "DHIS2 server is back; its retries go now");
+                        if let Err(e) = queue.push_due(&due).await {
+                            tracing::warn!(error = %e, "could not queue the retries; the sweeper will");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not bring the retries forward"),
+                }
             }
         }
     };

@@ -57,6 +57,8 @@ pub struct TransportError {
     pub url: String,
     pub message: String,
     pub duration: Duration,
+    /// No connection could be made: the server (or its address) is not there.
+    pub unreachable: bool,
 }
 
 impl Dhis2Client {
@@ -147,10 +149,15 @@ impl Dhis2Client {
             url: self.api.clone(),
             message: e.to_string(),
             duration: started.elapsed(),
+            unreachable: false,
         })?;
         let url = request.url().to_string();
-        let transport =
-            |e: reqwest::Error| TransportError { url: url.clone(), message: describe(&e), duration: started.elapsed() };
+        let transport = |e: reqwest::Error| TransportError {
+            url: url.clone(),
+            message: describe(&e),
+            duration: started.elapsed(),
+            unreachable: e.is_connect() && !e.is_timeout(),
+        };
         let answer = async {
             let response = self.http.execute(request).await.map_err(transport)?;
             let status = response.status().as_u16();

@@ -22,8 +22,12 @@ pub enum Verdict {
     Warning,
     /// DHIS2 rejected the data; sending it again unchanged cannot help.
     Failed,
-    /// The problem was on the way (server error, overload, credentials, a proxy page): try later.
+    /// The problem was on the way (server error, credentials, a proxy page, a timeout): try
+    /// again later, at most `max_retries` times.
     Retry,
+    /// The server is not there (connection refused, 502/503/504 from its proxy): wait for it as
+    /// long as it takes, without using up retries. Its health check wakes the deliveries.
+    Unavailable,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +250,7 @@ fn without_summary(http_status: u16, json: Option<&Value>, body: &str) -> Interp
     let verdict = match http_status {
         200..=299 => Verdict::Retry,
         401 | 403 | 404 | 407 | 408 | 429 => Verdict::Retry,
+        502..=504 => Verdict::Unavailable,
         500..=599 => Verdict::Retry,
         _ => Verdict::Failed,
     };
@@ -313,7 +318,8 @@ mod tests {
             r#"[{"message":"exists","errorCode":"E1002","uid":"Te000000001"},{"message":"exists","errorCode":"E1030","uid":"Ev000000001"}]"#,
         );
         assert_eq!(interpret_tracker(409, &existing).verdict, Verdict::Succeeded, "already there is done");
-        assert_eq!(interpret_tracker(503, "Service Unavailable").verdict, Verdict::Retry);
+        assert_eq!(interpret_tracker(503, "Service Unavailable").verdict, Verdict::Unavailable);
+        assert_eq!(interpret_tracker(500, "oops").verdict, Verdict::Retry);
     }
 
     #[test]
@@ -376,8 +382,12 @@ mod tests {
 
     #[test]
     fn transport_level_answers_are_retried_and_other_errors_fail() {
-        for status in [500, 502, 503, 504, 429, 401, 404] {
+        for status in [500, 429, 401, 404] {
             assert_eq!(interpret(status, "<html>busy</html>").verdict, Verdict::Retry, "{status}");
+        }
+        // A proxy saying its DHIS2 is not there: waited for, not retried against a limit.
+        for status in [502, 503, 504] {
+            assert_eq!(interpret(status, "<html>busy</html>").verdict, Verdict::Unavailable, "{status}");
         }
         assert_eq!(interpret(200, "<html>login</html>").verdict, Verdict::Retry);
         let bad = interpret(400, r#"{"httpStatusCode":400,"status":"ERROR","message":"Unexpected character"}"#);

@@ -134,7 +134,7 @@ fn changed_servers(state: &AppState) {
     state.servers.invalidate();
     let servers = state.servers.clone();
     tokio::spawn(async move {
-        if let Err(e) = servers.check_health().await {
+        if let Err(e) = servers.check_health().await.map(drop) {
             tracing::warn!(error = %format!("{e:#}"), "DHIS2 server health check failed");
         }
     });

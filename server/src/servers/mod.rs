@@ -355,6 +355,20 @@ pub async fn wake_waiting_deliveries(db: &PgPool, uid: &str) -> sqlx::Result<Vec
     Ok(rows.into_iter().map(|r| (r.id, r.generation)).collect())
 }
 
+/// Brings forward the retries of a server that is reachable again, under a new generation so
+/// their jobs are queued afresh.
+pub async fn wake_retrying(db: &PgPool, server_id: i64) -> sqlx::Result<Vec<(i64, i32)>> {
+    let rows = sqlx::query!(
+        r#"UPDATE submission_destinations SET next_attempt_at = now(), generation = generation + 1
+           WHERE server_id = $1 AND status = 'retrying'
+           RETURNING id, generation"#,
+        server_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.generation)).collect())
+}
+
 /// One server in a `server.conf_dir` file (the file holds `servers: [...]`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -555,9 +569,13 @@ impl Registry {
     }
 
     /// Asks every switched-on server for its version and records it, or why it failed.
-    pub async fn check_health(&self) -> anyhow::Result<()> {
-        let servers = sqlx::query_scalar!("SELECT id FROM dhis2_servers WHERE enabled").fetch_all(&self.db).await?;
-        for id in servers {
+    /// Returns the servers that answered again after failing: their retries can go now.
+    pub async fn check_health(&self) -> anyhow::Result<Vec<i64>> {
+        let servers =
+            sqlx::query!("SELECT id, last_error FROM dhis2_servers WHERE enabled").fetch_all(&self.db).await?;
+        let mut recovered = Vec::new();
+        for server in servers {
+            let id = server.id;
             let result = match self.connection(id).await {
                 Ok(connection) => connection.client.check().await,
                 Err(e) => Err(format!("{e:#}")),
@@ -566,6 +584,9 @@ impl Registry {
                 Ok(version) => (Some(version), None),
                 Err(error) => (None, Some(error)),
             };
+            if server.last_error.is_some() && error.is_none() {
+                recovered.push(id);
+            }
             sqlx::query!(
                 r#"UPDATE dhis2_servers SET dhis2_version = COALESCE($2, dhis2_version), last_error = $3,
                        last_checked_at = now()
@@ -577,6 +598,6 @@ impl Registry {
             .execute(&self.db)
             .await?;
         }
-        Ok(())
+        Ok(recovered)
     }
 }

@@ -346,3 +346,34 @@ async fn redis_losing_its_jobs_does_not_lose_submissions() {
     }
     assert!(p.dhis2.values().iter().all(|v| v.times_written == 1), "{:?}", p.dhis2.values());
 }
+
+/// A stopped DHIS2 (connection refused) is waited for as long as it takes: retries are not
+/// used up, nothing goes dead, and delivery resumes once it is back.
+#[tokio::test]
+async fn while_dhis2_is_stopped_deliveries_wait_without_using_up_retries() {
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let p = pipeline(Version::V2_40, |c| {
+        c.api.dhis2_base_url = format!("http://{address}");
+        c.server.max_retries = 1;
+    })
+    .await;
+    let id = p.submit(json!({"positives": 8})).await;
+    let started = Instant::now();
+    let log = loop {
+        let log = p.log(id).await;
+        if log["attempts"].as_array().unwrap().len() >= 3 {
+            break log;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{log:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(log["status"], "retrying", "more attempts than max_retries, and not dead: {log:#}");
+    assert_eq!(log["retry_count"], 0, "an outage uses no retries");
+    assert!(log["errors"].as_str().unwrap().contains("could not connect"), "{}", log["errors"]);
+
+    let dhis2 = Dhis2Double::start_on(address, Version::V2_40).await.unwrap();
+    let log = p.settled(id, FINAL, Duration::from_secs(40)).await;
+    assert_eq!(log["status"], "succeeded", "{log:#}");
+    let stored = dhis2.value(fixture::DE_POSITIVES, "202401", fixture::OU_FACILITY_1, fixture::DEFAULT_COC);
+    assert_eq!(stored.map(|v| v.value), Some("8".into()));
+}
