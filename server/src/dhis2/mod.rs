@@ -57,7 +57,7 @@ pub struct TransportError {
     pub url: String,
     pub message: String,
     pub duration: Duration,
-    /// No connection could be made: the server (or its address) is not there.
+    /// No answer came and it was not a timeout: the server (or its address) is not there.
     pub unreachable: bool,
 }
 
@@ -156,7 +156,9 @@ impl Dhis2Client {
             url: url.clone(),
             message: describe(&e),
             duration: started.elapsed(),
-            unreachable: e.is_connect() && !e.is_timeout(),
+            // Refused, reset or closed without an answer: nobody is serving. A timeout may
+            // be a slow import of this very payload, so it is not.
+            unreachable: !e.is_timeout(),
         };
         let answer = async {
             let response = self.http.execute(request).await.map_err(transport)?;

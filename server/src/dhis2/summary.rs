@@ -25,7 +25,7 @@ pub enum Verdict {
     /// The problem was on the way (server error, credentials, a proxy page, a timeout): try
     /// again later, at most `max_retries` times.
     Retry,
-    /// The server is not there (connection refused, 502/503/504 from its proxy): wait for it as
+    /// The server is not there (connection refused or dropped, 502/503/504 from its proxy): wait for it as
     /// long as it takes, without using up retries. Its health check wakes the deliveries.
     Unavailable,
 }
