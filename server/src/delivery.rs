@@ -348,6 +348,13 @@ async fn record(
         "retrying" => "retry",
         other => other,
     };
+    // Deliveries of one submission to several servers can finish at the same moment. Each
+    // takes the submission's row lock first, so the summary below is computed (a statement
+    // later, with a fresh snapshot) after the other one's destination state is committed.
+    let mut tx = d.db.begin().await?;
+    sqlx::query_scalar!("SELECT id FROM submission_log WHERE id = $1 FOR UPDATE", claim.submission_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     // The attempt, the destination's new state and the submission's summary: one statement.
     let generation = sqlx::query_scalar!(
         r#"WITH attempt AS (
@@ -391,8 +398,9 @@ async fn record(
         outcome.next_attempt_at,
         d.worker,
     )
-    .fetch_optional(&d.db)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     match (generation, outcome.next_attempt_at) {
         (Some(generation), Some(at)) => {
             let delay = (at - Utc::now()).to_std().unwrap_or_default();

@@ -16,6 +16,9 @@ use crate::http::AppState;
 use crate::orgunits;
 use crate::queue::Queue;
 
+/// How long a delivery may be overdue before its job is taken for lost.
+const STALE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Deliveries pushed per sweep at most; the next sweep continues.
 const BATCH: i64 = 20_000;
 
@@ -42,11 +45,24 @@ pub async fn sweep(db: &PgPool, queue: &Queue) -> anyhow::Result<Swept> {
     if !reclaimed.is_empty() {
         tracing::warn!(count = reclaimed.len(), "deliveries whose worker stopped mid-way are queued again");
     }
+    // A delivery overdue for longer than STALE had its job consumed without effect (it ran a
+    // moment early, or while its server was off): that job name stays taken in Redis, so it
+    // gets a new generation. The others are pushed under their own, which Redis ignores when
+    // it still holds the job.
     let due = sqlx::query!(
-        r#"SELECT d.id, d.generation FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
-           WHERE s.enabled AND (d.status = 'queued' OR (d.status = 'retrying' AND d.next_attempt_at <= now()))
-           ORDER BY d.id LIMIT $1"#,
-        BATCH
+        r#"WITH due AS (
+               SELECT d.id, (COALESCE(d.next_attempt_at, d.updated) < now() - make_interval(secs => $2)) AS stale
+               FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
+               WHERE s.enabled AND (d.status = 'queued' OR (d.status = 'retrying' AND d.next_attempt_at <= now()))
+               ORDER BY d.id LIMIT $1),
+           renewed AS (
+               UPDATE submission_destinations d SET generation = d.generation + 1
+               FROM due WHERE d.id = due.id AND due.stale
+               RETURNING d.id, d.generation)
+           SELECT d.id AS "id!", COALESCE(r.generation, d.generation) AS "generation!"
+           FROM submission_destinations d JOIN due ON due.id = d.id LEFT JOIN renewed r ON r.id = d.id"#,
+        BATCH,
+        STALE.as_secs_f64(),
     )
     .fetch_all(db)
     .await?;
