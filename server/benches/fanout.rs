@@ -23,10 +23,13 @@ const TRACKER_PER_HOUR: usize = 8;
 /// The hours of the day during which the second CC server is down.
 const OUTAGE: std::ops::Range<usize> = 8..11;
 
+fn postgres() -> String {
+    std::env::var("DHIS2GW_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
 fn config(conf_dir: &str) -> Config {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let postgres =
-        std::env::var("DHIS2GW_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let postgres = postgres();
     let mut c = Config::default();
     c.database.uri.0 = format!("{postgres}/dhis2gw_fanout_{id}");
     c.server.host = "127.0.0.1".into();
@@ -183,7 +186,7 @@ async fn main() {
 
     let mut failures = Vec::new();
     let by_server: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-        r#"SELECT s.name, d.status, count(*), COALESCE(max(a.n), 0), COALESCE(sum(a.n), 0)
+        r#"SELECT s.name, d.status, count(*), COALESCE(max(a.n), 0), COALESCE(sum(a.n), 0)::bigint
            FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
            LEFT JOIN LATERAL (SELECT count(*) AS n FROM delivery_attempts a WHERE a.destination_id = d.id) a ON true
            GROUP BY s.name, d.status ORDER BY s.name, d.status"#,
@@ -196,6 +199,14 @@ async fn main() {
         if status != "succeeded" {
             failures.push(format!("{count} deliveries to {server} ended {status}"));
         }
+    }
+    let unfinished: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_log WHERE status <> 'succeeded'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    println!("  {unfinished} submissions whose own status disagrees with their destinations'");
+    if unfinished > 0 {
+        failures.push(format!("{unfinished} submissions are not marked succeeded"));
     }
     for (name, double) in [("primary", &primary), ("cc-east", &east), ("cc-west", &west)] {
         let missing = expected
@@ -225,6 +236,11 @@ async fn main() {
         drained.as_secs_f64()
     );
     std::fs::remove_dir_all(&conf_dir).ok();
+    let database = db.connect_options().get_database().unwrap_or_default().to_string();
+    db.close().await;
+    let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres())).await.unwrap();
+    let drop = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await.ok();
     if failures.is_empty() {
         println!("PASSED: every destination holds every accepted value");
     } else {
