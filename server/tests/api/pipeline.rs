@@ -326,7 +326,9 @@ async fn a_base_url_ending_in_api_and_pat_authentication_work() {
 
 #[tokio::test]
 async fn redis_losing_its_jobs_does_not_lose_submissions() {
-    let p = pipeline(Version::V2_40, |_| {}).await;
+    // A generous timeout: on a loaded machine an answer slower than the pipeline's usual 2 s
+    // would be retried and written twice, which is a timeout's doing, not Redis's.
+    let p = pipeline(Version::V2_40, |c| c.api.dhis2_timeout = 10).await;
     p.dhis2.set_down(true);
     let mut ids = Vec::new();
     for i in 0..5 {
