@@ -40,6 +40,7 @@ mod model;
 mod orgunit;
 mod period;
 mod server;
+mod stats;
 mod time;
 mod tracker;
 

@@ -24,6 +24,7 @@
 //! the status is ERROR. `NONE`: the valid objects are stored, status WARNING. VALIDATE
 //! checks only: nothing is stored and nothing counts as created or updated.
 
+use crate::stats::Stats;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDateTime;
@@ -865,34 +866,5 @@ fn apply(registry: &mut Registry, units: &[Checked<UnitIn>], levels: &[Checked<L
             last_updated: now,
         };
         registry.groups.insert(stored.id.clone(), stored);
-    }
-}
-
-#[derive(Clone, Copy, Default)]
-struct Stats {
-    created: usize,
-    updated: usize,
-    deleted: usize,
-    ignored: usize,
-    total: usize,
-}
-
-impl Stats {
-    fn add(&mut self, other: Stats) {
-        self.created += other.created;
-        self.updated += other.updated;
-        self.deleted += other.deleted;
-        self.ignored += other.ignored;
-        self.total += other.total;
-    }
-
-    fn to_json(self) -> Value {
-        json!({
-            "created": self.created,
-            "updated": self.updated,
-            "deleted": self.deleted,
-            "ignored": self.ignored,
-            "total": self.total,
-        })
     }
 }

@@ -22,6 +22,7 @@
 mod payload;
 mod validate;
 
+use crate::stats::Stats;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -190,27 +191,6 @@ struct ErrorEntry {
     message: String,
     tracker_type: TrackerType,
     uid: Option<String>,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Stats {
-    created: usize,
-    updated: usize,
-    deleted: usize,
-    ignored: usize,
-    total: usize,
-}
-
-impl Stats {
-    fn to_json(self) -> Value {
-        json!({
-            "created": self.created,
-            "updated": self.updated,
-            "deleted": self.deleted,
-            "ignored": self.ignored,
-            "total": self.total,
-        })
-    }
 }
 
 /// The outcome of one import, kept whole so a job report can be shown in any
