@@ -32,7 +32,9 @@ def values(period: str, value: str) -> dict:
 
 
 def wait_for(api: Api, job: str) -> dict:
-    for _ in range(300):
+    # After an outage the gateway's next attempt may be some seconds away (it backs off while
+    # DHIS2 is away), so allow two minutes.
+    for _ in range(1200):
         notes = api.get(f"system/tasks/DATAVALUE_IMPORT/{job}").json()
         if notes and notes[0].get("completed"):
             summary = api.get(f"system/taskSummaries/DATAVALUE_IMPORT/{job}").json()
