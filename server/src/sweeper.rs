@@ -77,8 +77,10 @@ fn with_seconds(expression: &str) -> String {
     if expression.split_whitespace().count() == 5 { format!("0 {expression}") } else { expression.to_string() }
 }
 
-/// How often every switched-on DHIS2 server is asked for its version (its health).
-const HEALTH_CHECK: &str = "0 * * * * *";
+/// How often every switched-on DHIS2 server is asked for its version (its health); a server
+/// seen down and then up again has its retries brought forward, so data flows within this
+/// long of DHIS2 coming back.
+const HEALTH_CHECK: &str = "*/15 * * * * *";
 
 /// Starts the scheduler: the sweep (one still running when the next is due is skipped) and
 /// the servers' health checks.
