@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,15 +42,31 @@ pub fn router() -> Router<AppState> {
     // Other methods on these paths are unsupported too, in DHIS2's shape.
     Router::new()
         .route("/api/dataValueSets", post(post_data_value_set).fallback(unsupported))
-        .route("/api/dataValueSets.json", post(post_data_value_set).fallback(unsupported))
         .route("/api/system/tasks/DATAVALUE_IMPORT/{id}", get(task_notifications).fallback(unsupported))
         .route("/api/system/taskSummaries/DATAVALUE_IMPORT/{id}", get(task_summary).fallback(unsupported))
         .route("/api/tracker", post(post_tracker).fallback(unsupported))
         .route("/api/tracker/jobs/{id}", get(tracker_notifications).fallback(unsupported))
         .route("/api/tracker/jobs/{id}/report", get(tracker_report).fallback(unsupported))
-        .route("/api/tracker/jobs/{id}/report.json", get(tracker_report).fallback(unsupported))
         .route("/api/{*path}", get(metadata).fallback(unsupported))
         .fallback(unsupported)
+}
+
+/// DHIS2 serves every path also with `.json` appended, and its clients use that (dhis2.py
+/// does on every read). The suffix is dropped before routing, so every route has both forms.
+pub fn without_json_suffix(mut request: Request) -> Request {
+    let uri = request.uri();
+    if let Some(path) = uri.path().strip_suffix(".json") {
+        let path_and_query = match uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_string(),
+        };
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        if let Ok(stripped) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = stripped;
+        }
+    }
+    request
 }
 
 /// A failure in DHIS2's WebMessage shape.
@@ -267,10 +283,8 @@ async fn primary_outcome(state: &AppState, submission: i64) -> Result<Option<Out
     }))
 }
 
-/// The submission behind a job id, if the caller may see it. Clients may ask for
-/// `<id>.json`, as DHIS2 allows on every path.
+/// The submission behind a job id, if the caller may see it.
 async fn job_submission(state: &AppState, caller: &AuthUser, job: &str, kind: &str) -> Result<i64, WebError> {
-    let job = job.trim_end_matches(".json");
     let owner = (!caller.role.is_staff()).then_some(caller.id);
     sqlx::query_scalar!(
         "SELECT id FROM submission_log WHERE job_uid = $1 AND kind = $2 AND ($3::bigint IS NULL OR user_id = $3)",
@@ -334,7 +348,7 @@ async fn job_notifications(
 ) -> Result<Response, WebError> {
     let caller = caller?;
     let submission = job_submission(&state, &caller, &job, kind).await?;
-    let notes = notifications(&state, submission, job.trim_end_matches(".json"), category).await?;
+    let notes = notifications(&state, submission, &job, category).await?;
     Ok(axum::Json(notes).into_response())
 }
 
@@ -411,8 +425,7 @@ async fn metadata(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, WebError> {
     caller?;
-    let resource = path.trim_end_matches(".json");
-    let proxied = PROXIED.iter().any(|p| resource == *p || resource.starts_with(&format!("{p}/")));
+    let proxied = PROXIED.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if !proxied {
         return Err(unsupported_error());
     }

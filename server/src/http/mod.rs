@@ -145,7 +145,15 @@ pub fn app(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let pages = pages::router(&state);
     let dhis2_api_path = state.config.server.dhis2_api_path.trim().to_string();
-    let routes = if dhis2_api_path.is_empty() { routes } else { routes.nest(&dhis2_api_path, dhis2_api::router()) };
+    let routes = if dhis2_api_path.is_empty() {
+        routes
+    } else {
+        // Rewritten before the nested router matches, hence a service rather than a route layer.
+        let api = tower::ServiceBuilder::new()
+            .map_request(dhis2_api::without_json_suffix)
+            .service(dhis2_api::router().with_state(state.clone()));
+        routes.nest_service(&dhis2_api_path, api)
+    };
     let router = routes
         .merge(swagger)
         .merge(pages)
