@@ -43,24 +43,33 @@ struct DocLink {
 }
 
 async fn landing(State(state): State<AppState>) -> ApiResult<Html<String>> {
-    let docs = list_docs(&state.config.server.docs_directory).await;
-    render(&state, "index.html", context! { version => crate::VERSION, docs => Value::from(Serde(&docs)) })
+    off_the_runtime(move || {
+        let docs = list_docs(&state.config.server.docs_directory);
+        render(&state, "index.html", context! { version => crate::VERSION, docs => Value::from(Serde(&docs)) })
+    })
+    .await
 }
 
 async fn doc_page(State(state): State<AppState>, UrlPath(page): UrlPath<String>) -> ApiResult<Html<String>> {
-    let name = page.strip_suffix(".md").unwrap_or(&page);
-    let dir = Path::new(&state.config.server.docs_directory);
-    let not_found = || ApiError::NotFound(format!("No documentation page '{name}'"));
-    let path = page_path(dir, name).ok_or_else(not_found)?;
-    let markdown = tokio::fs::read_to_string(&path).await.map_err(|_| not_found())?;
-    let docs = list_docs(&state.config.server.docs_directory).await;
-    let title = title_of(&markdown).unwrap_or(name).to_string();
-    let body = markdown_to_html(&markdown);
-    render(
-        &state,
-        "doc.html",
-        context! { version => crate::VERSION, docs => Value::from(Serde(&docs)), name, title, body },
-    )
+    off_the_runtime(move || {
+        let name = page.strip_suffix(".md").unwrap_or(&page);
+        let dir = Path::new(&state.config.server.docs_directory);
+        let not_found = || ApiError::NotFound(format!("No documentation page '{name}'"));
+        let path = page_path(dir, name).ok_or_else(not_found)?;
+        let markdown = std::fs::read_to_string(&path).map_err(|_| not_found())?;
+        let docs = list_docs(&state.config.server.docs_directory);
+        let title = title_of(&markdown).unwrap_or(name).to_string();
+        let body = markdown_to_html(&markdown);
+        let ctx = context! { version => crate::VERSION, docs => Value::from(Serde(&docs)), name, title, body };
+        render(&state, "doc.html", ctx)
+    })
+    .await
+}
+
+/// Pages read files (templates, guides) and follow links: blocking work, done on the
+/// blocking pool so the async workers keep serving.
+async fn off_the_runtime(page: impl FnOnce() -> ApiResult<Html<String>> + Send + 'static) -> ApiResult<Html<String>> {
+    tokio::task::spawn_blocking(page).await.map_err(|e| ApiError::Internal(anyhow::anyhow!("page rendering: {e}")))?
 }
 
 /// The file behind a page name, only if it is a plain name and the file (after following
@@ -79,23 +88,21 @@ fn page_path(dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 /// The guides in the docs directory, by file name, with their first `# ` heading as title.
-async fn list_docs(dir: &str) -> Vec<DocLink> {
-    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+fn list_docs(dir: &str) -> Vec<DocLink> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut docs = Vec::new();
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(name) = file_name.strip_suffix(".md") else {
-            continue;
-        };
-        if page_path(Path::new(dir), name).is_none() {
-            continue;
-        }
-        let text = tokio::fs::read_to_string(entry.path()).await.unwrap_or_default();
-        let title = title_of(&text).unwrap_or(name).to_string();
-        docs.push(DocLink { name: name.to_string(), title });
-    }
+    let mut docs: Vec<DocLink> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let name = file_name.strip_suffix(".md")?;
+            let path = page_path(Path::new(dir), name)?;
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let title = title_of(&text).unwrap_or(name).to_string();
+            Some(DocLink { name: name.to_string(), title })
+        })
+        .collect();
     docs.sort_by(|a, b| a.name.cmp(&b.name));
     docs
 }
