@@ -831,7 +831,8 @@ pub async fn requeue_task(state: &AppState, task_id: &str) -> ApiResult<i64> {
 /// refused while that delivery is queued or under way.
 pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> ApiResult<()> {
     let row = sqlx::query!(
-        "SELECT kind, user_id, payload, dhis2_payload, status, source_name, instance_name FROM submission_log WHERE id = $1",
+        r#"SELECT kind, payload, dhis2_payload, dhis2_query, value_keys, warnings, status, source_name, instance_name
+           FROM submission_log WHERE id = $1"#,
         id
     )
     .fetch_optional(&state.db)
@@ -854,17 +855,18 @@ pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> Api
             "Submission {id} is {status} already; requeue it once this delivery has finished"
         )));
     }
-    let (payload, value_keys, warnings) = if row.kind == "metadata" {
-        // Org units as they were when pushed; a newer change is pushed by the next sync.
-        (row.dhis2_payload.unwrap_or_default(), Vec::new(), Vec::new())
-    } else if row.kind == "tracker" {
-        let built = tracker::build(&row.payload, row.user_id.unwrap_or_default())?;
-        (built.payload, built.refs, Vec::new())
-    } else {
+    // Only aggregate data translated through mappings is rebuilt (a fixed mapping fixes it).
+    // Tracker data (UIDs already assigned), org-unit pushes and data sent in DHIS2's own terms
+    // are sent again as they were.
+    let (payload, value_keys, warnings) = if row.kind == "aggregate" && row.dhis2_query.is_none() {
         let submission = aggregate::parse(&row.payload)?;
         let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
         let built = build(state, &submission, &scope, true).await?;
         (built.payload, built.value_keys, built.warnings)
+    } else {
+        let keys: Vec<String> = serde_json::from_value(row.value_keys).unwrap_or_default();
+        let warnings: Vec<String> = serde_json::from_value(row.warnings).unwrap_or_default();
+        (row.dhis2_payload.unwrap_or(row.payload), keys, warnings)
     };
     let mut tx = state.db.begin().await?;
     sqlx::query!(

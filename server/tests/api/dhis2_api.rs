@@ -49,6 +49,13 @@ async fn a_synchronous_post_returns_dhis2s_own_answer_and_is_logged() {
     let logs = p.app.request(Method::GET, "/api/v2/logs").bearer_auth(&p.admin.jwt).send().await.unwrap();
     let logs = expect_json(logs, StatusCode::OK).await;
     assert_eq!((logs["total"].as_i64(), logs["items"][0]["status"].as_str()), (Some(1), Some("succeeded")));
+    // Data sent in DHIS2's own terms is requeued as it was sent.
+    let id = logs["items"][0]["id"].as_i64().unwrap();
+    let again = p.app.request(Method::POST, &format!("/api/v2/logs/{id}/restart")).bearer_auth(&p.admin.jwt).send();
+    assert_eq!(expect_json(again.await.unwrap(), StatusCode::OK).await["reEnqueued"], 1);
+    let log = p.settled(id, &["succeeded", "warning", "failed", "dead"], Duration::from_secs(15)).await;
+    assert_eq!(log["status"], "succeeded", "{log:#}");
+    assert_eq!(log["attempts"].as_array().unwrap().len(), 2);
 
     // Id schemes go to DHIS2 as sent; a rejection is DHIS2's 409, verbatim.
     let by_code = json!({"dataSet": fixture::DS_MONTHLY_HIV_CODE, "period": "202403", "orgUnit": fixture::OU_FACILITY_1_CODE,
