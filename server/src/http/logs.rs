@@ -1,29 +1,32 @@
-//! The submission log: list, detail, delete, purge, restart.
+//! The submission log: list, detail, delete (one or many), purge, restart.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{ErrorBody, Message, Page, RequeueResult, Submission, SubmissionDetail};
+use dhis2gw_wire::{
+    DeleteResult, ErrorBody, Message, Page, RequeueRequest, RequeueResult, Submission, SubmissionDetail,
+};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{Path, Query};
+use super::extract::{Json, Path, Query};
 use crate::audit::{self, Actor};
 use crate::auth::{Admin, AnyRole, Authorized, Operator};
 use crate::error::{ApiError, ApiResult};
-use crate::submissions::{self, LogFilter};
+use crate::submissions::{self, LogFilter, Selection};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(purge))
+        .routes(routes!(delete_many))
         .routes(routes!(detail, delete))
         .routes(routes!(restart))
 }
 
-/// Submissions, newest first. Partners see only their own.
+/// Submissions, newest first unless `sort`/`order` say otherwise. Partners see only their own.
 #[utoipa::path(
     get, path = "/logs", tag = "submissions", params(LogFilter),
     responses((status = 200, body = Page<Submission>), (status = 400, body = ErrorBody)),
@@ -67,6 +70,26 @@ async fn delete(
     audit::record(&state.db, Actor::User(&caller), "submission.delete", "submission", &id.to_string(), json!({}))
         .await?;
     Ok(axum::Json(Message { message: "Deleted 1 log(s)".into() }))
+}
+
+/// Delete many: by `ids`, by `task_ids`, or every submission matching `filter` (the filters
+/// of `GET /logs`; an empty one is refused). Each goes as `DELETE /logs/{id}` would: one
+/// being delivered right now, or not found, is skipped and `errors` says why.
+#[utoipa::path(
+    post, path = "/logs/delete", tag = "submissions", request_body = RequeueRequest,
+    responses((status = 200, body = DeleteResult), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn delete_many(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Json(request): Json<RequeueRequest>,
+) -> ApiResult<axum::Json<DeleteResult>> {
+    let selection = serde_json::to_value(&request).unwrap_or_default();
+    let result = submissions::delete_many(&state, &caller, Selection::from_request(request)?).await?;
+    let detail = json!({"selection": selection, "deleted": result.deleted, "skipped": result.skipped});
+    audit::record(&state.db, Actor::User(&caller), "submission.delete_batch", "submission", "", detail).await?;
+    Ok(axum::Json(result))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use dhis2gw_wire::{
-    AggregateAccepted, Attempt, ConflictView, DestinationView, DryRunResult, Page, RequeueResult, Role, Submission,
-    SubmissionDetail,
+    AggregateAccepted, Attempt, ConflictView, DeleteResult, DestinationView, DryRunResult, Page, RequeueResult, Role,
+    Submission, SubmissionDetail,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -453,10 +453,19 @@ pub struct LogFilter {
     pub user: Option<String>,
     /// Text anywhere in the partner's payload.
     pub q: Option<String>,
+    /// One of submitted_at (the default), status, period, org_unit, data_set, user,
+    /// retry_count, last_attempt_at. Ties are broken by id, so pages never overlap.
+    pub sort: Option<String>,
+    /// `asc` or `desc` (the default). Empty values sort last either way.
+    pub order: Option<String>,
     pub page: Option<i64>,
     /// 1 to 500; 10 by default.
     pub page_size: Option<i64>,
 }
+
+/// What `sort` may name: the columns of the log.
+const SORT_KEYS: [&str; 8] =
+    ["submitted_at", "status", "period", "org_unit", "data_set", "user", "retry_count", "last_attempt_at"];
 
 /// A filter checked and ready for SQL.
 struct Criteria {
@@ -472,6 +481,10 @@ struct Criteria {
     q: Option<String>,
     /// Partners only ever see their own submissions.
     owner: Option<i64>,
+    /// One of [`SORT_KEYS`].
+    sort: &'static str,
+    /// `asc` or `desc`.
+    order: &'static str,
 }
 
 /// The original service's status words → ours.
@@ -486,6 +499,22 @@ fn status_of(word: &str) -> Option<&'static str> {
         "dead" | "archived" => "dead",
         _ => return None,
     })
+}
+
+type Instant = DateTime<Utc>;
+
+/// `from_date` and `to_date` as the log's filters (and the audit log's) take them: whole
+/// days in the gateway's time zone, both inclusive, or RFC 3339 instants. A bad one is a 400
+/// naming it. The range is `from <= t < to`.
+pub fn date_range(
+    from_date: Option<&str>,
+    to_date: Option<&str>,
+    tz: chrono_tz::Tz,
+) -> ApiResult<(Option<Instant>, Option<Instant>)> {
+    let from = from_date.map(|d| instant("from_date", d, tz, false)).transpose()?;
+    // A whole day is inclusive: up to (not including) the start of the next.
+    let to = to_date.map(|d| instant("to_date", d, tz, true)).transpose()?;
+    Ok((from, to))
 }
 
 /// `from` is the start of its day, `to` the end of its day, in the gateway's time zone.
@@ -513,10 +542,19 @@ impl LogFilter {
                 )
             })?),
         };
-        let from = self.from_date.as_deref().map(|d| instant("from_date", d, tz, false)).transpose()?;
-        // A whole day is inclusive: up to (not including) the start of the next.
-        let to = self.to_date.as_deref().map(|d| instant("to_date", d, tz, true)).transpose()?;
+        let (from, to) = date_range(self.from_date.as_deref(), self.to_date.as_deref(), tz)?;
         let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let sort = match blank(self.sort) {
+            None => "submitted_at",
+            Some(key) => SORT_KEYS.into_iter().find(|k| key.eq_ignore_ascii_case(k)).ok_or_else(|| {
+                ApiError::invalid_field("sort", format!("unknown column '{key}'; use one of {}", SORT_KEYS.join(", ")))
+            })?,
+        };
+        let order = match blank(self.order).map(|o| o.to_ascii_lowercase()).as_deref() {
+            None | Some("desc") => "desc",
+            Some("asc") => "asc",
+            Some(other) => return Err(ApiError::invalid_field("order", format!("'{other}' is neither asc nor desc"))),
+        };
         Ok(Criteria {
             status: status.map(str::to_string),
             from,
@@ -529,6 +567,8 @@ impl LogFilter {
             user: blank(self.user),
             q: blank(self.q).map(|q| like_pattern(&q)),
             owner: (caller.role == Role::Partner).then_some(caller.id),
+            sort,
+            order,
         })
     }
 }
@@ -624,8 +664,27 @@ pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> Api
                s.last_attempt_at, s.next_attempt_at, s.task_id, s.response, s.errors, s.data_set, s.org_unit, s.period,
                s.warnings AS "warnings!"
            FROM matching_submissions($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) s LEFT JOIN users u ON u.id = s.user_id
-           ORDER BY s.submitted_at DESC, s.id DESC LIMIT $12 OFFSET $13"#,
+           -- One key per column type and direction; the others are NULL for every row. PostgreSQL
+           -- folds them away when it plans with the values, so the default order still walks the
+           -- (submitted_at, id) index and stops after one page.
+           ORDER BY
+               CASE WHEN $14::text = 'submitted_at' AND $15::text = 'asc' THEN s.submitted_at END ASC,
+               CASE WHEN $14 = 'submitted_at' AND $15 = 'desc' THEN s.submitted_at END DESC,
+               CASE WHEN $15 = 'asc' THEN CASE $14 WHEN 'status' THEN s.status WHEN 'period' THEN s.period
+                   WHEN 'org_unit' THEN s.org_unit WHEN 'data_set' THEN s.data_set WHEN 'user' THEN u.username END
+               END ASC NULLS LAST,
+               CASE WHEN $15 = 'desc' THEN CASE $14 WHEN 'status' THEN s.status WHEN 'period' THEN s.period
+                   WHEN 'org_unit' THEN s.org_unit WHEN 'data_set' THEN s.data_set WHEN 'user' THEN u.username END
+               END DESC NULLS LAST,
+               CASE WHEN $14 = 'retry_count' AND $15 = 'asc' THEN s.retry_count END ASC,
+               CASE WHEN $14 = 'retry_count' AND $15 = 'desc' THEN s.retry_count END DESC,
+               CASE WHEN $14 = 'last_attempt_at' AND $15 = 'asc' THEN s.last_attempt_at END ASC NULLS LAST,
+               CASE WHEN $14 = 'last_attempt_at' AND $15 = 'desc' THEN s.last_attempt_at END DESC NULLS LAST,
+               CASE WHEN $15 = 'asc' THEN s.id END ASC,
+               s.id DESC
+           LIMIT $12 OFFSET $13"#,
         c.status, c.from, c.to, c.task_id, c.job_id, c.data_set, c.org_unit, c.period, c.user, c.q, c.owner, size, offset,
+        c.sort, c.order,
     )
     .fetch_all(&state.db)
     .await?;
@@ -717,7 +776,7 @@ pub async fn purge(state: &AppState, before: DateTime<Utc>) -> ApiResult<u64> {
 // Requeue
 // ---------------------------------------------------------------------------------------------
 
-/// Which submissions a requeue is for.
+/// Which submissions a batch requeue or delete is for.
 pub enum Selection {
     Ids(Vec<i64>),
     TaskIds(Vec<String>),
@@ -725,7 +784,7 @@ pub enum Selection {
 }
 
 impl Selection {
-    /// From the body of `POST /aggregate/reenqueue/batch`.
+    /// From the body of `POST /aggregate/reenqueue/batch` or `POST /logs/delete`.
     pub fn from_request(request: dhis2gw_wire::RequeueRequest) -> ApiResult<Selection> {
         let chosen = [!request.ids.is_empty(), !request.task_ids.is_empty(), request.filter.is_some()];
         match chosen {
@@ -734,11 +793,11 @@ impl Selection {
             [false, false, true] => {
                 let map: BTreeMap<String, String> = request.filter.unwrap_or_default();
                 let filter = LogFilter::from_strings(&map).map_err(|e| ApiError::invalid_field("filter", e))?;
-                // `{}` would resend every submission ever made, succeeded ones included.
+                // `{}` would resend (or delete) every submission ever made.
                 if filter.selects_everything() {
                     return Err(ApiError::invalid_field(
                         "filter",
-                        "give at least one criterion (status, from_date, data_set, …); an empty filter would requeue every submission",
+                        "give at least one criterion (status, from_date, data_set, …); an empty filter would select every submission",
                     ));
                 }
                 Ok(Selection::Filter(Box::new(filter)))
@@ -764,46 +823,81 @@ impl LogFilter {
     }
 }
 
-/// Requeues: rebuilds each payload from the current mappings (so a fixed mapping fixes a
-/// failed submission), resets its destinations, and queues them. History is kept.
-pub async fn requeue(state: &AppState, caller: &AuthUser, selection: Selection) -> ApiResult<RequeueResult> {
-    let ids: Vec<i64> = match selection {
-        Selection::Ids(ids) => ids,
-        Selection::TaskIds(task_ids) => {
-            let found = sqlx::query!("SELECT id, task_id FROM submission_log WHERE task_id = ANY($1)", &task_ids)
-                .fetch_all(&state.db)
-                .await?;
-            let mut result = RequeueResult::default();
-            for missing in task_ids.iter().filter(|t| !found.iter().any(|f| f.task_id.as_deref() == Some(t.as_str()))) {
-                result.failed += 1;
-                result.errors.push(format!("Task {missing}: no submission has this task id"));
-            }
-            let ids = found.into_iter().map(|f| f.id).collect();
-            return requeue_ids(state, ids, result).await;
-        }
-        Selection::Filter(filter) => {
-            let criteria = filter.criteria(caller, state.config.timezone())?;
-            matching_ids(state, &criteria).await?
-        }
-    };
-    requeue_ids(state, ids, RequeueResult::default()).await
+/// The submissions a selection names, and why any part of it names none.
+struct Selected {
+    ids: Vec<i64>,
+    missing: Vec<String>,
 }
 
-async fn requeue_ids(state: &AppState, ids: Vec<i64>, mut result: RequeueResult) -> ApiResult<RequeueResult> {
+impl Selection {
+    /// The ids of the submissions selected; a filter is read as `caller` may see the log.
+    async fn resolve(self, state: &AppState, caller: &AuthUser) -> ApiResult<Selected> {
+        Ok(match self {
+            Selection::Ids(ids) => Selected { ids, missing: Vec::new() },
+            Selection::TaskIds(task_ids) => {
+                let found = sqlx::query!("SELECT id, task_id FROM submission_log WHERE task_id = ANY($1)", &task_ids)
+                    .fetch_all(&state.db)
+                    .await?;
+                let missing = task_ids
+                    .iter()
+                    .filter(|t| !found.iter().any(|f| f.task_id.as_deref() == Some(t.as_str())))
+                    .map(|t| format!("Task {t}: no submission has this task id"))
+                    .collect();
+                Selected { ids: found.into_iter().map(|f| f.id).collect(), missing }
+            }
+            Selection::Filter(filter) => {
+                let criteria = filter.criteria(caller, state.config.timezone())?;
+                Selected { ids: matching_ids(state, &criteria).await?, missing: Vec::new() }
+            }
+        })
+    }
+}
+
+/// Does `act` to each selected submission; returns how many it did, and why it did not do
+/// the others (`Submission 7: …`).
+async fn for_each_selected<F, Fut>(
+    state: &AppState,
+    caller: &AuthUser,
+    selection: Selection,
+    act: F,
+) -> ApiResult<(usize, Vec<String>)>
+where
+    F: Fn(i64) -> Fut,
+    Fut: Future<Output = ApiResult<()>>,
+{
+    let Selected { ids, missing } = selection.resolve(state, caller).await?;
+    let mut problems = missing;
+    let mut done = 0;
     for id in ids {
-        match requeue_one(state, id, None).await {
-            Ok(()) => result.re_enqueued += 1,
-            Err(ApiError::NotFound(_)) => {
-                result.failed += 1;
-                result.errors.push(format!("Submission {id}: not found"));
+        match act(id).await {
+            Ok(()) => done += 1,
+            Err(ApiError::NotFound(_)) => problems.push(format!("Submission {id}: not found")),
+            // The rest of the batch still goes ahead; internals stay in the log.
+            Err(ApiError::Internal(e)) => {
+                tracing::error!(submission_id = id, error = format!("{e:#}"), "batch action on a submission failed");
+                problems.push(format!("Submission {id}: internal error (see the gateway's log)"));
             }
             Err(e) => {
-                result.failed += 1;
-                result.errors.push(format!("Submission {id}: {}", describe(&e)));
+                let (why, name) = (describe(&e), format!("Submission {id}"));
+                problems.push(if why.starts_with(&name) { why } else { format!("{name}: {why}") });
             }
         }
     }
-    Ok(result)
+    Ok((done, problems))
+}
+
+/// Requeues: rebuilds each payload from the current mappings (so a fixed mapping fixes a
+/// failed submission), resets its destinations, and queues them. History is kept.
+pub async fn requeue(state: &AppState, caller: &AuthUser, selection: Selection) -> ApiResult<RequeueResult> {
+    let (re_enqueued, errors) = for_each_selected(state, caller, selection, |id| requeue_one(state, id, None)).await?;
+    Ok(RequeueResult { re_enqueued, failed: errors.len(), errors })
+}
+
+/// Deletes each selected submission as `DELETE /logs/{id}` would; what that refuses (a
+/// submission being delivered right now) or cannot find is skipped and explained.
+pub async fn delete_many(state: &AppState, caller: &AuthUser, selection: Selection) -> ApiResult<DeleteResult> {
+    let (deleted, errors) = for_each_selected(state, caller, selection, |id| delete(state, id)).await?;
+    Ok(DeleteResult { deleted, skipped: errors.len(), errors })
 }
 
 fn describe(e: &ApiError) -> String {

@@ -1,5 +1,5 @@
-//! The submission log: filters, ownership, detail, requeue (single, batch, by task id),
-//! delete, purge and the audit trail.
+//! The submission log: filters, sorting, ownership, detail, requeue (single, batch, by task
+//! id), delete (single, batch), purge and the audit trail.
 
 use std::time::Duration;
 
@@ -248,4 +248,169 @@ async fn delete_and_purge() {
     assert_eq!(actions, ["submission.delete", "submission.purge"]);
     let tamper = sqlx::query("UPDATE audit_log SET actor = 'someone else'").execute(&p.app.db).await;
     assert!(tamper.is_err(), "the audit log is append-only");
+}
+
+#[tokio::test]
+async fn batch_delete_by_ids_task_ids_and_filter_skips_what_single_delete_refuses() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let a = p.submit(json!({"positives": 1})).await;
+    let b = p.submit(json!({"positives": "bad"})).await;
+    let c = p.submit(json!({"positives": 3})).await;
+    let d = p.submit(json!({"positives": 4})).await;
+    for id in [a, b, c, d] {
+        p.settled(id, FINAL, Duration::from_secs(15)).await;
+    }
+    let operator = p.app.user("operator", Role::Operator).await;
+    let delete =
+        |jwt: &str, body: Value| p.app.request(Method::POST, "/api/v2/logs/delete").bearer_auth(jwt).json(&body).send();
+    // Being delivered right now: DELETE /logs/{id} refuses it, so the batch skips it.
+    sqlx::query("UPDATE submission_log SET status = 'processing' WHERE id = $1")
+        .bind(c)
+        .execute(&p.app.db)
+        .await
+        .unwrap();
+    let single =
+        p.app.request(Method::DELETE, &format!("/api/v2/logs/{c}")).bearer_auth(&operator.jwt).send().await.unwrap();
+    expect_error(single, StatusCode::CONFLICT).await;
+
+    let by_ids =
+        expect_json(delete(&operator.jwt, json!({"ids": [a, c, 999999]})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((by_ids["deleted"].as_u64(), by_ids["skipped"].as_u64()), (Some(1), Some(2)), "{by_ids}");
+    let errors: Vec<String> = serde_json::from_value(by_ids["errors"].clone()).unwrap();
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0].starts_with(&format!("Submission {c} is being delivered right now")), "{errors:?}");
+    assert_eq!(errors[1], "Submission 999999: not found");
+    let gone =
+        p.app.request(Method::GET, &format!("/api/v2/logs/{a}")).bearer_auth(&operator.jwt).send().await.unwrap();
+    expect_error(gone, StatusCode::NOT_FOUND).await;
+
+    let by_filter =
+        expect_json(delete(&operator.jwt, json!({"filter": {"status": "failed"}})).await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(by_filter, json!({"deleted": 1, "skipped": 0, "errors": []}));
+    let task = p.log(d).await["task_id"].as_str().unwrap().to_string();
+    let by_task =
+        expect_json(delete(&p.admin.jwt, json!({"task_ids": [task, "nope"]})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((by_task["deleted"].as_u64(), by_task["skipped"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(by_task["errors"][0], "Task nope: no submission has this task id");
+    assert_eq!(logs(&p, &p.admin.jwt, "").await["total"], 1, "only the one being delivered is left");
+
+    for (body, detail) in [
+        (json!({}), None),
+        (json!({"ids": [c], "task_ids": ["x"]}), None),
+        (json!({"filter": {}}), Some("filter: give at least one criterion")),
+        (json!({"filter": {"status": " ", "page": "2"}}), Some("filter: give at least one criterion")),
+        (json!({"filter": {"status": "bogus"}}), Some("status: unknown status 'bogus'")),
+        (json!({"ids": "all"}), Some("ids: ")),
+    ] {
+        let error = expect_error(delete(&operator.jwt, body.clone()).await.unwrap(), StatusCode::BAD_REQUEST).await;
+        if let Some(detail) = detail {
+            assert!(details(&error)[0].starts_with(detail), "{body}: {error}");
+        }
+    }
+    let viewer = p.app.user("viewer", Role::Viewer).await;
+    expect_error(delete(&viewer.jwt, json!({"ids": [c]})).await.unwrap(), StatusCode::FORBIDDEN).await;
+    let partner = p
+        .app
+        .request(Method::POST, "/api/v2/logs/delete")
+        .header("Authorization", format!("Token {}", p.partner_token))
+        .json(&json!({"ids": [c]}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(partner, StatusCode::FORBIDDEN).await;
+
+    // One audit entry per batch, with what it did.
+    let audited: Vec<(String, Value)> =
+        sqlx::query_as("SELECT actor, detail FROM audit_log WHERE action = 'submission.delete_batch' ORDER BY id")
+            .fetch_all(&p.app.db)
+            .await
+            .unwrap();
+    let counts: Vec<(&str, &Value, &Value)> =
+        audited.iter().map(|(actor, d)| (actor.as_str(), &d["deleted"], &d["skipped"])).collect();
+    assert_eq!(
+        counts,
+        [("operator", &json!(1), &json!(2)), ("operator", &json!(1), &json!(0)), ("admin", &json!(1), &json!(1))]
+    );
+    assert_eq!(audited[1].1["selection"]["filter"], json!({"status": "failed"}));
+}
+
+#[tokio::test]
+async fn the_log_sorts_by_any_column_both_ways_with_stable_pages() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let a = p.submit(json!({"positives": 1})).await;
+    let b = p.submit(json!({"positives": "bad"})).await;
+    // The admin's own submission, for sorting by user.
+    let r = p
+        .app
+        .request(Method::POST, "/api/v2/aggregate")
+        .bearer_auth(&p.admin.jwt)
+        .json(&p.submission(json!({"positives": 3})))
+        .send()
+        .await
+        .unwrap();
+    let c = expect_json(r, StatusCode::OK).await["submission_id"].as_i64().unwrap();
+    for id in [a, b, c] {
+        p.settled(id, FINAL, Duration::from_secs(15)).await;
+    }
+    for (id, retries, period, org_unit, data_set, attempted) in [
+        (a, 2, Some("202403"), "OrgB", Some("DsB"), Some("2024-05-01T12:00:00Z")),
+        (b, 0, Some("202401"), "OrgA", None, None),
+        (c, 2, None, "OrgC", Some("DsA"), Some("2024-05-01T11:00:00Z")),
+    ] {
+        sqlx::query(
+            "UPDATE submission_log SET retry_count = $2, period = $3, org_unit = $4, data_set = $5,
+                 last_attempt_at = $6::timestamptz WHERE id = $1",
+        )
+        .bind(id)
+        .bind(retries)
+        .bind(period)
+        .bind(org_unit)
+        .bind(data_set)
+        .bind(attempted)
+        .execute(&p.app.db)
+        .await
+        .unwrap();
+    }
+    let jwt = p.admin.jwt.clone();
+    let ids = |page: &Value| -> Vec<i64> {
+        page["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect()
+    };
+    // Ties are broken by id in the same direction; empty values come last both ways.
+    for (query, expected) in [
+        ("", vec![c, b, a]),
+        ("sort=submitted_at&order=desc", vec![c, b, a]),
+        ("sort=submitted_at&order=asc", vec![a, b, c]),
+        ("order=asc", vec![a, b, c]),
+        ("sort=status&order=asc", vec![b, a, c]),
+        ("sort=status", vec![c, a, b]),
+        ("sort=retry_count&order=asc", vec![b, a, c]),
+        ("sort=retry_count&order=desc", vec![c, a, b]),
+        ("sort=period&order=asc", vec![b, a, c]),
+        ("sort=period&order=desc", vec![a, b, c]),
+        ("sort=org_unit&order=asc", vec![b, a, c]),
+        ("sort=org_unit", vec![c, a, b]),
+        ("sort=data_set&order=asc", vec![c, a, b]),
+        ("sort=data_set&order=DESC", vec![a, c, b]),
+        ("sort=user&order=asc", vec![c, a, b]),
+        ("sort=user&order=desc", vec![b, a, c]),
+        ("sort=last_attempt_at&order=asc", vec![c, a, b]),
+        ("sort=last_attempt_at&order=desc", vec![a, c, b]),
+        ("sort=status&order=asc&status=succeeded", vec![a, c]),
+    ] {
+        assert_eq!(ids(&logs(&p, &jwt, query).await), expected, "{query}");
+    }
+    // Page by page, one at a time, ties included: every submission once.
+    for query in ["sort=status&order=asc", "sort=retry_count&order=desc", "sort=user"] {
+        let mut paged = Vec::new();
+        for page in 1..=3 {
+            paged.extend(ids(&logs(&p, &jwt, &format!("{query}&page={page}&page_size=1")).await));
+        }
+        assert_eq!(paged, ids(&logs(&p, &jwt, query).await), "{query}");
+    }
+    for (query, field) in [("sort=colour", "sort"), ("sort=id", "sort"), ("order=up", "order")] {
+        let r = p.app.request(Method::GET, &format!("/api/v2/logs?{query}")).bearer_auth(&jwt).send().await.unwrap();
+        let body = expect_error(r, StatusCode::BAD_REQUEST).await;
+        assert!(details(&body)[0].starts_with(field), "{query}: {body}");
+    }
 }

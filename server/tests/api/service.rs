@@ -43,6 +43,7 @@ async fn openapi_lists_every_route_with_schemas_and_security() {
         ("/api/v2/users/{uid}/tokens", "get"),
         ("/api/v2/users/{uid}/tokens", "post"),
         ("/api/v2/users/{uid}/tokens/{id}", "delete"),
+        ("/api/v2/logs/delete", "post"),
         ("/health/live", "get"),
         ("/health/ready", "get"),
     ];
@@ -53,7 +54,9 @@ async fn openapi_lists_every_route_with_schemas_and_security() {
     for scheme in ["bearer", "token", "basic"] {
         assert!(schemes[scheme].is_object(), "security scheme {scheme}");
     }
-    for schema in ["User", "CreateUser", "UpdateUser", "TokenResponse", "ErrorBody", "CreatedApiToken", "Health"] {
+    for schema in
+        ["User", "CreateUser", "UpdateUser", "TokenResponse", "ErrorBody", "CreatedApiToken", "Health", "DeleteResult"]
+    {
         assert!(spec["components"]["schemas"][schema].is_object(), "schema {schema}");
     }
 }

@@ -156,7 +156,8 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-/// Body of `POST /aggregate/reenqueue/batch`: one of the three selections.
+/// Body of `POST /aggregate/reenqueue/batch` and `POST /logs/delete`: one of the three
+/// selections.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequeueRequest {
@@ -177,5 +178,15 @@ pub struct RequeueResult {
     #[serde(rename = "reEnqueued")]
     pub re_enqueued: usize,
     pub failed: usize,
+    pub errors: Vec<String>,
+}
+
+/// Answer of `POST /logs/delete`: what was deleted, and why the rest was not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeleteResult {
+    pub deleted: usize,
+    /// Selected but not deleted (not found, or being delivered right now); `errors` says why.
+    pub skipped: usize,
     pub errors: Vec<String>,
 }
