@@ -1,9 +1,14 @@
-//! The append-only audit log: who did what, to what, and when.
+//! The append-only audit log: who did what, to what, and when; and reading it back.
 
+use dhis2gw_wire::{AuditEntry, Page};
+use serde::Deserialize;
 use serde_json::Value;
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::auth::AuthUser;
+use crate::error::ApiResult;
+use crate::submissions::date_range;
+use crate::users::{like_pattern, paging};
 
 /// Who acted: a signed-in user, or the command line.
 pub enum Actor<'a> {
@@ -35,4 +40,77 @@ pub async fn record<'e>(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Filters of `GET /audit`. Dates are whole days in the gateway's time zone, inclusive, or
+/// RFC 3339 instants, as in `GET /logs`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    /// Username of whoever acted (any case), or `cli`.
+    pub actor: Option<String>,
+    /// Exactly this action, e.g. `submission.delete` (`GET /audit/actions` lists them).
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    /// Text anywhere in the actor, action, target or detail, in any case.
+    pub q: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}
+
+/// The audit log, newest first.
+pub async fn list(db: &PgPool, tz: chrono_tz::Tz, filter: AuditFilter) -> ApiResult<Page<AuditEntry>> {
+    let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
+    let (from, to) = date_range(filter.from_date.as_deref(), filter.to_date.as_deref(), tz)?;
+    let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let (actor, action, target_type) = (blank(filter.actor), blank(filter.action), blank(filter.target_type));
+    let target_id = blank(filter.target_id);
+    let q = blank(filter.q).map(|q| like_pattern(&q));
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM audit_log
+           WHERE ($1::text IS NULL OR lower(actor) = lower($1)) AND ($2::text IS NULL OR action = $2)
+             AND ($3::text IS NULL OR target_type = $3) AND ($4::text IS NULL OR target_id = $4)
+             AND ($5::timestamptz IS NULL OR created >= $5) AND ($6::timestamptz IS NULL OR created < $6)
+             AND ($7::text IS NULL OR concat_ws(' ', actor, action, target_type, target_id, detail::text) ILIKE $7)"#,
+        actor,
+        action,
+        target_type,
+        target_id,
+        from,
+        to,
+        q,
+    )
+    .fetch_one(db)
+    .await?;
+    let items = sqlx::query_as!(
+        AuditEntry,
+        r#"SELECT id, created, actor, action, target_type, target_id, detail FROM audit_log
+           WHERE ($1::text IS NULL OR lower(actor) = lower($1)) AND ($2::text IS NULL OR action = $2)
+             AND ($3::text IS NULL OR target_type = $3) AND ($4::text IS NULL OR target_id = $4)
+             AND ($5::timestamptz IS NULL OR created >= $5) AND ($6::timestamptz IS NULL OR created < $6)
+             AND ($7::text IS NULL OR concat_ws(' ', actor, action, target_type, target_id, detail::text) ILIKE $7)
+           ORDER BY created DESC, id DESC LIMIT $8 OFFSET $9"#,
+        actor,
+        action,
+        target_type,
+        target_id,
+        from,
+        to,
+        q,
+        size,
+        offset,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Page::new(items, total, page, size))
+}
+
+/// Every action the audit log holds, in alphabetical order.
+pub async fn actions(db: &PgPool) -> ApiResult<Vec<String>> {
+    Ok(sqlx::query_scalar!("SELECT DISTINCT action FROM audit_log ORDER BY action").fetch_all(db).await?)
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod mappings;
 pub mod metrics;
 pub mod orgunits;
+pub mod overview;
 pub mod period;
 pub mod queue;
 pub mod servers;

@@ -29,6 +29,7 @@ use crate::metrics::{HttpLabels, Metrics};
 use crate::queue::Queue;
 
 mod aggregate;
+mod audit;
 mod dhis2_api;
 pub mod extract;
 mod health;
@@ -36,6 +37,7 @@ mod logs;
 mod mappings;
 mod metrics;
 mod orgunits;
+mod overview;
 mod pages;
 mod servers;
 mod session;
@@ -85,6 +87,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "mappings", description = "Partner codes to DHIS2 identifiers"),
         (name = "servers", description = "DHIS2 servers: the primary and CC servers (admins)"),
         (name = "orgunits", description = "The organisation-unit hierarchy synced from DHIS2"),
+        (name = "overview", description = "The console's summary: submissions by status, queue, server health"),
+        (name = "audit", description = "Who did what (staff)"),
         (name = "health", description = "Liveness and readiness probes, Prometheus metrics"),
     )
 )]
@@ -121,6 +125,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(mappings::router())
         .merge(servers::router())
         .merge(orgunits::router())
+        .merge(overview::router())
+        .merge(audit::router())
 }
 
 /// The OpenAPI document of the whole gateway.

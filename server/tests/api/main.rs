@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
 mod cli;
 mod dhis2_api;
@@ -11,6 +12,7 @@ mod logs;
 mod mappings;
 mod operations;
 mod orgunits;
+mod overview;
 mod pipeline;
 mod recovery;
 mod roles;

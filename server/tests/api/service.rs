@@ -43,6 +43,9 @@ async fn openapi_lists_every_route_with_schemas_and_security() {
         ("/api/v2/users/{uid}/tokens", "get"),
         ("/api/v2/users/{uid}/tokens", "post"),
         ("/api/v2/users/{uid}/tokens/{id}", "delete"),
+        ("/api/v2/overview", "get"),
+        ("/api/v2/audit", "get"),
+        ("/api/v2/audit/actions", "get"),
         ("/api/v2/logs/delete", "post"),
         ("/health/live", "get"),
         ("/health/ready", "get"),
@@ -54,9 +57,18 @@ async fn openapi_lists_every_route_with_schemas_and_security() {
     for scheme in ["bearer", "token", "basic"] {
         assert!(schemes[scheme].is_object(), "security scheme {scheme}");
     }
-    for schema in
-        ["User", "CreateUser", "UpdateUser", "TokenResponse", "ErrorBody", "CreatedApiToken", "Health", "DeleteResult"]
-    {
+    for schema in [
+        "User",
+        "CreateUser",
+        "UpdateUser",
+        "TokenResponse",
+        "ErrorBody",
+        "CreatedApiToken",
+        "Health",
+        "Overview",
+        "AuditEntry",
+        "DeleteResult",
+    ] {
         assert!(spec["components"]["schemas"][schema].is_object(), "schema {schema}");
     }
 }

@@ -4,18 +4,22 @@
 //! the `openapi` feature) and by the console (compiled to wasm32), so both sides always agree
 //! on the wire format.
 
+pub mod audit;
 pub mod auth;
 pub mod common;
 pub mod mappings;
 pub mod orgunits;
+pub mod overview;
 pub mod servers;
 pub mod submissions;
 pub mod users;
 
+pub use audit::*;
 pub use auth::*;
 pub use common::*;
 pub use mappings::*;
 pub use orgunits::*;
+pub use overview::*;
 pub use servers::*;
 pub use submissions::*;
 pub use users::*;

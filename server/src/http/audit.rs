@@ -1,0 +1,40 @@
+//! `GET /audit`: the audit log, for staff to read.
+
+use axum::extract::State;
+use dhis2gw_wire::{AuditEntry, ErrorBody, Page};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::extract::Query;
+use crate::audit::{self, AuditFilter};
+use crate::auth::{Authorized, Staff};
+use crate::error::ApiResult;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(actions))
+}
+
+/// Who did what, newest first.
+#[utoipa::path(
+    get, path = "/audit", tag = "audit", params(AuditFilter),
+    responses((status = 200, body = Page<AuditEntry>), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn list(
+    State(state): State<AppState>,
+    _caller: Authorized<Staff>,
+    Query(filter): Query<AuditFilter>,
+) -> ApiResult<axum::Json<Page<AuditEntry>>> {
+    Ok(axum::Json(audit::list(&state.db, state.config.timezone(), filter).await?))
+}
+
+/// Every action the audit log holds, for a filter's choices.
+#[utoipa::path(
+    get, path = "/audit/actions", tag = "audit",
+    responses((status = 200, body = Vec<String>)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn actions(State(state): State<AppState>, _caller: Authorized<Staff>) -> ApiResult<axum::Json<Vec<String>>> {
+    Ok(axum::Json(audit::actions(&state.db).await?))
+}

@@ -1,0 +1,26 @@
+//! `GET /overview`: the console's first screen in one call.
+
+use axum::extract::State;
+use dhis2gw_wire::Overview;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use crate::auth::{Authorized, Staff};
+use crate::error::ApiResult;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(overview))
+}
+
+/// Submissions by status today and over the last 7 and 30 local days (and per day), the
+/// queue, the last delivery error and every DHIS2 server's health. While Redis is down the
+/// queue's `due` and `scheduled` are 0 and `redis_error` says why; the rest still answers.
+#[utoipa::path(
+    get, path = "/overview", tag = "overview",
+    responses((status = 200, body = Overview)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn overview(State(state): State<AppState>, _caller: Authorized<Staff>) -> ApiResult<axum::Json<Overview>> {
+    Ok(axum::Json(crate::overview::overview(&state).await?))
+}
