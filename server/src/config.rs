@@ -66,6 +66,12 @@ pub struct ServerConfig {
     pub templates_directory: String,
     #[serde(deserialize_with = "lenient::string")]
     pub static_directory: String,
+    /// Serve the web console at `/console/`.
+    #[serde(deserialize_with = "lenient::bool")]
+    pub console_enabled: bool,
+    /// The console's files (what trunk builds into `ui/dist/`); looked at on every request.
+    #[serde(deserialize_with = "lenient::string")]
+    pub console_directory: String,
     #[serde(deserialize_with = "lenient::string")]
     pub logdir: String,
     #[serde(deserialize_with = "lenient::string")]
@@ -144,6 +150,8 @@ impl Default for ServerConfig {
             request_process_interval: 4,
             templates_directory: "./templates".into(),
             static_directory: "./static".into(),
+            console_enabled: true,
+            console_directory: "/usr/share/dhis2gw/console".into(),
             logdir: "/var/log/dhis2gw".into(),
             docs_directory: "./docs/md_docs".into(),
             migrations_dir: "file:///usr/share/dhis2gw/db/migrations".into(),
@@ -375,6 +383,8 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_REQUEST_PROCESS_INTERVAL", "server.request_process_interval"),
     ("DHIS2GW_TEMPLATES_DIR", "server.templates_directory"),
     ("DHIS2GW_STATIC_DIR", "server.static_directory"),
+    ("DHIS2GW_CONSOLE_ENABLED", "server.console_enabled"),
+    ("DHIS2GW_CONSOLE_DIR", "server.console_directory"),
     ("DHIS2GW_LOGDIR", "server.logdir"),
     ("RTC_DOCS_DIR", "server.docs_directory"),
     ("DHIS2GW_DOCS_DIR", "server.docs_directory"),
@@ -853,6 +863,8 @@ mod tests {
         assert_eq!((c.server.max_retries, c.server.max_concurrent, c.server.request_process_interval), (3, 5, 4));
         assert_eq!(c.server.timezone, "Africa/Kampala");
         assert_eq!(c.server.docs_directory, "./docs/md_docs");
+        assert!(c.server.console_enabled);
+        assert_eq!(c.server.console_directory, "/usr/share/dhis2gw/console");
         assert!(c.api.save_response);
         assert_eq!(c.api.mapping_scheme, MappingScheme::Code);
         assert_eq!(c.api.dhis2_facility_level, 5);
@@ -880,6 +892,24 @@ mod tests {
         assert_eq!(l.config.api.dhis2_user, "env-user");
         assert_eq!(l.sources["server.timezone"], Source::Env("DHIS2GW_TIMEZONE".into()));
         assert_eq!(l.sources["api.dhis2_user"], Source::Env("dhis2_user".into()));
+    }
+
+    #[test]
+    fn the_console_is_switched_and_placed_by_file_or_environment() {
+        let yaml = "server:\n  console_enabled: no\n  console_directory: /srv/console\n";
+        let from_file = load(yaml, &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap().config;
+        assert!(!from_file.server.console_enabled);
+        assert_eq!(from_file.server.console_directory, "/srv/console");
+        let l = load(
+            yaml,
+            &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_CONSOLE_ENABLED", "true"), ("DHIS2GW_CONSOLE_DIR", "ui/dist")],
+        )
+        .unwrap();
+        assert!(l.config.server.console_enabled);
+        assert_eq!(l.config.server.console_directory, "ui/dist");
+        assert_eq!(l.sources["server.console_directory"], Source::Env("DHIS2GW_CONSOLE_DIR".into()));
+        let e = load("", &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_CONSOLE_ENABLED", "sometimes")]).unwrap_err();
+        assert!(e.to_string().contains("server.console_enabled: invalid boolean"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::queue::Queue;
 
 mod aggregate;
 mod audit;
+mod console;
 mod dhis2_api;
 pub mod extract;
 mod health;
@@ -149,7 +150,7 @@ pub fn app(state: AppState) -> Router {
     let cors = cors_layer(&state.config.server.cors_allowed_origins);
     let body_limit = state.config.server.max_body_size;
     let metrics = state.metrics.clone();
-    let pages = pages::router(&state);
+    let pages = pages::router(&state).merge(console::router(&state));
     let dhis2_api_path = state.config.server.dhis2_api_path.trim().to_string();
     let routes = if dhis2_api_path.is_empty() {
         routes
@@ -160,7 +161,7 @@ pub fn app(state: AppState) -> Router {
             .service(dhis2_api::router().with_state(state.clone()));
         routes.nest_service(&dhis2_api_path, api)
     };
-    let router = routes
+    routes
         .merge(swagger)
         .merge(pages)
         // Inside routing, where the matched route is known; `log_request` reads it back.
@@ -180,30 +181,30 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .layer(middleware::from_fn_with_state(metrics, log_request))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
-    match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
-    }
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(cors)
 }
 
-/// No CORS headers at all unless origins are configured: browsers then refuse cross-origin calls.
-fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
+/// The origins of the desktop console's webview (Tauri: `tauri://localhost` on macOS and
+/// Linux, `http://tauri.localhost` on Windows), always allowed.
+pub const DESKTOP_ORIGINS: [&str; 2] = ["tauri://localhost", "http://tauri.localhost"];
+
+/// Browsers may call from the desktop console's origins and from `server.cors_allowed_origins`
+/// (`*`: from anywhere); other origins get no CORS headers, so browsers refuse their calls.
+/// Credentials are bearer tokens, never cookies, so an allowed origin gains nothing a page
+/// does not already hold.
+fn cors_layer(origins: &[String]) -> CorsLayer {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()))
+        let configured = origins.iter().map(|o| o.trim_end_matches('/'));
+        AllowOrigin::list(DESKTOP_ORIGINS.into_iter().chain(configured).filter_map(|o| HeaderValue::from_str(o).ok()))
     };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
-            .expose_headers([REQUEST_ID, header::CONTENT_DISPOSITION]),
-    )
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
+        .expose_headers([REQUEST_ID, header::CONTENT_DISPOSITION])
 }
 
 /// Copies the matched route pattern onto the response for [`log_request`].

@@ -45,7 +45,8 @@ struct DocLink {
 async fn landing(State(state): State<AppState>) -> ApiResult<Html<String>> {
     off_the_runtime(move || {
         let docs = list_docs(&state.config.server.docs_directory);
-        render(&state, "index.html", context! { version => crate::VERSION, docs => Value::from(Serde(&docs)) })
+        let console = super::console::installed(&state);
+        render(&state, "index.html", context! { version => crate::VERSION, docs => Value::from(Serde(&docs)), console })
     })
     .await
 }

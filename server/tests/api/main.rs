@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod cli;
+mod console;
 mod dhis2_api;
 mod hostile;
 mod logs;

@@ -100,7 +100,10 @@ async fn cors_headers_only_for_configured_origins() {
             .send()
     };
     let r = preflight(&closed, "https://console.example.org").await.unwrap();
-    assert!(r.headers().get("access-control-allow-origin").is_none(), "no origins are allowed by default");
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "only the desktop console's origins are allowed by default"
+    );
     let open = spawn_app_with(|c| c.server.cors_allowed_origins = vec!["https://console.example.org".into()]).await;
     let r = preflight(&open, "https://console.example.org").await.unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "https://console.example.org");
