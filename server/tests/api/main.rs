@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod browser;
 mod cli;
 mod console;
 mod dhis2_api;

@@ -92,7 +92,7 @@ impl Pipeline {
     }
 }
 
-const FINAL: &[&str] = &["succeeded", "warning", "failed", "dead"];
+pub const FINAL: &[&str] = &["succeeded", "warning", "failed", "dead"];
 
 #[tokio::test]
 async fn accepted_submissions_are_stored_delivered_and_logged_exactly() {

@@ -1,0 +1,59 @@
+//! The console's settings file in the app's config directory. It holds refresh tokens, so it is
+//! written readable by its owner only, and replaced atomically so a crash never leaves half a file.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+pub const FILE_NAME: &str = "settings.json";
+
+/// The settings saved last; an empty object when there are none or the file is unreadable.
+pub fn load(path: &Path) -> Value {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Default::default()))
+}
+
+pub fn save(path: &Path, settings: &Value) -> Result<(), String> {
+    if !settings.is_object() {
+        return Err("settings must be a JSON object".into());
+    }
+    let dir = path.parent().ok_or("the settings path has no folder")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let temp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temp).map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+    let json = serde_json::to_vec_pretty(settings).map_err(|e| e.to_string())?;
+    file.write_all(&json).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+    std::fs::rename(&temp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn settings_round_trip_privately_and_bad_files_read_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join(FILE_NAME);
+        assert_eq!(load(&path), json!({}));
+        let settings = json!({"gateways": ["https://gw.example.org"], "refresh_tokens": {"https://gw.example.org": "r1"}});
+        save(&path, &settings).unwrap();
+        assert_eq!(load(&path), settings);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        std::fs::write(&path, b"{not json").unwrap();
+        assert_eq!(load(&path), json!({}));
+        assert!(save(&path, &json!([1])).is_err());
+    }
+}

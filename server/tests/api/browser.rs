@@ -1,0 +1,152 @@
+//! The console end to end, in a real browser and as the desktop app: the gateway (serving ui/dist at /console/) with
+//! its own PostgreSQL database, Redis namespace and a DHIS2 test double, driven by Playwright in
+//! Debian's Chromium (ui/e2e/console.test.mjs). `packaging/dev.sh test` builds ui/dist and
+//! installs Playwright first.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use dhis2_double::{Version, fixture};
+use dhis2gw_wire::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, expect_json};
+use crate::pipeline::{FINAL, Pipeline, pipeline};
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A gateway serving the built console, with the DHIS2 test double behind it.
+async fn gateway_with_console() -> Pipeline {
+    let ui = repository().join("ui");
+    let dist = ui.join("dist");
+    assert!(
+        dist.join("index.html").exists() && ui.join("e2e/node_modules/playwright-core").exists(),
+        "the console is not built: run packaging/dev.sh test (it builds ui/dist and installs Playwright)"
+    );
+    pipeline(Version::V2_43, |c| c.server.console_directory = dist.display().to_string()).await
+}
+
+/// Where screenshots go: `DHIS2GW_SCREENSHOTS` (ui/screenshots/ when refreshing the README's), or
+/// a temporary folder.
+fn screenshots(work: &tempfile::TempDir) -> PathBuf {
+    std::env::var("DHIS2GW_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|_| work.path().join("shots"))
+}
+
+/// Runs one of ui/e2e's Node test files (under `xvfb-run` for a display when asked) and fails
+/// with its report when any of its tests fails.
+async fn run_node_test(script: &str, xvfb: bool, vars: &[(&str, String)]) {
+    let script = repository().join("ui/e2e").join(script);
+    let mut command = if xvfb {
+        let mut c = tokio::process::Command::new("xvfb-run");
+        c.args(["-a", "-s", "-screen 0 1440x900x24", "node"]);
+        c
+    } else {
+        tokio::process::Command::new("node")
+    };
+    command.arg("--test").arg("--test-reporter=spec").arg(&script);
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let run = command
+        .env("GSETTINGS_BACKEND", "memory")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node and xvfb-run are installed (packaging/dev.sh test installs them)");
+    let output = tokio::time::timeout(Duration::from_secs(240), run.wait_with_output())
+        .await
+        .expect("the test finishes within 4 minutes")
+        .unwrap();
+    let report = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{} failed:\n{report}", script.display());
+    println!("{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
+    let p = gateway_with_console().await;
+
+    // A submission DHIS2 rejects: 'orphan' is mapped to a data element outside the data set.
+    let mapping = json!({"code": "orphan", "dataElement": fixture::DE_ORPHAN, "dataSet": fixture::DS_MONTHLY_HIV});
+    let r = p.app.request(Method::POST, "/api/v2/mappings").bearer_auth(&p.admin.jwt).json(&mapping).send().await.unwrap();
+    expect_json(r, StatusCode::CREATED).await;
+    let rejected = p.submit(json!({"orphan": 7, "positives": 2})).await;
+    assert_eq!(p.settled(rejected, FINAL, Duration::from_secs(20)).await["status"], "failed");
+    // Some history for the overview and the log.
+    for n in 0..5 {
+        let id = p.submit(json!({"positives": n, "remarks": format!("week {n}")})).await;
+        p.settled(id, FINAL, Duration::from_secs(20)).await;
+    }
+    p.app.user("viewer", Role::Viewer).await;
+
+    // The CSV that fixes the mapping, as an M&E officer would prepare it.
+    let work = tempfile::tempdir().unwrap();
+    let csv = work.path().join("fixed-mappings.csv");
+    let fix = format!(
+        "code,what,dataelement,category_option_combo,dataset\norphan,de,{},{},{}\n",
+        fixture::DE_HIV_TESTS,
+        fixture::COC_MALE,
+        fixture::DS_MONTHLY_HIV
+    );
+    std::fs::write(&csv, fix).unwrap();
+    run_node_test(
+        "console.test.mjs",
+        false,
+        &[
+            ("GATEWAY", p.app.address.clone()),
+            ("ADMIN_USER", "admin".into()),
+            ("VIEWER_USER", "viewer".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("REJECTED_ID", rejected.to_string()),
+            ("FIX_CSV", csv.display().to_string()),
+            ("SCREENSHOTS", screenshots(&work).display().to_string()),
+        ],
+    )
+    .await;
+
+    // What the browser did is what the gateway holds: the fix arrived in DHIS2 ...
+    let log = p.log(rejected).await;
+    assert_eq!(log["status"], "succeeded", "{log:#}");
+    let stored = p.dhis2.value(fixture::DE_HIV_TESTS, "202401", fixture::OU_FACILITY_1, fixture::COC_MALE);
+    assert_eq!(stored.map(|v| v.value), Some("7".to_string()), "the requeued value reached DHIS2");
+    // ... and the partner user the console created can submit with the token it showed.
+    let users = p.app.request(Method::GET, "/api/v2/users?username=lab-system").bearer_auth(&p.admin.jwt).send().await.unwrap();
+    let users = expect_json(users, StatusCode::OK).await;
+    assert_eq!(users["items"][0]["role"], "partner", "{users:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_app_signs_in_and_imports_a_file_chosen_in_the_native_dialog() {
+    // The debug build of desktop/, next to this test binary (packaging/dev.sh test builds it).
+    let app = std::env::current_exe().unwrap().parent().and_then(|deps| deps.parent()).unwrap().join("dhis2gw-console");
+    assert!(app.exists(), "{} is not built: run packaging/dev.sh test", app.display());
+    let p = gateway_with_console().await;
+    let work = tempfile::tempdir().unwrap();
+    let csv = work.path().join("new-mappings.csv");
+    std::fs::write(&csv, format!("code,what,dataelement,dataset\nart_started,de,{},{}\n", fixture::DE_ON_ART, fixture::DS_MONTHLY_HIV))
+        .unwrap();
+    let config_home = work.path().join("config");
+    run_node_test(
+        "desktop.test.mjs",
+        true,
+        &[
+            ("GATEWAY", p.app.address.clone()),
+            ("ADMIN_USER", "admin".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("DESKTOP_APP", app.display().to_string()),
+            ("NEW_CSV", csv.display().to_string()),
+            ("XDG_CONFIG_HOME", config_home.display().to_string()),
+            ("SCREENSHOTS", screenshots(&work).display().to_string()),
+        ],
+    )
+    .await;
+    // The import the native dialog started reached the gateway.
+    let r = p.app.request(Method::GET, "/api/v2/mappings?code=art_started").bearer_auth(&p.admin.jwt).send().await.unwrap();
+    let mappings = expect_json(r, StatusCode::OK).await;
+    assert_eq!(mappings["items"][0]["dataElement"], fixture::DE_ON_ART, "{mappings:#}");
+}

@@ -1,0 +1,175 @@
+// The console in Debian's Chromium against a real gateway, as an M&E officer uses it. Started by
+// server/tests/api/browser.rs, which prepares the gateway, its database and a DHIS2 test double
+// and passes them in the environment:
+//   GATEWAY, ADMIN_USER, VIEWER_USER, PASSWORD, REJECTED_ID (a submission DHIS2 rejected),
+//   FIX_CSV (a mappings file that fixes it), SCREENSHOTS (folder for one picture per screen).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  assert.ok(value, `${name} is not set`);
+  return value;
+};
+const GATEWAY = env('GATEWAY');
+const PASSWORD = env('PASSWORD');
+const REJECTED_ID = env('REJECTED_ID');
+const SHOTS = env('SCREENSHOTS');
+mkdirSync(SHOTS, { recursive: true });
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+});
+after(async () => browser?.close());
+
+async function open() {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`${GATEWAY}/console/`);
+  return page;
+}
+
+async function signIn(page, user) {
+  await page.fill('#username', user);
+  await page.fill('#password', PASSWORD);
+  await page.click('#sign-in');
+  await page.waitForSelector('#sign-out');
+}
+
+const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+
+/** Waits until `selector`'s text contains `text`, clicking `refresh` between looks when given. */
+async function waitForText(page, selector, text, refresh, timeout = 60_000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const seen = await page.locator(selector).first().textContent().catch(() => '');
+    if (seen && seen.includes(text)) return seen;
+    if (Date.now() > end) {
+      const notices = await page.locator('.notices').textContent().catch(() => '');
+      assert.fail(`${selector} never showed '${text}' (last: '${seen}'; notices: '${notices}')`);
+    }
+    if (refresh) await page.click(refresh).catch(() => {});
+    await page.waitForTimeout(700);
+  }
+}
+
+test('a wrong password is refused with a clear message', async () => {
+  const page = await open();
+  await page.fill('#username', env('ADMIN_USER'));
+  await page.fill('#password', 'not the password');
+  await page.click('#sign-in');
+  await waitForText(page, '.error', 'Wrong username or password.');
+  await shot(page, 'sign-in');
+  await page.close();
+});
+
+test('an administrator finds a rejected submission, fixes its mapping by CSV and requeues it', async () => {
+  const page = await open();
+  await signIn(page, env('ADMIN_USER'));
+
+  // Overview: today's counts, the chart, the servers, the last error.
+  await page.waitForSelector('[data-window="today"]');
+  const today = await page.locator('[data-window="today"] .big').textContent();
+  assert.ok(Number(today.replace(/,/g, '')) >= 6, `today's count: ${today}`);
+  await page.waitForSelector('.chart svg rect');
+  await waitForText(page, '#servers', 'primary');
+  await waitForText(page, '#last-error', `Submission ${REJECTED_ID}`);
+  await shot(page, 'overview');
+
+  // The log, filtered to what DHIS2 rejected; the detail names the partner's keys.
+  await page.click('a[href="#/submissions"]');
+  await page.selectOption('#filter-status', 'failed');
+  await page.waitForSelector(`#log tr[data-id="${REJECTED_ID}"]`);
+  assert.equal(await page.locator('#log tbody tr').count(), 1, 'only the rejected submission is listed');
+  await page.click(`#log tr[data-id="${REJECTED_ID}"] a`);
+  await waitForText(page, '#detail-status', 'Rejected');
+  const conflict = await waitForText(page, '#attempts .conflicts', 'DHIS2 rejected');
+  assert.match(conflict, /'orphan'/, `the conflict names the partner's key: ${conflict}`);
+  await waitForText(page, '#partner-payload', '"orphan": 7');
+  await page.locator('#attempts').scrollIntoViewIfNeeded();
+  await shot(page, 'submissions');
+
+  // Mappings: the CSV is checked first (nothing changes), then imported.
+  await page.click('a[href="#/mappings"]');
+  await page.waitForSelector('#mappings');
+  await page.setInputFiles('#file-input', env('FIX_CSV'));
+  await waitForText(page, '#import-preview', '1 updated');
+  assert.ok((await page.locator('#mappings').textContent()).includes('DeOrphan001'), 'the preview changed nothing yet');
+  await shot(page, 'mappings');
+  await page.click('#confirm-import');
+  await waitForText(page, '#import-result', '1 updated');
+  await waitForText(page, '#mappings', 'DeNumber001');
+
+  // Requeue from the detail panel: it goes again with the new mapping and succeeds.
+  await page.goto(`${GATEWAY}/console/#/submissions/${REJECTED_ID}`);
+  await page.click('#requeue');
+  await waitForText(page, '#confirm-title', 'Requeue');
+  await page.click('#confirm-action');
+  await waitForText(page, '#detail-status', 'Succeeded', '#detail button.ghost');
+  await waitForText(page, '#attempts', 'HTTP 200');
+
+  // Users: a partner with an API token, shown once.
+  await page.click('a[href="#/users"]');
+  await page.click('#new-user');
+  await page.fill('#new-username', 'lab-system');
+  await page.fill('#new-password', 'a long lab password');
+  await page.fill('#new-firstname', 'Central');
+  await page.fill('#new-lastname', 'Laboratory');
+  await page.selectOption('#new-role', 'partner');
+  await page.click('#create-user');
+  await page.waitForSelector('#users tr[data-username="lab-system"]');
+  await page.click('#users tr[data-username="lab-system"] button');
+  await page.fill('#token-name', 'LIMS');
+  await page.click('#create-token');
+  const token = (await page.locator('#new-token-value').textContent()).trim();
+  assert.ok(token.length >= 20, `a token was shown: ${token}`);
+  await page.waitForSelector('#tokens');
+  await shot(page, 'users');
+  const me = await fetch(`${GATEWAY}/api/v2/me`, { headers: { Authorization: `Token ${token}` } });
+  assert.equal(me.status, 200, 'the token shown works');
+
+  // The audit log holds what was just done.
+  await page.click('a[href="#/audit"]');
+  await waitForText(page, '#audit', 'lab-system');
+  await shot(page, 'audit');
+
+  // Dark theme, for the README.
+  await page.click('a[href="#/overview"]');
+  await page.click('text=☾ Dark');
+  await page.waitForSelector('[data-window="today"]');
+  await shot(page, 'overview-dark');
+  await page.click('#sign-out');
+  await page.waitForSelector('#sign-in');
+  await page.close();
+});
+
+test('a viewer sees submissions but no requeue or delete', async () => {
+  const page = await open();
+  await signIn(page, env('VIEWER_USER'));
+  await page.goto(`${GATEWAY}/console/#/submissions/${REJECTED_ID}`);
+  await waitForText(page, '#detail-status', 'Succeeded');
+  assert.equal(await page.locator('#requeue').count(), 0, 'no requeue button for a viewer');
+  assert.equal(await page.locator('#delete').count(), 0, 'no delete button for a viewer');
+  assert.equal(await page.locator('#bulk').count(), 0, 'no bulk actions for a viewer');
+  assert.equal(await page.locator('a[href="#/users"]').count(), 0, 'no user management for a viewer');
+  // The server refuses it anyway.
+  const token = await page.evaluate(async ({ gateway, password }) => {
+    const r = await fetch(`${gateway}/api/v2/users/getToken`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'viewer', password }),
+    });
+    return (await r.json()).token;
+  }, { gateway: GATEWAY, password: PASSWORD });
+  const r = await fetch(`${GATEWAY}/api/v2/logs/${REJECTED_ID}/restart`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 403);
+  await page.close();
+});

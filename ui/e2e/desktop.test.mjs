@@ -1,0 +1,102 @@
+// The desktop app itself (Tauri, WebKitGTK) driven through tauri-driver under Xvfb: it starts on
+// the sign-in screen, signs in to a real gateway, remembers it in its config directory, and a file
+// chosen in the native GTK open dialog reaches the mapping import. Started by
+// server/tests/api/browser.rs with GATEWAY, ADMIN_USER, PASSWORD, DESKTOP_APP (the binary),
+// NEW_CSV (a mappings file), SCREENSHOTS and XDG_CONFIG_HOME (a fresh folder) set, inside xvfb-run.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const env = (name) => {
+  const value = process.env[name];
+  assert.ok(value, `${name} is not set`);
+  return value;
+};
+const GATEWAY = env('GATEWAY');
+const PORT = 20000 + Math.floor(Math.random() * 20000);
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const driver = spawn('tauri-driver', ['--port', String(PORT), '--native-port', String(PORT + 1)], { stdio: 'ignore' });
+// SIGTERM, not SIGKILL: tauri-driver then also stops its WebKitWebDriver.
+after(() => driver.kill('SIGTERM'));
+
+async function wd(method, path, body) {
+  const r = await fetch(`http://127.0.0.1:${PORT}${path}`, {
+    method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await r.json();
+  if (!r.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value ?? json)}`);
+  return json.value;
+}
+
+async function until(what, check, timeout = 30_000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch { /* not there yet */ }
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(300);
+  }
+}
+
+test('the desktop app signs in, remembers the gateway and opens a mapping file through the native dialog', async () => {
+  await until('tauri-driver', async () => (await fetch(`http://127.0.0.1:${PORT}/status`)).ok);
+  const session = await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: env('DESKTOP_APP') } } } });
+  const s = `/session/${session.sessionId}`;
+  try {
+    const find = async (css) => (await wd('POST', `${s}/element`, { using: 'css selector', value: css }))[ELEMENT];
+    const text = async (css) => wd('GET', `${s}/element/${await find(css)}/text`);
+    const type = async (css, value) => wd('POST', `${s}/element/${await find(css)}/value`, { text: value });
+    const click = async (css) => wd('POST', `${s}/element/${await find(css)}/click`, {});
+    const shot = async (name) => {
+      await sleep(500); // WebKit's snapshot can be a frame behind
+      writeFileSync(join(env('SCREENSHOTS'), `${name}.png`), Buffer.from(await wd('GET', `${s}/screenshot`), 'base64'));
+    };
+
+    // The sign-in screen, asking for a gateway (the desktop app is not served by one).
+    await until('the sign-in screen', () => find('#gateway'));
+    assert.equal(await wd('GET', `${s}/title`), 'dhis2gw console');
+    await type('#gateway', GATEWAY);
+    await type('#username', env('ADMIN_USER'));
+    await type('#password', env('PASSWORD'));
+    await shot('desktop-sign-in');
+    await click('#sign-in');
+    await until('the signed-in console', () => find('#sign-out'));
+    const title = await until('the window title', async () => {
+      const t = await wd('GET', `${s}/title`);
+      return t.includes(GATEWAY) && t;
+    });
+    assert.match(title, /admin @ http/);
+
+    // Remembered in the app's config directory: the gateway and the session's refresh token.
+    const settingsFile = join(env('XDG_CONFIG_HOME'), 'org.hispuganda.dhis2gw.console', 'settings.json');
+    const settings = await until('the settings file', () => existsSync(settingsFile) && JSON.parse(readFileSync(settingsFile, 'utf8')));
+    assert.deepEqual(settings.gateways, [GATEWAY]);
+    assert.ok(settings.refresh_tokens[GATEWAY], 'the refresh token is kept for the next start');
+
+    // Mappings → "choose a file…" opens GTK's native dialog; type the path into it as a user would.
+    await click('a[href="#/mappings"]');
+    await until('the mappings screen', () => find('#open-file'));
+    await click('#open-file');
+    await sleep(2000);
+    execFileSync('xdotool', ['key', '--delay', '100', 'ctrl+l']);
+    execFileSync('xdotool', ['type', '--delay', '20', env('NEW_CSV')]);
+    await sleep(300);
+    execFileSync('xdotool', ['key', 'Return']);
+    const preview = await until('the import preview', async () => {
+      const t = await text('#import-preview');
+      return t.includes('1 created') && t;
+    });
+    assert.match(preview, /Preview of new-mappings\.csv/);
+    await shot('desktop-mappings-import');
+    await click('#confirm-import');
+    await until('the import result', async () => (await text('#import-result')).includes('1 created'));
+  } finally {
+    await wd('DELETE', s).catch(() => {});
+  }
+});

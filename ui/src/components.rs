@@ -1,0 +1,245 @@
+//! Pieces every screen uses: loading state, errors, status badges, paging, confirmations and
+//! notices.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+
+use crate::api::{ApiError, ApiResult};
+use crate::format;
+
+/// Where a screen's data stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Load<T> {
+    Loading,
+    Ready(T),
+    Failed(ApiError),
+}
+
+impl<T> Load<T> {
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Load::Ready(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl<T> From<ApiResult<T>> for Load<T> {
+    fn from(r: ApiResult<T>) -> Self {
+        match r {
+            Ok(t) => Load::Ready(t),
+            Err(e) => Load::Failed(e),
+        }
+    }
+}
+
+/// Loads into `target`. While reloading, what is shown stays (no flicker on auto-refresh);
+/// a failure replaces it, so a stale table never passes for a current one.
+pub fn load_into<T: Send + Sync + 'static>(
+    target: RwSignal<Load<T>>,
+    future: impl Future<Output = ApiResult<T>> + 'static,
+) {
+    crate::api::spawn(future, move |result| {
+        if !target.is_disposed() {
+            target.set(result.into());
+        }
+    });
+}
+
+/// Shows a [`Load`]: a spinner, the error, or `view` of the data.
+#[component]
+pub fn Loaded<T, V, F>(state: RwSignal<Load<T>>, view: F) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+    F: Fn(T) -> V + Send + Sync + 'static,
+{
+    move || match state.get() {
+        Load::Loading => view! { <p class="muted" role="status">"Loading…"</p> }.into_any(),
+        Load::Failed(e) => view! { <ErrorNote error=e/> }.into_any(),
+        Load::Ready(t) => view(t).into_any(),
+    }
+}
+
+#[component]
+pub fn ErrorNote(error: ApiError) -> impl IntoView {
+    let detail = error.detail.clone();
+    view! {
+        <div class="error" role="alert">
+            <strong>{error.message.clone()}</strong>
+            <Show when=move || !detail.is_empty()>
+                <ul>{error.detail.iter().map(|d| view! { <li>{d.clone()}</li> }).collect_view()}</ul>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+pub fn Empty(#[prop(into)] text: String) -> impl IntoView {
+    view! { <p class="empty">{text}</p> }
+}
+
+#[component]
+pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
+    let label = format::status_label(&status);
+    view! { <span class=format!("badge status-{status}") title=status.clone()>{label}</span> }
+}
+
+pub const PAGE_SIZES: [i64; 4] = [10, 25, 50, 100];
+
+/// Previous/next, "page x of y", and the page size.
+#[component]
+pub fn Pager(page: RwSignal<i64>, page_size: RwSignal<i64>, total: Signal<i64>) -> impl IntoView {
+    let pages = move || (total.get() + page_size.get() - 1).max(0) / page_size.get().max(1);
+    // Rows deleted or filtered away: stay on the last page there is, not past it.
+    Effect::new(move |_| {
+        let last = pages();
+        if last > 0 && page.get() > last {
+            page.set(last);
+        }
+    });
+    view! {
+        <nav class="pager" aria-label="pages">
+            <button on:click=move |_| page.update(|p| *p = (*p - 1).max(1)) disabled={move || page.get() <= 1}>
+                "‹ Previous"
+            </button>
+            <span>
+                {move || format!("Page {} of {} · {}", page.get(), pages().max(1), format::plural(total.get(), "row", "rows"))}
+            </span>
+            <button on:click=move |_| page.update(|p| *p += 1) disabled={move || page.get() >= pages()}>
+                "Next ›"
+            </button>
+            <label>
+                "Rows per page "
+                <select on:change=move |ev| {
+                    page_size.set(event_target_value(&ev).parse().unwrap_or(25));
+                    page.set(1);
+                }>
+                    {PAGE_SIZES
+                        .iter()
+                        .map(|n| {
+                            let n = *n;
+                            view! { <option value=n selected=move || page_size.get() == n>{n}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+        </nav>
+    }
+}
+
+/// A question the user must answer before something irreversible or large happens.
+#[derive(Clone)]
+pub struct Confirm {
+    pub title: String,
+    pub body: String,
+    pub action: String,
+    pub danger: bool,
+    pub on_confirm: Callback<()>,
+}
+
+/// The app-wide confirmation and notice areas, shared through context.
+#[derive(Clone, Copy)]
+pub struct Dialogs {
+    pub confirm: RwSignal<Option<Confirm>>,
+    pub notices: RwSignal<Vec<(u64, String, bool)>>,
+}
+
+impl Dialogs {
+    pub fn new() -> Self {
+        Dialogs { confirm: RwSignal::new(None), notices: RwSignal::new(Vec::new()) }
+    }
+
+    pub fn ask(
+        &self,
+        title: impl Into<String>,
+        body: impl Into<String>,
+        action: impl Into<String>,
+        danger: bool,
+        on_confirm: impl Fn() + Send + Sync + 'static,
+    ) {
+        self.confirm.set(Some(Confirm {
+            title: title.into(),
+            body: body.into(),
+            action: action.into(),
+            danger,
+            on_confirm: Callback::new(move |()| on_confirm()),
+        }));
+    }
+
+    /// A notice that fades after eight seconds; `error` ones are shown in red.
+    pub fn notify(&self, text: impl Into<String>, error: bool) {
+        let id = js_sys::Date::now() as u64;
+        let notices = self.notices;
+        notices.update(|n| n.push((id, text.into(), error)));
+        set_timeout(move || notices.update(|n| n.retain(|(i, ..)| *i != id)), Duration::from_secs(8));
+    }
+
+    /// Reports the outcome of an action.
+    pub fn outcome<T>(&self, result: &ApiResult<T>, success: impl Into<String>) {
+        match result {
+            Ok(_) => self.notify(success, false),
+            Err(e) => self.notify(e.to_string(), true),
+        }
+    }
+}
+
+impl Default for Dialogs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn dialogs() -> Dialogs {
+    expect_context::<Dialogs>()
+}
+
+/// Renders the pending confirmation, if any, as a modal dialog (Escape cancels).
+#[component]
+pub fn ConfirmHost() -> impl IntoView {
+    let d = dialogs();
+    move || {
+        d.confirm.get().map(|c| {
+            let confirm = c.on_confirm;
+            view! {
+                <div class="modal-backdrop" on:keydown=move |ev| if ev.key() == "Escape" { d.confirm.set(None) }>
+                    <div class="modal" role="dialog" aria-modal="true" aria-labelledby="confirm-title">
+                        <h2 id="confirm-title">{c.title.clone()}</h2>
+                        <p>{c.body.clone()}</p>
+                        <div class="actions">
+                            <button on:click=move |_| d.confirm.set(None)>"Cancel"</button>
+                            <button
+                                id="confirm-action"
+                                class=if c.danger { "danger" } else { "primary" }
+                                autofocus
+                                on:click=move |_| {
+                                    d.confirm.set(None);
+                                    confirm.run(());
+                                }
+                            >
+                                {c.action.clone()}
+                            </button>
+                        </div>
+                    </div>
+                </div>
+            }
+        })
+    }
+}
+
+#[component]
+pub fn NoticeHost() -> impl IntoView {
+    let d = dialogs();
+    view! {
+        <div class="notices" aria-live="polite">
+            {move || {
+                d.notices
+                    .get()
+                    .into_iter()
+                    .map(|(_, text, error)| view! { <div class=if error { "notice error" } else { "notice" }>{text}</div> })
+                    .collect_view()
+            }}
+        </div>
+    }
+}

@@ -1,0 +1,139 @@
+//! Turning what the gateway returns into words and numbers for people.
+
+use chrono::{DateTime, Local, Utc};
+use dhis2gw_wire::ConflictView;
+use serde_json::Value;
+
+/// A DHIS2 conflict in plain words, against the partner's own keys.
+pub fn describe_conflict(c: &ConflictView) -> String {
+    let message = c.message.clone().unwrap_or_else(|| "rejected without a message".into());
+    let code = c.error_code.as_deref().map(|code| format!(" ({code})")).unwrap_or_default();
+    let whole = c.indexes.is_empty() || c.indexes.contains(&-1);
+    let subject = match (whole, c.partner_keys.as_slice()) {
+        (_, []) => "DHIS2 rejected the whole submission".to_string(),
+        (true, [key]) => format!("DHIS2 rejected the whole submission, so '{key}' was not stored"),
+        (true, keys) => format!("DHIS2 rejected the whole submission, so none of {} was stored", quoted_list(keys)),
+        (false, [key]) => format!("DHIS2 rejected the value of '{key}'"),
+        (false, keys) => format!("DHIS2 rejected the values of {}", quoted_list(keys)),
+    };
+    format!("{subject}: {message}{code}")
+}
+
+fn quoted_list(keys: &[String]) -> String {
+    let quoted: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
+}
+
+/// DHIS2's import count (`{"imported":1,"updated":0,…}`) as a sentence.
+pub fn describe_counts(count: &Value) -> String {
+    let n = |k: &str| count.get(k).and_then(Value::as_i64).unwrap_or(0);
+    format!("{} imported, {} updated, {} ignored, {} deleted", n("imported"), n("updated"), n("ignored"), n("deleted"))
+}
+
+/// A time in the viewer's local zone, to the second.
+pub fn local_time(t: &DateTime<Utc>) -> String {
+    t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+pub fn local_time_opt(t: &Option<DateTime<Utc>>) -> String {
+    t.as_ref().map(local_time).unwrap_or_default()
+}
+
+/// JSON indented for reading.
+pub fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// DHIS2's raw answer, indented when it is JSON.
+pub fn pretty_text(text: &str) -> String {
+    serde_json::from_str::<Value>(text).map(|v| pretty(&v)).unwrap_or_else(|_| text.to_string())
+}
+
+/// The file name in a `Content-Disposition: attachment; filename="…"` header.
+pub fn attachment_name(header: &str) -> Option<String> {
+    let (_, rest) = header.split_once("filename=")?;
+    let name = rest.split(';').next()?.trim().trim_matches('"');
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// How a status reads, for badges and the chart.
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "queued" => "Queued",
+        "processing" => "Processing",
+        "succeeded" => "Succeeded",
+        "warning" => "Partly stored",
+        "failed" => "Rejected",
+        "retrying" => "Retrying",
+        "dead" => "Gave up",
+        _ => "Other",
+    }
+}
+
+/// A number with thousands separators.
+pub fn count(n: i64) -> String {
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// "1 submission" / "3 submissions".
+pub fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn conflict(indexes: Vec<i64>, keys: &[&str]) -> ConflictView {
+        ConflictView {
+            error_code: Some("E7633".into()),
+            object: Some("DeInteger01".into()),
+            property: None,
+            message: Some("Value must be an integer".into()),
+            indexes,
+            partner_keys: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn conflicts_name_the_partner_keys() {
+        assert_eq!(
+            describe_conflict(&conflict(vec![0], &["positives"])),
+            "DHIS2 rejected the value of 'positives': Value must be an integer (E7633)"
+        );
+        assert_eq!(
+            describe_conflict(&conflict(vec![0, 2, 3], &["a", "b", "c"])),
+            "DHIS2 rejected the values of 'a', 'b' and 'c': Value must be an integer (E7633)"
+        );
+        assert_eq!(describe_conflict(&conflict(vec![-1], &[])), "DHIS2 rejected the whole submission: Value must be an integer (E7633)");
+        assert_eq!(
+            describe_conflict(&conflict(vec![-1], &["a", "b"])),
+            "DHIS2 rejected the whole submission, so none of 'a' and 'b' was stored: Value must be an integer (E7633)"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn numbers_and_headers_read_well() {
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(count(999), "999");
+        assert_eq!(plural(1, "row", "rows"), "1 row");
+        assert_eq!(attachment_name(r#"attachment; filename="mappings.xlsx""#).as_deref(), Some("mappings.xlsx"));
+        assert_eq!(attachment_name("inline"), None);
+        assert_eq!(
+            describe_counts(&serde_json::json!({"imported": 2, "updated": 1, "ignored": 3, "deleted": 0})),
+            "2 imported, 1 updated, 3 ignored, 0 deleted"
+        );
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    dhis2gw_ui::start();
+}

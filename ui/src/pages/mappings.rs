@@ -1,0 +1,409 @@
+//! Mappings: a filtered table with inline editing, and the spreadsheet import (drop a CSV or
+//! Excel file on the window, or open one) with a preview before anything changes.
+
+use dhis2gw_wire::{ImportReport, MAPPING_KINDS, Mapping, MappingFields, Page, RowAction};
+use leptos::prelude::*;
+
+use crate::api::{self, ApiError, Call};
+use crate::components::{Empty, ErrorNote, Load, Loaded, Pager, dialogs, load_into};
+use crate::format;
+use crate::platform::{self, PickedFile};
+use crate::session::Session;
+
+const FILTERS: [(&str, &str); 5] = [
+    ("code", "Code"),
+    ("name", "Name"),
+    ("dataSet", "Data set"),
+    ("dataElement", "Data element"),
+    ("source", "Source"),
+];
+
+/// The import route for a file, by its extension; `None` for a file the gateway cannot read.
+pub fn import_route(file_name: &str) -> Option<&'static str> {
+    let lower = file_name.to_ascii_lowercase();
+    if lower.ends_with(".csv") {
+        Some("/mappings/import/csv")
+    } else if lower.ends_with(".xlsx") || lower.ends_with(".xls") || lower.ends_with(".ods") {
+        Some("/mappings/import/excel")
+    } else {
+        None
+    }
+}
+
+/// Where an import stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Import {
+    Idle,
+    Checking(String),
+    /// The dry run's report: what would happen.
+    Preview(PickedFile, ImportReport),
+    Importing(String),
+    Done(String, ImportReport),
+    Failed(ApiError),
+}
+
+#[component]
+pub fn Mappings() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let filters = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
+    let what = RwSignal::new(String::new());
+    let page = RwSignal::new(1i64);
+    let page_size = RwSignal::new(25i64);
+    let data = RwSignal::new(Load::<Page<Mapping>>::Loading);
+    let reload_count = RwSignal::new(0u32);
+    let import = RwSignal::new(Import::Idle);
+    let dragging = RwSignal::new(false);
+
+    Effect::new(move |_| {
+        reload_count.track();
+        let mut query: Vec<(String, String)> = filters.get().into_iter().collect();
+        query.push(("what".into(), what.get()));
+        query.push(("page".into(), page.get().to_string()));
+        query.push(("page_size".into(), page_size.get().to_string()));
+        load_into(data, api::fetch(session, Call::get("/mappings").query(query)));
+    });
+    let reload = move || reload_count.update(|n| *n += 1);
+    let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
+
+    // A file from the drop zone, the file input or the native dialog: dry run first.
+    let check = move |file: PickedFile| {
+        let Some(route) = import_route(&file.name) else {
+            import.set(Import::Failed(ApiError {
+                status: 400,
+                message: format!("{} is not a CSV or Excel file (.csv, .xlsx, .xls, .ods).", file.name),
+                detail: Vec::new(),
+            }));
+            return;
+        };
+        import.set(Import::Checking(file.name.clone()));
+        let call = Call::post(route).query([("dryRun", "true")]).file(file.name.clone(), file.bytes.clone());
+        api::spawn(api::fetch::<ImportReport>(session, call), move |r| {
+            import.set(match r {
+                Ok(report) => Import::Preview(file, report),
+                Err(e) => Import::Failed(e),
+            })
+        });
+    };
+    let confirm = move |_| {
+        let Import::Preview(file, _) = import.get_untracked() else { return };
+        let route = import_route(&file.name).unwrap_or("/mappings/import/csv");
+        import.set(Import::Importing(file.name.clone()));
+        let call = Call::post(route).file(file.name.clone(), file.bytes);
+        api::spawn(api::fetch::<ImportReport>(session, call), move |r| {
+            import.set(match r {
+                Ok(report) => Import::Done(file.name, report),
+                Err(e) => Import::Failed(e),
+            });
+            reload();
+        });
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if !session.can_operate() {
+            return;
+        }
+        let file = ev.data_transfer().and_then(|dt| dt.files()).and_then(|files| files.get(0));
+        if let Some(file) = file {
+            api::spawn(async move { platform::read_file(&file).await }, move |r| match r {
+                Ok(f) => check(f),
+                Err(e) => import.set(Import::Failed(ApiError { status: 400, message: e, detail: Vec::new() })),
+            });
+        }
+    };
+
+    view! {
+        <section
+            class="page"
+            class:dragging=move || dragging.get()
+            on:dragover=move |ev| {
+                ev.prevent_default();
+                dragging.set(true);
+            }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop
+        >
+            <div class="page-head">
+                <h1>"Mappings"</h1>
+                <Downloads/>
+            </div>
+            <Show when=move || session.can_operate()>
+                <ImportPanel import check confirm=Callback::new(move |()| confirm(()))/>
+            </Show>
+            <form class="filters" on:submit=|ev| ev.prevent_default() aria-label="filters">
+                <label>
+                    "Kind"
+                    <select on:change=move |ev| { what.set(event_target_value(&ev)); page.set(1); }>
+                        <option value="">"Any"</option>
+                        {MAPPING_KINDS.iter().map(|k| view! { <option value=*k>{if *k == "de" { "Data element" } else { "Org unit" }}</option> }).collect_view()}
+                    </select>
+                </label>
+                {FILTERS.iter().map(|(key, label)| {
+                    let key = *key;
+                    view! {
+                        <label>{*label}
+                            <input id=format!("mapping-filter-{key}") type="search" on:change=move |ev| {
+                                let v = event_target_value(&ev);
+                                filters.update(|f| { f.insert(key.to_string(), v); });
+                                page.set(1);
+                            }/>
+                        </label>
+                    }
+                }).collect_view()}
+            </form>
+            <Loaded state=data view={move |p: Page<Mapping>| {
+                if p.items.is_empty() {
+                    return view! { <Empty text="No mappings match. Import a spreadsheet to add some."/> }.into_any();
+                }
+                view! {
+                    <table class="grid" id="mappings">
+                        <thead><tr>
+                            <th>"Code"</th><th>"Kind"</th><th>"Name"</th><th>"Data set"</th><th>"Data element / org unit"</th>
+                            <th>"Category option combo"</th><th>"Source"</th><th>"Instance"</th><th></th>
+                        </tr></thead>
+                        <tbody>{p.items.into_iter().map(|m| view! { <MappingRow m on_change=Callback::new(move |()| reload())/> }).collect_view()}</tbody>
+                    </table>
+                }.into_any()
+            }}/>
+            <Pager page page_size total/>
+        </section>
+    }
+}
+
+#[component]
+fn ImportPanel(
+    import: RwSignal<Import>,
+    check: impl Fn(PickedFile) + Copy + Send + Sync + 'static,
+    confirm: Callback<()>,
+) -> impl IntoView {
+    let input = NodeRef::<leptos::html::Input>::new();
+    let open = move |_| {
+        if platform::in_desktop() {
+            api::spawn(platform::open_native(&["csv", "xlsx", "xls", "ods"]), move |r| match r {
+                Ok(Some(file)) => check(file),
+                Ok(None) => {}
+                Err(e) => import.set(Import::Failed(ApiError { status: 0, message: e, detail: Vec::new() })),
+            });
+        } else if let Some(input) = input.get() {
+            input.click();
+        }
+    };
+    let picked = move |_| {
+        let file = input.get().and_then(|i| i.files()).and_then(|f| f.get(0));
+        if let Some(file) = file {
+            api::spawn(async move { platform::read_file(&file).await }, move |r| {
+                if let Ok(f) = r {
+                    check(f)
+                }
+            });
+        }
+        if let Some(i) = input.get() {
+            i.set_value("");
+        }
+    };
+    view! {
+        <div class="card dropzone" id="dropzone">
+            <p>
+                <strong>"Import mappings: "</strong>
+                "drop a CSV or Excel file anywhere on this screen, or "
+                <button id="open-file" on:click=open>"choose a file…"</button>
+                <input id="file-input" type="file" accept=".csv,.xlsx,.xls,.ods" class="hidden" node_ref=input on:change=picked/>
+                " Nothing changes until you confirm the preview."
+            </p>
+            {move || match import.get() {
+                Import::Idle => ().into_any(),
+                Import::Checking(name) => view! { <p role="status">{format!("Checking {name}…")}</p> }.into_any(),
+                Import::Importing(name) => view! { <p role="status">{format!("Importing {name}…")}</p> }.into_any(),
+                Import::Failed(e) => view! { <ErrorNote error=e/> }.into_any(),
+                Import::Preview(file, report) => {
+                    let changes = report.created + report.updated;
+                    view! {
+                        <div id="import-preview">
+                            <h3>{format!("Preview of {}", file.name)}</h3>
+                            <ReportSummary report=report.clone()/>
+                            <div class="actions">
+                                <button on:click=move |_| import.set(Import::Idle)>"Cancel"</button>
+                                <button id="confirm-import" class="primary" disabled=changes == 0 on:click=move |_| confirm.run(())>
+                                    {if changes == 0 { "Nothing to import".to_string() } else { format!("Import {}", format::plural(changes as i64, "change", "changes")) }}
+                                </button>
+                            </div>
+                        </div>
+                    }.into_any()
+                }
+                Import::Done(name, report) => view! {
+                    <div id="import-result">
+                        <h3>{format!("Imported {name}")}</h3>
+                        <ReportSummary report/>
+                        <button on:click=move |_| import.set(Import::Idle)>"Close"</button>
+                    </div>
+                }.into_any(),
+            }}
+        </div>
+    }
+}
+
+/// What an import did or would do: counts, then every row that is not unchanged.
+#[component]
+pub fn ReportSummary(report: ImportReport) -> impl IntoView {
+    let rows: Vec<_> = report.rows.iter().filter(|r| r.action != RowAction::Unchanged).cloned().collect();
+    view! {
+        <p class="import-counts">
+            <span class="badge status-succeeded">{format!("{} created", report.created)}</span>" "
+            <span class="badge status-processing">{format!("{} updated", report.updated)}</span>" "
+            <span class="badge status-queued">{format!("{} unchanged", report.unchanged)}</span>" "
+            <span class="badge status-failed">{format!("{} rejected", report.rejected)}</span>
+            {format!(" of {} rows", report.total)}
+        </p>
+        {(!rows.is_empty()).then(|| view! {
+            <table class="grid compact import-rows">
+                <thead><tr><th>"Row"</th><th>"Code"</th><th>"Kind"</th><th>"Action"</th><th>"Why"</th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|r| view! {
+                        <tr class=format!("row-{:?}", r.action).to_lowercase()>
+                            <td>{r.row}</td><td class="mono">{r.code.clone()}</td><td>{r.what.clone()}</td>
+                            <td>{format!("{:?}", r.action)}</td>
+                            <td>{r.errors.join("; ")}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
+    }
+}
+
+/// The export and the empty template, saved through the native dialog in the desktop app.
+#[component]
+fn Downloads() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let fetch = move |path: &'static str, fallback: &'static str| {
+        api::spawn(
+            async move {
+                let (name, bytes) =
+                    api::download(session, Call::get(path), fallback).await.map_err(|e| e.to_string())?;
+                platform::save(&name, &bytes).await
+            },
+            move |r| match r {
+                Ok(Some(path)) => d.notify(format!("Saved {path}"), false),
+                Ok(None) => {}
+                Err(e) => d.notify(e, true),
+            },
+        );
+    };
+    view! {
+        <button id="export" on:click=move |_| fetch("/mappings/export/excel", "mappings.xlsx")>"Export to Excel…"</button>
+        <button id="template" on:click=move |_| fetch("/mappings/template", "mappings-template.xlsx")>"Download template…"</button>
+    }
+}
+
+/// A mapping row; operators edit it in place.
+#[component]
+fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let editing = RwSignal::new(false);
+    let draft = RwSignal::new(m.fields.clone());
+    let error = RwSignal::new(None::<ApiError>);
+    let id = m.id;
+    let save = move |_| {
+        let call = Call::put(format!("/mappings/{id}")).json(&draft.get_untracked());
+        api::spawn(api::fetch::<Mapping>(session, call), move |r| match r {
+            Ok(_) => {
+                editing.set(false);
+                error.set(None);
+                d.notify("Mapping saved", false);
+                on_change.run(());
+            }
+            Err(e) => error.set(Some(e)),
+        });
+    };
+    let remove = move |_| {
+        d.ask(
+            "Delete mapping",
+            format!(
+                "Delete the mapping for '{}'? Submissions using it will report the key as unmapped.",
+                draft.get_untracked().code
+            ),
+            "Delete",
+            true,
+            move || {
+                api::spawn(api::fetch::<Mapping>(session, Call::delete(format!("/mappings/{id}"))), move |r| {
+                    d.outcome(&r, "Mapping deleted");
+                    on_change.run(());
+                });
+            },
+        );
+    };
+    let field = move |get: fn(&MappingFields) -> String, set: fn(&mut MappingFields, String), label: &'static str| {
+        view! { <input aria-label=label prop:value=move || draft.with(get) on:input=move |ev| draft.update(|f| set(f, event_target_value(&ev)))/> }
+    };
+    let fields = m.fields.clone();
+    view! {
+        <Show
+            when=move || editing.get()
+            fallback={
+                let f = fields.clone();
+                move || {
+                    let f = f.clone();
+                    view! {
+                        <tr data-code=f.code.clone()>
+                            <td class="mono">{f.code.clone()}</td>
+                            <td>{f.what.clone()}</td>
+                            <td>{f.name.clone()}</td>
+                            <td class="mono">{f.data_set.clone()}</td>
+                            <td class="mono">{if f.what == "ou" { f.destination_org_unit.clone() } else { f.data_element.clone() }}</td>
+                            <td class="mono">{f.category_option_combo.clone().unwrap_or_default()}</td>
+                            <td>{f.source_name.clone()}</td>
+                            <td>{f.instance_name.clone()}</td>
+                            <td>
+                                <Show when=move || session.can_operate()>
+                                    <button class="small" on:click=move |_| editing.set(true)>"Edit"</button>
+                                    <button class="small danger" on:click=remove>"Delete"</button>
+                                </Show>
+                            </td>
+                        </tr>
+                    }
+                }
+            }
+        >
+            <tr class="editing">
+                <td>{field(|f| f.code.clone(), |f, v| f.code = v, "Code")}</td>
+                <td>
+                    <select on:change=move |ev| draft.update(|f| f.what = event_target_value(&ev))>
+                        {MAPPING_KINDS.iter().map(|k| view! { <option value=*k selected=move || draft.with(|f| f.what == *k)>{*k}</option> }).collect_view()}
+                    </select>
+                </td>
+                <td>{field(|f| f.name.clone(), |f, v| f.name = v, "Name")}</td>
+                <td>{field(|f| f.data_set.clone(), |f, v| f.data_set = v, "Data set")}</td>
+                <td>
+                    {move || if draft.with(|f| f.what == "ou") {
+                        field(|f| f.destination_org_unit.clone(), |f, v| f.destination_org_unit = v, "Org unit").into_any()
+                    } else {
+                        field(|f| f.data_element.clone(), |f, v| f.data_element = v, "Data element").into_any()
+                    }}
+                </td>
+                <td>{field(|f| f.category_option_combo.clone().unwrap_or_default(), |f, v| f.category_option_combo = (!v.is_empty()).then_some(v), "Category option combo")}</td>
+                <td>{field(|f| f.source_name.clone(), |f, v| f.source_name = v, "Source")}</td>
+                <td>{field(|f| f.instance_name.clone(), |f, v| f.instance_name = v, "Instance")}</td>
+                <td>
+                    <button class="small primary" on:click=save>"Save"</button>
+                    <button class="small" on:click=move |_| { editing.set(false); error.set(None); }>"Cancel"</button>
+                    {move || error.get().map(|e| view! { <ErrorNote error=e/> })}
+                </td>
+            </tr>
+        </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn files_go_to_the_import_route_of_their_kind() {
+        assert_eq!(import_route("Mappings.CSV"), Some("/mappings/import/csv"));
+        assert_eq!(import_route("m.xlsx"), Some("/mappings/import/excel"));
+        assert_eq!(import_route("notes.txt"), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! One module per screen.
+
+pub mod audit;
+pub mod mappings;
+pub mod overview;
+pub mod signin;
+pub mod submissions;
+pub mod users;

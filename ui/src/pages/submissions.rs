@@ -1,0 +1,647 @@
+//! The submission log: filters (remembered), sorting, paging, multi-select with "all matching"
+//! for bulk requeue and delete, purge by date, and a detail panel with every attempt.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dhis2gw_wire::{
+    Attempt, DeleteResult, DestinationView, Message, Page, RequeueRequest, RequeueResult, SUBMISSION_STATUSES,
+    Submission, SubmissionDetail,
+};
+use leptos::prelude::*;
+
+use crate::api::{self, Call};
+use crate::components::{Empty, Load, Loaded, Pager, StatusBadge, dialogs, load_into};
+use crate::format;
+use crate::platform;
+use crate::route::{self, Route};
+use crate::session::Session;
+
+/// The log's filters, as `GET /logs` names them, with their labels.
+pub const FILTERS: [(&str, &str); 8] = [
+    ("from_date", "From"),
+    ("to_date", "To"),
+    ("data_set", "Data set"),
+    ("org_unit", "Org unit"),
+    ("period", "Period"),
+    ("user", "Partner"),
+    ("task_id", "Task id"),
+    ("q", "Text in payload"),
+];
+
+/// Columns that sort, by the name `sort=` takes.
+const SORTABLE: [(&str, &str); 8] = [
+    ("submitted_at", "Submitted"),
+    ("status", "Status"),
+    ("user", "Partner"),
+    ("data_set", "Data set"),
+    ("org_unit", "Org unit"),
+    ("period", "Period"),
+    ("retry_count", "Retries"),
+    ("last_attempt_at", "Last attempt"),
+];
+
+/// The remembered view of the log: filters plus `sort`, `order` and `page_size`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogView {
+    pub filters: BTreeMap<String, String>,
+    pub sort: String,
+    pub order: String,
+    pub page_size: i64,
+}
+
+impl LogView {
+    pub fn from_settings(saved: &BTreeMap<String, String>) -> Self {
+        let mut filters = saved.clone();
+        let sort = filters.remove("sort").unwrap_or_else(|| "submitted_at".into());
+        let order = filters.remove("order").unwrap_or_else(|| "desc".into());
+        let page_size = filters.remove("page_size").and_then(|n| n.parse().ok()).unwrap_or(25);
+        filters.retain(|k, v| !v.trim().is_empty() && (k == "status" || FILTERS.iter().any(|(f, _)| f == k)));
+        LogView { filters, sort, order, page_size }
+    }
+
+    pub fn to_settings(&self) -> BTreeMap<String, String> {
+        let mut saved = self.filters.clone();
+        saved.insert("sort".into(), self.sort.clone());
+        saved.insert("order".into(), self.order.clone());
+        saved.insert("page_size".into(), self.page_size.to_string());
+        saved
+    }
+
+    /// Clicking a column: sorts by it, or flips the order when it already sorts.
+    pub fn sort_by(&mut self, column: &str) {
+        if self.sort == column {
+            self.order = if self.order == "asc" { "desc".into() } else { "asc".into() };
+        } else {
+            self.sort = column.to_string();
+            self.order = if column == "submitted_at" || column == "last_attempt_at" { "desc" } else { "asc" }.into();
+        }
+    }
+
+    /// The filters that are set, for a batch action on "all matching".
+    pub fn active_filters(&self) -> BTreeMap<String, String> {
+        self.filters
+            .iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.clone(), v.trim().to_string()))
+            .collect()
+    }
+}
+
+/// What a bulk action applies to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selection {
+    Ids(BTreeSet<i64>),
+    /// Every submission the filters match, on every page.
+    AllMatching(BTreeMap<String, String>, i64),
+}
+
+impl Selection {
+    pub fn count(&self) -> i64 {
+        match self {
+            Selection::Ids(ids) => ids.len() as i64,
+            Selection::AllMatching(_, total) => *total,
+        }
+    }
+
+    pub fn request(&self) -> RequeueRequest {
+        match self {
+            Selection::Ids(ids) => RequeueRequest { ids: ids.iter().copied().collect(), ..Default::default() },
+            Selection::AllMatching(filter, _) => RequeueRequest { filter: Some(filter.clone()), ..Default::default() },
+        }
+    }
+}
+
+#[component]
+pub fn Submissions(open: Option<i64>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let view_state = RwSignal::new(LogView::from_settings(&platform::settings().log_filters));
+    let page = RwSignal::new(1i64);
+    let page_size = RwSignal::new(view_state.get_untracked().page_size);
+    let data = RwSignal::new(Load::<Page<Submission>>::Loading);
+    let selected = RwSignal::new(BTreeSet::<i64>::new());
+    let all_matching = RwSignal::new(false);
+    let reload_count = RwSignal::new(0u32);
+
+    Effect::new(move |_| {
+        let v = view_state.get();
+        let (p, size) = (page.get(), page_size.get());
+        reload_count.track();
+        let mut saved = v.clone();
+        saved.page_size = size;
+        platform::update_settings(|s| s.log_filters = saved.to_settings());
+        let mut query: Vec<(String, String)> = v.active_filters().into_iter().collect();
+        query.extend([
+            ("sort".to_string(), v.sort.clone()),
+            ("order".to_string(), v.order.clone()),
+            ("page".to_string(), p.to_string()),
+            ("page_size".to_string(), size.to_string()),
+        ]);
+        load_into(data, api::fetch(session, Call::get("/logs").query(query)));
+    });
+    let reload = move || reload_count.update(|n| *n += 1);
+    let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
+    let set_filter = move |key: &'static str, value: String| {
+        view_state.update(|v| {
+            v.filters.insert(key.to_string(), value);
+        });
+        page.set(1);
+        selected.set(BTreeSet::new());
+        all_matching.set(false);
+    };
+    let selection = move || {
+        if all_matching.get() {
+            Selection::AllMatching(view_state.with(LogView::active_filters), total.get())
+        } else {
+            Selection::Ids(selected.get())
+        }
+    };
+    let bulk_requeue = move |_| {
+        let sel = selection();
+        let n = sel.count();
+        d.ask(
+            "Requeue submissions",
+            format!(
+                "Send {} to DHIS2 again? Aggregate data is rebuilt from the current mappings.",
+                format::plural(n, "submission", "submissions")
+            ),
+            format!("Requeue {n}"),
+            false,
+            move || {
+                let call = Call::post("/aggregate/reenqueue/batch").json(&sel.request());
+                api::spawn(api::fetch::<RequeueResult>(session, call), move |r| {
+                    match &r {
+                        Ok(r) if r.failed > 0 => d.notify(
+                            format!("{} requeued, {} not: {}", r.re_enqueued, r.failed, r.errors.join("; ")),
+                            true,
+                        ),
+                        Ok(r) => d.notify(
+                            format!("{} requeued", format::plural(r.re_enqueued as i64, "submission", "submissions")),
+                            false,
+                        ),
+                        Err(e) => d.notify(e.to_string(), true),
+                    }
+                    selected.set(BTreeSet::new());
+                    all_matching.set(false);
+                    reload();
+                });
+            },
+        );
+    };
+    let bulk_delete = move |_| {
+        let sel = selection();
+        let n = sel.count();
+        d.ask(
+            "Delete submissions",
+            format!(
+                "Delete {} and their delivery history? This cannot be undone.",
+                format::plural(n, "submission", "submissions")
+            ),
+            format!("Delete {n}"),
+            true,
+            move || {
+                let call = Call::post("/logs/delete").json(&sel.request());
+                api::spawn(api::fetch::<DeleteResult>(session, call), move |r| {
+                    match &r {
+                        Ok(r) if r.skipped > 0 => d.notify(
+                            format!("{} deleted, {} kept: {}", r.deleted, r.skipped, r.errors.join("; ")),
+                            true,
+                        ),
+                        Ok(r) => d.notify(
+                            format!("{} deleted", format::plural(r.deleted as i64, "submission", "submissions")),
+                            false,
+                        ),
+                        Err(e) => d.notify(e.to_string(), true),
+                    }
+                    selected.set(BTreeSet::new());
+                    all_matching.set(false);
+                    reload();
+                });
+            },
+        );
+    };
+    let page_ids =
+        move || data.with(|d| d.ready().map(|p| p.items.iter().map(|s| s.id).collect::<Vec<_>>()).unwrap_or_default());
+    let whole_page_selected = move || {
+        let ids = page_ids();
+        !ids.is_empty() && selected.with(|s| ids.iter().all(|id| s.contains(id)))
+    };
+
+    view! {
+        <section class="page" class:with-detail=open.is_some()>
+            <div class="page-head">
+                <h1>"Submissions"</h1>
+                <button on:click=move |_| reload()>"Refresh"</button>
+                <Show when=move || session.is_admin()>
+                    <Purge on_done=Callback::new(move |()| reload())/>
+                </Show>
+            </div>
+            <form class="filters" on:submit=|ev| ev.prevent_default() aria-label="filters">
+                <label>
+                    "Status"
+                    <select id="filter-status" on:change=move |ev| set_filter("status", event_target_value(&ev))>
+                        <option value="">"Any"</option>
+                        {SUBMISSION_STATUSES
+                            .iter()
+                            .map(|s| {
+                                let s = *s;
+                                view! {
+                                    <option value=s selected=move || view_state.with(|v| v.filters.get("status").map(String::as_str) == Some(s))>
+                                        {format::status_label(s)}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+                {FILTERS
+                    .iter()
+                    .map(|(key, label)| {
+                        let key = *key;
+                        let kind = if key.ends_with("_date") { "date" } else { "search" };
+                        view! {
+                            <label>
+                                {*label}
+                                <input
+                                    id=format!("filter-{key}")
+                                    type=kind
+                                    prop:value=move || view_state.with(|v| v.filters.get(key).cloned().unwrap_or_default())
+                                    on:change=move |ev| set_filter(key, event_target_value(&ev))
+                                />
+                            </label>
+                        }
+                    })
+                    .collect_view()}
+                <button
+                    type="button"
+                    on:click=move |_| {
+                        view_state.update(|v| v.filters.clear());
+                        page.set(1);
+                    }
+                >
+                    "Clear filters"
+                </button>
+            </form>
+            <Show when=move || session.can_operate()>
+                <div class="bulk" id="bulk">
+                    {move || {
+                        let n = selection().count();
+                        if n == 0 { "Select submissions to requeue or delete them.".to_string() } else { format!("{} selected", format::plural(n, "submission", "submissions")) }
+                    }}
+                    <Show when={move || whole_page_selected() && !all_matching.get() && selected.with(BTreeSet::len) < total.get() as usize}>
+                        <button class="link" id="select-all-matching" on:click=move |_| all_matching.set(true)>
+                            {move || format!("Select all {} matching", format::count(total.get()))}
+                        </button>
+                    </Show>
+                    <button id="bulk-requeue" class="primary" disabled=move || selection().count() == 0 on:click=bulk_requeue>"Requeue"</button>
+                    <button id="bulk-delete" class="danger" disabled=move || selection().count() == 0 on:click=bulk_delete>"Delete"</button>
+                </div>
+            </Show>
+            <div class="split">
+                <div class="table-wrap">
+                    <Loaded
+                        state=data
+                        view={move |p: Page<Submission>| {
+                            if p.items.is_empty() {
+                                return view! { <Empty text="No submissions match these filters."/> }.into_any();
+                            }
+                            view! {
+                                <table class="grid" id="log">
+                                    <thead>
+                                        <tr>
+                                            <th class="check">
+                                                <Show when=move || session.can_operate()>
+                                                    <input
+                                                        type="checkbox"
+                                                        aria-label="Select this page"
+                                                        prop:checked=move || whole_page_selected() || all_matching.get()
+                                                        on:change=move |ev| {
+                                                            let on = event_target_checked(&ev);
+                                                            all_matching.set(false);
+                                                            let ids = page_ids();
+                                                            selected.update(|s| {
+                                                                for id in ids {
+                                                                    if on { s.insert(id); } else { s.remove(&id); }
+                                                                }
+                                                            });
+                                                        }
+                                                    />
+                                                </Show>
+                                            </th>
+                                            <th>"#"</th>
+                                            {SORTABLE
+                                                .iter()
+                                                .map(|(col, label)| {
+                                                    let col = *col;
+                                                    let arrow = move || view_state.with(|v| {
+                                                        if v.sort == col { if v.order == "asc" { " ▲" } else { " ▼" } } else { "" }
+                                                    });
+                                                    view! {
+                                                        <th aria-sort=move || view_state.with(|v| (v.sort == col).then(|| if v.order == "asc" { "ascending" } else { "descending" }))>
+                                                            <button class="sort" on:click=move |_| { view_state.update(|v| v.sort_by(col)); page.set(1); }>
+                                                                {*label}{arrow}
+                                                            </button>
+                                                        </th>
+                                                    }
+                                                })
+                                                .collect_view()}
+                                            <th>"Problem"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {p.items.into_iter().map(|s| view! { <LogRow s selected all_matching open/> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            }
+                                .into_any()
+                        }}
+                    />
+                    <Pager page page_size total/>
+                </div>
+                {open.map(|id| view! { <Detail id on_change=Callback::new(move |()| reload())/> })}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn LogRow(
+    s: Submission,
+    selected: RwSignal<BTreeSet<i64>>,
+    all_matching: RwSignal<bool>,
+    open: Option<i64>,
+) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let id = s.id;
+    let target = Route::Submission(id);
+    let go = {
+        let target = target.clone();
+        move || route::go(&target)
+    };
+    let go_key = go.clone();
+    let problem = s.errors.clone().or_else(|| s.warnings.first().cloned()).unwrap_or_default();
+    view! {
+        <tr
+            class:current=open == Some(id)
+            tabindex="0"
+            data-id=id
+            on:keydown=move |ev| if ev.key() == "Enter" { go_key() }
+        >
+            <td class="check">
+                <Show when=move || session.can_operate()>
+                    <input
+                        type="checkbox"
+                        aria-label=format!("Select submission {id}")
+                        prop:checked=move || all_matching.get() || selected.with(|s| s.contains(&id))
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            all_matching.set(false);
+                            selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
+                        }
+                    />
+                </Show>
+            </td>
+            <td><a href=target.href()>{id}</a></td>
+            <td on:click=move |_| go()>{format::local_time(&s.submitted_at)}</td>
+            <td><StatusBadge status=s.status.clone()/></td>
+            <td>{s.user.clone().unwrap_or_default()}</td>
+            <td class="mono">{s.data_set.clone().unwrap_or_else(|| s.kind.clone())}</td>
+            <td class="mono">{s.org_unit.clone().unwrap_or_default()}</td>
+            <td>{s.period.clone().unwrap_or_default()}</td>
+            <td>{s.retry_count}</td>
+            <td>{format::local_time_opt(&s.last_attempt_at)}</td>
+            <td class="problem" title=problem.clone()>{problem.clone()}</td>
+        </tr>
+    }
+}
+
+/// Admins delete every finished submission older than a date.
+#[component]
+fn Purge(on_done: Callback<()>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let date = RwSignal::new(String::new());
+    let purge = move |_| {
+        let day = date.get_untracked();
+        if day.is_empty() {
+            d.notify("Choose the date to purge before.", true);
+            return;
+        }
+        d.ask(
+            "Purge the log",
+            format!("Delete every finished submission submitted before {day}, with its delivery history? This cannot be undone."),
+            "Purge",
+            true,
+            move || {
+                let call = Call::delete("/logs/purge").query([("date", day.clone())]);
+                api::spawn(api::fetch::<Message>(session, call), move |r| {
+                    match &r {
+                        Ok(m) => d.notify(m.message.clone(), false),
+                        Err(e) => d.notify(e.to_string(), true),
+                    }
+                    on_done.run(());
+                });
+            },
+        );
+    };
+    view! {
+        <span class="purge">
+            <label class="inline">"Purge before " <input id="purge-date" type="date" bind:value=date/></label>
+            <button class="danger" on:click=purge>"Purge"</button>
+        </span>
+    }
+}
+
+/// One submission: payloads, destinations, every attempt with DHIS2's verdict in plain words.
+#[component]
+fn Detail(id: i64, on_change: Callback<()>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let state = RwSignal::new(Load::<SubmissionDetail>::Loading);
+    let reload = move || load_into(state, api::fetch(session, Call::get(format!("/logs/{id}"))));
+    reload();
+    // While it is on its way, follow it without the user having to reload.
+    if let Ok(handle) = set_interval_with_handle(
+        move || {
+            let in_progress = state.with_untracked(|s| {
+                s.ready().is_some_and(|d| matches!(d.submission.status.as_str(), "queued" | "processing" | "retrying"))
+            });
+            if in_progress {
+                reload();
+            }
+        },
+        std::time::Duration::from_secs(3),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+    let requeue = move |server: Option<String>| {
+        let to = server.clone().map(|s| format!(" to {s}")).unwrap_or_default();
+        d.ask("Requeue", format!("Send submission {id}{to} again?"), "Requeue", false, move || {
+            let call = Call::post(format!("/logs/{id}/restart")).query(server.clone().map(|s| ("server", s)));
+            api::spawn(api::fetch::<RequeueResult>(session, call), move |r| {
+                d.outcome(&r, format!("Submission {id} requeued"));
+                reload();
+                on_change.run(());
+            });
+        });
+    };
+    let delete = move |_| {
+        d.ask("Delete", format!("Delete submission {id} and its delivery history?"), "Delete", true, move || {
+            api::spawn(api::fetch::<Message>(session, Call::delete(format!("/logs/{id}"))), move |r| {
+                d.outcome(&r, format!("Submission {id} deleted"));
+                if r.is_ok() {
+                    route::go(&Route::Submissions);
+                }
+                on_change.run(());
+            });
+        });
+    };
+    view! {
+        <aside class="detail card" id="detail" aria-label=format!("submission {id}") on:keydown=move |ev| if ev.key() == "Escape" { route::go(&Route::Submissions) }>
+            <div class="page-head">
+                <h2>{format!("Submission {id}")}</h2>
+                <button class="ghost" on:click=move |_| reload()>"Reload"</button>
+                <Show when=move || session.can_operate()>
+                    <button id="requeue" class="primary" on:click=move |_| requeue(None)>"Requeue"</button>
+                    <button id="delete" class="danger" on:click=delete>"Delete"</button>
+                </Show>
+                <a class="close" href=Route::Submissions.href() aria-label="Close">"✕"</a>
+            </div>
+            <Loaded state view={move |s: SubmissionDetail| view! { <DetailBody s requeue=Callback::new(move |server| requeue(Some(server)))/> }}/>
+        </aside>
+    }
+}
+
+#[component]
+fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let sub = s.submission.clone();
+    let several = s.destinations.len() > 1;
+    view! {
+        <dl class="facts">
+            <dt>"Status"</dt><dd id="detail-status"><StatusBadge status=sub.status.clone()/></dd>
+            <dt>"Kind"</dt><dd>{sub.kind.clone()}</dd>
+            <dt>"Submitted"</dt><dd>{format::local_time(&sub.submitted_at)}{sub.user.clone().map(|u| format!(" by {u}"))}</dd>
+            <dt>"Task id"</dt><dd class="mono">{sub.task_id.clone().unwrap_or_default()}</dd>
+            <dt>"Data set · org unit · period"</dt>
+            <dd class="mono">{format!("{} · {} · {}", sub.data_set.clone().unwrap_or_default(), sub.org_unit.clone().unwrap_or_default(), sub.period.clone().unwrap_or_default())}</dd>
+            <dt>"Next attempt"</dt><dd>{format::local_time_opt(&sub.next_attempt_at)}</dd>
+        </dl>
+        {sub.errors.clone().map(|e| view! { <p class="error" id="detail-error">{e}</p> })}
+        {(!sub.warnings.is_empty()).then(|| view! {
+            <div class="warning-box"><strong>"Warnings when accepted"</strong>
+                <ul>{sub.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
+            </div>
+        })}
+        <h3>"Where it went"</h3>
+        <table class="grid" id="destinations">
+            <thead><tr><th>"Server"</th><th>"Status"</th><th>"Retries"</th><th>"Next attempt"</th><th>"Last error"</th><th></th></tr></thead>
+            <tbody>
+                {s.destinations.iter().cloned().map(|dest: DestinationView| {
+                    let server = dest.server.clone();
+                    view! {
+                        <tr>
+                            <td>{dest.server.clone()}{dest.is_primary.then_some(" (primary)")}</td>
+                            <td><StatusBadge status=dest.status.clone()/></td>
+                            <td>{dest.retry_count}</td>
+                            <td>{format::local_time_opt(&dest.next_attempt_at)}</td>
+                            <td class="small">{dest.last_error.clone().unwrap_or_default()}</td>
+                            <td>
+                                <Show when=move || session.can_operate() && several>
+                                    {
+                                        let server = server.clone();
+                                        view! { <button class="small" on:click=move |_| requeue.run(server.clone())>"Requeue here"</button> }
+                                    }
+                                </Show>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <h3>{format!("Attempts ({})", s.attempts.len())}</h3>
+        {if s.attempts.is_empty() {
+            view! { <Empty text="Not sent yet."/> }.into_any()
+        } else {
+            view! { <ol class="attempts" id="attempts">{s.attempts.iter().cloned().map(|a| view! { <AttemptView a/> }).collect_view()}</ol> }.into_any()
+        }}
+        <details open>
+            <summary>"What the partner sent"</summary>
+            <pre class="json" id="partner-payload">{format::pretty(&sub.payload)}</pre>
+        </details>
+        <details>
+            <summary>"What goes to DHIS2"</summary>
+            <pre class="json" id="dhis2-payload">{sub.dhis2_payload.as_ref().map(format::pretty).unwrap_or_else(|| "Nothing (not mapped yet)".into())}</pre>
+        </details>
+    }
+}
+
+#[component]
+fn AttemptView(a: Attempt) -> impl IntoView {
+    let verdict = match (a.http_status, a.import_status.clone()) {
+        (Some(code), Some(status)) => format!("HTTP {code}, DHIS2 said {status}"),
+        (Some(code), None) => format!("HTTP {code}"),
+        (None, _) => "no answer".to_string(),
+    };
+    view! {
+        <li class=format!("attempt outcome-{}", a.outcome)>
+            <p>
+                <strong>{format!("#{} to {}", a.attempt, a.server.clone().unwrap_or_else(|| "DHIS2".into()))}</strong>
+                {format!(" at {}", format::local_time(&a.started_at))}
+                {a.duration_ms.map(|ms| format!(" · {ms} ms"))}
+                " · " {verdict}
+                {a.dhis2_version.clone().map(|v| format!(" · DHIS2 {v}"))}
+                " · " <StatusBadge status=outcome_status(&a.outcome)/>
+            </p>
+            {a.import_count.as_ref().map(|c| view! { <p class="counts-line">{format::describe_counts(c)}</p> })}
+            {a.error.clone().map(|e| view! { <p class="error">{e}</p> })}
+            {(!a.conflicts.is_empty()).then(|| view! {
+                <ul class="conflicts">
+                    {a.conflicts.iter().map(|c| view! { <li>{format::describe_conflict(c)}</li> }).collect_view()}
+                </ul>
+            })}
+            {a.request_payload.clone().map(|p| view! {
+                <details><summary>"Payload sent"</summary><pre class="json">{format::pretty(&p)}</pre></details>
+            })}
+            {a.response_body.clone().map(|b| view! {
+                <details><summary>"DHIS2's raw answer"</summary><pre class="json">{format::pretty_text(&b)}</pre></details>
+            })}
+        </li>
+    }
+}
+
+/// An attempt's outcome (`retry` among them) as a submission status for its badge.
+fn outcome_status(outcome: &str) -> String {
+    if outcome == "retry" { "retrying".into() } else { outcome.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn the_log_view_is_remembered_and_sorting_flips() {
+        let mut v = LogView::from_settings(&BTreeMap::new());
+        assert_eq!((v.sort.as_str(), v.order.as_str(), v.page_size), ("submitted_at", "desc", 25));
+        v.filters.insert("status".into(), "failed".into());
+        v.filters.insert("q".into(), "  ".into());
+        v.sort_by("status");
+        assert_eq!((v.sort.as_str(), v.order.as_str()), ("status", "asc"));
+        v.sort_by("status");
+        assert_eq!(v.order, "desc");
+        let again = LogView::from_settings(&v.to_settings());
+        assert_eq!(again.sort, "status");
+        assert_eq!(again.active_filters(), BTreeMap::from([("status".to_string(), "failed".to_string())]));
+    }
+
+    #[wasm_bindgen_test]
+    fn a_selection_becomes_the_batch_request() {
+        let ids = Selection::Ids(BTreeSet::from([3, 1]));
+        assert_eq!(ids.count(), 2);
+        assert_eq!(ids.request().ids, vec![1, 3]);
+        let all = Selection::AllMatching(BTreeMap::from([("status".to_string(), "failed".to_string())]), 1234);
+        assert_eq!(all.count(), 1234);
+        assert!(all.request().ids.is_empty() && all.request().filter.is_some());
+    }
+}

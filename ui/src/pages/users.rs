@@ -1,0 +1,384 @@
+//! Users (admins only): list, create, edit, change role, reset password, deactivate; and each
+//! user's partner API tokens: create (shown once), list, revoke.
+
+use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User, UserCreated};
+use leptos::prelude::*;
+
+use crate::api::{self, ApiError, Call};
+use crate::components::{Empty, ErrorNote, Load, Loaded, Pager, dialogs, load_into};
+use crate::format;
+use crate::platform;
+use crate::session::Session;
+
+#[component]
+pub fn Users() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let username = RwSignal::new(String::new());
+    let role = RwSignal::new(String::new());
+    let active = RwSignal::new(String::new());
+    let page = RwSignal::new(1i64);
+    let page_size = RwSignal::new(25i64);
+    let data = RwSignal::new(Load::<Page<User>>::Loading);
+    let reload_count = RwSignal::new(0u32);
+    let open = RwSignal::new(None::<User>);
+
+    Effect::new(move |_| {
+        reload_count.track();
+        let query = [
+            ("username", username.get()),
+            ("role", role.get()),
+            ("is_active", active.get()),
+            ("page", page.get().to_string()),
+            ("page_size", page_size.get().to_string()),
+        ];
+        load_into(data, api::fetch(session, Call::get("/users").query(query)));
+    });
+    let reload = Callback::new(move |()| reload_count.update(|n| *n += 1));
+    let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
+
+    view! {
+        <section class="page">
+            <div class="page-head"><h1>"Users & partner tokens"</h1></div>
+            <NewUser on_created=reload/>
+            <form class="filters" on:submit=|ev| ev.prevent_default() aria-label="filters">
+                <label>"Username" <input type="search" on:change=move |ev| { username.set(event_target_value(&ev)); page.set(1); }/></label>
+                <label>"Role"
+                    <select on:change=move |ev| { role.set(event_target_value(&ev)); page.set(1); }>
+                        <option value="">"Any"</option>
+                        {Role::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Active"
+                    <select on:change=move |ev| { active.set(event_target_value(&ev)); page.set(1); }>
+                        <option value="">"Any"</option><option value="true">"Active"</option><option value="false">"Deactivated"</option>
+                    </select>
+                </label>
+            </form>
+            <div class="split">
+                <div class="table-wrap">
+                    <Loaded state=data view={move |p: Page<User>| {
+                        if p.items.is_empty() {
+                            return view! { <Empty text="No users match."/> }.into_any();
+                        }
+                        view! {
+                            <table class="grid" id="users">
+                                <thead><tr><th>"Username"</th><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Active"</th><th>"Last sign-in"</th><th></th></tr></thead>
+                                <tbody>
+                                    {p.items.into_iter().map(|u| {
+                                        let shown = u.clone();
+                                        view! {
+                                            <tr data-username=u.username.clone() class:current=move || open.with(|o| o.as_ref().is_some_and(|o| o.uid == shown.uid))>
+                                                <td>{u.username.clone()}</td>
+                                                <td>{format!("{} {}", u.firstname, u.lastname)}</td>
+                                                <td>{u.email.clone().unwrap_or_default()}</td>
+                                                <td>{u.role.as_str()}</td>
+                                                <td>{if u.is_active { "yes" } else { "no" }}</td>
+                                                <td>{format::local_time_opt(&u.last_login)}</td>
+                                                <td><button class="small" on:click={ let u = u.clone(); move |_| open.set(Some(u.clone())) }>"Manage"</button></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }}/>
+                    <Pager page page_size total/>
+                </div>
+                {move || open.get().map(|u| view! { <UserPanel u on_change=reload on_close=Callback::new(move |()| open.set(None))/> })}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn NewUser(on_created: Callback<()>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let form = RwSignal::new(CreateUser { is_active: true, ..Default::default() });
+    let role = RwSignal::new("partner".to_string());
+    let error = RwSignal::new(None::<ApiError>);
+    let shown = RwSignal::new(false);
+    let text = move |get: fn(&CreateUser) -> String,
+                     set: fn(&mut CreateUser, String),
+                     id: &'static str,
+                     kind: &'static str| {
+        view! { <input id=id type=kind prop:value=move || form.with(get) on:input=move |ev| form.update(|f| set(f, event_target_value(&ev)))/> }
+    };
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut body = form.get_untracked();
+        body.role = role.get_untracked().parse().ok();
+        api::spawn(api::fetch::<UserCreated>(session, Call::post("/users").json(&body)), move |r| match r {
+            Ok(created) => {
+                d.notify(format!("User {} created", created.user.username), false);
+                form.set(CreateUser { is_active: true, ..Default::default() });
+                error.set(None);
+                shown.set(false);
+                on_created.run(());
+            }
+            Err(e) => error.set(Some(e)),
+        });
+    };
+    view! {
+        <Show when=move || shown.get() fallback=move || view! { <button id="new-user" class="primary" on:click=move |_| shown.set(true)>"New user…"</button> }>
+            <form class="card form-grid" id="new-user-form" on:submit=create>
+                <h2>"New user"</h2>
+                <label>"Username" {text(|f| f.username.clone(), |f, v| f.username = v, "new-username", "text")}</label>
+                <label>"Password" {text(|f| f.password.clone(), |f, v| f.password = v, "new-password", "password")}</label>
+                <label>"First name" {text(|f| f.firstname.clone(), |f, v| f.firstname = v, "new-firstname", "text")}</label>
+                <label>"Last name" {text(|f| f.lastname.clone(), |f, v| f.lastname = v, "new-lastname", "text")}</label>
+                <label>"Email" {text(|f| f.email.clone().unwrap_or_default(), |f, v| f.email = (!v.is_empty()).then_some(v), "new-email", "email")}</label>
+                <label>"Role" <RoleSelect id="new-role" role/></label>
+                {move || error.get().map(|e| view! { <ErrorNote error=e/> })}
+                <div class="actions">
+                    <button type="button" on:click=move |_| shown.set(false)>"Cancel"</button>
+                    <button id="create-user" class="primary" type="submit">"Create user"</button>
+                </div>
+            </form>
+        </Show>
+    }
+}
+
+#[component]
+fn RoleSelect(id: &'static str, role: RwSignal<String>) -> impl IntoView {
+    view! {
+        <select id=id on:change=move |ev| role.set(event_target_value(&ev))>
+            {Role::ALL.iter().map(|r| {
+                let name = r.as_str();
+                view! { <option value=name selected=move || role.get() == name>{name}</option> }
+            }).collect_view()}
+        </select>
+    }
+}
+
+/// One user: edit, role, password reset, deactivate, and their API tokens.
+#[component]
+fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let uid = u.uid.clone();
+    let firstname = RwSignal::new(u.firstname.clone());
+    let lastname = RwSignal::new(u.lastname.clone());
+    let email = RwSignal::new(u.email.clone().unwrap_or_default());
+    let role = RwSignal::new(u.role.as_str().to_string());
+    let active = RwSignal::new(u.is_active);
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let update = {
+        let uid = uid.clone();
+        move |body: UpdateUser, done: &'static str| {
+            api::spawn(api::fetch::<User>(session, Call::put(format!("/users/{uid}")).json(&body)), move |r| match r {
+                Ok(_) => {
+                    error.set(None);
+                    d.notify(done, false);
+                    on_change.run(());
+                }
+                Err(e) => error.set(Some(e)),
+            });
+        }
+    };
+    let save = {
+        let update = update.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            update(
+                UpdateUser {
+                    firstname: Some(firstname.get_untracked()),
+                    lastname: Some(lastname.get_untracked()),
+                    email: Some(email.get_untracked()),
+                    role: role.get_untracked().parse().ok(),
+                    is_active: Some(active.get_untracked()),
+                    ..Default::default()
+                },
+                "User saved",
+            )
+        }
+    };
+    let reset = move |_| {
+        let new = password.get_untracked();
+        password.set(String::new());
+        update(UpdateUser { password: Some(new), ..Default::default() }, "Password changed")
+    };
+    let deactivate = {
+        let (uid, name) = (uid.clone(), u.username.clone());
+        move |_| {
+            let uid = uid.clone();
+            d.ask(
+                "Deactivate user",
+                format!("Deactivate {name}? They can no longer sign in, and their API tokens stop working."),
+                "Deactivate",
+                true,
+                move || {
+                    api::spawn(api::fetch::<User>(session, Call::delete(format!("/users/{uid}"))), move |r| {
+                        d.outcome(&r, "User deactivated");
+                        active.set(false);
+                        on_change.run(());
+                    });
+                },
+            );
+        }
+    };
+    view! {
+        <aside class="detail card" id="user-panel">
+            <div class="page-head">
+                <h2>{u.username.clone()}</h2>
+                <button class="close ghost" aria-label="Close" on:click=move |_| on_close.run(())>"✕"</button>
+            </div>
+            <form class="form-grid" on:submit=save>
+                <label>"First name" <input bind:value=firstname/></label>
+                <label>"Last name" <input bind:value=lastname/></label>
+                <label>"Email" <input type="email" bind:value=email/></label>
+                <label>"Role" <RoleSelect id="edit-role" role/></label>
+                <label class="inline"><input type="checkbox" bind:checked=active/>" Active"</label>
+                {move || error.get().map(|e| view! { <ErrorNote error=e/> })}
+                <div class="actions">
+                    <button class="danger" type="button" on:click=deactivate disabled=move || !active.get()>"Deactivate"</button>
+                    <button class="primary" type="submit">"Save"</button>
+                </div>
+            </form>
+            <h3>"Reset password"</h3>
+            <div class="row">
+                <input type="password" aria-label="New password" placeholder="New password" bind:value=password/>
+                <button on:click=reset disabled=move || password.with(String::is_empty)>"Set password"</button>
+            </div>
+            <Tokens uid=u.uid.clone()/>
+        </aside>
+    }
+}
+
+#[component]
+fn Tokens(uid: String) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let data = RwSignal::new(Load::<Vec<ApiToken>>::Loading);
+    let name = RwSignal::new(String::new());
+    let expires = RwSignal::new(String::new());
+    let created = RwSignal::new(None::<CreatedApiToken>);
+    let error = RwSignal::new(None::<ApiError>);
+    let reload = {
+        let uid = uid.clone();
+        move || load_into(data, api::fetch(session, Call::get(format!("/users/{uid}/tokens"))))
+    };
+    reload();
+    let create = {
+        let (uid, reload) = (uid.clone(), reload.clone());
+        move |_| {
+            let expires_at = match parse_expiry(&expires.get_untracked()) {
+                Ok(e) => e,
+                Err(e) => return error.set(Some(ApiError { status: 400, message: e, detail: Vec::new() })),
+            };
+            let body = CreateApiToken { name: name.get_untracked(), expires_at };
+            let reload = reload.clone();
+            api::spawn(
+                api::fetch::<CreatedApiToken>(session, Call::post(format!("/users/{uid}/tokens")).json(&body)),
+                move |r| {
+                    match r {
+                        Ok(t) => {
+                            created.set(Some(t));
+                            name.set(String::new());
+                            error.set(None);
+                        }
+                        Err(e) => error.set(Some(e)),
+                    }
+                    reload();
+                },
+            );
+        }
+    };
+    let revoke = {
+        let (uid, reload) = (uid.clone(), reload.clone());
+        move |t: ApiToken| {
+            let (uid, reload) = (uid.clone(), reload.clone());
+            d.ask(
+                "Revoke token",
+                format!("Revoke the token '{}' ({}…)? Systems using it are refused from now on.", t.name, t.prefix),
+                "Revoke",
+                true,
+                move || {
+                    let reload = reload.clone();
+                    api::spawn(
+                        api::fetch::<ApiToken>(session, Call::delete(format!("/users/{uid}/tokens/{}", t.id))),
+                        move |r| {
+                            d.outcome(&r, "Token revoked");
+                            reload();
+                        },
+                    );
+                },
+            );
+        }
+    };
+    view! {
+        <h3>"Partner API tokens"</h3>
+        {move || created.get().map(|t| {
+            let token = t.token.clone();
+            let copied = RwSignal::new(false);
+            view! {
+                <div class="secret" id="new-token" role="status">
+                    <p><strong>"Copy this token now: it is not shown again."</strong></p>
+                    <code id="new-token-value">{t.token.clone()}</code>
+                    <button id="copy-token" on:click=move |_| {
+                        let token = token.clone();
+                        api::spawn(async move { platform::copy(&token).await }, move |ok| copied.set(ok));
+                    }>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                    <button class="ghost" on:click=move |_| created.set(None)>"Done"</button>
+                </div>
+            }
+        })}
+        <div class="row">
+            <input id="token-name" placeholder="What it is for, e.g. the EMR's name" bind:value=name/>
+            <label class="inline">"Expires " <input id="token-expires" type="date" bind:value=expires/></label>
+            <button id="create-token" class="primary" on:click=create>"Create token"</button>
+        </div>
+        {move || error.get().map(|e| view! { <ErrorNote error=e/> })}
+        <Loaded state=data view={move |tokens: Vec<ApiToken>| {
+            if tokens.is_empty() {
+                return view! { <Empty text="No tokens."/> }.into_any();
+            }
+            let revoke = revoke.clone();
+            view! {
+                <table class="grid compact" id="tokens">
+                    <thead><tr><th>"Name"</th><th>"Starts with"</th><th>"Active"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+                    <tbody>
+                        {tokens.into_iter().map(|t| {
+                            let revoke = revoke.clone();
+                            let token = t.clone();
+                            view! {
+                                <tr>
+                                    <td>{t.name.clone()}</td>
+                                    <td class="mono">{format!("{}…", t.prefix)}</td>
+                                    <td>{if t.is_active { "yes" } else { "revoked" }}</td>
+                                    <td>{format::local_time_opt(&t.expires_at)}</td>
+                                    <td>{format::local_time_opt(&t.last_used_at)}</td>
+                                    <td>{t.is_active.then(|| view! { <button class="small danger" on:click=move |_| revoke(token.clone())>"Revoke"</button> })}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}/>
+    }
+}
+
+/// An expiry date from a date input: the end of that day in UTC, or none when empty.
+pub fn parse_expiry(date: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    if date.trim().is_empty() {
+        return Ok(None);
+    }
+    let day =
+        chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").map_err(|_| format!("'{date}' is not a date"))?;
+    Ok(Some(day.and_hms_opt(23, 59, 59).expect("a valid time").and_utc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn token_expiry_is_the_end_of_the_chosen_day() {
+        assert_eq!(parse_expiry(""), Ok(None));
+        assert_eq!(parse_expiry("2027-01-31").unwrap().unwrap().to_rfc3339(), "2027-01-31T23:59:59+00:00");
+        assert!(parse_expiry("31/01/2027").is_err());
+    }
+}

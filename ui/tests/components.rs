@@ -1,0 +1,103 @@
+//! Component tests: the console's pieces mounted in a real (headless) browser.
+
+use dhis2gw_wire::{ImportReport, ImportRow, RowAction};
+use dhis2gw_ui::components::{Dialogs, Pager, StatusBadge};
+use dhis2gw_ui::pages::mappings::ReportSummary;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A fresh element to mount into.
+fn host() -> web_sys::HtmlElement {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let el: web_sys::HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    document.body().unwrap().append_child(&el).unwrap();
+    el
+}
+
+fn text(el: &web_sys::HtmlElement, selector: &str) -> String {
+    el.query_selector(selector).unwrap().unwrap_or_else(|| panic!("no {selector}")).text_content().unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn the_pager_counts_pages_and_moves_between_them() {
+    let el = host();
+    let page = RwSignal::new(1i64);
+    let size = RwSignal::new(10i64);
+    let total = RwSignal::new(35i64);
+    let _handle = leptos::mount::mount_to(el.clone(), move || {
+        view! { <Pager page page_size=size total=Signal::derive(move || total.get())/> }
+    });
+    assert_eq!(text(&el, "span"), "Page 1 of 4 · 35 rows");
+    let buttons = el.query_selector_all("button").unwrap();
+    let previous: web_sys::HtmlButtonElement = buttons.get(0).unwrap().unchecked_into();
+    let next: web_sys::HtmlButtonElement = buttons.get(1).unwrap().unchecked_into();
+    assert!(previous.disabled());
+    next.click();
+    leptos::task::tick().await;
+    assert_eq!(page.get_untracked(), 2);
+    assert_eq!(text(&el, "span"), "Page 2 of 4 · 35 rows");
+    total.set(5);
+    leptos::task::tick().await;
+    assert_eq!(text(&el, "span"), "Page 1 of 1 · 5 rows", "a page past the end moves back to the last one");
+    assert_eq!(page.get_untracked(), 1);
+    assert!(next.disabled());
+}
+
+#[wasm_bindgen_test]
+async fn a_status_badge_says_what_the_status_means() {
+    let el = host();
+    let _handle = leptos::mount::mount_to(el.clone(), || view! { <StatusBadge status="failed"/> });
+    let badge = el.query_selector(".badge").unwrap().unwrap();
+    assert_eq!(badge.text_content().unwrap(), "Rejected");
+    assert!(badge.class_list().contains("status-failed"));
+}
+
+#[wasm_bindgen_test]
+async fn the_import_preview_lists_what_changes_and_why_rows_are_rejected() {
+    let el = host();
+    let row = |n: usize, code: &str, action: RowAction, errors: &[&str]| ImportRow {
+        row: n,
+        code: code.into(),
+        what: "de".into(),
+        action,
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+    };
+    let report = ImportReport {
+        dry_run: true,
+        total: 3,
+        created: 1,
+        updated: 0,
+        unchanged: 1,
+        rejected: 1,
+        rows: vec![
+            row(2, "positives", RowAction::Created, &[]),
+            row(3, "same", RowAction::Unchanged, &[]),
+            row(4, "bad", RowAction::Rejected, &["dataElement: 'x' is not a DHIS2 UID"]),
+        ],
+    };
+    let _handle = leptos::mount::mount_to(el.clone(), move || view! { <ReportSummary report=report.clone()/> });
+    assert!(text(&el, ".import-counts").contains("1 created"));
+    assert!(text(&el, ".import-counts").contains("1 rejected"));
+    let rows = el.query_selector_all("tbody tr").unwrap();
+    assert_eq!(rows.length(), 2, "unchanged rows are left out");
+    assert!(text(&el, "tr.row-rejected").contains("is not a DHIS2 UID"));
+}
+
+#[wasm_bindgen_test]
+async fn notices_appear_and_errors_are_marked() {
+    let el = host();
+    let dialogs = Dialogs::new();
+    let _handle = leptos::mount::mount_to(el.clone(), move || {
+        provide_context(dialogs);
+        view! { <dhis2gw_ui::components::NoticeHost/> }
+    });
+    dialogs.notify("Saved", false);
+    dialogs.notify("Refused", true);
+    leptos::task::tick().await;
+    let notices = el.query_selector_all(".notice").unwrap();
+    assert_eq!(notices.length(), 2);
+    assert_eq!(text(&el, ".notice.error"), "Refused");
+}
