@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Developer entry point, for a fresh Debian or Ubuntu machine:
-#   packaging/dev.sh run            install what is missing, then run the gateway
-#   packaging/dev.sh test           install what is missing, then run every check and test
-#   packaging/dev.sh package        build the Debian package and the release archive (--arm64: for ARM)
-#   packaging/dev.sh package-check  build the package, then install, run, upgrade and purge it here
-#   packaging/dev.sh sqlx-prepare   refresh .sqlx/ after changing a query or a migration
+#   packaging/dev.sh run              install what is missing, then run the gateway and its console
+#   packaging/dev.sh test             install what is missing, then run every check and test
+#   packaging/dev.sh package          build the Debian package and the release archive (--arm64: for ARM)
+#   packaging/dev.sh package-check    build the package, then install, run, upgrade and purge it here
+#   packaging/dev.sh desktop-package  build the desktop console's Debian package (cargo tauri build)
+#   packaging/dev.sh sqlx-prepare     refresh .sqlx/ after changing a query or a migration
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -54,6 +55,33 @@ ensure_services() {
   fi
 }
 
+# What the console needs: the wasm target, trunk and the wasm-bindgen CLI of the version Cargo.lock
+# pins (trunk would otherwise download one), WebKitGTK for the desktop app, and Node, Chromium, Xvfb
+# and tauri-driver for its end-to-end tests. Installed tools are reused; from nothing this takes
+# about 15 minutes of compiling.
+ensure_console_tools() {
+  apt_install libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libssl-dev libxdo-dev \
+    xvfb xauth xdotool chromium chromium-driver webkit2gtk-driver
+  command -v node >/dev/null || apt_install nodejs npm
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  local wbg
+  wbg=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print}' Cargo.lock)
+  # Not --locked: the CLI's own lockfile pins a crate version crates.io no longer has.
+  [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" = "$wbg" ] \
+    || { log "installing wasm-bindgen-cli $wbg"; cargo install wasm-bindgen-cli --version "$wbg"; }
+  # trunk 0.22 needs a newer rustc than these machines have.
+  [ "$(trunk --version 2>/dev/null | cut -d' ' -f2)" = 0.21.14 ] \
+    || { log "installing trunk"; cargo install trunk --version 0.21.14 --locked; }
+}
+
+# The console, built by trunk into ui/dist (offline: crates are fetched first).
+build_console() {
+  ensure_console_tools
+  log "building the console (ui/dist)"
+  cargo fetch --locked -q
+  (cd ui && TRUNK_SKIP_VERSION_CHECK=true trunk build --release)
+}
+
 # A PostgreSQL server URL (without a database name) the current user can create databases with.
 postgres_server() {
   if psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
@@ -83,6 +111,8 @@ cmd_run() {
   export DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD="${DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD:-$(cat "$state/admin_password")}"
   export DHIS2GW_MIGRATIONS_DIR="${DHIS2GW_MIGRATIONS_DIR:-$ROOT/migrations}"
   local port="${DHIS2GW_SERVER_PORT:-9090}"
+  build_console
+  export DHIS2GW_CONSOLE_DIR="${DHIS2GW_CONSOLE_DIR:-$ROOT/ui/dist}"
   log "building the gateway"
   cargo build -p dhis2gw -p dhis2-double
   if [ -z "${dhis2_base_url:-}${DHIS2GW_DHIS2_BASE_URL:-}" ]; then
@@ -94,7 +124,13 @@ cmd_run() {
     log "  (data set pBOMPrpg1QY, org unit OrgFac00001, data element DeInteger01; set dhis2_base_url to use a real DHIS2)"
   fi
   log "gateway on http://localhost:${port}  (Swagger UI: http://localhost:${port}/swagger/)"
+  log "console:  http://localhost:${port}/console/"
   log "first admin: ${DHIS2GW_BOOTSTRAP_ADMIN_USER} / ${DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD} (created on an empty database only)"
+  if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    log "building the desktop console"
+    cargo build -p dhis2gw-console
+    DHIS2GW_GATEWAY="http://localhost:${port}" "$TARGET_DIR/debug/dhis2gw-console" &
+  fi
   cargo run -q -p dhis2gw -- --config "$ROOT/packaging/dev/dhis2gw.dev.yml" "$@"
 }
 
@@ -117,21 +153,34 @@ cmd_test() {
   ensure_toolchain
   ensure_services
   ensure_dhis2_py
+  ensure_console_tools
+  command -v tauri-driver >/dev/null || { log "installing tauri-driver"; cargo install tauri-driver --version '^2' --locked; }
   export DHIS2GW_TEST_POSTGRES="${DHIS2GW_TEST_POSTGRES:-$(postgres_server)}"
   export DHIS2GW_TEST_REDIS="${DHIS2GW_TEST_REDIS:-127.0.0.1:6379}"
+  export CHROMEDRIVER=/usr/bin/chromedriver GSETTINGS_BACKEND=memory
   drop_test_databases
   log "cargo fmt --check"
   cargo fmt --all -- --check
+  # The desktop crate embeds ui/dist, so the console is built before anything that compiles it.
+  build_console
+  (cd ui/e2e && npm ci --no-audit --no-fund --loglevel=error)
   log "cargo clippy"
   cargo clippy --all-targets -- -D warnings
-  log "tests"
+  cargo clippy -p dhis2gw-console --all-targets -- -D warnings
+  cargo clippy -p dhis2gw-ui --target wasm32-unknown-unknown --all-targets -- -D warnings
+  log "building the desktop console for its end-to-end test"
+  cargo build -p dhis2gw-console
+  log "tests (the console's end-to-end tests among them: server/tests/api/browser.rs)"
   if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast
+    cargo nextest run --workspace --exclude dhis2gw-ui --no-fail-fast
   else
-    cargo test --workspace --no-fail-fast
+    cargo test --workspace --exclude dhis2gw-ui --no-fail-fast
   fi
+  log "console component tests in headless Chromium"
+  cargo test -p dhis2gw-ui --target wasm32-unknown-unknown
   drop_test_databases
   cmd_package_check
+  cmd_desktop_package
 }
 
 # Each test creates its own database; remove those left by earlier runs. A database still in
@@ -149,7 +198,7 @@ cmd_sqlx_prepare() {
   for f in migrations/*.sql; do psql "$url" -q -v ON_ERROR_STOP=1 -f "$f"; done
   rm -rf .sqlx && mkdir .sqlx
   touch server/src/lib.rs
-  SQLX_OFFLINE=false DATABASE_URL="$url" SQLX_OFFLINE_DIR="$ROOT/.sqlx" cargo check --workspace --all-targets
+  SQLX_OFFLINE=false DATABASE_URL="$url" SQLX_OFFLINE_DIR="$ROOT/.sqlx" cargo check -p dhis2gw -p dhis2gw-wire -p dhis2-double --all-targets
   log "$(ls .sqlx | wc -l) queries cached in .sqlx/"
 }
 
@@ -177,6 +226,7 @@ cmd_package() {
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
   fi
   mkdir -p "$dist"
+  build_console
   log "building the Debian package (release build${target:+ for $target})"
   cargo deb -p dhis2gw ${target:+--target "$target"} --output "$dist/" "$@" >&2
   local name="dhis2gw-$VERSION-$arch-linux" stage
@@ -185,6 +235,7 @@ cmd_package() {
   cp "$binary" README.md "$stage/$name/"
   cp migrations/*.sql "$stage/$name/migrations/"
   cp -r server/templates server/static server/docs "$stage/$name/"
+  cp -r ui/dist "$stage/$name/console"
   # Paths relative to the unpacked folder; run there with ./dhis2gw --config dhis2gw.yml.
   sed -e 's|^  uri: .*|  uri: postgres://dhis2gw:CHANGE-ME@localhost/dhis2gw|' \
       -e 's|^  jwt_secret_file: .*|  jwt_secret_file: jwt.secret     # create it: openssl rand -hex 32 > jwt.secret|' \
@@ -216,7 +267,7 @@ cmd_package_check() {
   for entry in "-rwxr-xr-x ./usr/bin/dhis2gw" "-rw-r----- ./etc/dhis2gw/dhis2gw.yml" \
       "-rw-r--r-- ./lib/systemd/system/dhis2gw.service" "-rw-r--r-- ./usr/share/dhis2gw/db/migrations/0001_foundation.sql" \
       "-rw-r--r-- ./usr/share/dhis2gw/templates/index.html" "-rw-r--r-- ./usr/share/dhis2gw/static/favicon.svg" \
-      "-rw-r--r-- ./usr/share/dhis2gw/docs/operations-guide.md"; do
+      "-rw-r--r-- ./usr/share/dhis2gw/docs/operations-guide.md" "-rw-r--r-- ./usr/share/dhis2gw/console/index.html"; do
     grep -qxF -- "$entry" <<<"$files" || fail "the package lacks $entry"
   done
   [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = "/etc/dhis2gw/dhis2gw.yml" ] \
@@ -256,6 +307,7 @@ cmd_package_check() {
   wait_ready "$port" || fail "the installed gateway did not answer /health/ready"
   curl -fsS "http://127.0.0.1:$port/docs/operations-guide" | grep -q '<h1 id="operations-guide">' || fail "installed docs are not served"
   curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^dhis2gw_http_requests_total' || fail "no metrics"
+  curl -fsS "http://127.0.0.1:$port/console/" | grep -q '<title>dhis2gw console</title>' || fail "the console is not served"
   curl -fsS "http://127.0.0.1:$port/api/v2/users/getToken" -H 'Content-Type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$admin_password\"}" | grep -q '"token"' || fail "cannot sign in"
   as_root kill -TERM "$(pgrep -f -n "^/usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml")"
@@ -291,6 +343,33 @@ cmd_package_check() {
   log "package check passed: $(basename "$deb") installs, runs, upgrades and purges cleanly"
 }
 
+# The desktop console's Debian package, built by tauri-cli (which also builds ui/dist in release),
+# then checked: what it depends on, and that it holds the binary, its menu entry and icons.
+# Windows (msi, nsis) and macOS (app, dmg) bundles are configured in desktop/tauri.conf.json and
+# built with the same command on those systems.
+cmd_desktop_package() {
+  ensure_toolchain
+  ensure_console_tools
+  cargo tauri --version 2>/dev/null | grep -q '^tauri-cli 2' \
+    || { log "installing tauri-cli"; cargo install tauri-cli --version '^2' --locked; }
+  cargo fetch --locked -q
+  log "building the desktop console's Debian package (cargo tauri build)"
+  (cd desktop && TRUNK_SKIP_VERSION_CHECK=true cargo tauri build --bundles deb "$@")
+  local deb
+  deb=$(ls -t "$TARGET_DIR"/release/bundle/deb/*.deb | head -n 1)
+  local info files
+  info=$(dpkg-deb -I "$deb")
+  grep -q "^ Depends: .*libwebkit2gtk-4.1-0" <<<"$info" || fail "the desktop package must depend on WebKitGTK:\n$info"
+  files=$(dpkg-deb -c "$deb" | awk '{print $NF}')
+  for entry in ./usr/bin/dhis2gw-console ./usr/share/applications/dhis2gw-console.desktop \
+      ./usr/share/icons/hicolor/128x128/apps/dhis2gw-console.png; do
+    grep -qxF -- "$entry" <<<"$files" || fail "the desktop package lacks $entry:\n$files"
+  done
+  mkdir -p "$TARGET_DIR/dist"
+  cp "$deb" "$TARGET_DIR/dist/"
+  log "built $(basename "$deb") in $TARGET_DIR/dist"
+}
+
 free_port() {
   local port
   while :; do
@@ -315,5 +394,6 @@ case "${1:-}" in
   sqlx-prepare) shift; cmd_sqlx_prepare "$@" ;;
   package) shift; cmd_package "$@" ;;
   package-check) shift; cmd_package_check "$@" ;;
-  *) sed -n '2,8p' "$0"; exit 2 ;;
+  desktop-package) shift; cmd_desktop_package "$@" ;;
+  *) sed -n '2,9p' "$0"; exit 2 ;;
 esac

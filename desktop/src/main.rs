@@ -28,7 +28,8 @@ fn settings_path(app: &AppHandle) -> Result<PathBuf, String> {
 
 #[tauri::command]
 fn load_settings(app: AppHandle) -> Value {
-    settings_path(&app).map(|p| settings::load(&p)).unwrap_or_else(|_| Value::Object(Default::default()))
+    let saved = settings_path(&app).map(|p| settings::load(&p)).unwrap_or_else(|_| Value::Object(Default::default()));
+    settings::with_default_gateway(saved, std::env::var("DHIS2GW_GATEWAY").ok())
 }
 
 #[tauri::command]

@@ -17,6 +17,18 @@ pub fn load(path: &Path) -> Value {
         .unwrap_or_else(|| Value::Object(Default::default()))
 }
 
+/// Offers `gateway` (from `DHIS2GW_GATEWAY`, set by `packaging/dev.sh run`) on the sign-in screen
+/// when no gateway has been used yet.
+pub fn with_default_gateway(mut settings: Value, gateway: Option<String>) -> Value {
+    let known = settings.get("gateways").and_then(Value::as_array).is_some_and(|g| !g.is_empty());
+    if let (false, Some(gateway), Some(map)) =
+        (known, gateway.filter(|g| !g.trim().is_empty()), settings.as_object_mut())
+    {
+        map.insert("gateways".into(), Value::from(vec![gateway]));
+    }
+    settings
+}
+
 pub fn save(path: &Path, settings: &Value) -> Result<(), String> {
     if !settings.is_object() {
         return Err("settings must be a JSON object".into());
@@ -30,7 +42,9 @@ pub fn save(path: &Path, settings: &Value) -> Result<(), String> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&temp).map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
     let json = serde_json::to_vec_pretty(settings).map_err(|e| e.to_string())?;
-    file.write_all(&json).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+    file.write_all(&json)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
     std::fs::rename(&temp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
 }
 
@@ -44,7 +58,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join(FILE_NAME);
         assert_eq!(load(&path), json!({}));
-        let settings = json!({"gateways": ["https://gw.example.org"], "refresh_tokens": {"https://gw.example.org": "r1"}});
+        let settings =
+            json!({"gateways": ["https://gw.example.org"], "refresh_tokens": {"https://gw.example.org": "r1"}});
         save(&path, &settings).unwrap();
         assert_eq!(load(&path), settings);
         #[cfg(unix)]
@@ -55,5 +70,14 @@ mod tests {
         std::fs::write(&path, b"{not json").unwrap();
         assert_eq!(load(&path), json!({}));
         assert!(save(&path, &json!([1])).is_err());
+    }
+
+    #[test]
+    fn a_default_gateway_is_offered_only_before_any_was_used() {
+        let offered = with_default_gateway(json!({}), Some("http://localhost:9090".into()));
+        assert_eq!(offered["gateways"], json!(["http://localhost:9090"]));
+        let used = json!({"gateways": ["https://gw.example.org"]});
+        assert_eq!(with_default_gateway(used.clone(), Some("http://localhost:9090".into())), used);
+        assert_eq!(with_default_gateway(json!({}), None), json!({}));
     }
 }

@@ -239,11 +239,11 @@ async fn authorized(session: Session, call: &Call) -> ApiResult<Response> {
         return Ok(response);
     }
     // The token may have been refreshed meanwhile by another call.
-    if session.token() == token {
-        if let Err(e) = refresh_session(session).await {
-            session.expire();
-            return Err(e);
-        }
+    if session.token() == token
+        && let Err(e) = refresh_session(session).await
+    {
+        session.expire();
+        return Err(e);
     }
     let response = send(call, &gateway, session.token().as_deref()).await?;
     if response.status() == 401 {

@@ -78,7 +78,7 @@ pub fn count(n: i64) -> String {
     let digits = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -117,7 +117,10 @@ mod tests {
             describe_conflict(&conflict(vec![0, 2, 3], &["a", "b", "c"])),
             "DHIS2 rejected the values of 'a', 'b' and 'c': Value must be an integer (E7633)"
         );
-        assert_eq!(describe_conflict(&conflict(vec![-1], &[])), "DHIS2 rejected the whole submission: Value must be an integer (E7633)");
+        assert_eq!(
+            describe_conflict(&conflict(vec![-1], &[])),
+            "DHIS2 rejected the whole submission: Value must be an integer (E7633)"
+        );
         assert_eq!(
             describe_conflict(&conflict(vec![-1], &["a", "b"])),
             "DHIS2 rejected the whole submission, so none of 'a' and 'b' was stored: Value must be an integer (E7633)"

@@ -45,10 +45,10 @@ pub fn App() -> impl IntoView {
         session.gateway.set(gateway.clone());
         let refresh_token = settings.refresh_tokens.get(&platform::normalise_gateway(&gateway)).cloned();
         platform::adopt_settings(settings);
-        if let Some(refresh_token) = refresh_token.filter(|_| !gateway.is_empty()) {
-            if let Ok(tokens) = api::refresh(&gateway, &refresh_token).await {
-                session.start(tokens);
-            }
+        if let Some(refresh_token) = refresh_token.filter(|_| !gateway.is_empty())
+            && let Ok(tokens) = api::refresh(&gateway, &refresh_token).await
+        {
+            session.start(tokens);
         }
         starting.set(false);
     });

@@ -1,8 +1,8 @@
 //! Component tests: the console's pieces mounted in a real (headless) browser.
 
-use dhis2gw_wire::{ImportReport, ImportRow, RowAction};
 use dhis2gw_ui::components::{Dialogs, Pager, StatusBadge};
 use dhis2gw_ui::pages::mappings::ReportSummary;
+use dhis2gw_wire::{ImportReport, ImportRow, RowAction};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;

@@ -73,7 +73,8 @@ async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
 
     // A submission DHIS2 rejects: 'orphan' is mapped to a data element outside the data set.
     let mapping = json!({"code": "orphan", "dataElement": fixture::DE_ORPHAN, "dataSet": fixture::DS_MONTHLY_HIV});
-    let r = p.app.request(Method::POST, "/api/v2/mappings").bearer_auth(&p.admin.jwt).json(&mapping).send().await.unwrap();
+    let r =
+        p.app.request(Method::POST, "/api/v2/mappings").bearer_auth(&p.admin.jwt).json(&mapping).send().await.unwrap();
     expect_json(r, StatusCode::CREATED).await;
     let rejected = p.submit(json!({"orphan": 7, "positives": 2})).await;
     assert_eq!(p.settled(rejected, FINAL, Duration::from_secs(20)).await["status"], "failed");
@@ -115,7 +116,8 @@ async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
     let stored = p.dhis2.value(fixture::DE_HIV_TESTS, "202401", fixture::OU_FACILITY_1, fixture::COC_MALE);
     assert_eq!(stored.map(|v| v.value), Some("7".to_string()), "the requeued value reached DHIS2");
     // ... and the partner user the console created can submit with the token it showed.
-    let users = p.app.request(Method::GET, "/api/v2/users?username=lab-system").bearer_auth(&p.admin.jwt).send().await.unwrap();
+    let users =
+        p.app.request(Method::GET, "/api/v2/users?username=lab-system").bearer_auth(&p.admin.jwt).send().await.unwrap();
     let users = expect_json(users, StatusCode::OK).await;
     assert_eq!(users["items"][0]["role"], "partner", "{users:#}");
 }
@@ -128,8 +130,11 @@ async fn the_desktop_app_signs_in_and_imports_a_file_chosen_in_the_native_dialog
     let p = gateway_with_console().await;
     let work = tempfile::tempdir().unwrap();
     let csv = work.path().join("new-mappings.csv");
-    std::fs::write(&csv, format!("code,what,dataelement,dataset\nart_started,de,{},{}\n", fixture::DE_ON_ART, fixture::DS_MONTHLY_HIV))
-        .unwrap();
+    std::fs::write(
+        &csv,
+        format!("code,what,dataelement,dataset\nart_started,de,{},{}\n", fixture::DE_ON_ART, fixture::DS_MONTHLY_HIV),
+    )
+    .unwrap();
     let config_home = work.path().join("config");
     run_node_test(
         "desktop.test.mjs",
@@ -146,7 +151,8 @@ async fn the_desktop_app_signs_in_and_imports_a_file_chosen_in_the_native_dialog
     )
     .await;
     // The import the native dialog started reached the gateway.
-    let r = p.app.request(Method::GET, "/api/v2/mappings?code=art_started").bearer_auth(&p.admin.jwt).send().await.unwrap();
+    let r =
+        p.app.request(Method::GET, "/api/v2/mappings?code=art_started").bearer_auth(&p.admin.jwt).send().await.unwrap();
     let mappings = expect_json(r, StatusCode::OK).await;
     assert_eq!(mappings["items"][0]["dataElement"], fixture::DE_ON_ART, "{mappings:#}");
 }

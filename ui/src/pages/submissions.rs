@@ -537,7 +537,7 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
         <table class="grid" id="destinations">
             <thead><tr><th>"Server"</th><th>"Status"</th><th>"Retries"</th><th>"Next attempt"</th><th>"Last error"</th><th></th></tr></thead>
             <tbody>
-                {s.destinations.iter().cloned().map(|dest: DestinationView| {
+                {s.destinations.into_iter().map(|dest: DestinationView| {
                     let server = dest.server.clone();
                     view! {
                         <tr>
