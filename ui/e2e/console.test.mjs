@@ -98,9 +98,18 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   await page.locator('#attempts').scrollIntoViewIfNeeded();
   await shot(page, 'submissions');
 
-  // Mappings: the CSV is checked first (nothing changes), then imported.
+  // Mappings: a file dropped on the screen that is no spreadsheet is refused before upload ...
   await page.click('a[href="#/mappings"]');
   await page.waitForSelector('#mappings');
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['just some notes'], 'notes.txt', { type: 'text/plain' }));
+    const zone = document.querySelector('#mappings');
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await waitForText(page, '#dropzone .error', 'notes.txt is not a CSV or Excel file');
+  // ... and the CSV is checked first (nothing changes), then imported.
   await page.setInputFiles('#file-input', env('FIX_CSV'));
   await waitForText(page, '#import-preview', '1 updated');
   assert.ok((await page.locator('#mappings').textContent()).includes('DeOrphan001'), 'the preview changed nothing yet');

@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const env = (name) => {
@@ -15,6 +15,7 @@ const env = (name) => {
   return value;
 };
 const GATEWAY = env('GATEWAY');
+mkdirSync(env('SCREENSHOTS'), { recursive: true });
 const PORT = 20000 + Math.floor(Math.random() * 20000);
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -199,6 +199,13 @@ pub fn dialogs() -> Dialogs {
 #[component]
 pub fn ConfirmHost() -> impl IntoView {
     let d = dialogs();
+    let action = NodeRef::<leptos::html::Button>::new();
+    // Keyboard users land on the answer (Enter confirms, Escape cancels).
+    Effect::new(move |_| {
+        if let Some(button) = action.get() {
+            let _ = button.focus();
+        }
+    });
     move || {
         d.confirm.get().map(|c| {
             let confirm = c.on_confirm;
@@ -212,7 +219,7 @@ pub fn ConfirmHost() -> impl IntoView {
                             <button
                                 id="confirm-action"
                                 class=if c.danger { "danger" } else { "primary" }
-                                autofocus
+                                node_ref=action
                                 on:click=move |_| {
                                     d.confirm.set(None);
                                     confirm.run(());

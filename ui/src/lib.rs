@@ -53,6 +53,9 @@ pub fn App() -> impl IntoView {
         starting.set(false);
     });
     session.keep_alive();
+    // A file dropped outside a drop zone must not replace the console with the file's contents.
+    let _ = window_event_listener(leptos::ev::dragover, |ev| ev.prevent_default());
+    let _ = window_event_listener(leptos::ev::drop, |ev| ev.prevent_default());
     Effect::new(move |_| apply_theme(&theme.get()));
     Effect::new(move |_| {
         let title = match session.auth.get() {

@@ -7,27 +7,32 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use dhis2_double::{Version, fixture};
+use dhis2_double::{Dhis2Double, Version, fixture};
 use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{PASSWORD, expect_json};
 use crate::pipeline::{FINAL, Pipeline, pipeline};
+use crate::servers::{cc_server, conf_dir};
 
 fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// A gateway serving the built console, with the DHIS2 test double behind it.
-async fn gateway_with_console() -> Pipeline {
+async fn gateway_with_console(adjust: impl FnOnce(&mut dhis2gw::config::Config)) -> Pipeline {
     let ui = repository().join("ui");
     let dist = ui.join("dist");
     assert!(
         dist.join("index.html").exists() && ui.join("e2e/node_modules/playwright-core").exists(),
         "the console is not built: run packaging/dev.sh test (it builds ui/dist and installs Playwright)"
     );
-    pipeline(Version::V2_43, |c| c.server.console_directory = dist.display().to_string()).await
+    pipeline(Version::V2_43, |c| {
+        c.server.console_directory = dist.display().to_string();
+        adjust(c);
+    })
+    .await
 }
 
 /// Where screenshots go: `DHIS2GW_SCREENSHOTS` (ui/screenshots/ when refreshing the README's), or
@@ -69,7 +74,7 @@ async fn run_node_test(script: &str, xvfb: bool, vars: &[(&str, String)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
-    let p = gateway_with_console().await;
+    let p = gateway_with_console(|_| {}).await;
 
     // A submission DHIS2 rejects: 'orphan' is mapped to a data element outside the data set.
     let mapping = json!({"code": "orphan", "dataElement": fixture::DE_ORPHAN, "dataSet": fixture::DS_MONTHLY_HIV});
@@ -127,7 +132,7 @@ async fn the_desktop_app_signs_in_and_imports_a_file_chosen_in_the_native_dialog
     // The debug build of desktop/, next to this test binary (packaging/dev.sh test builds it).
     let app = std::env::current_exe().unwrap().parent().and_then(|deps| deps.parent()).unwrap().join("dhis2gw-console");
     assert!(app.exists(), "{} is not built: run packaging/dev.sh test", app.display());
-    let p = gateway_with_console().await;
+    let p = gateway_with_console(|_| {}).await;
     let work = tempfile::tempdir().unwrap();
     let csv = work.path().join("new-mappings.csv");
     std::fs::write(
@@ -155,4 +160,41 @@ async fn the_desktop_app_signs_in_and_imports_a_file_chosen_in_the_native_dialog
         p.app.request(Method::GET, "/api/v2/mappings?code=art_started").bearer_auth(&p.admin.jwt).send().await.unwrap();
     let mappings = expect_json(r, StatusCode::OK).await;
     assert_eq!(mappings["items"][0]["dataElement"], fixture::DE_ON_ART, "{mappings:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_how_a_submission_reached_each_of_several_servers() {
+    // A CC server that is down when the submission arrives, and back a little later.
+    let cc = Dhis2Double::start(Version::V2_40).await;
+    cc.set_down(true);
+    let dir = conf_dir(json!([cc_server("cc-west", &cc)]));
+    let p = gateway_with_console(|c| {
+        c.server.conf_dir = dir.clone();
+        c.api.cc_dhis2_servers = vec!["cc-west".into()];
+    })
+    .await;
+    let id = p.submit(json!({"positives": 11, "remarks": "fan-out"})).await;
+    let started = std::time::Instant::now();
+    while p.log(id).await["attempts"].as_array().is_none_or(|a| !a.iter().any(|a| a["server"] == "cc-west")) {
+        assert!(started.elapsed() < Duration::from_secs(20), "cc-west was never tried");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cc.set_down(false);
+    assert_eq!(p.settled(id, FINAL, Duration::from_secs(60)).await["status"], "succeeded");
+    let stored = cc.value(fixture::DE_POSITIVES, "202401", fixture::OU_FACILITY_1, fixture::DEFAULT_COC);
+    assert_eq!(stored.map(|v| v.value), Some("11".to_string()));
+
+    let work = tempfile::tempdir().unwrap();
+    run_node_test(
+        "fanout.test.mjs",
+        false,
+        &[
+            ("GATEWAY", p.app.address.clone()),
+            ("ADMIN_USER", "admin".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("SUBMISSION_ID", id.to_string()),
+            ("SCREENSHOTS", screenshots(&work).display().to_string()),
+        ],
+    )
+    .await;
 }

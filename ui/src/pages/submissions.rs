@@ -111,6 +111,35 @@ impl Selection {
     }
 }
 
+/// A batch action on the selected submissions: what to ask, and where to send the selection.
+pub struct BulkAction {
+    pub title: &'static str,
+    pub verb: &'static str,
+    pub question: &'static str,
+    /// How the notice afterwards starts.
+    pub done: &'static str,
+    pub danger: bool,
+    pub path: &'static str,
+}
+
+const REQUEUE: BulkAction = BulkAction {
+    title: "Requeue submissions",
+    verb: "Requeue",
+    question: "to DHIS2 again? Aggregate data is rebuilt from the current mappings.",
+    done: "Requeued",
+    danger: false,
+    path: "/aggregate/reenqueue/batch",
+};
+
+const DELETE: BulkAction = BulkAction {
+    title: "Delete submissions",
+    verb: "Delete",
+    question: "with their delivery history? This cannot be undone.",
+    done: "Deleted",
+    danger: true,
+    path: "/logs/delete",
+};
+
 #[component]
 pub fn Submissions(open: Option<i64>) -> impl IntoView {
     let session = expect_context::<Session>();
@@ -156,69 +185,38 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
             Selection::Ids(selected.get())
         }
     };
-    let bulk_requeue = move |_| {
+    let bulk = move |action: &'static BulkAction| {
         let sel = selection();
         let n = sel.count();
-        d.ask(
-            "Requeue submissions",
-            format!(
-                "Send {} to DHIS2 again? Aggregate data is rebuilt from the current mappings.",
-                format::plural(n, "submission", "submissions")
-            ),
-            format!("Requeue {n}"),
-            false,
-            move || {
-                let call = Call::post("/aggregate/reenqueue/batch").json(&sel.request());
+        let question =
+            format!("{} {} {}", action.verb, format::plural(n, "submission", "submissions"), action.question);
+        d.ask(action.title, question, format!("{} {n}", action.verb), action.danger, move || {
+            let call = Call::post(action.path).json(&sel.request());
+            let done = move |r: Result<(usize, usize, Vec<String>), api::ApiError>| {
+                match r {
+                    Ok((done, 0, _)) => d.notify(
+                        format!("{}: {}", action.done, format::plural(done as i64, "submission", "submissions")),
+                        false,
+                    ),
+                    Ok((done, not, errors)) => {
+                        d.notify(format!("{}: {done}, {not} not: {}", action.done, errors.join("; ")), true)
+                    }
+                    Err(e) => d.notify(e.to_string(), true),
+                }
+                selected.set(BTreeSet::new());
+                all_matching.set(false);
+                reload();
+            };
+            if action.path == REQUEUE.path {
                 api::spawn(api::fetch::<RequeueResult>(session, call), move |r| {
-                    match &r {
-                        Ok(r) if r.failed > 0 => d.notify(
-                            format!("{} requeued, {} not: {}", r.re_enqueued, r.failed, r.errors.join("; ")),
-                            true,
-                        ),
-                        Ok(r) => d.notify(
-                            format!("{} requeued", format::plural(r.re_enqueued as i64, "submission", "submissions")),
-                            false,
-                        ),
-                        Err(e) => d.notify(e.to_string(), true),
-                    }
-                    selected.set(BTreeSet::new());
-                    all_matching.set(false);
-                    reload();
+                    done(r.map(|r| (r.re_enqueued, r.failed, r.errors)))
                 });
-            },
-        );
-    };
-    let bulk_delete = move |_| {
-        let sel = selection();
-        let n = sel.count();
-        d.ask(
-            "Delete submissions",
-            format!(
-                "Delete {} and their delivery history? This cannot be undone.",
-                format::plural(n, "submission", "submissions")
-            ),
-            format!("Delete {n}"),
-            true,
-            move || {
-                let call = Call::post("/logs/delete").json(&sel.request());
+            } else {
                 api::spawn(api::fetch::<DeleteResult>(session, call), move |r| {
-                    match &r {
-                        Ok(r) if r.skipped > 0 => d.notify(
-                            format!("{} deleted, {} kept: {}", r.deleted, r.skipped, r.errors.join("; ")),
-                            true,
-                        ),
-                        Ok(r) => d.notify(
-                            format!("{} deleted", format::plural(r.deleted as i64, "submission", "submissions")),
-                            false,
-                        ),
-                        Err(e) => d.notify(e.to_string(), true),
-                    }
-                    selected.set(BTreeSet::new());
-                    all_matching.set(false);
-                    reload();
+                    done(r.map(|r| (r.deleted, r.skipped, r.errors)))
                 });
-            },
-        );
+            }
+        });
     };
     let page_ids =
         move || data.with(|d| d.ready().map(|p| p.items.iter().map(|s| s.id).collect::<Vec<_>>()).unwrap_or_default());
@@ -293,8 +291,8 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
                             {move || format!("Select all {} matching", format::count(total.get()))}
                         </button>
                     </Show>
-                    <button id="bulk-requeue" class="primary" disabled=move || selection().count() == 0 on:click=bulk_requeue>"Requeue"</button>
-                    <button id="bulk-delete" class="danger" disabled=move || selection().count() == 0 on:click=bulk_delete>"Delete"</button>
+                    <button id="bulk-requeue" class="primary" disabled=move || selection().count() == 0 on:click=move |_| bulk(&REQUEUE)>"Requeue"</button>
+                    <button id="bulk-delete" class="danger" disabled=move || selection().count() == 0 on:click=move |_| bulk(&DELETE)>"Delete"</button>
                 </div>
             </Show>
             <div class="split">
