@@ -355,19 +355,29 @@ cmd_desktop_package() {
   cargo fetch --locked -q
   log "building the desktop console's Debian package (cargo tauri build)"
   (cd desktop && TRUNK_SKIP_VERSION_CHECK=true cargo tauri build --bundles deb "$@")
-  local deb
-  deb=$(ls -t "$TARGET_DIR"/release/bundle/deb/*.deb | head -n 1)
+  local built deb
+  built=$(ls -t "$TARGET_DIR"/release/bundle/deb/*.deb | head -n 1)
+  mkdir -p "$TARGET_DIR/dist"
+  deb="$TARGET_DIR/dist/dhis2gw-console_${VERSION}_$(dpkg --print-architecture).deb"
+  cp "$built" "$deb"
   local info files
   info=$(dpkg-deb -I "$deb")
+  grep -q "^ Package: dhis2gw-console" <<<"$info" || fail "the desktop package is not named dhis2gw-console:\n$info"
   grep -q "^ Depends: .*libwebkit2gtk-4.1-0" <<<"$info" || fail "the desktop package must depend on WebKitGTK:\n$info"
-  files=$(dpkg-deb -c "$deb" | awk '{print $NF}')
-  for entry in ./usr/bin/dhis2gw-console ./usr/share/applications/dhis2gw-console.desktop \
-      ./usr/share/icons/hicolor/128x128/apps/dhis2gw-console.png; do
+  files=$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./||')
+  for entry in usr/bin/dhis2gw-console "usr/share/applications/dhis2gw console.desktop" \
+      usr/share/icons/hicolor/128x128/apps/dhis2gw-console.png; do
     grep -qxF -- "$entry" <<<"$files" || fail "the desktop package lacks $entry:\n$files"
   done
-  mkdir -p "$TARGET_DIR/dist"
-  cp "$deb" "$TARGET_DIR/dist/"
-  log "built $(basename "$deb") in $TARGET_DIR/dist"
+  # Installed, the app opens its window (under Xvfb) and keeps running until closed.
+  as_root dpkg -i "$deb" >/dev/null
+  local home status; home=$(mktemp -d)
+  HOME="$home" XDG_CONFIG_HOME="$home" GSETTINGS_BACKEND=memory \
+    timeout 8 xvfb-run -a -s '-screen 0 1280x800x24' /usr/bin/dhis2gw-console >/dev/null 2>&1 && status=0 || status=$?
+  as_root dpkg -r dhis2gw-console >/dev/null
+  rm -rf "$home"
+  [ "$status" = 124 ] || fail "the installed desktop console stopped by itself (exit $status) instead of running until closed"
+  log "built $(basename "$deb") in $TARGET_DIR/dist: it installs, opens its window and is removed cleanly"
 }
 
 free_port() {

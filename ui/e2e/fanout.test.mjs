@@ -45,7 +45,7 @@ test('the detail shows each destination and every attempt that got it there', as
     assert.match(west.find((a) => !a.includes('HTTP 200')) ?? '', /no answer|HTTP 50/, 'the attempt while it was down');
     assert.ok(west.some((a) => a.includes('HTTP 200')), 'and the one that succeeded');
     assert.equal(attempts.filter((a) => a.includes('to primary')).length, 1, 'the primary was sent it once');
-    await page.locator('#destinations').scrollIntoViewIfNeeded();
+    await page.locator('#attempts').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(env('SCREENSHOTS'), 'fanout.png') });
 
     // Bulk requeue from the list: the confirmation says how many, the notice what happened.
