@@ -37,11 +37,16 @@ fn save_settings(app: AppHandle, settings: Value) -> Result<(), String> {
     settings::save(&settings_path(&app)?, &settings)
 }
 
+/// The open dialog's title (the desktop end-to-end test finds the dialog by it).
+const OPEN_TITLE: &str = "Import mappings";
+
 /// The native open dialog, filtered to `extensions`; `None` when cancelled.
 #[tauri::command]
 async fn open_file(app: AppHandle, extensions: Vec<String>) -> Result<Option<PickedFile>, String> {
     let extensions: Vec<&str> = extensions.iter().map(String::as_str).collect();
-    let Some(chosen) = app.dialog().file().add_filter("Mapping spreadsheets", &extensions).blocking_pick_file() else {
+    let Some(chosen) =
+        app.dialog().file().set_title(OPEN_TITLE).add_filter("Mapping spreadsheets", &extensions).blocking_pick_file()
+    else {
         return Ok(None);
     };
     let path = chosen.into_path().map_err(|e| e.to_string())?;

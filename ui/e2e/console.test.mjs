@@ -88,8 +88,11 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   // The log, filtered to what DHIS2 rejected; the detail names the partner's keys.
   await page.click('a[href="#/submissions"]');
   await page.selectOption('#filter-status', 'failed');
-  await page.waitForSelector(`#log tr[data-id="${REJECTED_ID}"]`);
-  assert.equal(await page.locator('#log tbody tr').count(), 1, 'only the rejected submission is listed');
+  // The filtered page replaces the unfiltered one when it arrives.
+  await page.waitForFunction((id) => {
+    const rows = document.querySelectorAll('#log tbody tr');
+    return rows.length === 1 && rows[0].dataset.id === id;
+  }, REJECTED_ID);
   await page.click(`#log tr[data-id="${REJECTED_ID}"] a`);
   await waitForText(page, '#detail-status', 'Rejected');
   const conflict = await waitForText(page, '#attempts .conflicts', 'DHIS2 rejected');

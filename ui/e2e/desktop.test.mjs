@@ -84,8 +84,13 @@ test('the desktop app signs in, remembers the gateway and opens a mapping file t
     await click('a[href="#/mappings"]');
     await until('the mappings screen', () => find('#open-file'));
     await click('#open-file');
-    await sleep(2000);
+    // GTK's dialog is a window of its own: wait for it, focus it, type the path into its location bar.
+    const dialog = execFileSync('xdotool', ['search', '--sync', '--onlyvisible', '--name', 'Import mappings'], { timeout: 30_000 })
+      .toString().trim().split('\n')[0];
+    execFileSync('xdotool', ['windowfocus', '--sync', dialog]);
+    await sleep(500);
     execFileSync('xdotool', ['key', '--delay', '100', 'ctrl+l']);
+    await sleep(300);
     execFileSync('xdotool', ['type', '--delay', '20', env('NEW_CSV')]);
     await sleep(300);
     execFileSync('xdotool', ['key', 'Return']);
