@@ -5,7 +5,7 @@
 //   FIX_CSV (a mappings file that fixes it), SCREENSHOTS (folder for one picture per screen).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -120,6 +120,11 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   await page.click('#confirm-import');
   await waitForText(page, '#import-result', '1 updated');
   await waitForText(page, '#mappings', 'DeNumber001');
+  // The export is a real workbook (a zip), downloaded under the gateway's file name.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  assert.match(download.suggestedFilename(), /\.xlsx$/);
+  const workbook = readFileSync(await download.path());
+  assert.equal(workbook.subarray(0, 2).toString(), 'PK', 'an xlsx file');
 
   // Requeue from the detail panel: it goes again with the new mapping and succeeds.
   await page.goto(`${GATEWAY}/console/#/submissions/${REJECTED_ID}`);

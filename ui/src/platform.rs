@@ -191,7 +191,11 @@ pub async fn save(name: &str, bytes: &[u8]) -> Result<Option<String>, String> {
     link.set_href(&url);
     link.set_download(name);
     link.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
+    // Revoked later: the browser reads the blob after the click returns.
+    leptos::prelude::set_timeout(
+        move || drop(web_sys::Url::revoke_object_url(&url)),
+        std::time::Duration::from_secs(60),
+    );
     Ok(Some(name.to_string()))
 }
 
