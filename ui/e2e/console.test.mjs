@@ -169,7 +169,7 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   await page.close();
 });
 
-test('a viewer sees submissions but no requeue or delete', async () => {
+test('a viewer sees submissions but no requeue or delete, and is signed out with the reason once deactivated', async () => {
   const page = await open();
   await signIn(page, env('VIEWER_USER'));
   await page.goto(`${GATEWAY}/console/#/submissions/${REJECTED_ID}`);
@@ -188,5 +188,18 @@ test('a viewer sees submissions but no requeue or delete', async () => {
   }, { gateway: GATEWAY, password: PASSWORD });
   const r = await fetch(`${GATEWAY}/api/v2/logs/${REJECTED_ID}/restart`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
   assert.equal(r.status, 403);
+
+  // An administrator deactivates the viewer: the open session ends, and the console says why.
+  const json = { 'Content-Type': 'application/json' };
+  const admin = await (await fetch(`${GATEWAY}/api/v2/users/getToken`, {
+    method: 'POST', headers: json, body: JSON.stringify({ username: env('ADMIN_USER'), password: PASSWORD }),
+  })).json();
+  const auth = { Authorization: `Bearer ${admin.token}` };
+  const viewer = (await (await fetch(`${GATEWAY}/api/v2/users?username=viewer`, { headers: auth })).json()).items[0];
+  const deactivated = await fetch(`${GATEWAY}/api/v2/users/${viewer.uid}`, { method: 'DELETE', headers: auth });
+  assert.equal(deactivated.status, 200);
+  await page.click('#detail button.ghost');
+  await waitForText(page, '.notice-inline', 'Your session has expired. Sign in again.');
+  assert.equal(await page.locator('#sign-out').count(), 0, 'back on the sign-in screen');
   await page.close();
 });

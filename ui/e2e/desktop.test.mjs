@@ -62,9 +62,14 @@ test('the desktop app signs in, remembers the gateway and opens a mapping file t
     // The sign-in screen, asking for a gateway (the desktop app is not served by one).
     await until('the sign-in screen', () => find('#gateway'));
     assert.equal(await wd('GET', `${s}/title`), 'dhis2gw console');
-    await type('#gateway', GATEWAY);
+    // A gateway that is not there is named as unreachable, not as a wrong password.
+    await type('#gateway', 'http://127.0.0.1:9');
     await type('#username', env('ADMIN_USER'));
     await type('#password', env('PASSWORD'));
+    await click('#sign-in');
+    await until('the unreachable message', async () => (await text('.error')).includes('Cannot reach the gateway at http://127.0.0.1:9'));
+    await wd('POST', `${s}/element/${await find('#gateway')}/clear`, {});
+    await type('#gateway', GATEWAY);
     await shot('desktop-sign-in');
     await click('#sign-in');
     await until('the signed-in console', () => find('#sign-out'));
