@@ -43,32 +43,35 @@ const OPEN_TITLE: &str = "Import mappings";
 /// The native open dialog, filtered to `extensions`; `None` when cancelled.
 #[tauri::command]
 async fn open_file(app: AppHandle, extensions: Vec<String>) -> Result<Option<PickedFile>, String> {
-    let extensions: Vec<&str> = extensions.iter().map(String::as_str).collect();
-    let Some(chosen) =
-        app.dialog().file().set_title(OPEN_TITLE).add_filter("Mapping spreadsheets", &extensions).blocking_pick_file()
-    else {
-        return Ok(None);
-    };
-    let path = chosen.into_path().map_err(|e| e.to_string())?;
-    read_picked(&path).map(Some)
-}
-
-fn read_picked(path: &std::path::Path) -> Result<PickedFile, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(PickedFile { name, bytes })
+    blocking(move || {
+        let extensions: Vec<&str> = extensions.iter().map(String::as_str).collect();
+        let dialog = app.dialog().file().set_title(OPEN_TITLE).add_filter("Mapping spreadsheets", &extensions);
+        let Some(chosen) = dialog.blocking_pick_file() else { return Ok(None) };
+        let path = chosen.into_path().map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Some(PickedFile { name, bytes }))
+    })
+    .await
 }
 
 /// The native save dialog, suggesting `name`; writes `bytes` there and returns the path, or
 /// `None` when cancelled.
 #[tauri::command]
 async fn save_file(app: AppHandle, name: String, bytes: Vec<u8>) -> Result<Option<String>, String> {
-    let Some(chosen) = app.dialog().file().set_file_name(&name).blocking_save_file() else {
-        return Ok(None);
-    };
-    let path = chosen.into_path().map_err(|e| e.to_string())?;
-    std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(Some(path.display().to_string()))
+    blocking(move || {
+        let Some(chosen) = app.dialog().file().set_file_name(&name).blocking_save_file() else { return Ok(None) };
+        let path = chosen.into_path().map_err(|e| e.to_string())?;
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(Some(path.display().to_string()))
+    })
+    .await
+}
+
+/// Runs a dialog that waits for the user, and the file I/O after it, on the blocking pool
+/// rather than on one of the async runtime's few workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, String> {
+    tauri::async_runtime::spawn_blocking(f).await.map_err(|e| e.to_string())?
 }
 
 /// The window title names the connected gateway.

@@ -111,7 +111,7 @@ impl Selection {
     }
 }
 
-/// A batch action on the selected submissions: what to ask, and where to send the selection.
+/// A batch action on the selected submissions: what to ask, and which route it is.
 pub struct BulkAction {
     pub title: &'static str,
     pub verb: &'static str,
@@ -119,7 +119,13 @@ pub struct BulkAction {
     /// How the notice afterwards starts.
     pub done: &'static str,
     pub danger: bool,
-    pub path: &'static str,
+    pub kind: BulkKind,
+}
+
+#[derive(Clone, Copy)]
+pub enum BulkKind {
+    Requeue,
+    Delete,
 }
 
 const REQUEUE: BulkAction = BulkAction {
@@ -128,7 +134,7 @@ const REQUEUE: BulkAction = BulkAction {
     question: "to DHIS2 again? Aggregate data is rebuilt from the current mappings.",
     done: "Requeued",
     danger: false,
-    path: "/aggregate/reenqueue/batch",
+    kind: BulkKind::Requeue,
 };
 
 const DELETE: BulkAction = BulkAction {
@@ -137,7 +143,7 @@ const DELETE: BulkAction = BulkAction {
     question: "with their delivery history? This cannot be undone.",
     done: "Deleted",
     danger: true,
-    path: "/logs/delete",
+    kind: BulkKind::Delete,
 };
 
 #[component]
@@ -191,7 +197,6 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
         let question =
             format!("{} {} {}", action.verb, format::plural(n, "submission", "submissions"), action.question);
         d.ask(action.title, question, format!("{} {n}", action.verb), action.danger, move || {
-            let call = Call::post(action.path).json(&sel.request());
             let done = move |r: Result<(usize, usize, Vec<String>), api::ApiError>| {
                 match r {
                     Ok((done, 0, _)) => d.notify(
@@ -207,14 +212,20 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
                 all_matching.set(false);
                 reload();
             };
-            if action.path == REQUEUE.path {
-                api::spawn(api::fetch::<RequeueResult>(session, call), move |r| {
-                    done(r.map(|r| (r.re_enqueued, r.failed, r.errors)))
-                });
-            } else {
-                api::spawn(api::fetch::<DeleteResult>(session, call), move |r| {
-                    done(r.map(|r| (r.deleted, r.skipped, r.errors)))
-                });
+            // Both routes take the same selection; their answers name the counts differently.
+            match action.kind {
+                BulkKind::Requeue => {
+                    let call = Call::post("/aggregate/reenqueue/batch").json(&sel.request());
+                    api::spawn(api::fetch::<RequeueResult>(session, call), move |r| {
+                        done(r.map(|r| (r.re_enqueued, r.failed, r.errors)))
+                    });
+                }
+                BulkKind::Delete => {
+                    let call = Call::post("/logs/delete").json(&sel.request());
+                    api::spawn(api::fetch::<DeleteResult>(session, call), move |r| {
+                        done(r.map(|r| (r.deleted, r.skipped, r.errors)))
+                    });
+                }
             }
         });
     };
