@@ -158,13 +158,19 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
     let all_matching = RwSignal::new(false);
     let reload_count = RwSignal::new(0u32);
 
+    // Remembered when the filters, sort or page size change (not at mount, nor on a page turn
+    // or a refresh: in the desktop app each save writes its settings file).
+    Effect::new(move |mounted: Option<()>| {
+        let mut saved = view_state.get();
+        saved.page_size = page_size.get();
+        if mounted.is_some() {
+            platform::update_settings(|s| s.log_filters = saved.to_settings());
+        }
+    });
     Effect::new(move |_| {
         let v = view_state.get();
         let (p, size) = (page.get(), page_size.get());
         reload_count.track();
-        let mut saved = v.clone();
-        saved.page_size = size;
-        platform::update_settings(|s| s.log_filters = saved.to_settings());
         let mut query: Vec<(String, String)> = v.active_filters().into_iter().collect();
         query.extend([
             ("sort".to_string(), v.sort.clone()),
