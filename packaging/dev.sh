@@ -193,8 +193,10 @@ drop_test_databases() {
 
 cmd_sqlx_prepare() {
   ensure_services
-  local url; url="$(postgres_server)/dhis2gw_sqlx"
-  psql "$(postgres_server)/postgres" -qc 'drop database if exists dhis2gw_sqlx with (force)' -c 'create database dhis2gw_sqlx'
+  # DHIS2GW_SQLX_DB: another name, so two checkouts on one machine can prepare at once.
+  local name="${DHIS2GW_SQLX_DB:-dhis2gw_sqlx}" url
+  url="$(postgres_server)/$name"
+  psql "$(postgres_server)/postgres" -qc "drop database if exists $name with (force)" -c "create database $name"
   for f in migrations/*.sql; do psql "$url" -q -v ON_ERROR_STOP=1 -f "$f"; done
   rm -rf .sqlx && mkdir .sqlx
   touch server/src/lib.rs
