@@ -97,6 +97,15 @@ pub struct ServerConfig {
     pub max_body_size: usize,
     #[serde(deserialize_with = "lenient::list")]
     pub cors_allowed_origins: Vec<String>,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For`, `-Proto` and
+    /// `-Host` are believed; from anyone else those headers are ignored.
+    #[serde(deserialize_with = "lenient::networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The gateway's address as clients reach it (`https://gw.example.org`), for the
+    /// absolute URLs it answers with; when empty they come from a trusted proxy's headers,
+    /// or are relative.
+    #[serde(deserialize_with = "lenient::string")]
+    pub public_url: String,
     pub log_format: LogFormat,
     #[serde(deserialize_with = "lenient::string")]
     pub log_level: String,
@@ -162,6 +171,8 @@ impl Default for ServerConfig {
             refresh_token_ttl: 30 * 24 * 3600,
             max_body_size: 10 * 1024 * 1024,
             cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            public_url: String::new(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
             log_retention_days: 14,
@@ -398,6 +409,8 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_REFRESH_TOKEN_TTL", "server.refresh_token_ttl"),
     ("DHIS2GW_MAX_BODY_SIZE", "server.max_body_size"),
     ("DHIS2GW_CORS_ALLOWED_ORIGINS", "server.cors_allowed_origins"),
+    ("DHIS2GW_TRUSTED_PROXIES", "server.trusted_proxies"),
+    ("DHIS2GW_PUBLIC_URL", "server.public_url"),
     ("DHIS2GW_LOG_FORMAT", "server.log_format"),
     ("DHIS2GW_LOG_LEVEL", "server.log_level"),
     ("DHIS2GW_LOG_RETENTION_DAYS", "server.log_retention_days"),
@@ -602,6 +615,12 @@ impl Config {
                     "server.cors_allowed_origins",
                     format!("'{origin}' is not an origin like https://console.example.org"),
                 ));
+            }
+        }
+        if !s.public_url.is_empty() {
+            let u = url::Url::parse(&s.public_url).map_err(|e| ("server.public_url", format!("not a URL: {e}")))?;
+            if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
+                return Err(("server.public_url", "must be like https://gw.example.org[/prefix]".into()));
             }
         }
         tracing_subscriber::EnvFilter::try_new(&s.log_level)
@@ -822,6 +841,18 @@ mod lenient {
             "false" | "no" | "off" | "0" => Ok(false),
             _ => Err(D::Error::custom(format!("invalid boolean '{text}' (expected true or false)"))),
         }
+    }
+
+    /// A list of IP addresses or CIDR networks (`10.0.0.0/8`, `::1`).
+    pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+        list(d)?
+            .into_iter()
+            .map(|item| {
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| D::Error::custom(format!("'{item}' is not an IP address or CIDR network")))
+            })
+            .collect()
     }
 
     /// A YAML list, or a comma-separated string.

@@ -30,6 +30,7 @@ use crate::queue::Queue;
 
 mod aggregate;
 mod audit;
+pub mod client;
 mod console;
 mod dhis2_api;
 pub mod extract;
