@@ -25,13 +25,10 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
+use crate::http::client::ClientAddr;
 use crate::users;
 
 const ISSUER: &str = "dhis2gw";
-/// Failed sign-ins allowed for one username within [`THROTTLE_WINDOW_SECS`] before it is locked
-/// for that long.
-const MAX_FAILED_LOGINS: i32 = 5;
-const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
 
 /// Who is calling, and how they proved it.
 #[derive(Clone, Debug)]
@@ -157,15 +154,27 @@ impl JwtKeys {
     }
 }
 
+/// A sign-in's chain of refresh tokens: its id and when the sign-in happened.
+pub struct Family {
+    id: Uuid,
+    started: DateTime<Utc>,
+}
+
 /// Issues an access token and a refresh token; `family` continues a sign-in's rotation chain.
-pub async fn issue_tokens(state: &AppState, user: &users::UserRow, family: Option<Uuid>) -> ApiResult<TokenResponse> {
+/// No refresh token outlives the sign-in's `server.session_max_age`.
+pub async fn issue_tokens(state: &AppState, user: &users::UserRow, family: Option<Family>) -> ApiResult<TokenResponse> {
     let (token, expires) = state.jwt.issue(user)?;
     let refresh_token = random_token("rt_");
-    let refresh_expires = Utc::now() + Duration::seconds(state.config.server.refresh_token_ttl as i64);
+    let family = family.unwrap_or_else(|| Family { id: Uuid::new_v4(), started: Utc::now() });
+    let session_ends = family.started + Duration::seconds(state.config.server.session_max_age as i64);
+    let refresh_expires =
+        (Utc::now() + Duration::seconds(state.config.server.refresh_token_ttl as i64)).min(session_ends);
     sqlx::query!(
-        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)",
+        r#"INSERT INTO refresh_tokens (user_id, family_id, family_started, token_hash, expires_at)
+           VALUES ($1, $2, $3, $4, $5)"#,
         user.id,
-        family.unwrap_or_else(Uuid::new_v4),
+        family.id,
+        family.started,
         token_hash(&refresh_token),
         refresh_expires,
     )
@@ -187,7 +196,8 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
     let invalid = || ApiError::Unauthorized("Invalid or expired refresh token".into());
     let mut tx = state.db.begin().await?;
     let row = sqlx::query!(
-        "SELECT id, user_id, family_id, expires_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+        r#"SELECT id, user_id, family_id, family_started, expires_at, revoked_at
+           FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE"#,
         token_hash(presented),
     )
     .fetch_optional(&mut *tx)
@@ -212,52 +222,199 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
     sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1", row.id).execute(&mut *tx).await?;
     tx.commit().await?;
     let user = users::find_by_id(&state.db, row.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
-    issue_tokens(state, &user, Some(row.family_id)).await
+    issue_tokens(state, &user, Some(Family { id: row.family_id, started: row.family_started })).await
+}
+
+/// Signs out: every refresh token of the presented one's sign-in stops working. An unknown
+/// or already revoked token is not an error (signing out twice is still signed out).
+pub async fn sign_out(db: &PgPool, presented: &str) -> ApiResult<()> {
+    sqlx::query!(
+        r#"UPDATE refresh_tokens SET revoked_at = now()
+           WHERE revoked_at IS NULL
+             AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)"#,
+        token_hash(presented)
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sign-in with a password, throttled per username
+// Sign-in with a password: throttled per client address and per username, hashing bounded
 // ---------------------------------------------------------------------------------------------
 
-/// Checks a username and password; counts failures and locks a username that fails too often.
-pub async fn sign_in(db: &PgPool, username: &str, password: &str) -> ApiResult<users::UserRow> {
-    let key = username.trim().to_lowercase();
-    let locked_for = sqlx::query_scalar!(
-        r#"SELECT EXTRACT(EPOCH FROM (locked_until - now()))::bigint AS "seconds!"
-           FROM login_failures WHERE username = $1 AND locked_until > now()"#,
-        key
-    )
-    .fetch_optional(db)
-    .await?;
-    if let Some(seconds) = locked_for {
-        return Err(ApiError::TooManyAttempts(seconds));
+/// Attempts counted within this window; a key over its limit is locked for as long.
+const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
+/// Failed attempts for one username from one address before that pair is locked.
+const MAX_FAILURES_PER_USER_AND_ADDRESS: i32 = 5;
+/// Failed attempts for one username from anywhere: many addresses guessing one password.
+/// High, so that strangers cannot lock a partner out cheaply; and a partner whose Basic
+/// credentials were verified recently is not asked again (see [`SignInGuard`]).
+const MAX_FAILURES_PER_USER: i32 = 50;
+/// Failed attempts from one address, whatever the username.
+const MAX_FAILURES_PER_ADDRESS: i32 = 30;
+/// Password hashes computed at once (argon2 takes about 19 MiB each); more wait briefly,
+/// then get 429.
+const HASHING_SLOTS: usize = 4;
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Verified Basic credentials are trusted without hashing again while they keep being used.
+const VERIFIED_IDLE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// What keeps password checking from being a denial of service: a bound on concurrent
+/// hashing, one check at a time per username, and a memory of credentials already verified
+/// (keyed by a keyed hash, so neither the password nor a plain digest of it is kept).
+pub struct SignInGuard {
+    hashing: tokio::sync::Semaphore,
+    per_username: moka::sync::Cache<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    key: aws_lc_rs::hmac::Key,
+    verified: moka::sync::Cache<String, users::UserRow>,
+}
+
+impl Default for SignInGuard {
+    fn default() -> Self {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        SignInGuard {
+            hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
+            per_username: moka::sync::Cache::builder().max_capacity(10_000).time_to_idle(VERIFIED_IDLE).build(),
+            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret),
+            verified: moka::sync::Cache::builder().max_capacity(10_000).time_to_idle(VERIFIED_IDLE).build(),
+        }
     }
+}
+
+impl SignInGuard {
+    fn fingerprint(&self, username: &str, password: &str) -> String {
+        let message = [username.as_bytes(), b"\0", password.as_bytes()].concat();
+        hex::encode(aws_lc_rs::hmac::sign(&self.key, &message))
+    }
+
+    /// After any change to users or tokens: every credential is verified afresh.
+    pub fn forget(&self) {
+        self.verified.invalidate_all();
+    }
+}
+
+/// Checks a username and password from `client`.
+///
+/// Each attempt is counted before the password is looked at, in one statement per key, and
+/// one username is checked at a time in this process, so parallel guesses cannot slip past a
+/// limit; a success takes its attempt back. The username-and-address and address limits come
+/// first: strangers elsewhere cannot touch them. Credentials verified recently pass without
+/// hashing and without the username's own limit, so many addresses guessing a partner's
+/// password lock out everyone but the partner that keeps signing in. Unknown users, wrong
+/// passwords and deactivated users get the same answer.
+pub async fn sign_in(
+    db: &PgPool,
+    guard: &SignInGuard,
+    username: &str,
+    password: &str,
+    client: std::net::IpAddr,
+) -> ApiResult<users::UserRow> {
+    let name = username.trim().to_lowercase();
+    let one_at_a_time = guard.per_username.get_with(name.clone(), Default::default);
+    let _turn = one_at_a_time.lock().await;
+    let local = [
+        (format!("user:{name}|ip:{client}"), MAX_FAILURES_PER_USER_AND_ADDRESS),
+        (format!("ip:{client}"), MAX_FAILURES_PER_ADDRESS),
+    ];
+    count_attempt(db, &local).await?;
+    let fingerprint = guard.fingerprint(&name, password);
+    if let Some(user) = guard.verified.get(&fingerprint) {
+        forgive(db, &local, None).await?;
+        return Ok(user);
+    }
+    let global = (format!("user:{name}"), MAX_FAILURES_PER_USER);
+    count_attempt(db, std::slice::from_ref(&global)).await?;
+    let _slot = tokio::time::timeout(HASHING_WAIT, guard.hashing.acquire())
+        .await
+        .map_err(|_| ApiError::Busy(HASHING_WAIT.as_secs()))?
+        .expect("the semaphore is never closed");
     let user = users::find_by_username(db, username.trim()).await?;
     let ok = verify_password(password.to_string(), user.as_ref().map(|u| u.password.clone())).await;
     match user {
         Some(user) if ok && user.is_active => {
-            sqlx::query!("DELETE FROM login_failures WHERE username = $1", key).execute(db).await?;
+            forgive(db, &local, Some(&global.0)).await?;
             sqlx::query!("UPDATE users SET last_login = now() WHERE id = $1", user.id).execute(db).await?;
+            guard.verified.insert(fingerprint, user.clone());
             Ok(user)
         }
-        Some(_) if ok => Err(ApiError::Unauthorized("User is deactivated".into())),
-        _ => {
-            sqlx::query!(
-                r#"INSERT INTO login_failures AS f (username, failures) VALUES ($1, 1)
-                   ON CONFLICT (username) DO UPDATE SET
-                     failures = CASE WHEN f.window_start < now() - make_interval(secs => $2) THEN 1 ELSE f.failures + 1 END,
-                     window_start = CASE WHEN f.window_start < now() - make_interval(secs => $2) THEN now() ELSE f.window_start END,
-                     locked_until = CASE WHEN f.window_start >= now() - make_interval(secs => $2) AND f.failures + 1 >= $3
-                                         THEN now() + make_interval(secs => $2) ELSE NULL END"#,
-                key,
-                THROTTLE_WINDOW_SECS as f64,
-                MAX_FAILED_LOGINS,
-            )
-            .execute(db)
-            .await?;
-            Err(ApiError::Unauthorized("Invalid username or password".into()))
-        }
+        _ => Err(ApiError::Unauthorized("Invalid username or password".into())),
     }
+}
+
+/// A successful sign-in: the username's counts start again; the address's own attempt is
+/// taken back (not all of them: a guesser must not reset its count with an account of its own).
+async fn forgive(db: &PgPool, local: &[(String, i32); 2], username: Option<&str>) -> ApiResult<()> {
+    let [(pair, _), (address, _)] = local;
+    let cleared: Vec<&str> = std::iter::once(pair.as_str()).chain(username).collect();
+    sqlx::query!(
+        r#"WITH cleared AS (DELETE FROM sign_in_attempts WHERE key = ANY($1))
+           UPDATE sign_in_attempts SET failures = greatest(failures - 1, 0) WHERE key = $2"#,
+        &cleared as &[&str],
+        address
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Counts an attempt against every key; refuses (429) when any key is locked or goes over
+/// its limit with this attempt, which then locks it for the window.
+async fn count_attempt(db: &PgPool, keys: &[(String, i32)]) -> ApiResult<()> {
+    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+    let counted = sqlx::query!(
+        r#"INSERT INTO sign_in_attempts AS a (key, failures) SELECT k, 1 FROM unnest($1::text[]) AS k
+           ON CONFLICT (key) DO UPDATE SET
+             failures = CASE WHEN a.window_start < now() - make_interval(secs => $2) THEN 1 ELSE a.failures + 1 END,
+             locked_until = CASE WHEN a.window_start < now() - make_interval(secs => $2) THEN NULL ELSE a.locked_until END,
+             window_start = CASE WHEN a.window_start < now() - make_interval(secs => $2) THEN now() ELSE a.window_start END
+           RETURNING key AS "key!", failures AS "failures!",
+                     EXTRACT(EPOCH FROM (locked_until - now()))::bigint AS locked_for"#,
+        &names,
+        THROTTLE_WINDOW_SECS as f64,
+    )
+    .fetch_all(db)
+    .await?;
+    if let Some(seconds) = counted.iter().filter_map(|c| c.locked_for).filter(|s| *s > 0).max() {
+        return Err(ApiError::TooManyAttempts(seconds));
+    }
+    let over: Vec<String> = counted
+        .iter()
+        .filter(|c| keys.iter().any(|(key, limit)| *key == c.key && c.failures > *limit))
+        .map(|c| c.key.clone())
+        .collect();
+    if over.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "UPDATE sign_in_attempts SET locked_until = now() + make_interval(secs => $2) WHERE key = ANY($1)",
+        &over,
+        THROTTLE_WINDOW_SECS as f64,
+    )
+    .execute(db)
+    .await?;
+    Err(ApiError::TooManyAttempts(THROTTLE_WINDOW_SECS))
+}
+
+/// Forgets attempts whose window and lock are over, and refresh tokens that can no longer
+/// be used; run by the scheduler.
+pub async fn prune(db: &PgPool) -> sqlx::Result<(u64, u64)> {
+    let attempts = sqlx::query!(
+        r#"DELETE FROM sign_in_attempts WHERE window_start < now() - make_interval(secs => $1)
+           AND (locked_until IS NULL OR locked_until < now())"#,
+        THROTTLE_WINDOW_SECS as f64,
+    )
+    .execute(db)
+    .await?
+    .rows_affected();
+    // Revoked ones are kept a day: presenting one again must still be recognised as reuse.
+    let tokens =
+        sqlx::query!("DELETE FROM refresh_tokens WHERE expires_at < now() OR revoked_at < now() - interval '1 day'")
+            .execute(db)
+            .await?
+            .rows_affected();
+    Ok((attempts, tokens))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,13 +492,14 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<AuthUser> {
             if !state.config.server.allow_basic_auth {
                 return Err(ApiError::Unauthorized("Basic authentication is disabled on this gateway".into()));
             }
-            Some(sign_in(&state.db, &username, &password).await?)
+            let client = ClientAddr::of(parts, &state.config.server).0;
+            Some(sign_in(&state.db, &state.sign_in, &username, &password, client).await?)
         }
     };
-    let user = user.ok_or_else(|| ApiError::Unauthorized("Invalid, expired or revoked credentials".into()))?;
-    if !user.is_active {
-        return Err(ApiError::Unauthorized("User is deactivated".into()));
-    }
+    // A deactivated user's credentials are as good as none, and say no more than that.
+    let user = user
+        .filter(|u| u.is_active)
+        .ok_or_else(|| ApiError::Unauthorized("Invalid, expired or revoked credentials".into()))?;
     tracing::Span::current().record("user", user.username.as_str());
     Ok(AuthUser { id: user.id, uid: user.uid.clone(), username: user.username.clone(), role: user.role()? })
 }

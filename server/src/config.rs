@@ -92,6 +92,9 @@ pub struct ServerConfig {
     pub access_token_ttl: u64,
     #[serde(deserialize_with = "lenient::from_str")]
     pub refresh_token_ttl: u64,
+    /// Seconds a sign-in lasts at most, however often its tokens are refreshed.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub session_max_age: u64,
     /// Largest request body accepted, in bytes.
     #[serde(deserialize_with = "lenient::from_str")]
     pub max_body_size: usize,
@@ -130,6 +133,9 @@ pub struct ServerConfig {
     /// answers are still served while DHIS2 is down).
     #[serde(deserialize_with = "lenient::from_str")]
     pub dhis2_api_cache_ttl: u64,
+    /// Usernames (besides admins) that may send `importStrategy=DELETE` through that API.
+    #[serde(deserialize_with = "lenient::list")]
+    pub dhis2_api_delete_allowed: Vec<String>,
     /// Directory of `*.yml`/`*.yaml`/`*.json` files defining further DHIS2 servers.
     #[serde(deserialize_with = "lenient::string")]
     pub conf_dir: String,
@@ -169,6 +175,7 @@ impl Default for ServerConfig {
             jwt_secret_file: String::new(),
             access_token_ttl: 15 * 60,
             refresh_token_ttl: 30 * 24 * 3600,
+            session_max_age: 7 * 24 * 3600,
             max_body_size: 10 * 1024 * 1024,
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
@@ -183,6 +190,7 @@ impl Default for ServerConfig {
             dhis2_api_path: "/dhis2".into(),
             dhis2_api_sync_wait: 30,
             dhis2_api_cache_ttl: 300,
+            dhis2_api_delete_allowed: Vec::new(),
             allow_basic_auth: true,
             shutdown_timeout: 30,
             bootstrap_admin_user: String::new(),
@@ -407,6 +415,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_JWT_SECRET_FILE", "server.jwt_secret_file"),
     ("DHIS2GW_ACCESS_TOKEN_TTL", "server.access_token_ttl"),
     ("DHIS2GW_REFRESH_TOKEN_TTL", "server.refresh_token_ttl"),
+    ("DHIS2GW_SESSION_MAX_AGE", "server.session_max_age"),
     ("DHIS2GW_MAX_BODY_SIZE", "server.max_body_size"),
     ("DHIS2GW_CORS_ALLOWED_ORIGINS", "server.cors_allowed_origins"),
     ("DHIS2GW_TRUSTED_PROXIES", "server.trusted_proxies"),
@@ -421,6 +430,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_DHIS2_API_PATH", "server.dhis2_api_path"),
     ("DHIS2GW_DHIS2_API_SYNC_WAIT", "server.dhis2_api_sync_wait"),
     ("DHIS2GW_DHIS2_API_CACHE_TTL", "server.dhis2_api_cache_ttl"),
+    ("DHIS2GW_DHIS2_API_DELETE_ALLOWED", "server.dhis2_api_delete_allowed"),
     ("DHIS2GW_ALLOW_BASIC_AUTH", "server.allow_basic_auth"),
     ("DHIS2GW_SHUTDOWN_TIMEOUT", "server.shutdown_timeout"),
     ("DHIS2GW_BOOTSTRAP_ADMIN_USER", "server.bootstrap_admin_user"),
@@ -605,6 +615,9 @@ impl Config {
         }
         if s.refresh_token_ttl < s.access_token_ttl {
             return Err(("server.refresh_token_ttl", "must not be shorter than server.access_token_ttl".into()));
+        }
+        if s.session_max_age < s.access_token_ttl {
+            return Err(("server.session_max_age", "must not be shorter than server.access_token_ttl".into()));
         }
         if s.max_body_size < 1024 {
             return Err(("server.max_body_size", "must be at least 1024 bytes".into()));

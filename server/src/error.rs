@@ -25,11 +25,17 @@ pub enum ApiError {
     Conflict(String),
     #[error("Request body is larger than the gateway accepts (server.max_body_size)")]
     PayloadTooLarge,
+    /// The body is not of a media type the route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Understood, but cannot be processed (e.g. nothing in a submission could be mapped).
     #[error("{message}")]
     Unprocessable { message: String, detail: Vec<String> },
-    #[error("too many failed sign-ins for this user; try again in {0} seconds")]
+    #[error("too many sign-in attempts; try again in {0} seconds")]
     TooManyAttempts(i64),
+    /// Too many passwords are being checked at once; the client should retry shortly.
+    #[error("the gateway is busy checking other sign-ins; try again in {0} seconds")]
+    Busy(u64),
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -54,8 +60,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,6 +90,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let retry_after = match self {
             ApiError::TooManyAttempts(seconds) => Some(seconds.max(1)),
+            ApiError::Busy(seconds) => Some(seconds.max(1) as i64),
             _ => None,
         };
         let (error, detail) = match self {
@@ -98,7 +106,9 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer realm="dhis2gw", Token realm="dhis2gw", Basic realm="dhis2gw""#),
+                // No `Basic` challenge: it would make browsers prompt for, and then silently
+                // resend, credentials on any cross-site request (CSRF).
+                HeaderValue::from_static(r#"Bearer realm="dhis2gw", Token realm="dhis2gw""#),
             );
         }
         if let Some(seconds) = retry_after {

@@ -82,6 +82,9 @@ fn with_seconds(expression: &str) -> String {
 /// long of DHIS2 coming back.
 const HEALTH_CHECK: &str = "*/15 * * * * *";
 
+/// Hourly: sign-in attempts whose window is over and refresh tokens that can no longer be used.
+const PRUNE: &str = "0 17 * * * *";
+
 /// Starts the scheduler: the sweep (one still running when the next is due is skipped) and
 /// the servers' health checks.
 pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
@@ -126,6 +129,20 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
     };
     tokio::spawn(check());
     scheduler.add(Job::new_async(HEALTH_CHECK, move |_, _| Box::pin(check()))?).await?;
+    let prune_db = state.db.clone();
+    let prune = move |_, _| {
+        let db = prune_db.clone();
+        Box::pin(async move {
+            match crate::auth::prune(&db).await {
+                Ok((attempts, tokens)) if attempts + tokens > 0 => {
+                    tracing::info!(attempts, tokens, "forgot old sign-in attempts and unusable refresh tokens")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning sign-in records failed; next time then"),
+            }
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+    };
+    scheduler.add(Job::new_async(PRUNE, prune)?).await?;
     if let Some(client) = state.dhis2.clone() {
         let state = state.clone();
         let expression = with_seconds(&config.api.sync_cron_expression);

@@ -1,6 +1,7 @@
 //! Talking to a DHIS2 server: the HTTP client (auth, base URL, timeouts) and, in
 //! [`summary`], reading its import answers in every version's shape.
 
+pub mod proxy;
 pub mod summary;
 
 use std::sync::{Arc, Mutex};
@@ -91,7 +92,10 @@ impl Dhis2Client {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.api));
+        self.authorized(self.http.request(method, format!("{}{path}", self.api)))
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.auth {
             Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
             Auth::Pat(token) => request.header(reqwest::header::AUTHORIZATION, format!("ApiToken {token}")),
@@ -119,6 +123,26 @@ impl Dhis2Client {
     /// `GET /api/<path_and_query>`, e.g. metadata for the org-unit sync.
     pub async fn get(&self, path_and_query: &str) -> Result<Answer, TransportError> {
         self.send(self.request(reqwest::Method::GET, &format!("/{path_and_query}"))).await
+    }
+
+    /// `GET /api/<segments>?<query>` for a request a client shaped: each segment is
+    /// percent-encoded as one path segment, so nothing in it can climb to another resource.
+    pub async fn get_resource(
+        &self,
+        segments: &[String],
+        query: &[(String, String)],
+    ) -> Result<Answer, TransportError> {
+        let mut url = reqwest::Url::parse(&self.api).map_err(|e| TransportError {
+            url: self.api.clone(),
+            message: format!("the API root is not a URL: {e}"),
+            duration: Duration::ZERO,
+            unreachable: false,
+        })?;
+        url.path_segments_mut().expect("http URLs have a path").extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.send(self.authorized(self.http.get(url))).await
     }
 
     /// `POST /api/metadata` (create or update; the payload's UIDs decide).

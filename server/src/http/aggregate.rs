@@ -9,12 +9,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, explicit_credentials};
 use crate::audit::{self, Actor};
 use crate::auth::{Authorized, Operator, Submitter};
 use crate::error::{ApiError, ApiResult};
 use crate::submissions::{self, Intake, Scope, Selection};
 
+// The deprecated legacy GET is still served (and documented as deprecated).
+#[allow(deprecated)]
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(submit))
@@ -95,17 +97,33 @@ async fn reenqueue_task(
     Ok(axum::Json(RequeueResult { re_enqueued: 1, ..Default::default() }))
 }
 
-/// Requeue by task id (GET, kept for clients of the original service).
+/// Requeue by task id (GET, kept for clients of the original service; deprecated: use POST).
+///
+/// A GET that changes data could be triggered by any web page a signed-in browser opens, so
+/// this one needs an explicit `Bearer` or `Token` credential; Basic is refused (403).
 #[utoipa::path(
     get, path = "/aggregate/reenqueue/{task_id}", tag = "submissions", params(("task_id" = String, Path)),
-    responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody)),
-    security(("bearer" = []), ("token" = []), ("basic" = []))
+    responses(
+        (status = 200, body = RequeueResult),
+        (status = 403, body = ErrorBody, description = "Sent with Basic credentials"),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("token" = []))
 )]
+#[deprecated = "a GET that changes data; use POST /aggregate/reenqueue/{task_id}"]
 async fn reenqueue_task_legacy(
     state: State<AppState>,
     caller: Authorized<Operator>,
+    headers: HeaderMap,
     task_id: Path<String>,
 ) -> ApiResult<axum::Json<RequeueResult>> {
+    if !explicit_credentials(&headers) {
+        return Err(ApiError::Forbidden(
+            "GET /aggregate/reenqueue/{task_id} changes data, so it needs Authorization: Bearer or Token, not Basic; \
+             or use POST /aggregate/reenqueue/{task_id}"
+                .into(),
+        ));
+    }
     reenqueue_task(state, caller, task_id).await
 }
 

@@ -17,11 +17,17 @@ use crate::config::ServerConfig;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
+impl ClientAddr {
+    pub fn of(parts: &Parts, config: &ServerConfig) -> ClientAddr {
+        ClientAddr(client_ip(&config.trusted_proxies, peer(parts), &parts.headers))
+    }
+}
+
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(client_ip(&state.config.server.trusted_proxies, peer(parts), &parts.headers)))
+        Ok(ClientAddr::of(parts, &state.config.server))
     }
 }
 
@@ -41,6 +47,7 @@ fn trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
 /// `X-Forwarded-For` that is not itself a trusted proxy (addresses further left were
 /// written by the client and prove nothing).
 pub fn client_ip(proxies: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let peer = peer.to_canonical();
     if !trusted(proxies, peer) {
         return peer;
     }

@@ -2,8 +2,11 @@
 //! DHIS2 change one URL and their data goes through the gateway's queue, retries, fan-out
 //! and log. Answers use DHIS2's own shapes.
 //!
-//! - `POST /api/dataValueSets` (JSON, or DHIS2's CSV columns): stored as a submission, the
-//!   query (id schemes, import options) passed on to DHIS2. `async=true` answers at once with DHIS2's job message;
+//! - `POST /api/dataValueSets` (JSON, or DHIS2's CSV columns): checked against the synced
+//!   hierarchy and (for partners) the mapped data elements, stored as a submission, and only
+//!   the query parameters the gateway checks go on to DHIS2 (id schemes, safe import options;
+//!   never `force`, `skipAudit` or `skipExistingCheck`, and `importStrategy=DELETE` only for
+//!   admins and `server.dhis2_api_delete_allowed`). `async=true` answers at once with DHIS2's job message;
 //!   otherwise the gateway waits up to `server.dhis2_api_sync_wait` seconds and returns
 //!   DHIS2's answer as DHIS2 gave it, or, if DHIS2 has not answered by then, **202 Accepted**
 //!   with the same job message, so a client can tell "queued" from "rejected" (409).
@@ -11,8 +14,10 @@
 //!   job's notifications and ImportSummary, from the submission log.
 //! - `POST /api/tracker` (async by default, as in DHIS2), `GET /api/tracker/jobs/{id}` and
 //!   `/report` likewise.
-//! - Metadata reads clients make before posting are proxied to the primary DHIS2 and cached;
-//!   while DHIS2 is down the cached answers are served.
+//! - Metadata reads clients make before posting ([`crate::dhis2::proxy`]: exact resources,
+//!   checked parameters, answers without user details) go to the primary DHIS2 and are
+//!   cached; while DHIS2 is down the cached answers are served. `/api/me` is the caller's own
+//!   gateway identity, in DHIS2's shape.
 
 use std::time::{Duration, Instant};
 
@@ -25,14 +30,15 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::client;
 use crate::auth::{AuthUser, Authorized, Submitter};
 use crate::dhis2::TrackerMode;
+use crate::dhis2::proxy::{MetadataRead, Refusal, Upstream};
 use crate::error::ApiError;
-use crate::submissions::{self, Intake};
+use crate::submissions::data_value_set::{self, ImportOptions};
+use crate::submissions::{self, Intake, tracker};
 use crate::uid;
-
-/// Metadata that clients read before posting, passed through to the primary DHIS2.
-const PROXIED: [&str; 6] = ["system/info", "me", "dataSets", "dataElements", "categoryCombos", "organisationUnits"];
+use crate::users;
 /// How often a synchronous post looks whether DHIS2 has answered.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 const DATAVALUE_IMPORT: &str = "DATAVALUE_IMPORT";
@@ -115,26 +121,27 @@ fn raw_json(status: u16, body: String) -> Response {
 
 type Caller = Result<Authorized<Submitter>, ApiError>;
 
-fn json_body(body: &Bytes) -> Result<Value, WebError> {
+fn json_body(headers: &axum::http::HeaderMap, body: &Bytes) -> Result<Value, WebError> {
+    super::extract::require_json(headers)?;
     serde_json::from_slice(body).map_err(|e| WebError(StatusCode::BAD_REQUEST, format!("JSON parse error: {e}")))
 }
 
-/// `key=value` pairs of the query, minus those the gateway itself acts on.
-fn passed_on(uri: &axum::http::Uri, own: &[&str]) -> (String, Vec<(String, String)>) {
-    let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
-    let kept = pairs.iter().filter(|(k, _)| !own.contains(&k.as_str()));
-    (form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish(), pairs)
+/// The query's `key=value` pairs.
+fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect()
 }
 
-fn flag(pairs: &[(String, String)], name: &str) -> Option<bool> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.eq_ignore_ascii_case("true"))
+/// Where the client reaches this API, for absolute URLs; relative when only the client's own
+/// Host header could say (it is never believed).
+fn base_of(state: &AppState, parts: &axum::http::request::Parts) -> String {
+    let base = client::public_base(&state.config.server, parts).unwrap_or_default();
+    format!("{base}{}", state.config.server.dhis2_api_path.trim())
 }
 
-/// The base URL the client used, for the `location` of jobs.
-fn base_of(state: &AppState, headers: &axum::http::HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}{}", state.config.server.dhis2_api_path.trim())
+/// Whether the caller may delete data in DHIS2 through this API.
+fn may_delete(state: &AppState, caller: &AuthUser) -> bool {
+    caller.role == dhis2gw_wire::Role::Admin
+        || state.config.server.dhis2_api_delete_allowed.iter().any(|u| u.eq_ignore_ascii_case(&caller.username))
 }
 
 async fn post_data_value_set(
@@ -145,17 +152,25 @@ async fn post_data_value_set(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let caller = caller?;
+    let options = ImportOptions::parse(&query_pairs(&uri), may_delete(&state, &caller))?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let (query, pairs) = passed_on(&uri, &["async", "dryRun", "firstRowIsHeader"]);
     let body = if content_type.contains("csv") {
-        csv_data_value_set(&body, flag(&pairs, "firstRowIsHeader") != Some(false))?
+        data_value_set::from_csv(&body, options.first_row_is_header)?
     } else {
-        json_body(&body)?
+        json_body(&headers, &body)?
     };
-    if flag(&pairs, "dryRun") == Some(true) {
+    let refused = submissions::elements_out_of_scope(&state, &caller, &body, &options).await?;
+    if !refused.is_empty() {
+        return Ok(out_of_scope(&refused));
+    }
+    if options.dry_run {
         // A dry run stores nothing: it is DHIS2's answer or nothing.
-        let client = state.dhis2.clone().ok_or(ApiError::Unavailable("No DHIS2 server is configured".into()))?;
-        let query = if query.is_empty() { "dryRun=true".to_string() } else { format!("{query}&dryRun=true") };
+        let client = state.dhis2.clone().ok_or_else(no_dhis2)?;
+        let query = [options.dhis2_query.as_str(), "dryRun=true"]
+            .into_iter()
+            .filter(|q| !q.is_empty())
+            .collect::<Vec<_>>()
+            .join("&");
         return match client.post_data_value_set(&body, &query).await {
             Ok(answer) => Ok(raw_json(answer.status, answer.body)),
             Err(e) => Err(WebError(
@@ -165,9 +180,9 @@ async fn post_data_value_set(
         };
     }
     let job = uid::generate();
-    let accepted = submissions::accept_data_value_set(&state, &caller, &body, query, job.clone()).await?;
+    let accepted = submissions::accept_data_value_set(&state, &caller, &body, &options, job.clone()).await?;
     let job_message = data_value_job(&job, &caller);
-    if flag(&pairs, "async") == Some(true) {
+    if options.run_async {
         return Ok(web_message(StatusCode::OK, "OK", &format!("Initiated {DATAVALUE_IMPORT}"), Some(job_message)));
     }
     match wait_for_primary(&state, accepted.submission_id).await? {
@@ -176,36 +191,34 @@ async fn post_data_value_set(
     }
 }
 
-/// DHIS2's CSV data value format (columns dataelement, period, orgunit,
-/// categoryoptioncombo, attributeoptioncombo, value, storedby, lastupdated, comment, followup,
-/// deleted), as the JSON data value set the gateway stores and sends.
-fn csv_data_value_set(body: &[u8], header_row: bool) -> Result<Value, WebError> {
-    const COLUMNS: [&str; 11] = [
-        "dataElement",
-        "period",
-        "orgUnit",
-        "categoryOptionCombo",
-        "attributeOptionCombo",
-        "value",
-        "storedBy",
-        "lastUpdated",
-        "comment",
-        "followup",
-        "deleted",
-    ];
-    let mut reader = csv::ReaderBuilder::new().has_headers(header_row).flexible(true).from_reader(body);
-    let mut values = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| WebError(StatusCode::BAD_REQUEST, format!("CSV row {}: {e}", i + 1)))?;
-        let value: serde_json::Map<String, Value> = COLUMNS
-            .iter()
-            .zip(record.iter())
-            .filter(|(_, cell)| !cell.is_empty())
-            .map(|(column, cell)| (column.to_string(), Value::String(cell.to_string())))
-            .collect();
-        values.push(Value::Object(value));
-    }
-    Ok(json!({"dataValues": values}))
+fn no_dhis2() -> ApiError {
+    ApiError::Unavailable("No DHIS2 server is configured".into())
+}
+
+/// DHIS2's own answer to values whose data element the caller cannot reach (E7610, HTTP 409
+/// with an ImportSummary naming each value by index), so a DHIS2 client reads it as usual.
+fn out_of_scope(refused: &[(usize, String)]) -> Response {
+    let conflicts: Vec<Value> = refused
+        .iter()
+        .map(|(index, element)| {
+            json!({"object": element, "objects": {"dataElement": element},
+                   "value": format!("Data element not found or not accessible: `{element}`"),
+                   "errorCode": "E7610", "property": "dataElement", "indexes": [index]})
+        })
+        .collect();
+    let summary = json!({
+        "responseType": "ImportSummary",
+        "status": "ERROR",
+        "description": "Import process completed with errors: data elements that no mapping of this gateway reaches",
+        "importCount": {"imported": 0, "updated": 0, "ignored": refused.len(), "deleted": 0},
+        "conflicts": conflicts,
+    });
+    web_message(
+        StatusCode::CONFLICT,
+        "ERROR",
+        "One more conflicts encountered, please check import summary.",
+        Some(summary),
+    )
 }
 
 /// DHIS2's job descriptor for a data value import.
@@ -370,15 +383,16 @@ async fn post_tracker(
     State(state): State<AppState>,
     caller: Caller,
     OriginalUri(uri): OriginalUri,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, WebError> {
     let caller = caller?;
-    let body = json_body(&body)?;
-    let (_, pairs) = passed_on(&uri, &[]);
-    let validate = pairs.iter().any(|(k, v)| k == "importMode" && v.eq_ignore_ascii_case("VALIDATE"));
-    if validate {
-        let client = state.dhis2.clone().ok_or(ApiError::Unavailable("No DHIS2 server is configured".into()))?;
+    let (parts, body) = request.into_parts();
+    let options = tracker::ImportOptions::parse(&query_pairs(&uri))?;
+    let body =
+        axum::body::to_bytes(body, state.config.server.max_body_size).await.map_err(|_| ApiError::PayloadTooLarge)?;
+    let body = json_body(&parts.headers, &body)?;
+    if options.validate_only {
+        let client = state.dhis2.clone().ok_or_else(no_dhis2)?;
         return match client.post_tracker(&body, TrackerMode::Validate).await {
             Ok(answer) => Ok(raw_json(answer.status, answer.body)),
             Err(e) => Err(WebError(
@@ -393,10 +407,9 @@ async fn post_tracker(
     else {
         unreachable!("only validation answers without storing");
     };
-    let location = format!("{}/api/tracker/jobs/{job}", base_of(&state, &headers));
+    let location = format!("{}/api/tracker/jobs/{job}", base_of(&state, &parts));
     let job_message = json!({"responseType": "TrackerJobWebMessageResponse", "id": job, "location": location});
-    // DHIS2's default is async.
-    if flag(&pairs, "async") != Some(false) {
+    if options.run_async {
         return Ok(web_message(StatusCode::OK, "OK", "Tracker job added", Some(job_message)));
     }
     match wait_for_primary(&state, accepted.submission_id).await? {
@@ -417,51 +430,81 @@ async fn tracker_report(state: State<AppState>, caller: Caller, job: Path<String
     Ok(raw_json(200, delivered(state, caller, job, "tracker").await?.body))
 }
 
-/// Metadata reads, from DHIS2 through a cache; stale answers while DHIS2 is down.
-async fn metadata(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<String>,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, WebError> {
-    caller?;
-    let proxied = PROXIED.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
-    if !proxied {
-        return Err(unsupported_error());
-    }
-    let path_and_query = match uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.clone(),
+/// Metadata reads, checked ([`MetadataRead`]), from DHIS2 through a cache; stale answers
+/// while DHIS2 is down.
+async fn metadata(State(state): State<AppState>, caller: Caller, request: Request) -> Result<Response, WebError> {
+    let caller = caller?;
+    // The path as it came on the wire, still encoded: it is checked before anything decodes it.
+    let raw_path = request.uri().path().strip_prefix("/api/").unwrap_or_default();
+    let read = match MetadataRead::parse(raw_path, request.uri().query()) {
+        Ok(read) => read,
+        Err(Refusal::NotSupported) => return Err(unsupported_error()),
+        Err(Refusal::BadParameter(message)) => return Err(WebError(StatusCode::BAD_REQUEST, message)),
     };
+    let Some(Upstream { path, query }) = read.upstream() else {
+        return me(&state, &caller).await;
+    };
+    let key = read.cache_key();
     let ttl = Duration::from_secs(state.config.server.dhis2_api_cache_ttl);
-    let cached = state.dhis2_api_cache.get(&path_and_query);
+    let cached = state.dhis2_api_cache.get(&key);
     if let Some((at, status, body)) = &cached
         && at.elapsed() < ttl
     {
         return Ok(raw_json(*status, body.clone()));
     }
-    let client = state.dhis2.clone().ok_or(ApiError::Unavailable("No DHIS2 server is configured".into()))?;
-    match client.get(&path_and_query).await {
-        Ok(answer) if answer.status < 500 => {
-            if answer.status == 200 {
-                state.dhis2_api_cache.insert(path_and_query, (Instant::now(), 200, answer.body.clone()));
+    let client = state.dhis2.clone().ok_or_else(no_dhis2)?;
+    let answer = client.get_resource(&path, &query).await;
+    let redacted =
+        answer.as_ref().ok().filter(|a| a.status < 500).and_then(|a| Some((a.status, read.redact(&a.body)?)));
+    match (redacted, cached) {
+        (Some((status, body)), _) => {
+            if status == 200 {
+                state.dhis2_api_cache.insert(key, (Instant::now(), 200, body.clone()));
             }
-            Ok(raw_json(answer.status, answer.body))
+            Ok(raw_json(status, body))
         }
-        failed => match cached {
-            Some((_, status, body)) => Ok(raw_json(status, body)),
-            None => {
-                let why = match failed {
-                    Ok(answer) => format!("HTTP {}", answer.status),
-                    Err(e) => e.message,
-                };
-                Err(WebError(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("DHIS2 is unavailable ({why}) and nothing is cached for this request"),
-                ))
-            }
-        },
+        (None, Some((_, status, body))) => Ok(raw_json(status, body)),
+        (None, None) => {
+            let why = match answer {
+                Ok(answer) if answer.status < 500 => "it did not answer JSON".to_string(),
+                Ok(answer) => format!("HTTP {}", answer.status),
+                Err(e) => e.message,
+            };
+            Err(WebError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("DHIS2 is unavailable ({why}) and nothing is cached for this request"),
+            ))
+        }
     }
+}
+
+/// `/api/me`: the caller as the gateway knows it, in DHIS2's shape. DHIS2's own `/me` would
+/// describe the gateway's service account, which is none of a partner's business.
+async fn me(state: &AppState, caller: &AuthUser) -> Result<Response, WebError> {
+    let user = users::get(&state.db, &caller.uid).await?;
+    let name = format!("{} {}", user.firstname, user.lastname).trim().to_string();
+    let name = if name.is_empty() { user.username.clone() } else { name };
+    let authorities: &[&str] = if caller.role == dhis2gw_wire::Role::Viewer {
+        &[]
+    } else {
+        &["F_DATAVALUE_ADD", "F_TRACKED_ENTITY_INSTANCE_ADD"]
+    };
+    Ok(axum::Json(json!({
+        "id": user.uid,
+        "username": user.username,
+        "firstName": user.firstname,
+        "surname": user.lastname,
+        "name": name,
+        "displayName": name,
+        "email": user.email,
+        "phoneNumber": user.telephone,
+        "authorities": authorities,
+        "organisationUnits": [],
+        "userRoles": [],
+        "userGroups": [],
+        "settings": {},
+    }))
+    .into_response())
 }
 
 fn unsupported_error() -> WebError {

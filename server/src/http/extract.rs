@@ -4,13 +4,15 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body. Any content type is accepted (the original's partners do not always send
-/// one); the body must parse, and a type error names its field.
+/// A JSON body: declared as JSON (see [`require_json`]), parsed, and a type error names its
+/// field.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -18,9 +20,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        require_json(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse_json(&bytes).map(Json)
     }
+}
+
+/// A body must say it is JSON (`application/json`, or `application/…+json`), unless the request
+/// carries a credential no browser attaches by itself (`Bearer`, `Token`, `ApiToken`).
+///
+/// Why: a hostile page can make a browser post `text/plain` or a form to the gateway, with
+/// `Basic` credentials the browser remembers; such a post must not act. A page cannot set
+/// an Authorization header on a cross-site request, so partners that send a token keep
+/// working whatever content type their client sets (the original accepted any).
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    if declared_json(headers) || explicit_credentials(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType("Send the body with Content-Type: application/json".into()))
+    }
+}
+
+fn declared_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// An Authorization header that only the client itself can have set.
+pub fn explicit_credentials(headers: &HeaderMap) -> bool {
+    headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|value| {
+        let scheme = value.trim().split(' ').next().unwrap_or_default().trim_end_matches(':');
+        ["bearer", "token", "apitoken"].iter().any(|s| s.eq_ignore_ascii_case(scheme))
+    })
 }
 
 /// Parses a JSON document into `T`, naming the field of a type error.

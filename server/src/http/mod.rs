@@ -61,6 +61,8 @@ pub struct AppState {
     pub mappings: Arc<MappingCache>,
     /// Recently verified partner API tokens (hash → owner); cleared by every user or token change.
     pub api_tokens: moka::sync::Cache<String, crate::users::UserRow>,
+    /// Bounds password hashing and remembers verified Basic credentials; cleared likewise.
+    pub sign_in: Arc<crate::auth::SignInGuard>,
     /// The delivery workers' pool (asynchronous commits), apart so intake never waits for it.
     pub worker_db: PgPool,
     pub metrics: Arc<Metrics>,
@@ -68,8 +70,17 @@ pub struct AppState {
     pub servers: Arc<crate::servers::Registry>,
     /// The synced org-unit hierarchy, as the intake checks submissions against it.
     pub hierarchy: Arc<crate::orgunits::Hierarchy>,
-    /// Metadata read through the DHIS2-compatible API: path and query → (fetched, status, body).
+    /// Metadata read through the DHIS2-compatible API: the read's key → (fetched, status, body);
+    /// bounded by bytes and age (see `startup`).
     pub dhis2_api_cache: moka::sync::Cache<String, (Instant, u16, String)>,
+}
+
+impl AppState {
+    /// After any change to users or their tokens: credentials are checked afresh.
+    pub fn credentials_changed(&self) {
+        self.api_tokens.invalidate_all();
+        self.sign_in.forget();
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -178,6 +189,7 @@ pub fn app(state: AppState) -> Router {
             )
         })
         .with_state(state)
+        .layer(middleware::from_fn(refuse_cross_site_posts))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .layer(middleware::from_fn_with_state(metrics, log_request))
@@ -206,6 +218,34 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
         .expose_headers([REQUEST_ID, header::CONTENT_DISPOSITION])
+}
+
+/// Refuses a POST that a hostile web page could have made a browser send with credentials
+/// the browser remembers (HTTP Basic): one without an explicit token whose content type is
+/// absent or one a cross-site form or `fetch` may send without asking (form, multipart,
+/// text). Signing in is exempt: its answer cannot be read cross-site, and the original's
+/// partners sign in with Basic and no body.
+async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
+    const WITHOUT_ASKING: [&str; 3] = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"];
+    let headers = request.headers();
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    let forgeable = mime.as_deref().is_none_or(|m| WITHOUT_ASKING.contains(&m));
+    if request.method() == Method::POST
+        && forgeable
+        && !extract::explicit_credentials(headers)
+        && !request.uri().path().ends_with("/users/getToken")
+    {
+        return ApiError::UnsupportedMediaType(
+            "A POST without a Bearer or Token credential must declare its body's type \
+             (Content-Type: application/json, or text/csv for CSV); forms and plain text are refused"
+                .into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Copies the matched route pattern onto the response for [`log_request`].

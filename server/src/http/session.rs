@@ -1,26 +1,35 @@
-//! Signing in: `POST /users/getToken`, `POST /users/refreshToken`, and `GET /me`.
+//! Signing in and out: `POST /users/getToken`, `POST /users/refreshToken`,
+//! `POST /users/signOut`, and `GET /me`.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use dhis2gw_wire::{RefreshRequest, TokenRequest, TokenResponse, User};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{Json, body_error, parse_json};
+use super::client::ClientAddr;
+use super::extract::{Json, body_error, parse_json, require_json};
 use crate::auth::{self, AnyRole, Authorized};
 use crate::error::{ApiError, ApiResult};
 use crate::users;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_token)).routes(routes!(refresh_token)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(get_token))
+        .routes(routes!(refresh_token))
+        .routes(routes!(sign_out))
+        .routes(routes!(me))
 }
 
 /// Sign in with a username and password and get a JWT access token and a refresh token.
 ///
 /// Credentials come as JSON `{"username","password"}`, or as HTTP Basic with no body.
-/// Repeated failures for one username lock it for 15 minutes (429).
+/// Repeated failures for one username from one address, for one username from anywhere, or
+/// from one address lock that for 15 minutes (429 with `Retry-After`); so does a gateway busy
+/// checking many passwords at once, for a moment.
 #[utoipa::path(
     post, path = "/users/getToken", tag = "auth",
     request_body(content = Option<TokenRequest>),
@@ -28,7 +37,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, body = TokenResponse),
         (status = 400, body = dhis2gw_wire::ErrorBody, description = "Malformed body"),
         (status = 401, body = dhis2gw_wire::ErrorBody, description = "Wrong username or password, or deactivated user"),
-        (status = 429, body = dhis2gw_wire::ErrorBody, description = "Too many failed sign-ins"),
+        (status = 415, body = dhis2gw_wire::ErrorBody, description = "A body that is not declared as JSON"),
+        (status = 429, body = dhis2gw_wire::ErrorBody, description = "Too many failed sign-ins, or too many at once"),
     ),
     security((), ("basic" = []))
 )]
@@ -36,12 +46,14 @@ async fn get_token(State(state): State<AppState>, request: Request) -> ApiResult
     let (parts, body) = request.into_parts();
     let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &state).await.map_err(body_error)?;
     let TokenRequest { username, password } = credentials(&parts, &bytes)?;
-    let user = auth::sign_in(&state.db, &username, &password).await?;
+    let client = ClientAddr::of(&parts, &state.config.server).0;
+    let user = auth::sign_in(&state.db, &state.sign_in, &username, &password, client).await?;
     Ok(axum::Json(auth::issue_tokens(&state, &user, None).await?))
 }
 
 fn credentials(parts: &Parts, body: &[u8]) -> ApiResult<TokenRequest> {
     if !body.iter().all(u8::is_ascii_whitespace) {
+        require_json(&parts.headers)?;
         return parse_json(body);
     }
     auth::basic_credentials(parts)
@@ -68,6 +80,23 @@ async fn refresh_token(
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     Ok(axum::Json(auth::refresh(&state, &body.refresh_token).await?))
+}
+
+/// Sign out: the refresh token, and every other token of the same sign-in, stop working.
+///
+/// Access tokens already issued expire by themselves within `server.access_token_ttl`.
+#[utoipa::path(
+    post, path = "/users/signOut", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Signed out (also when the token was already revoked or unknown)"),
+        (status = 400, body = dhis2gw_wire::ErrorBody),
+    ),
+    security(())
+)]
+async fn sign_out(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> ApiResult<StatusCode> {
+    auth::sign_out(&state.db, &body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The signed-in user.

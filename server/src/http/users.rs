@@ -127,7 +127,7 @@ async fn update_user(
         *password = json!("(changed)");
     }
     let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
-    state.api_tokens.invalidate_all();
+    state.credentials_changed();
     audit::record(&state.db, Actor::User(&caller), "user.update", "user", &uid, changed).await?;
     Ok(axum::Json(user))
 }
@@ -145,7 +145,7 @@ async fn deactivate_user(
 ) -> ApiResult<axum::Json<User>> {
     let patch = UpdateUser { is_active: Some(false), ..Default::default() };
     let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
-    state.api_tokens.invalidate_all();
+    state.credentials_changed();
     audit::record(&state.db, Actor::User(&caller), "user.deactivate", "user", &uid, json!({})).await?;
     Ok(axum::Json(user))
 }
@@ -199,7 +199,7 @@ async fn revoke_token(
 ) -> ApiResult<axum::Json<ApiToken>> {
     let user = users::get(&state.db, &uid).await?;
     let token = users::revoke_token(&state.db, &user, id).await?;
-    state.api_tokens.invalidate_all();
+    state.credentials_changed();
     audit::record(&state.db, Actor::User(&caller), "token.revoke", "user", &uid, json!({"token_id": id})).await?;
     Ok(axum::Json(token))
 }

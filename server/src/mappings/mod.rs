@@ -325,6 +325,8 @@ pub struct Lookup {
 #[derive(Debug, Default)]
 pub struct ScopeMappings {
     data_elements: HashMap<String, Vec<Target>>,
+    /// Every data element UID some mapping of the scope translates to.
+    targets: std::collections::HashSet<String>,
     org_units_by_code: HashMap<String, String>,
     org_units_by_source: HashMap<String, String>,
 }
@@ -353,6 +355,7 @@ impl ScopeMappings {
                 MappingScheme::Uid => row.dataelement.clone(),
                 MappingScheme::Name => row.name,
             };
+            scope.targets.insert(row.dataelement.clone());
             scope.data_elements.entry(key).or_default().push(Target {
                 data_element: row.dataelement,
                 category_option_combo: row.category_option_combo,
@@ -360,6 +363,11 @@ impl ScopeMappings {
             });
         }
         Ok(scope)
+    }
+
+    /// Whether a mapping of this scope translates to the data element `uid`.
+    pub fn targets(&self, uid: &str) -> bool {
+        self.targets.contains(uid)
     }
 
     /// What `keys` and `org_unit` map to. An `ou` mapping's code wins over its source_orgunit.

@@ -11,6 +11,183 @@ const VALUE_TEXT_FIELDS: [&str; 6] =
     ["dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo", "comment"];
 /// Most values in one request.
 const MAX_VALUES: usize = 100_000;
+/// Id-scheme parameters, each `uid`, `code`, `name` or `attribute:<uid>`.
+const ID_SCHEMES: [&str; 6] = [
+    "idScheme",
+    "dataElementIdScheme",
+    "orgUnitIdScheme",
+    "categoryOptionComboIdScheme",
+    "attributeOptionComboIdScheme",
+    "dataSetIdScheme",
+];
+/// Flags that only make DHIS2 stricter (or faster), so any caller may set them.
+const STRICTER: [&str; 8] = [
+    "strictPeriods",
+    "strictDataElements",
+    "strictCategoryOptionCombos",
+    "strictOrganisationUnits",
+    "strictAttributeOptionCombos",
+    "requireCategoryOptionCombo",
+    "requireAttributeOptionCombo",
+    "preheatCache",
+];
+/// Flags that bypass DHIS2's locks, checks or audit trail: never passed on from a client.
+const BYPASSES: [&str; 3] = ["force", "skipAudit", "skipExistingCheck"];
+
+/// What a client's query string asks of a data value import, once checked.
+#[derive(Debug, Default, PartialEq)]
+pub struct ImportOptions {
+    /// The query DHIS2 gets (and the log records): only parameters checked here.
+    pub dhis2_query: String,
+    pub dry_run: bool,
+    pub run_async: bool,
+    /// CSV only: whether the first row names the columns (DHIS2's default: it does).
+    pub first_row_is_header: bool,
+    /// The data element id scheme in force (lower case): payload over URL, specific over general.
+    pub data_element_scheme: String,
+}
+
+impl ImportOptions {
+    /// Checks every query parameter. `may_delete`: the caller was granted `importStrategy=DELETE`.
+    pub fn parse(pairs: &[(String, String)], may_delete: bool) -> ApiResult<ImportOptions> {
+        let mut options = ImportOptions { first_row_is_header: true, ..Default::default() };
+        let mut forwarded = Vec::new();
+        let mut problems = Vec::new();
+        for (key, value) in pairs {
+            let key = key.as_str();
+            if ID_SCHEMES.contains(&key) {
+                if id_scheme(value) {
+                    forwarded.push((key, value.as_str()));
+                } else {
+                    problems.push(format!("{key}: '{value}' is not UID, CODE, NAME or ATTRIBUTE:<uid>"));
+                }
+            } else if STRICTER.contains(&key) || matches!(key, "dryRun" | "async" | "firstRowIsHeader") {
+                let Some(on) = boolean(value) else {
+                    problems.push(format!("{key}: '{value}' is not true or false"));
+                    continue;
+                };
+                match key {
+                    "dryRun" => options.dry_run = on,
+                    "async" => options.run_async = on,
+                    "firstRowIsHeader" => options.first_row_is_header = on,
+                    _ => forwarded.push((key, value.as_str())),
+                }
+            } else if key == "importStrategy" {
+                match value.to_ascii_uppercase().as_str() {
+                    "CREATE" | "UPDATE" | "CREATE_AND_UPDATE" | "NEW" | "UPDATES" | "NEW_AND_UPDATES" => {
+                        forwarded.push((key, value.as_str()))
+                    }
+                    "DELETE" | "DELETES" if may_delete => forwarded.push((key, value.as_str())),
+                    "DELETE" | "DELETES" => {
+                        return Err(ApiError::Forbidden(
+                            "importStrategy=DELETE deletes data in DHIS2; this account has not been granted it                              (server.dhis2_api_delete_allowed)"
+                                .into(),
+                        ));
+                    }
+                    _ => problems.push(format!("importStrategy: '{value}' is not CREATE, UPDATE or CREATE_AND_UPDATE")),
+                }
+            } else if BYPASSES.contains(&key) {
+                problems.push(format!(
+                    "{key}: bypasses DHIS2's locks, checks or audit trail; the gateway never passes it on"
+                ));
+            } else {
+                problems.push(format!("{key}: not an import parameter the gateway accepts"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::BadRequest { message: "Invalid query parameters".into(), detail: problems });
+        }
+        let scheme = |name: &str| forwarded.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_ascii_lowercase());
+        options.data_element_scheme =
+            scheme("dataElementIdScheme").or_else(|| scheme("idScheme")).unwrap_or_else(|| "uid".into());
+        options.dhis2_query = form_urlencoded::Serializer::new(String::new()).extend_pairs(forwarded).finish();
+        Ok(options)
+    }
+
+    /// The data element id scheme of this payload: its own `dataElementIdScheme` or `idScheme`
+    /// beats the URL's.
+    pub fn data_element_scheme_of(&self, body: &Value) -> String {
+        ["dataElementIdScheme", "idScheme"]
+            .iter()
+            .find_map(|k| body[*k].as_str())
+            .map_or_else(|| self.data_element_scheme.clone(), str::to_ascii_lowercase)
+    }
+}
+
+fn id_scheme(value: &str) -> bool {
+    match value.split_once(':') {
+        Some((prefix, attribute)) => prefix.eq_ignore_ascii_case("attribute") && crate::uid::is_valid(attribute),
+        None => ["uid", "code", "name", "id"].iter().any(|scheme| scheme.eq_ignore_ascii_case(value)),
+    }
+}
+
+fn boolean(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// DHIS2's CSV data value format (columns dataelement, period, orgunit, categoryoptioncombo,
+/// attributeoptioncombo, value, storedby, lastupdated, comment, followup, deleted), as the
+/// JSON data value set the gateway stores and sends. The value limit applies while reading:
+/// a huge file is refused at its first row too many, not after building every row.
+pub fn from_csv(body: &[u8], header_row: bool) -> ApiResult<Value> {
+    const COLUMNS: [&str; 11] = [
+        "dataElement",
+        "period",
+        "orgUnit",
+        "categoryOptionCombo",
+        "attributeOptionCombo",
+        "value",
+        "storedBy",
+        "lastUpdated",
+        "comment",
+        "followup",
+        "deleted",
+    ];
+    let mut reader = csv::ReaderBuilder::new().has_headers(header_row).flexible(true).from_reader(body);
+    let mut values = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) if values.len() == MAX_VALUES => {
+                return Err(ApiError::invalid_field(
+                    "body",
+                    format!("more than {MAX_VALUES} CSV rows; at most {MAX_VALUES} values per request"),
+                ));
+            }
+            Ok(true) => {
+                let value: serde_json::Map<String, Value> = COLUMNS
+                    .iter()
+                    .zip(record.iter())
+                    .filter(|(_, cell)| !cell.is_empty())
+                    .map(|(column, cell)| (column.to_string(), Value::String(cell.to_string())))
+                    .collect();
+                values.push(Value::Object(value));
+            }
+            Err(e) => return Err(ApiError::invalid_field(&format!("CSV row {}", values.len() + 1), e)),
+        }
+    }
+    Ok(serde_json::json!({"dataValues": values}))
+}
+
+/// Each distinct org unit the values are for (a value's own, or the set's).
+pub fn org_units(body: &Value) -> Vec<String> {
+    let mut units: Vec<String> = body["dataValues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["orgUnit"].as_str().or(body["orgUnit"].as_str()))
+        .chain(body["orgUnit"].as_str())
+        .map(str::to_string)
+        .collect();
+    units.sort();
+    units.dedup();
+    units
+}
 
 pub fn check(body: &Value) -> ApiResult<()> {
     let Some(set) = body.as_object() else {

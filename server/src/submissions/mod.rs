@@ -5,7 +5,7 @@
 //! safe and the sweeper pushes it later.
 
 pub mod aggregate;
-mod data_value_set;
+pub mod data_value_set;
 pub mod tracker;
 
 use std::collections::BTreeMap;
@@ -27,6 +27,7 @@ use crate::http::AppState;
 use crate::mappings::ScopeMappings;
 use crate::uid;
 use crate::users::{like_pattern, paging};
+use data_value_set::ImportOptions;
 
 /// Where the mappings of a submission come from (`?source_name=&instance_name=`).
 #[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
@@ -84,16 +85,20 @@ pub async fn accept(
     store(state, Some(caller), new, &repeat, &destinations).await.map(Intake::Accepted)
 }
 
-/// A data value set already in DHIS2's terms (the DHIS2-compatible API): checked for shape,
-/// stored with the query DHIS2 is to get, and queued for every destination like any other.
+/// A data value set already in DHIS2's terms (the DHIS2-compatible API): checked for shape
+/// and against the synced hierarchy, stored with the checked query DHIS2 is to get, and
+/// queued for every destination like any other.
 pub async fn accept_data_value_set(
     state: &AppState,
     caller: &AuthUser,
     body: &Value,
-    dhis2_query: String,
+    options: &ImportOptions,
     job_uid: String,
 ) -> ApiResult<AggregateAccepted> {
     data_value_set::check(body)?;
+    for org_unit in data_value_set::org_units(body) {
+        state.hierarchy.check(&state.db, &org_unit, state.config.api.dhis2_facility_level).await?;
+    }
     let destinations = state.servers.destinations().await?;
     let scope = Scope { source_name: default_scope(), instance_name: default_scope() };
     let new = NewSubmission {
@@ -105,10 +110,29 @@ pub async fn accept_data_value_set(
         scope: &scope,
         data_set: body["dataSet"].as_str(),
         period: body["period"].as_str(),
-        dhis2_query: Some(dhis2_query),
+        dhis2_query: Some(options.dhis2_query.clone()),
         job_uid: Some(job_uid),
     };
     store(state, Some(caller), new, &Repeat::of(None, String::new()), &destinations).await
+}
+
+/// The values of a DHIS2-compatible data value set that the caller may not send, as
+/// (index, data element): a partner reaches only the data elements the gateway's mappings
+/// translate to, as through `/aggregate`. Staff may send any. Elements named by code or name
+/// cannot be told apart until DHIS2's metadata is known to the gateway, so they pass here
+/// and DHIS2 decides.
+pub async fn elements_out_of_scope(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &Value,
+    options: &ImportOptions,
+) -> ApiResult<Vec<(usize, String)>> {
+    data_value_set::check(body)?;
+    if caller.role.is_staff() || options.data_element_scheme_of(body) != "uid" {
+        return Ok(Vec::new());
+    }
+    let mappings = state.mappings.scope(&state.db, &default_scope(), &default_scope()).await?;
+    Ok(data_value_set::keys(body).into_iter().enumerate().filter(|(_, element)| !mappings.targets(element)).collect())
 }
 
 /// Checks a tracker payload, assigns UIDs to records sent by ref, stores and queues it for
@@ -129,6 +153,9 @@ pub async fn accept_tracker(
     let repeat = Repeat::of(idempotency_key, format!("tracker|{body}"));
     if let Some(previous) = repeat.replay(state, caller).await? {
         return Ok(Intake::Accepted(previous));
+    }
+    if !caller.role.is_staff() {
+        tracker::claim(&state.db, caller.id, &built.object_uids()).await?;
     }
     let primary = state.primary_server_id.into_iter().collect::<Vec<_>>();
     let new = NewSubmission {
@@ -258,7 +285,7 @@ async fn store(
         new.period,
         repeat.key,
         repeat.hash,
-        repeat.key.map(|_| serde_json::to_value(&accepted).expect("serialises")),
+        repeat.key.map(|_| replay_answer(&accepted)),
         destinations,
         new.dhis2_query,
         new.job_uid,
@@ -290,6 +317,14 @@ async fn store(
     Ok(accepted)
 }
 
+/// The answer to repeat for an Idempotency-Key, without the DHIS2 payload: that is stored once,
+/// as the submission's `dhis2_payload`, and put back when the answer is replayed.
+fn replay_answer(accepted: &AggregateAccepted) -> Value {
+    let mut answer = serde_json::to_value(accepted).expect("serialises");
+    answer["payload"] = Value::Null;
+    answer
+}
+
 /// The org unit a payload is about, for the log's filters: a data value set's, or the first
 /// tracker object's.
 fn org_unit_of(payload: &Value) -> Option<String> {
@@ -310,7 +345,8 @@ fn new_task_id() -> String {
 /// The first answer for a repeated Idempotency-Key, or 409 when the body differs.
 async fn replay(state: &AppState, caller: &AuthUser, key: &str, hash: &str) -> ApiResult<Option<AggregateAccepted>> {
     let row = sqlx::query!(
-        "SELECT id, request_hash, idempotent_response FROM submission_log WHERE user_id = $1 AND idempotency_key = $2",
+        r#"SELECT id, request_hash, idempotent_response, dhis2_payload
+           FROM submission_log WHERE user_id = $1 AND idempotency_key = $2"#,
         caller.id,
         key
     )
@@ -325,6 +361,7 @@ async fn replay(state: &AppState, caller: &AuthUser, key: &str, hash: &str) -> A
     let mut first: Option<AggregateAccepted> = row.idempotent_response.and_then(|r| serde_json::from_value(r).ok());
     if let Some(first) = &mut first {
         first.submission_id = row.id;
+        first.payload = row.dhis2_payload.unwrap_or_default();
     }
     Ok(first)
 }

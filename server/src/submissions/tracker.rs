@@ -52,6 +52,69 @@ const TOP_LEVEL: [&str; 4] = ["trackedEntities", "enrollments", "events", "relat
 /// Most objects in one submission; larger loads belong in several.
 const MAX_OBJECTS: usize = 50_000;
 
+/// Records `uids` as the partner's tracker objects, unless another partner sent them first:
+/// then 403 naming them, so a UID learnt elsewhere cannot update another partner's records.
+pub async fn claim(db: &sqlx::PgPool, partner: i64, uids: &[String]) -> ApiResult<()> {
+    // Two statements: the check must see claims that parallel requests committed meanwhile.
+    sqlx::query!(
+        "INSERT INTO tracker_owners (uid, user_id) SELECT unnest($1::text[]), $2 ON CONFLICT (uid) DO NOTHING",
+        uids,
+        partner
+    )
+    .execute(db)
+    .await?;
+    let foreign = sqlx::query_scalar!(
+        "SELECT uid FROM tracker_owners WHERE uid = ANY($1) AND user_id <> $2 ORDER BY uid LIMIT 20",
+        uids,
+        partner
+    )
+    .fetch_all(db)
+    .await?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "These tracker objects were sent by another partner and cannot be changed or referred to by you: {}",
+        foreign.join(", ")
+    )))
+}
+
+/// What a client's query string asks of a tracker import through the DHIS2-compatible API.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// `importMode=VALIDATE`: DHIS2 checks, nothing is stored.
+    pub validate_only: bool,
+    /// DHIS2's default for `/api/tracker` is asynchronous.
+    pub run_async: bool,
+}
+
+impl ImportOptions {
+    /// Only what the gateway acts on is accepted: the gateway always imports with
+    /// `CREATE_AND_UPDATE` (never deletes) and never forwards a client's other options.
+    pub fn parse(pairs: &[(String, String)]) -> ApiResult<ImportOptions> {
+        let mut options = ImportOptions { validate_only: false, run_async: true };
+        let mut problems = Vec::new();
+        for (key, value) in pairs {
+            let upper = value.to_ascii_uppercase();
+            match (key.as_str(), upper.as_str()) {
+                ("async", "TRUE" | "FALSE") => options.run_async = upper == "TRUE",
+                ("importMode", "COMMIT" | "VALIDATE") => options.validate_only = upper == "VALIDATE",
+                ("importStrategy", "CREATE_AND_UPDATE") => {}
+                ("importStrategy", _) => problems.push(format!(
+                    "importStrategy: '{value}': the gateway imports tracker data with CREATE_AND_UPDATE only"
+                )),
+                ("async" | "importMode", _) => problems.push(format!("{key}: '{value}' is not a valid value")),
+                _ => problems.push(format!("{key}: not an import parameter the gateway accepts")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(options)
+        } else {
+            Err(ApiError::BadRequest { message: "Invalid query parameters".into(), detail: problems })
+        }
+    }
+}
+
 /// A checked tracker payload, ready for DHIS2.
 pub struct Built {
     pub payload: Value,
@@ -59,6 +122,35 @@ pub struct Built {
     pub refs: Vec<String>,
     pub objects: usize,
 }
+
+impl Built {
+    /// Every tracker object the payload writes or hangs its records on: each object's own UID
+    /// and each UID it names as parent or relationship end.
+    pub fn object_uids(&self) -> Vec<String> {
+        fn collect(value: &Value, found: &mut Vec<String>) {
+            match value {
+                Value::Object(fields) => {
+                    for (key, value) in fields {
+                        match value.as_str() {
+                            Some(uid) if TOP_LEVEL_IDS.contains(&key.as_str()) => found.push(uid.to_string()),
+                            _ => collect(value, found),
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|item| collect(item, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        collect(&self.payload, &mut found);
+        found.sort();
+        found.dedup();
+        found
+    }
+}
+
+/// The properties that hold a tracker object's UID, its own or another's it refers to.
+const TOP_LEVEL_IDS: [&str; 4] = ["trackedEntity", "enrollment", "event", "relationship"];
 
 struct Checker {
     partner: i64,
