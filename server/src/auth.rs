@@ -219,6 +219,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
     if row.expires_at <= Utc::now() {
         return Err(invalid());
     }
+    if row.family_started + Duration::seconds(state.config.server.session_max_age as i64) <= Utc::now() {
+        return Err(ApiError::Unauthorized("This session has reached its maximum length; sign in again".into()));
+    }
     sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1", row.id).execute(&mut *tx).await?;
     tx.commit().await?;
     let user = users::find_by_id(&state.db, row.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
@@ -284,8 +287,10 @@ impl Default for SignInGuard {
 }
 
 impl SignInGuard {
-    fn fingerprint(&self, username: &str, password: &str) -> String {
-        let message = [username.as_bytes(), b"\0", password.as_bytes()].concat();
+    /// The same credentials from the same address: a partner's integration runs from its own
+    /// host, and a stranger who learns the password elsewhere gains nothing here.
+    fn fingerprint(&self, username: &str, password: &str, client: std::net::IpAddr) -> String {
+        let message = [username.as_bytes(), b"\0", password.as_bytes(), b"\0", client.to_string().as_bytes()].concat();
         hex::encode(aws_lc_rs::hmac::sign(&self.key, &message))
     }
 
@@ -300,9 +305,9 @@ impl SignInGuard {
 /// Each attempt is counted before the password is looked at, in one statement per key, and
 /// one username is checked at a time in this process, so parallel guesses cannot slip past a
 /// limit; a success takes its attempt back. The username-and-address and address limits come
-/// first: strangers elsewhere cannot touch them. Credentials verified recently pass without
-/// hashing and without the username's own limit, so many addresses guessing a partner's
-/// password lock out everyone but the partner that keeps signing in. Unknown users, wrong
+/// first: strangers elsewhere cannot touch them. Credentials verified recently from the same
+/// address pass without hashing and without the username's own limit, so many addresses
+/// guessing a partner's password lock out everyone but the partner that keeps working. Unknown users, wrong
 /// passwords and deactivated users get the same answer.
 pub async fn sign_in(
     db: &PgPool,
@@ -319,7 +324,7 @@ pub async fn sign_in(
         (format!("ip:{client}"), MAX_FAILURES_PER_ADDRESS),
     ];
     count_attempt(db, &local).await?;
-    let fingerprint = guard.fingerprint(&name, password);
+    let fingerprint = guard.fingerprint(&name, password, client);
     if let Some(user) = guard.verified.get(&fingerprint) {
         forgive(db, &local, None).await?;
         return Ok(user);

@@ -18,6 +18,7 @@ mod overview;
 mod pipeline;
 mod recovery;
 mod roles;
+mod security;
 mod servers;
 mod service;
 mod tracker;

@@ -1,0 +1,496 @@
+//! The attacks of the security review, played against the real gateway and the DHIS2 test
+//! double: each is refused, and DHIS2 sees nothing it should not.
+
+use std::time::Duration;
+
+use base64::Engine;
+use dhis2_double::{Version, fixture};
+use dhis2gw_wire::Role;
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::pipeline::{FINAL, Pipeline, pipeline};
+
+/// Sends `GET <path>` byte for byte as given: reqwest (like browsers) would collapse `..` and
+/// `%2e%2e` before sending, and an attacker's client does not.
+async fn raw_get(app: &TestApp, path: &str, authorization: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn basic(username: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))
+}
+
+fn data_value_set(value: &str) -> Value {
+    json!({"dataSet": fixture::DS_MONTHLY_HIV, "period": "202402", "orgUnit": fixture::OU_FACILITY_1,
+           "dataValues": [{"dataElement": fixture::DE_POSITIVES, "value": value}]})
+}
+
+impl Pipeline {
+    fn as_partner(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.app.request(method, path).header("Authorization", format!("ApiToken {}", self.partner_token))
+    }
+
+    /// Requests the double got on paths other than the import and health ones.
+    fn metadata_requests_to(&self, paths: &[&str]) -> Vec<String> {
+        self.dhis2.requests().into_iter().map(|r| r.path).filter(|p| paths.iter().any(|x| p.starts_with(x))).collect()
+    }
+}
+
+#[tokio::test]
+async fn metadata_reads_cannot_climb_to_other_resources_and_me_is_the_partners_own() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let auth = format!("ApiToken {}", p.partner_token);
+    for path in [
+        "/dhis2/api/dataSets/%2e%2e/me",
+        "/dhis2/api/dataSets/%2E%2E/users",
+        "/dhis2/api/dataSets/%252e%252e/me",
+        "/dhis2/api/dataSets/..%2fusers",
+        "/dhis2/api/dataSets%2f..%2fusers",
+        "/dhis2/api/dataSets/../users",
+        "/dhis2/api/dataSets/./../me",
+        "/dhis2/api/dataSets/..%5cusers",
+        "/dhis2/api/organisationUnits/OrgFac00001/users",
+        "/dhis2/api/users",
+        "/dhis2/api/dataValueSets?dataSet=pBOMPrpg1QY",
+        "/dhis2/api/trackedEntities",
+    ] {
+        let (status, body) = raw_get(&p.app, path, &auth).await;
+        assert!(matches!(status, 400 | 404), "{path}: {status} {body}");
+        assert!(!body.contains(dhis2_double::USERNAME), "{path} leaked the service account: {body}");
+    }
+    // Parameters that would read as the service account, or probe users, are refused.
+    for query in ["userOnly=true", "filter=users.username:eq:admin", "order=createdBy:asc", "fields=id&skipPaging=x"] {
+        let (status, body) = raw_get(&p.app, &format!("/dhis2/api/organisationUnits?{query}"), &auth).await;
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+    assert_eq!(p.metadata_requests_to(&["/api/me", "/api/users"]), Vec::<String>::new(), "DHIS2 was asked");
+
+    // /api/me is the partner as the gateway knows it, never DHIS2's service account.
+    let me = expect_json(p.as_partner(Method::GET, "/dhis2/api/me").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!((me["username"].as_str(), me["authorities"][0].as_str()), (Some("emr"), Some("F_DATAVALUE_ADD")));
+    assert!(p.metadata_requests_to(&["/api/me"]).is_empty());
+
+    // Answers lose user details; allowed reads still work and are cached for everyone.
+    let sets = p.as_partner(Method::GET, "/dhis2/api/dataSets?fields=*").send().await.unwrap();
+    let sets = expect_json(sets, StatusCode::OK).await;
+    assert!(sets["dataSets"].as_array().is_some_and(|d| !d.is_empty()), "{sets}");
+    assert!(!sets.to_string().contains("\"user\"") && !sets.to_string().contains("createdBy"), "{sets}");
+}
+
+#[tokio::test]
+async fn import_options_that_bypass_or_delete_never_reach_dhis2() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let post = |query: &str| {
+        p.as_partner(Method::POST, &format!("/dhis2/api/dataValueSets?{query}")).json(&data_value_set("3"))
+    };
+    for query in [
+        "force=true",
+        "skipAudit=true",
+        "skipExistingCheck=true",
+        "importStrategy=DELETE&force=true&skipAudit=true",
+        "async=maybe",
+        "mergeMode=MERGE",
+        "idScheme=evil",
+    ] {
+        let refused = post(query).send().await.unwrap();
+        assert!(
+            matches!(refused.status(), StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN),
+            "{query}: {}",
+            refused.status()
+        );
+        let body: Value = refused.json().await.unwrap();
+        let named = query.split(['=', '&']).next().unwrap();
+        assert!(body["message"].as_str().unwrap().contains(named), "{query}: {body}");
+    }
+    let delete = post("importStrategy=DELETE").send().await.unwrap();
+    assert_eq!(delete.status(), StatusCode::FORBIDDEN);
+    // Tracker: the gateway imports with CREATE_AND_UPDATE only, and honours nothing else.
+    let te = json!({"trackedEntities": [{"trackedEntity": "TeiSecure01", "trackedEntityType": fixture::TET_PERSON, "orgUnit": fixture::OU_FACILITY_1}]});
+    for query in ["importStrategy=DELETE", "atomicMode=OBJECT", "flushMode=OBJECT"] {
+        let refused =
+            p.as_partner(Method::POST, &format!("/dhis2/api/tracker?{query}")).json(&te).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+    assert_eq!((p.dhis2.import_requests(), p.dhis2.tracker_requests()), (0, 0), "DHIS2 saw a refused import");
+    let logs = p.app.request(Method::GET, "/api/v2/logs").bearer_auth(&p.admin.jwt).send().await.unwrap();
+    assert_eq!(expect_json(logs, StatusCode::OK).await["total"], 0, "nothing refused was stored");
+
+    // What the gateway checks goes through, and only that is recorded and sent.
+    let ok = post("dataElementIdScheme=UID&importStrategy=CREATE_AND_UPDATE&strictPeriods=true").send().await.unwrap();
+    expect_json(ok, StatusCode::OK).await;
+    let sent = p.dhis2.requests().into_iter().find(|r| r.path == "/api/dataValueSets").unwrap();
+    assert_eq!(sent.query, "dataElementIdScheme=UID&importStrategy=CREATE_AND_UPDATE&strictPeriods=true");
+
+    // An admin, or a partner named in server.dhis2_api_delete_allowed, may delete.
+    let deleted = p
+        .app
+        .request(Method::POST, "/dhis2/api/dataValueSets?importStrategy=DELETE")
+        .bearer_auth(&p.admin.jwt)
+        .json(&data_value_set("3"))
+        .send()
+        .await
+        .unwrap();
+    expect_json(deleted, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_partner_reaches_only_mapped_data_elements_and_synced_facilities() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let sync = p.app.request(Method::POST, "/api/v2/orgunits/sync").bearer_auth(&p.admin.jwt).send().await.unwrap();
+    expect_json(sync, StatusCode::OK).await;
+    // DE_ON_ART exists in DHIS2 but no mapping reaches it: DHIS2's own 409 shape, nothing sent.
+    let unmapped = json!({"dataSet": fixture::DS_MONTHLY_HIV, "period": "202402", "orgUnit": fixture::OU_FACILITY_1,
+        "dataValues": [{"dataElement": fixture::DE_POSITIVES, "value": "1"}, {"dataElement": fixture::DE_ON_ART, "value": "true"}]});
+    let refused = p.as_partner(Method::POST, "/dhis2/api/dataValueSets").json(&unmapped).send().await.unwrap();
+    let refused = expect_json(refused, StatusCode::CONFLICT).await;
+    let conflict = &refused["response"]["conflicts"][0];
+    assert_eq!(
+        (conflict["errorCode"].as_str(), conflict["indexes"][0].as_i64()),
+        (Some("E7610"), Some(1)),
+        "{refused}"
+    );
+    // An org unit outside the synced hierarchy, on the set or on one value, is refused.
+    for body in [
+        json!({"dataSet": fixture::DS_MONTHLY_HIV, "period": "202402", "orgUnit": "NotAUnit001", "dataValues": [{"dataElement": fixture::DE_POSITIVES, "value": "1"}]}),
+        json!({"dataSet": fixture::DS_MONTHLY_HIV, "period": "202402", "orgUnit": fixture::OU_FACILITY_1,
+               "dataValues": [{"dataElement": fixture::DE_POSITIVES, "value": "1", "orgUnit": fixture::OU_DISTRICT}]}),
+    ] {
+        let r = p.as_partner(Method::POST, "/dhis2/api/dataValueSets").json(&body).send().await.unwrap();
+        let r = expect_json(r, StatusCode::BAD_REQUEST).await;
+        assert!(r["message"].as_str().unwrap().contains("orgUnit"), "{r}");
+    }
+    assert_eq!(p.dhis2.import_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_partner_cannot_update_or_attach_to_another_partners_tracked_entities() {
+    let p = pipeline(Version::V2_40, |c| c.server.dhis2_api_sync_wait = 1).await;
+    let other = p.app.user("lab", Role::Partner).await;
+    let other_token = p.app.api_token(&p.admin, &other).await;
+    let person = |uid: &str, value: &str| {
+        json!({"trackedEntities": [{"trackedEntity": uid, "trackedEntityType": fixture::TET_PERSON, "orgUnit": fixture::OU_FACILITY_1,
+               "attributes": [{"attribute": fixture::ATTR_PATIENT_ID, "value": value}]}]})
+    };
+    let post_as = |token: &str, body: Value| {
+        p.app
+            .request(Method::POST, "/api/v2/tracker")
+            .header("Authorization", format!("Token {token}"))
+            .json(&body)
+            .send()
+    };
+    expect_json(post_as(&p.partner_token, person("TeiOwnedBy1", "A-1")).await.unwrap(), StatusCode::OK).await;
+    // The owner may update its own record.
+    expect_json(post_as(&p.partner_token, person("TeiOwnedBy1", "A-2")).await.unwrap(), StatusCode::OK).await;
+    // Another partner may neither update it nor hang an enrollment on it, by either API.
+    let hijack =
+        expect_error(post_as(&other_token, person("TeiOwnedBy1", "EVIL")).await.unwrap(), StatusCode::FORBIDDEN).await;
+    assert!(hijack["error"].as_str().unwrap().contains("TeiOwnedBy1"), "{hijack}");
+    let enrollment = json!({"enrollments": [{"ref": "E-9", "trackedEntity": "TeiOwnedBy1", "program": fixture::PROGRAM_CARE,
+        "orgUnit": fixture::OU_FACILITY_1, "enrolledAt": "2024-01-02"}]});
+    expect_error(post_as(&other_token, enrollment.clone()).await.unwrap(), StatusCode::FORBIDDEN).await;
+    let through_dhis2_api = p
+        .app
+        .request(Method::POST, "/dhis2/api/tracker")
+        .header("Authorization", format!("ApiToken {other_token}"))
+        .json(&person("TeiOwnedBy1", "EVIL"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through_dhis2_api.status(), StatusCode::FORBIDDEN);
+    // Staff may correct any record.
+    let admin =
+        p.app.request(Method::POST, "/api/v2/tracker").bearer_auth(&p.admin.jwt).json(&person("TeiOwnedBy1", "A-3"));
+    expect_json(admin.send().await.unwrap(), StatusCode::OK).await;
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT uid FROM tracker_owners WHERE user_id = (SELECT id FROM users WHERE username = 'lab')",
+    )
+    .fetch_all(&p.app.db)
+    .await
+    .unwrap();
+    assert!(!stored.contains(&"TeiOwnedBy1".to_string()));
+}
+
+/// The peak resident memory of this test process (nextest runs each test in its own).
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib / 1024
+}
+
+#[tokio::test]
+async fn password_storms_are_bounded_and_cannot_lock_out_a_partner_that_keeps_working() {
+    // 127.0.0.1 is a trusted proxy here, so each request can come "from" its own address.
+    let app = spawn_app_with(|c| c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    app.user("partner", Role::Partner).await;
+    let me = |from: String, password: &'static str| {
+        app.request(Method::GET, "/api/v2/me")
+            .header(header::AUTHORIZATION, basic("partner", password))
+            .header("X-Forwarded-For", from)
+            .send()
+    };
+    // The partner's integration signs in with Basic from its own address.
+    assert_eq!(me("198.51.100.1".into(), PASSWORD).await.unwrap().status(), StatusCode::OK);
+
+    // 200 sign-ins at once for 200 usernames from 200 addresses: each hashes a password
+    // (about 19 MiB), but never more than a few at a time; the rest wait or get 429.
+    let before = peak_rss_mib();
+    let storm: Vec<_> = (0..200)
+        .map(|i| {
+            tokio::spawn(
+                app.request(Method::POST, "/api/v2/users/getToken")
+                    .header("X-Forwarded-For", format!("203.0.113.{}", i % 250 + 1))
+                    .json(&json!({"username": format!("user{i}"), "password": "guess"}))
+                    .send(),
+            )
+        })
+        .collect();
+    for guess in storm {
+        let status = guess.await.unwrap().unwrap().status();
+        assert!(matches!(status, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS), "{status}");
+    }
+    let grown = peak_rss_mib() - before;
+    assert!(grown < 300, "hashing is bounded: peak memory grew {grown} MiB");
+
+    // 200 guesses at one username from 200 addresses: it locks after 50 failures.
+    let storm: Vec<_> =
+        (0..200).map(|i| tokio::spawn(me(format!("203.0.{}.{}", i / 250 + 1, i % 250 + 1), "guess"))).collect();
+    let mut statuses = Vec::new();
+    for guess in storm {
+        statuses.push(guess.await.unwrap().unwrap().status());
+    }
+    assert!(
+        statuses.iter().all(|s| matches!(*s, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS)),
+        "{statuses:?}"
+    );
+    let locked = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(locked, 150, "the username locks after 50 failures from anywhere");
+
+    // A stranger's correct guess is refused now, but the partner that keeps working does.
+    assert_eq!(me("192.0.2.77".into(), PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(me("198.51.100.1".into(), PASSWORD).await.unwrap().status(), StatusCode::OK);
+
+    // Parallel guesses from one address cannot slip past its limit of 5 for a username.
+    app.user("viewer", Role::Viewer).await;
+    let burst: Vec<_> = (0..12)
+        .map(|_| {
+            tokio::spawn(
+                app.request(Method::POST, "/api/v2/users/getToken")
+                    .header("X-Forwarded-For", "192.0.2.200")
+                    .json(&json!({"username": "viewer", "password": "guess"}))
+                    .send(),
+            )
+        })
+        .collect();
+    let mut wrong = 0;
+    for guess in burst {
+        if guess.await.unwrap().unwrap().status() == StatusCode::UNAUTHORIZED {
+            wrong += 1;
+        }
+    }
+    assert_eq!(wrong, 5, "exactly 5 guesses were checked");
+    let right = app
+        .request(Method::POST, "/api/v2/users/getToken")
+        .header("X-Forwarded-For", "192.0.2.200")
+        .json(&json!({"username": "viewer", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(right.headers().contains_key(header::RETRY_AFTER));
+    // An address not trusted as a proxy cannot pick its address with X-Forwarded-For.
+    let untrusted = spawn_app().await;
+    untrusted.user("viewer", Role::Viewer).await;
+    for i in 0..6 {
+        let r = untrusted
+            .request(Method::POST, "/api/v2/users/getToken")
+            .header("X-Forwarded-For", format!("10.9.9.{i}"))
+            .json(&json!({"username": "viewer", "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        let expected = if i < 5 { StatusCode::UNAUTHORIZED } else { StatusCode::TOO_MANY_REQUESTS };
+        assert_eq!(r.status(), expected, "attempt {i}");
+    }
+}
+
+#[tokio::test]
+async fn deactivated_users_get_exactly_the_wrong_password_answer() {
+    let app = spawn_app().await;
+    let admin = app.user("admin", Role::Admin).await;
+    let viewer = app.user("viewer", Role::Viewer).await;
+    app.request(Method::DELETE, &format!("/api/v2/users/{}", viewer.uid)).bearer_auth(&admin.jwt).send().await.unwrap();
+    let answer = |username: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .request(Method::POST, "/api/v2/users/getToken")
+                .json(&json!({"username": username, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let deactivated = answer("viewer", PASSWORD).await;
+    assert_eq!(deactivated, answer("admin", "wrong password").await);
+    assert_eq!(deactivated, answer("nobody", PASSWORD).await);
+    assert_eq!(deactivated.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_and_no_session_outlives_its_maximum() {
+    let app = spawn_app().await;
+    app.user("admin", Role::Admin).await;
+    let refresh = |token: &str| {
+        app.request(Method::POST, "/api/v2/users/refreshToken").json(&json!({"refresh_token": token})).send()
+    };
+    let session = app.sign_in("admin", PASSWORD).await;
+    let next = expect_json(refresh(&session.refresh_token).await.unwrap(), StatusCode::OK).await;
+    let latest = next["refresh_token"].as_str().unwrap().to_string();
+    let out = app
+        .request(Method::POST, "/api/v2/users/signOut")
+        .json(&json!({"refresh_token": session.refresh_token}))
+        .send();
+    assert_eq!(out.await.unwrap().status(), StatusCode::NO_CONTENT);
+    // Signing out with an old token of the sign-in revokes the latest too.
+    expect_error(refresh(&latest).await.unwrap(), StatusCode::UNAUTHORIZED).await;
+
+    let long = app.sign_in("admin", PASSWORD).await;
+    sqlx::query("UPDATE refresh_tokens SET family_started = now() - interval '8 days'").execute(&app.db).await.unwrap();
+    let expired = expect_error(refresh(&long.refresh_token).await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    assert!(expired["error"].as_str().unwrap().contains("maximum length"), "{expired}");
+}
+
+#[tokio::test]
+async fn a_cross_site_text_or_form_post_with_remembered_basic_credentials_does_nothing() {
+    let app = spawn_app().await;
+    app.user("admin", Role::Admin).await;
+    let evil = r#"{"username":"evil","password":"long enough password","role":"admin"}"#;
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""] {
+        let mut request = app
+            .request(Method::POST, "/api/v2/users")
+            .header(header::AUTHORIZATION, basic("admin", PASSWORD))
+            .body(evil);
+        if !content_type.is_empty() {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        expect_error(request.send().await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    }
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = 'evil')")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(!exists, "a forged post created a user");
+    // 401s do not invite the browser to ask for and remember Basic credentials.
+    let anonymous = app.request(Method::GET, "/api/v2/me").send().await.unwrap();
+    let challenge = anonymous.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_string();
+    assert!(!challenge.to_ascii_lowercase().contains("basic"), "{challenge}");
+    // A partner with a token keeps working whatever its client declares; and a JSON body sent
+    // with Basic must say it is JSON.
+    let declared = app
+        .request(Method::POST, "/api/v2/users")
+        .header(header::AUTHORIZATION, basic("admin", PASSWORD))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(r#"{"username":"fine","password":"long enough password","role":"viewer"}"#);
+    expect_json(declared.send().await.unwrap(), StatusCode::CREATED).await;
+}
+
+#[tokio::test]
+async fn the_legacy_requeue_get_needs_a_token_not_basic() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let accepted = expect_json(p.post(&p.submission(json!({"positives": 4}))).await, StatusCode::OK).await;
+    let task = accepted["task_id"].as_str().unwrap();
+    p.settled(accepted["submission_id"].as_i64().unwrap(), FINAL, Duration::from_secs(15)).await;
+    let path = format!("/api/v2/aggregate/reenqueue/{task}");
+    let with_basic = p.app.request(Method::GET, &path).header(header::AUTHORIZATION, basic("admin", PASSWORD));
+    expect_error(with_basic.send().await.unwrap(), StatusCode::FORBIDDEN).await;
+    let with_token = p.app.request(Method::GET, &path).bearer_auth(&p.admin.jwt).send().await.unwrap();
+    expect_json(with_token, StatusCode::OK).await;
+    let openapi =
+        expect_json(p.app.request(Method::GET, "/api-docs/openapi.json").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(openapi["paths"]["/api/v2/aggregate/reenqueue/{task_id}"]["get"]["deprecated"], true);
+}
+
+#[tokio::test]
+async fn tracker_job_locations_come_from_configuration_not_the_host_header() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let te = json!({"trackedEntities": [{"ref": "P-1", "trackedEntityType": fixture::TET_PERSON, "orgUnit": fixture::OU_FACILITY_1}]});
+    let location = |pipeline: &Pipeline| {
+        pipeline
+            .as_partner(Method::POST, "/dhis2/api/tracker")
+            .header(header::HOST, "evil.example.org")
+            .header("X-Forwarded-Host", "evil.example.org")
+            .json(&te)
+            .send()
+    };
+    let answer = expect_json(location(&p).await.unwrap(), StatusCode::OK).await;
+    let at = answer["response"]["location"].as_str().unwrap();
+    assert!(at.starts_with("/dhis2/api/tracker/jobs/"), "relative without configuration: {at}");
+    let configured = pipeline(Version::V2_40, |c| c.server.public_url = "https://gw.example.org/".into()).await;
+    let answer = expect_json(location(&configured).await.unwrap(), StatusCode::OK).await;
+    assert!(
+        answer["response"]["location"].as_str().unwrap().starts_with("https://gw.example.org/dhis2/api/tracker/jobs/")
+    );
+}
+
+#[tokio::test]
+async fn an_idempotent_answer_stores_the_payload_once() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let body = p.submission(json!({"positives": 7}));
+    let post = || {
+        p.app
+            .request(Method::POST, "/api/v2/aggregate")
+            .header("Authorization", format!("Token {}", p.partner_token))
+            .header("Idempotency-Key", "k-1")
+            .json(&body)
+            .send()
+    };
+    let first = expect_json(post().await.unwrap(), StatusCode::OK).await;
+    let again = expect_json(post().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(first, again, "the replay is the first answer, payload included");
+    let stored: Value =
+        sqlx::query_scalar("SELECT idempotent_response FROM submission_log").fetch_one(&p.app.db).await.unwrap();
+    assert_eq!(stored["payload"], Value::Null, "{stored}");
+}
+
+#[tokio::test]
+async fn a_csv_bomb_on_the_dhis2_api_is_refused_at_the_first_row_too_many() {
+    let p = pipeline(Version::V2_40, |c| c.server.max_body_size = 64 * 1024 * 1024).await;
+    let row = format!("{},202402,{},,,1\n", fixture::DE_POSITIVES, fixture::OU_FACILITY_1);
+    let csv =
+        format!("dataelement,period,orgunit,categoryoptioncombo,attributeoptioncombo,value\n{}", row.repeat(100_001));
+    let started = std::time::Instant::now();
+    let refused = p
+        .as_partner(Method::POST, "/dhis2/api/dataValueSets")
+        .header(header::CONTENT_TYPE, "application/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let refused = expect_json(refused, StatusCode::BAD_REQUEST).await;
+    assert!(refused["message"].as_str().unwrap().contains("100000"), "{refused}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(p.dhis2.import_requests(), 0);
+    expect_json(p.app.request(Method::GET, "/health/live").send().await.unwrap(), StatusCode::OK).await;
+}
