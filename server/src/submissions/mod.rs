@@ -146,6 +146,9 @@ pub async fn accept_tracker(
     job_uid: Option<String>,
 ) -> ApiResult<Intake> {
     let built = tracker::build(body, caller.id)?;
+    for org_unit in built.org_units() {
+        state.hierarchy.check(&state.db, &org_unit, state.config.api.dhis2_facility_level).await?;
+    }
     // A validation stores nothing, so there is nothing to replay either.
     if validate_only {
         return Ok(Intake::DryRun(validate_tracker(state, built).await));

@@ -127,30 +127,40 @@ impl Built {
     /// Every tracker object the payload writes or hangs its records on: each object's own UID
     /// and each UID it names as parent or relationship end.
     pub fn object_uids(&self) -> Vec<String> {
-        fn collect(value: &Value, found: &mut Vec<String>) {
-            match value {
-                Value::Object(fields) => {
-                    for (key, value) in fields {
-                        match value.as_str() {
-                            Some(uid) if TOP_LEVEL_IDS.contains(&key.as_str()) => found.push(uid.to_string()),
-                            _ => collect(value, found),
-                        }
-                    }
-                }
-                Value::Array(items) => items.iter().for_each(|item| collect(item, found)),
-                _ => {}
-            }
-        }
-        let mut found = Vec::new();
-        collect(&self.payload, &mut found);
-        found.sort();
-        found.dedup();
-        found
+        strings_under(&self.payload, &OBJECT_IDS)
+    }
+
+    /// Every org unit the payload's objects are in.
+    pub fn org_units(&self) -> Vec<String> {
+        strings_under(&self.payload, &["orgUnit"])
     }
 }
 
+/// The distinct text values of the properties named `keys`, at any depth.
+fn strings_under(payload: &Value, keys: &[&str]) -> Vec<String> {
+    fn collect(value: &Value, keys: &[&str], found: &mut Vec<String>) {
+        match value {
+            Value::Object(fields) => {
+                for (key, value) in fields {
+                    match value.as_str() {
+                        Some(text) if keys.contains(&key.as_str()) => found.push(text.to_string()),
+                        _ => collect(value, keys, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| collect(item, keys, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    collect(payload, keys, &mut found);
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// The properties that hold a tracker object's UID, its own or another's it refers to.
-const TOP_LEVEL_IDS: [&str; 4] = ["trackedEntity", "enrollment", "event", "relationship"];
+const OBJECT_IDS: [&str; 4] = ["trackedEntity", "enrollment", "event", "relationship"];
 
 struct Checker {
     partner: i64,

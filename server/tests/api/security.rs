@@ -173,6 +173,15 @@ async fn a_partner_reaches_only_mapped_data_elements_and_synced_facilities() {
         assert!(r["message"].as_str().unwrap().contains("orgUnit"), "{r}");
     }
     assert_eq!(p.dhis2.import_requests(), 0);
+    // So are tracker records in a unit outside it, or above the facility level.
+    for unit in ["NotAUnit001", fixture::OU_DISTRICT] {
+        let person = json!({"trackedEntities": [{"ref": "P-1", "trackedEntityType": fixture::TET_PERSON, "orgUnit": fixture::OU_FACILITY_1,
+            "enrollments": [{"ref": "E-1", "program": fixture::PROGRAM_CARE, "orgUnit": unit, "enrolledAt": "2024-01-02"}]}]});
+        let r = p.as_partner(Method::POST, "/api/v2/tracker").json(&person).send().await.unwrap();
+        let r = expect_error(r, StatusCode::BAD_REQUEST).await;
+        assert!(details(&r).iter().any(|d| d.starts_with("orgUnit") && d.contains(unit)), "{r}");
+    }
+    assert_eq!(p.dhis2.tracker_requests(), 0);
 }
 
 #[tokio::test]
