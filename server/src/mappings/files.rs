@@ -14,8 +14,15 @@ use crate::error::{ApiError, ApiResult, on_unique};
 
 /// Largest number of data rows one file may hold.
 const MAX_ROWS: usize = 100_000;
-/// Largest uncompressed size of an Excel file's parts (guards against zip bombs).
-const MAX_XLSX_UNCOMPRESSED: u64 = 200 * 1024 * 1024;
+/// Largest uncompressed size of a workbook's parts together, as really inflated (not as
+/// declared: a zip bomb lies).
+const MAX_UNCOMPRESSED: u64 = 200 * 1024 * 1024;
+/// Most parts a workbook's zip may hold.
+const MAX_ZIP_ENTRIES: usize = 10_000;
+/// Cells the area holding a sheet's data may span (rows × columns): spreadsheet readers
+/// allocate that whole area, so two cells far apart would take hundreds of gigabytes.
+/// 100,000 mapping rows of 14 columns fit with room to spare.
+const MAX_SHEET_CELLS: u64 = 5_000_000;
 
 /// Export and template columns, in the original service's order (plus the AOC it lacked).
 pub const COLUMNS: [&str; 14] = [
@@ -150,9 +157,11 @@ fn sniff_delimiter(text: &str) -> u8 {
     if first.matches(';').count() > first.matches(',').count() { b';' } else { b',' }
 }
 
-/// Reads the first sheet that has a header row with a `code` column.
+/// Reads the first sheet that has a header row with a `code` column. A hostile workbook
+/// (a zip bomb, a sheet spanning millions of rows and columns) is refused before the
+/// spreadsheet reader sees it.
 fn read_excel(bytes: &[u8]) -> ApiResult<Vec<FileRow>> {
-    check_zip_size(bytes)?;
+    check_workbook(bytes)?;
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| file_error(format!("not a readable Excel workbook: {e}")))?;
     let mut last_error = file_error("the workbook has no sheets");
@@ -167,23 +176,185 @@ fn read_excel(bytes: &[u8]) -> ApiResult<Vec<FileRow>> {
     Err(last_error)
 }
 
-/// An xlsx is a zip: refuse one whose parts would decompress to more than the limit.
-fn check_zip_size(bytes: &[u8]) -> ApiResult<()> {
-    if !bytes.starts_with(b"PK\x03\x04") {
-        // Old .xls and .ods are read by calamine directly; they are bounded by the body limit.
-        return Ok(());
+/// Where a sheet's data lies: the rows and columns up to its last non-empty cell.
+#[derive(Default)]
+struct Extent {
+    rows: u64,
+    columns: u64,
+}
+
+impl Extent {
+    fn include(&mut self, row: u64, column: u64) {
+        self.rows = self.rows.max(row + 1);
+        self.columns = self.columns.max(column + 1);
     }
-    let mut archive =
-        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| file_error(format!("corrupt Excel file: {e}")))?;
+
+    fn check(&self) -> ApiResult<()> {
+        if self.rows.saturating_mul(self.columns) > MAX_SHEET_CELLS {
+            return Err(file_error(format!(
+                "a sheet spans {} rows × {} columns; at most {MAX_SHEET_CELLS} cells (delete what lies far outside the table)",
+                self.rows, self.columns
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a workbook before it is parsed: `.xlsx` and `.ods` are zips, `.xls` a compound file.
+fn check_workbook(bytes: &[u8]) -> ApiResult<()> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        let parts = inflated_parts(bytes)?;
+        if let Some(content) = parts.get("content.xml") {
+            return ods_extent(content)?.check();
+        }
+        return xlsx_extents(bytes);
+    }
+    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        return xls_extent(bytes)?.check();
+    }
+    Ok(())
+}
+
+/// Every part of a zip, inflated with a bound on the total actually produced.
+fn inflated_parts(bytes: &[u8]) -> ApiResult<HashMap<String, Vec<u8>>> {
+    use std::io::Read;
+    let corrupt = |e: zip::result::ZipError| file_error(format!("corrupt workbook: {e}"));
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
+    if archive.len() > MAX_ZIP_ENTRIES {
+        return Err(file_error(format!("the workbook has {} parts; at most {MAX_ZIP_ENTRIES}", archive.len())));
+    }
+    let mut parts = HashMap::new();
     let mut total = 0u64;
     for i in 0..archive.len() {
-        let entry = archive.by_index(i).map_err(|e| file_error(format!("corrupt Excel file: {e}")))?;
-        total += entry.size();
-        if total > MAX_XLSX_UNCOMPRESSED {
-            return Err(file_error("the workbook is too large once uncompressed"));
+        let entry = archive.by_index(i).map_err(corrupt)?;
+        let name = entry.name().map_err(corrupt)?.to_string();
+        let mut part = Vec::new();
+        entry
+            .take(MAX_UNCOMPRESSED - total + 1)
+            .read_to_end(&mut part)
+            .map_err(|e| file_error(format!("corrupt workbook part {name}: {e}")))?;
+        total += part.len() as u64;
+        if total > MAX_UNCOMPRESSED {
+            return Err(file_error(format!(
+                "the workbook inflates to more than {} MiB",
+                MAX_UNCOMPRESSED / 1024 / 1024
+            )));
+        }
+        parts.insert(name, part);
+    }
+    Ok(parts)
+}
+
+/// The extent of every sheet of an `.xlsx`, from its cells one at a time (the sheet's own
+/// `dimension` may lie).
+fn xlsx_extents(bytes: &[u8]) -> ApiResult<()> {
+    let unreadable = |e: calamine::XlsxError| file_error(format!("not a readable Excel workbook: {e}"));
+    let mut workbook = calamine::Xlsx::new(Cursor::new(bytes)).map_err(unreadable)?;
+    for name in workbook.sheet_names() {
+        let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+        let mut extent = Extent::default();
+        while let Some(cell) = cells.next_cell().map_err(unreadable)? {
+            if !matches!(cell.get_value(), calamine::DataRef::Empty) {
+                let (row, column) = cell.get_position();
+                extent.include(row.into(), column.into());
+                extent.check()?;
+            }
         }
     }
     Ok(())
+}
+
+/// The extent of an `.ods` spreadsheet's data: rows and cells may say they repeat a million
+/// times, so the repeats are added up before any reader expands them.
+fn ods_extent(content: &[u8]) -> ApiResult<Extent> {
+    use quick_xml::events::{BytesStart, Event};
+    let repeats = |e: &BytesStart, attribute: &str| -> u64 {
+        e.try_get_attribute(attribute).ok().flatten().and_then(|a| a.value.parse().ok()).unwrap_or(1)
+    };
+    let mut reader = quick_xml::Reader::from_reader(content);
+    let mut buffer = Vec::new();
+    let (mut extent, mut row, mut row_repeats, mut column) = (Extent::default(), 0u64, 1u64, 0u64);
+    loop {
+        let event = reader.read_event_into(&mut buffer).map_err(|e| file_error(format!("corrupt spreadsheet: {e}")))?;
+        match &event {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                "table:table" => row = 0,
+                "table:table-row" => {
+                    row_repeats = repeats(e, "table:number-rows-repeated");
+                    column = 0;
+                    if matches!(event, Event::Empty(_)) {
+                        row = row.saturating_add(row_repeats);
+                    }
+                }
+                "table:table-cell" | "table:covered-table-cell" => {
+                    let width = repeats(e, "table:number-columns-repeated");
+                    // A cell with a value, or with content inside it, holds data; the empty
+                    // runs that close every row and sheet do not count.
+                    let holds_data = matches!(event, Event::Start(_))
+                        || e.try_get_attribute("office:value-type").ok().flatten().is_some();
+                    if holds_data {
+                        extent.include(row.saturating_add(row_repeats) - 1, column.saturating_add(width) - 1);
+                        extent.check()?;
+                    }
+                    column = column.saturating_add(width);
+                }
+                _ => {}
+            },
+            Event::End(e) if e.name().as_ref() == "table:table-row" => row = row.saturating_add(row_repeats),
+            Event::Eof => break,
+            _ => {}
+        }
+        buffer.clear();
+    }
+    Ok(extent)
+}
+
+/// The extent of an `.xls` workbook's data, from the BIFF records of its `Workbook` stream:
+/// each sheet's declared dimensions and every cell record's position.
+fn xls_extent(bytes: &[u8]) -> ApiResult<Extent> {
+    use std::io::Read;
+    let corrupt = |e: std::io::Error| file_error(format!("corrupt Excel 97-2003 workbook: {e}"));
+    let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(corrupt)?;
+    let mut stream = file.open_stream("/Workbook").or_else(|_| file.open_stream("/Book")).map_err(corrupt)?;
+    let mut data = Vec::new();
+    stream.read_to_end(&mut data).map_err(corrupt)?;
+    let u16_at =
+        |record: &[u8], at: usize| record.get(at..at + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as u64);
+    let u32_at = |record: &[u8], at: usize| {
+        record.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
+    };
+    let mut extent = Extent::default();
+    let mut at = 0;
+    while at + 4 <= data.len() {
+        let kind = u16_at(&data, at);
+        let length = u16_at(&data, at + 2) as usize;
+        let record = &data[(at + 4).min(data.len())..(at + 4 + length).min(data.len())];
+        at += 4 + length;
+        match kind {
+            // DIMENSIONS: first row, last row + 1, first column, last column + 1.
+            0x0200 => {
+                let (rows, columns) = if record.len() >= 14 {
+                    (u32_at(record, 4), u16_at(record, 10))
+                } else {
+                    (u16_at(record, 2), u16_at(record, 6))
+                };
+                if rows > 0 && columns > 0 {
+                    extent.include(rows - 1, columns - 1);
+                }
+            }
+            // Cells: NUMBER, LABEL, RSTRING, BOOLERR, RK, LABELSST, FORMULA, BLANK.
+            0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 | 0x0201 => {
+                extent.include(u16_at(record, 0), u16_at(record, 2));
+            }
+            // MULRK, MULBLANK: a row of cells up to the column in the last two bytes.
+            0x00BD | 0x00BE if record.len() >= 6 => {
+                extent.include(u16_at(record, 0), u16_at(record, record.len() - 2));
+            }
+            _ => continue,
+        }
+        extent.check()?;
+    }
+    Ok(extent)
 }
 
 /// A cell as text; whole numbers without a decimal point (a code typed as 1001 stays "1001").

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn upload(app: &TestApp, jwt: &str, kind: &str, bytes: Vec<u8>, query: &str) -> reqwest::Response {
+pub async fn upload(app: &TestApp, jwt: &str, kind: &str, bytes: Vec<u8>, query: &str) -> reqwest::Response {
     let form = Form::new().part("file", Part::bytes(bytes).file_name(format!("mappings.{kind}")));
     app.request(Method::POST, &format!("/api/v2/mappings/import/{kind}{query}"))
         .bearer_auth(jwt)
