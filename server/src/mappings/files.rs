@@ -90,12 +90,13 @@ fn file_error(problem: impl Into<String>) -> ApiError {
     }
 }
 
-/// Turns the header and data rows of a sheet into [`FileRow`]s.
-fn rows_from(mut records: impl Iterator<Item = Vec<String>>) -> ApiResult<Vec<FileRow>> {
+/// Turns the header and data rows of a sheet into [`FileRow`]s, reading one row at a time
+/// so that a file with too many rows is refused at the first one too many.
+fn rows_from(mut records: impl Iterator<Item = ApiResult<Vec<String>>>) -> ApiResult<Vec<FileRow>> {
     let mut header_row = 0;
     let header = loop {
         header_row += 1;
-        match records.next() {
+        match records.next().transpose()? {
             Some(cells) if cells.iter().all(|c| c.trim().is_empty()) => continue,
             Some(cells) => break cells,
             None => {
@@ -112,6 +113,7 @@ fn rows_from(mut records: impl Iterator<Item = Vec<String>>) -> ApiResult<Vec<Fi
     }
     let mut rows = Vec::new();
     for (offset, cells) in records.enumerate() {
+        let cells = cells?;
         if cells.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -143,12 +145,11 @@ fn read_csv(bytes: &[u8]) -> ApiResult<Vec<FileRow>> {
     let delimiter = sniff_delimiter(text);
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
-    let records = reader
-        .records()
-        .map(|r| r.map(|rec| rec.iter().map(str::to_string).collect::<Vec<_>>()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(format!("not valid CSV: {e}")))?;
-    rows_from(records.into_iter())
+    let records = reader.records().map(|r| {
+        r.map(|record| record.iter().map(str::to_string).collect())
+            .map_err(|e| file_error(format!("not valid CSV: {e}")))
+    });
+    rows_from(records)
 }
 
 /// Comma, or semicolon (what spreadsheet programs write in many locales), by the header line.
@@ -167,7 +168,7 @@ fn read_excel(bytes: &[u8]) -> ApiResult<Vec<FileRow>> {
     let mut last_error = file_error("the workbook has no sheets");
     for name in workbook.sheet_names() {
         let range = workbook.worksheet_range(&name).map_err(|e| file_error(format!("sheet '{name}': {e}")))?;
-        let records = range.rows().map(|row| row.iter().map(cell_text).collect::<Vec<_>>());
+        let records = range.rows().map(|row| Ok(row.iter().map(cell_text).collect()));
         match rows_from(records) {
             Ok(rows) => return Ok(rows),
             Err(e) => last_error = e,
