@@ -40,3 +40,8 @@ DROP TABLE login_failures;
 
 -- A sign-in's refresh tokens share a family; the family's start bounds the whole session.
 ALTER TABLE refresh_tokens ADD COLUMN family_started timestamptz NOT NULL DEFAULT now();
+
+-- DHIS2 server credentials sealed with their server's UID as associated data (version 2);
+-- version 1 values (sealed without it) are re-sealed at start-up, where the key is known.
+ALTER TABLE dhis2_servers ADD COLUMN credentials_version smallint NOT NULL DEFAULT 2;
+UPDATE dhis2_servers SET credentials_version = 1 WHERE password_enc IS NOT NULL OR pat_enc IS NOT NULL;

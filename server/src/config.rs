@@ -139,6 +139,10 @@ pub struct ServerConfig {
     /// Directory of `*.yml`/`*.yaml`/`*.json` files defining further DHIS2 servers.
     #[serde(deserialize_with = "lenient::string")]
     pub conf_dir: String,
+    /// Let admins point DHIS2 servers (through the API) at private, loopback or link-local
+    /// addresses: for a DHIS2 on the gateway's own network. Off, such servers must be public.
+    #[serde(deserialize_with = "lenient::bool")]
+    pub allow_private_dhis2_addresses: bool,
     /// Accept `Authorization: Basic` on API routes (the original's partners use it).
     #[serde(deserialize_with = "lenient::bool")]
     pub allow_basic_auth: bool,
@@ -191,6 +195,7 @@ impl Default for ServerConfig {
             dhis2_api_sync_wait: 30,
             dhis2_api_cache_ttl: 300,
             dhis2_api_delete_allowed: Vec::new(),
+            allow_private_dhis2_addresses: false,
             allow_basic_auth: true,
             shutdown_timeout: 30,
             bootstrap_admin_user: String::new(),
@@ -432,6 +437,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_DHIS2_API_CACHE_TTL", "server.dhis2_api_cache_ttl"),
     ("DHIS2GW_DHIS2_API_DELETE_ALLOWED", "server.dhis2_api_delete_allowed"),
     ("DHIS2GW_ALLOW_BASIC_AUTH", "server.allow_basic_auth"),
+    ("DHIS2GW_ALLOW_PRIVATE_DHIS2_ADDRESSES", "server.allow_private_dhis2_addresses"),
     ("DHIS2GW_SHUTDOWN_TIMEOUT", "server.shutdown_timeout"),
     ("DHIS2GW_BOOTSTRAP_ADMIN_USER", "server.bootstrap_admin_user"),
     ("DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD", "server.bootstrap_admin_password"),

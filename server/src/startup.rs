@@ -49,6 +49,7 @@ impl Application {
         let dhis2 = Dhis2Client::from_config(&config.api, metrics.clone())?.map(Arc::new);
         let primary = primary_server_id.zip(dhis2.clone());
         let servers = Arc::new(servers::Registry::new(worker_db.clone(), &config, primary, metrics.clone()));
+        servers::reseal_unbound(&db, servers.key()).await?;
         servers::sync_conf_dir(&db, &config, servers.key()).await?;
         let redis = redis::Client::open(config.redis_url()).context("server.redis_address")?;
         let queue = Queue::new(&config, &db::installation_id(&db).await?);

@@ -57,7 +57,9 @@ async fn create(
     caller: Authorized<Admin>,
     Json(input): Json<ServerInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Dhis2Server>)> {
-    let server = servers::create(&state.db, state.servers.key(), input).await?;
+    let server =
+        servers::create(&state.db, state.servers.key(), input, state.config.server.allow_private_dhis2_addresses)
+            .await?;
     changed_servers(&state);
     let detail = json!({"name": server.name, "base_url": server.base_url});
     audit::record(&state.db, Actor::User(&caller), "server.create", "server", &server.uid, detail).await?;
@@ -94,7 +96,9 @@ async fn update(
     .into_iter()
     .filter_map(|(field, sent)| sent.then_some(field))
     .collect();
-    let (server, resumed) = servers::update(&state.db, state.servers.key(), &uid, input).await?;
+    let (server, resumed) =
+        servers::update(&state.db, state.servers.key(), &uid, input, state.config.server.allow_private_dhis2_addresses)
+            .await?;
     changed_servers(&state);
     if resumed {
         let waiting = servers::wake_waiting_deliveries(&state.db, &uid).await?;

@@ -22,6 +22,7 @@ use crate::error::{ApiError, ApiResult, on_unique};
 use crate::metrics::Metrics;
 use crate::uid;
 
+mod address;
 mod credentials;
 pub use credentials::CredentialsKey;
 
@@ -64,6 +65,8 @@ struct ServerRow {
     username: String,
     password_enc: Option<Vec<u8>>,
     pat_enc: Option<Vec<u8>>,
+    /// 2: sealed with the server's UID as associated data; 1: before that (re-sealed at start).
+    credentials_version: i16,
     timeout_secs: i32,
     max_concurrent: i32,
     is_primary: bool,
@@ -111,7 +114,8 @@ impl From<ServerRow> for Dhis2Server {
 async fn rows(db: &PgPool, uid: Option<&str>, id: Option<i64>) -> sqlx::Result<Vec<ServerRow>> {
     sqlx::query_as!(
         ServerRow,
-        r#"SELECT s.id, s.uid, s.name, s.base_url, s.auth_method, s.username, s.password_enc, s.pat_enc, s.timeout_secs,
+        r#"SELECT s.id, s.uid, s.name, s.base_url, s.auth_method, s.username, s.password_enc, s.pat_enc,
+               s.credentials_version, s.timeout_secs,
                s.max_concurrent, s.is_primary, s.origin, s.enabled, s.dhis2_version, s.last_checked_at, s.last_error,
                (SELECT count(*) FROM submission_destinations d
                 WHERE d.server_id = s.id AND d.status IN ('queued', 'processing', 'retrying')) AS "pending!"
@@ -168,8 +172,16 @@ impl Spec {
         let base_url =
             input.base_url.or_else(|| current.map(|c| c.base_url.clone())).unwrap_or_default().trim().to_string();
         match url::Url::parse(&base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => problems.push("base_url: an http:// or https:// URL of a DHIS2 server".into()),
+            Ok(u) if !matches!(u.scheme(), "http" | "https") || u.host().is_none() => {
+                problems.push("base_url: an http:// or https:// URL of a DHIS2 server".into())
+            }
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => problems
+                .push("base_url: must not hold a user name or password; set username and password instead".into()),
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+                problems.push("base_url: must not have a query (?…) or fragment (#…)".into())
+            }
+            Ok(_) => {}
+            Err(_) => problems.push("base_url: an http:// or https:// URL of a DHIS2 server".into()),
         }
         let has_stored = |sealed: Option<&Option<Vec<u8>>>| sealed.is_some_and(Option::is_some);
         let will_have = |new: &Option<String>, stored: bool| new.as_ref().map_or(stored, |v| !v.is_empty());
@@ -196,6 +208,15 @@ impl Spec {
         if auth_method == "pat" && !has_pat {
             problems.push("pat: a personal access token is needed with auth_method pat".into());
         }
+        // Stored credentials never follow a server to a new address: whoever moves it must
+        // know them and enter them again.
+        let (credential, entered) =
+            if auth_method == "pat" { ("pat", &input.pat) } else { ("password", &input.password) };
+        if current.is_some_and(|c| c.base_url != base_url) && entered.as_deref().is_none_or(str::is_empty) {
+            problems.push(format!(
+                "{credential}: base_url changed, so the {credential} must be entered again (stored credentials never go to a new address)"
+            ));
+        }
         let timeout = input.timeout.or(current.map(|c| c.timeout_secs)).unwrap_or(60);
         if !(1..=3600).contains(&timeout) {
             problems.push("timeout: 1 to 3600 seconds".into());
@@ -221,8 +242,9 @@ impl Spec {
     }
 }
 
-/// Seals a new credential: `None` keeps the stored one, `Some("")` removes it.
-fn seal(key: Option<&CredentialsKey>, value: &Option<String>) -> ApiResult<Option<Option<Vec<u8>>>> {
+/// Seals a new credential for the server `owner`: `None` keeps the stored one, `Some("")`
+/// removes it.
+fn seal(key: Option<&CredentialsKey>, value: &Option<String>, owner: &str) -> ApiResult<Option<Option<Vec<u8>>>> {
     match value.as_deref() {
         None => Ok(None),
         Some("") => Ok(Some(None)),
@@ -232,18 +254,19 @@ fn seal(key: Option<&CredentialsKey>, value: &Option<String>) -> ApiResult<Optio
                     "The gateway has no server.credentials_key, so it cannot store DHIS2 credentials".into(),
                 )
             })?;
-            Ok(Some(Some(key.seal(plain))))
+            Ok(Some(Some(key.seal(plain, owner))))
         }
     }
 }
 
 async fn insert(db: &PgPool, key: Option<&CredentialsKey>, spec: Spec, origin: &str) -> ApiResult<i64> {
-    let (password, pat) = (seal(key, &spec.password)?.flatten(), seal(key, &spec.pat)?.flatten());
+    let uid = uid::generate();
+    let (password, pat) = (seal(key, &spec.password, &uid)?.flatten(), seal(key, &spec.pat, &uid)?.flatten());
     sqlx::query_scalar!(
         r#"INSERT INTO dhis2_servers (uid, name, base_url, auth_method, username, password_enc, pat_enc, timeout_secs,
                max_concurrent, enabled, origin)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"#,
-        uid::generate(),
+        uid,
         spec.name,
         spec.base_url,
         spec.auth_method,
@@ -260,8 +283,9 @@ async fn insert(db: &PgPool, key: Option<&CredentialsKey>, spec: Spec, origin: &
     .map_err(|e| on_unique(e, "dhis2_servers_name_key", "name"))
 }
 
-async fn store(db: &PgPool, key: Option<&CredentialsKey>, id: i64, spec: Spec) -> ApiResult<()> {
-    let (password, pat) = (seal(key, &spec.password)?, seal(key, &spec.pat)?);
+async fn store(db: &PgPool, key: Option<&CredentialsKey>, current: &ServerRow, spec: Spec) -> ApiResult<()> {
+    let (id, uid) = (current.id, current.uid.as_str());
+    let (password, pat) = (seal(key, &spec.password, uid)?, seal(key, &spec.pat, uid)?);
     sqlx::query!(
         r#"UPDATE dhis2_servers SET name = $2, base_url = $3, auth_method = $4, username = $5,
                password_enc = CASE WHEN $6 THEN $7 ELSE password_enc END,
@@ -288,8 +312,17 @@ async fn store(db: &PgPool, key: Option<&CredentialsKey>, id: i64, spec: Spec) -
     Ok(())
 }
 
-pub async fn create(db: &PgPool, key: Option<&CredentialsKey>, input: ServerInput) -> ApiResult<Dhis2Server> {
+/// Adds a server through the API. `allow_private`: `server.allow_private_dhis2_addresses`.
+pub async fn create(
+    db: &PgPool,
+    key: Option<&CredentialsKey>,
+    input: ServerInput,
+    allow_private: bool,
+) -> ApiResult<Dhis2Server> {
     let spec = Spec::check(input, None)?;
+    if !allow_private {
+        address::check_public(&spec.base_url).await?;
+    }
     let id = insert(db, key, spec, "api").await?;
     let row = rows(db, None, Some(id)).await?.pop().ok_or_else(|| ApiError::NotFound("server vanished".into()))?;
     Ok(row.into())
@@ -302,6 +335,7 @@ pub async fn update(
     key: Option<&CredentialsKey>,
     uid: &str,
     input: ServerInput,
+    allow_private: bool,
 ) -> ApiResult<(Dhis2Server, bool)> {
     let current = row(db, uid).await?;
     let only_switch = ServerInput { enabled: input.enabled, ..Default::default() } == input;
@@ -315,7 +349,10 @@ pub async fn update(
     }
     let resumed = !current.enabled && input.enabled == Some(true);
     let spec = Spec::check(input, Some(&current))?;
-    store(db, key, current.id, spec).await?;
+    if !allow_private && spec.base_url != current.base_url {
+        address::check_public(&spec.base_url).await?;
+    }
+    store(db, key, &current, spec).await?;
     Ok((get(db, uid).await?, resumed))
 }
 
@@ -408,7 +445,7 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
             let name = input.name.clone().unwrap_or_default();
             let existing = sqlx::query_as!(
                 ServerRow,
-                r#"SELECT id, uid, name, base_url, auth_method, username, password_enc, pat_enc, timeout_secs,
+                r#"SELECT id, uid, name, base_url, auth_method, username, password_enc, pat_enc, credentials_version, timeout_secs,
                        max_concurrent, is_primary, origin, enabled, dhis2_version, last_checked_at, last_error,
                        0::bigint AS "pending!"
                    FROM dhis2_servers WHERE name = $1"#,
@@ -435,7 +472,7 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
             };
             let spec = Spec::check(input, None).map_err(invalid)?;
             match existing {
-                Some(current) => store(db, key, current.id, spec).await.map_err(invalid)?,
+                Some(current) => store(db, key, &current, spec).await.map_err(invalid)?,
                 None => {
                     insert(db, key, spec, "config").await.map_err(invalid)?;
                 }
@@ -453,6 +490,39 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
     .await?;
     for name in retired {
         tracing::warn!(server = %name, "DHIS2 server no longer in server.conf_dir; switched off, its history kept");
+    }
+    Ok(())
+}
+
+/// Re-seals credentials stored before each was bound to its server (see `credentials`).
+/// Runs at start-up, where the key is known; a value that does not open is left as it was
+/// and named in the log.
+pub async fn reseal_unbound(db: &PgPool, key: Option<&CredentialsKey>) -> sqlx::Result<()> {
+    let Some(key) = key else { return Ok(()) };
+    let unbound =
+        sqlx::query!("SELECT id, uid, name, password_enc, pat_enc FROM dhis2_servers WHERE credentials_version < 2")
+            .fetch_all(db)
+            .await?;
+    for server in unbound {
+        let reseal = |sealed: &Option<Vec<u8>>| {
+            sealed.as_ref().map(|s| key.open(s, None).map(|plain| key.seal(&plain, &server.uid))).transpose()
+        };
+        match (reseal(&server.password_enc), reseal(&server.pat_enc)) {
+            (Ok(password), Ok(pat)) => {
+                sqlx::query!(
+                    "UPDATE dhis2_servers SET password_enc = $2, pat_enc = $3, credentials_version = 2 WHERE id = $1",
+                    server.id,
+                    password,
+                    pat
+                )
+                .execute(db)
+                .await?;
+                tracing::info!(server = %server.name, "stored DHIS2 credentials re-sealed, bound to their server");
+            }
+            _ => {
+                tracing::warn!(server = %server.name, "stored DHIS2 credentials do not open with server.credentials_key; enter them again")
+            }
+        }
     }
     Ok(())
 }
@@ -550,10 +620,11 @@ impl Registry {
     }
 
     fn client_of(&self, row: &ServerRow) -> anyhow::Result<Dhis2Client> {
+        let owner = (row.credentials_version >= 2).then_some(row.uid.as_str());
         let open = |sealed: &Option<Vec<u8>>| -> anyhow::Result<String> {
             match (sealed, &self.key) {
                 (None, _) => Ok(String::new()),
-                (Some(sealed), Some(key)) => Ok(key.open(sealed)?),
+                (Some(sealed), Some(key)) => Ok(key.open(sealed, owner)?),
                 (Some(_), None) => {
                     anyhow::bail!("server.credentials_key is not set; stored credentials cannot be used")
                 }

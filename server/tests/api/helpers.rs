@@ -38,6 +38,8 @@ pub fn test_config() -> Config {
     config.server.logdir = String::new();
     config.server.conf_dir = String::new();
     config.server.credentials_key = Secret::new(CREDENTIALS_KEY);
+    // The DHIS2 test doubles listen on 127.0.0.1.
+    config.server.allow_private_dhis2_addresses = true;
     let shipped = |dir: &str| format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
     config.server.docs_directory = shipped("docs");
     config.server.templates_directory = shipped("templates");

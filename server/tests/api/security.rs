@@ -595,3 +595,108 @@ async fn hostile_spreadsheets_are_refused_and_the_gateway_stays_up() {
     let small = expect_error(small, StatusCode::BAD_REQUEST).await;
     assert!(details(&small).iter().all(|d| !d.contains("spans")), "refused for its size: {small}");
 }
+
+#[tokio::test]
+async fn moving_a_server_needs_its_credentials_again_and_inner_addresses_are_refused() {
+    let (old_home, new_home) = (
+        dhis2_double::Dhis2Double::start(Version::V2_40).await,
+        dhis2_double::Dhis2Double::start(Version::V2_40).await,
+    );
+    let app = spawn_app().await;
+    let admin = app.user("admin", Role::Admin).await;
+    let server = json!({"name": "cc-west", "base_url": old_home.base_url(), "username": dhis2_double::USERNAME,
+                        "password": dhis2_double::PASSWORD});
+    let created =
+        app.request(Method::POST, "/api/v2/servers").bearer_auth(&admin.jwt).json(&server).send().await.unwrap();
+    let uid = expect_json(created, StatusCode::CREATED).await["uid"].as_str().unwrap().to_string();
+    let put = |body: Value| {
+        app.request(Method::PUT, &format!("/api/v2/servers/{uid}")).bearer_auth(&admin.jwt).json(&body).send()
+    };
+    // An admin token alone cannot send the stored password to another address.
+    let moved =
+        expect_error(put(json!({"base_url": new_home.base_url()})).await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert!(details(&moved).iter().any(|d| d.starts_with("password: base_url changed")), "{moved}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(new_home.requests().is_empty(), "the new address was contacted: {:?}", new_home.requests().len());
+    // Whoever knows the password may move it.
+    let moved = put(json!({"base_url": new_home.base_url(), "password": dhis2_double::PASSWORD})).await.unwrap();
+    assert_eq!(expect_json(moved, StatusCode::OK).await["base_url"], new_home.base_url());
+
+    // With private addresses not allowed (the default), inner and metadata addresses are
+    // refused, by address or by a name that resolves to one; so are URLs with credentials.
+    let strict = spawn_app_with(|c| c.server.allow_private_dhis2_addresses = false).await;
+    let admin = strict.user("admin", Role::Admin).await;
+    for base_url in [
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+        "http://10.0.0.5",
+        "http://192.168.1.20/dhis",
+        "http://169.254.169.254/latest/meta-data",
+        "http://metadata.google.internal",
+        "http://[::1]:8080",
+        "http://[fd00:ec2::254]",
+        "https://admin:district@dhis2.example.org",
+        "https://dhis2.example.org/?next=x",
+        "https://dhis2.example.org/#x",
+    ] {
+        let body = json!({"name": "cc-inner", "base_url": base_url, "username": "u", "password": "p"});
+        let r =
+            strict.request(Method::POST, "/api/v2/servers").bearer_auth(&admin.jwt).json(&body).send().await.unwrap();
+        let r = expect_error(r, StatusCode::BAD_REQUEST).await;
+        assert!(details(&r).iter().any(|d| d.starts_with("base_url")), "{base_url}: {r}");
+    }
+}
+
+#[tokio::test]
+async fn stored_credentials_are_bound_to_their_server_and_old_ones_are_resealed() {
+    let dhis2 = dhis2_double::Dhis2Double::start(Version::V2_40).await;
+    let mut database = String::new();
+    let first = spawn_app_with(|c| database = c.database.uri.0.clone()).await;
+    let admin = first.user("admin", Role::Admin).await;
+    let mut uids = Vec::new();
+    for name in ["cc-a", "cc-b"] {
+        let body = json!({"name": name, "base_url": dhis2.base_url(), "username": dhis2_double::USERNAME, "password": dhis2_double::PASSWORD});
+        let r =
+            first.request(Method::POST, "/api/v2/servers").bearer_auth(&admin.jwt).json(&body).send().await.unwrap();
+        uids.push(expect_json(r, StatusCode::CREATED).await["uid"].as_str().unwrap().to_string());
+    }
+    let key = dhis2gw::servers::CredentialsKey::from_config(&dhis2gw::config::Secret::new(CREDENTIALS_KEY)).unwrap();
+    // cc-a as an older gateway stored it (not bound to a server); cc-b holding cc-a's value.
+    let cc_a_sealed: Vec<u8> = sqlx::query_scalar("SELECT password_enc FROM dhis2_servers WHERE name = 'cc-a'")
+        .fetch_one(&first.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE dhis2_servers SET password_enc = $1, credentials_version = 1 WHERE name = 'cc-a'")
+        .bind(key.seal(dhis2_double::PASSWORD, ""))
+        .execute(&first.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE dhis2_servers SET password_enc = $1 WHERE name = 'cc-b'")
+        .bind(&cc_a_sealed)
+        .execute(&first.db)
+        .await
+        .unwrap();
+
+    // A gateway starting on that database re-seals cc-a, and cannot open cc-b's stolen value.
+    let second = spawn_app_with(|c| c.database.uri.0 = database.clone()).await;
+    let (version, sealed): (i16, Vec<u8>) =
+        sqlx::query_as("SELECT credentials_version, password_enc FROM dhis2_servers WHERE name = 'cc-a'")
+            .fetch_one(&second.db)
+            .await
+            .unwrap();
+    assert_eq!(version, 2);
+    assert_eq!(key.open(&sealed, Some(&uids[0])).unwrap(), dhis2_double::PASSWORD);
+    let started = std::time::Instant::now();
+    loop {
+        let servers = second.request(Method::GET, "/api/v2/servers").bearer_auth(&admin.jwt).send().await.unwrap();
+        let servers = expect_json(servers, StatusCode::OK).await;
+        let server = |name: &str| servers.as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+        let (a, b) = (server("cc-a"), server("cc-b"));
+        if a["dhis2_version"].is_string() && b["last_error"].is_string() {
+            assert!(b["last_error"].as_str().unwrap().contains("cannot be decrypted"), "{b}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no health check recorded: {a} {b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
