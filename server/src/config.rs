@@ -48,7 +48,8 @@ pub struct ServerConfig {
     pub host: String,
     #[serde(deserialize_with = "lenient::from_str")]
     pub port: u16,
-    #[serde(deserialize_with = "lenient::string")]
+    /// `host:port` or a `redis://` URL, whose password is printed masked.
+    #[serde(deserialize_with = "lenient::string", serialize_with = "serialize_masked_url")]
     pub redis_address: String,
     #[serde(deserialize_with = "lenient::from_str")]
     pub redis_db: u32,
@@ -115,8 +116,11 @@ pub struct ServerConfig {
     /// Daily log files kept in `logdir`; 0 keeps them all.
     #[serde(deserialize_with = "lenient::from_str")]
     pub log_retention_days: usize,
-    /// Bearer token that `GET /metrics` requires; when empty, only loopback clients may scrape.
+    /// Bearer token with which `GET /metrics` may be scraped from anywhere.
     pub metrics_token: Secret,
+    /// Client addresses (or CIDR networks) that may scrape `GET /metrics` without the token.
+    #[serde(deserialize_with = "lenient::networks")]
+    pub metrics_allow: Vec<ipnet::IpNet>,
     /// Encrypts the credentials of DHIS2 servers stored in the database (at least 32 bytes).
     pub credentials_key: Secret,
     /// A file holding `credentials_key`, read when it is empty.
@@ -188,6 +192,9 @@ impl Default for ServerConfig {
             log_level: "info".into(),
             log_retention_days: 14,
             metrics_token: Secret::default(),
+            metrics_allow: [std::net::IpAddr::from([127, 0, 0, 1]), std::net::Ipv6Addr::LOCALHOST.into()]
+                .map(ipnet::IpNet::from)
+                .into(),
             credentials_key: Secret::default(),
             credentials_key_file: String::new(),
             conf_dir: "/etc/dhis2gw/conf.d".into(),
@@ -322,14 +329,23 @@ pub struct DatabaseUri(#[serde(deserialize_with = "lenient::string")] pub String
 
 impl DatabaseUri {
     pub fn masked(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("********"));
-                u.to_string()
-            }
-            _ => self.0.clone(),
-        }
+        masked_url(&self.0)
     }
+}
+
+/// A URL with its password, if any, replaced by `********`.
+fn masked_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("********"));
+            u.to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
+fn serialize_masked_url<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&masked_url(text))
 }
 
 impl Serialize for DatabaseUri {
@@ -429,6 +445,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_LOG_LEVEL", "server.log_level"),
     ("DHIS2GW_LOG_RETENTION_DAYS", "server.log_retention_days"),
     ("DHIS2GW_METRICS_TOKEN", "server.metrics_token"),
+    ("DHIS2GW_METRICS_ALLOW", "server.metrics_allow"),
     ("DHIS2GW_CREDENTIALS_KEY", "server.credentials_key"),
     ("DHIS2GW_CREDENTIALS_KEY_FILE", "server.credentials_key_file"),
     ("DHIS2GW_CONF_DIR", "server.conf_dir"),
@@ -1087,12 +1104,13 @@ mod tests {
     #[test]
     fn printed_configuration_masks_secrets_and_names_sources() {
         let l = load(
-            "database:\n  uri: postgres://gw:hunter2@db/gw\n",
+            "database:\n  uri: postgres://gw:hunter2@db/gw\nserver:\n  redis_address: redis://:swordfish@cache:6379\n",
             &[("DHIS2GW_JWT_SECRET", SECRET), ("dhis2_pat", "d2pat_secret")],
         )
         .unwrap();
         let yaml = l.to_annotated_yaml();
         assert!(!yaml.contains("hunter2") && !yaml.contains(SECRET) && !yaml.contains("d2pat_secret"), "{yaml}");
+        assert!(!yaml.contains("swordfish") && yaml.contains("redis://:********@cache:6379"), "{yaml}");
         assert!(yaml.contains("jwt_secret: \"********\"  # env DHIS2GW_JWT_SECRET"), "{yaml}");
         assert!(yaml.contains("# file "), "{yaml}");
         assert!(yaml.contains("port: 9090  # default"), "{yaml}");

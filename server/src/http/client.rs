@@ -31,6 +31,22 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// Where the request really comes from, when that is known: a trusted proxy's forwarded
+/// client, or the peer itself when nothing says it relays for someone else. `None` when an
+/// untrusted peer (a proxy nobody declared) forwards for an unknown client: then its own
+/// address, often loopback, must not grant anything.
+pub fn origin(parts: &Parts, config: &ServerConfig) -> Option<IpAddr> {
+    let peer = peer(parts);
+    let relayed = FORWARDING_HEADERS.iter().any(|h| parts.headers.contains_key(*h));
+    if relayed && !trusted(&config.trusted_proxies, peer) {
+        return None;
+    }
+    Some(client_ip(&config.trusted_proxies, peer, &parts.headers))
+}
+
+/// Headers with which a proxy says it relays a request for someone else.
+const FORWARDING_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
 /// The TCP peer; unspecified when the server was started without connect info.
 fn peer(parts: &Parts) -> IpAddr {
     parts

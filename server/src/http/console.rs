@@ -68,6 +68,10 @@ async fn serve(State(state): State<AppState>, request: Request) -> Response {
     };
     if index && response.status().is_success() {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let page = tokio::fs::read_to_string(dir.join("index.html")).await.unwrap_or_default();
+        if let Ok(policy) = HeaderValue::from_str(&policy(&page)) {
+            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
     }
     // A directory asked for without its slash is redirected by ServeDir, which does not know
     // it is mounted under /console.
@@ -79,6 +83,30 @@ async fn serve(State(state): State<AppState>, request: Request) -> Response {
         response.headers_mut().insert(header::LOCATION, prefixed);
     }
     response
+}
+
+/// The console's Content-Security-Policy: its own files, WebAssembly, the inline script trunk
+/// writes to start it (allowed by its hash, so no injected inline script runs), and calls to
+/// gateways (the sign-in screen may name another one).
+fn policy(index: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let hashes: String = index
+        .split("<script")
+        .skip(1)
+        .filter_map(|rest| {
+            let (tag, rest) = rest.split_once('>')?;
+            let (body, _) = rest.split_once("</script>")?;
+            (!tag.contains("src=")).then(|| {
+                let digest = sha2::Sha256::digest(body.as_bytes());
+                format!(" 'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+            })
+        })
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self' http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 }
 
 /// The console's `index.html`, for a route of its own.

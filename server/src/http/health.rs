@@ -5,11 +5,15 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use dhis2gw_wire::Health;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
+use super::metrics::holds_metrics_token;
+use super::{AppState, client};
+use crate::auth::{Authorized, Staff};
+use crate::error::ApiError;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -23,13 +27,21 @@ async fn live() -> axum::Json<Health> {
     axum::Json(Health { status: "ok".into(), version: crate::VERSION.into(), checks: BTreeMap::new(), error: None })
 }
 
-/// PostgreSQL and Redis are reachable; 503 names what is down.
+/// PostgreSQL and Redis are reachable (503 when not). Which one is down, and why, is told
+/// only to a caller on this host, one with `server.metrics_token`, or signed-in staff.
 #[utoipa::path(
     get, path = "/health/ready", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Health, description = "A dependency is down")),
-    security(())
+    security((), ("bearer" = []))
 )]
-async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
+async fn ready(
+    State(state): State<AppState>,
+    staff: Result<Authorized<Staff>, ApiError>,
+    parts: Parts,
+) -> (StatusCode, axum::Json<Health>) {
+    let detailed = staff.is_ok()
+        || holds_metrics_token(&state, &parts.headers)
+        || client::origin(&parts, &state.config.server).is_some_and(|ip| ip.is_loopback());
     let postgres = async {
         sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(&state.db).await.map(drop).map_err(|e| e.to_string())
     };
@@ -46,7 +58,11 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(format!("not ready: {} down", down.join(" and "))))
     };
-    let body = Health { status: label.into(), version: crate::VERSION.into(), checks, error };
+    let body = if detailed {
+        Health { status: label.into(), version: crate::VERSION.into(), checks, error }
+    } else {
+        Health { status: label.into(), version: String::new(), checks: BTreeMap::new(), error: None }
+    };
     (status, axum::Json(body))
 }
 

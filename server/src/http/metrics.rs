@@ -1,10 +1,11 @@
-//! `GET /metrics`: the Prometheus exposition, for a bearer token or, without one configured,
-//! for loopback clients only.
+//! `GET /metrics`: the Prometheus exposition, for whoever the configuration says: with
+//! `server.metrics_token` set, its bearer; otherwise the clients `server.metrics_allow` names
+//! (this host by default), never one relayed by a proxy that is not a trusted one.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dhis2gw_wire::ErrorBody;
@@ -12,14 +13,11 @@ use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
+use super::{AppState, client};
 use crate::error::{ApiError, ApiResult};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Headers a reverse proxy adds: a request carrying one did not really start on this host.
-const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(metrics))
@@ -31,16 +29,23 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "The metrics", content_type = "application/openmetrics-text"),
         (status = 401, body = ErrorBody, description = "`server.metrics_token` is set and was not sent"),
-        (status = 403, body = ErrorBody, description = "No token configured and the client is not on this host"),
+        (status = 403, body = ErrorBody, description = "No token configured and the client is not in `server.metrics_allow`"),
     ),
     security(("bearer" = []), ())
 )]
-async fn metrics(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    allowed(&state, peer, &headers)?;
+async fn metrics(State(state): State<AppState>, parts: Parts) -> ApiResult<Response> {
+    let server = &state.config.server;
+    if !server.metrics_token.is_empty() && !holds_metrics_token(&state, &parts.headers) {
+        return Err(ApiError::Unauthorized("GET /metrics needs Authorization: Bearer <server.metrics_token>".into()));
+    }
+    let allowed =
+        || client::origin(&parts, server).is_some_and(|ip| server.metrics_allow.iter().any(|n| n.contains(&ip)));
+    if server.metrics_token.is_empty() && !allowed() {
+        return Err(ApiError::Forbidden(
+            "GET /metrics is served to the clients in server.metrics_allow; set server.metrics_token to scrape from elsewhere"
+                .into(),
+        ));
+    }
     let m = &state.metrics;
     // A Redis outage must not cost the scrape: the gauge then keeps its last value.
     match tokio::time::timeout(QUEUE_TIMEOUT, state.queue.depth()).await {
@@ -53,29 +58,15 @@ async fn metrics(
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], m.render()).into_response())
 }
 
-fn allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ApiResult<()> {
+/// `Authorization: Bearer <server.metrics_token>`, when a token is configured.
+pub fn holds_metrics_token(state: &AppState, headers: &HeaderMap) -> bool {
     let token = &state.config.server.metrics_token;
-    if !token.is_empty() {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or_default();
-        // Comparing digests keeps the comparison's timing from revealing the token.
-        return if Sha256::digest(sent) == Sha256::digest(token.expose()) {
-            Ok(())
-        } else {
-            Err(ApiError::Unauthorized("GET /metrics needs Authorization: Bearer <server.metrics_token>".into()))
-        };
-    }
-    let local = peer.ip().to_canonical().is_loopback();
-    let proxied = PROXY_HEADERS.iter().any(|h| headers.contains_key(*h));
-    if local && !proxied {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "Metrics are served only to clients on this host; set server.metrics_token to scrape from elsewhere".into(),
-        ))
-    }
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    // Comparing digests keeps the comparison's timing from revealing the token.
+    !token.is_empty() && Sha256::digest(sent) == Sha256::digest(token.expose())
 }

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderValue, header};
 use axum::response::Html;
 use minijinja::value::{Serde, Value};
 use minijinja::{Environment, context};
 use serde::Serialize;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -34,6 +36,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/docs/{page}", axum::routing::get(doc_page))
         // ServeDir refuses `..` and answers 404 outside the directory.
         .nest_service("/static", ServeDir::new(&state.config.server.static_directory))
+        // The pages run no script at all and load only their own images and styles.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; base-uri 'none'; \
+                 form-action 'none'; frame-ancestors 'none'",
+            ),
+        ))
 }
 
 #[derive(Serialize)]

@@ -700,3 +700,84 @@ async fn stored_credentials_are_bound_to_their_server_and_old_ones_are_resealed(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn pages_and_answers_carry_security_headers_and_the_console_runs_only_its_own_script() {
+    let console = tempfile::tempdir().unwrap();
+    let boot = "\nimport init from './app.js';\nawait init();\n";
+    std::fs::write(
+        console.path().join("index.html"),
+        format!("<html><head><script type=\"module\">{boot}</script></head></html>"),
+    )
+    .unwrap();
+    let directory = console.path().to_str().unwrap().to_string();
+    let app = spawn_app_with(|c| c.server.console_directory = directory).await;
+    for path in [
+        "/console/",
+        "/console/logs/42",
+        "/",
+        "/docs/partner-guide",
+        "/static/favicon.svg",
+        "/api/v2/me",
+        "/health/live",
+    ] {
+        let r = app.request(Method::GET, path).send().await.unwrap();
+        let h = r.headers();
+        assert_eq!(h.get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "{path}");
+        assert_eq!(h.get("x-frame-options").map(|v| v.to_str().unwrap()), Some("DENY"), "{path}");
+        assert_eq!(h.get("referrer-policy").map(|v| v.to_str().unwrap()), Some("no-referrer"), "{path}");
+        if !path.starts_with("/api") && !path.starts_with("/health") {
+            let csp = h.get("content-security-policy").unwrap_or_else(|| panic!("{path}: no CSP")).to_str().unwrap();
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            let scripts = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap_or_default();
+            assert!(!scripts.contains("unsafe-inline"), "{path}: {csp}");
+        }
+    }
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(boot.as_bytes()));
+    let r = app.request(Method::GET, "/console/").send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains(&format!("'sha256-{hash}'")) && csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    let page = app.request(Method::GET, "/docs/partner-guide").send().await.unwrap();
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+}
+
+#[tokio::test]
+async fn readiness_details_and_metrics_are_for_those_the_configuration_names() {
+    // The proxy in front (127.0.0.1 here) is trusted, so the client it names is what counts.
+    let app = spawn_app_with(|c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.server.metrics_allow = vec!["198.51.100.0/24".parse().unwrap()];
+    })
+    .await;
+    let ready = |from: Option<&str>, bearer: Option<&str>| {
+        let mut request = app.request(Method::GET, "/health/ready");
+        if let Some(from) = from {
+            request = request.header("X-Forwarded-For", from);
+        }
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        async move { expect_json(request.send().await.unwrap(), StatusCode::OK).await }
+    };
+    let anonymous = ready(Some("203.0.113.9"), None).await;
+    assert_eq!(anonymous, json!({"status": "ok"}), "only ok or not ok for a stranger");
+    assert_eq!(ready(None, None).await["checks"]["postgres"], "ok", "details on this host");
+    let admin = app.user("admin", Role::Admin).await;
+    assert_eq!(ready(Some("203.0.113.9"), Some(&admin.jwt)).await["checks"]["redis"], "ok", "details for staff");
+
+    let scrape = |from: &'static str| app.request(Method::GET, "/metrics").header("X-Forwarded-For", from).send();
+    assert_eq!(scrape("198.51.100.7").await.unwrap().status(), StatusCode::OK, "a client server.metrics_allow names");
+    expect_error(scrape("203.0.113.9").await.unwrap(), StatusCode::FORBIDDEN).await;
+    // This host is not special when the configuration does not name it.
+    expect_error(app.request(Method::GET, "/metrics").send().await.unwrap(), StatusCode::FORBIDDEN).await;
+
+    // Without trusted proxies, a relayed request is nobody's: not even loopback counts.
+    let plain = spawn_app().await;
+    let relayed = plain.request(Method::GET, "/metrics").header("X-Forwarded-For", "127.0.0.1").send().await.unwrap();
+    expect_error(relayed, StatusCode::FORBIDDEN).await;
+    let relayed =
+        plain.request(Method::GET, "/health/ready").header("X-Forwarded-For", "127.0.0.1").send().await.unwrap();
+    assert_eq!(expect_json(relayed, StatusCode::OK).await, json!({"status": "ok"}));
+}

@@ -42,8 +42,12 @@ pub struct Message {
 pub struct Health {
     /// `ok` or `unavailable`.
     pub status: String,
+    /// The gateway's version; the fields below it too are given only to a caller on the
+    /// gateway's host, with the metrics token, or signed-in staff.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
     /// Each dependency (`postgres`, `redis`) with `ok` or the reason it is down.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub checks: std::collections::BTreeMap<String, String>,
     /// When unavailable: which dependencies are down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
