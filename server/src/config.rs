@@ -105,6 +105,12 @@ pub struct ServerConfig {
     /// `-Host` are believed; from anyone else those headers are ignored.
     #[serde(deserialize_with = "lenient::networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// PEM certificate (chain) and private key: the gateway then serves HTTPS, and reads
+    /// both again on SIGHUP. Both or neither.
+    #[serde(deserialize_with = "lenient::string")]
+    pub tls_cert_file: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub tls_key_file: String,
     /// The gateway's address as clients reach it (`https://gw.example.org`), for the
     /// absolute URLs it answers with; when empty they come from a trusted proxy's headers,
     /// or are relative.
@@ -160,6 +166,14 @@ pub struct ServerConfig {
     pub bootstrap_admin_password: Secret,
 }
 
+impl ServerConfig {
+    /// The certificate and key files when TLS is configured.
+    pub fn tls_files(&self) -> Option<(&str, &str)> {
+        let (cert, key) = (self.tls_cert_file.trim(), self.tls_key_file.trim());
+        (!cert.is_empty()).then_some((cert, key))
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -188,6 +202,8 @@ impl Default for ServerConfig {
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             public_url: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
             log_retention_days: 14,
@@ -441,6 +457,8 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_CORS_ALLOWED_ORIGINS", "server.cors_allowed_origins"),
     ("DHIS2GW_TRUSTED_PROXIES", "server.trusted_proxies"),
     ("DHIS2GW_PUBLIC_URL", "server.public_url"),
+    ("DHIS2GW_TLS_CERT_FILE", "server.tls_cert_file"),
+    ("DHIS2GW_TLS_KEY_FILE", "server.tls_key_file"),
     ("DHIS2GW_LOG_FORMAT", "server.log_format"),
     ("DHIS2GW_LOG_LEVEL", "server.log_level"),
     ("DHIS2GW_LOG_RETENTION_DAYS", "server.log_retention_days"),
@@ -652,6 +670,11 @@ impl Config {
                     format!("'{origin}' is not an origin like https://console.example.org"),
                 ));
             }
+        }
+        if s.tls_cert_file.trim().is_empty() != s.tls_key_file.trim().is_empty() {
+            let missing =
+                if s.tls_cert_file.trim().is_empty() { "server.tls_cert_file" } else { "server.tls_key_file" };
+            return Err((missing, "TLS needs both server.tls_cert_file and server.tls_key_file".into()));
         }
         if !s.public_url.is_empty() {
             let u = url::Url::parse(&s.public_url).map_err(|e| ("server.public_url", format!("not a URL: {e}")))?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
 use dhis2gw_wire::{CreateUser, Role};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -33,6 +34,8 @@ const METADATA_CACHE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 pub struct Application {
     listener: TcpListener,
+    /// `server.tls_cert_file` and `tls_key_file`, loaded: HTTPS instead of HTTP.
+    tls: Option<RustlsConfig>,
     state: AppState,
 }
 
@@ -56,9 +59,17 @@ impl Application {
         let (host, port) = (config.server.host.as_str(), config.server.port);
         let listener =
             TcpListener::bind((host, port)).await.with_context(|| format!("cannot listen on {host}:{port}"))?;
+        let tls =
+            match config.server.tls_files() {
+                Some((cert, key)) => Some(RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
+                    format!("server.tls_cert_file, server.tls_key_file: cannot load {cert} and {key}")
+                })?),
+                None => None,
+            };
         let jwt = Arc::new(JwtKeys::new(config.server.jwt_secret.expose(), config.server.access_token_ttl));
         Ok(Application {
             listener,
+            tls,
             state: AppState {
                 mappings: Arc::new(MappingCache::new(config.api.mapping_scheme)),
                 api_tokens: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(TOKEN_CACHE_TTL).build(),
@@ -124,12 +135,28 @@ impl Application {
         // Migrations ran and the port is bound: `systemctl start` may return now.
         notify_systemd(sd_notify::NotifyState::Ready);
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        let stop_accepting = async move {
             shutdown.await;
             notify_systemd(sd_notify::NotifyState::Stopping);
             tracing::info!("shutting down: no new connections, finishing in-flight requests and deliveries");
             let _ = stopping_tx.send(true);
-        });
+        };
+        let files = state.config.server.tls_files().map(|(cert, key)| (cert.to_string(), key.to_string()));
+        tokio::spawn(reload_on_hangup(self.tls.clone().zip(files)));
+        let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match self.tls {
+            None => Box::pin(axum::serve(self.listener, app).with_graceful_shutdown(stop_accepting).into_future()),
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    stop_accepting.await;
+                    // In-flight requests get the grace period below, as over plain HTTP.
+                    stopper.graceful_shutdown(None);
+                });
+                let listener = self.listener.into_std()?;
+                Box::pin(axum_server::from_tcp_rustls(listener, tls)?.handle(handle).serve(app))
+            }
+        };
         let deadline = {
             let stopping = stopping();
             async move {
@@ -152,6 +179,32 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Reads the certificate and key again on every SIGHUP (`systemctl reload`, after a
+/// renewal), without dropping a connection; a bad new pair is logged and the old one kept.
+/// Without TLS a SIGHUP does nothing (rather than end the process, its default).
+async fn reload_on_hangup(tls: Option<(RustlsConfig, (String, String))>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return tracing::warn!("cannot listen for SIGHUP; restart the gateway to load a renewed certificate");
+        };
+        while hangups.recv().await.is_some() {
+            let Some((tls, (cert, key))) = &tls else {
+                tracing::info!("SIGHUP: no TLS configured, nothing to reload");
+                continue;
+            };
+            match tls.reload_from_pem_file(cert, key).await {
+                Ok(()) => tracing::info!(%cert, "TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(%cert, error = %e, "TLS certificate not reloaded; the previous one stays in use")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 /// Tells systemd (`Type=notify`) about the service's state; nothing outside systemd.

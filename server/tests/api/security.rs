@@ -781,3 +781,65 @@ async fn readiness_details_and_metrics_are_for_those_the_configuration_names() {
         plain.request(Method::GET, "/health/ready").header("X-Forwarded-For", "127.0.0.1").send().await.unwrap();
     assert_eq!(expect_json(relayed, StatusCode::OK).await, json!({"status": "ok"}));
 }
+
+/// A self-signed certificate for 127.0.0.1, as PEM (certificate, key).
+fn self_signed() -> (String, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    (certified.cert.pem(), certified.signing_key.serialize_pem())
+}
+
+/// The certificate (DER) a TLS server presents.
+async fn presented_certificate(address: &str, trusted: &str) -> Vec<u8> {
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(trusted.as_bytes()).unwrap()])
+        .tls_info(true)
+        .build()
+        .unwrap();
+    let response = client.get(format!("{address}/health/live")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.extensions().get::<reqwest::tls::TlsInfo>().unwrap().peer_certificate().unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn the_gateway_serves_https_and_reloads_its_certificate_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (first_cert, first_key) = self_signed();
+    std::fs::write(&cert, &first_cert).unwrap();
+    std::fs::write(&key, &first_key).unwrap();
+    let (cert_file, key_file) = (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string());
+    let app = spawn_app_with(|c| {
+        c.server.tls_cert_file = cert_file;
+        c.server.tls_key_file = key_file;
+    })
+    .await;
+    let https = app.address.replace("http://", "https://");
+    let first = presented_certificate(&https, &first_cert).await;
+    assert!(app.client.get(app.url("/health/live")).send().await.is_err(), "plain HTTP is not served");
+
+    // A renewed certificate is picked up on SIGHUP, without a restart.
+    let (second_cert, second_key) = self_signed();
+    std::fs::write(&cert, &second_cert).unwrap();
+    std::fs::write(&key, &second_key).unwrap();
+    let status = std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    loop {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(second_cert.as_bytes()).unwrap()])
+            .build()
+            .unwrap();
+        if client.get(format!("{https}/health/live")).send().await.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the new certificate was not loaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(presented_certificate(&https, &second_cert).await, first);
+
+    // A broken pair on the next SIGHUP keeps the working one.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    presented_certificate(&https, &second_cert).await;
+}
