@@ -203,6 +203,16 @@ pub async fn refresh(gateway: &str, refresh_token: &str) -> ApiResult<TokenRespo
     }
 }
 
+/// Ends the sign-in on the gateway: every refresh token of it stops working there.
+pub async fn sign_out(gateway: &str, refresh_token: &str) -> ApiResult<()> {
+    let call = Call::post("/users/signOut").json(&RefreshRequest { refresh_token: refresh_token.to_string() });
+    let response = send(&call, gateway, None).await?;
+    match response.status() {
+        204 => Ok(()),
+        _ => Err(error_of(response).await),
+    }
+}
+
 type RefreshFuture = Shared<LocalBoxFuture<'static, ApiResult<()>>>;
 
 thread_local! {

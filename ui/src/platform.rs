@@ -43,6 +43,19 @@ pub fn normalise_gateway(input: &str) -> String {
     if input.contains("://") { input.to_string() } else { format!("http://{input}") }
 }
 
+/// Whether passwords and data to `gateway` would cross a network unencrypted: a plain
+/// `http://` address that is not this computer.
+pub fn unencrypted_over_network(gateway: &str) -> bool {
+    let gateway = normalise_gateway(gateway).to_ascii_lowercase();
+    let Some(rest) = gateway.strip_prefix("http://") else { return false };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    !(host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.") || host == "::1")
+}
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(catch, js_namespace = ["window", "__TAURI__", "core"], js_name = invoke)]
@@ -242,6 +255,23 @@ pub fn serving_gateway() -> Option<String> {
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn plain_http_is_flagged_unless_the_gateway_is_this_computer() {
+        for unencrypted in ["gw.example.org:9090", "http://10.0.0.5", "http://gw.example.org/console/", "HTTP://Gw.Org"]
+        {
+            assert!(unencrypted_over_network(unencrypted), "{unencrypted}");
+        }
+        for safe in [
+            "https://gw.example.org",
+            "localhost:9090",
+            "http://127.0.0.1:9090",
+            "http://[::1]:9090",
+            "http://app.localhost",
+        ] {
+            assert!(!unencrypted_over_network(safe), "{safe}");
+        }
+    }
 
     #[wasm_bindgen_test]
     fn gateway_addresses_are_normalised_and_remembered_most_recent_first() {

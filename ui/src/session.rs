@@ -90,9 +90,15 @@ impl Session {
         Ok(())
     }
 
-    /// Ends the session at the user's request: the refresh token is forgotten.
+    /// Ends the session at the user's request: the gateway revokes the sign-in (best effort:
+    /// signed out here even when the gateway cannot be reached) and the refresh token is forgotten.
     pub fn sign_out(&self) {
-        platform::remember_refresh_token(&self.gateway.get_untracked(), None);
+        let gateway = self.gateway.get_untracked();
+        if let Some(refresh_token) = self.auth.with_untracked(|a| a.as_ref().map(|a| a.refresh_token.clone())) {
+            let revoking = gateway.clone();
+            api::spawn(async move { api::sign_out(&revoking, &refresh_token).await }, |_| {});
+        }
+        platform::remember_refresh_token(&gateway, None);
         self.auth.set(None);
         self.notice.set(None);
     }

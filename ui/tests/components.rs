@@ -101,3 +101,24 @@ async fn notices_appear_and_errors_are_marked() {
     assert_eq!(notices.length(), 2);
     assert_eq!(text(&el, ".notice.error"), "Refused");
 }
+
+#[wasm_bindgen_test]
+async fn the_sign_in_screen_warns_of_plain_http_to_another_computer_only() {
+    use dhis2gw_ui::pages::signin::SignIn;
+    use dhis2gw_ui::session::Session;
+    for (gateway, warned) in
+        [("http://gw.example.org:9090", true), ("https://gw.example.org", false), ("http://localhost:9090", false)]
+    {
+        let el = host();
+        let _handle = leptos::mount::mount_to(el.clone(), move || {
+            provide_context(Session::new(gateway.to_string()));
+            view! { <SignIn/> }
+        });
+        leptos::task::tick().await;
+        let warning = el.query_selector("#plain-http").unwrap();
+        assert_eq!(warning.is_some(), warned, "{gateway}");
+        if let Some(warning) = warning {
+            assert!(warning.text_content().unwrap().contains("plain HTTP"), "{gateway}");
+        }
+    }
+}

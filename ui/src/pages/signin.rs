@@ -73,6 +73,15 @@ pub fn SignIn() -> impl IntoView {
                         {remembered.iter().map(|g| view! { <option value=g.clone()></option> }).collect_view()}
                     </datalist>
                 </label>
+                {move || {
+                    let address = platform::serving_gateway().unwrap_or_else(|| gateway.get());
+                    platform::unencrypted_over_network(&address).then(|| view! {
+                        <p id="plain-http" class="warning-box" role="alert">
+                            "This gateway is reached over plain HTTP: passwords and data cross the network unencrypted. \
+                             Ask your administrator for its https:// address."
+                        </p>
+                    })
+                }}
                 <label>
                     "Username"
                     <input id="username" autocomplete="username" bind:value=username autofocus/>
