@@ -134,25 +134,26 @@ cmd_run() {
   cargo run -q -p dhis2gw -- --config "$ROOT/packaging/dev/dhis2gw.dev.yml" "$@"
 }
 
-# dhis2.py from PyPI, a DHIS2 client library we did not write, for the DHIS2-compatible API's
-# tests; kept in a virtualenv beside the build.
-ensure_dhis2_py() {
+# From PyPI, into a virtualenv beside the build: dhis2.py, a DHIS2 client library we did not
+# write, for the DHIS2-compatible API's tests; and schemathesis, which fuzzes the whole API
+# from its OpenAPI document (server/tests/api/fuzz.rs).
+ensure_python_tools() {
   local venv="$TARGET_DIR/dhis2py-venv"
-  if ! "$venv/bin/python" -c 'import dhis2' 2>/dev/null; then
+  if ! "$venv/bin/python" -c 'import dhis2' 2>/dev/null \
+      || [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version 4.32.5" ]; then
     command -v python3 >/dev/null || apt_install python3
     python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
-    log "installing dhis2.py (PyPI) for the client-library tests"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "dhis2.py==2.3.0"
+    log "installing dhis2.py and schemathesis (PyPI) for the client-library and fuzzing tests"
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "dhis2.py==2.3.0" "schemathesis==4.32.5"
   fi
-  export DHIS2GW_TEST_PYTHON="$venv/bin/python"
+  export DHIS2GW_TEST_PYTHON="$venv/bin/python" DHIS2GW_TEST_SCHEMATHESIS="$venv/bin/schemathesis"
 }
 
 cmd_test() {
   ensure_toolchain
   ensure_services
-  ensure_dhis2_py
+  ensure_python_tools
   ensure_console_tools
   command -v tauri-driver >/dev/null || { log "installing tauri-driver"; cargo install tauri-driver --version '^2' --locked; }
   export DHIS2GW_TEST_POSTGRES="${DHIS2GW_TEST_POSTGRES:-$(postgres_server)}"

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct TrackerParams {
     /// `COMMIT` (default): store and deliver; `VALIDATE`: ask DHIS2 to check it, store nothing.
     #[serde(rename = "importMode", default)]
+    #[param(inline)]
     import_mode: ImportMode,
 }
 

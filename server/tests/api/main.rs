@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod console;
 mod dhis2_api;
+mod fuzz;
 mod hostile;
 mod logs;
 mod mappings;
