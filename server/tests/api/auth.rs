@@ -7,10 +7,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-fn basic(username: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))
-}
-
 #[tokio::test]
 async fn get_token_accepts_json_or_basic_credentials() {
     let app = spawn_app().await;

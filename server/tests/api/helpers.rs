@@ -152,3 +152,9 @@ pub fn details(body: &Value) -> Vec<String> {
         .map(|d| d.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
         .unwrap_or_default()
 }
+
+/// An `Authorization: Basic` header value.
+pub fn basic(username: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))
+}

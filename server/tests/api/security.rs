@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use dhis2_double::{Version, fixture};
 use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode, header};
@@ -27,10 +26,6 @@ async fn raw_get(app: &TestApp, path: &str, authorization: &str) -> (u16, String
     let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
-}
-
-fn basic(username: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))
 }
 
 fn data_value_set(value: &str) -> Value {
