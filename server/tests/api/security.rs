@@ -838,3 +838,19 @@ async fn the_gateway_serves_https_and_reloads_its_certificate_on_sighup() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     presented_certificate(&https, &second_cert).await;
 }
+
+#[tokio::test]
+async fn remembered_basic_credentials_end_when_another_gateway_process_deactivates_the_user() {
+    let mut database = String::new();
+    let first = spawn_app_with(|c| database = c.database.uri.0.clone()).await;
+    let admin = first.user("admin", Role::Admin).await;
+    let partner = first.user("partner", Role::Partner).await;
+    let second = spawn_app_with(|c| c.database.uri.0 = database.clone()).await;
+    let me =
+        || first.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, basic("partner", PASSWORD)).send();
+    assert_eq!(me().await.unwrap().status(), StatusCode::OK);
+    let deactivated =
+        second.request(Method::DELETE, &format!("/api/v2/users/{}", partner.uid)).bearer_auth(&admin.jwt).send().await;
+    assert_eq!(deactivated.unwrap().status(), StatusCode::OK);
+    assert_eq!(me().await.unwrap().status(), StatusCode::UNAUTHORIZED, "the first process still trusted it");
+}
