@@ -27,10 +27,6 @@ use crate::{db, servers, sweeper, users};
 /// How long a verified API token is trusted without asking PostgreSQL again. Revocation and
 /// deactivation through this process take effect at once; through another process within this.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
-/// Bytes of DHIS2 metadata answers the DHIS2-compatible API keeps, and for how long at most
-/// (beyond `server.dhis2_api_cache_ttl` they are served only while DHIS2 is down).
-const METADATA_CACHE_BYTES: u64 = 64 * 1024 * 1024;
-const METADATA_CACHE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 pub struct Application {
     listener: TcpListener,
@@ -84,13 +80,7 @@ impl Application {
                 metrics,
                 servers,
                 hierarchy: Arc::default(),
-                dhis2_api_cache: moka::sync::Cache::builder()
-                    .max_capacity(METADATA_CACHE_BYTES)
-                    .weigher(|key: &String, (_, _, body): &(std::time::Instant, u16, String)| {
-                        u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
-                    })
-                    .time_to_live(METADATA_CACHE_MAX_AGE)
-                    .build(),
+                dhis2_api_cache: crate::dhis2::proxy::answer_cache(),
                 sign_in: Arc::default(),
             },
         })

@@ -46,6 +46,24 @@ const SYSTEM_INFO_FIELDS: [&str; 9] = [
     "systemName",
 ];
 
+/// Bytes of answers kept, and for how long at most: beyond `server.dhis2_api_cache_ttl` they
+/// are served only while DHIS2 is down, and never older than this.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// An answer as cached: when it was fetched, its status and its (redacted) body.
+pub type CachedAnswer = (std::time::Instant, u16, String);
+
+/// The cache of answers, bounded by their size in bytes and by age (not by their number:
+/// a few huge answers must not take the memory of thousands of small ones).
+pub fn answer_cache() -> moka::sync::Cache<String, CachedAnswer> {
+    moka::sync::Cache::builder()
+        .max_capacity(CACHE_BYTES)
+        .weigher(|key: &String, (_, _, body): &CachedAnswer| u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX))
+        .time_to_live(CACHE_MAX_AGE)
+        .build()
+}
+
 /// A metadata read the gateway will make on a client's behalf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MetadataRead {
@@ -256,6 +274,19 @@ mod tests {
             .redact(r#"{"version":"2.40.5","databaseInfo":{"user":"dhis"},"externalDirectory":"/opt/dhis2"}"#)
             .unwrap();
         assert_eq!(info, r#"{"version":"2.40.5"}"#);
+    }
+
+    #[test]
+    fn the_answer_cache_is_bounded_by_bytes_and_age() {
+        let cache = answer_cache();
+        let megabyte = "x".repeat(1024 * 1024);
+        for i in 0..200 {
+            cache.insert(format!("dataSets?page={i}"), (std::time::Instant::now(), 200, megabyte.clone()));
+        }
+        cache.run_pending_tasks();
+        assert!(cache.weighted_size() <= CACHE_BYTES, "{} bytes kept", cache.weighted_size());
+        assert!(cache.entry_count() < 100, "{} answers of 1 MiB kept", cache.entry_count());
+        assert_eq!(cache.policy().time_to_live(), Some(CACHE_MAX_AGE));
     }
 
     #[test]

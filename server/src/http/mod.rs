@@ -73,7 +73,7 @@ pub struct AppState {
     pub hierarchy: Arc<crate::orgunits::Hierarchy>,
     /// Metadata read through the DHIS2-compatible API: the read's key → (fetched, status, body);
     /// bounded by bytes and age (see `startup`).
-    pub dhis2_api_cache: moka::sync::Cache<String, (Instant, u16, String)>,
+    pub dhis2_api_cache: moka::sync::Cache<String, crate::dhis2::proxy::CachedAnswer>,
 }
 
 impl AppState {
