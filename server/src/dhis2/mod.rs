@@ -74,16 +74,26 @@ impl Dhis2Client {
             }
             AuthMethod::Pat => Auth::Pat(api.dhis2_pat.expose().to_string()),
         };
-        Dhis2Client::new(&api.dhis2_base_url, auth, Duration::from_secs(api.dhis2_timeout), metrics).map(Some)
+        Dhis2Client::new(&api.dhis2_base_url, auth, Duration::from_secs(api.dhis2_timeout), metrics, None).map(Some)
     }
 
-    pub fn new(base_url: &str, auth: Auth, timeout: Duration, metrics: Arc<Metrics>) -> anyhow::Result<Dhis2Client> {
-        let http = reqwest::Client::builder()
+    /// `resolver`: how host names are resolved, when not as usual (see `servers::address`).
+    pub fn new(
+        base_url: &str,
+        auth: Auth,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+    ) -> anyhow::Result<Dhis2Client> {
+        let builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10).min(timeout))
-            .user_agent(concat!("dhis2gw/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?;
+            .user_agent(concat!("dhis2gw/", env!("CARGO_PKG_VERSION")));
+        let builder = match resolver {
+            Some(resolver) => builder.dns_resolver(resolver),
+            None => builder,
+        };
+        let http = builder.build().context("building the HTTP client")?;
         Ok(Dhis2Client { http, api: api_root(base_url), auth, version: Mutex::new(None), metrics })
     }
 

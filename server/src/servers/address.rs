@@ -6,8 +6,9 @@
 //! private network; servers in the configuration files are the operator's word and are not
 //! checked.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
 use crate::error::{ApiError, ApiResult};
@@ -39,6 +40,38 @@ pub async fn check_public(base_url: &str) -> ApiResult<()> {
         Some(ip) => Err(refused(&ip.to_string(), "not a public address")),
         None => Ok(()),
     }
+}
+
+/// The same rule when connecting, for servers added through the API: a name that resolves
+/// to an inner address now (whatever it resolved to when the server was added: DNS
+/// rebinding) is not connected to.
+pub struct PublicOnly;
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        let name = name.as_str().to_string();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{name} resolves to no public address (server.allow_private_dhis2_addresses is off)"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// A base URL whose host is an inner address written as such (no name to resolve).
+pub fn inner_literal(base_url: &str) -> Option<IpAddr> {
+    let ip: IpAddr = match Url::parse(base_url).ok()?.host()? {
+        Host::Ipv4(ip) => ip.into(),
+        Host::Ipv6(ip) => ip.into(),
+        Host::Domain(_) => return None,
+    };
+    (!is_public(ip)).then_some(ip)
 }
 
 fn refused(what: &str, why: &str) -> ApiError {

@@ -545,6 +545,8 @@ pub struct Registry {
     metrics: Arc<Metrics>,
     primary: Option<(i64, Arc<Dhis2Client>)>,
     cc_names: Vec<String>,
+    /// `server.allow_private_dhis2_addresses`: servers added through the API may be inner.
+    allow_private: bool,
     connections: Mutex<HashMap<i64, (String, Connection)>>,
     destinations: moka::sync::Cache<(), Vec<i64>>,
     /// CC names already reported as missing, so the log says it once.
@@ -559,6 +561,7 @@ impl Registry {
             metrics,
             primary,
             cc_names: config.api.cc_dhis2_servers.clone(),
+            allow_private: config.server.allow_private_dhis2_addresses,
             connections: Mutex::new(HashMap::new()),
             destinations: moka::sync::Cache::builder().time_to_live(DESTINATIONS_TTL).build(),
             warned_missing: Mutex::default(),
@@ -636,7 +639,14 @@ impl Registry {
             Auth::Basic { user: row.username.clone(), password: open(&row.password_enc)? }
         };
         let timeout = Duration::from_secs(row.timeout_secs as u64);
-        Dhis2Client::new(&row.base_url, auth, timeout, self.metrics.clone())
+        // Servers added through the API reach only public addresses, when they are connected
+        // to as much as when they were added (the configuration files are the operator's word).
+        let public_only = row.origin == "api" && !self.allow_private;
+        if public_only && let Some(ip) = address::inner_literal(&row.base_url) {
+            anyhow::bail!("{ip} is not a public address (server.allow_private_dhis2_addresses is off)");
+        }
+        let resolver = public_only.then(|| Arc::new(address::PublicOnly) as Arc<dyn reqwest::dns::Resolve>);
+        Dhis2Client::new(&row.base_url, auth, timeout, self.metrics.clone(), resolver)
     }
 
     /// Asks every switched-on server for its version and records it, or why it failed.

@@ -854,3 +854,44 @@ async fn remembered_basic_credentials_end_when_another_gateway_process_deactivat
     assert_eq!(deactivated.unwrap().status(), StatusCode::OK);
     assert_eq!(me().await.unwrap().status(), StatusCode::UNAUTHORIZED, "the first process still trusted it");
 }
+
+#[tokio::test]
+async fn servers_added_through_the_api_are_not_connected_to_at_inner_addresses() {
+    let dhis2 = dhis2_double::Dhis2Double::start(Version::V2_40).await;
+    let port = dhis2.base_url().rsplit(':').next().unwrap().trim_end_matches('/').to_string();
+    let strict = spawn_app_with(|c| c.server.allow_private_dhis2_addresses = false).await;
+    let admin = strict.user("admin", Role::Admin).await;
+    // Servers added while inner addresses were allowed (or a name that resolved elsewhere
+    // then), as the API stores them.
+    let key = dhis2gw::servers::CredentialsKey::from_config(&dhis2gw::config::Secret::new(CREDENTIALS_KEY)).unwrap();
+    for (name, host) in [("cc-literal", "127.0.0.1"), ("cc-name", "localhost")] {
+        let input = dhis2gw_wire::ServerInput {
+            name: Some(name.into()),
+            base_url: Some(format!("http://{host}:{port}")),
+            username: Some(dhis2_double::USERNAME.into()),
+            password: Some(dhis2_double::PASSWORD.into()),
+            ..Default::default()
+        };
+        dhis2gw::servers::create(&strict.db, Some(&key), input, true).await.unwrap();
+    }
+    // The gateway refuses to connect to them, before any request: the address when the client
+    // is built, the name when it is resolved. Its health check (every 15 s) says so.
+    let started = std::time::Instant::now();
+    loop {
+        let servers = strict.request(Method::GET, "/api/v2/servers").bearer_auth(&admin.jwt).send().await.unwrap();
+        let servers = expect_json(servers, StatusCode::OK).await;
+        let error = |name: &str| {
+            servers.as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["last_error"]
+                .as_str()
+                .map(str::to_string)
+        };
+        if let (Some(literal), Some(named)) = (error("cc-literal"), error("cc-name")) {
+            assert!(literal.contains("127.0.0.1 is not a public address"), "{literal}");
+            assert!(named.contains("localhost resolves to no public address"), "{named}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(25), "no health check recorded: {servers}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(dhis2.requests().is_empty(), "the inner address was contacted");
+}
