@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::AppState;
 use crate::http::client::ClientAddr;
 use crate::users;
 

@@ -1,11 +1,12 @@
 //! dhis2gw: partner systems submit health data; the gateway validates and stores it, queues
 //! it, and delivers it to DHIS2, keeping every attempt and DHIS2's answer.
 //!
-//! Reading order: [`config`] (what an operator sets), [`startup`] (how the process comes
-//! up), [`http`] (the routes), then the domain modules they call ([`submissions`],
+//! Reading order: [`config`] (what an operator sets), [`app`] (the context every part
+//! shares), [`startup`] (how the process comes up), [`http`] (the routes), then the domain modules they call ([`submissions`],
 //! [`mappings`], [`users`], [`auth`]) and the delivery side ([`queue`], [`delivery`],
 //! [`dhis2`], [`sweeper`]).
 
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::app::AppState;
 use crate::config::Config;
 use crate::dhis2::Dhis2Client;
 use crate::error::{ApiError, ApiResult};
-use crate::http::AppState;
 use crate::submissions;
 use crate::users::{like_pattern, paging};
 

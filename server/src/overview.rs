@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use dhis2gw_wire::{DailyCounts, LastDeliveryError, Overview, QueueDepth, StatusCounts};
 
+use crate::app::AppState;
 use crate::error::ApiResult;
-use crate::http::AppState;
 
 /// Days the daily series covers, today included.
 const DAYS: u64 = 30;

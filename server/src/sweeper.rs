@@ -11,8 +11,8 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::AppState;
 use crate::orgunits;
 use crate::queue::Queue;
 

@@ -10,7 +10,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -21,13 +20,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::JwtKeys;
-use crate::config::Config;
-use crate::dhis2::Dhis2Client;
+pub use crate::app::AppState;
 use crate::error::ApiError;
-use crate::mappings::MappingCache;
 use crate::metrics::{HttpLabels, Metrics};
-use crate::queue::Queue;
 
 mod aggregate;
 mod audit;
@@ -46,43 +41,6 @@ mod servers;
 mod session;
 mod tracker;
 mod users;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: PgPool,
-    pub config: Arc<Config>,
-    pub jwt: Arc<JwtKeys>,
-    pub redis: redis::Client,
-    pub queue: Queue,
-    /// The primary DHIS2 server, when one is configured.
-    pub dhis2: Option<Arc<Dhis2Client>>,
-    pub primary_server_id: Option<i64>,
-    /// The intake's view of the mappings; invalidated by every mapping change.
-    pub mappings: Arc<MappingCache>,
-    /// Recently verified partner API tokens (hash → owner); cleared by every user or token change.
-    pub api_tokens: moka::sync::Cache<String, crate::users::UserRow>,
-    /// Bounds password hashing and remembers verified Basic credentials; cleared likewise.
-    pub sign_in: Arc<crate::auth::SignInGuard>,
-    /// The delivery workers' pool (asynchronous commits), apart so intake never waits for it.
-    pub worker_db: PgPool,
-    pub metrics: Arc<Metrics>,
-    /// Every DHIS2 server's connection, and where new submissions go.
-    pub servers: Arc<crate::servers::Registry>,
-    /// The synced org-unit hierarchy, as the intake checks submissions against it.
-    pub hierarchy: Arc<crate::orgunits::Hierarchy>,
-    /// Metadata read through the DHIS2-compatible API: the read's key → (fetched, status, body);
-    /// bounded by bytes and age (see `startup`).
-    pub dhis2_api_cache: moka::sync::Cache<String, crate::dhis2::proxy::CachedAnswer>,
-}
-
-impl AppState {
-    /// After any change to users or their tokens: credentials are checked afresh.
-    pub fn credentials_changed(&self) {
-        self.api_tokens.invalidate_all();
-        self.sign_in.forget();
-    }
-}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -20,10 +20,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::dhis2::{TrackerMode, summary};
 use crate::error::{ApiError, ApiResult};
-use crate::http::AppState;
 use crate::mappings::ScopeMappings;
 use crate::uid;
 use crate::users::{like_pattern, paging};
