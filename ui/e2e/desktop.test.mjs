@@ -33,14 +33,17 @@ async function wd(method, path, body) {
   return json.value;
 }
 
+// Polls `check` until it returns something truthy; on timeout, says what it last saw.
 async function until(what, check, timeout = 30_000) {
   const end = Date.now() + timeout;
+  let last = 'nothing';
   for (;;) {
     try {
       const value = await check();
       if (value) return value;
-    } catch { /* not there yet */ }
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+      last = JSON.stringify(value);
+    } catch (e) { last = String(e.message ?? e); }
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}; last seen: ${last}`);
     await sleep(300);
   }
 }
@@ -49,15 +52,22 @@ test('the desktop app signs in, remembers the gateway and opens a mapping file t
   await until('tauri-driver', async () => (await fetch(`http://127.0.0.1:${PORT}/status`)).ok);
   const session = await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: env('DESKTOP_APP') } } } });
   const s = `/session/${session.sessionId}`;
+  const shot = async (name) => {
+    await sleep(500); // WebKit's snapshot can be a frame behind
+    writeFileSync(join(env('SCREENSHOTS'), `${name}.png`), Buffer.from(await wd('GET', `${s}/screenshot`), 'base64'));
+  };
   try {
     const find = async (css) => (await wd('POST', `${s}/element`, { using: 'css selector', value: css }))[ELEMENT];
     const text = async (css) => wd('GET', `${s}/element/${await find(css)}/text`);
-    const type = async (css, value) => wd('POST', `${s}/element/${await find(css)}/value`, { text: value });
-    const click = async (css) => wd('POST', `${s}/element/${await find(css)}/click`, {});
-    const shot = async (name) => {
-      await sleep(500); // WebKit's snapshot can be a frame behind
-      writeFileSync(join(env('SCREENSHOTS'), `${name}.png`), Buffer.from(await wd('GET', `${s}/screenshot`), 'base64'));
+    // Types into a field, then waits until the field holds exactly that (keystrokes sent while
+    // the page re-renders can land late).
+    const type = async (css, value) => {
+      const field = await find(css);
+      await wd('POST', `${s}/element/${field}/clear`, {});
+      await wd('POST', `${s}/element/${field}/value`, { text: value });
+      await until(`${css} to hold what was typed`, async () => (await wd('GET', `${s}/element/${field}/property/value`)) === value);
     };
+    const click = async (css) => wd('POST', `${s}/element/${await find(css)}/click`, {});
 
     // The sign-in screen, asking for a gateway (the desktop app is not served by one).
     await until('the sign-in screen', () => find('#gateway'));
@@ -67,8 +77,8 @@ test('the desktop app signs in, remembers the gateway and opens a mapping file t
     await type('#username', env('ADMIN_USER'));
     await type('#password', env('PASSWORD'));
     await click('#sign-in');
-    await until('the unreachable message', async () => (await text('.error')).includes('Cannot reach the gateway at http://127.0.0.1:9'));
-    await wd('POST', `${s}/element/${await find('#gateway')}/clear`, {});
+    const refused = await until('an error message', async () => (await text('.error')) || false);
+    assert.match(refused, /Cannot reach the gateway at http:\/\/127\.0\.0\.1:9\./);
     await type('#gateway', GATEWAY);
     await shot('desktop-sign-in');
     await click('#sign-in');
@@ -107,6 +117,9 @@ test('the desktop app signs in, remembers the gateway and opens a mapping file t
     await shot('desktop-mappings-import');
     await click('#confirm-import');
     await until('the import result', async () => (await text('#import-result')).includes('1 created'));
+  } catch (e) {
+    await shot('desktop-failure').catch(() => {});
+    throw e;
   } finally {
     await wd('DELETE', s).catch(() => {});
   }
