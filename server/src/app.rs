@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::queue::Queue;
 
 /// What every part of the gateway reaches: pools, configuration, clients and the caches that
-/// domain operations keep up to date. HTTP handlers get it as axum state; the scheduler and
+/// domain operations keep up to date. HTTP handlers get it as their router's state; the scheduler and
 /// the CLI hold it too, so it lives outside `http`.
 #[derive(Clone)]
 pub struct AppState {

@@ -5,10 +5,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::auth::AuthUser;
-use crate::error::ApiResult;
-use crate::submissions::date_range;
-use crate::users::{like_pattern, paging};
+use crate::error::AppResult;
+use crate::identity::AuthUser;
+use crate::query::date_range;
+use crate::query::{like_pattern, paging};
 
 /// Who acted: a signed-in user, or the command line.
 pub enum Actor<'a> {
@@ -64,7 +64,7 @@ pub struct AuditFilter {
 }
 
 /// The audit log, newest first.
-pub async fn list(db: &PgPool, tz: chrono_tz::Tz, filter: AuditFilter) -> ApiResult<Page<AuditEntry>> {
+pub async fn list(db: &PgPool, tz: chrono_tz::Tz, filter: AuditFilter) -> AppResult<Page<AuditEntry>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
     let (from, to) = date_range(filter.from_date.as_deref(), filter.to_date.as_deref(), tz)?;
     let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
@@ -111,6 +111,6 @@ pub async fn list(db: &PgPool, tz: chrono_tz::Tz, filter: AuditFilter) -> ApiRes
 }
 
 /// Every action the audit log holds, in alphabetical order.
-pub async fn actions(db: &PgPool) -> ApiResult<Vec<String>> {
+pub async fn actions(db: &PgPool) -> AppResult<Vec<String>> {
     Ok(sqlx::query_scalar!("SELECT DISTINCT action FROM audit_log ORDER BY action").fetch_all(db).await?)
 }

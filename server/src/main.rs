@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dhis2gw::audit::{self, Actor};
 use dhis2gw::config::{self, Config, Loaded};
-use dhis2gw::error::ApiError;
+use dhis2gw::error::AppError;
 use dhis2gw::startup::{self, Application};
 use dhis2gw::{db, telemetry, users};
 use dhis2gw_wire::{CreateUser, Role};
@@ -133,7 +133,7 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let user = users::create(&pool, input).await.map_err(|e| match e {
-                ApiError::BadRequest { detail, .. } => anyhow::anyhow!("{}", detail.join("; ")),
+                AppError::BadRequest { detail, .. } => anyhow::anyhow!("{}", detail.join("; ")),
                 other => anyhow::anyhow!("{other}"),
             })?;
             let detail = serde_json::json!({"username": user.username, "role": user.role});

@@ -11,12 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::app::AppState;
 use crate::config::Config;
 use crate::dhis2::Dhis2Client;
-use crate::error::{ApiError, ApiResult};
-use crate::submissions;
-use crate::users::{like_pattern, paging};
+use crate::error::{AppError, AppResult};
+use crate::query::{like_pattern, paging};
 
 /// Units read from DHIS2 per request.
 const PAGE_SIZE: usize = 500;
@@ -86,17 +84,14 @@ pub struct Changes {
     pub memberships: Vec<(String, String)>,
 }
 
-/// Syncs, then queues the pushes of what changed to the CC servers configured for them.
-pub async fn sync_and_push(state: &AppState, client: &Dhis2Client) -> ApiResult<OrgUnitSync> {
-    let (mut report, changes) = sync(&state.db, client, &state.config).await?;
-    state.hierarchy.invalidate();
-    report.pushes = push(state, &changes).await?;
-    Ok(report)
-}
-
 /// Pulls levels, units and groups; incremental after the first run. Refuses (409) while
-/// another gateway process is syncing.
-async fn sync(db: &PgPool, client: &Dhis2Client, config: &Config) -> ApiResult<(OrgUnitSync, Changes)> {
+/// another gateway process is syncing. The intake's `hierarchy` forgets what it looked up.
+pub async fn sync(
+    db: &PgPool,
+    client: &Dhis2Client,
+    config: &Config,
+    hierarchy: &Hierarchy,
+) -> AppResult<(OrgUnitSync, Changes)> {
     // Held by a transaction of its own: however the sync ends (even dropped midway), the
     // transaction ends and the lock with it.
     let mut lock = db.begin().await?;
@@ -104,11 +99,12 @@ async fn sync(db: &PgPool, client: &Dhis2Client, config: &Config) -> ApiResult<(
         .fetch_one(&mut *lock)
         .await?;
     if !locked {
-        return Err(ApiError::Conflict("An org-unit sync is running already; try again when it has finished".into()));
+        return Err(AppError::Conflict("An org-unit sync is running already; try again when it has finished".into()));
     }
     let result = sync_locked(db, client, config).await;
     lock.commit().await?;
-    result.map_err(|e| ApiError::Unavailable(format!("Org-unit sync failed: {e:#}")))
+    hierarchy.invalidate();
+    result.map_err(|e| AppError::Unavailable(format!("Org-unit sync failed: {e:#}")))
 }
 
 async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyhow::Result<(OrgUnitSync, Changes)> {
@@ -240,54 +236,15 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
     Ok((report, changes))
 }
 
-/// Queues what changed for the CC servers: levels and units to `cc_dhis2_hierarchy_servers`
-/// (everything after the first sync), new units to `cc_dhis2_create_servers`, changed ones to
-/// `cc_dhis2_update_servers`, new group memberships to `cc_dhis2_ou_group_add_servers`. Each
-/// push is a submission of kind `metadata`: tracked, retried and requeued like data.
-async fn push(state: &AppState, changes: &Changes) -> ApiResult<Vec<i64>> {
-    let api = &state.config.api;
-    let changed: Vec<String> = changes.created.iter().chain(&changes.updated).cloned().collect();
-    let mut pushes = Vec::new();
-    if !changed.is_empty() && !api.cc_dhis2_hierarchy_servers.is_empty() {
-        let payload = json!({"organisationUnitLevels": level_objects(&state.db).await?, "organisationUnits": unit_objects(&state.db, &changed).await?});
-        pushes.extend(submissions::queue_push(state, "hierarchy", payload, &api.cc_dhis2_hierarchy_servers).await?);
-    }
-    if changes.first {
-        return Ok(pushes);
-    }
-    if !changes.created.is_empty() && !api.cc_dhis2_create_servers.is_empty() {
-        let payload = json!({"organisationUnits": unit_objects(&state.db, &changes.created).await?});
-        pushes.extend(submissions::queue_push(state, "new org units", payload, &api.cc_dhis2_create_servers).await?);
-    }
-    if !changes.updated.is_empty() && !api.cc_dhis2_update_servers.is_empty() {
-        let payload = json!({"organisationUnits": unit_objects(&state.db, &changes.updated).await?});
-        pushes
-            .extend(submissions::queue_push(state, "changed org units", payload, &api.cc_dhis2_update_servers).await?);
-    }
-    if !changes.memberships.is_empty() && !api.cc_dhis2_ou_group_add_servers.is_empty() {
-        let memberships: Vec<Value> =
-            changes.memberships.iter().map(|(group, unit)| json!({"group": group, "orgUnit": unit})).collect();
-        pushes.extend(
-            submissions::queue_push(
-                state,
-                "group memberships",
-                json!({"groupMemberships": memberships}),
-                &api.cc_dhis2_ou_group_add_servers,
-            )
-            .await?,
-        );
-    }
-    Ok(pushes)
-}
-
-async fn level_objects(db: &PgPool) -> sqlx::Result<Vec<Value>> {
+/// The levels as `/api/metadata` takes them.
+pub async fn level_objects(db: &PgPool) -> sqlx::Result<Vec<Value>> {
     let levels = sqlx::query!("SELECT uid, level, name FROM orgunitlevel ORDER BY level").fetch_all(db).await?;
     Ok(levels.into_iter().map(|l| json!({"id": l.uid, "level": l.level, "name": l.name})).collect())
 }
 
 /// The units as `/api/metadata` takes them, parents before children. Every property is
 /// sent: DHIS2 overwrites what is left out.
-async fn unit_objects(db: &PgPool, uids: &[String]) -> sqlx::Result<Vec<Value>> {
+pub async fn unit_objects(db: &PgPool, uids: &[String]) -> sqlx::Result<Vec<Value>> {
     let units = sqlx::query!(
         r#"SELECT uid, code, name, shortname, parent_uid, opening_date, closed_date FROM organisationunit
            WHERE uid = ANY($1) ORDER BY hierarchylevel, name, uid"#,
@@ -377,7 +334,7 @@ pub struct OrgUnitFilter {
     pub page_size: Option<i64>,
 }
 
-pub async fn list(db: &PgPool, filter: OrgUnitFilter) -> ApiResult<Page<OrgUnit>> {
+pub async fn list(db: &PgPool, filter: OrgUnitFilter) -> AppResult<Page<OrgUnit>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
     let q = filter.q.as_deref().map(like_pattern);
     let within = filter.within.as_deref().map(|w| format!("%/{}/%", like_pattern(w).trim_matches('%')));
@@ -423,7 +380,7 @@ pub async fn list(db: &PgPool, filter: OrgUnitFilter) -> ApiResult<Page<OrgUnit>
     Ok(Page::new(items, total, page, size))
 }
 
-pub async fn levels(db: &PgPool, config: &Config) -> ApiResult<Vec<OrgUnitLevel>> {
+pub async fn levels(db: &PgPool, config: &Config) -> AppResult<Vec<OrgUnitLevel>> {
     let api = &config.api;
     let rows = sqlx::query!("SELECT uid, level, name FROM orgunitlevel ORDER BY level").fetch_all(db).await?;
     Ok(rows
@@ -496,16 +453,16 @@ impl Hierarchy {
     }
 
     /// Checks that a submission's org unit is a synced unit at or below the facility level.
-    pub async fn check(&self, db: &PgPool, org_unit: &str, facility_level: u32) -> ApiResult<()> {
+    pub async fn check(&self, db: &PgPool, org_unit: &str, facility_level: u32) -> AppResult<()> {
         if !self.synced(db).await? {
             return Ok(());
         }
         match self.find(db, org_unit).await? {
-            None => Err(ApiError::invalid_field(
+            None => Err(AppError::invalid_field(
                 "orgUnit",
                 format!("'{org_unit}' is not in the organisation-unit hierarchy synced from DHIS2"),
             )),
-            Some(unit) if unit.level < facility_level as i32 => Err(ApiError::invalid_field(
+            Some(unit) if unit.level < facility_level as i32 => Err(AppError::invalid_field(
                 "orgUnit",
                 format!(
                     "'{}' ({}) is at level {}, above the facility level {facility_level}; data goes to facilities",

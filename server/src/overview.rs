@@ -9,7 +9,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use dhis2gw_wire::{DailyCounts, LastDeliveryError, Overview, QueueDepth, StatusCounts};
 
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::AppResult;
 
 /// Days the daily series covers, today included.
 const DAYS: u64 = 30;
@@ -18,7 +18,7 @@ const WINDOWS: [(&str, u64); 3] = [("today", 1), ("7d", 7), ("30d", 30)];
 /// How long Redis may take to say how many jobs it holds before the overview goes without.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub async fn overview(state: &AppState) -> ApiResult<Overview> {
+pub async fn overview(state: &AppState) -> AppResult<Overview> {
     let generated_at = Utc::now();
     let tz = state.config.timezone();
     let today = generated_at.with_timezone(&tz).date_naive();
@@ -77,7 +77,7 @@ async fn counts_by_day(
     state: &AppState,
     tz: chrono_tz::Tz,
     first: NaiveDate,
-) -> ApiResult<BTreeMap<NaiveDate, BTreeMap<String, i64>>> {
+) -> AppResult<BTreeMap<NaiveDate, BTreeMap<String, i64>>> {
     let midnight = first.and_time(NaiveTime::MIN);
     // A midnight skipped by a clock change: start a day early; rows before `first` are dropped.
     let since: DateTime<Utc> = match tz.from_local_datetime(&midnight).earliest() {
@@ -101,7 +101,7 @@ async fn counts_by_day(
 }
 
 /// Deliveries being sent now, and every delivery not finished.
-async fn deliveries_waiting(state: &AppState) -> ApiResult<(i64, i64)> {
+async fn deliveries_waiting(state: &AppState) -> AppResult<(i64, i64)> {
     let row = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE status = 'processing') AS "in_flight!", count(*) AS "pending!"
            FROM submission_destinations WHERE status IN ('queued', 'processing', 'retrying')"#
@@ -112,7 +112,7 @@ async fn deliveries_waiting(state: &AppState) -> ApiResult<(i64, i64)> {
 }
 
 /// The most recent attempt that failed, is to be retried, or gave up.
-async fn last_error(state: &AppState) -> ApiResult<Option<LastDeliveryError>> {
+async fn last_error(state: &AppState) -> AppResult<Option<LastDeliveryError>> {
     Ok(sqlx::query_as!(
         LastDeliveryError,
         r#"SELECT a.submission_id, s.name AS "server?", a.started_at AS at, a.http_status,

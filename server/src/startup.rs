@@ -12,13 +12,14 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::delivery::{self, Deliverer};
 use crate::dhis2::Dhis2Client;
-use crate::error::ApiError;
-use crate::http::{self, AppState};
+use crate::error::AppError;
+use crate::http;
 use crate::mappings::MappingCache;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -253,8 +254,8 @@ async fn bootstrap_admin(db: &PgPool, config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         // Another gateway process created it at the same moment.
-        Err(ApiError::Conflict(_)) => Ok(()),
-        Err(ApiError::BadRequest { detail, .. }) => {
+        Err(AppError::Conflict(_)) => Ok(()),
+        Err(AppError::BadRequest { detail, .. }) => {
             anyhow::bail!("server.bootstrap_admin_*: {}", detail.join("; "))
         }
         Err(e) => Err(anyhow::anyhow!("{e}")),

@@ -12,8 +12,7 @@ use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::app::AppState;
-use crate::error::ApiError;
-use crate::orgunits;
+use crate::error::AppError;
 use crate::queue::Queue;
 
 /// How long a delivery may be overdue before its job is taken for lost.
@@ -149,10 +148,10 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
         let job = Job::new_async_tz(expression.as_str(), config.timezone(), move |_, _| {
             let (state, client) = (state.clone(), client.clone());
             Box::pin(async move {
-                match orgunits::sync_and_push(&state, &client).await {
+                match crate::submissions::org_unit_push::sync_and_push(&state, &client).await {
                     Ok(_) => {}
                     // Another gateway process is syncing: nothing to do here.
-                    Err(ApiError::Conflict(_)) => {}
+                    Err(AppError::Conflict(_)) => {}
                     Err(e) => tracing::warn!(error = %e, "org-unit sync failed; next time then"),
                 }
             })

@@ -6,13 +6,13 @@ use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, 
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use crate::auth;
-use crate::error::{ApiError, ApiResult, on_unique};
+use crate::error::{AppError, AppResult, on_unique};
+use crate::query::{like_pattern, paging};
+use crate::secrets;
 use crate::uid;
 
 const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_CHARS: usize = 1024;
-pub const MAX_PAGE_SIZE: i64 = 500;
 
 /// A `users` row, password hash included: it stays inside the server.
 #[derive(Clone, Debug)]
@@ -163,11 +163,11 @@ impl Problems {
         self.check(value.chars().count() <= 200 && !value.contains('\0'), field, "at most 200 characters");
     }
 
-    fn finish(self) -> ApiResult<()> {
+    fn finish(self) -> AppResult<()> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::BadRequest { message: "Invalid user".into(), detail: self.0 })
+            Err(AppError::BadRequest { message: "Invalid user".into(), detail: self.0 })
         }
     }
 }
@@ -180,7 +180,7 @@ fn blank_to_none(value: Option<String>) -> Option<String> {
 // Users
 // ---------------------------------------------------------------------------------------------
 
-pub async fn create(db: &PgPool, input: CreateUser) -> ApiResult<UserRow> {
+pub async fn create(db: &PgPool, input: CreateUser) -> AppResult<UserRow> {
     let username = input.username.trim().to_string();
     let email = blank_to_none(input.email);
     let mut problems = Problems::default();
@@ -194,7 +194,7 @@ pub async fn create(db: &PgPool, input: CreateUser) -> ApiResult<UserRow> {
     }
     problems.finish()?;
     let role = input.role.unwrap_or(if input.is_admin_user { Role::Admin } else { Role::Viewer });
-    let hash = auth::hash_password(input.password).await?;
+    let hash = secrets::hash_password(input.password).await?;
     sqlx::query_as!(
         UserRow,
         r#"INSERT INTO users (uid, username, password, firstname, lastname, email, telephone, role, is_active)
@@ -214,8 +214,8 @@ pub async fn create(db: &PgPool, input: CreateUser) -> ApiResult<UserRow> {
     .map_err(|e| on_unique(e, "users_username_key", "username"))
 }
 
-pub async fn get(db: &PgPool, uid: &str) -> ApiResult<UserRow> {
-    find_by_uid(db, uid).await?.ok_or_else(|| ApiError::NotFound(format!("User {uid} not found")))
+pub async fn get(db: &PgPool, uid: &str) -> AppResult<UserRow> {
+    find_by_uid(db, uid).await?.ok_or_else(|| AppError::NotFound(format!("User {uid} not found")))
 }
 
 /// Filters of `GET /users`.
@@ -235,27 +235,7 @@ pub struct UserFilter {
     pub page_size: Option<i64>,
 }
 
-/// Checks `page` and `page_size`; returns (page, page_size, offset).
-pub fn paging(page: Option<i64>, page_size: Option<i64>, default_size: i64) -> ApiResult<(i64, i64, i64)> {
-    let page = page.unwrap_or(1);
-    let size = page_size.unwrap_or(default_size);
-    if page < 1 {
-        return Err(ApiError::invalid_field("page", "must be 1 or more"));
-    }
-    if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        return Err(ApiError::invalid_field("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-    }
-    let offset = (page - 1).checked_mul(size).ok_or_else(|| ApiError::invalid_field("page", "is too large"))?;
-    Ok((page, size, offset))
-}
-
-/// `%` and `_` in a filter are literal characters, not wildcards.
-pub fn like_pattern(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-pub async fn list(db: &PgPool, filter: UserFilter) -> ApiResult<Page<User>> {
+pub async fn list(db: &PgPool, filter: UserFilter) -> AppResult<Page<User>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
     let username = filter.username.as_deref().map(like_pattern);
     let email = filter.email.as_deref().map(like_pattern);
@@ -292,7 +272,7 @@ pub async fn list(db: &PgPool, filter: UserFilter) -> ApiResult<Page<User>> {
 
 /// Applies a partial update; omitted fields keep their values. Changing the password or
 /// deactivating the user ends their sessions.
-pub async fn update(db: &PgPool, uid: &str, patch: UpdateUser) -> ApiResult<UserRow> {
+pub async fn update(db: &PgPool, uid: &str, patch: UpdateUser) -> AppResult<UserRow> {
     let current = get(db, uid).await?;
     let username = patch.username.as_deref().map(str::trim);
     let email = patch.email.map(|e| e.trim().to_string());
@@ -315,7 +295,7 @@ pub async fn update(db: &PgPool, uid: &str, patch: UpdateUser) -> ApiResult<User
     }
     problems.finish()?;
     let hash = match patch.password {
-        Some(p) => Some(auth::hash_password(p).await?),
+        Some(p) => Some(secrets::hash_password(p).await?),
         None => None,
     };
     let ends_sessions = hash.is_some() || patch.is_active == Some(false);
@@ -382,12 +362,12 @@ impl From<TokenRow> for ApiToken {
     }
 }
 
-pub async fn create_token(db: &PgPool, user: &UserRow, input: CreateApiToken) -> ApiResult<CreatedApiToken> {
+pub async fn create_token(db: &PgPool, user: &UserRow, input: CreateApiToken) -> AppResult<CreatedApiToken> {
     let mut problems = Problems::default();
     problems.text("name", &input.name);
     problems.check(input.expires_at.is_none_or(|t| t > Utc::now()), "expires_at", "must be in the future");
     problems.finish()?;
-    let token = auth::random_token("dgw_");
+    let token = secrets::random_token("dgw_");
     let row = sqlx::query_as!(
         TokenRow,
         r#"INSERT INTO user_apitoken (user_id, name, token_hash, token_prefix, expires_at)
@@ -395,7 +375,7 @@ pub async fn create_token(db: &PgPool, user: &UserRow, input: CreateApiToken) ->
            RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, created"#,
         user.id,
         input.name.trim(),
-        auth::token_hash(&token),
+        secrets::token_hash(&token),
         token.chars().take(10).collect::<String>(),
         input.expires_at,
     )
@@ -404,7 +384,7 @@ pub async fn create_token(db: &PgPool, user: &UserRow, input: CreateApiToken) ->
     Ok(CreatedApiToken { token, info: row.into() })
 }
 
-pub async fn list_tokens(db: &PgPool, user: &UserRow) -> ApiResult<Vec<ApiToken>> {
+pub async fn list_tokens(db: &PgPool, user: &UserRow) -> AppResult<Vec<ApiToken>> {
     let rows = sqlx::query_as!(
         TokenRow,
         r#"SELECT id, name, token_prefix, is_active, expires_at, last_used_at, created
@@ -416,7 +396,7 @@ pub async fn list_tokens(db: &PgPool, user: &UserRow) -> ApiResult<Vec<ApiToken>
     Ok(rows.into_iter().map(ApiToken::from).collect())
 }
 
-pub async fn revoke_token(db: &PgPool, user: &UserRow, token_id: i64) -> ApiResult<ApiToken> {
+pub async fn revoke_token(db: &PgPool, user: &UserRow, token_id: i64) -> AppResult<ApiToken> {
     sqlx::query_as!(
         TokenRow,
         r#"UPDATE user_apitoken SET is_active = false WHERE id = $1 AND user_id = $2
@@ -427,7 +407,7 @@ pub async fn revoke_token(db: &PgPool, user: &UserRow, token_id: i64) -> ApiResu
     .fetch_optional(db)
     .await?
     .map(ApiToken::from)
-    .ok_or_else(|| ApiError::NotFound(format!("Token {token_id} of user {} not found", user.uid)))
+    .ok_or_else(|| AppError::NotFound(format!("Token {token_id} of user {} not found", user.uid)))
 }
 
 #[cfg(test)]
@@ -442,7 +422,7 @@ mod tests {
             [(Some(0), None, "page"), (None, Some(0), "page_size"), (None, Some(501), "page_size")]
         {
             match paging(page, size, 50) {
-                Err(ApiError::BadRequest { detail, .. }) => {
+                Err(AppError::BadRequest { detail, .. }) => {
                     assert!(detail[0].starts_with(field), "{detail:?}")
                 }
                 other => panic!("expected 400 for {field}, got {other:?}"),
@@ -462,7 +442,7 @@ mod tests {
         p.username("bad name!");
         p.password("short");
         p.email("nope");
-        let Err(ApiError::BadRequest { detail, .. }) = p.finish() else { panic!("expected 400") };
+        let Err(AppError::BadRequest { detail, .. }) = p.finish() else { panic!("expected 400") };
         let fields: Vec<_> = detail.iter().map(|d| d.split(':').next().unwrap()).collect();
         assert_eq!(fields, ["username", "password", "email"]);
     }

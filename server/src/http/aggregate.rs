@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::extract::{Json, Path, Query, explicit_credentials};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
-use crate::auth::{Authorized, Operator, Submitter};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppError, AppResult};
+use crate::http::auth::{Authorized, Operator, Submitter};
 use crate::submissions::{self, Intake, Scope, Selection};
 
 // The deprecated legacy GET is still served (and documented as deprecated).
@@ -50,17 +50,17 @@ async fn submit(
     Query(scope): Query<Scope>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let key = idempotency_key(&headers)?;
     Ok(submissions::accept(&state, &caller, &body, &scope, key).await?.into_response())
 }
 
 /// The `Idempotency-Key` header, if sent.
-pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<&str>> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     let key = value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
     key.map(Some).ok_or_else(|| {
-        ApiError::invalid_field("Idempotency-Key", format!("1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"))
+        AppError::invalid_field("Idempotency-Key", format!("1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"))
     })
 }
 
@@ -83,7 +83,7 @@ async fn reenqueue_task(
     State(state): State<AppState>,
     caller: Authorized<Operator>,
     Path(task_id): Path<String>,
-) -> ApiResult<axum::Json<RequeueResult>> {
+) -> AppResult<axum::Json<RequeueResult>> {
     let id = submissions::requeue_task(&state, &task_id).await?;
     audit::record(
         &state.db,
@@ -116,9 +116,9 @@ async fn reenqueue_task_legacy(
     caller: Authorized<Operator>,
     headers: HeaderMap,
     task_id: Path<String>,
-) -> ApiResult<axum::Json<RequeueResult>> {
+) -> AppResult<axum::Json<RequeueResult>> {
     if !explicit_credentials(&headers) {
-        return Err(ApiError::Forbidden(
+        return Err(AppError::Forbidden(
             "GET /aggregate/reenqueue/{task_id} changes data, so it needs Authorization: Bearer or Token, not Basic; \
              or use POST /aggregate/reenqueue/{task_id}"
                 .into(),
@@ -138,7 +138,7 @@ async fn reenqueue_batch(
     State(state): State<AppState>,
     caller: Authorized<Operator>,
     Json(request): Json<RequeueRequest>,
-) -> ApiResult<axum::Json<RequeueResult>> {
+) -> AppResult<axum::Json<RequeueResult>> {
     let detail = serde_json::to_value(&request).unwrap_or_default();
     let result = submissions::requeue(&state, &caller, Selection::from_request(request)?).await?;
     let detail = json!({"selection": detail, "re_enqueued": result.re_enqueued, "failed": result.failed});

@@ -5,11 +5,11 @@ use dhis2gw_wire::{AuditEntry, ErrorBody, Page};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::extract::Query;
+use crate::app::AppState;
 use crate::audit::{self, AuditFilter};
-use crate::auth::{Authorized, Staff};
-use crate::error::ApiResult;
+use crate::error::AppResult;
+use crate::http::auth::{Authorized, Staff};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(actions))
@@ -25,7 +25,7 @@ async fn list(
     State(state): State<AppState>,
     _caller: Authorized<Staff>,
     Query(filter): Query<AuditFilter>,
-) -> ApiResult<axum::Json<Page<AuditEntry>>> {
+) -> AppResult<axum::Json<Page<AuditEntry>>> {
     Ok(axum::Json(audit::list(&state.db, state.config.timezone(), filter).await?))
 }
 
@@ -35,6 +35,6 @@ async fn list(
     responses((status = 200, body = Vec<String>)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn actions(State(state): State<AppState>, _caller: Authorized<Staff>) -> ApiResult<axum::Json<Vec<String>>> {
+async fn actions(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<axum::Json<Vec<String>>> {
     Ok(axum::Json(audit::actions(&state.db).await?))
 }

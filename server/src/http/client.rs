@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use ipnet::IpNet;
 
-use super::AppState;
+use crate::app::AppState;
 use crate::config::ServerConfig;
 
 /// The address of the client that made the request (behind trusted proxies: the address

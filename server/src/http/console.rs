@@ -17,8 +17,8 @@ use axum::routing::get;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
-use super::AppState;
-use crate::error::ApiError;
+use crate::app::AppState;
+use crate::error::AppError;
 
 const PREFIX: &str = "/console";
 
@@ -42,7 +42,7 @@ pub fn installed(state: &AppState) -> bool {
 async fn serve(State(state): State<AppState>, request: Request) -> Response {
     let dir = PathBuf::from(&state.config.server.console_directory);
     if !tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir()) {
-        return ApiError::NotFound(format!(
+        return AppError::NotFound(format!(
             "The console is not installed here (server.console_directory '{}' does not exist)",
             dir.display()
         ))

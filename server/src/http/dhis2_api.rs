@@ -29,12 +29,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::client;
-use crate::auth::{AuthUser, Authorized, Submitter};
+use crate::app::AppState;
 use crate::dhis2::TrackerMode;
 use crate::dhis2::proxy::{MetadataRead, Refusal, Upstream};
-use crate::error::ApiError;
+use crate::error::AppError;
+use crate::http::auth::{Authorized, Submitter};
+use crate::identity::AuthUser;
 use crate::submissions::data_value_set::{self, ImportOptions};
 use crate::submissions::{self, Intake, tracker};
 use crate::uid;
@@ -84,16 +85,16 @@ impl IntoResponse for WebError {
     }
 }
 
-impl From<ApiError> for WebError {
-    fn from(e: ApiError) -> Self {
-        let status = e.status();
+impl From<AppError> for WebError {
+    fn from(e: AppError) -> Self {
+        let status = super::error::status(&e);
         let message = match &e {
-            ApiError::BadRequest { message, detail } | ApiError::Unprocessable { message, detail }
+            AppError::BadRequest { message, detail } | AppError::Unprocessable { message, detail }
                 if !detail.is_empty() =>
             {
                 format!("{message}: {}", detail.join("; "))
             }
-            ApiError::Internal(_) => "Internal error; the gateway's log has the details".into(),
+            AppError::Internal(_) => "Internal error; the gateway's log has the details".into(),
             other => other.to_string(),
         };
         WebError(status, message)
@@ -119,7 +120,7 @@ fn raw_json(status: u16, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-type Caller = Result<Authorized<Submitter>, ApiError>;
+type Caller = Result<Authorized<Submitter>, AppError>;
 
 fn json_body(headers: &axum::http::HeaderMap, body: &Bytes) -> Result<Value, WebError> {
     super::extract::require_json(headers)?;
@@ -191,8 +192,8 @@ async fn post_data_value_set(
     }
 }
 
-fn no_dhis2() -> ApiError {
-    ApiError::Unavailable("No DHIS2 server is configured".into())
+fn no_dhis2() -> AppError {
+    AppError::Unavailable("No DHIS2 server is configured".into())
 }
 
 /// DHIS2's own answer to values whose data element the caller cannot reach (E7610, HTTP 409
@@ -268,7 +269,7 @@ struct Outcome {
     at: chrono::DateTime<chrono::Utc>,
 }
 
-async fn primary_outcome(state: &AppState, submission: i64) -> Result<Option<Outcome>, ApiError> {
+async fn primary_outcome(state: &AppState, submission: i64) -> Result<Option<Outcome>, AppError> {
     let row = sqlx::query!(
         r#"SELECT d.status, a.http_status, a.response_body, a.import_status, a.import_count, a.started_at, a.error
            FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id AND s.is_primary
@@ -307,7 +308,7 @@ async fn job_submission(state: &AppState, caller: &AuthUser, job: &str, kind: &s
     )
     .fetch_optional(&state.db)
     .await
-    .map_err(ApiError::from)?
+    .map_err(AppError::from)?
     .ok_or_else(|| WebError(StatusCode::NOT_FOUND, format!("Job {job} not found")))
 }
 
@@ -316,7 +317,7 @@ async fn notifications(state: &AppState, submission: i64, job: &str, category: &
     let status = sqlx::query_scalar!("SELECT status FROM submission_log WHERE id = $1", submission)
         .fetch_one(&state.db)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(AppError::from)?;
     let note = |message: String, completed: bool, time: chrono::DateTime<chrono::Utc>| json!({"uid": uid::generate(), "level": "INFO", "category": category, "time": time, "message": message, "completed": completed});
     let queued = note(format!("Import queued in the gateway (job {job})"), false, chrono::Utc::now());
     Ok(match primary_outcome(state, submission).await? {
@@ -389,7 +390,7 @@ async fn post_tracker(
     let (parts, body) = request.into_parts();
     let options = tracker::ImportOptions::parse(&query_pairs(&uri))?;
     let body =
-        axum::body::to_bytes(body, state.config.server.max_body_size).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        axum::body::to_bytes(body, state.config.server.max_body_size).await.map_err(|_| AppError::PayloadTooLarge)?;
     let body = json_body(&parts.headers, &body)?;
     if options.validate_only {
         let client = state.dhis2.clone().ok_or_else(no_dhis2)?;

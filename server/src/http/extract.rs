@@ -1,4 +1,4 @@
-//! Extractors whose rejections are [`ApiError`]s naming the offending field, so no malformed
+//! Extractors whose rejections are [`AppError`]s naming the offending field, so no malformed
 //! request ever gets axum's plain-text answers.
 
 use axum::body::Bytes;
@@ -9,7 +9,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::AppError;
 
 /// A JSON body: declared as JSON (see [`require_json`]), parsed, and a type error names its
 /// field.
@@ -17,9 +17,9 @@ use crate::error::ApiError;
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
         require_json(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse_json(&bytes).map(Json)
@@ -33,11 +33,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 /// `Basic` credentials the browser remembers; such a post must not act. A page cannot set
 /// an Authorization header on a cross-site request, so partners that send a token keep
 /// working whatever content type their client sets (the original accepted any).
-pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn require_json(headers: &HeaderMap) -> Result<(), AppError> {
     if declared_json(headers) || explicit_credentials(headers) {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType("Send the body with Content-Type: application/json".into()))
+        Err(AppError::UnsupportedMediaType("Send the body with Content-Type: application/json".into()))
     }
 }
 
@@ -56,29 +56,29 @@ pub fn explicit_credentials(headers: &HeaderMap) -> bool {
 }
 
 /// Parses a JSON document into `T`, naming the field of a type error.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("Request body is empty; a JSON object is expected"));
+        return Err(AppError::bad_request("Request body is empty; a JSON object is expected"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(format!("Invalid JSON: {inner}"))
+            AppError::bad_request(format!("Invalid JSON: {inner}"))
         } else if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
             // A type error can surface before a syntax error further on; the syntax comes first.
-            ApiError::bad_request(format!("Invalid JSON: {syntax}"))
+            AppError::bad_request(format!("Invalid JSON: {syntax}"))
         } else {
             let field = e.path().to_string();
             let field = if field == "." { "body".to_string() } else { field };
-            ApiError::BadRequest {
+            AppError::BadRequest {
                 message: "Request does not match required schema".into(),
                 detail: vec![format!("{field}: {}", strip_position(&inner.to_string()))],
             }
         }
     })?;
     // Trailing garbage after the document is malformed too.
-    de.end().map_err(|e| ApiError::bad_request(format!("Invalid JSON: {e}")))?;
+    de.end().map_err(|e| AppError::bad_request(format!("Invalid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -87,11 +87,11 @@ fn strip_position(message: &str) -> &str {
     message.split(" at line ").next().unwrap_or(message)
 }
 
-pub fn body_error(rejection: BytesRejection) -> ApiError {
+pub fn body_error(rejection: BytesRejection) -> AppError {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge
+        AppError::PayloadTooLarge
     } else {
-        ApiError::bad_request(format!("Cannot read request body: {}", rejection.body_text()))
+        AppError::bad_request(format!("Cannot read request body: {}", rejection.body_text()))
     }
 }
 
@@ -100,13 +100,13 @@ pub fn body_error(rejection: BytesRejection) -> ApiError {
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
         let query = parts.uri.query().unwrap_or_default();
         // PostgreSQL cannot hold NUL in text; refuse it here where the parameter is known.
         if let Some((name, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.contains('\0')) {
-            return Err(ApiError::invalid_field(&name, "must not contain NUL characters"));
+            return Err(AppError::invalid_field(&name, "must not contain NUL characters"));
         }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
@@ -114,7 +114,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             let message = e.inner().to_string();
             // Unknown-field and missing-field errors already name the parameter.
             let detail = if field == "." { message } else { format!("{field}: {message}") };
-            ApiError::BadRequest { message: "Invalid query parameters".into(), detail: vec![detail] }
+            AppError::BadRequest { message: "Invalid query parameters".into(), detail: vec![detail] }
         })
     }
 }
@@ -124,12 +124,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 pub struct Path<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|e: PathRejection| ApiError::invalid_field("path", e.body_text()))
+            .map_err(|e: PathRejection| AppError::invalid_field("path", e.body_text()))
     }
 }

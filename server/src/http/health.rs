@@ -10,10 +10,11 @@ use dhis2gw_wire::Health;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::client;
 use super::metrics::holds_metrics_token;
-use super::{AppState, client};
-use crate::auth::{Authorized, Staff};
-use crate::error::ApiError;
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::http::auth::{Authorized, Staff};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -36,7 +37,7 @@ async fn live() -> axum::Json<Health> {
 )]
 async fn ready(
     State(state): State<AppState>,
-    staff: Result<Authorized<Staff>, ApiError>,
+    staff: Result<Authorized<Staff>, AppError>,
     parts: Parts,
 ) -> (StatusCode, axum::Json<Health>) {
     let detailed = staff.is_ok()

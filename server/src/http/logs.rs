@@ -10,11 +10,11 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::extract::{Json, Path, Query};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
-use crate::auth::{Admin, AnyRole, Authorized, Operator};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppError, AppResult};
+use crate::http::auth::{Admin, AnyRole, Authorized, Operator};
 use crate::submissions::{self, LogFilter, Selection};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -36,7 +36,7 @@ async fn list(
     State(state): State<AppState>,
     caller: Authorized<AnyRole>,
     Query(filter): Query<LogFilter>,
-) -> ApiResult<axum::Json<Page<Submission>>> {
+) -> AppResult<axum::Json<Page<Submission>>> {
     Ok(axum::Json(submissions::list(&state, &caller, filter).await?))
 }
 
@@ -51,7 +51,7 @@ async fn detail(
     State(state): State<AppState>,
     caller: Authorized<AnyRole>,
     Path(id): Path<i64>,
-) -> ApiResult<axum::Json<SubmissionDetail>> {
+) -> AppResult<axum::Json<SubmissionDetail>> {
     Ok(axum::Json(submissions::get(&state, &caller, id).await?))
 }
 
@@ -65,7 +65,7 @@ async fn delete(
     State(state): State<AppState>,
     caller: Authorized<Operator>,
     Path(id): Path<i64>,
-) -> ApiResult<axum::Json<Message>> {
+) -> AppResult<axum::Json<Message>> {
     submissions::delete(&state, id).await?;
     audit::record(&state.db, Actor::User(&caller), "submission.delete", "submission", &id.to_string(), json!({}))
         .await?;
@@ -84,7 +84,7 @@ async fn delete_many(
     State(state): State<AppState>,
     caller: Authorized<Operator>,
     Json(request): Json<RequeueRequest>,
-) -> ApiResult<axum::Json<DeleteResult>> {
+) -> AppResult<axum::Json<DeleteResult>> {
     let selection = serde_json::to_value(&request).unwrap_or_default();
     let result = submissions::delete_many(&state, &caller, Selection::from_request(request)?).await?;
     let detail = json!({"selection": selection, "deleted": result.deleted, "skipped": result.skipped});
@@ -110,12 +110,12 @@ async fn purge(
     State(state): State<AppState>,
     caller: Authorized<Admin>,
     Query(params): Query<PurgeParams>,
-) -> ApiResult<axum::Json<Message>> {
+) -> AppResult<axum::Json<Message>> {
     let text = params
         .date
-        .ok_or_else(|| ApiError::invalid_field("date", "is required (RFC 3339, e.g. 2024-01-01T00:00:00Z)"))?;
+        .ok_or_else(|| AppError::invalid_field("date", "is required (RFC 3339, e.g. 2024-01-01T00:00:00Z)"))?;
     let before: DateTime<Utc> = DateTime::parse_from_rfc3339(&text)
-        .map_err(|_| ApiError::invalid_field("date", format!("'{text}' is not RFC 3339, e.g. 2024-01-01T00:00:00Z")))?
+        .map_err(|_| AppError::invalid_field("date", format!("'{text}' is not RFC 3339, e.g. 2024-01-01T00:00:00Z")))?
         .with_timezone(&Utc);
     let deleted = submissions::purge(&state, before).await?;
     audit::record(
@@ -150,7 +150,7 @@ async fn restart(
     caller: Authorized<Operator>,
     Path(id): Path<i64>,
     Query(target): Query<RestartTarget>,
-) -> ApiResult<axum::Json<RequeueResult>> {
+) -> AppResult<axum::Json<RequeueResult>> {
     submissions::requeue_one(&state, id, target.server.as_deref()).await?;
     let detail = json!({"server": target.server});
     audit::record(&state.db, Actor::User(&caller), "submission.requeue", "submission", &id.to_string(), detail).await?;

@@ -10,11 +10,11 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::extract::{Json, Path, Query};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
-use crate::auth::{Authorized, Operator, Staff};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppError, AppResult};
+use crate::http::auth::{Authorized, Operator, Staff};
 use crate::mappings::files::{self, Format};
 use crate::mappings::{self, MappingFilter};
 
@@ -38,7 +38,7 @@ async fn list(
     State(state): State<AppState>,
     _caller: Authorized<Staff>,
     Query(filter): Query<MappingFilter>,
-) -> ApiResult<axum::Json<Page<Mapping>>> {
+) -> AppResult<axum::Json<Page<Mapping>>> {
     Ok(axum::Json(mappings::list(&state.db, filter).await?))
 }
 
@@ -52,7 +52,7 @@ async fn create(
     State(state): State<AppState>,
     caller: Authorized<Operator>,
     Json(fields): Json<MappingFields>,
-) -> ApiResult<(StatusCode, axum::Json<Mapping>)> {
+) -> AppResult<(StatusCode, axum::Json<Mapping>)> {
     let mapping = mappings::create(&state.db, fields).await?;
     state.mappings.invalidate();
     audit::record(
@@ -77,7 +77,7 @@ async fn get(
     State(state): State<AppState>,
     _caller: Authorized<Staff>,
     Path(id): Path<i64>,
-) -> ApiResult<axum::Json<Mapping>> {
+) -> AppResult<axum::Json<Mapping>> {
     Ok(axum::Json(mappings::get(&state.db, id).await?))
 }
 
@@ -92,7 +92,7 @@ async fn update(
     caller: Authorized<Operator>,
     Path(id): Path<i64>,
     Json(fields): Json<MappingFields>,
-) -> ApiResult<axum::Json<Mapping>> {
+) -> AppResult<axum::Json<Mapping>> {
     let mapping = mappings::update(&state.db, id, fields).await?;
     state.mappings.invalidate();
     audit::record(&state.db, Actor::User(&caller), "mapping.update", "mapping", &id.to_string(), json!(mapping.fields))
@@ -110,7 +110,7 @@ async fn delete(
     State(state): State<AppState>,
     caller: Authorized<Operator>,
     Path(id): Path<i64>,
-) -> ApiResult<axum::Json<Mapping>> {
+) -> AppResult<axum::Json<Mapping>> {
     let mapping = mappings::delete(&state.db, id).await?;
     state.mappings.invalidate();
     audit::record(&state.db, Actor::User(&caller), "mapping.delete", "mapping", &id.to_string(), json!(mapping.fields))
@@ -142,7 +142,7 @@ async fn import_csv(
     caller: Authorized<Operator>,
     params: Query<ImportParams>,
     multipart: Result<Multipart, MultipartRejection>,
-) -> ApiResult<axum::Json<ImportReport>> {
+) -> AppResult<axum::Json<ImportReport>> {
     import(state, caller, params, multipart, Format::Csv).await
 }
 
@@ -158,7 +158,7 @@ async fn import_excel(
     caller: Authorized<Operator>,
     params: Query<ImportParams>,
     multipart: Result<Multipart, MultipartRejection>,
-) -> ApiResult<axum::Json<ImportReport>> {
+) -> AppResult<axum::Json<ImportReport>> {
     import(state, caller, params, multipart, Format::Excel).await
 }
 
@@ -168,15 +168,15 @@ async fn import(
     Query(params): Query<ImportParams>,
     multipart: Result<Multipart, MultipartRejection>,
     format: Format,
-) -> ApiResult<axum::Json<ImportReport>> {
+) -> AppResult<axum::Json<ImportReport>> {
     let mut multipart = multipart.map_err(|e| {
-        ApiError::invalid_field("file", format!("send the file as multipart/form-data: {}", e.body_text()))
+        AppError::invalid_field("file", format!("send the file as multipart/form-data: {}", e.body_text()))
     })?;
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
+            AppError::PayloadTooLarge
         } else {
-            ApiError::invalid_field("file", format!("the upload is not valid multipart/form-data: {}", e.body_text()))
+            AppError::invalid_field("file", format!("the upload is not valid multipart/form-data: {}", e.body_text()))
         }
     };
     let mut file = None;
@@ -187,7 +187,7 @@ async fn import(
         }
     }
     let (name, bytes) = file
-        .ok_or_else(|| ApiError::invalid_field("file", "No file is received: send it as the multipart field `file`"))?;
+        .ok_or_else(|| AppError::invalid_field("file", "No file is received: send it as the multipart field `file`"))?;
     let report = files::import(&state.db, format, bytes.to_vec(), params.dry_run).await?;
     state.mappings.invalidate();
     if !report.dry_run {
@@ -217,7 +217,7 @@ fn download(bytes: Vec<u8>, file_name: &str) -> Response {
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "dhis2_mappings.xlsx")),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn export_excel(State(state): State<AppState>, _caller: Authorized<Staff>) -> ApiResult<Response> {
+async fn export_excel(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<Response> {
     Ok(download(files::export(&state.db).await?, "dhis2_mappings.xlsx"))
 }
 
@@ -227,6 +227,6 @@ async fn export_excel(State(state): State<AppState>, _caller: Authorized<Staff>)
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "dhis2_mappings_template.xlsx")),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn template(_caller: Authorized<Staff>) -> ApiResult<Response> {
+async fn template(_caller: Authorized<Staff>) -> AppResult<Response> {
     Ok(download(files::workbook(&[])?, "dhis2_mappings_template.xlsx"))
 }

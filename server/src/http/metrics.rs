@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, client};
-use crate::error::{ApiError, ApiResult};
+use super::client;
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,15 +34,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security(("bearer" = []), ())
 )]
-async fn metrics(State(state): State<AppState>, parts: Parts) -> ApiResult<Response> {
+async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Response> {
     let server = &state.config.server;
     if !server.metrics_token.is_empty() && !holds_metrics_token(&state, &parts.headers) {
-        return Err(ApiError::Unauthorized("GET /metrics needs Authorization: Bearer <server.metrics_token>".into()));
+        return Err(AppError::Unauthorized("GET /metrics needs Authorization: Bearer <server.metrics_token>".into()));
     }
     let allowed =
         || client::origin(&parts, server).is_some_and(|ip| server.metrics_allow.iter().any(|n| n.contains(&ip)));
     if server.metrics_token.is_empty() && !allowed() {
-        return Err(ApiError::Forbidden(
+        return Err(AppError::Forbidden(
             "GET /metrics is served to the clients in server.metrics_allow; set server.metrics_token to scrape from elsewhere"
                 .into(),
         ));

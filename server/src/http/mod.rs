@@ -20,15 +20,17 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use crate::app::AppState;
-use crate::error::ApiError;
+use crate::app::AppState;
+use crate::error::AppError;
 use crate::metrics::{HttpLabels, Metrics};
 
 mod aggregate;
 mod audit;
+pub mod auth;
 pub mod client;
 mod console;
 mod dhis2_api;
+pub mod error;
 pub mod extract;
 mod health;
 mod logs;
@@ -137,7 +139,7 @@ pub fn app(state: AppState) -> Router {
         .merge(pages)
         // Inside routing, where the matched route is known; `log_request` reads it back.
         .route_layer(middleware::from_fn(remember_route))
-        .fallback(|| async { ApiError::NotFound("No such route".into()) })
+        .fallback(|| async { AppError::NotFound("No such route".into()) })
         .method_not_allowed_fallback(|| async {
             (
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -150,7 +152,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(middleware::from_fn(refuse_cross_site_posts))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .layer(middleware::from_fn_with_state(metrics, log_request))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         // Every answer: never sniffed into another type, never framed, no referrer sent on.
@@ -204,7 +206,7 @@ async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
         && !extract::explicit_credentials(headers)
         && !request.uri().path().ends_with("/users/getToken")
     {
-        return ApiError::UnsupportedMediaType(
+        return AppError::UnsupportedMediaType(
             "A POST without a Bearer or Token credential must declare its body's type \
              (Content-Type: application/json, or text/csv for CSV); forms and plain text are refused"
                 .into(),

@@ -6,11 +6,11 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::extract::Query;
+use crate::app::AppState;
 use crate::audit::{self, Actor};
-use crate::auth::{Admin, Authorized, Staff};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppError, AppResult};
+use crate::http::auth::{Admin, Authorized, Staff};
 use crate::orgunits::{self, OrgUnitFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -27,7 +27,7 @@ async fn list(
     State(state): State<AppState>,
     _caller: Authorized<Staff>,
     Query(filter): Query<OrgUnitFilter>,
-) -> ApiResult<axum::Json<Page<OrgUnit>>> {
+) -> AppResult<axum::Json<Page<OrgUnit>>> {
     Ok(axum::Json(orgunits::list(&state.db, filter).await?))
 }
 
@@ -38,7 +38,7 @@ async fn list(
     responses((status = 200, body = Vec<OrgUnitLevel>)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn levels(State(state): State<AppState>, _caller: Authorized<Staff>) -> ApiResult<axum::Json<Vec<OrgUnitLevel>>> {
+async fn levels(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<axum::Json<Vec<OrgUnitLevel>>> {
     Ok(axum::Json(orgunits::levels(&state.db, &state.config).await?))
 }
 
@@ -53,12 +53,12 @@ async fn levels(State(state): State<AppState>, _caller: Authorized<Staff>) -> Ap
     ),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn sync(State(state): State<AppState>, caller: Authorized<Admin>) -> ApiResult<axum::Json<OrgUnitSync>> {
+async fn sync(State(state): State<AppState>, caller: Authorized<Admin>) -> AppResult<axum::Json<OrgUnitSync>> {
     let client = state
         .dhis2
         .clone()
-        .ok_or_else(|| ApiError::Unavailable("No DHIS2 server is configured (api.dhis2_base_url)".into()))?;
-    let result = orgunits::sync_and_push(&state, &client).await?;
+        .ok_or_else(|| AppError::Unavailable("No DHIS2 server is configured (api.dhis2_base_url)".into()))?;
+    let result = crate::submissions::org_unit_push::sync_and_push(&state, &client).await?;
     let detail = json!({"units": result.units, "incremental": result.incremental});
     audit::record(&state.db, Actor::User(&caller), "orgunits.sync", "orgunits", "", detail).await?;
     Ok(axum::Json(result))

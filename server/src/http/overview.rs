@@ -5,9 +5,9 @@ use dhis2gw_wire::Overview;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use crate::auth::{Authorized, Staff};
-use crate::error::ApiResult;
+use crate::app::AppState;
+use crate::error::AppResult;
+use crate::http::auth::{Authorized, Staff};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(overview))
@@ -21,6 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Overview)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn overview(State(state): State<AppState>, _caller: Authorized<Staff>) -> ApiResult<axum::Json<Overview>> {
+async fn overview(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<axum::Json<Overview>> {
     Ok(axum::Json(crate::overview::overview(&state).await?))
 }

@@ -16,8 +16,8 @@ use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
 
 const BUILT_IN_TEMPLATES: [(&str, &str); 3] = [
     ("index.html", include_str!("../../templates/index.html")),
@@ -52,7 +52,7 @@ struct DocLink {
     title: String,
 }
 
-async fn landing(State(state): State<AppState>) -> ApiResult<Html<String>> {
+async fn landing(State(state): State<AppState>) -> AppResult<Html<String>> {
     off_the_runtime(move || {
         let docs = list_docs(&state.config.server.docs_directory);
         let console = super::console::installed(&state);
@@ -61,11 +61,11 @@ async fn landing(State(state): State<AppState>) -> ApiResult<Html<String>> {
     .await
 }
 
-async fn doc_page(State(state): State<AppState>, UrlPath(page): UrlPath<String>) -> ApiResult<Html<String>> {
+async fn doc_page(State(state): State<AppState>, UrlPath(page): UrlPath<String>) -> AppResult<Html<String>> {
     off_the_runtime(move || {
         let name = page.strip_suffix(".md").unwrap_or(&page);
         let dir = Path::new(&state.config.server.docs_directory);
-        let not_found = || ApiError::NotFound(format!("No documentation page '{name}'"));
+        let not_found = || AppError::NotFound(format!("No documentation page '{name}'"));
         let path = page_path(dir, name).ok_or_else(not_found)?;
         let markdown = std::fs::read_to_string(&path).map_err(|_| not_found())?;
         let docs = list_docs(&state.config.server.docs_directory);
@@ -79,8 +79,8 @@ async fn doc_page(State(state): State<AppState>, UrlPath(page): UrlPath<String>)
 
 /// Pages read files (templates, guides) and follow links: blocking work, done on the
 /// blocking pool so the async workers keep serving.
-async fn off_the_runtime(page: impl FnOnce() -> ApiResult<Html<String>> + Send + 'static) -> ApiResult<Html<String>> {
-    tokio::task::spawn_blocking(page).await.map_err(|e| ApiError::Internal(anyhow::anyhow!("page rendering: {e}")))?
+async fn off_the_runtime(page: impl FnOnce() -> AppResult<Html<String>> + Send + 'static) -> AppResult<Html<String>> {
+    tokio::task::spawn_blocking(page).await.map_err(|e| AppError::Internal(anyhow::anyhow!("page rendering: {e}")))?
 }
 
 /// The file behind a page name, only if it is a plain name and the file (after following
@@ -159,7 +159,7 @@ fn slug(heading: &str) -> String {
     words.join("-")
 }
 
-fn render(state: &AppState, name: &str, ctx: Value) -> ApiResult<Html<String>> {
+fn render(state: &AppState, name: &str, ctx: Value) -> AppResult<Html<String>> {
     let dir = PathBuf::from(&state.config.server.templates_directory);
     let mut env = Environment::new();
     env.set_loader(move |name| {
@@ -175,8 +175,8 @@ fn render(state: &AppState, name: &str, ctx: Value) -> ApiResult<Html<String>> {
 }
 
 /// A broken custom template is the operator's to fix; the log says where.
-fn template_error(e: minijinja::Error) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("template error (server.templates_directory): {e:#}"))
+fn template_error(e: minijinja::Error) -> AppError {
+    AppError::Internal(anyhow::anyhow!("template error (server.templates_directory): {e:#}"))
 }
 
 #[cfg(test)]

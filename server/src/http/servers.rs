@@ -7,11 +7,11 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::extract::{Json, Path};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
-use crate::auth::{Admin, Authorized, Staff};
-use crate::error::ApiResult;
+use crate::error::AppResult;
+use crate::http::auth::{Admin, Authorized, Staff};
 use crate::servers;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Vec<Dhis2Server>)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn list(State(state): State<AppState>, _caller: Authorized<Staff>) -> ApiResult<axum::Json<Vec<Dhis2Server>>> {
+async fn list(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<axum::Json<Vec<Dhis2Server>>> {
     Ok(axum::Json(servers::list(&state.db).await?))
 }
 
@@ -38,7 +38,7 @@ async fn get(
     State(state): State<AppState>,
     _caller: Authorized<Staff>,
     Path(uid): Path<String>,
-) -> ApiResult<axum::Json<Dhis2Server>> {
+) -> AppResult<axum::Json<Dhis2Server>> {
     Ok(axum::Json(servers::get(&state.db, &uid).await?))
 }
 
@@ -56,7 +56,7 @@ async fn create(
     State(state): State<AppState>,
     caller: Authorized<Admin>,
     Json(input): Json<ServerInput>,
-) -> ApiResult<(StatusCode, axum::Json<Dhis2Server>)> {
+) -> AppResult<(StatusCode, axum::Json<Dhis2Server>)> {
     let server =
         servers::create(&state.db, state.servers.key(), input, state.config.server.allow_private_dhis2_addresses)
             .await?;
@@ -81,7 +81,7 @@ async fn update(
     caller: Authorized<Admin>,
     Path(uid): Path<String>,
     Json(input): Json<ServerInput>,
-) -> ApiResult<axum::Json<Dhis2Server>> {
+) -> AppResult<axum::Json<Dhis2Server>> {
     let changed: Vec<&str> = [
         ("name", input.name.is_some()),
         ("base_url", input.base_url.is_some()),
@@ -123,7 +123,7 @@ async fn delete(
     State(state): State<AppState>,
     caller: Authorized<Admin>,
     Path(uid): Path<String>,
-) -> ApiResult<axum::Json<Message>> {
+) -> AppResult<axum::Json<Message>> {
     let server = servers::get(&state.db, &uid).await?;
     servers::delete(&state.db, &uid).await?;
     changed_servers(&state);

@@ -9,11 +9,12 @@ use dhis2gw_wire::{RefreshRequest, TokenRequest, TokenResponse, User};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::client::ClientAddr;
 use super::extract::{Json, body_error, parse_json, require_json};
-use crate::auth::{self, AnyRole, Authorized};
-use crate::error::{ApiError, ApiResult};
+use crate::app::AppState;
+use crate::auth;
+use crate::error::{AppError, AppResult};
+use crate::http::auth::{AnyRole, Authorized};
 use crate::users;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,23 +43,23 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security((), ("basic" = []))
 )]
-async fn get_token(State(state): State<AppState>, request: Request) -> ApiResult<axum::Json<TokenResponse>> {
+async fn get_token(State(state): State<AppState>, request: Request) -> AppResult<axum::Json<TokenResponse>> {
     let (parts, body) = request.into_parts();
     let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &state).await.map_err(body_error)?;
     let TokenRequest { username, password } = credentials(&parts, &bytes)?;
     let client = ClientAddr::of(&parts, &state.config.server).0;
     let user = auth::sign_in(&state.db, &state.sign_in, &username, &password, client).await?;
-    Ok(axum::Json(auth::issue_tokens(&state, &user, None).await?))
+    Ok(axum::Json(auth::issue_tokens(&state.db, &state.jwt, &state.config.server, &user, None).await?))
 }
 
-fn credentials(parts: &Parts, body: &[u8]) -> ApiResult<TokenRequest> {
+fn credentials(parts: &Parts, body: &[u8]) -> AppResult<TokenRequest> {
     if !body.iter().all(u8::is_ascii_whitespace) {
         require_json(&parts.headers)?;
         return parse_json(body);
     }
-    auth::basic_credentials(parts)
+    crate::http::auth::basic_credentials(parts)
         .map(|(username, password)| TokenRequest { username, password })
-        .ok_or_else(|| ApiError::bad_request("Send {\"username\",\"password\"} as JSON, or HTTP Basic credentials"))
+        .ok_or_else(|| AppError::bad_request("Send {\"username\",\"password\"} as JSON, or HTTP Basic credentials"))
 }
 
 /// Exchange a refresh token for a new access token and refresh token.
@@ -78,8 +79,8 @@ fn credentials(parts: &Parts, body: &[u8]) -> ApiResult<TokenRequest> {
 async fn refresh_token(
     State(state): State<AppState>,
     Json(body): Json<RefreshRequest>,
-) -> ApiResult<axum::Json<TokenResponse>> {
-    Ok(axum::Json(auth::refresh(&state, &body.refresh_token).await?))
+) -> AppResult<axum::Json<TokenResponse>> {
+    Ok(axum::Json(auth::refresh(&state.db, &state.jwt, &state.config.server, &body.refresh_token).await?))
 }
 
 /// Sign out: the refresh token, and every other token of the same sign-in, stop working.
@@ -94,7 +95,7 @@ async fn refresh_token(
     ),
     security(())
 )]
-async fn sign_out(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> ApiResult<StatusCode> {
+async fn sign_out(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> AppResult<StatusCode> {
     auth::sign_out(&state.db, &body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -105,6 +106,6 @@ async fn sign_out(State(state): State<AppState>, Json(body): Json<RefreshRequest
     responses((status = 200, body = User), (status = 401, body = dhis2gw_wire::ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
-async fn me(State(state): State<AppState>, caller: Authorized<AnyRole>) -> ApiResult<axum::Json<User>> {
+async fn me(State(state): State<AppState>, caller: Authorized<AnyRole>) -> AppResult<axum::Json<User>> {
     Ok(axum::Json(users::get(&state.db, &caller.uid).await?.to_wire()?))
 }

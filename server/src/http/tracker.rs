@@ -9,11 +9,11 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::aggregate::idempotency_key;
 use super::extract::{Json, Query};
-use crate::auth::{Authorized, Submitter};
-use crate::error::ApiResult;
+use crate::app::AppState;
+use crate::error::AppResult;
+use crate::http::auth::{Authorized, Submitter};
 use crate::submissions;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -62,7 +62,7 @@ async fn submit(
     Query(params): Query<TrackerParams>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let key = idempotency_key(&headers)?;
     let validate = matches!(params.import_mode, ImportMode::Validate);
     Ok(submissions::accept_tracker(&state, &caller, &body, validate, key, None).await?.into_response())

@@ -9,11 +9,11 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::extract::{Json, Path, Query};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
-use crate::auth::{Admin, Authorized};
-use crate::error::ApiResult;
+use crate::error::AppResult;
+use crate::http::auth::{Admin, Authorized};
 use crate::users::{self, UserFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,7 +39,7 @@ async fn create_user_legacy(
     state: State<AppState>,
     caller: Authorized<Admin>,
     body: Json<CreateUser>,
-) -> ApiResult<(StatusCode, axum::Json<UserCreated>)> {
+) -> AppResult<(StatusCode, axum::Json<UserCreated>)> {
     create_user(state, caller, body).await
 }
 
@@ -57,7 +57,7 @@ async fn create_user(
     State(state): State<AppState>,
     caller: Authorized<Admin>,
     Json(body): Json<CreateUser>,
-) -> ApiResult<(StatusCode, axum::Json<UserCreated>)> {
+) -> AppResult<(StatusCode, axum::Json<UserCreated>)> {
     let row = users::create(&state.db, body).await?;
     let user = row.to_wire()?;
     audit::record(
@@ -85,7 +85,7 @@ async fn list_users(
     State(state): State<AppState>,
     _caller: Authorized<Admin>,
     Query(filter): Query<UserFilter>,
-) -> ApiResult<axum::Json<Page<User>>> {
+) -> AppResult<axum::Json<Page<User>>> {
     Ok(axum::Json(users::list(&state.db, filter).await?))
 }
 
@@ -99,7 +99,7 @@ async fn get_user(
     State(state): State<AppState>,
     _caller: Authorized<Admin>,
     Path(uid): Path<String>,
-) -> ApiResult<axum::Json<User>> {
+) -> AppResult<axum::Json<User>> {
     Ok(axum::Json(users::get(&state.db, &uid).await?.to_wire()?))
 }
 
@@ -120,7 +120,7 @@ async fn update_user(
     caller: Authorized<Admin>,
     Path(uid): Path<String>,
     Json(patch): Json<UpdateUser>,
-) -> ApiResult<axum::Json<User>> {
+) -> AppResult<axum::Json<User>> {
     // What changed, never the password itself.
     let mut changed = serde_json::to_value(&patch).unwrap_or_default();
     if let Some(password) = changed.get_mut("password") {
@@ -142,7 +142,7 @@ async fn deactivate_user(
     State(state): State<AppState>,
     caller: Authorized<Admin>,
     Path(uid): Path<String>,
-) -> ApiResult<axum::Json<User>> {
+) -> AppResult<axum::Json<User>> {
     let patch = UpdateUser { is_active: Some(false), ..Default::default() };
     let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
     state.credentials_changed();
@@ -160,7 +160,7 @@ async fn list_tokens(
     State(state): State<AppState>,
     _caller: Authorized<Admin>,
     Path(uid): Path<String>,
-) -> ApiResult<axum::Json<Vec<ApiToken>>> {
+) -> AppResult<axum::Json<Vec<ApiToken>>> {
     let user = users::get(&state.db, &uid).await?;
     Ok(axum::Json(users::list_tokens(&state.db, &user).await?))
 }
@@ -177,7 +177,7 @@ async fn create_token(
     caller: Authorized<Admin>,
     Path(uid): Path<String>,
     Json(body): Json<CreateApiToken>,
-) -> ApiResult<(StatusCode, axum::Json<CreatedApiToken>)> {
+) -> AppResult<(StatusCode, axum::Json<CreatedApiToken>)> {
     let user = users::get(&state.db, &uid).await?;
     let created = users::create_token(&state.db, &user, body).await?;
     let detail = json!({"token_id": created.info.id, "name": created.info.name, "expires_at": created.info.expires_at});
@@ -196,7 +196,7 @@ async fn revoke_token(
     State(state): State<AppState>,
     caller: Authorized<Admin>,
     Path((uid, id)): Path<(String, i64)>,
-) -> ApiResult<axum::Json<ApiToken>> {
+) -> AppResult<axum::Json<ApiToken>> {
     let user = users::get(&state.db, &uid).await?;
     let token = users::revoke_token(&state.db, &user, id).await?;
     state.credentials_changed();

@@ -10,7 +10,7 @@ use dhis2gw_wire::{ImportReport, ImportRow, MappingFields, RowAction};
 use sqlx::PgPool;
 
 use super::{MappingRow, normalize, problems};
-use crate::error::{ApiError, ApiResult, on_unique};
+use crate::error::{AppError, AppResult, on_unique};
 
 /// Largest number of data rows one file may hold.
 const MAX_ROWS: usize = 100_000;
@@ -83,8 +83,8 @@ impl FileRow {
     }
 }
 
-fn file_error(problem: impl Into<String>) -> ApiError {
-    ApiError::BadRequest {
+fn file_error(problem: impl Into<String>) -> AppError {
+    AppError::BadRequest {
         message: "Cannot read the mapping file".into(),
         detail: vec![format!("file: {}", problem.into())],
     }
@@ -92,7 +92,7 @@ fn file_error(problem: impl Into<String>) -> ApiError {
 
 /// Turns the header and data rows of a sheet into [`FileRow`]s, reading one row at a time
 /// so that a file with too many rows is refused at the first one too many.
-fn rows_from(mut records: impl Iterator<Item = ApiResult<Vec<String>>>) -> ApiResult<Vec<FileRow>> {
+fn rows_from(mut records: impl Iterator<Item = AppResult<Vec<String>>>) -> AppResult<Vec<FileRow>> {
     let mut header_row = 0;
     let header = loop {
         header_row += 1;
@@ -132,7 +132,7 @@ fn rows_from(mut records: impl Iterator<Item = ApiResult<Vec<String>>>) -> ApiRe
 }
 
 /// Reads a CSV file (UTF-8, with or without BOM; rows may be shorter than the header).
-fn read_csv(bytes: &[u8]) -> ApiResult<Vec<FileRow>> {
+fn read_csv(bytes: &[u8]) -> AppResult<Vec<FileRow>> {
     if bytes.starts_with(b"PK\x03\x04") {
         return Err(file_error("this is an Excel (xlsx) file, not CSV; use /mappings/import/excel"));
     }
@@ -161,7 +161,7 @@ fn sniff_delimiter(text: &str) -> u8 {
 /// Reads the first sheet that has a header row with a `code` column. A hostile workbook
 /// (a zip bomb, a sheet spanning millions of rows and columns) is refused before the
 /// spreadsheet reader sees it.
-fn read_excel(bytes: &[u8]) -> ApiResult<Vec<FileRow>> {
+fn read_excel(bytes: &[u8]) -> AppResult<Vec<FileRow>> {
     check_workbook(bytes)?;
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| file_error(format!("not a readable Excel workbook: {e}")))?;
@@ -190,7 +190,7 @@ impl Extent {
         self.columns = self.columns.max(column + 1);
     }
 
-    fn check(&self) -> ApiResult<()> {
+    fn check(&self) -> AppResult<()> {
         if self.rows.saturating_mul(self.columns) > MAX_SHEET_CELLS {
             return Err(file_error(format!(
                 "a sheet spans {} rows × {} columns; at most {MAX_SHEET_CELLS} cells (delete what lies far outside the table)",
@@ -202,7 +202,7 @@ impl Extent {
 }
 
 /// Checks a workbook before it is parsed: `.xlsx` and `.ods` are zips, `.xls` a compound file.
-fn check_workbook(bytes: &[u8]) -> ApiResult<()> {
+fn check_workbook(bytes: &[u8]) -> AppResult<()> {
     if bytes.starts_with(b"PK\x03\x04") {
         let parts = inflated_parts(bytes)?;
         if let Some(content) = parts.get("content.xml") {
@@ -217,7 +217,7 @@ fn check_workbook(bytes: &[u8]) -> ApiResult<()> {
 }
 
 /// Every part of a zip, inflated with a bound on the total actually produced.
-fn inflated_parts(bytes: &[u8]) -> ApiResult<HashMap<String, Vec<u8>>> {
+fn inflated_parts(bytes: &[u8]) -> AppResult<HashMap<String, Vec<u8>>> {
     use std::io::Read;
     let corrupt = |e: zip::result::ZipError| file_error(format!("corrupt workbook: {e}"));
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
@@ -248,7 +248,7 @@ fn inflated_parts(bytes: &[u8]) -> ApiResult<HashMap<String, Vec<u8>>> {
 
 /// The extent of every sheet of an `.xlsx`, from its cells one at a time (the sheet's own
 /// `dimension` may lie).
-fn xlsx_extents(bytes: &[u8]) -> ApiResult<()> {
+fn xlsx_extents(bytes: &[u8]) -> AppResult<()> {
     let unreadable = |e: calamine::XlsxError| file_error(format!("not a readable Excel workbook: {e}"));
     let mut workbook = calamine::Xlsx::new(Cursor::new(bytes)).map_err(unreadable)?;
     for name in workbook.sheet_names() {
@@ -267,7 +267,7 @@ fn xlsx_extents(bytes: &[u8]) -> ApiResult<()> {
 
 /// The extent of an `.ods` spreadsheet's data: rows and cells may say they repeat a million
 /// times, so the repeats are added up before any reader expands them.
-fn ods_extent(content: &[u8]) -> ApiResult<Extent> {
+fn ods_extent(content: &[u8]) -> AppResult<Extent> {
     use quick_xml::events::{BytesStart, Event};
     let repeats = |e: &BytesStart, attribute: &str| -> u64 {
         e.try_get_attribute(attribute).ok().flatten().and_then(|a| a.value.parse().ok()).unwrap_or(1)
@@ -312,7 +312,7 @@ fn ods_extent(content: &[u8]) -> ApiResult<Extent> {
 
 /// The extent of an `.xls` workbook's data, from the BIFF records of its `Workbook` stream:
 /// each sheet's declared dimensions and every cell record's position.
-fn xls_extent(bytes: &[u8]) -> ApiResult<Extent> {
+fn xls_extent(bytes: &[u8]) -> AppResult<Extent> {
     use std::io::Read;
     let corrupt = |e: std::io::Error| file_error(format!("corrupt Excel 97-2003 workbook: {e}"));
     let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(corrupt)?;
@@ -380,14 +380,14 @@ pub enum Format {
 
 /// Applies a file as upserts on (code, source_name, instance_name, what): every row is
 /// created, updated, unchanged or rejected (with reasons). With `dry_run` nothing is written.
-pub async fn import(db: &PgPool, format: Format, bytes: Vec<u8>, dry_run: bool) -> ApiResult<ImportReport> {
+pub async fn import(db: &PgPool, format: Format, bytes: Vec<u8>, dry_run: bool) -> AppResult<ImportReport> {
     // Parsing a large workbook is CPU work: keep it off the async runtime's threads.
     let rows = tokio::task::spawn_blocking(move || match format {
         Format::Csv => read_csv(&bytes),
         Format::Excel => read_excel(&bytes),
     })
     .await
-    .map_err(|e| ApiError::Internal(e.into()))??;
+    .map_err(|e| AppError::Internal(e.into()))??;
     let mut tx = db.begin().await?;
     let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
     let mut report = ImportReport {
@@ -425,7 +425,7 @@ pub async fn import(db: &PgPool, format: Format, bytes: Vec<u8>, dry_run: bool) 
     Ok(report)
 }
 
-async fn upsert(tx: &mut sqlx::PgConnection, fields: &MappingFields) -> ApiResult<RowAction> {
+async fn upsert(tx: &mut sqlx::PgConnection, fields: &MappingFields) -> AppResult<RowAction> {
     let existing = sqlx::query_as!(
         MappingRow,
         "SELECT * FROM dhis2_mappings WHERE code = $1 AND source_name = $2 AND instance_name = $3 AND what = $4",
@@ -491,7 +491,7 @@ pub fn workbook(rows: &[MappingFields]) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The export of every mapping.
-pub async fn export(db: &PgPool) -> ApiResult<Vec<u8>> {
+pub async fn export(db: &PgPool) -> AppResult<Vec<u8>> {
     let rows: Vec<MappingFields> =
         super::all(db).await?.into_iter().map(|r| dhis2gw_wire::Mapping::from(r).fields).collect();
     Ok(workbook(&rows)?)
@@ -508,7 +508,7 @@ mod tests {
         };
         match rows {
             Ok(rows) => Ok(rows.iter().map(|r| normalize(r.fields())).collect()),
-            Err(ApiError::BadRequest { detail, .. }) => Err(detail),
+            Err(AppError::BadRequest { detail, .. }) => Err(detail),
             Err(other) => panic!("{other:?}"),
         }
     }

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use sqlx::{PgExecutor, PgPool};
 
 use crate::config::MappingScheme;
-use crate::error::{ApiError, ApiResult, on_unique};
+use crate::error::{AppError, AppResult, on_unique};
+use crate::query::{like_pattern, paging};
 use crate::uid;
-use crate::users::{like_pattern, paging};
 
 pub(crate) struct MappingRow {
     id: i64,
@@ -125,16 +125,16 @@ pub fn problems(f: &MappingFields) -> Vec<String> {
     out
 }
 
-fn checked(fields: MappingFields) -> ApiResult<MappingFields> {
+fn checked(fields: MappingFields) -> AppResult<MappingFields> {
     let fields = normalize(fields);
     let detail = problems(&fields);
-    if detail.is_empty() { Ok(fields) } else { Err(ApiError::BadRequest { message: "Invalid mapping".into(), detail }) }
+    if detail.is_empty() { Ok(fields) } else { Err(AppError::BadRequest { message: "Invalid mapping".into(), detail }) }
 }
 
 pub(crate) const UNIQUE: &str = "unique_code_source_instance_what";
 pub(crate) const UNIQUE_FIELD: &str = "code (for this what, sourceName and instanceName)";
 
-pub async fn create(db: &PgPool, fields: MappingFields) -> ApiResult<Mapping> {
+pub async fn create(db: &PgPool, fields: MappingFields) -> AppResult<Mapping> {
     let f = checked(fields)?;
     insert(db, &f).await.map_err(|e| on_unique(e, UNIQUE, UNIQUE_FIELD)).map(Mapping::from)
 }
@@ -166,13 +166,13 @@ pub(crate) async fn insert<'e>(db: impl PgExecutor<'e>, f: &MappingFields) -> sq
     .await
 }
 
-pub async fn update(db: &PgPool, id: i64, fields: MappingFields) -> ApiResult<Mapping> {
+pub async fn update(db: &PgPool, id: i64, fields: MappingFields) -> AppResult<Mapping> {
     let f = checked(fields)?;
     overwrite(db, id, &f)
         .await
         .map_err(|e| on_unique(e, UNIQUE, UNIQUE_FIELD))?
         .map(Mapping::from)
-        .ok_or_else(|| ApiError::NotFound(format!("Mapping {id} not found")))
+        .ok_or_else(|| AppError::NotFound(format!("Mapping {id} not found")))
 }
 
 pub(crate) async fn overwrite<'e>(
@@ -207,20 +207,20 @@ pub(crate) async fn overwrite<'e>(
     .await
 }
 
-pub async fn get(db: &PgPool, id: i64) -> ApiResult<Mapping> {
+pub async fn get(db: &PgPool, id: i64) -> AppResult<Mapping> {
     sqlx::query_as!(MappingRow, "SELECT * FROM dhis2_mappings WHERE id = $1", id)
         .fetch_optional(db)
         .await?
         .map(Mapping::from)
-        .ok_or_else(|| ApiError::NotFound(format!("Mapping {id} not found")))
+        .ok_or_else(|| AppError::NotFound(format!("Mapping {id} not found")))
 }
 
-pub async fn delete(db: &PgPool, id: i64) -> ApiResult<Mapping> {
+pub async fn delete(db: &PgPool, id: i64) -> AppResult<Mapping> {
     sqlx::query_as!(MappingRow, "DELETE FROM dhis2_mappings WHERE id = $1 RETURNING *", id)
         .fetch_optional(db)
         .await?
         .map(Mapping::from)
-        .ok_or_else(|| ApiError::NotFound(format!("Mapping {id} not found")))
+        .ok_or_else(|| AppError::NotFound(format!("Mapping {id} not found")))
 }
 
 /// Filters of `GET /mappings` (the original's parameter names). Text filters match parts,
@@ -250,7 +250,7 @@ pub struct MappingFilter {
     pub page_size: Option<i64>,
 }
 
-pub async fn list(db: &PgPool, filter: MappingFilter) -> ApiResult<Page<Mapping>> {
+pub async fn list(db: &PgPool, filter: MappingFilter) -> AppResult<Page<Mapping>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
     let code = filter.code.as_deref().map(like_pattern);
     let name = filter.name.as_deref().map(like_pattern);

@@ -11,14 +11,14 @@ use std::net::{IpAddr, SocketAddr};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppError, AppResult};
 
 /// Cloud metadata services reached by name.
 const METADATA_HOSTS: [&str; 3] = ["metadata.google.internal", "metadata.goog", "metadata"];
 
 /// Refuses a base URL whose host is, or resolves to, an address that is not public.
-pub async fn check_public(base_url: &str) -> ApiResult<()> {
-    let url = Url::parse(base_url).map_err(|e| ApiError::invalid_field("base_url", e))?;
+pub async fn check_public(base_url: &str) -> AppResult<()> {
+    let url = Url::parse(base_url).map_err(|e| AppError::invalid_field("base_url", e))?;
     let port = url.port_or_known_default().unwrap_or(80);
     let addresses: Vec<IpAddr> = match url.host() {
         Some(Host::Ipv4(ip)) => vec![ip.into()],
@@ -30,11 +30,11 @@ pub async fn check_public(base_url: &str) -> ApiResult<()> {
             }
             tokio::net::lookup_host((name.as_str(), port))
                 .await
-                .map_err(|e| ApiError::invalid_field("base_url", format!("the host {name} cannot be resolved: {e}")))?
+                .map_err(|e| AppError::invalid_field("base_url", format!("the host {name} cannot be resolved: {e}")))?
                 .map(|a| a.ip())
                 .collect()
         }
-        None => return Err(ApiError::invalid_field("base_url", "has no host")),
+        None => return Err(AppError::invalid_field("base_url", "has no host")),
     };
     match addresses.into_iter().find(|ip| !is_public(*ip)) {
         Some(ip) => Err(refused(&ip.to_string(), "not a public address")),
@@ -74,8 +74,8 @@ pub fn inner_literal(base_url: &str) -> Option<IpAddr> {
     (!is_public(ip)).then_some(ip)
 }
 
-fn refused(what: &str, why: &str) -> ApiError {
-    ApiError::invalid_field(
+fn refused(what: &str, why: &str) -> AppError {
+    AppError::invalid_field(
         "base_url",
         format!(
             "{what} is {why}; DHIS2 servers added through the API must be public \

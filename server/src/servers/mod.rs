@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::dhis2::{Auth, Dhis2Client};
-use crate::error::{ApiError, ApiResult, on_unique};
+use crate::error::{AppError, AppResult, on_unique};
 use crate::metrics::Metrics;
 use crate::uid;
 
@@ -129,15 +129,15 @@ async fn rows(db: &PgPool, uid: Option<&str>, id: Option<i64>) -> sqlx::Result<V
     .await
 }
 
-pub async fn list(db: &PgPool) -> ApiResult<Vec<Dhis2Server>> {
+pub async fn list(db: &PgPool) -> AppResult<Vec<Dhis2Server>> {
     Ok(rows(db, None, None).await?.into_iter().map(Dhis2Server::from).collect())
 }
 
-async fn row(db: &PgPool, uid: &str) -> ApiResult<ServerRow> {
-    rows(db, Some(uid), None).await?.pop().ok_or_else(|| ApiError::NotFound(format!("DHIS2 server {uid} not found")))
+async fn row(db: &PgPool, uid: &str) -> AppResult<ServerRow> {
+    rows(db, Some(uid), None).await?.pop().ok_or_else(|| AppError::NotFound(format!("DHIS2 server {uid} not found")))
 }
 
-pub async fn get(db: &PgPool, uid: &str) -> ApiResult<Dhis2Server> {
+pub async fn get(db: &PgPool, uid: &str) -> AppResult<Dhis2Server> {
     row(db, uid).await.map(Dhis2Server::from)
 }
 
@@ -157,7 +157,7 @@ struct Spec {
 impl Spec {
     /// Merges `input` over `current` (an update) or over nothing (a create) and checks the
     /// result, naming every bad field.
-    fn check(input: ServerInput, current: Option<&ServerRow>) -> ApiResult<Spec> {
+    fn check(input: ServerInput, current: Option<&ServerRow>) -> AppResult<Spec> {
         let mut problems = Vec::new();
         let name = input.name.or_else(|| current.map(|c| c.name.clone())).unwrap_or_default().trim().to_string();
         let name_ok = (1..=64).contains(&name.len())
@@ -226,7 +226,7 @@ impl Spec {
             problems.push("max_concurrent: 1 to 100".into());
         }
         if !problems.is_empty() {
-            return Err(ApiError::BadRequest { message: "Invalid DHIS2 server".into(), detail: problems });
+            return Err(AppError::BadRequest { message: "Invalid DHIS2 server".into(), detail: problems });
         }
         Ok(Spec {
             name,
@@ -244,13 +244,13 @@ impl Spec {
 
 /// Seals a new credential for the server `owner`: `None` keeps the stored one, `Some("")`
 /// removes it.
-fn seal(key: Option<&CredentialsKey>, value: &Option<String>, owner: &str) -> ApiResult<Option<Option<Vec<u8>>>> {
+fn seal(key: Option<&CredentialsKey>, value: &Option<String>, owner: &str) -> AppResult<Option<Option<Vec<u8>>>> {
     match value.as_deref() {
         None => Ok(None),
         Some("") => Ok(Some(None)),
         Some(plain) => {
             let key = key.ok_or_else(|| {
-                ApiError::Unavailable(
+                AppError::Unavailable(
                     "The gateway has no server.credentials_key, so it cannot store DHIS2 credentials".into(),
                 )
             })?;
@@ -259,7 +259,7 @@ fn seal(key: Option<&CredentialsKey>, value: &Option<String>, owner: &str) -> Ap
     }
 }
 
-async fn insert(db: &PgPool, key: Option<&CredentialsKey>, spec: Spec, origin: &str) -> ApiResult<i64> {
+async fn insert(db: &PgPool, key: Option<&CredentialsKey>, spec: Spec, origin: &str) -> AppResult<i64> {
     let uid = uid::generate();
     let (password, pat) = (seal(key, &spec.password, &uid)?.flatten(), seal(key, &spec.pat, &uid)?.flatten());
     sqlx::query_scalar!(
@@ -283,7 +283,7 @@ async fn insert(db: &PgPool, key: Option<&CredentialsKey>, spec: Spec, origin: &
     .map_err(|e| on_unique(e, "dhis2_servers_name_key", "name"))
 }
 
-async fn store(db: &PgPool, key: Option<&CredentialsKey>, current: &ServerRow, spec: Spec) -> ApiResult<()> {
+async fn store(db: &PgPool, key: Option<&CredentialsKey>, current: &ServerRow, spec: Spec) -> AppResult<()> {
     let (id, uid) = (current.id, current.uid.as_str());
     let (password, pat) = (seal(key, &spec.password, uid)?, seal(key, &spec.pat, uid)?);
     sqlx::query!(
@@ -318,13 +318,13 @@ pub async fn create(
     key: Option<&CredentialsKey>,
     input: ServerInput,
     allow_private: bool,
-) -> ApiResult<Dhis2Server> {
+) -> AppResult<Dhis2Server> {
     let spec = Spec::check(input, None)?;
     if !allow_private {
         address::check_public(&spec.base_url).await?;
     }
     let id = insert(db, key, spec, "api").await?;
-    let row = rows(db, None, Some(id)).await?.pop().ok_or_else(|| ApiError::NotFound("server vanished".into()))?;
+    let row = rows(db, None, Some(id)).await?.pop().ok_or_else(|| AppError::NotFound("server vanished".into()))?;
     Ok(row.into())
 }
 
@@ -336,13 +336,13 @@ pub async fn update(
     uid: &str,
     input: ServerInput,
     allow_private: bool,
-) -> ApiResult<(Dhis2Server, bool)> {
+) -> AppResult<(Dhis2Server, bool)> {
     let current = row(db, uid).await?;
     let only_switch = ServerInput { enabled: input.enabled, ..Default::default() } == input;
     if current.origin == "config" && !only_switch {
         let file =
             if current.is_primary { "the api section of the configuration" } else { "its file in server.conf_dir" };
-        return Err(ApiError::Conflict(format!(
+        return Err(AppError::Conflict(format!(
             "DHIS2 server {} is defined in {file}; change it there (only 'enabled' can be set here)",
             current.name
         )));
@@ -357,17 +357,17 @@ pub async fn update(
 }
 
 /// Deletes a server that never received anything; one with history can be switched off.
-pub async fn delete(db: &PgPool, uid: &str) -> ApiResult<()> {
+pub async fn delete(db: &PgPool, uid: &str) -> AppResult<()> {
     let current = row(db, uid).await?;
     if current.origin == "config" {
-        return Err(ApiError::Conflict(format!("DHIS2 server {} is defined in the configuration", current.name)));
+        return Err(AppError::Conflict(format!("DHIS2 server {} is defined in the configuration", current.name)));
     }
     let used =
         sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM submission_destinations WHERE server_id = $1"#, current.id)
             .fetch_one(db)
             .await?;
     if used > 0 {
-        return Err(ApiError::Conflict(format!(
+        return Err(AppError::Conflict(format!(
             "DHIS2 server {} has {used} deliveries on record; switch it off (enabled: false) to keep their history",
             current.name
         )));
@@ -436,8 +436,8 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
         let parsed: ServersFile = serde_yaml_ng::from_str(&text)
             .with_context(|| format!("{}: expected `servers:` with a list of DHIS2 servers", file.display()))?;
         for (index, input) in parsed.servers.into_iter().enumerate() {
-            let invalid = |e: ApiError| match e {
-                ApiError::BadRequest { detail, .. } => {
+            let invalid = |e: AppError| match e {
+                AppError::BadRequest { detail, .. } => {
                     anyhow::anyhow!("{} servers[{index}]: {}", file.display(), detail.join("; "))
                 }
                 other => anyhow::anyhow!("{} servers[{index}]: {other}", file.display()),

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
 use crate::config::MappingScheme;
-use crate::error::ApiError;
+use crate::error::AppError;
 use crate::mappings::{Lookup, Target};
 use crate::period::Period;
 use crate::uid;
@@ -39,9 +39,9 @@ pub struct Aggregate {
 }
 
 /// Checks every field of the body; a 400 lists all problems at once.
-pub fn parse(body: &Value) -> Result<Aggregate, ApiError> {
+pub fn parse(body: &Value) -> Result<Aggregate, AppError> {
     let Some(obj) = body.as_object() else {
-        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+        return Err(AppError::invalid_field("body", "must be a JSON object"));
     };
     let mut problems = Vec::new();
     let mut text = |field: &str, required: bool| -> Option<String> {
@@ -111,7 +111,7 @@ pub fn parse(body: &Value) -> Result<Aggregate, ApiError> {
         }
     };
     if !problems.is_empty() {
-        return Err(ApiError::BadRequest {
+        return Err(AppError::BadRequest {
             message: "Request does not match required schema".into(),
             detail: problems,
         });
@@ -221,12 +221,12 @@ pub fn build(
     lookup: &Lookup,
     scheme: MappingScheme,
     default_aoc: Option<&str>,
-) -> Result<Built, ApiError> {
+) -> Result<Built, AppError> {
     let org_unit = match &lookup.org_unit {
         Some(mapped) => mapped.clone(),
         None if uid::is_valid(&submission.org_unit) => submission.org_unit.clone(),
         None => {
-            return Err(ApiError::invalid_field(
+            return Err(AppError::invalid_field(
                 "orgUnit",
                 format!("'{}' is not a DHIS2 UID and no org unit (ou) mapping translates it", submission.org_unit),
             ));
@@ -250,7 +250,7 @@ pub fn build(
         let identity =
             (target.data_element.clone(), target.category_option_combo.clone(), target.attribute_option_combo.clone());
         if let Some(first) = targets.insert(identity, key) {
-            return Err(ApiError::Unprocessable {
+            return Err(AppError::Unprocessable {
                 message: "Two keys map to the same DHIS2 value".into(),
                 detail: vec![format!(
                     "dataValues.{key}: maps to the same data element and category option combo as dataValues.{first}"
@@ -273,7 +273,7 @@ pub fn build(
         value_keys.push(key.clone());
     }
     if data_values.is_empty() {
-        return Err(ApiError::Unprocessable {
+        return Err(AppError::Unprocessable {
             message: "Nothing in dataValues could be mapped to DHIS2".into(),
             detail: if warnings.is_empty() { vec!["dataValues: every value is null".into()] } else { warnings },
         });
@@ -342,9 +342,9 @@ mod tests {
         l
     }
 
-    fn detail_fields(e: ApiError) -> Vec<String> {
+    fn detail_fields(e: AppError) -> Vec<String> {
         match e {
-            ApiError::BadRequest { detail, .. } | ApiError::Unprocessable { detail, .. } => {
+            AppError::BadRequest { detail, .. } | AppError::Unprocessable { detail, .. } => {
                 detail.iter().map(|d| d.split(':').next().unwrap().to_string()).collect()
             }
             other => panic!("unexpected {other:?}"),
@@ -419,7 +419,7 @@ mod tests {
         let s = submission(json!({"unknown": 1}));
         assert!(matches!(
             build(&s, &Lookup::default(), MappingScheme::Code, None),
-            Err(ApiError::Unprocessable { .. })
+            Err(AppError::Unprocessable { .. })
         ));
         let s = submission(json!({"a": 1, "b": 2}));
         let l = lookup(&[("a", "DeNumber001", None), ("b", "DeNumber001", None)]);

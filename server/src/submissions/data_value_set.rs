@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppError, AppResult};
 
 const SET_FIELDS: [&str; 4] = ["dataSet", "period", "orgUnit", "attributeOptionCombo"];
 const VALUE_TEXT_FIELDS: [&str; 6] =
@@ -49,7 +49,7 @@ pub struct ImportOptions {
 
 impl ImportOptions {
     /// Checks every query parameter. `may_delete`: the caller was granted `importStrategy=DELETE`.
-    pub fn parse(pairs: &[(String, String)], may_delete: bool) -> ApiResult<ImportOptions> {
+    pub fn parse(pairs: &[(String, String)], may_delete: bool) -> AppResult<ImportOptions> {
         let mut options = ImportOptions { first_row_is_header: true, ..Default::default() };
         let mut forwarded = Vec::new();
         let mut problems = Vec::new();
@@ -79,7 +79,7 @@ impl ImportOptions {
                     }
                     "DELETE" | "DELETES" if may_delete => forwarded.push((key, value.as_str())),
                     "DELETE" | "DELETES" => {
-                        return Err(ApiError::Forbidden(
+                        return Err(AppError::Forbidden(
                             "importStrategy=DELETE deletes data in DHIS2; this account has not been granted it                              (server.dhis2_api_delete_allowed)"
                                 .into(),
                         ));
@@ -95,7 +95,7 @@ impl ImportOptions {
             }
         }
         if !problems.is_empty() {
-            return Err(ApiError::BadRequest { message: "Invalid query parameters".into(), detail: problems });
+            return Err(AppError::BadRequest { message: "Invalid query parameters".into(), detail: problems });
         }
         let scheme = |name: &str| forwarded.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_ascii_lowercase());
         options.data_element_scheme =
@@ -133,7 +133,7 @@ fn boolean(value: &str) -> Option<bool> {
 /// attributeoptioncombo, value, storedby, lastupdated, comment, followup, deleted), as the
 /// JSON data value set the gateway stores and sends. The value limit applies while reading:
 /// a huge file is refused at its first row too many, not after building every row.
-pub fn from_csv(body: &[u8], header_row: bool) -> ApiResult<Value> {
+pub fn from_csv(body: &[u8], header_row: bool) -> AppResult<Value> {
     const COLUMNS: [&str; 11] = [
         "dataElement",
         "period",
@@ -154,7 +154,7 @@ pub fn from_csv(body: &[u8], header_row: bool) -> ApiResult<Value> {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) if values.len() == MAX_VALUES => {
-                return Err(ApiError::invalid_field(
+                return Err(AppError::invalid_field(
                     "body",
                     format!("more than {MAX_VALUES} CSV rows; at most {MAX_VALUES} values per request"),
                 ));
@@ -168,7 +168,7 @@ pub fn from_csv(body: &[u8], header_row: bool) -> ApiResult<Value> {
                     .collect();
                 values.push(Value::Object(value));
             }
-            Err(e) => return Err(ApiError::invalid_field(&format!("CSV row {}", values.len() + 1), e)),
+            Err(e) => return Err(AppError::invalid_field(&format!("CSV row {}", values.len() + 1), e)),
         }
     }
     Ok(serde_json::json!({"dataValues": values}))
@@ -189,9 +189,9 @@ pub fn org_units(body: &Value) -> Vec<String> {
     units
 }
 
-pub fn check(body: &Value) -> ApiResult<()> {
+pub fn check(body: &Value) -> AppResult<()> {
     let Some(set) = body.as_object() else {
-        return Err(ApiError::invalid_field("body", "a JSON object with dataValues"));
+        return Err(AppError::invalid_field("body", "a JSON object with dataValues"));
     };
     let mut problems = Vec::new();
     // Text, or absent; a combo may also be a category → option object (2.43+).
@@ -239,7 +239,7 @@ pub fn check(body: &Value) -> ApiResult<()> {
         return Ok(());
     }
     problems.truncate(100);
-    Err(ApiError::BadRequest { message: "Invalid data value set".into(), detail: problems })
+    Err(AppError::BadRequest { message: "Invalid data value set".into(), detail: problems })
 }
 
 /// The data element of each value, to name DHIS2's conflicts by position.
@@ -257,7 +257,7 @@ mod tests {
 
     fn problems(body: Value) -> Vec<String> {
         match check(&body) {
-            Err(ApiError::BadRequest { detail, .. }) => detail,
+            Err(AppError::BadRequest { detail, .. }) => detail,
             other => panic!("{other:?}"),
         }
     }

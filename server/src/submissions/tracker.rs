@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppError, AppResult};
 use crate::uid;
 
 /// The kinds of tracker object, as DHIS2 names them in reports.
@@ -54,7 +54,7 @@ const MAX_OBJECTS: usize = 50_000;
 
 /// Records `uids` as the partner's tracker objects, unless another partner sent them first:
 /// then 403 naming them, so a UID learnt elsewhere cannot update another partner's records.
-pub async fn claim(db: &sqlx::PgPool, partner: i64, uids: &[String]) -> ApiResult<()> {
+pub async fn claim(db: &sqlx::PgPool, partner: i64, uids: &[String]) -> AppResult<()> {
     // Two statements: the check must see claims that parallel requests committed meanwhile.
     sqlx::query!(
         "INSERT INTO tracker_owners (uid, user_id) SELECT unnest($1::text[]), $2 ON CONFLICT (uid) DO NOTHING",
@@ -73,7 +73,7 @@ pub async fn claim(db: &sqlx::PgPool, partner: i64, uids: &[String]) -> ApiResul
     if foreign.is_empty() {
         return Ok(());
     }
-    Err(ApiError::Forbidden(format!(
+    Err(AppError::Forbidden(format!(
         "These tracker objects were sent by another partner and cannot be changed or referred to by you: {}",
         foreign.join(", ")
     )))
@@ -91,7 +91,7 @@ pub struct ImportOptions {
 impl ImportOptions {
     /// Only what the gateway acts on is accepted: the gateway always imports with
     /// `CREATE_AND_UPDATE` (never deletes) and never forwards a client's other options.
-    pub fn parse(pairs: &[(String, String)]) -> ApiResult<ImportOptions> {
+    pub fn parse(pairs: &[(String, String)]) -> AppResult<ImportOptions> {
         let mut options = ImportOptions { validate_only: false, run_async: true };
         let mut problems = Vec::new();
         for (key, value) in pairs {
@@ -110,7 +110,7 @@ impl ImportOptions {
         if problems.is_empty() {
             Ok(options)
         } else {
-            Err(ApiError::BadRequest { message: "Invalid query parameters".into(), detail: problems })
+            Err(AppError::BadRequest { message: "Invalid query parameters".into(), detail: problems })
         }
     }
 }
@@ -170,9 +170,9 @@ struct Checker {
 }
 
 /// Checks the whole payload and assigns UIDs; every problem is named by its path.
-pub fn build(body: &Value, partner: i64) -> ApiResult<Built> {
+pub fn build(body: &Value, partner: i64) -> AppResult<Built> {
     let Some(top) = body.as_object() else {
-        return Err(ApiError::invalid_field(
+        return Err(AppError::invalid_field(
             "body",
             "a JSON object with trackedEntities, enrollments, events or relationships",
         ));
@@ -200,7 +200,7 @@ pub fn build(body: &Value, partner: i64) -> ApiResult<Built> {
     }
     if !checker.problems.is_empty() {
         checker.problems.truncate(100);
-        return Err(ApiError::BadRequest { message: "Invalid tracker payload".into(), detail: checker.problems });
+        return Err(AppError::BadRequest { message: "Invalid tracker payload".into(), detail: checker.problems });
     }
     Ok(Built { payload: Value::Object(payload), refs: checker.refs, objects: checker.objects })
 }
@@ -383,7 +383,7 @@ mod tests {
 
     fn problems(body: Value) -> Vec<String> {
         match build(&body, 1) {
-            Err(ApiError::BadRequest { detail, .. }) => detail,
+            Err(AppError::BadRequest { detail, .. }) => detail,
             Err(other) => panic!("{other}"),
             Ok(_) => Vec::new(),
         }

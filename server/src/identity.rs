@@ -1,0 +1,13 @@
+//! Who is calling: the identity every operation a user starts receives, checked by
+//! [`crate::auth`] and recorded by [`crate::audit`].
+
+use dhis2gw_wire::Role;
+
+/// Who is calling, and how they proved it.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub id: i64,
+    pub uid: String,
+    pub username: String,
+    pub role: Role,
+}
