@@ -1,17 +1,9 @@
-//! Calls to the gateway's REST API: one request shape, one error type, and the session's
-//! bearer token with a single-flight refresh when the gateway answers 401.
-
-use std::cell::RefCell;
+//! Requests to the gateway's REST API: one request shape and one error type. Calls made with
+//! a session's token, refreshed when the gateway answers 401, are [`crate::session`]'s.
 
 use dhis2gw_wire::{ErrorBody, RefreshRequest, TokenRequest, TokenResponse};
-use futures::FutureExt;
-use futures::future::{LocalBoxFuture, Shared};
 use gloo_net::http::{Request, RequestBuilder, Response};
-use leptos::prelude::*;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::session::Session;
 
 /// What went wrong with a call, in words an administrator can act on.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +30,7 @@ impl ApiError {
         ApiError { status: 401, message: "Your session has expired. Sign in again.".into(), detail: Vec::new() }
     }
 
-    fn unexpected(what: impl std::fmt::Display) -> Self {
+    pub fn unexpected(what: impl std::fmt::Display) -> Self {
         ApiError { status: 0, message: format!("Unexpected answer from the gateway: {what}"), detail: Vec::new() }
     }
 
@@ -169,12 +161,12 @@ pub fn api_url(gateway: &str, path: &str, query: &[(String, String)]) -> String 
     url
 }
 
-async fn send(call: &Call, gateway: &str, token: Option<&str>) -> ApiResult<Response> {
+pub async fn send(call: &Call, gateway: &str, token: Option<&str>) -> ApiResult<Response> {
     let request = call.build(gateway, token)?;
     request.send().await.map_err(|_| ApiError::unreachable(gateway))
 }
 
-async fn error_of(response: Response) -> ApiError {
+pub async fn error_of(response: Response) -> ApiError {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     ApiError::from_body(status, &body)
@@ -211,80 +203,6 @@ pub async fn sign_out(gateway: &str, refresh_token: &str) -> ApiResult<()> {
         204 => Ok(()),
         _ => Err(error_of(response).await),
     }
-}
-
-type RefreshFuture = Shared<LocalBoxFuture<'static, ApiResult<()>>>;
-
-thread_local! {
-    /// The refresh in progress, so calls that all got 401 at once spend the refresh token once.
-    static REFRESHING: RefCell<Option<RefreshFuture>> = const { RefCell::new(None) };
-}
-
-/// Refreshes the session's tokens once, however many callers ask at the same time.
-pub async fn refresh_session(session: Session) -> ApiResult<()> {
-    let running = REFRESHING.with(|r| r.borrow().clone());
-    let future = match running {
-        Some(f) => f,
-        None => {
-            let f = async move {
-                let result = session.refresh_now().await;
-                REFRESHING.with(|r| r.borrow_mut().take());
-                result
-            }
-            .boxed_local()
-            .shared();
-            REFRESHING.with(|r| *r.borrow_mut() = Some(f.clone()));
-            f
-        }
-    };
-    future.await
-}
-
-/// Sends a call with the session's token; on 401 refreshes once and tries again.
-async fn authorized(session: Session, call: &Call) -> ApiResult<Response> {
-    let gateway = session.gateway.get_untracked();
-    let token = session.token();
-    let response = send(call, &gateway, token.as_deref()).await?;
-    if response.status() != 401 || token.is_none() {
-        return Ok(response);
-    }
-    // The token may have been refreshed meanwhile by another call.
-    if session.token() == token
-        && let Err(e) = refresh_session(session).await
-    {
-        session.expire();
-        return Err(e);
-    }
-    let response = send(call, &gateway, session.token().as_deref()).await?;
-    if response.status() == 401 {
-        session.expire();
-        return Err(ApiError::expired());
-    }
-    Ok(response)
-}
-
-/// A call whose answer is JSON.
-pub async fn fetch<T: DeserializeOwned>(session: Session, call: Call) -> ApiResult<T> {
-    let response = authorized(session, &call).await?;
-    if !response.ok() {
-        return Err(error_of(response).await);
-    }
-    response.json().await.map_err(ApiError::unexpected)
-}
-
-/// A call whose answer is a file: its bytes and the name the gateway suggests.
-pub async fn download(session: Session, call: Call, fallback_name: &str) -> ApiResult<(String, Vec<u8>)> {
-    let response = authorized(session, &call).await?;
-    if !response.ok() {
-        return Err(error_of(response).await);
-    }
-    let name = response
-        .headers()
-        .get("content-disposition")
-        .and_then(|d| crate::format::attachment_name(&d))
-        .unwrap_or_else(|| fallback_name.to_string());
-    let bytes = response.binary().await.map_err(ApiError::unexpected)?;
-    Ok((name, bytes))
 }
 
 /// Runs a call in the background and hands its result to `done`.

@@ -1,12 +1,18 @@
-//! Who is signed in to which gateway: tokens, the user's role, and keeping the session alive.
+//! Who is signed in to which gateway: tokens, the user's role, keeping the session alive,
+//! and the calls made with its token (refreshed once, however many calls meet a 401 at once).
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::{Role, TokenResponse, User};
+use futures::FutureExt;
+use futures::future::{LocalBoxFuture, Shared};
+use gloo_net::http::Response;
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
 
-use crate::api::{self, ApiError, ApiResult};
+use crate::api::{self, ApiError, ApiResult, Call};
 use crate::platform;
 
 /// Tokens of a signed-in session.
@@ -118,7 +124,7 @@ impl Session {
         let tick = move || {
             let due = self.auth.with_untracked(|a| a.as_ref().is_some_and(|a| needs_refresh(a.expires, Utc::now())));
             if due {
-                api::spawn(api::refresh_session(self), move |result| {
+                api::spawn(refresh_once(self), move |result| {
                     if let Err(e) = result {
                         // Unreachable: try again at the next tick; refused: the session is over.
                         if e.status != 0 {
@@ -131,6 +137,82 @@ impl Session {
         if let Ok(handle) = set_interval_with_handle(tick, Duration::from_secs(20)) {
             on_cleanup(move || handle.clear());
         }
+    }
+}
+
+type RefreshFuture = Shared<LocalBoxFuture<'static, ApiResult<()>>>;
+
+thread_local! {
+    /// The refresh in progress, so calls that all got 401 at once spend the refresh token once.
+    static REFRESHING: RefCell<Option<RefreshFuture>> = const { RefCell::new(None) };
+}
+
+/// Refreshes the session's tokens once, however many callers ask at the same time.
+async fn refresh_once(session: Session) -> ApiResult<()> {
+    let running = REFRESHING.with(|r| r.borrow().clone());
+    let future = match running {
+        Some(f) => f,
+        None => {
+            let f = async move {
+                let result = session.refresh_now().await;
+                REFRESHING.with(|r| r.borrow_mut().take());
+                result
+            }
+            .boxed_local()
+            .shared();
+            REFRESHING.with(|r| *r.borrow_mut() = Some(f.clone()));
+            f
+        }
+    };
+    future.await
+}
+
+/// Sends a call with the session's token; on 401 refreshes once and tries again.
+async fn authorized(session: Session, call: &Call) -> ApiResult<Response> {
+    let gateway = session.gateway.get_untracked();
+    let token = session.token();
+    let response = api::send(call, &gateway, token.as_deref()).await?;
+    if response.status() != 401 || token.is_none() {
+        return Ok(response);
+    }
+    // The token may have been refreshed meanwhile by another call.
+    if session.token() == token
+        && let Err(e) = refresh_once(session).await
+    {
+        session.expire();
+        return Err(e);
+    }
+    let response = api::send(call, &gateway, session.token().as_deref()).await?;
+    if response.status() == 401 {
+        session.expire();
+        return Err(ApiError::expired());
+    }
+    Ok(response)
+}
+
+impl Session {
+    /// A call whose answer is JSON.
+    pub async fn fetch<T: DeserializeOwned>(self, call: Call) -> ApiResult<T> {
+        let response = authorized(self, &call).await?;
+        if !response.ok() {
+            return Err(api::error_of(response).await);
+        }
+        response.json().await.map_err(ApiError::unexpected)
+    }
+
+    /// A call whose answer is a file: its bytes and the name the gateway suggests.
+    pub async fn download(self, call: Call, fallback_name: &str) -> ApiResult<(String, Vec<u8>)> {
+        let response = authorized(self, &call).await?;
+        if !response.ok() {
+            return Err(api::error_of(response).await);
+        }
+        let name = response
+            .headers()
+            .get("content-disposition")
+            .and_then(|d| crate::format::attachment_name(&d))
+            .unwrap_or_else(|| fallback_name.to_string());
+        let bytes = response.binary().await.map_err(ApiError::unexpected)?;
+        Ok((name, bytes))
     }
 }
 

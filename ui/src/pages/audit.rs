@@ -24,7 +24,7 @@ pub fn Audit() -> impl IntoView {
     let page_size = RwSignal::new(50i64);
     let data = RwSignal::new(Load::<Page<AuditEntry>>::Loading);
     let actions = RwSignal::new(Vec::<String>::new());
-    api::spawn(api::fetch::<Vec<String>>(session, Call::get("/audit/actions")), move |r| {
+    api::spawn(session.fetch::<Vec<String>>(Call::get("/audit/actions")), move |r| {
         if let Ok(a) = r {
             actions.set(a)
         }
@@ -33,7 +33,7 @@ pub fn Audit() -> impl IntoView {
         let mut query: Vec<(String, String)> = filters.get().into_iter().collect();
         query.push(("page".into(), page.get().to_string()));
         query.push(("page_size".into(), page_size.get().to_string()));
-        load_into(data, api::fetch(session, Call::get("/audit").query(query)));
+        load_into(data, session.fetch(Call::get("/audit").query(query)));
     });
     let set = move |key: &'static str, value: String| {
         filters.update(|f| {

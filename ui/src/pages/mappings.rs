@@ -60,7 +60,7 @@ pub fn Mappings() -> impl IntoView {
         query.push(("what".into(), what.get()));
         query.push(("page".into(), page.get().to_string()));
         query.push(("page_size".into(), page_size.get().to_string()));
-        load_into(data, api::fetch(session, Call::get("/mappings").query(query)));
+        load_into(data, session.fetch(Call::get("/mappings").query(query)));
     });
     let reload = move || reload_count.update(|n| *n += 1);
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
@@ -77,7 +77,7 @@ pub fn Mappings() -> impl IntoView {
         };
         import.set(Import::Checking(file.name.clone()));
         let call = Call::post(route).query([("dryRun", "true")]).file(file.name.clone(), file.bytes.clone());
-        api::spawn(api::fetch::<ImportReport>(session, call), move |r| {
+        api::spawn(session.fetch::<ImportReport>(call), move |r| {
             import.set(match r {
                 Ok(report) => Import::Preview(file, report),
                 Err(e) => Import::Failed(e),
@@ -89,7 +89,7 @@ pub fn Mappings() -> impl IntoView {
         let route = import_route(&file.name).unwrap_or("/mappings/import/csv");
         import.set(Import::Importing(file.name.clone()));
         let call = Call::post(route).file(file.name.clone(), file.bytes);
-        api::spawn(api::fetch::<ImportReport>(session, call), move |r| {
+        api::spawn(session.fetch::<ImportReport>(call), move |r| {
             import.set(match r {
                 Ok(report) => Import::Done(file.name, report),
                 Err(e) => Import::Failed(e),
@@ -279,8 +279,7 @@ fn Downloads() -> impl IntoView {
     let fetch = move |path: &'static str, fallback: &'static str| {
         api::spawn(
             async move {
-                let (name, bytes) =
-                    api::download(session, Call::get(path), fallback).await.map_err(|e| e.to_string())?;
+                let (name, bytes) = session.download(Call::get(path), fallback).await.map_err(|e| e.to_string())?;
                 platform::save(&name, &bytes).await
             },
             move |r| match r {
@@ -307,7 +306,7 @@ fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
     let id = m.id;
     let save = move |_| {
         let call = Call::put(format!("/mappings/{id}")).json(&draft.get_untracked());
-        api::spawn(api::fetch::<Mapping>(session, call), move |r| match r {
+        api::spawn(session.fetch::<Mapping>(call), move |r| match r {
             Ok(_) => {
                 editing.set(false);
                 error.set(None);
@@ -327,7 +326,7 @@ fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
             "Delete",
             true,
             move || {
-                api::spawn(api::fetch::<Mapping>(session, Call::delete(format!("/mappings/{id}"))), move |r| {
+                api::spawn(session.fetch::<Mapping>(Call::delete(format!("/mappings/{id}"))), move |r| {
                     d.outcome(&r, "Mapping deleted");
                     on_change.run(());
                 });

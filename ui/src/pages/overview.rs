@@ -22,7 +22,7 @@ pub fn Overview() -> impl IntoView {
     let session = expect_context::<Session>();
     let state = RwSignal::new(Load::<OverviewData>::Loading);
     let auto = RwSignal::new(true);
-    let reload = move || load_into(state, api::fetch(session, Call::get("/overview")));
+    let reload = move || load_into(state, session.fetch(Call::get("/overview")));
     reload();
     if let Ok(handle) = set_interval_with_handle(
         move || {
@@ -204,7 +204,7 @@ fn Servers(servers: Vec<Dhis2Server>, reload: Callback<()>) -> impl IntoView {
         let name = server.name.clone();
         let call = Call::put(format!("/servers/{}", server.uid))
             .json(&ServerInput { enabled: Some(enabled), ..Default::default() });
-        api::spawn(api::fetch::<Dhis2Server>(session, call), move |r| {
+        api::spawn(session.fetch::<Dhis2Server>(call), move |r| {
             d.outcome(&r, if enabled { format!("{name}: deliveries resumed") } else { format!("{name}: paused") });
             reload.run(());
         });

@@ -178,7 +178,7 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
             ("page".to_string(), p.to_string()),
             ("page_size".to_string(), size.to_string()),
         ]);
-        load_into(data, api::fetch(session, Call::get("/logs").query(query)));
+        load_into(data, session.fetch(Call::get("/logs").query(query)));
     });
     let reload = move || reload_count.update(|n| *n += 1);
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
@@ -222,13 +222,13 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
             match action.kind {
                 BulkKind::Requeue => {
                     let call = Call::post("/aggregate/reenqueue/batch").json(&sel.request());
-                    api::spawn(api::fetch::<RequeueResult>(session, call), move |r| {
+                    api::spawn(session.fetch::<RequeueResult>(call), move |r| {
                         done(r.map(|r| (r.re_enqueued, r.failed, r.errors)))
                     });
                 }
                 BulkKind::Delete => {
                     let call = Call::post("/logs/delete").json(&sel.request());
-                    api::spawn(api::fetch::<DeleteResult>(session, call), move |r| {
+                    api::spawn(session.fetch::<DeleteResult>(call), move |r| {
                         done(r.map(|r| (r.deleted, r.skipped, r.errors)))
                     });
                 }
@@ -449,7 +449,7 @@ fn Purge(on_done: Callback<()>) -> impl IntoView {
             true,
             move || {
                 let call = Call::delete("/logs/purge").query([("date", day.clone())]);
-                api::spawn(api::fetch::<Message>(session, call), move |r| {
+                api::spawn(session.fetch::<Message>(call), move |r| {
                     match &r {
                         Ok(m) => d.notify(m.message.clone(), false),
                         Err(e) => d.notify(e.to_string(), true),
@@ -473,7 +473,7 @@ fn Detail(id: i64, on_change: Callback<()>) -> impl IntoView {
     let session = expect_context::<Session>();
     let d = dialogs();
     let state = RwSignal::new(Load::<SubmissionDetail>::Loading);
-    let reload = move || load_into(state, api::fetch(session, Call::get(format!("/logs/{id}"))));
+    let reload = move || load_into(state, session.fetch(Call::get(format!("/logs/{id}"))));
     reload();
     // While it is on its way, follow it without the user having to reload.
     if let Ok(handle) = set_interval_with_handle(
@@ -493,7 +493,7 @@ fn Detail(id: i64, on_change: Callback<()>) -> impl IntoView {
         let to = server.clone().map(|s| format!(" to {s}")).unwrap_or_default();
         d.ask("Requeue", format!("Send submission {id}{to} again?"), "Requeue", false, move || {
             let call = Call::post(format!("/logs/{id}/restart")).query(server.clone().map(|s| ("server", s)));
-            api::spawn(api::fetch::<RequeueResult>(session, call), move |r| {
+            api::spawn(session.fetch::<RequeueResult>(call), move |r| {
                 d.outcome(&r, format!("Submission {id} requeued"));
                 reload();
                 on_change.run(());
@@ -502,7 +502,7 @@ fn Detail(id: i64, on_change: Callback<()>) -> impl IntoView {
     };
     let delete = move |_| {
         d.ask("Delete", format!("Delete submission {id} and its delivery history?"), "Delete", true, move || {
-            api::spawn(api::fetch::<Message>(session, Call::delete(format!("/logs/{id}"))), move |r| {
+            api::spawn(session.fetch::<Message>(Call::delete(format!("/logs/{id}"))), move |r| {
                 d.outcome(&r, format!("Submission {id} deleted"));
                 if r.is_ok() {
                     route::go(&Route::Submissions);

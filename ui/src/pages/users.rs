@@ -31,7 +31,7 @@ pub fn Users() -> impl IntoView {
             ("page", page.get().to_string()),
             ("page_size", page_size.get().to_string()),
         ];
-        load_into(data, api::fetch(session, Call::get("/users").query(query)));
+        load_into(data, session.fetch(Call::get("/users").query(query)));
     });
     let reload = Callback::new(move |()| reload_count.update(|n| *n += 1));
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
@@ -108,7 +108,7 @@ fn NewUser(on_created: Callback<()>) -> impl IntoView {
         ev.prevent_default();
         let mut body = form.get_untracked();
         body.role = role.get_untracked().parse().ok();
-        api::spawn(api::fetch::<UserCreated>(session, Call::post("/users").json(&body)), move |r| match r {
+        api::spawn(session.fetch::<UserCreated>(Call::post("/users").json(&body)), move |r| match r {
             Ok(created) => {
                 d.notify(format!("User {} created", created.user.username), false);
                 form.set(CreateUser { is_active: true, ..Default::default() });
@@ -167,7 +167,7 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
     let update = {
         let uid = uid.clone();
         move |body: UpdateUser, done: &'static str| {
-            api::spawn(api::fetch::<User>(session, Call::put(format!("/users/{uid}")).json(&body)), move |r| match r {
+            api::spawn(session.fetch::<User>(Call::put(format!("/users/{uid}")).json(&body)), move |r| match r {
                 Ok(_) => {
                     error.set(None);
                     d.notify(done, false);
@@ -209,7 +209,7 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
                 "Deactivate",
                 true,
                 move || {
-                    api::spawn(api::fetch::<User>(session, Call::delete(format!("/users/{uid}"))), move |r| {
+                    api::spawn(session.fetch::<User>(Call::delete(format!("/users/{uid}"))), move |r| {
                         d.outcome(&r, "User deactivated");
                         active.set(false);
                         on_change.run(());
@@ -257,7 +257,7 @@ fn Tokens(uid: String) -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let reload = {
         let uid = uid.clone();
-        move || load_into(data, api::fetch(session, Call::get(format!("/users/{uid}/tokens"))))
+        move || load_into(data, session.fetch(Call::get(format!("/users/{uid}/tokens"))))
     };
     reload();
     let create = {
@@ -270,7 +270,7 @@ fn Tokens(uid: String) -> impl IntoView {
             let body = CreateApiToken { name: name.get_untracked(), expires_at };
             let reload = reload.clone();
             api::spawn(
-                api::fetch::<CreatedApiToken>(session, Call::post(format!("/users/{uid}/tokens")).json(&body)),
+                session.fetch::<CreatedApiToken>(Call::post(format!("/users/{uid}/tokens")).json(&body)),
                 move |r| {
                     match r {
                         Ok(t) => {
@@ -297,7 +297,7 @@ fn Tokens(uid: String) -> impl IntoView {
                 move || {
                     let reload = reload.clone();
                     api::spawn(
-                        api::fetch::<ApiToken>(session, Call::delete(format!("/users/{uid}/tokens/{}", t.id))),
+                        session.fetch::<ApiToken>(Call::delete(format!("/users/{uid}/tokens/{}", t.id))),
                         move |r| {
                             d.outcome(&r, "Token revoked");
                             reload();
