@@ -162,6 +162,8 @@ cmd_test() {
   drop_test_databases
   log "cargo fmt --check"
   cargo fmt --all -- --check
+  log "module layers (no cycles; no HTTP in the gateway's domain)"
+  python3 packaging/check-layers.py
   # The desktop crate embeds ui/dist, so the console is built before anything that compiles it.
   build_console
   (cd ui/e2e && npm ci --no-audit --no-fund --loglevel=error)

@@ -33,9 +33,10 @@
 mod options;
 mod payload;
 mod problem;
+mod store;
 mod validate;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -50,17 +51,13 @@ pub(crate) use validate::is_number;
 use options::{EffectiveSchemes, Kind, Schemes, Strategy};
 use payload::{Payload, parse_payload};
 use problem::{Conflict, Problem};
+pub(crate) use store::Store;
 use validate::{Decoded, Written, check_assignment, check_value, data_set_of, decode, write};
 
+use crate::common::Version;
+use crate::envelope::{Notification, WebMessage};
 use crate::model::{self, DataSet};
 use crate::orgunit::Registry;
-use crate::server::WebMessage;
-use crate::{StoredValue, Version};
-
-/// Store key: (data element, period, org unit, COC, AOC), all UIDs.
-pub(crate) type Key = (String, String, String, String, String);
-/// The stored data values, ordered by key.
-pub(crate) type Store = BTreeMap<Key, StoredValue>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -417,4 +414,10 @@ pub(crate) fn respond(version: Version, summary: &ImportSummary) -> Response {
         (Status::Error, _) => (StatusCode::CONFLICT, "ERROR", "An error occurred, please check import summary."),
     };
     (code, Json(WebMessage::new(code, status, message).with_response(summary))).into_response()
+}
+
+/// An async import: its final summary and its notifications, newest first.
+pub(crate) struct Job {
+    pub(crate) summary: ImportSummary,
+    pub(crate) notifications: Vec<Notification>,
 }

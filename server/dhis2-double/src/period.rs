@@ -7,7 +7,7 @@
 
 use chrono::{NaiveDate, Weekday};
 
-use crate::Version;
+use crate::common::Version;
 
 /// A DHIS2 period type, named as in `PeriodTypeEnum`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

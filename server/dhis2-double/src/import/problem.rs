@@ -29,11 +29,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::Key;
-use super::validate::COMMENT_MAX_LENGTH;
-use crate::Version;
+use super::store::Key;
+use crate::common::Version;
 use crate::model::ValueType;
 use crate::period::PeriodType;
+
+/// DHIS2's limit on the length of a data value comment.
+pub(super) const COMMENT_MAX_LENGTH: usize = 5_000;
 
 /// Everything the double can reject, independent of how a version reports it.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,18 +3,16 @@
 
 use super::options::{EffectiveSchemes, Kind, Strategy};
 use super::payload::{InputValue, Payload, RawValue};
-use super::problem::Problem;
-use super::{Key, Store};
+use super::problem::{COMMENT_MAX_LENGTH, Problem};
+use super::store::{Key, Store};
+use crate::common::{StoredValue, Version};
 use crate::fixture::DEFAULT_COC;
 use crate::model::{self, CategoryOptionCombo, DataElement, DataSet, IdScheme, ValueType};
 use crate::orgunit::Registry;
 use crate::period::{self, PeriodType};
-use crate::{StoredValue, Version};
 
 /// DHIS2's limit on the length of a data value.
 const VALUE_MAX_LENGTH: usize = 50_000;
-/// DHIS2's limit on the length of a data value comment.
-pub(super) const COMMENT_MAX_LENGTH: usize = 5_000;
 
 /// A value whose references all resolved.
 pub(super) struct Decoded {

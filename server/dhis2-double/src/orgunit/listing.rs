@@ -26,22 +26,22 @@ use crate::time;
 
 /// How a property's values compare.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Text,
     Int,
     Time,
 }
 
 /// What one list endpoint offers.
-pub(super) struct Spec {
+pub(crate) struct Spec {
     /// The key of the list in the answer (`organisationUnits`).
-    pub(super) collection: &'static str,
+    pub(crate) collection: &'static str,
     /// The path of the endpoint, for pager links (`/api/organisationUnits`).
-    pub(super) path: &'static str,
+    pub(crate) path: &'static str,
     /// The properties that can be filtered and ordered on; `parent.id` reads a nested one.
-    pub(super) properties: &'static [(&'static str, Kind)],
+    pub(crate) properties: &'static [(&'static str, Kind)],
     /// Applied after any explicit `order`.
-    pub(super) default_order: &'static [&'static str],
+    pub(crate) default_order: &'static [&'static str],
 }
 
 #[derive(Clone, Debug, PartialEq, PartialOrd)]
@@ -92,7 +92,7 @@ struct Order {
 /// Applies the query string to `items` and builds the answer `{pager?, <collection>}`;
 /// `implied` are filters an endpoint derives from its own parameters (they always AND).
 /// `Err` is a bad request.
-pub(super) fn list(
+pub(crate) fn list(
     spec: &Spec,
     items: Vec<Value>,
     query: &str,

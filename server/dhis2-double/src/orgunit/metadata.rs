@@ -33,15 +33,16 @@ use serde_json::{Map, Value, json};
 use super::{
     CODE_MAX, GROUP_KLASS, Group, LEVEL_KLASS, Level, NAME_MAX, OrgUnit, Registry, SHORT_NAME_MAX, UNIT_KLASS, is_uid,
 };
+use crate::common::Version;
 use crate::import::query_pairs;
-use crate::{Version, time};
+use crate::time;
 
 /// Unit properties stored as sent and echoed back.
 const UNIT_EXTRA: [&str; 8] =
     ["description", "comment", "url", "contactPerson", "address", "email", "phoneNumber", "geometry"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Strategy {
+pub(crate) enum Strategy {
     Create,
     Update,
     CreateAndUpdate,
@@ -60,7 +61,7 @@ impl Strategy {
 }
 
 /// The query parameters of one metadata import.
-pub(super) struct Params {
+pub(crate) struct Params {
     validate_only: bool,
     strategy: Strategy,
     atomic_all: bool,
@@ -86,7 +87,7 @@ fn choice(
 impl Params {
     /// `Err` is a bad request. Parameters the double cannot honour are refused rather than
     /// silently ignored.
-    pub(super) fn from_query(query: &str) -> Result<Params, String> {
+    pub(crate) fn from_query(query: &str) -> Result<Params, String> {
         let pairs = query_pairs(query);
         let get = |name: &str| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let flag = |name: &str| match get(name) {
@@ -147,7 +148,7 @@ impl Params {
             "skipValidation": false,
             "metadataSyncImport": false,
             "firstRowIsHeader": true,
-            "username": crate::USERNAME,
+            "username": crate::common::USERNAME,
         })
     }
 }
@@ -241,17 +242,17 @@ struct GroupIn {
 }
 
 /// Everything one import decided, ready to be reported.
-pub(super) struct Outcome {
+pub(crate) struct Outcome {
     report: Value,
     ok: bool,
 }
 
 impl Outcome {
-    pub(super) fn report(&self) -> &Value {
+    pub(crate) fn report(&self) -> &Value {
         &self.report
     }
 
-    pub(super) fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.ok
     }
 }
@@ -490,7 +491,7 @@ fn invalid_reference(
 }
 
 /// Runs one import against `registry`. `Err` is a payload that cannot be read (HTTP 400).
-pub(super) fn run(
+pub(crate) fn run(
     registry: &mut Registry,
     version: Version,
     params: &Params,

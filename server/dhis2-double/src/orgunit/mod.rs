@@ -13,11 +13,11 @@
 //! any move of an ancestor; the metadata import refuses parent cycles.
 //!
 //! Submodules: `listing` (the generic `fields`/`filter`/`order`/paging machinery of the
-//! list endpoints), `metadata` (the metadata importer) and `routes` (the handlers).
+//! list endpoints) and `metadata` (the metadata importer); the handlers are
+//! `crate::server::orgunit`'s.
 
-mod listing;
-mod metadata;
-pub(crate) mod routes;
+pub(crate) mod listing;
+pub(crate) mod metadata;
 
 use std::collections::{BTreeMap, BTreeSet};
 

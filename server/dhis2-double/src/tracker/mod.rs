@@ -19,69 +19,22 @@
 //!   notifications (newest first) and `/api/tracker/jobs/{id}/report` the report (HTTP 200
 //!   whatever its status, 404 before completion).
 
-mod payload;
+pub(crate) mod payload;
+mod store;
 mod validate;
 
 use crate::stats::Stats;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use crate::envelope::Notification;
 use crate::import::query_pairs;
 use crate::orgunit::Registry;
-use crate::server::{Notification, WebMessage, notification, web_message};
-use crate::{Shared, lock};
 use payload::{Bundle, Object};
+pub(crate) use store::Store;
+use store::{Action, Strategy, TrackerType};
 use validate::{Checked, validate};
-
-const CATEGORY: &str = "TRACKER_IMPORT_JOB";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TrackerType {
-    TrackedEntity,
-    Enrollment,
-    Event,
-    Relationship,
-}
-
-impl TrackerType {
-    const ALL: [TrackerType; 4] =
-        [TrackerType::TrackedEntity, TrackerType::Enrollment, TrackerType::Event, TrackerType::Relationship];
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            TrackerType::TrackedEntity => "TRACKED_ENTITY",
-            TrackerType::Enrollment => "ENROLLMENT",
-            TrackerType::Event => "EVENT",
-            TrackerType::Relationship => "RELATIONSHIP",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Strategy {
-    Create,
-    Update,
-    CreateAndUpdate,
-    Delete,
-}
-
-/// What an import does (or would do) with one object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
-    Create,
-    Update,
-    Delete,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReportMode {
@@ -90,25 +43,14 @@ pub(crate) enum ReportMode {
     Full,
 }
 
-/// The stored tracker data, flattened, by UID.
-#[derive(Default)]
-pub(crate) struct Store {
-    pub(crate) tracked_entities: BTreeMap<String, Value>,
-    pub(crate) enrollments: BTreeMap<String, Value>,
-    pub(crate) events: BTreeMap<String, Value>,
-    deleted_tracked_entities: BTreeSet<String>,
-    deleted_enrollments: BTreeSet<String>,
-    deleted_events: BTreeSet<String>,
-}
-
 /// The query parameters of one tracker import.
 #[derive(Clone)]
 pub(crate) struct Params {
-    is_async: bool,
+    pub(crate) is_async: bool,
     validate_only: bool,
     strategy: Strategy,
     atomic_all: bool,
-    report_mode: ReportMode,
+    pub(crate) report_mode: ReportMode,
     fail_fast: bool,
 }
 
@@ -126,7 +68,7 @@ fn choice(
     }
 }
 
-fn report_mode(pairs: &[(String, String)]) -> Result<ReportMode, String> {
+pub(crate) fn report_mode(pairs: &[(String, String)]) -> Result<ReportMode, String> {
     Ok(match choice(pairs, "reportMode", &["ERRORS", "WARNINGS", "FULL"], "ERRORS")? {
         "FULL" => ReportMode::Full,
         "WARNINGS" => ReportMode::Warnings,
@@ -211,7 +153,7 @@ impl Report {
     }
 
     /// "Import complete with status OK, 2 created, 0 updated, 0 deleted, 0 ignored".
-    fn completion_message(&self) -> String {
+    pub(crate) fn completion_message(&self) -> String {
         let s = self.stats;
         format!(
             "Import complete with status {}, {} created, {} updated, {} deleted, {} ignored",
@@ -410,79 +352,8 @@ fn delete_event(store: &mut Store, uid: &str) {
 
 /// An async tracker import: notifications newest first, and the report once complete.
 pub(crate) struct Job {
-    notifications: Vec<Notification>,
-    report: Option<Report>,
-}
-
-/// Runs an import under the store locks (tracker store, then org units).
-fn run_locked(shared: &Shared, params: &Params, bundle: &Bundle) -> Report {
-    let mut store = lock(&shared.tracker);
-    let registry = lock(&shared.org_units);
-    run(&mut store, &registry, params, bundle)
-}
-
-/// `POST /api/tracker`.
-pub(crate) async fn import(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    shared.tracker_requests.fetch_add(1, Ordering::SeqCst);
-    let content_type =
-        headers.get(CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default();
-    let mime = content_type.split(';').next().unwrap_or_default().trim();
-    if !mime.eq_ignore_ascii_case("application/json") {
-        return web_message(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("Content type '{content_type}' not supported"));
-    }
-    let params = match Params::from_query(uri.query().unwrap_or_default()) {
-        Ok(params) => params,
-        Err(message) => return web_message(StatusCode::BAD_REQUEST, message),
-    };
-    let bundle = match payload::parse(&body) {
-        Ok(bundle) => bundle,
-        Err(message) => return web_message(StatusCode::BAD_REQUEST, message),
-    };
-    if !params.is_async {
-        let report = run_locked(&shared, &params, &bundle);
-        let code = if report.is_error() { StatusCode::CONFLICT } else { StatusCode::OK };
-        return (code, Json(report.render(params.report_mode))).into_response();
-    }
-    let id = shared.new_uid("Job");
-    let started = notification(&shared, CATEGORY, format!("({}) Import:Start", crate::USERNAME), false);
-    lock(&shared.tracker_jobs).insert(id.clone(), Job { notifications: vec![started], report: None });
-    let delay = *lock(&shared.tracker_job_delay);
-    let worker = Arc::clone(&shared);
-    let job_id = id.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        let report = run_locked(&worker, &params, &bundle);
-        let done = notification(&worker, CATEGORY, report.completion_message(), true);
-        if let Some(job) = lock(&worker.tracker_jobs).get_mut(&job_id) {
-            job.notifications.insert(0, done);
-            job.report = Some(report);
-        }
-    });
-    let response = json!({
-        "responseType": "TrackerJobWebMessageResponse",
-        "id": id,
-        "location": format!("{}/api/tracker/jobs/{id}", shared.base_url),
-    });
-    let message = WebMessage::new(StatusCode::OK, "OK", "Tracker job added").with_response(response);
-    (StatusCode::OK, Json(message)).into_response()
-}
-
-/// `GET /api/tracker/jobs/{id}`: the notifications, newest first; none for an unknown job.
-pub(crate) async fn job(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Json<Vec<Notification>> {
-    Json(lock(&shared.tracker_jobs).get(&id).map(|job| job.notifications.clone()).unwrap_or_default())
-}
-
-/// `GET /api/tracker/jobs/{id}/report`: the ImportReport of a completed job.
-pub(crate) async fn job_report(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri: Uri) -> Response {
-    let mode = match report_mode(&query_pairs(uri.query().unwrap_or_default())) {
-        Ok(mode) => mode,
-        Err(message) => return web_message(StatusCode::BAD_REQUEST, message),
-    };
-    let report = lock(&shared.tracker_jobs).get(&id).and_then(|job| job.report.clone());
-    match report {
-        Some(report) => Json(report.render(mode)).into_response(),
-        None => web_message(StatusCode::NOT_FOUND, format!("Summary for job {id} does not exist")),
-    }
+    pub(crate) notifications: Vec<Notification>,
+    pub(crate) report: Option<Report>,
 }
 
 #[cfg(test)]

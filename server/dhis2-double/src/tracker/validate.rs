@@ -31,7 +31,7 @@ use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use super::payload::{Bundle, Object};
-use super::{Action, Store, Strategy, TrackerType};
+use super::store::{Action, Store, Strategy, TrackerType};
 use crate::model::{self, ValueType};
 use crate::orgunit::{Registry, is_uid};
 use crate::{import, time};

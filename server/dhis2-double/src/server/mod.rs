@@ -29,43 +29,19 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::import::{self, ImportSummary, Options};
-use crate::{Fault, PASSWORD, PAT, RecordedRequest, Shared, USERNAME, Version, fixture, lock, model, orgunit, tracker};
+use crate::common::{Fault, PASSWORD, PAT, RecordedRequest, USERNAME, Version, lock};
+use crate::envelope::{Notification, WebMessage, notification, web_message};
+use crate::import::{self, Options};
+use crate::state::Shared;
+use crate::{fixture, model};
+
+mod orgunit;
+mod tracker;
 
 const IMPORT_PATH: &str = "/api/dataValueSets";
 const TRACKER_PATH: &str = "/api/tracker";
 const METADATA_PATH: &str = "/api/metadata";
 const JOB_TYPE: &str = "DATAVALUE_IMPORT";
-
-/// An async import: its final summary and its notifications, newest first.
-pub(crate) struct Job {
-    summary: ImportSummary,
-    notifications: Vec<Notification>,
-}
-
-/// One entry of `GET /api/system/tasks/{jobType}/{id}` (and of `/api/tracker/jobs/{id}`).
-#[derive(Clone, Serialize)]
-pub(crate) struct Notification {
-    id: String,
-    uid: String,
-    level: &'static str,
-    category: &'static str,
-    time: String,
-    message: String,
-    completed: bool,
-}
-
-/// A notification of job category `category`, timestamped now.
-pub(crate) fn notification(
-    shared: &Shared,
-    category: &'static str,
-    message: impl Into<String>,
-    completed: bool,
-) -> Notification {
-    let uid = shared.new_uid("Ntf");
-    let time = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
-    Notification { id: uid.clone(), uid, level: "INFO", category, time, message: message.into(), completed }
-}
 
 /// The job descriptor an async import answers with.
 #[derive(Serialize)]
@@ -207,48 +183,6 @@ fn fault_response(code: u16) -> Response {
     (status, [(CONTENT_TYPE, "text/html")], html).into_response()
 }
 
-/// DHIS2's `WebMessage` envelope, in its JSON field order.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct WebMessage<R> {
-    http_status: &'static str,
-    http_status_code: u16,
-    status: &'static str,
-    /// Left out when empty: DHIS2 sends no message with a successful metadata import.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<R>,
-}
-
-impl WebMessage<()> {
-    /// An envelope without `response`; `status` is OK, WARNING or ERROR.
-    pub(crate) fn new(code: StatusCode, status: &'static str, message: impl Into<String>) -> Self {
-        WebMessage {
-            http_status: code.canonical_reason().unwrap_or_default(),
-            http_status_code: code.as_u16(),
-            status,
-            message: message.into(),
-            response: None,
-        }
-    }
-
-    pub(crate) fn with_response<R>(self, response: R) -> WebMessage<R> {
-        WebMessage {
-            http_status: self.http_status,
-            http_status_code: self.http_status_code,
-            status: self.status,
-            message: self.message,
-            response: Some(response),
-        }
-    }
-}
-
-/// DHIS2's error `WebMessage` (`status: ERROR`) for non-import failures.
-pub(crate) fn web_message(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(WebMessage::new(code, "ERROR", message))).into_response()
-}
-
 fn routes(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/system/info", get(system_info))
@@ -262,17 +196,17 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route(TRACKER_PATH, post(tracker::import))
         .route("/api/tracker/jobs/{id}", get(tracker::job))
         .route("/api/tracker/jobs/{id}/report", get(tracker::job_report))
-        .route("/api/organisationUnits", get(orgunit::routes::units))
-        .route("/api/organisationUnits.json", get(orgunit::routes::units))
-        .route("/api/organisationUnits/{id}", get(orgunit::routes::unit))
-        .route("/api/organisationUnitLevels", get(orgunit::routes::levels))
-        .route("/api/organisationUnitGroups", get(orgunit::routes::groups))
-        .route("/api/organisationUnitGroups/{id}", get(orgunit::routes::group))
+        .route("/api/organisationUnits", get(orgunit::units))
+        .route("/api/organisationUnits.json", get(orgunit::units))
+        .route("/api/organisationUnits/{id}", get(orgunit::unit))
+        .route("/api/organisationUnitLevels", get(orgunit::levels))
+        .route("/api/organisationUnitGroups", get(orgunit::groups))
+        .route("/api/organisationUnitGroups/{id}", get(orgunit::group))
         .route(
             "/api/organisationUnitGroups/{group}/organisationUnits/{unit}",
-            post(orgunit::routes::add_member).delete(orgunit::routes::remove_member),
+            post(orgunit::add_member).delete(orgunit::remove_member),
         )
-        .route(METADATA_PATH, post(orgunit::routes::import))
+        .route(METADATA_PATH, post(orgunit::import))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Benchmarks post large data value sets; DHIS2 has no such limit either.
@@ -340,8 +274,8 @@ fn start_job(shared: &Shared, version: Version, opts: &Options, body: &[u8]) -> 
     let summary = import::run(&mut lock(&shared.store), &lock(&shared.org_units), version, opts, body)
         .unwrap_or_else(|message| import::failed(version, opts, &message));
     let now = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
-    let started = notification(shared, JOB_TYPE, "Process started", false);
-    let finished = notification(shared, JOB_TYPE, summary.completion_message(), true);
+    let started = notification(shared.new_uid("Ntf"), JOB_TYPE, "Process started", false);
+    let finished = notification(shared.new_uid("Ntf"), JOB_TYPE, summary.completion_message(), true);
     let job_configuration = JobConfiguration {
         response_type: "JobConfiguration",
         name: JOB_TYPE,
@@ -353,7 +287,7 @@ fn start_job(shared: &Shared, version: Version, opts: &Options, body: &[u8]) -> 
         relative_notifier_endpoint: format!("/api/system/tasks/{JOB_TYPE}/{id}"),
     };
     let body = WebMessage::new(StatusCode::OK, "OK", format!("Initiated {JOB_TYPE}")).with_response(job_configuration);
-    let job = Job { summary, notifications: vec![finished, started] };
+    let job = import::Job { summary, notifications: vec![finished, started] };
     lock(&shared.jobs).insert(id, job);
     let location = format!("{}/api/system/tasks/{JOB_TYPE}", shared.base_url);
     (StatusCode::OK, [(LOCATION, location)], Json(body)).into_response()

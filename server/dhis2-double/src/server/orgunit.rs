@@ -11,11 +11,13 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::listing::{Kind, Spec, list};
-use super::metadata::{self, Params};
-use super::{GROUP_KLASS, Registry};
-use crate::server::{WebMessage, web_message};
-use crate::{Shared, Version, lock, time};
+use crate::common::{Version, lock};
+use crate::envelope::{WebMessage, web_message};
+use crate::orgunit::listing::{Kind, Spec, list};
+use crate::orgunit::metadata::{self, Params};
+use crate::orgunit::{GROUP_KLASS, Registry};
+use crate::state::Shared;
+use crate::time;
 
 const UNITS: Spec = Spec {
     collection: "organisationUnits",
