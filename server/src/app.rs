@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::dhis2::Dhis2Client;
+use crate::error::{AppError, AppResult};
 use crate::mappings::MappingCache;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -27,9 +28,9 @@ pub struct AppState {
     pub primary_server_id: Option<i64>,
     /// The intake's view of the mappings; invalidated by every mapping change.
     pub mappings: Arc<MappingCache>,
-    /// Recently verified partner API tokens (hash → owner); cleared by every user or token change.
-    pub api_tokens: moka::sync::Cache<String, crate::users::UserRow>,
-    /// Bounds password hashing and remembers verified Basic credentials; cleared likewise.
+    /// Recently verified API tokens and passwords; every user or token change clears them.
+    pub credentials: Arc<crate::users::KnownCredentials>,
+    /// Bounds password hashing and guesses.
     pub sign_in: Arc<crate::auth::SignInGuard>,
     /// The delivery workers' pool (asynchronous commits), apart so intake never waits for it.
     pub worker_db: PgPool,
@@ -44,9 +45,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// After any change to users or their tokens: credentials are checked afresh.
-    pub fn credentials_changed(&self) {
-        self.api_tokens.invalidate_all();
-        self.sign_in.forget();
+    /// The primary DHIS2 server's client; 503 when none is configured.
+    pub fn primary(&self) -> AppResult<&Arc<Dhis2Client>> {
+        self.dhis2.as_ref().ok_or_else(no_primary)
     }
+}
+
+/// Why work that needs DHIS2 cannot be done on a gateway without one.
+pub fn no_primary() -> AppError {
+    AppError::Unavailable("No DHIS2 server is configured (api.dhis2_base_url)".into())
 }

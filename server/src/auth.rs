@@ -183,20 +183,19 @@ pub async fn access_token_user(db: &PgPool, jwt: &JwtKeys, token: &str) -> AppRe
     Ok(users::find_by_uid(db, &uid).await?)
 }
 
-/// The user a partner API token belongs to; `known` remembers verified tokens (hash → owner)
-/// until credentials change.
+/// The user a partner API token belongs to; `known` remembers verified tokens for a moment.
 pub async fn api_token_user(
     db: &PgPool,
-    known: &moka::sync::Cache<String, users::UserRow>,
+    known: &users::KnownCredentials,
     token: &str,
 ) -> AppResult<Option<users::UserRow>> {
     let hash = token_hash(token);
-    if let Some(user) = known.get(&hash) {
+    if let Some(user) = known.api_tokens.get(&hash) {
         return Ok(Some(user));
     }
     let user = users::find_by_api_token(db, &hash).await?;
     if let Some(user) = &user {
-        known.insert(hash, user.clone());
+        known.api_tokens.insert(hash, user.clone());
     }
     Ok(user)
 }
@@ -229,7 +228,6 @@ pub struct SignInGuard {
     hashing: tokio::sync::Semaphore,
     per_username: moka::sync::Cache<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
     key: aws_lc_rs::hmac::Key,
-    verified: moka::sync::Cache<String, users::UserRow>,
 }
 
 impl Default for SignInGuard {
@@ -240,7 +238,6 @@ impl Default for SignInGuard {
             hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
             per_username: moka::sync::Cache::builder().max_capacity(10_000).time_to_idle(VERIFIED_IDLE).build(),
             key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret),
-            verified: moka::sync::Cache::builder().max_capacity(10_000).time_to_idle(VERIFIED_IDLE).build(),
         }
     }
 }
@@ -251,11 +248,6 @@ impl SignInGuard {
     fn fingerprint(&self, username: &str, password: &str, client: std::net::IpAddr) -> String {
         let message = [username.as_bytes(), b"\0", password.as_bytes(), b"\0", client.to_string().as_bytes()].concat();
         hex::encode(aws_lc_rs::hmac::sign(&self.key, &message))
-    }
-
-    /// After any change to users or tokens: every credential is verified afresh.
-    pub fn forget(&self) {
-        self.verified.invalidate_all();
     }
 }
 
@@ -271,6 +263,7 @@ impl SignInGuard {
 pub async fn sign_in(
     db: &PgPool,
     guard: &SignInGuard,
+    known: &users::KnownCredentials,
     username: &str,
     password: &str,
     client: std::net::IpAddr,
@@ -284,7 +277,7 @@ pub async fn sign_in(
     ];
     count_attempt(db, &local).await?;
     let fingerprint = guard.fingerprint(&name, password, client);
-    if let Some(verified) = guard.verified.get(&fingerprint) {
+    if let Some(verified) = known.passwords.get(&fingerprint) {
         // Still the same password, still active: a change made through another gateway
         // process counts at once, without hashing again.
         match users::find_by_id(db, verified.id).await? {
@@ -292,7 +285,7 @@ pub async fn sign_in(
                 forgive(db, &local, None).await?;
                 return Ok(user);
             }
-            _ => guard.verified.invalidate(&fingerprint),
+            _ => known.passwords.invalidate(&fingerprint),
         }
     }
     let global = (format!("user:{name}"), MAX_FAILURES_PER_USER);
@@ -307,7 +300,7 @@ pub async fn sign_in(
         Some(user) if ok && user.is_active => {
             forgive(db, &local, Some(&global.0)).await?;
             sqlx::query!("UPDATE users SET last_login = now() WHERE id = $1", user.id).execute(db).await?;
-            guard.verified.insert(fingerprint, user.clone());
+            known.passwords.insert(fingerprint, user.clone());
             Ok(user)
         }
         _ => Err(AppError::Unauthorized("Invalid username or password".into())),

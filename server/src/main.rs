@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dhis2gw::audit::{self, Actor};
+use dhis2gw::audit::Actor;
 use dhis2gw::config::{self, Config, Loaded};
 use dhis2gw::error::AppError;
 use dhis2gw::startup::{self, Application};
@@ -132,12 +132,10 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
                 is_active: true,
                 ..Default::default()
             };
-            let user = users::create(&pool, input).await.map_err(|e| match e {
+            let user = users::create(&pool, Actor::Cli, input).await.map_err(|e| match e {
                 AppError::BadRequest { detail, .. } => anyhow::anyhow!("{}", detail.join("; ")),
                 other => anyhow::anyhow!("{other}"),
             })?;
-            let detail = serde_json::json!({"username": user.username, "role": user.role});
-            audit::record(&pool, Actor::Cli, "user.create", "user", &user.uid, detail).await?;
             println!("created {} user {} (uid {})", user.role, user.username, user.uid);
             Ok(())
         }

@@ -62,6 +62,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn paging_rejects_out_of_range_values_by_name() {
+        assert_eq!(paging(None, None, 50).unwrap(), (1, 50, 0));
+        assert_eq!(paging(Some(3), Some(10), 50).unwrap(), (3, 10, 20));
+        for (page, size, field) in
+            [(Some(0), None, "page"), (None, Some(0), "page_size"), (None, Some(501), "page_size")]
+        {
+            match paging(page, size, 50) {
+                Err(AppError::BadRequest { detail, .. }) => {
+                    assert!(detail[0].starts_with(field), "{detail:?}")
+                }
+                other => panic!("expected 400 for {field}, got {other:?}"),
+            }
+        }
+        assert!(paging(Some(i64::MAX), Some(500), 50).is_err());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+
+    #[test]
     fn whole_days_are_inclusive_in_the_gateway_time_zone() {
         let tz: chrono_tz::Tz = "Africa/Kampala".parse().unwrap();
         let from = instant("from_date", "2024-01-31", tz, false).unwrap();

@@ -13,7 +13,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::app::AppState;
-use crate::audit::{self, Actor};
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::delivery::{self, Deliverer};
@@ -24,10 +23,6 @@ use crate::mappings::MappingCache;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::{db, servers, sweeper, users};
-
-/// How long a verified API token is trusted without asking PostgreSQL again. Revocation and
-/// deactivation through this process take effect at once; through another process within this.
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
@@ -69,7 +64,7 @@ impl Application {
             tls,
             state: AppState {
                 mappings: Arc::new(MappingCache::new(config.api.mapping_scheme)),
-                api_tokens: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(TOKEN_CACHE_TTL).build(),
+                credentials: Arc::default(),
                 db,
                 config: Arc::new(config),
                 jwt,
@@ -239,17 +234,8 @@ async fn bootstrap_admin(db: &PgPool, config: &Config) -> anyhow::Result<()> {
         is_active: true,
         ..Default::default()
     };
-    match users::create(db, input).await {
-        Ok(user) => {
-            audit::record(
-                db,
-                Actor::Cli,
-                "user.bootstrap",
-                "user",
-                &user.uid,
-                serde_json::json!({"username": username}),
-            )
-            .await?;
+    match users::bootstrap(db, input).await {
+        Ok(_) => {
             tracing::info!(%username, "created the bootstrap admin");
             Ok(())
         }

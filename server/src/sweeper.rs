@@ -142,13 +142,13 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
         }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
     };
     scheduler.add(Job::new_async(PRUNE, prune)?).await?;
-    if let Some(client) = state.dhis2.clone() {
+    if state.dhis2.is_some() {
         let state = state.clone();
         let expression = with_seconds(&config.api.sync_cron_expression);
         let job = Job::new_async_tz(expression.as_str(), config.timezone(), move |_, _| {
-            let (state, client) = (state.clone(), client.clone());
+            let state = state.clone();
             Box::pin(async move {
-                match crate::submissions::org_unit_push::sync_and_push(&state, &client).await {
+                match crate::submissions::org_unit_push::sync_and_push(&state, None).await {
                     Ok(_) => {}
                     // Another gateway process is syncing: nothing to do here.
                     Err(AppError::Conflict(_)) => {}

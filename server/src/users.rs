@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User};
 use serde::Deserialize;
-use sqlx::PgPool;
+use serde_json::{Value, json};
+use sqlx::{PgExecutor, PgPool};
 
+use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult, on_unique};
 use crate::query::{like_pattern, paging};
 use crate::secrets;
@@ -180,7 +182,9 @@ fn blank_to_none(value: Option<String>) -> Option<String> {
 // Users
 // ---------------------------------------------------------------------------------------------
 
-pub async fn create(db: &PgPool, input: CreateUser) -> AppResult<UserRow> {
+/// Checks and inserts a user, recording nothing: the building block of [`create`] and
+/// [`bootstrap`] (and of test fixtures).
+pub async fn insert(db: impl PgExecutor<'_>, input: CreateUser) -> AppResult<UserRow> {
     let username = input.username.trim().to_string();
     let email = blank_to_none(input.email);
     let mut problems = Problems::default();
@@ -212,6 +216,25 @@ pub async fn create(db: &PgPool, input: CreateUser) -> AppResult<UserRow> {
     .fetch_one(db)
     .await
     .map_err(|e| on_unique(e, "users_username_key", "username"))
+}
+
+/// Creates a user, with its audit entry in the same transaction.
+pub async fn create(db: &PgPool, actor: Actor<'_>, input: CreateUser) -> AppResult<UserRow> {
+    created(db, actor, "user.create", input).await
+}
+
+/// Creates the first admin of an unattended install (`server.bootstrap_admin_*`).
+pub async fn bootstrap(db: &PgPool, input: CreateUser) -> AppResult<UserRow> {
+    created(db, Actor::Cli, "user.bootstrap", input).await
+}
+
+async fn created(db: &PgPool, actor: Actor<'_>, action: &str, input: CreateUser) -> AppResult<UserRow> {
+    let mut tx = db.begin().await?;
+    let row = insert(&mut *tx, input).await?;
+    let detail = json!({"username": row.username, "role": row.role});
+    audit::record(&mut *tx, actor, action, "user", &row.uid, detail).await?;
+    tx.commit().await?;
+    Ok(row)
 }
 
 pub async fn get(db: &PgPool, uid: &str) -> AppResult<UserRow> {
@@ -271,8 +294,37 @@ pub async fn list(db: &PgPool, filter: UserFilter) -> AppResult<Page<User>> {
 }
 
 /// Applies a partial update; omitted fields keep their values. Changing the password or
-/// deactivating the user ends their sessions.
-pub async fn update(db: &PgPool, uid: &str, patch: UpdateUser) -> AppResult<UserRow> {
+/// deactivating the user ends their sessions; every credential is checked afresh after.
+pub async fn update(
+    db: &PgPool,
+    known: &KnownCredentials,
+    actor: Actor<'_>,
+    uid: &str,
+    patch: UpdateUser,
+) -> AppResult<UserRow> {
+    // What changed, never the password itself.
+    let mut changed = serde_json::to_value(&patch).unwrap_or_default();
+    if let Some(password) = changed.get_mut("password") {
+        *password = json!("(changed)");
+    }
+    changed_user(db, known, actor, "user.update", changed, uid, patch).await
+}
+
+/// Deactivates a user (users are never deleted, so their history stays attributable).
+pub async fn deactivate(db: &PgPool, known: &KnownCredentials, actor: Actor<'_>, uid: &str) -> AppResult<UserRow> {
+    let patch = UpdateUser { is_active: Some(false), ..Default::default() };
+    changed_user(db, known, actor, "user.deactivate", json!({}), uid, patch).await
+}
+
+async fn changed_user(
+    db: &PgPool,
+    known: &KnownCredentials,
+    actor: Actor<'_>,
+    action: &str,
+    detail: Value,
+    uid: &str,
+    patch: UpdateUser,
+) -> AppResult<UserRow> {
     let current = get(db, uid).await?;
     let username = patch.username.as_deref().map(str::trim);
     let email = patch.email.map(|e| e.trim().to_string());
@@ -330,7 +382,9 @@ pub async fn update(db: &PgPool, uid: &str, patch: UpdateUser) -> AppResult<User
             .execute(&mut *tx)
             .await?;
     }
+    audit::record(&mut *tx, actor, action, "user", uid, detail).await?;
     tx.commit().await?;
+    known.forget_all();
     Ok(row)
 }
 
@@ -362,12 +416,20 @@ impl From<TokenRow> for ApiToken {
     }
 }
 
-pub async fn create_token(db: &PgPool, user: &UserRow, input: CreateApiToken) -> AppResult<CreatedApiToken> {
+/// A new API token for the user `uid`; the answer is the only time the token is shown.
+pub async fn create_token(
+    db: &PgPool,
+    actor: Actor<'_>,
+    uid: &str,
+    input: CreateApiToken,
+) -> AppResult<CreatedApiToken> {
+    let user = get(db, uid).await?;
     let mut problems = Problems::default();
     problems.text("name", &input.name);
     problems.check(input.expires_at.is_none_or(|t| t > Utc::now()), "expires_at", "must be in the future");
     problems.finish()?;
     let token = secrets::random_token("dgw_");
+    let mut tx = db.begin().await?;
     let row = sqlx::query_as!(
         TokenRow,
         r#"INSERT INTO user_apitoken (user_id, name, token_hash, token_prefix, expires_at)
@@ -379,8 +441,11 @@ pub async fn create_token(db: &PgPool, user: &UserRow, input: CreateApiToken) ->
         token.chars().take(10).collect::<String>(),
         input.expires_at,
     )
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
+    let detail = json!({"token_id": row.id, "name": row.name, "expires_at": row.expires_at});
+    audit::record(&mut *tx, actor, "token.create", "user", uid, detail).await?;
+    tx.commit().await?;
     Ok(CreatedApiToken { token, info: row.into() })
 }
 
@@ -396,45 +461,66 @@ pub async fn list_tokens(db: &PgPool, user: &UserRow) -> AppResult<Vec<ApiToken>
     Ok(rows.into_iter().map(ApiToken::from).collect())
 }
 
-pub async fn revoke_token(db: &PgPool, user: &UserRow, token_id: i64) -> AppResult<ApiToken> {
-    sqlx::query_as!(
+/// Revokes an API token of the user `uid`: it stops working at once.
+pub async fn revoke_token(
+    db: &PgPool,
+    known: &KnownCredentials,
+    actor: Actor<'_>,
+    uid: &str,
+    token_id: i64,
+) -> AppResult<ApiToken> {
+    let user = get(db, uid).await?;
+    let mut tx = db.begin().await?;
+    let token = sqlx::query_as!(
         TokenRow,
         r#"UPDATE user_apitoken SET is_active = false WHERE id = $1 AND user_id = $2
            RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, created"#,
         token_id,
         user.id
     )
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?
     .map(ApiToken::from)
-    .ok_or_else(|| AppError::NotFound(format!("Token {token_id} of user {} not found", user.uid)))
+    .ok_or_else(|| AppError::NotFound(format!("Token {token_id} of user {} not found", user.uid)))?;
+    audit::record(&mut *tx, actor, "token.revoke", "user", uid, json!({"token_id": token_id})).await?;
+    tx.commit().await?;
+    known.forget_all();
+    Ok(token)
+}
+
+/// Credentials verified recently, so repeated requests skip the lookup or the hashing; every
+/// change to a user or a token forgets them all, so the change counts at once.
+pub struct KnownCredentials {
+    /// Partner API token hash → its owner; short-lived, as another gateway process may revoke.
+    pub api_tokens: moka::sync::Cache<String, UserRow>,
+    /// Password sign-ins by their fingerprint (see `auth::SignInGuard`) → the user.
+    pub passwords: moka::sync::Cache<String, UserRow>,
+}
+
+/// How long a verified API token is trusted without a lookup.
+const KNOWN_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long verified password credentials are remembered while unused.
+const KNOWN_PASSWORD_IDLE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+impl Default for KnownCredentials {
+    fn default() -> Self {
+        KnownCredentials {
+            api_tokens: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(KNOWN_TOKEN_TTL).build(),
+            passwords: moka::sync::Cache::builder().max_capacity(10_000).time_to_idle(KNOWN_PASSWORD_IDLE).build(),
+        }
+    }
+}
+
+impl KnownCredentials {
+    pub fn forget_all(&self) {
+        self.api_tokens.invalidate_all();
+        self.passwords.invalidate_all();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paging_rejects_out_of_range_values_by_name() {
-        assert_eq!(paging(None, None, 50).unwrap(), (1, 50, 0));
-        assert_eq!(paging(Some(3), Some(10), 50).unwrap(), (3, 10, 20));
-        for (page, size, field) in
-            [(Some(0), None, "page"), (None, Some(0), "page_size"), (None, Some(501), "page_size")]
-        {
-            match paging(page, size, 50) {
-                Err(AppError::BadRequest { detail, .. }) => {
-                    assert!(detail[0].starts_with(field), "{detail:?}")
-                }
-                other => panic!("expected 400 for {field}, got {other:?}"),
-            }
-        }
-        assert!(paging(Some(i64::MAX), Some(500), 50).is_err());
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
-    }
 
     #[test]
     fn every_bad_field_is_named_at_once() {

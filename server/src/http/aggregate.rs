@@ -4,16 +4,15 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use dhis2gw_wire::{AggregateAccepted, AggregateRequest, DryRunResult, ErrorBody, RequeueRequest, RequeueResult};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query, explicit_credentials};
 use crate::app::AppState;
-use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
 use crate::http::auth::{Authorized, Operator, Submitter};
-use crate::submissions::{self, Intake, Scope, Selection};
+use crate::submissions::{self, Intake, Scope};
 
 // The deprecated legacy GET is still served (and documented as deprecated).
 #[allow(deprecated)]
@@ -84,16 +83,7 @@ async fn reenqueue_task(
     caller: Authorized<Operator>,
     Path(task_id): Path<String>,
 ) -> AppResult<axum::Json<RequeueResult>> {
-    let id = submissions::requeue_task(&state, &task_id).await?;
-    audit::record(
-        &state.db,
-        Actor::User(&caller),
-        "submission.requeue",
-        "submission",
-        &id.to_string(),
-        json!({"task_id": task_id}),
-    )
-    .await?;
+    submissions::requeue_task(&state, &caller, &task_id).await?;
     Ok(axum::Json(RequeueResult { re_enqueued: 1, ..Default::default() }))
 }
 
@@ -139,9 +129,5 @@ async fn reenqueue_batch(
     caller: Authorized<Operator>,
     Json(request): Json<RequeueRequest>,
 ) -> AppResult<axum::Json<RequeueResult>> {
-    let detail = serde_json::to_value(&request).unwrap_or_default();
-    let result = submissions::requeue(&state, &caller, Selection::from_request(request)?).await?;
-    let detail = json!({"selection": detail, "re_enqueued": result.re_enqueued, "failed": result.failed});
-    audit::record(&state.db, Actor::User(&caller), "submission.requeue_batch", "submission", "", detail).await?;
-    Ok(axum::Json(result))
+    Ok(axum::Json(submissions::requeue(&state, &caller, request).await?))
 }

@@ -74,13 +74,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> AppResult<AuthUser> {
         .map_err(|_| AppError::Unauthorized("Authorization header is not valid text".into()))?;
     let user = match parse_authorization(header)? {
         Credentials::Bearer(jwt) => auth::access_token_user(&state.db, &state.jwt, &jwt).await?,
-        Credentials::ApiToken(token) => auth::api_token_user(&state.db, &state.api_tokens, &token).await?,
+        Credentials::ApiToken(token) => auth::api_token_user(&state.db, &state.credentials, &token).await?,
         Credentials::Basic { username, password } => {
             if !state.config.server.allow_basic_auth {
                 return Err(AppError::Unauthorized("Basic authentication is disabled on this gateway".into()));
             }
             let client = ClientAddr::of(parts, &state.config.server).0;
-            Some(auth::sign_in(&state.db, &state.sign_in, &username, &password, client).await?)
+            Some(auth::sign_in(&state.db, &state.sign_in, &state.credentials, &username, &password, client).await?)
         }
     };
     // A deactivated user's credentials are as good as none, and say no more than that.

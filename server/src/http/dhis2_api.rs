@@ -166,7 +166,7 @@ async fn post_data_value_set(
     }
     if options.dry_run {
         // A dry run stores nothing: it is DHIS2's answer or nothing.
-        let client = state.dhis2.clone().ok_or_else(no_dhis2)?;
+        let client = state.primary()?.clone();
         let query = [options.dhis2_query.as_str(), "dryRun=true"]
             .into_iter()
             .filter(|q| !q.is_empty())
@@ -190,10 +190,6 @@ async fn post_data_value_set(
         Some(answer) => Ok(answer),
         None => Ok(queued(&state, &job, job_message)),
     }
-}
-
-fn no_dhis2() -> AppError {
-    AppError::Unavailable("No DHIS2 server is configured".into())
 }
 
 /// DHIS2's own answer to values whose data element the caller cannot reach (E7610, HTTP 409
@@ -393,7 +389,7 @@ async fn post_tracker(
         axum::body::to_bytes(body, state.config.server.max_body_size).await.map_err(|_| AppError::PayloadTooLarge)?;
     let body = json_body(&parts.headers, &body)?;
     if options.validate_only {
-        let client = state.dhis2.clone().ok_or_else(no_dhis2)?;
+        let client = state.primary()?.clone();
         return match client.post_tracker(&body, TrackerMode::Validate).await {
             Ok(answer) => Ok(raw_json(answer.status, answer.body)),
             Err(e) => Err(WebError(
@@ -453,7 +449,7 @@ async fn metadata(State(state): State<AppState>, caller: Caller, request: Reques
     {
         return Ok(raw_json(*status, body.clone()));
     }
-    let client = state.dhis2.clone().ok_or_else(no_dhis2)?;
+    let client = state.primary()?.clone();
     let answer = client.get_resource(&path, &query).await;
     let redacted =
         answer.as_ref().ok().filter(|a| a.status < 500).and_then(|a| Some((a.status, read.redact(&a.body)?)));

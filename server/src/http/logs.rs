@@ -1,21 +1,18 @@
 //! The submission log: list, detail, delete (one or many), purge, restart.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use dhis2gw_wire::{
     DeleteResult, ErrorBody, Message, Page, RequeueRequest, RequeueResult, Submission, SubmissionDetail,
 };
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query};
 use crate::app::AppState;
-use crate::audit::{self, Actor};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::http::auth::{Admin, AnyRole, Authorized, Operator};
-use crate::submissions::{self, LogFilter, Selection};
+use crate::submissions::{self, LogFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -66,9 +63,7 @@ async fn delete(
     caller: Authorized<Operator>,
     Path(id): Path<i64>,
 ) -> AppResult<axum::Json<Message>> {
-    submissions::delete(&state, id).await?;
-    audit::record(&state.db, Actor::User(&caller), "submission.delete", "submission", &id.to_string(), json!({}))
-        .await?;
+    submissions::delete(&state, &caller, id).await?;
     Ok(axum::Json(Message { message: "Deleted 1 log(s)".into() }))
 }
 
@@ -85,11 +80,7 @@ async fn delete_many(
     caller: Authorized<Operator>,
     Json(request): Json<RequeueRequest>,
 ) -> AppResult<axum::Json<DeleteResult>> {
-    let selection = serde_json::to_value(&request).unwrap_or_default();
-    let result = submissions::delete_many(&state, &caller, Selection::from_request(request)?).await?;
-    let detail = json!({"selection": selection, "deleted": result.deleted, "skipped": result.skipped});
-    audit::record(&state.db, Actor::User(&caller), "submission.delete_batch", "submission", "", detail).await?;
-    Ok(axum::Json(result))
+    Ok(axum::Json(submissions::delete_many(&state, &caller, request).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -111,22 +102,7 @@ async fn purge(
     caller: Authorized<Admin>,
     Query(params): Query<PurgeParams>,
 ) -> AppResult<axum::Json<Message>> {
-    let text = params
-        .date
-        .ok_or_else(|| AppError::invalid_field("date", "is required (RFC 3339, e.g. 2024-01-01T00:00:00Z)"))?;
-    let before: DateTime<Utc> = DateTime::parse_from_rfc3339(&text)
-        .map_err(|_| AppError::invalid_field("date", format!("'{text}' is not RFC 3339, e.g. 2024-01-01T00:00:00Z")))?
-        .with_timezone(&Utc);
-    let deleted = submissions::purge(&state, before).await?;
-    audit::record(
-        &state.db,
-        Actor::User(&caller),
-        "submission.purge",
-        "submission",
-        "",
-        json!({"before": text, "deleted": deleted}),
-    )
-    .await?;
+    let (deleted, before) = submissions::purge(&state, &caller, params.date.as_deref()).await?;
     Ok(axum::Json(Message { message: format!("Deleted {deleted} logs older than {}", before.to_rfc3339()) }))
 }
 
@@ -151,8 +127,6 @@ async fn restart(
     Path(id): Path<i64>,
     Query(target): Query<RestartTarget>,
 ) -> AppResult<axum::Json<RequeueResult>> {
-    submissions::requeue_one(&state, id, target.server.as_deref()).await?;
-    let detail = json!({"server": target.server});
-    audit::record(&state.db, Actor::User(&caller), "submission.requeue", "submission", &id.to_string(), detail).await?;
+    submissions::requeue_one(&state, &caller, id, target.server.as_deref()).await?;
     Ok(axum::Json(RequeueResult { re_enqueued: 1, ..Default::default() }))
 }

@@ -6,16 +6,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dhis2gw_wire::{ErrorBody, ImportReport, Mapping, MappingFields, Page};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query};
 use crate::app::AppState;
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
 use crate::http::auth::{Authorized, Operator, Staff};
-use crate::mappings::files::{self, Format};
+use crate::mappings::files::{self, Format, Upload};
 use crate::mappings::{self, MappingFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -53,17 +52,7 @@ async fn create(
     caller: Authorized<Operator>,
     Json(fields): Json<MappingFields>,
 ) -> AppResult<(StatusCode, axum::Json<Mapping>)> {
-    let mapping = mappings::create(&state.db, fields).await?;
-    state.mappings.invalidate();
-    audit::record(
-        &state.db,
-        Actor::User(&caller),
-        "mapping.create",
-        "mapping",
-        &mapping.id.to_string(),
-        json!(mapping.fields),
-    )
-    .await?;
+    let mapping = mappings::create(&state.db, &state.mappings, Actor::User(&caller), fields).await?;
     Ok((StatusCode::CREATED, axum::Json(mapping)))
 }
 
@@ -93,11 +82,7 @@ async fn update(
     Path(id): Path<i64>,
     Json(fields): Json<MappingFields>,
 ) -> AppResult<axum::Json<Mapping>> {
-    let mapping = mappings::update(&state.db, id, fields).await?;
-    state.mappings.invalidate();
-    audit::record(&state.db, Actor::User(&caller), "mapping.update", "mapping", &id.to_string(), json!(mapping.fields))
-        .await?;
-    Ok(axum::Json(mapping))
+    Ok(axum::Json(mappings::update(&state.db, &state.mappings, Actor::User(&caller), id, fields).await?))
 }
 
 /// Delete a mapping.
@@ -111,11 +96,7 @@ async fn delete(
     caller: Authorized<Operator>,
     Path(id): Path<i64>,
 ) -> AppResult<axum::Json<Mapping>> {
-    let mapping = mappings::delete(&state.db, id).await?;
-    state.mappings.invalidate();
-    audit::record(&state.db, Actor::User(&caller), "mapping.delete", "mapping", &id.to_string(), json!(mapping.fields))
-        .await?;
-    Ok(axum::Json(mapping))
+    Ok(axum::Json(mappings::delete(&state.db, &state.mappings, Actor::User(&caller), id).await?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -188,14 +169,8 @@ async fn import(
     }
     let (name, bytes) = file
         .ok_or_else(|| AppError::invalid_field("file", "No file is received: send it as the multipart field `file`"))?;
-    let report = files::import(&state.db, format, bytes.to_vec(), params.dry_run).await?;
-    state.mappings.invalidate();
-    if !report.dry_run {
-        let detail = json!({"file": name, "created": report.created, "updated": report.updated,
-                            "unchanged": report.unchanged, "rejected": report.rejected});
-        audit::record(&state.db, Actor::User(&caller), "mapping.import", "mapping", "", detail).await?;
-    }
-    Ok(axum::Json(report))
+    let upload = Upload { name, format, bytes: bytes.to_vec() };
+    Ok(axum::Json(files::import(&state.db, &state.mappings, Actor::User(&caller), upload, params.dry_run).await?))
 }
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";

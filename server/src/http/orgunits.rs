@@ -2,14 +2,12 @@
 
 use axum::extract::State;
 use dhis2gw_wire::{ErrorBody, OrgUnit, OrgUnitLevel, OrgUnitSync, Page};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Query;
 use crate::app::AppState;
-use crate::audit::{self, Actor};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::http::auth::{Admin, Authorized, Staff};
 use crate::orgunits::{self, OrgUnitFilter};
 
@@ -54,12 +52,6 @@ async fn levels(State(state): State<AppState>, _caller: Authorized<Staff>) -> Ap
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
 async fn sync(State(state): State<AppState>, caller: Authorized<Admin>) -> AppResult<axum::Json<OrgUnitSync>> {
-    let client = state
-        .dhis2
-        .clone()
-        .ok_or_else(|| AppError::Unavailable("No DHIS2 server is configured (api.dhis2_base_url)".into()))?;
-    let result = crate::submissions::org_unit_push::sync_and_push(&state, &client).await?;
-    let detail = json!({"units": result.units, "incremental": result.incremental});
-    audit::record(&state.db, Actor::User(&caller), "orgunits.sync", "orgunits", "", detail).await?;
+    let result = crate::submissions::org_unit_push::sync_and_push(&state, Some(&caller)).await?;
     Ok(axum::Json(result))
 }

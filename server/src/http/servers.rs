@@ -3,13 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use dhis2gw_wire::{Dhis2Server, ErrorBody, Message, ServerInput};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path};
 use crate::app::AppState;
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::error::AppResult;
 use crate::http::auth::{Admin, Authorized, Staff};
 use crate::servers;
@@ -57,12 +56,7 @@ async fn create(
     caller: Authorized<Admin>,
     Json(input): Json<ServerInput>,
 ) -> AppResult<(StatusCode, axum::Json<Dhis2Server>)> {
-    let server =
-        servers::create(&state.db, state.servers.key(), input, state.config.server.allow_private_dhis2_addresses)
-            .await?;
-    changed_servers(&state);
-    let detail = json!({"name": server.name, "base_url": server.base_url});
-    audit::record(&state.db, Actor::User(&caller), "server.create", "server", &server.uid, detail).await?;
+    let server = state.servers.create(Actor::User(&caller), input).await?;
     Ok((StatusCode::CREATED, axum::Json(server)))
 }
 
@@ -82,34 +76,7 @@ async fn update(
     Path(uid): Path<String>,
     Json(input): Json<ServerInput>,
 ) -> AppResult<axum::Json<Dhis2Server>> {
-    let changed: Vec<&str> = [
-        ("name", input.name.is_some()),
-        ("base_url", input.base_url.is_some()),
-        ("auth_method", input.auth_method.is_some()),
-        ("username", input.username.is_some()),
-        ("password", input.password.is_some()),
-        ("pat", input.pat.is_some()),
-        ("timeout", input.timeout.is_some()),
-        ("max_concurrent", input.max_concurrent.is_some()),
-        ("enabled", input.enabled.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(field, sent)| sent.then_some(field))
-    .collect();
-    let (server, resumed) =
-        servers::update(&state.db, state.servers.key(), &uid, input, state.config.server.allow_private_dhis2_addresses)
-            .await?;
-    changed_servers(&state);
-    if resumed {
-        let waiting = servers::wake_waiting_deliveries(&state.db, &uid).await?;
-        // If Redis is down now, the sweeper pushes them.
-        if let Err(e) = state.queue.push_due(&waiting).await {
-            tracing::warn!(server = %server.name, error = %e, "resumed; the sweeper will queue what waited");
-        }
-        tracing::info!(server = %server.name, waiting = waiting.len(), "DHIS2 server switched on again");
-    }
-    let detail = json!({"name": server.name, "changed": changed, "enabled": server.enabled});
-    audit::record(&state.db, Actor::User(&caller), "server.update", "server", &uid, detail).await?;
+    let server = state.servers.update(&state.queue, Actor::User(&caller), &uid, input).await?;
     Ok(axum::Json(server))
 }
 
@@ -124,22 +91,6 @@ async fn delete(
     caller: Authorized<Admin>,
     Path(uid): Path<String>,
 ) -> AppResult<axum::Json<Message>> {
-    let server = servers::get(&state.db, &uid).await?;
-    servers::delete(&state.db, &uid).await?;
-    changed_servers(&state);
-    audit::record(&state.db, Actor::User(&caller), "server.delete", "server", &uid, json!({"name": server.name}))
-        .await?;
+    let server = state.servers.delete(Actor::User(&caller), &uid).await?;
     Ok(axum::Json(Message { message: format!("Deleted DHIS2 server {}", server.name) }))
-}
-
-/// New destinations take effect at once here; the health of a new or changed server shows
-/// without waiting for the minute's check.
-fn changed_servers(state: &AppState) {
-    state.servers.invalidate();
-    let servers = state.servers.clone();
-    tokio::spawn(async move {
-        if let Err(e) = servers.check_health().await.map(drop) {
-            tracing::warn!(error = %format!("{e:#}"), "DHIS2 server health check failed");
-        }
-    });
 }

@@ -48,7 +48,7 @@ async fn get_token(State(state): State<AppState>, request: Request) -> AppResult
     let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &state).await.map_err(body_error)?;
     let TokenRequest { username, password } = credentials(&parts, &bytes)?;
     let client = ClientAddr::of(&parts, &state.config.server).0;
-    let user = auth::sign_in(&state.db, &state.sign_in, &username, &password, client).await?;
+    let user = auth::sign_in(&state.db, &state.sign_in, &state.credentials, &username, &password, client).await?;
     Ok(axum::Json(auth::issue_tokens(&state.db, &state.jwt, &state.config.server, &user, None).await?))
 }
 

@@ -5,13 +5,12 @@ use axum::http::StatusCode;
 use dhis2gw_wire::{
     ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, UpdateUser, User, UserCreated,
 };
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query};
 use crate::app::AppState;
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::error::AppResult;
 use crate::http::auth::{Admin, Authorized};
 use crate::users::{self, UserFilter};
@@ -58,17 +57,7 @@ async fn create_user(
     caller: Authorized<Admin>,
     Json(body): Json<CreateUser>,
 ) -> AppResult<(StatusCode, axum::Json<UserCreated>)> {
-    let row = users::create(&state.db, body).await?;
-    let user = row.to_wire()?;
-    audit::record(
-        &state.db,
-        Actor::User(&caller),
-        "user.create",
-        "user",
-        &user.uid,
-        json!({"username": user.username, "role": user.role}),
-    )
-    .await?;
+    let user = users::create(&state.db, Actor::User(&caller), body).await?.to_wire()?;
     Ok((
         StatusCode::CREATED,
         axum::Json(UserCreated { message: "User created successfully!".into(), uid: user.uid.clone(), user }),
@@ -121,15 +110,8 @@ async fn update_user(
     Path(uid): Path<String>,
     Json(patch): Json<UpdateUser>,
 ) -> AppResult<axum::Json<User>> {
-    // What changed, never the password itself.
-    let mut changed = serde_json::to_value(&patch).unwrap_or_default();
-    if let Some(password) = changed.get_mut("password") {
-        *password = json!("(changed)");
-    }
-    let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
-    state.credentials_changed();
-    audit::record(&state.db, Actor::User(&caller), "user.update", "user", &uid, changed).await?;
-    Ok(axum::Json(user))
+    let user = users::update(&state.db, &state.credentials, Actor::User(&caller), &uid, patch).await?;
+    Ok(axum::Json(user.to_wire()?))
 }
 
 /// Deactivate a user (users are never deleted, so their history stays attributable).
@@ -143,11 +125,8 @@ async fn deactivate_user(
     caller: Authorized<Admin>,
     Path(uid): Path<String>,
 ) -> AppResult<axum::Json<User>> {
-    let patch = UpdateUser { is_active: Some(false), ..Default::default() };
-    let user = users::update(&state.db, &uid, patch).await?.to_wire()?;
-    state.credentials_changed();
-    audit::record(&state.db, Actor::User(&caller), "user.deactivate", "user", &uid, json!({})).await?;
-    Ok(axum::Json(user))
+    let user = users::deactivate(&state.db, &state.credentials, Actor::User(&caller), &uid).await?;
+    Ok(axum::Json(user.to_wire()?))
 }
 
 /// A user's API tokens (the secrets themselves are never shown again).
@@ -178,10 +157,7 @@ async fn create_token(
     Path(uid): Path<String>,
     Json(body): Json<CreateApiToken>,
 ) -> AppResult<(StatusCode, axum::Json<CreatedApiToken>)> {
-    let user = users::get(&state.db, &uid).await?;
-    let created = users::create_token(&state.db, &user, body).await?;
-    let detail = json!({"token_id": created.info.id, "name": created.info.name, "expires_at": created.info.expires_at});
-    audit::record(&state.db, Actor::User(&caller), "token.create", "user", &uid, detail).await?;
+    let created = users::create_token(&state.db, Actor::User(&caller), &uid, body).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -197,9 +173,6 @@ async fn revoke_token(
     caller: Authorized<Admin>,
     Path((uid, id)): Path<(String, i64)>,
 ) -> AppResult<axum::Json<ApiToken>> {
-    let user = users::get(&state.db, &uid).await?;
-    let token = users::revoke_token(&state.db, &user, id).await?;
-    state.credentials_changed();
-    audit::record(&state.db, Actor::User(&caller), "token.revoke", "user", &uid, json!({"token_id": id})).await?;
+    let token = users::revoke_token(&state.db, &state.credentials, Actor::User(&caller), &uid, id).await?;
     Ok(axum::Json(token))
 }

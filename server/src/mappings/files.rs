@@ -7,9 +7,11 @@ use std::io::Cursor;
 
 use calamine::{Data, Reader};
 use dhis2gw_wire::{ImportReport, ImportRow, MappingFields, RowAction};
+use serde_json::json;
 use sqlx::PgPool;
 
-use super::{MappingRow, normalize, problems};
+use super::{MappingCache, MappingRow, normalize, problems};
+use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult, on_unique};
 
 /// Largest number of data rows one file may hold.
@@ -378,9 +380,24 @@ pub enum Format {
     Excel,
 }
 
+/// A mapping file as uploaded.
+pub struct Upload {
+    pub name: String,
+    pub format: Format,
+    pub bytes: Vec<u8>,
+}
+
 /// Applies a file as upserts on (code, source_name, instance_name, what): every row is
-/// created, updated, unchanged or rejected (with reasons). With `dry_run` nothing is written.
-pub async fn import(db: &PgPool, format: Format, bytes: Vec<u8>, dry_run: bool) -> AppResult<ImportReport> {
+/// created, updated, unchanged or rejected (with reasons). With `dry_run` nothing is written;
+/// otherwise the import is audited with its counts and the intake reads mappings afresh.
+pub async fn import(
+    db: &PgPool,
+    cache: &MappingCache,
+    actor: Actor<'_>,
+    upload: Upload,
+    dry_run: bool,
+) -> AppResult<ImportReport> {
+    let Upload { name, format, bytes } = upload;
     // Parsing a large workbook is CPU work: keep it off the async runtime's threads.
     let rows = tokio::task::spawn_blocking(move || match format {
         Format::Csv => read_csv(&bytes),
@@ -419,9 +436,13 @@ pub async fn import(db: &PgPool, format: Format, bytes: Vec<u8>, dry_run: bool) 
     }
     if dry_run {
         tx.rollback().await?;
-    } else {
-        tx.commit().await?;
+        return Ok(report);
     }
+    let detail = json!({"file": name, "created": report.created, "updated": report.updated,
+                        "unchanged": report.unchanged, "rejected": report.rejected});
+    audit::record(&mut *tx, actor, "mapping.import", "mapping", "", detail).await?;
+    tx.commit().await?;
+    cache.invalidate();
     Ok(report)
 }
 

@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::{Mapping, MappingFields, Page};
 use serde::Deserialize;
-use sqlx::{PgExecutor, PgPool};
+use serde_json::json;
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
+use crate::audit::{self, Actor};
 use crate::config::MappingScheme;
 use crate::error::{AppError, AppResult, on_unique};
 use crate::query::{like_pattern, paging};
@@ -134,9 +136,27 @@ fn checked(fields: MappingFields) -> AppResult<MappingFields> {
 pub(crate) const UNIQUE: &str = "unique_code_source_instance_what";
 pub(crate) const UNIQUE_FIELD: &str = "code (for this what, sourceName and instanceName)";
 
-pub async fn create(db: &PgPool, fields: MappingFields) -> AppResult<Mapping> {
+/// Creates a mapping; its audit entry is written with it and the intake sees it at once.
+pub async fn create(db: &PgPool, cache: &MappingCache, actor: Actor<'_>, fields: MappingFields) -> AppResult<Mapping> {
     let f = checked(fields)?;
-    insert(db, &f).await.map_err(|e| on_unique(e, UNIQUE, UNIQUE_FIELD)).map(Mapping::from)
+    let mut tx = db.begin().await?;
+    let mapping = Mapping::from(insert(&mut *tx, &f).await.map_err(|e| on_unique(e, UNIQUE, UNIQUE_FIELD))?);
+    changed(tx, cache, actor, "mapping.create", &mapping).await?;
+    Ok(mapping)
+}
+
+/// Records a change to one mapping, commits it, and makes the intake read mappings afresh.
+async fn changed(
+    mut tx: Transaction<'_, Postgres>,
+    cache: &MappingCache,
+    actor: Actor<'_>,
+    action: &str,
+    mapping: &Mapping,
+) -> AppResult<()> {
+    audit::record(&mut *tx, actor, action, "mapping", &mapping.id.to_string(), json!(mapping.fields)).await?;
+    tx.commit().await?;
+    cache.invalidate();
+    Ok(())
 }
 
 pub(crate) async fn insert<'e>(db: impl PgExecutor<'e>, f: &MappingFields) -> sqlx::Result<MappingRow> {
@@ -166,13 +186,27 @@ pub(crate) async fn insert<'e>(db: impl PgExecutor<'e>, f: &MappingFields) -> sq
     .await
 }
 
-pub async fn update(db: &PgPool, id: i64, fields: MappingFields) -> AppResult<Mapping> {
+/// Replaces a mapping's fields.
+pub async fn update(
+    db: &PgPool,
+    cache: &MappingCache,
+    actor: Actor<'_>,
+    id: i64,
+    fields: MappingFields,
+) -> AppResult<Mapping> {
     let f = checked(fields)?;
-    overwrite(db, id, &f)
+    let mut tx = db.begin().await?;
+    let mapping = overwrite(&mut *tx, id, &f)
         .await
         .map_err(|e| on_unique(e, UNIQUE, UNIQUE_FIELD))?
         .map(Mapping::from)
-        .ok_or_else(|| AppError::NotFound(format!("Mapping {id} not found")))
+        .ok_or_else(|| not_found(id))?;
+    changed(tx, cache, actor, "mapping.update", &mapping).await?;
+    Ok(mapping)
+}
+
+fn not_found(id: i64) -> AppError {
+    AppError::NotFound(format!("Mapping {id} not found"))
 }
 
 pub(crate) async fn overwrite<'e>(
@@ -212,15 +246,18 @@ pub async fn get(db: &PgPool, id: i64) -> AppResult<Mapping> {
         .fetch_optional(db)
         .await?
         .map(Mapping::from)
-        .ok_or_else(|| AppError::NotFound(format!("Mapping {id} not found")))
+        .ok_or_else(|| not_found(id))
 }
 
-pub async fn delete(db: &PgPool, id: i64) -> AppResult<Mapping> {
-    sqlx::query_as!(MappingRow, "DELETE FROM dhis2_mappings WHERE id = $1 RETURNING *", id)
-        .fetch_optional(db)
+pub async fn delete(db: &PgPool, cache: &MappingCache, actor: Actor<'_>, id: i64) -> AppResult<Mapping> {
+    let mut tx = db.begin().await?;
+    let mapping = sqlx::query_as!(MappingRow, "DELETE FROM dhis2_mappings WHERE id = $1 RETURNING *", id)
+        .fetch_optional(&mut *tx)
         .await?
         .map(Mapping::from)
-        .ok_or_else(|| AppError::NotFound(format!("Mapping {id} not found")))
+        .ok_or_else(|| not_found(id))?;
+    changed(tx, cache, actor, "mapping.delete", &mapping).await?;
+    Ok(mapping)
 }
 
 /// Filters of `GET /mappings` (the original's parameter names). Text filters match parts,

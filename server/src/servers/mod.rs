@@ -13,13 +13,16 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::{Dhis2Server, ServerInput};
 use serde::Deserialize;
-use sqlx::PgPool;
+use serde_json::json;
+use sqlx::{PgExecutor, PgPool};
 use tokio::sync::Semaphore;
 
+use crate::audit::{self, Actor};
 use crate::config::Config;
 use crate::dhis2::{Auth, Dhis2Client};
 use crate::error::{AppError, AppResult, on_unique};
 use crate::metrics::Metrics;
+use crate::queue::Queue;
 use crate::uid;
 
 mod address;
@@ -111,7 +114,7 @@ impl From<ServerRow> for Dhis2Server {
 }
 
 /// Every server, or those matching `uid` / `id`, primary first.
-async fn rows(db: &PgPool, uid: Option<&str>, id: Option<i64>) -> sqlx::Result<Vec<ServerRow>> {
+async fn rows(db: impl PgExecutor<'_>, uid: Option<&str>, id: Option<i64>) -> sqlx::Result<Vec<ServerRow>> {
     sqlx::query_as!(
         ServerRow,
         r#"SELECT s.id, s.uid, s.name, s.base_url, s.auth_method, s.username, s.password_enc, s.pat_enc,
@@ -133,11 +136,11 @@ pub async fn list(db: &PgPool) -> AppResult<Vec<Dhis2Server>> {
     Ok(rows(db, None, None).await?.into_iter().map(Dhis2Server::from).collect())
 }
 
-async fn row(db: &PgPool, uid: &str) -> AppResult<ServerRow> {
+async fn row(db: impl PgExecutor<'_>, uid: &str) -> AppResult<ServerRow> {
     rows(db, Some(uid), None).await?.pop().ok_or_else(|| AppError::NotFound(format!("DHIS2 server {uid} not found")))
 }
 
-pub async fn get(db: &PgPool, uid: &str) -> AppResult<Dhis2Server> {
+pub async fn get(db: impl PgExecutor<'_>, uid: &str) -> AppResult<Dhis2Server> {
     row(db, uid).await.map(Dhis2Server::from)
 }
 
@@ -259,7 +262,7 @@ fn seal(key: Option<&CredentialsKey>, value: &Option<String>, owner: &str) -> Ap
     }
 }
 
-async fn insert(db: &PgPool, key: Option<&CredentialsKey>, spec: Spec, origin: &str) -> AppResult<i64> {
+async fn insert(db: impl PgExecutor<'_>, key: Option<&CredentialsKey>, spec: Spec, origin: &str) -> AppResult<i64> {
     let uid = uid::generate();
     let (password, pat) = (seal(key, &spec.password, &uid)?.flatten(), seal(key, &spec.pat, &uid)?.flatten());
     sqlx::query_scalar!(
@@ -283,7 +286,12 @@ async fn insert(db: &PgPool, key: Option<&CredentialsKey>, spec: Spec, origin: &
     .map_err(|e| on_unique(e, "dhis2_servers_name_key", "name"))
 }
 
-async fn store(db: &PgPool, key: Option<&CredentialsKey>, current: &ServerRow, spec: Spec) -> AppResult<()> {
+async fn store(
+    db: impl PgExecutor<'_>,
+    key: Option<&CredentialsKey>,
+    current: &ServerRow,
+    spec: Spec,
+) -> AppResult<()> {
     let (id, uid) = (current.id, current.uid.as_str());
     let (password, pat) = (seal(key, &spec.password, uid)?, seal(key, &spec.pat, uid)?);
     sqlx::query!(
@@ -312,10 +320,13 @@ async fn store(db: &PgPool, key: Option<&CredentialsKey>, current: &ServerRow, s
     Ok(())
 }
 
-/// Adds a server through the API. `allow_private`: `server.allow_private_dhis2_addresses`.
+/// Adds a server through the API, with its audit entry. `allow_private`:
+/// `server.allow_private_dhis2_addresses`. The gateway's own path is [`Registry::create`],
+/// which also puts the server to use at once.
 pub async fn create(
     db: &PgPool,
     key: Option<&CredentialsKey>,
+    actor: Actor<'_>,
     input: ServerInput,
     allow_private: bool,
 ) -> AppResult<Dhis2Server> {
@@ -323,20 +334,40 @@ pub async fn create(
     if !allow_private {
         address::check_public(&spec.base_url).await?;
     }
-    let id = insert(db, key, spec, "api").await?;
-    let row = rows(db, None, Some(id)).await?.pop().ok_or_else(|| AppError::NotFound("server vanished".into()))?;
-    Ok(row.into())
+    let mut tx = db.begin().await?;
+    let id = insert(&mut *tx, key, spec, "api").await?;
+    let server: Dhis2Server =
+        rows(&mut *tx, None, Some(id)).await?.pop().ok_or_else(|| AppError::NotFound("server vanished".into()))?.into();
+    let detail = json!({"name": server.name, "base_url": server.base_url});
+    audit::record(&mut *tx, actor, "server.create", "server", &server.uid, detail).await?;
+    tx.commit().await?;
+    Ok(server)
 }
 
 /// Changes an admin-made server; the primary and conf.d servers may only be switched on or
 /// off here (their settings live in files). Returns the server and whether it was resumed.
-pub async fn update(
+async fn update(
     db: &PgPool,
     key: Option<&CredentialsKey>,
+    actor: Actor<'_>,
     uid: &str,
     input: ServerInput,
     allow_private: bool,
 ) -> AppResult<(Dhis2Server, bool)> {
+    let sent: Vec<&str> = [
+        ("name", input.name.is_some()),
+        ("base_url", input.base_url.is_some()),
+        ("auth_method", input.auth_method.is_some()),
+        ("username", input.username.is_some()),
+        ("password", input.password.is_some()),
+        ("pat", input.pat.is_some()),
+        ("timeout", input.timeout.is_some()),
+        ("max_concurrent", input.max_concurrent.is_some()),
+        ("enabled", input.enabled.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, sent)| sent.then_some(field))
+    .collect();
     let current = row(db, uid).await?;
     let only_switch = ServerInput { enabled: input.enabled, ..Default::default() } == input;
     if current.origin == "config" && !only_switch {
@@ -352,19 +383,25 @@ pub async fn update(
     if !allow_private && spec.base_url != current.base_url {
         address::check_public(&spec.base_url).await?;
     }
-    store(db, key, &current, spec).await?;
-    Ok((get(db, uid).await?, resumed))
+    let mut tx = db.begin().await?;
+    store(&mut *tx, key, &current, spec).await?;
+    let server = get(&mut *tx, uid).await?;
+    let detail = json!({"name": server.name, "changed": sent, "enabled": server.enabled});
+    audit::record(&mut *tx, actor, "server.update", "server", uid, detail).await?;
+    tx.commit().await?;
+    Ok((server, resumed))
 }
 
 /// Deletes a server that never received anything; one with history can be switched off.
-pub async fn delete(db: &PgPool, uid: &str) -> AppResult<()> {
-    let current = row(db, uid).await?;
+async fn delete(db: &PgPool, actor: Actor<'_>, uid: &str) -> AppResult<Dhis2Server> {
+    let mut tx = db.begin().await?;
+    let current = row(&mut *tx, uid).await?;
     if current.origin == "config" {
         return Err(AppError::Conflict(format!("DHIS2 server {} is defined in the configuration", current.name)));
     }
     let used =
         sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM submission_destinations WHERE server_id = $1"#, current.id)
-            .fetch_one(db)
+            .fetch_one(&mut *tx)
             .await?;
     if used > 0 {
         return Err(AppError::Conflict(format!(
@@ -372,13 +409,15 @@ pub async fn delete(db: &PgPool, uid: &str) -> AppResult<()> {
             current.name
         )));
     }
-    sqlx::query!("DELETE FROM dhis2_servers WHERE id = $1", current.id).execute(db).await?;
-    Ok(())
+    sqlx::query!("DELETE FROM dhis2_servers WHERE id = $1", current.id).execute(&mut *tx).await?;
+    audit::record(&mut *tx, actor, "server.delete", "server", uid, json!({"name": current.name})).await?;
+    tx.commit().await?;
+    Ok(current.into())
 }
 
 /// Schedules anew what waited for a server that was switched off, under a new generation:
 /// the jobs pushed while it was off were consumed without sending.
-pub async fn wake_waiting_deliveries(db: &PgPool, uid: &str) -> sqlx::Result<Vec<(i64, i32)>> {
+async fn wake_waiting_deliveries(db: &PgPool, uid: &str) -> sqlx::Result<Vec<(i64, i32)>> {
     let rows = sqlx::query!(
         r#"UPDATE submission_destinations d SET generation = d.generation + 1
            FROM dhis2_servers s
@@ -572,9 +611,51 @@ impl Registry {
         self.key.as_ref()
     }
 
-    /// Forgets the cached destinations after a server changed.
-    pub fn invalidate(&self) {
+    /// Adds a server through the API; new submissions go to it at once.
+    pub async fn create(self: &Arc<Self>, actor: Actor<'_>, input: ServerInput) -> AppResult<Dhis2Server> {
+        let server = create(&self.db, self.key(), actor, input, self.allow_private).await?;
+        self.changed();
+        Ok(server)
+    }
+
+    /// Changes a server; switched on again, what waited for it is queued.
+    pub async fn update(
+        self: &Arc<Self>,
+        queue: &Queue,
+        actor: Actor<'_>,
+        uid: &str,
+        input: ServerInput,
+    ) -> AppResult<Dhis2Server> {
+        let (server, resumed) = update(&self.db, self.key(), actor, uid, input, self.allow_private).await?;
+        self.changed();
+        if resumed {
+            let waiting = wake_waiting_deliveries(&self.db, uid).await?;
+            // If Redis is down now, the sweeper pushes them.
+            if let Err(e) = queue.push_due(&waiting).await {
+                tracing::warn!(server = %server.name, error = %e, "resumed; the sweeper will queue what waited");
+            }
+            tracing::info!(server = %server.name, waiting = waiting.len(), "DHIS2 server switched on again");
+        }
+        Ok(server)
+    }
+
+    /// Deletes a server that never received anything.
+    pub async fn delete(self: &Arc<Self>, actor: Actor<'_>, uid: &str) -> AppResult<Dhis2Server> {
+        let server = delete(&self.db, actor, uid).await?;
+        self.changed();
+        Ok(server)
+    }
+
+    /// New destinations take effect at once; the health of a new or changed server shows
+    /// without waiting for the minute's check.
+    fn changed(self: &Arc<Self>) {
         self.destinations.invalidate_all();
+        let servers = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = servers.check_health().await.map(drop) {
+                tracing::warn!(error = %format!("{e:#}"), "DHIS2 server health check failed");
+            }
+        });
     }
 
     /// The primary and every CC server that exists (switched off ones too: their

@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::{
-    AggregateAccepted, Attempt, ConflictView, DeleteResult, DestinationView, DryRunResult, Page, RequeueResult, Role,
-    Submission, SubmissionDetail,
+    AggregateAccepted, Attempt, ConflictView, DeleteResult, DestinationView, DryRunResult, Page, RequeueRequest,
+    RequeueResult, Role, Submission, SubmissionDetail,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use crate::app::{AppState, no_primary};
+use crate::audit::{self, Actor};
 use crate::dhis2::{TrackerMode, summary};
 use crate::error::{AppError, AppResult};
 use crate::identity::AuthUser;
@@ -252,9 +253,7 @@ async fn store(
     destinations: &[i64],
 ) -> AppResult<AggregateAccepted> {
     if state.primary_server_id.is_none() {
-        return Err(AppError::Unavailable(
-            "No DHIS2 server is configured (api.dhis2_base_url); submissions cannot be accepted".into(),
-        ));
+        return Err(no_primary());
     }
     let mut accepted = AggregateAccepted {
         message: "Aggregate request queued for processing".into(),
@@ -760,27 +759,49 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
 }
 
 /// Deletes one submission and its attempts, unless it is being delivered right now.
-pub async fn delete(state: &AppState, id: i64) -> AppResult<()> {
+pub async fn delete(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<()> {
+    remove(state, id, Some(Actor::User(caller))).await
+}
+
+/// Deletes one submission, unless it is being delivered right now; `audited` by whom when it
+/// is a change of its own (a batch is audited as one).
+async fn remove(state: &AppState, id: i64, audited: Option<Actor<'_>>) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
     let status = sqlx::query_scalar!("SELECT status FROM submission_log WHERE id = $1", id)
-        .fetch_optional(&state.db)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("Submission {id} not found")))?;
     if status == "processing" {
         return Err(AppError::Conflict(format!("Submission {id} is being delivered right now; try again in a moment")));
     }
-    sqlx::query!("DELETE FROM submission_log WHERE id = $1 AND status <> 'processing'", id).execute(&state.db).await?;
+    sqlx::query!("DELETE FROM submission_log WHERE id = $1 AND status <> 'processing'", id).execute(&mut *tx).await?;
+    if let Some(actor) = audited {
+        audit::record(&mut *tx, actor, "submission.delete", "submission", &id.to_string(), json!({})).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
-/// Deletes every finished submission older than `before`; returns how many.
-pub async fn purge(state: &AppState, before: DateTime<Utc>) -> AppResult<u64> {
-    let done = sqlx::query!(
+/// Deletes every finished submission older than `date` (RFC 3339); returns how many, and
+/// the instant read.
+pub async fn purge(state: &AppState, caller: &AuthUser, date: Option<&str>) -> AppResult<(u64, DateTime<Utc>)> {
+    let text =
+        date.ok_or_else(|| AppError::invalid_field("date", "is required (RFC 3339, e.g. 2024-01-01T00:00:00Z)"))?;
+    let before = DateTime::parse_from_rfc3339(text)
+        .map_err(|_| AppError::invalid_field("date", format!("'{text}' is not RFC 3339, e.g. 2024-01-01T00:00:00Z")))?
+        .with_timezone(&Utc);
+    let mut tx = state.db.begin().await?;
+    let deleted = sqlx::query!(
         "DELETE FROM submission_log WHERE submitted_at < $1 AND status IN ('succeeded', 'warning', 'failed', 'dead')",
         before
     )
-    .execute(&state.db)
-    .await?;
-    Ok(done.rows_affected())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let detail = json!({"before": text, "deleted": deleted});
+    audit::record(&mut *tx, Actor::User(caller), "submission.purge", "submission", "", detail).await?;
+    tx.commit().await?;
+    Ok((deleted, before))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -788,7 +809,7 @@ pub async fn purge(state: &AppState, before: DateTime<Utc>) -> AppResult<u64> {
 // ---------------------------------------------------------------------------------------------
 
 /// Which submissions a batch requeue or delete is for.
-pub enum Selection {
+enum Selection {
     Ids(Vec<i64>),
     TaskIds(Vec<String>),
     Filter(Box<LogFilter>),
@@ -796,7 +817,7 @@ pub enum Selection {
 
 impl Selection {
     /// From the body of `POST /aggregate/reenqueue/batch` or `POST /logs/delete`.
-    pub fn from_request(request: dhis2gw_wire::RequeueRequest) -> AppResult<Selection> {
+    fn from_request(request: RequeueRequest) -> AppResult<Selection> {
         let chosen = [!request.ids.is_empty(), !request.task_ids.is_empty(), request.filter.is_some()];
         match chosen {
             [true, false, false] => Ok(Selection::Ids(request.ids)),
@@ -898,16 +919,25 @@ where
 }
 
 /// Requeues: rebuilds each payload from the current mappings (so a fixed mapping fixes a
-/// failed submission), resets its destinations, and queues them. History is kept.
-pub async fn requeue(state: &AppState, caller: &AuthUser, selection: Selection) -> AppResult<RequeueResult> {
-    let (re_enqueued, errors) = for_each_selected(state, caller, selection, |id| requeue_one(state, id, None)).await?;
+/// failed submission), resets its destinations, and queues them. History is kept; the batch
+/// is audited as one entry.
+pub async fn requeue(state: &AppState, caller: &AuthUser, request: RequeueRequest) -> AppResult<RequeueResult> {
+    let asked = serde_json::to_value(&request).unwrap_or_default();
+    let selection = Selection::from_request(request)?;
+    let (re_enqueued, errors) = for_each_selected(state, caller, selection, |id| resend(state, id, None, None)).await?;
+    let detail = json!({"selection": asked, "re_enqueued": re_enqueued, "failed": errors.len()});
+    audit::record(&state.db, Actor::User(caller), "submission.requeue_batch", "submission", "", detail).await?;
     Ok(RequeueResult { re_enqueued, failed: errors.len(), errors })
 }
 
 /// Deletes each selected submission as `DELETE /logs/{id}` would; what that refuses (a
 /// submission being delivered right now) or cannot find is skipped and explained.
-pub async fn delete_many(state: &AppState, caller: &AuthUser, selection: Selection) -> AppResult<DeleteResult> {
-    let (deleted, errors) = for_each_selected(state, caller, selection, |id| delete(state, id)).await?;
+pub async fn delete_many(state: &AppState, caller: &AuthUser, request: RequeueRequest) -> AppResult<DeleteResult> {
+    let asked = serde_json::to_value(&request).unwrap_or_default();
+    let selection = Selection::from_request(request)?;
+    let (deleted, errors) = for_each_selected(state, caller, selection, |id| remove(state, id, None)).await?;
+    let detail = json!({"selection": asked, "deleted": deleted, "skipped": errors.len()});
+    audit::record(&state.db, Actor::User(caller), "submission.delete_batch", "submission", "", detail).await?;
     Ok(DeleteResult { deleted, skipped: errors.len(), errors })
 }
 
@@ -922,19 +952,24 @@ fn describe(e: &AppError) -> String {
     }
 }
 
-/// Requeues the submission with this task id; returns its id.
-pub async fn requeue_task(state: &AppState, task_id: &str) -> AppResult<i64> {
+/// Requeues the submission with this task id.
+pub async fn requeue_task(state: &AppState, caller: &AuthUser, task_id: &str) -> AppResult<()> {
     let id = sqlx::query_scalar!("SELECT id FROM submission_log WHERE task_id = $1", task_id)
         .fetch_optional(&state.db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("Job log not found for task ID: {task_id}")))?;
-    requeue_one(state, id, None).await?;
-    Ok(id)
+    resend(state, id, None, Some((Actor::User(caller), json!({"task_id": task_id})))).await
 }
 
 /// Requeues one submission whatever its final status, to every server or (by name) to one;
 /// refused while that delivery is queued or under way.
-pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> AppResult<()> {
+pub async fn requeue_one(state: &AppState, caller: &AuthUser, id: i64, server: Option<&str>) -> AppResult<()> {
+    resend(state, id, server, Some((Actor::User(caller), json!({"server": server})))).await
+}
+
+/// Requeues one submission; `audited` by whom, with what detail, when it is a change of its
+/// own (a batch is audited as one).
+async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option<(Actor<'_>, Value)>) -> AppResult<()> {
     let row = sqlx::query!(
         r#"SELECT kind, payload, dhis2_payload, dhis2_query, value_keys, warnings, status, source_name, instance_name
            FROM submission_log WHERE id = $1"#,
@@ -999,6 +1034,9 @@ pub async fn requeue_one(state: &AppState, id: i64, server: Option<&str>) -> App
     .fetch_all(&mut *tx)
     .await?;
     sqlx::query_scalar!("SELECT refresh_submission_status($1)", id).fetch_one(&mut *tx).await?;
+    if let Some((actor, detail)) = audited {
+        audit::record(&mut *tx, actor, "submission.requeue", "submission", &id.to_string(), detail).await?;
+    }
     tx.commit().await?;
     for d in destinations {
         if let Err(e) = state.queue.push(d.id, d.generation, Duration::ZERO).await {

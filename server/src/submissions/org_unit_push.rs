@@ -7,14 +7,21 @@ use serde_json::{Value, json};
 
 use super::queue_push;
 use crate::app::AppState;
-use crate::dhis2::Dhis2Client;
+use crate::audit::{self, Actor};
 use crate::error::AppResult;
+use crate::identity::AuthUser;
 use crate::orgunits::{self, Changes};
 
-/// Syncs, then queues the pushes of what changed to the CC servers configured for them.
-pub async fn sync_and_push(state: &AppState, client: &Dhis2Client) -> AppResult<OrgUnitSync> {
+/// Syncs, then queues the pushes of what changed to the CC servers configured for them. A
+/// sync someone asked for is audited; the scheduled ones are not.
+pub async fn sync_and_push(state: &AppState, asked_by: Option<&AuthUser>) -> AppResult<OrgUnitSync> {
+    let client = state.primary()?;
     let (mut report, changes) = orgunits::sync(&state.db, client, &state.config, &state.hierarchy).await?;
     report.pushes = push(state, &changes).await?;
+    if let Some(caller) = asked_by {
+        let detail = json!({"units": report.units, "incremental": report.incremental});
+        audit::record(&state.db, Actor::User(caller), "orgunits.sync", "orgunits", "", detail).await?;
+    }
     Ok(report)
 }
 

@@ -100,7 +100,7 @@ impl TestApp {
             is_active: true,
             ..Default::default()
         };
-        let row = dhis2gw::users::create(&self.db, input).await.expect("user created");
+        let row = dhis2gw::users::insert(&self.db, input).await.expect("user created");
         let tokens = self.sign_in(username, PASSWORD).await;
         TestUser { uid: row.uid, jwt: tokens.token, refresh_token: tokens.refresh_token }
     }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use dhis2_double::{Version, fixture};
+use dhis2gw::audit::Actor;
 use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -872,7 +873,7 @@ async fn servers_added_through_the_api_are_not_connected_to_at_inner_addresses()
             password: Some(dhis2_double::PASSWORD.into()),
             ..Default::default()
         };
-        dhis2gw::servers::create(&strict.db, Some(&key), input, true).await.unwrap();
+        dhis2gw::servers::create(&strict.db, Some(&key), Actor::Cli, input, true).await.unwrap();
     }
     // The gateway refuses to connect to them, before any request: the address when the client
     // is built, the name when it is resolved. Its health check (every 15 s) says so.
