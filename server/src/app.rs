@@ -1,7 +1,9 @@
 //! The application context: what the HTTP layer, the scheduler and the domain operations
 //! share, built once by [`crate::startup`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 
@@ -44,7 +46,23 @@ pub struct AppState {
     pub dhis2_api_cache: moka::sync::Cache<String, crate::dhis2::proxy::CachedAnswer>,
 }
 
+/// How long a readiness check waits for each dependency.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl AppState {
+    /// Whether PostgreSQL and Redis answer: `postgres` and `redis`, each `ok` or `down: why`.
+    pub async fn dependencies(&self) -> BTreeMap<String, String> {
+        let postgres = async {
+            sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(&self.db).await.map(drop).map_err(|e| e.to_string())
+        };
+        let redis = async {
+            let mut conn = self.redis.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| e.to_string())
+        };
+        let (postgres, redis) = tokio::join!(within_timeout(postgres), within_timeout(redis));
+        [("postgres", postgres), ("redis", redis)].into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
     /// The primary DHIS2 server's client; 503 when none is configured.
     pub fn primary(&self) -> AppResult<&Arc<Dhis2Client>> {
         self.dhis2.as_ref().ok_or_else(no_primary)
@@ -54,4 +72,12 @@ impl AppState {
 /// Why work that needs DHIS2 cannot be done on a gateway without one.
 pub fn no_primary() -> AppError {
     AppError::Unavailable("No DHIS2 server is configured (api.dhis2_base_url)".into())
+}
+
+async fn within_timeout(check: impl Future<Output = Result<(), String>>) -> String {
+    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(())) => "ok".into(),
+        Ok(Err(e)) => format!("down: {e}"),
+        Err(_) => format!("down: no answer within {} s", CHECK_TIMEOUT.as_secs()),
+    }
 }

@@ -8,8 +8,11 @@
 //! separators (`%2e%2e`, `%2f`) are refused before and after decoding, because URL parsing
 //! would collapse them into another resource.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
+use super::Dhis2Client;
 use crate::uid;
 
 /// Collections a client may list or read one object of.
@@ -52,7 +55,7 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// An answer as cached: when it was fetched, its status and its (redacted) body.
-pub type CachedAnswer = (std::time::Instant, u16, String);
+pub type CachedAnswer = (Instant, u16, String);
 
 /// The cache of answers, bounded by their size in bytes and by age (not by their number:
 /// a few huge answers must not take the memory of thousands of small ones).
@@ -62,6 +65,51 @@ pub fn answer_cache() -> moka::sync::Cache<String, CachedAnswer> {
         .weigher(|key: &String, (_, _, body): &CachedAnswer| u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX))
         .time_to_live(CACHE_MAX_AGE)
         .build()
+}
+
+/// Why a read got no answer.
+pub enum Unanswered {
+    /// No DHIS2 server is configured.
+    NoServer,
+    /// DHIS2 did not answer usefully (why), and nothing is cached.
+    Down(String),
+}
+
+/// Reads `read` from DHIS2 through `cache`: an answer younger than `ttl` is served without
+/// asking; a redacted 200 is cached; while DHIS2 cannot answer, the cached answer is served
+/// however old (up to the cache's own limit).
+pub async fn read_through(
+    client: Option<&Dhis2Client>,
+    cache: &moka::sync::Cache<String, CachedAnswer>,
+    ttl: Duration,
+    read: &MetadataRead,
+    upstream: &Upstream,
+) -> Result<(u16, String), Unanswered> {
+    let key = read.cache_key();
+    let cached = cache.get(&key);
+    if let Some((at, status, body)) = &cached
+        && at.elapsed() < ttl
+    {
+        return Ok((*status, body.clone()));
+    }
+    let client = client.ok_or(Unanswered::NoServer)?;
+    let answer = client.get_resource(&upstream.path, &upstream.query).await;
+    let redacted =
+        answer.as_ref().ok().filter(|a| a.status < 500).and_then(|a| Some((a.status, read.redact(&a.body)?)));
+    match (redacted, cached) {
+        (Some((status, body)), _) => {
+            if status == 200 {
+                cache.insert(key, (Instant::now(), 200, body.clone()));
+            }
+            Ok((status, body))
+        }
+        (None, Some((_, status, body))) => Ok((status, body)),
+        (None, None) => Err(Unanswered::Down(match answer {
+            Ok(answer) if answer.status < 500 => "it did not answer JSON".to_string(),
+            Ok(answer) => format!("HTTP {}", answer.status),
+            Err(e) => e.message,
+        })),
+    }
 }
 
 /// A metadata read the gateway will make on a client's behalf.

@@ -19,7 +19,7 @@
 //!   cached; while DHIS2 is down the cached answers are served. `/api/me` is the caller's own
 //!   gateway identity, in DHIS2's shape.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -30,18 +30,17 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::client;
-use crate::app::AppState;
+use crate::app::{AppState, no_primary};
 use crate::dhis2::TrackerMode;
-use crate::dhis2::proxy::{MetadataRead, Refusal, Upstream};
+use crate::dhis2::proxy::{self, MetadataRead, Refusal, Unanswered};
 use crate::error::AppError;
 use crate::http::auth::{Authorized, Submitter};
 use crate::identity::AuthUser;
 use crate::submissions::data_value_set::{self, ImportOptions};
+use crate::submissions::jobs::{self, Job};
 use crate::submissions::{self, Intake, tracker};
 use crate::uid;
 use crate::users;
-/// How often a synchronous post looks whether DHIS2 has answered.
-const WAIT_STEP: Duration = Duration::from_millis(100);
 const DATAVALUE_IMPORT: &str = "DATAVALUE_IMPORT";
 const TRACKER_IMPORT: &str = "TRACKER_IMPORT_JOB";
 
@@ -186,10 +185,7 @@ async fn post_data_value_set(
     if options.run_async {
         return Ok(web_message(StatusCode::OK, "OK", &format!("Initiated {DATAVALUE_IMPORT}"), Some(job_message)));
     }
-    match wait_for_primary(&state, accepted.submission_id).await? {
-        Some(answer) => Ok(answer),
-        None => Ok(queued(&state, &job, job_message)),
-    }
+    answer_or_queued(&state, accepted.submission_id, &job, job_message).await
 }
 
 /// DHIS2's own answer to values whose data element the caller cannot reach (E7610, HTTP 409
@@ -241,82 +237,11 @@ fn queued(state: &AppState, job: &str, response: Value) -> Response {
     web_message(StatusCode::ACCEPTED, "OK", &message, Some(response))
 }
 
-/// Waits for the primary's answer to this submission; `None` if it is still pending.
-async fn wait_for_primary(state: &AppState, submission: i64) -> Result<Option<Response>, WebError> {
-    let deadline = Instant::now() + Duration::from_secs(state.config.server.dhis2_api_sync_wait);
-    loop {
-        if let Some(outcome) = primary_outcome(state, submission).await? {
-            return Ok(Some(raw_json(outcome.http_status, outcome.body)));
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(WAIT_STEP).await;
-    }
-}
-
-/// What DHIS2 answered the last delivery to the primary, once it is final.
-struct Outcome {
-    status: String,
-    http_status: u16,
-    body: String,
-    import_status: Option<String>,
-    import_count: Option<Value>,
-    at: chrono::DateTime<chrono::Utc>,
-}
-
-async fn primary_outcome(state: &AppState, submission: i64) -> Result<Option<Outcome>, AppError> {
-    let row = sqlx::query!(
-        r#"SELECT d.status, a.http_status, a.response_body, a.import_status, a.import_count, a.started_at, a.error
-           FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id AND s.is_primary
-           LEFT JOIN LATERAL (SELECT * FROM delivery_attempts a WHERE a.destination_id = d.id
-                              ORDER BY a.id DESC LIMIT 1) a ON true
-           WHERE d.submission_id = $1"#,
-        submission
-    )
-    .fetch_optional(&state.db)
-    .await?;
-    let Some(row) = row.filter(|r| matches!(r.status.as_str(), "succeeded" | "warning" | "failed" | "dead")) else {
-        return Ok(None);
-    };
-    let body = row.response_body.unwrap_or_else(|| {
-        // Answers are not kept (api.save_response: false): say what is known.
-        json!({"status": row.import_status, "importCount": row.import_count, "description": row.error}).to_string()
-    });
-    Ok(Some(Outcome {
-        status: row.status,
-        http_status: row.http_status.map_or(502, |s| s as u16),
-        body,
-        import_status: row.import_status,
-        import_count: row.import_count,
-        at: row.started_at.unwrap_or_else(chrono::Utc::now),
-    }))
-}
-
-/// The submission behind a job id, if the caller may see it.
-async fn job_submission(state: &AppState, caller: &AuthUser, job: &str, kind: &str) -> Result<i64, WebError> {
-    let owner = (!caller.role.is_staff()).then_some(caller.id);
-    sqlx::query_scalar!(
-        "SELECT id FROM submission_log WHERE job_uid = $1 AND kind = $2 AND ($3::bigint IS NULL OR user_id = $3)",
-        job,
-        kind,
-        owner
-    )
-    .fetch_optional(&state.db)
-    .await
-    .map_err(AppError::from)?
-    .ok_or_else(|| WebError(StatusCode::NOT_FOUND, format!("Job {job} not found")))
-}
-
 /// DHIS2's notification list, newest first.
-async fn notifications(state: &AppState, submission: i64, job: &str, category: &str) -> Result<Value, WebError> {
-    let status = sqlx::query_scalar!("SELECT status FROM submission_log WHERE id = $1", submission)
-        .fetch_one(&state.db)
-        .await
-        .map_err(AppError::from)?;
+fn notifications(job_id: &str, job: Job, category: &str) -> Value {
     let note = |message: String, completed: bool, time: chrono::DateTime<chrono::Utc>| json!({"uid": uid::generate(), "level": "INFO", "category": category, "time": time, "message": message, "completed": completed});
-    let queued = note(format!("Import queued in the gateway (job {job})"), false, chrono::Utc::now());
-    Ok(match primary_outcome(state, submission).await? {
+    let queued = note(format!("Import queued in the gateway (job {job_id})"), false, chrono::Utc::now());
+    match job.outcome {
         Some(outcome) => {
             let count = |k: &str| outcome.import_count.as_ref().and_then(|c| c[k].as_i64()).unwrap_or(0);
             let message = format!(
@@ -330,10 +255,10 @@ async fn notifications(state: &AppState, submission: i64, job: &str, category: &
             json!([note(message, true, outcome.at), queued])
         }
         None => json!([
-            note(format!("Waiting for DHIS2 (the gateway's status: {status})"), false, chrono::Utc::now()),
+            note(format!("Waiting for DHIS2 (the gateway's status: {})", job.status), false, chrono::Utc::now()),
             queued
         ]),
-    })
+    }
 }
 
 async fn task_notifications(state: State<AppState>, caller: Caller, job: Path<String>) -> Result<Response, WebError> {
@@ -357,9 +282,8 @@ async fn job_notifications(
     category: &str,
 ) -> Result<Response, WebError> {
     let caller = caller?;
-    let submission = job_submission(&state, &caller, &job, kind).await?;
-    let notes = notifications(&state, submission, &job, category).await?;
-    Ok(axum::Json(notes).into_response())
+    let found = find_job(&state, &caller, &job, kind).await?;
+    Ok(axum::Json(notifications(&job, found, category)).into_response())
 }
 
 /// DHIS2's answer to the job's submission; 404 until there is one.
@@ -368,12 +292,34 @@ async fn delivered(
     caller: Caller,
     Path(job): Path<String>,
     kind: &str,
-) -> Result<Outcome, WebError> {
+) -> Result<jobs::Outcome, WebError> {
     let caller = caller?;
-    let submission = job_submission(&state, &caller, &job, kind).await?;
-    primary_outcome(&state, submission)
+    find_job(&state, &caller, &job, kind)
         .await?
+        .outcome
         .ok_or_else(|| WebError(StatusCode::NOT_FOUND, format!("Job {job} has no summary yet: DHIS2 has not answered")))
+}
+
+/// The job, if the caller may see it; DHIS2's 404 otherwise.
+async fn find_job(state: &AppState, caller: &AuthUser, job: &str, kind: &str) -> Result<Job, WebError> {
+    jobs::find(&state.db, caller, job, kind)
+        .await?
+        .ok_or_else(|| WebError(StatusCode::NOT_FOUND, format!("Job {job} not found")))
+}
+
+/// DHIS2's answer once the primary's delivery is final, or 202 with `job_message` if it is
+/// not within `server.dhis2_api_sync_wait`.
+async fn answer_or_queued(
+    state: &AppState,
+    submission: i64,
+    job: &str,
+    job_message: Value,
+) -> Result<Response, WebError> {
+    let wait = Duration::from_secs(state.config.server.dhis2_api_sync_wait);
+    Ok(match jobs::wait_for_outcome(&state.db, submission, wait).await? {
+        Some(outcome) => raw_json(outcome.http_status, outcome.body),
+        None => queued(state, job, job_message),
+    })
 }
 
 async fn post_tracker(
@@ -409,10 +355,7 @@ async fn post_tracker(
     if options.run_async {
         return Ok(web_message(StatusCode::OK, "OK", "Tracker job added", Some(job_message)));
     }
-    match wait_for_primary(&state, accepted.submission_id).await? {
-        Some(answer) => Ok(answer),
-        None => Ok(queued(&state, &job, job_message)),
-    }
+    answer_or_queued(&state, accepted.submission_id, &job, job_message).await
 }
 
 async fn tracker_notifications(
@@ -438,40 +381,17 @@ async fn metadata(State(state): State<AppState>, caller: Caller, request: Reques
         Err(Refusal::NotSupported) => return Err(unsupported_error()),
         Err(Refusal::BadParameter(message)) => return Err(WebError(StatusCode::BAD_REQUEST, message)),
     };
-    let Some(Upstream { path, query }) = read.upstream() else {
+    let Some(upstream) = read.upstream() else {
         return me(&state, &caller).await;
     };
-    let key = read.cache_key();
     let ttl = Duration::from_secs(state.config.server.dhis2_api_cache_ttl);
-    let cached = state.dhis2_api_cache.get(&key);
-    if let Some((at, status, body)) = &cached
-        && at.elapsed() < ttl
-    {
-        return Ok(raw_json(*status, body.clone()));
-    }
-    let client = state.primary()?.clone();
-    let answer = client.get_resource(&path, &query).await;
-    let redacted =
-        answer.as_ref().ok().filter(|a| a.status < 500).and_then(|a| Some((a.status, read.redact(&a.body)?)));
-    match (redacted, cached) {
-        (Some((status, body)), _) => {
-            if status == 200 {
-                state.dhis2_api_cache.insert(key, (Instant::now(), 200, body.clone()));
-            }
-            Ok(raw_json(status, body))
-        }
-        (None, Some((_, status, body))) => Ok(raw_json(status, body)),
-        (None, None) => {
-            let why = match answer {
-                Ok(answer) if answer.status < 500 => "it did not answer JSON".to_string(),
-                Ok(answer) => format!("HTTP {}", answer.status),
-                Err(e) => e.message,
-            };
-            Err(WebError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("DHIS2 is unavailable ({why}) and nothing is cached for this request"),
-            ))
-        }
+    match proxy::read_through(state.dhis2.as_deref(), &state.dhis2_api_cache, ttl, &read, &upstream).await {
+        Ok((status, body)) => Ok(raw_json(status, body)),
+        Err(Unanswered::NoServer) => Err(no_primary().into()),
+        Err(Unanswered::Down(why)) => Err(WebError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("DHIS2 is unavailable ({why}) and nothing is cached for this request"),
+        )),
     }
 }
 

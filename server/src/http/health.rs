@@ -1,7 +1,6 @@
 //! Liveness and readiness probes for load balancers and systemd.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,8 +14,6 @@ use super::metrics::holds_metrics_token;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::http::auth::{Authorized, Staff};
-
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(live)).routes(routes!(ready))
@@ -43,16 +40,7 @@ async fn ready(
     let detailed = staff.is_ok()
         || holds_metrics_token(&state, &parts.headers)
         || client::origin(&parts, &state.config.server).is_some_and(|ip| ip.is_loopback());
-    let postgres = async {
-        sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(&state.db).await.map(drop).map_err(|e| e.to_string())
-    };
-    let redis = async {
-        let mut conn = state.redis.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| e.to_string())
-    };
-    let (postgres, redis) = tokio::join!(within_timeout(postgres), within_timeout(redis));
-    let checks: BTreeMap<String, String> =
-        [("postgres", postgres), ("redis", redis)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let checks = state.dependencies().await;
     let down: Vec<&str> = checks.iter().filter(|(_, v)| *v != "ok").map(|(k, _)| k.as_str()).collect();
     let (status, label, error) = if down.is_empty() {
         (StatusCode::OK, "ok", None)
@@ -65,12 +53,4 @@ async fn ready(
         Health { status: label.into(), version: String::new(), checks: BTreeMap::new(), error: None }
     };
     (status, axum::Json(body))
-}
-
-async fn within_timeout(check: impl Future<Output = Result<(), String>>) -> String {
-    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
-        Ok(Ok(())) => "ok".into(),
-        Ok(Err(e)) => format!("down: {e}"),
-        Err(_) => format!("down: no answer within {} s", CHECK_TIMEOUT.as_secs()),
-    }
 }

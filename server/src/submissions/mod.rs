@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod data_value_set;
+pub mod jobs;
 pub mod org_unit_push;
 pub mod tracker;
 
