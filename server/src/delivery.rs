@@ -25,7 +25,7 @@ use crate::dhis2::{Answer, TrackerMode, TransportError};
 use crate::metrics::Metrics;
 use crate::queue::{DeliveryJob, Queue};
 use crate::servers::{Connection, Registry};
-use crate::submissions::conflict_view;
+use crate::submissions::verdict::conflict_view;
 
 /// Polling a tracker job: first after this, then doubling up to the maximum.
 const JOB_POLL_FIRST: Duration = Duration::from_millis(250);

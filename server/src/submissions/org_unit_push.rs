@@ -5,7 +5,7 @@
 use dhis2gw_wire::OrgUnitSync;
 use serde_json::{Value, json};
 
-use super::queue_push;
+use super::intake::queue_push;
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::AppResult;

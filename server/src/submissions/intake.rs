@@ -1,0 +1,389 @@
+//! Intake: a submission is validated, mapped and written to PostgreSQL, with one
+//! destination row per DHIS2 server, before the partner gets an answer; only then is a queue
+//! job pushed. If the push fails the data is safe and the sweeper pushes it later.
+
+use std::time::Duration;
+
+use dhis2gw_wire::{AggregateAccepted, DryRunResult};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::data_value_set::{self, ImportOptions};
+use super::verdict::{Check, check_with_dhis2};
+use super::{aggregate, tracker};
+use crate::app::{AppState, no_primary};
+use crate::error::{AppError, AppResult};
+use crate::identity::AuthUser;
+use crate::mappings::ScopeMappings;
+use crate::uid;
+
+/// Where the mappings of a submission come from (`?source_name=&instance_name=`).
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Scope {
+    /// The partner system's mapping scope; `default` when omitted.
+    #[serde(default = "default_scope")]
+    pub source_name: String,
+    /// The DHIS2 instance's mapping scope; `default` when omitted.
+    #[serde(default = "default_scope")]
+    pub instance_name: String,
+}
+
+fn default_scope() -> String {
+    "default".into()
+}
+
+/// What `POST /aggregate` answers.
+pub enum Intake {
+    Accepted(AggregateAccepted),
+    DryRun(DryRunResult),
+}
+
+/// Validates, maps and stores a submission, then queues it.
+pub async fn accept(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &Value,
+    scope: &Scope,
+    idempotency_key: Option<&str>,
+) -> AppResult<Intake> {
+    let repeat = Repeat::of(idempotency_key, format!("{}|{}|{body}", scope.source_name, scope.instance_name));
+    if let Some(previous) = repeat.replay(state, caller).await? {
+        return Ok(Intake::Accepted(previous));
+    }
+    let submission = aggregate::parse(body)?;
+    let built = build(state, &submission, scope, false).await?;
+    if submission.dry_run {
+        return Ok(Intake::DryRun(
+            check_with_dhis2(state, Check::DataValueSet, built.payload, &built.value_keys, built.warnings).await,
+        ));
+    }
+    let destinations = state.servers.destinations().await?;
+    let new = NewSubmission {
+        kind: "aggregate",
+        body,
+        payload: built.payload,
+        value_keys: built.value_keys,
+        warnings: built.warnings,
+        scope,
+        data_set: Some(&submission.data_set),
+        period: Some(submission.period.as_str()),
+        dhis2_query: None,
+        job_uid: None,
+    };
+    store(state, Some(caller), new, &repeat, &destinations).await.map(Intake::Accepted)
+}
+
+/// A data value set already in DHIS2's terms (the DHIS2-compatible API): checked for shape
+/// and against the synced hierarchy, stored with the checked query DHIS2 is to get, and
+/// queued for every destination like any other.
+pub async fn accept_data_value_set(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &Value,
+    options: &ImportOptions,
+    job_uid: String,
+) -> AppResult<AggregateAccepted> {
+    data_value_set::check(body)?;
+    for org_unit in data_value_set::org_units(body) {
+        state.hierarchy.check(&state.db, &org_unit, state.config.api.dhis2_facility_level).await?;
+    }
+    let destinations = state.servers.destinations().await?;
+    let scope = Scope { source_name: default_scope(), instance_name: default_scope() };
+    let new = NewSubmission {
+        kind: "aggregate",
+        body,
+        payload: body.clone(),
+        value_keys: data_value_set::keys(body),
+        warnings: Vec::new(),
+        scope: &scope,
+        data_set: body["dataSet"].as_str(),
+        period: body["period"].as_str(),
+        dhis2_query: Some(options.dhis2_query.clone()),
+        job_uid: Some(job_uid),
+    };
+    store(state, Some(caller), new, &Repeat::of(None, String::new()), &destinations).await
+}
+
+/// The values of a DHIS2-compatible data value set that the caller may not send, as
+/// (index, data element): a partner reaches only the data elements the gateway's mappings
+/// translate to, as through `/aggregate`. Staff may send any. Elements named by code or name
+/// cannot be told apart until DHIS2's metadata is known to the gateway, so they pass here
+/// and DHIS2 decides.
+pub async fn elements_out_of_scope(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &Value,
+    options: &ImportOptions,
+) -> AppResult<Vec<(usize, String)>> {
+    data_value_set::check(body)?;
+    if caller.role.is_staff() || options.data_element_scheme_of(body) != "uid" {
+        return Ok(Vec::new());
+    }
+    let mappings = state.mappings.scope(&state.db, &default_scope(), &default_scope()).await?;
+    Ok(data_value_set::keys(body).into_iter().enumerate().filter(|(_, element)| !mappings.targets(element)).collect())
+}
+
+/// Checks a tracker payload, assigns UIDs to records sent by ref, stores and queues it for
+/// the primary DHIS2 server. `validate_only` asks DHIS2 (`importMode=VALIDATE`) instead.
+pub async fn accept_tracker(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &Value,
+    validate_only: bool,
+    idempotency_key: Option<&str>,
+    job_uid: Option<String>,
+) -> AppResult<Intake> {
+    let built = tracker::build(body, caller.id)?;
+    for org_unit in built.org_units() {
+        state.hierarchy.check(&state.db, &org_unit, state.config.api.dhis2_facility_level).await?;
+    }
+    // A validation stores nothing, so there is nothing to replay either.
+    if validate_only {
+        return Ok(Intake::DryRun(
+            check_with_dhis2(state, Check::Tracker, built.payload, &built.refs, Vec::new()).await,
+        ));
+    }
+    let repeat = Repeat::of(idempotency_key, format!("tracker|{body}"));
+    if let Some(previous) = repeat.replay(state, caller).await? {
+        return Ok(Intake::Accepted(previous));
+    }
+    if !caller.role.is_staff() {
+        tracker::claim(&state.db, caller.id, &built.object_uids()).await?;
+    }
+    let primary = state.primary_server_id.into_iter().collect::<Vec<_>>();
+    let new = NewSubmission {
+        kind: "tracker",
+        body,
+        payload: built.payload,
+        value_keys: built.refs,
+        warnings: Vec::new(),
+        scope: &Scope { source_name: default_scope(), instance_name: default_scope() },
+        data_set: None,
+        period: None,
+        dhis2_query: None,
+        job_uid,
+    };
+    let mut accepted = store(state, Some(caller), new, &repeat, &primary).await?;
+    accepted.message = format!("Tracker request with {} objects queued for processing", built.objects);
+    Ok(Intake::Accepted(accepted))
+}
+
+/// Queues org-unit metadata for the named CC servers (as one submission of kind
+/// `metadata`); `None` when none of them exists.
+pub async fn queue_push(state: &AppState, what: &str, payload: Value, servers: &[String]) -> AppResult<Option<i64>> {
+    let ids = sqlx::query_scalar!("SELECT id FROM dhis2_servers WHERE name = ANY($1) ORDER BY name", servers)
+        .fetch_all(&state.db)
+        .await?;
+    if ids.is_empty() {
+        tracing::warn!(push = what, servers = ?servers, "none of these CC servers exists; nothing pushed");
+        return Ok(None);
+    }
+    let scope = Scope { source_name: default_scope(), instance_name: default_scope() };
+    let body = json!({"push": what});
+    let new = NewSubmission {
+        kind: "metadata",
+        body: &body,
+        payload,
+        value_keys: Vec::new(),
+        warnings: Vec::new(),
+        scope: &scope,
+        data_set: None,
+        period: None,
+        dhis2_query: None,
+        job_uid: None,
+    };
+    let stored = store(state, None, new, &Repeat::of(None, String::new()), &ids).await?;
+    tracing::info!(push = what, submission_id = stored.submission_id, servers = ids.len(), "org-unit push queued");
+    Ok(Some(stored.submission_id))
+}
+
+/// A submission ready to be stored.
+struct NewSubmission<'a> {
+    kind: &'static str,
+    body: &'a Value,
+    payload: Value,
+    value_keys: Vec<String>,
+    warnings: Vec<String>,
+    scope: &'a Scope,
+    data_set: Option<&'a str>,
+    period: Option<&'a str>,
+    /// Through the DHIS2-compatible API: the query DHIS2 gets, and the job id clients poll.
+    dhis2_query: Option<String>,
+    job_uid: Option<String>,
+}
+
+/// An Idempotency-Key and what makes a repeat "the same request".
+struct Repeat<'a> {
+    key: Option<&'a str>,
+    hash: Option<String>,
+}
+
+impl<'a> Repeat<'a> {
+    fn of(key: Option<&'a str>, request: String) -> Self {
+        Repeat { key, hash: key.map(|_| hex::encode(Sha256::digest(request))) }
+    }
+
+    async fn replay(&self, state: &AppState, caller: &AuthUser) -> AppResult<Option<AggregateAccepted>> {
+        match (self.key, &self.hash) {
+            (Some(key), Some(hash)) => replay(state, caller, key, hash).await,
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Stores the submission with one destination per server, before anything is answered,
+/// then queues the deliveries.
+async fn store(
+    state: &AppState,
+    caller: Option<&AuthUser>,
+    new: NewSubmission<'_>,
+    repeat: &Repeat<'_>,
+    destinations: &[i64],
+) -> AppResult<AggregateAccepted> {
+    if state.primary_server_id.is_none() {
+        return Err(no_primary());
+    }
+    let mut accepted = AggregateAccepted {
+        message: "Aggregate request queued for processing".into(),
+        submission_id: 0,
+        task_id: new_task_id(),
+        payload: new.payload,
+        warnings: new.warnings,
+    };
+    // One statement stores the submission, its destinations and (for an Idempotency-Key) the
+    // answer to repeat, which gets its submission_id when replayed.
+    let stored = sqlx::query!(
+        r#"WITH s AS (
+               INSERT INTO submission_log (kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name,
+                   instance_name, data_set, org_unit, period, idempotency_key, request_hash, idempotent_response,
+                   dhis2_query, job_uid)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18)
+               RETURNING id)
+           INSERT INTO submission_destinations (submission_id, server_id)
+           SELECT s.id, server FROM s, unnest($16::bigint[]) AS server
+           RETURNING submission_id, id AS destination_id, generation"#,
+        new.kind,
+        caller.map(|c| c.id),
+        new.body,
+        accepted.payload,
+        json!(new.value_keys),
+        json!(accepted.warnings),
+        accepted.task_id,
+        new.scope.source_name,
+        new.scope.instance_name,
+        new.data_set,
+        org_unit_of(&accepted.payload),
+        new.period,
+        repeat.key,
+        repeat.hash,
+        repeat.key.map(|_| replay_answer(&accepted)),
+        destinations,
+        new.dhis2_query,
+        new.job_uid,
+    )
+    .fetch_all(&state.db)
+    .await;
+    let stored = match stored {
+        Ok(rows) => rows,
+        // The same key raced in from a parallel request: answer as for a repeat.
+        Err(sqlx::Error::Database(e))
+            if e.constraint() == Some("submission_log_idempotency_key")
+                && let Some(caller) = caller =>
+        {
+            return repeat
+                .replay(state, caller)
+                .await?
+                .ok_or_else(|| AppError::Conflict("Idempotency-Key is in use by a request being processed".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    accepted.submission_id = stored.first().map(|d| d.submission_id).unwrap_or_default();
+    state.metrics.submission_received(new.kind);
+    for destination in stored {
+        if let Err(e) = state.queue.push(destination.destination_id, destination.generation, Duration::ZERO).await {
+            let submission_id = destination.submission_id;
+            tracing::warn!(submission_id, error = %e, "stored but not queued; the sweeper will queue it");
+        }
+    }
+    Ok(accepted)
+}
+
+/// The answer to repeat for an Idempotency-Key, without the DHIS2 payload: that is stored once,
+/// as the submission's `dhis2_payload`, and put back when the answer is replayed.
+fn replay_answer(accepted: &AggregateAccepted) -> Value {
+    let mut answer = serde_json::to_value(accepted).expect("serialises");
+    answer["payload"] = Value::Null;
+    answer
+}
+
+/// The org unit a payload is about, for the log's filters: a data value set's, or the first
+/// tracker object's.
+pub(super) fn org_unit_of(payload: &Value) -> Option<String> {
+    if let Some(ou) = payload["orgUnit"].as_str() {
+        return Some(ou.to_string());
+    }
+    ["trackedEntities", "enrollments", "events"]
+        .iter()
+        .find_map(|list| payload[list].as_array()?.iter().find_map(|o| o["orgUnit"].as_str()))
+        .map(str::to_string)
+}
+
+/// A task id: a time-ordered UUID (v7), so its index grows at the end instead of at random.
+pub(super) fn new_task_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The first answer for a repeated Idempotency-Key, or 409 when the body differs.
+async fn replay(state: &AppState, caller: &AuthUser, key: &str, hash: &str) -> AppResult<Option<AggregateAccepted>> {
+    let row = sqlx::query!(
+        r#"SELECT id, request_hash, idempotent_response, dhis2_payload
+           FROM submission_log WHERE user_id = $1 AND idempotency_key = $2"#,
+        caller.id,
+        key
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    if row.request_hash.as_deref() != Some(hash) {
+        return Err(AppError::Conflict(
+            "Idempotency-Key was already used with a different request body; use a new key for new data".into(),
+        ));
+    }
+    let mut first: Option<AggregateAccepted> = row.idempotent_response.and_then(|r| serde_json::from_value(r).ok());
+    if let Some(first) = &mut first {
+        first.submission_id = row.id;
+        first.payload = row.dhis2_payload.unwrap_or_default();
+    }
+    Ok(first)
+}
+
+/// Translates a submission; `fresh` reads the mappings from the database instead of the
+/// intake's cache (a requeue must see a mapping fixed a moment ago, wherever it was fixed).
+pub(super) async fn build(
+    state: &AppState,
+    submission: &aggregate::Aggregate,
+    scope: &Scope,
+    fresh: bool,
+) -> AppResult<aggregate::Built> {
+    let scheme = state.config.api.mapping_scheme;
+    let mappings = if fresh {
+        std::sync::Arc::new(ScopeMappings::load(&state.db, scheme, &scope.source_name, &scope.instance_name).await?)
+    } else {
+        state.mappings.scope(&state.db, &scope.source_name, &scope.instance_name).await?
+    };
+    let mut lookup = mappings.lookup(submission.values.keys(), &submission.org_unit);
+    // An org-unit code the mappings do not know may be a code in the synced hierarchy.
+    if lookup.org_unit.is_none()
+        && !uid::is_valid(&submission.org_unit)
+        && let Some(unit) = state.hierarchy.find(&state.db, &submission.org_unit).await?
+    {
+        lookup.org_unit = Some(unit.uid);
+    }
+    let built = aggregate::build(submission, &lookup, scheme, Some(&state.config.api.dhis2_attribute_option_combo))?;
+    let org_unit = built.payload["orgUnit"].as_str().unwrap_or_default();
+    state.hierarchy.check(&state.db, org_unit, state.config.api.dhis2_facility_level).await?;
+    Ok(built)
+}

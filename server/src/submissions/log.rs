@@ -1,0 +1,351 @@
+//! The submission log: filtered, sorted pages, one submission with every attempt, and
+//! deleting.
+
+use chrono::{DateTime, Utc};
+use dhis2gw_wire::{Attempt, DestinationView, Page, Role, Submission, SubmissionDetail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::audit::{self, Actor};
+use crate::error::{AppError, AppResult};
+use crate::identity::AuthUser;
+use crate::query::{date_range, like_pattern, paging};
+
+/// Filters of `GET /logs` (and of batch requeue). Dates are whole days in the gateway's time
+/// zone, inclusive, or RFC 3339 instants.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogFilter {
+    /// One of queued, processing, succeeded, warning, failed, retrying, dead (the original's
+    /// values such as SUCCESS, ERROR, pending, retry, archived are understood).
+    pub status: Option<String>,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    pub task_id: Option<String>,
+    /// The submission id.
+    pub job_id: Option<i64>,
+    pub data_set: Option<String>,
+    pub org_unit: Option<String>,
+    pub period: Option<String>,
+    /// Username of the submitter.
+    pub user: Option<String>,
+    /// Text anywhere in the partner's payload.
+    pub q: Option<String>,
+    /// One of submitted_at (the default), status, period, org_unit, data_set, user,
+    /// retry_count, last_attempt_at. Ties are broken by id, so pages never overlap.
+    pub sort: Option<String>,
+    /// `asc` or `desc` (the default). Empty values sort last either way.
+    pub order: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 10 by default.
+    pub page_size: Option<i64>,
+}
+
+/// What `sort` may name: the columns of the log.
+const SORT_KEYS: [&str; 8] =
+    ["submitted_at", "status", "period", "org_unit", "data_set", "user", "retry_count", "last_attempt_at"];
+
+/// A filter checked and ready for SQL.
+#[derive(Serialize)]
+pub(super) struct Criteria {
+    status: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    task_id: Option<String>,
+    job_id: Option<i64>,
+    data_set: Option<String>,
+    org_unit: Option<String>,
+    period: Option<String>,
+    user: Option<String>,
+    q: Option<String>,
+    /// Partners only ever see their own submissions.
+    owner: Option<i64>,
+    /// One of [`SORT_KEYS`].
+    #[serde(skip)]
+    sort: &'static str,
+    /// `asc` or `desc`.
+    #[serde(skip)]
+    order: &'static str,
+}
+
+impl Criteria {
+    /// As `matching_submissions(jsonb)` takes them.
+    fn as_json(&self) -> Value {
+        serde_json::to_value(self).expect("criteria serialise")
+    }
+}
+
+/// The original service's status words → ours.
+fn status_of(word: &str) -> Option<&'static str> {
+    Some(match word.trim().to_ascii_lowercase().as_str() {
+        "queued" | "pending" | "scheduled" => "queued",
+        "processing" | "active" => "processing",
+        "succeeded" | "success" | "ok" | "completed" => "succeeded",
+        "warning" => "warning",
+        "failed" | "error" => "failed",
+        "retrying" | "retry" => "retrying",
+        "dead" | "archived" => "dead",
+        _ => return None,
+    })
+}
+
+impl LogFilter {
+    pub(super) fn criteria(self, caller: &AuthUser, tz: chrono_tz::Tz) -> AppResult<Criteria> {
+        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(word) => Some(status_of(word).ok_or_else(|| {
+                AppError::invalid_field(
+                    "status",
+                    format!("unknown status '{word}'; use one of {}", dhis2gw_wire::SUBMISSION_STATUSES.join(", ")),
+                )
+            })?),
+        };
+        let (from, to) = date_range(self.from_date.as_deref(), self.to_date.as_deref(), tz)?;
+        let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let sort = match blank(self.sort) {
+            None => "submitted_at",
+            Some(key) => SORT_KEYS.into_iter().find(|k| key.eq_ignore_ascii_case(k)).ok_or_else(|| {
+                AppError::invalid_field("sort", format!("unknown column '{key}'; use one of {}", SORT_KEYS.join(", ")))
+            })?,
+        };
+        let order = match blank(self.order).map(|o| o.to_ascii_lowercase()).as_deref() {
+            None | Some("desc") => "desc",
+            Some("asc") => "asc",
+            Some(other) => return Err(AppError::invalid_field("order", format!("'{other}' is neither asc nor desc"))),
+        };
+        Ok(Criteria {
+            status: status.map(str::to_string),
+            from,
+            to,
+            task_id: blank(self.task_id),
+            job_id: self.job_id,
+            data_set: blank(self.data_set),
+            org_unit: blank(self.org_unit),
+            period: blank(self.period),
+            user: blank(self.user),
+            q: blank(self.q).map(|q| like_pattern(&q)),
+            owner: (caller.role == Role::Partner).then_some(caller.id),
+            sort,
+            order,
+        })
+    }
+}
+
+/// The ids of every submission matching a filter (for batch requeue), newest first.
+pub(super) async fn matching_ids(state: &AppState, c: &Criteria) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT id AS "id!" FROM matching_submissions($1::jsonb) ORDER BY submitted_at DESC, id DESC"#,
+        c.as_json(),
+    )
+    .fetch_all(&state.db)
+    .await
+}
+
+struct SubmissionRow {
+    id: i64,
+    kind: String,
+    submitted_at: DateTime<Utc>,
+    username: Option<String>,
+    payload: Value,
+    dhis2_payload: Option<Value>,
+    status: String,
+    retry_count: i32,
+    last_attempt_at: Option<DateTime<Utc>>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    task_id: Option<String>,
+    response: Option<String>,
+    errors: Option<String>,
+    data_set: Option<String>,
+    org_unit: Option<String>,
+    period: Option<String>,
+    warnings: Value,
+}
+
+impl From<SubmissionRow> for Submission {
+    fn from(r: SubmissionRow) -> Self {
+        Submission {
+            id: r.id,
+            kind: r.kind,
+            submitted_at: r.submitted_at,
+            user: r.username,
+            payload: r.payload,
+            dhis2_payload: r.dhis2_payload,
+            status: r.status,
+            retry_count: r.retry_count,
+            last_attempt_at: r.last_attempt_at,
+            next_attempt_at: r.next_attempt_at,
+            task_id: r.task_id,
+            response: r.response,
+            errors: r.errors,
+            data_set: r.data_set,
+            org_unit: r.org_unit,
+            period: r.period,
+            warnings: serde_json::from_value(r.warnings).unwrap_or_default(),
+        }
+    }
+}
+
+pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Page<Submission>> {
+    let (page, size, offset) = paging(filter.page, filter.page_size, 10)?;
+    let c = filter.criteria(caller, state.config.timezone())?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM matching_submissions($1::jsonb)"#,
+        c.as_json(),
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let rows = sqlx::query_as!(
+        SubmissionRow,
+        r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!", u.username AS "username?",
+               s.payload AS "payload!", s.dhis2_payload, s.status AS "status!", s.retry_count AS "retry_count!",
+               s.last_attempt_at, s.next_attempt_at, s.task_id, s.response, s.errors, s.data_set, s.org_unit, s.period,
+               s.warnings AS "warnings!"
+           FROM matching_submissions($1::jsonb) s LEFT JOIN users u ON u.id = s.user_id
+           -- One key per column type and direction; the others are NULL for every row. PostgreSQL
+           -- folds them away when it plans with the values, so the default order still walks the
+           -- (submitted_at, id) index and stops after one page.
+           ORDER BY
+               CASE WHEN $4::text = 'submitted_at' AND $5::text = 'asc' THEN s.submitted_at END ASC,
+               CASE WHEN $4 = 'submitted_at' AND $5 = 'desc' THEN s.submitted_at END DESC,
+               CASE WHEN $5 = 'asc' THEN CASE $4 WHEN 'status' THEN s.status WHEN 'period' THEN s.period
+                   WHEN 'org_unit' THEN s.org_unit WHEN 'data_set' THEN s.data_set WHEN 'user' THEN u.username END
+               END ASC NULLS LAST,
+               CASE WHEN $5 = 'desc' THEN CASE $4 WHEN 'status' THEN s.status WHEN 'period' THEN s.period
+                   WHEN 'org_unit' THEN s.org_unit WHEN 'data_set' THEN s.data_set WHEN 'user' THEN u.username END
+               END DESC NULLS LAST,
+               CASE WHEN $4 = 'retry_count' AND $5 = 'asc' THEN s.retry_count END ASC,
+               CASE WHEN $4 = 'retry_count' AND $5 = 'desc' THEN s.retry_count END DESC,
+               CASE WHEN $4 = 'last_attempt_at' AND $5 = 'asc' THEN s.last_attempt_at END ASC NULLS LAST,
+               CASE WHEN $4 = 'last_attempt_at' AND $5 = 'desc' THEN s.last_attempt_at END DESC NULLS LAST,
+               CASE WHEN $5 = 'asc' THEN s.id END ASC,
+               s.id DESC
+           LIMIT $2 OFFSET $3"#,
+        c.as_json(),
+        size,
+        offset,
+        c.sort,
+        c.order,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Page::new(rows.into_iter().map(Submission::from).collect(), total, page, size))
+}
+
+/// One submission with every attempt; partners only their own.
+pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<SubmissionDetail> {
+    let owner = (caller.role == Role::Partner).then_some(caller.id);
+    let row = sqlx::query_as!(
+        SubmissionRow,
+        r#"SELECT s.id, s.kind, s.submitted_at, u.username AS "username?", s.payload, s.dhis2_payload, s.status, s.retry_count,
+               s.last_attempt_at, s.next_attempt_at, s.task_id, s.response, s.errors, s.data_set, s.org_unit, s.period, s.warnings
+           FROM submission_log s LEFT JOIN users u ON u.id = s.user_id
+           WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2)"#,
+        id,
+        owner
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("Submission {id} not found")))?;
+    let destinations = sqlx::query_as!(
+        DestinationView,
+        r#"SELECT s.name AS server, s.is_primary, d.status, d.retry_count, d.next_attempt_at, d.last_error
+           FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
+           WHERE d.submission_id = $1 ORDER BY s.is_primary DESC, s.name"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let attempts = sqlx::query!(
+        r#"SELECT s.name AS "server?", a.attempt, a.started_at, a.duration_ms, a.request_url, a.request_payload,
+               a.http_status, a.dhis2_version, a.response_body, a.import_status, a.import_count, a.conflicts, a.outcome,
+               a.error
+           FROM delivery_attempts a
+           LEFT JOIN submission_destinations d ON d.id = a.destination_id
+           LEFT JOIN dhis2_servers s ON s.id = d.server_id
+           WHERE a.submission_id = $1 ORDER BY a.started_at, a.id"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|a| Attempt {
+        server: a.server,
+        attempt: a.attempt,
+        started_at: a.started_at,
+        duration_ms: a.duration_ms,
+        request_url: a.request_url,
+        request_payload: a.request_payload,
+        http_status: a.http_status,
+        dhis2_version: a.dhis2_version,
+        response_body: a.response_body,
+        import_status: a.import_status,
+        import_count: a.import_count,
+        conflicts: serde_json::from_value(a.conflicts).unwrap_or_default(),
+        outcome: a.outcome,
+        error: a.error,
+    })
+    .collect();
+    Ok(SubmissionDetail { submission: row.into(), destinations, attempts })
+}
+
+/// Deletes one submission and its attempts, unless it is being delivered right now.
+pub async fn delete(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<()> {
+    remove(state, id, Some(Actor::User(caller))).await
+}
+
+/// Deletes one submission, unless it is being delivered right now; `audited` by whom when it
+/// is a change of its own (a batch is audited as one).
+pub(super) async fn remove(state: &AppState, id: i64, audited: Option<Actor<'_>>) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
+    let status = sqlx::query_scalar!("SELECT status FROM submission_log WHERE id = $1", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("Submission {id} not found")))?;
+    if status == "processing" {
+        return Err(AppError::Conflict(format!("Submission {id} is being delivered right now; try again in a moment")));
+    }
+    sqlx::query!("DELETE FROM submission_log WHERE id = $1 AND status <> 'processing'", id).execute(&mut *tx).await?;
+    if let Some(actor) = audited {
+        audit::record(&mut *tx, actor, "submission.delete", "submission", &id.to_string(), json!({})).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes every finished submission older than `date` (RFC 3339); returns how many, and
+/// the instant read.
+pub async fn purge(state: &AppState, caller: &AuthUser, date: Option<&str>) -> AppResult<(u64, DateTime<Utc>)> {
+    let text =
+        date.ok_or_else(|| AppError::invalid_field("date", "is required (RFC 3339, e.g. 2024-01-01T00:00:00Z)"))?;
+    let before = DateTime::parse_from_rfc3339(text)
+        .map_err(|_| AppError::invalid_field("date", format!("'{text}' is not RFC 3339, e.g. 2024-01-01T00:00:00Z")))?
+        .with_timezone(&Utc);
+    let mut tx = state.db.begin().await?;
+    let deleted = sqlx::query!(
+        "DELETE FROM submission_log WHERE submitted_at < $1 AND status IN ('succeeded', 'warning', 'failed', 'dead')",
+        before
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let detail = json!({"before": text, "deleted": deleted});
+    audit::record(&mut *tx, Actor::User(caller), "submission.purge", "submission", "", detail).await?;
+    tx.commit().await?;
+    Ok((deleted, before))
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_originals_status_words_are_understood() {
+        assert_eq!(status_of("SUCCESS"), Some("succeeded"));
+        assert_eq!(status_of("OK"), Some("succeeded"));
+        assert_eq!(status_of("ERROR"), Some("failed"));
+        assert_eq!(status_of("archived"), Some("dead"));
+        assert_eq!(status_of("retry"), Some("retrying"));
+        assert_eq!(status_of("bogus"), None);
+    }
+}

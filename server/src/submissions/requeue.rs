@@ -1,0 +1,253 @@
+//! Requeue, one by one or by selection (ids, task ids, a log filter), and batch delete.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dhis2gw_wire::{DeleteResult, RequeueRequest, RequeueResult};
+use serde_json::{Value, json};
+
+use super::aggregate;
+use super::intake::{Scope, build, new_task_id, org_unit_of};
+use super::log::{LogFilter, matching_ids, remove};
+use crate::app::AppState;
+use crate::audit::{self, Actor};
+use crate::error::{AppError, AppResult};
+use crate::identity::AuthUser;
+
+/// Which submissions a batch requeue or delete is for.
+enum Selection {
+    Ids(Vec<i64>),
+    TaskIds(Vec<String>),
+    Filter(Box<LogFilter>),
+}
+
+impl Selection {
+    /// From the body of `POST /aggregate/reenqueue/batch` or `POST /logs/delete`.
+    fn from_request(request: RequeueRequest) -> AppResult<Selection> {
+        let chosen = [!request.ids.is_empty(), !request.task_ids.is_empty(), request.filter.is_some()];
+        match chosen {
+            [true, false, false] => Ok(Selection::Ids(request.ids)),
+            [false, true, false] => Ok(Selection::TaskIds(request.task_ids)),
+            [false, false, true] => {
+                let map: BTreeMap<String, String> = request.filter.unwrap_or_default();
+                let filter = LogFilter::from_strings(&map).map_err(|e| AppError::invalid_field("filter", e))?;
+                // `{}` would resend (or delete) every submission ever made.
+                if filter.selects_everything() {
+                    return Err(AppError::invalid_field(
+                        "filter",
+                        "give at least one criterion (status, from_date, data_set, …); an empty filter would select every submission",
+                    ));
+                }
+                Ok(Selection::Filter(Box::new(filter)))
+            }
+            _ => Err(AppError::bad_request("Give exactly one of ids, task_ids or filter")),
+        }
+    }
+}
+
+impl LogFilter {
+    fn selects_everything(&self) -> bool {
+        let LogFilter { status, from_date, to_date, task_id, job_id, data_set, org_unit, period, user, q, .. } = self;
+        [status, from_date, to_date, task_id, data_set, org_unit, period, user, q]
+            .iter()
+            .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+            && job_id.is_none()
+    }
+
+    /// A filter from string values (`job_id`, `page` are numbers in JSON but strings in forms).
+    fn from_strings(map: &BTreeMap<String, String>) -> Result<LogFilter, String> {
+        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(map).finish();
+        serde_urlencoded::from_str(&query).map_err(|e| e.to_string())
+    }
+}
+
+/// The submissions a selection names, and why any part of it names none.
+struct Selected {
+    ids: Vec<i64>,
+    missing: Vec<String>,
+}
+
+impl Selection {
+    /// The ids of the submissions selected; a filter is read as `caller` may see the log.
+    async fn resolve(self, state: &AppState, caller: &AuthUser) -> AppResult<Selected> {
+        Ok(match self {
+            Selection::Ids(ids) => Selected { ids, missing: Vec::new() },
+            Selection::TaskIds(task_ids) => {
+                let found = sqlx::query!("SELECT id, task_id FROM submission_log WHERE task_id = ANY($1)", &task_ids)
+                    .fetch_all(&state.db)
+                    .await?;
+                let missing = task_ids
+                    .iter()
+                    .filter(|t| !found.iter().any(|f| f.task_id.as_deref() == Some(t.as_str())))
+                    .map(|t| format!("Task {t}: no submission has this task id"))
+                    .collect();
+                Selected { ids: found.into_iter().map(|f| f.id).collect(), missing }
+            }
+            Selection::Filter(filter) => {
+                let criteria = filter.criteria(caller, state.config.timezone())?;
+                Selected { ids: matching_ids(state, &criteria).await?, missing: Vec::new() }
+            }
+        })
+    }
+}
+
+/// Does `act` to each selected submission; returns how many it did, and why it did not do
+/// the others (`Submission 7: …`).
+async fn for_each_selected<F, Fut>(
+    state: &AppState,
+    caller: &AuthUser,
+    selection: Selection,
+    act: F,
+) -> AppResult<(usize, Vec<String>)>
+where
+    F: Fn(i64) -> Fut,
+    Fut: Future<Output = AppResult<()>>,
+{
+    let Selected { ids, missing } = selection.resolve(state, caller).await?;
+    let mut problems = missing;
+    let mut done = 0;
+    for id in ids {
+        match act(id).await {
+            Ok(()) => done += 1,
+            Err(AppError::NotFound(_)) => problems.push(format!("Submission {id}: not found")),
+            // The rest of the batch still goes ahead; internals stay in the log.
+            Err(AppError::Internal(e)) => {
+                tracing::error!(submission_id = id, error = format!("{e:#}"), "batch action on a submission failed");
+                problems.push(format!("Submission {id}: internal error (see the gateway's log)"));
+            }
+            Err(e) => {
+                let (why, name) = (describe(&e), format!("Submission {id}"));
+                problems.push(if why.starts_with(&name) { why } else { format!("{name}: {why}") });
+            }
+        }
+    }
+    Ok((done, problems))
+}
+
+/// Requeues: rebuilds each payload from the current mappings (so a fixed mapping fixes a
+/// failed submission), resets its destinations, and queues them. History is kept; the batch
+/// is audited as one entry.
+pub async fn requeue(state: &AppState, caller: &AuthUser, request: RequeueRequest) -> AppResult<RequeueResult> {
+    let asked = serde_json::to_value(&request).unwrap_or_default();
+    let selection = Selection::from_request(request)?;
+    let (re_enqueued, errors) = for_each_selected(state, caller, selection, |id| resend(state, id, None, None)).await?;
+    let detail = json!({"selection": asked, "re_enqueued": re_enqueued, "failed": errors.len()});
+    audit::record(&state.db, Actor::User(caller), "submission.requeue_batch", "submission", "", detail).await?;
+    Ok(RequeueResult { re_enqueued, failed: errors.len(), errors })
+}
+
+/// Deletes each selected submission as `DELETE /logs/{id}` would; what that refuses (a
+/// submission being delivered right now) or cannot find is skipped and explained.
+pub async fn delete_many(state: &AppState, caller: &AuthUser, request: RequeueRequest) -> AppResult<DeleteResult> {
+    let asked = serde_json::to_value(&request).unwrap_or_default();
+    let selection = Selection::from_request(request)?;
+    let (deleted, errors) = for_each_selected(state, caller, selection, |id| remove(state, id, None)).await?;
+    let detail = json!({"selection": asked, "deleted": deleted, "skipped": errors.len()});
+    audit::record(&state.db, Actor::User(caller), "submission.delete_batch", "submission", "", detail).await?;
+    Ok(DeleteResult { deleted, skipped: errors.len(), errors })
+}
+
+fn describe(e: &AppError) -> String {
+    match e {
+        AppError::BadRequest { message, detail } | AppError::Unprocessable { message, detail }
+            if !detail.is_empty() =>
+        {
+            format!("{message}: {}", detail.join("; "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Requeues the submission with this task id.
+pub async fn requeue_task(state: &AppState, caller: &AuthUser, task_id: &str) -> AppResult<()> {
+    let id = sqlx::query_scalar!("SELECT id FROM submission_log WHERE task_id = $1", task_id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("Job log not found for task ID: {task_id}")))?;
+    resend(state, id, None, Some((Actor::User(caller), json!({"task_id": task_id})))).await
+}
+
+/// Requeues one submission whatever its final status, to every server or (by name) to one;
+/// refused while that delivery is queued or under way.
+pub async fn requeue_one(state: &AppState, caller: &AuthUser, id: i64, server: Option<&str>) -> AppResult<()> {
+    resend(state, id, server, Some((Actor::User(caller), json!({"server": server})))).await
+}
+
+/// Requeues one submission; `audited` by whom, with what detail, when it is a change of its
+/// own (a batch is audited as one).
+async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option<(Actor<'_>, Value)>) -> AppResult<()> {
+    let row = sqlx::query!(
+        r#"SELECT kind, payload, dhis2_payload, dhis2_query, value_keys, warnings, status, source_name, instance_name
+           FROM submission_log WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("Submission {id} not found")))?;
+    let targets = sqlx::query!(
+        r#"SELECT d.status FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
+           WHERE d.submission_id = $1 AND ($2::text IS NULL OR s.name = $2)"#,
+        id,
+        server
+    )
+    .fetch_all(&state.db)
+    .await?;
+    if let Some(server) = server.filter(|_| targets.is_empty()) {
+        return Err(AppError::NotFound(format!("Submission {id} does not go to a DHIS2 server named {server}")));
+    }
+    if targets.iter().all(|t| matches!(t.status.as_str(), "queued" | "processing")) {
+        let status = if server.is_some() { &targets[0].status } else { &row.status };
+        return Err(AppError::Conflict(format!(
+            "Submission {id} is {status} already; requeue it once this delivery has finished"
+        )));
+    }
+    // Only aggregate data translated through mappings is rebuilt (a fixed mapping fixes it).
+    // Tracker data (UIDs already assigned), org-unit pushes and data sent in DHIS2's own terms
+    // are sent again as they were.
+    let (payload, value_keys, warnings) = if row.kind == "aggregate" && row.dhis2_query.is_none() {
+        let submission = aggregate::parse(&row.payload)?;
+        let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
+        let built = build(state, &submission, &scope, true).await?;
+        (built.payload, built.value_keys, built.warnings)
+    } else {
+        let keys: Vec<String> = serde_json::from_value(row.value_keys).unwrap_or_default();
+        let warnings: Vec<String> = serde_json::from_value(row.warnings).unwrap_or_default();
+        (row.dhis2_payload.unwrap_or(row.payload), keys, warnings)
+    };
+    let mut tx = state.db.begin().await?;
+    sqlx::query!(
+        r#"UPDATE submission_log SET dhis2_payload = $2, value_keys = $3, warnings = $4, task_id = $5, retry_count = 0,
+               errors = NULL, org_unit = $6
+           WHERE id = $1"#,
+        id,
+        payload,
+        json!(value_keys),
+        json!(warnings),
+        new_task_id(),
+        org_unit_of(&payload),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let destinations = sqlx::query!(
+        r#"UPDATE submission_destinations
+           SET status = 'queued', retry_count = 0, next_attempt_at = NULL, last_error = NULL, generation = generation + 1
+           WHERE submission_id = $1 AND status NOT IN ('queued', 'processing')
+             AND ($2::text IS NULL OR server_id = (SELECT id FROM dhis2_servers WHERE name = $2))
+           RETURNING id, generation"#,
+        id,
+        server
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query_scalar!("SELECT refresh_submission_status($1)", id).fetch_one(&mut *tx).await?;
+    if let Some((actor, detail)) = audited {
+        audit::record(&mut *tx, actor, "submission.requeue", "submission", &id.to_string(), detail).await?;
+    }
+    tx.commit().await?;
+    for d in destinations {
+        if let Err(e) = state.queue.push(d.id, d.generation, Duration::ZERO).await {
+            tracing::warn!(submission_id = id, error = %e, "requeued in PostgreSQL; the sweeper will queue it");
+        }
+    }
+    Ok(())
+}
