@@ -31,8 +31,8 @@ use serde_json::{Value, json};
 
 use super::client;
 use crate::app::{AppState, no_primary};
-use crate::dhis2::TrackerMode;
 use crate::dhis2::proxy::{self, MetadataRead, Refusal, Unanswered};
+use crate::dhis2::{Answer, TrackerMode, TransportError};
 use crate::error::AppError;
 use crate::http::auth::{Authorized, Submitter};
 use crate::identity::AuthUser;
@@ -171,13 +171,7 @@ async fn post_data_value_set(
             .filter(|q| !q.is_empty())
             .collect::<Vec<_>>()
             .join("&");
-        return match client.post_data_value_set(&body, &query).await {
-            Ok(answer) => Ok(raw_json(answer.status, answer.body)),
-            Err(e) => Err(WebError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("DHIS2 could not be reached for the dry run: {}", e.message),
-            )),
-        };
+        return dhis2s_answer(client.post_data_value_set(&body, &query).await, "for the dry run");
     }
     let job = uid::generate();
     let accepted = submissions::accept_data_value_set(&state, &caller, &body, &options, job.clone()).await?;
@@ -186,6 +180,17 @@ async fn post_data_value_set(
         return Ok(web_message(StatusCode::OK, "OK", &format!("Initiated {DATAVALUE_IMPORT}"), Some(job_message)));
     }
     answer_or_queued(&state, accepted.submission_id, &job, job_message).await
+}
+
+/// DHIS2's answer as it gave it, to a request passed on that stores nothing (a dry run, a
+/// validation); 503 saying `why` it was asked when DHIS2 could not be reached.
+fn dhis2s_answer(answer: Result<Answer, TransportError>, why: &str) -> Result<Response, WebError> {
+    match answer {
+        Ok(answer) => Ok(raw_json(answer.status, answer.body)),
+        Err(e) => {
+            Err(WebError(StatusCode::SERVICE_UNAVAILABLE, format!("DHIS2 could not be reached {why}: {}", e.message)))
+        }
+    }
 }
 
 /// DHIS2's own answer to values whose data element the caller cannot reach (E7610, HTTP 409
@@ -336,13 +341,7 @@ async fn post_tracker(
     let body = json_body(&parts.headers, &body)?;
     if options.validate_only {
         let client = state.primary()?.clone();
-        return match client.post_tracker(&body, TrackerMode::Validate).await {
-            Ok(answer) => Ok(raw_json(answer.status, answer.body)),
-            Err(e) => Err(WebError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("DHIS2 could not be reached to validate: {}", e.message),
-            )),
-        };
+        return dhis2s_answer(client.post_tracker(&body, TrackerMode::Validate).await, "to validate");
     }
     let job = uid::generate();
     let Intake::Accepted(accepted) =

@@ -2,6 +2,7 @@
 //! destination row per DHIS2 server, before the partner gets an answer; only then is a queue
 //! job pushed. If the push fails the data is safe and the sweeper pushes it later.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use dhis2gw_wire::{AggregateAccepted, DryRunResult};
@@ -62,16 +63,12 @@ pub async fn accept(
     }
     let destinations = state.servers.destinations().await?;
     let new = NewSubmission {
-        kind: "aggregate",
-        body,
-        payload: built.payload,
         value_keys: built.value_keys,
         warnings: built.warnings,
         scope,
         data_set: Some(&submission.data_set),
         period: Some(submission.period.as_str()),
-        dhis2_query: None,
-        job_uid: None,
+        ..NewSubmission::new("aggregate", body, built.payload)
     };
     store(state, Some(caller), new, &repeat, &destinations).await.map(Intake::Accepted)
 }
@@ -91,20 +88,15 @@ pub async fn accept_data_value_set(
         state.hierarchy.check(&state.db, &org_unit, state.config.api.dhis2_facility_level).await?;
     }
     let destinations = state.servers.destinations().await?;
-    let scope = Scope { source_name: default_scope(), instance_name: default_scope() };
     let new = NewSubmission {
-        kind: "aggregate",
-        body,
-        payload: body.clone(),
         value_keys: data_value_set::keys(body),
-        warnings: Vec::new(),
-        scope: &scope,
         data_set: body["dataSet"].as_str(),
         period: body["period"].as_str(),
         dhis2_query: Some(options.dhis2_query.clone()),
         job_uid: Some(job_uid),
+        ..NewSubmission::new("aggregate", body, body.clone())
     };
-    store(state, Some(caller), new, &Repeat::of(None, String::new()), &destinations).await
+    store(state, Some(caller), new, &Repeat::NONE, &destinations).await
 }
 
 /// The values of a DHIS2-compatible data value set that the caller may not send, as
@@ -154,18 +146,7 @@ pub async fn accept_tracker(
         tracker::claim(&state.db, caller.id, &built.object_uids()).await?;
     }
     let primary = state.primary_server_id.into_iter().collect::<Vec<_>>();
-    let new = NewSubmission {
-        kind: "tracker",
-        body,
-        payload: built.payload,
-        value_keys: built.refs,
-        warnings: Vec::new(),
-        scope: &Scope { source_name: default_scope(), instance_name: default_scope() },
-        data_set: None,
-        period: None,
-        dhis2_query: None,
-        job_uid,
-    };
+    let new = NewSubmission { value_keys: built.refs, job_uid, ..NewSubmission::new("tracker", body, built.payload) };
     let mut accepted = store(state, Some(caller), new, &repeat, &primary).await?;
     accepted.message = format!("Tracker request with {} objects queued for processing", built.objects);
     Ok(Intake::Accepted(accepted))
@@ -181,24 +162,16 @@ pub async fn queue_push(state: &AppState, what: &str, payload: Value, servers: &
         tracing::warn!(push = what, servers = ?servers, "none of these CC servers exists; nothing pushed");
         return Ok(None);
     }
-    let scope = Scope { source_name: default_scope(), instance_name: default_scope() };
     let body = json!({"push": what});
-    let new = NewSubmission {
-        kind: "metadata",
-        body: &body,
-        payload,
-        value_keys: Vec::new(),
-        warnings: Vec::new(),
-        scope: &scope,
-        data_set: None,
-        period: None,
-        dhis2_query: None,
-        job_uid: None,
-    };
-    let stored = store(state, None, new, &Repeat::of(None, String::new()), &ids).await?;
+    let new = NewSubmission::new("metadata", &body, payload);
+    let stored = store(state, None, new, &Repeat::NONE, &ids).await?;
     tracing::info!(push = what, submission_id = stored.submission_id, servers = ids.len(), "org-unit push queued");
     Ok(Some(stored.submission_id))
 }
+
+/// The mapping scope of submissions that do not name one.
+static DEFAULT_SCOPE: LazyLock<Scope> =
+    LazyLock::new(|| Scope { source_name: default_scope(), instance_name: default_scope() });
 
 /// A submission ready to be stored.
 struct NewSubmission<'a> {
@@ -215,6 +188,25 @@ struct NewSubmission<'a> {
     job_uid: Option<String>,
 }
 
+impl<'a> NewSubmission<'a> {
+    /// A submission of `kind` as sent (`body`) and as DHIS2 is to get it (`payload`), in the
+    /// default mapping scope, with nothing else known about it yet.
+    fn new(kind: &'static str, body: &'a Value, payload: Value) -> Self {
+        NewSubmission {
+            kind,
+            body,
+            payload,
+            value_keys: Vec::new(),
+            warnings: Vec::new(),
+            scope: &DEFAULT_SCOPE,
+            data_set: None,
+            period: None,
+            dhis2_query: None,
+            job_uid: None,
+        }
+    }
+}
+
 /// An Idempotency-Key and what makes a repeat "the same request".
 struct Repeat<'a> {
     key: Option<&'a str>,
@@ -222,6 +214,9 @@ struct Repeat<'a> {
 }
 
 impl<'a> Repeat<'a> {
+    /// No Idempotency-Key: every request is new.
+    const NONE: Repeat<'static> = Repeat { key: None, hash: None };
+
     fn of(key: Option<&'a str>, request: String) -> Self {
         Repeat { key, hash: key.map(|_| hex::encode(Sha256::digest(request))) }
     }

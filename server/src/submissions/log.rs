@@ -190,12 +190,9 @@ impl From<SubmissionRow> for Submission {
 pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Page<Submission>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 10)?;
     let c = filter.criteria(caller, state.config.timezone())?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM matching_submissions($1::jsonb)"#,
-        c.as_json(),
-    )
-    .fetch_one(&state.db)
-    .await?;
+    let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM matching_submissions($1::jsonb)"#, c.as_json(),)
+        .fetch_one(&state.db)
+        .await?;
     let rows = sqlx::query_as!(
         SubmissionRow,
         r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!", u.username AS "username?",
