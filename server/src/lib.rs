@@ -4,7 +4,7 @@
 //! Reading order: [`config`] (what an operator sets), [`app`] (the context every part
 //! shares), [`startup`] (how the process comes up), [`http`] (the routes), then the domain modules they call ([`submissions`],
 //! [`mappings`], [`users`], [`auth`]) and the delivery side ([`queue`], [`delivery`],
-//! [`dhis2`], [`sweeper`]).
+//! [`dhis2`], [`scheduler`]).
 
 pub mod app;
 pub mod audit;
@@ -23,11 +23,11 @@ pub mod overview;
 pub mod period;
 pub mod query;
 pub mod queue;
+pub mod scheduler;
 pub mod secrets;
 pub mod servers;
 pub mod startup;
 pub mod submissions;
-pub mod sweeper;
 pub mod telemetry;
 pub mod uid;
 pub mod users;

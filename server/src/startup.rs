@@ -22,7 +22,7 @@ use crate::http;
 use crate::mappings::MappingCache;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
-use crate::{db, servers, sweeper, users};
+use crate::{db, scheduler, servers, users};
 
 pub struct Application {
     listener: TcpListener,
@@ -114,7 +114,7 @@ impl Application {
             });
             tokio::spawn(delivery::run_workers(deliverer, stopping()))
         });
-        let mut scheduler = sweeper::start(&state).await?;
+        let mut scheduler = scheduler::start(&state).await?;
         let app = http::app(state.clone());
         let address = self.listener.local_addr()?;
         tracing::info!(%address, version = crate::VERSION, "dhis2gw listening");

@@ -1,0 +1,141 @@
+//! The scheduler: named jobs, each on its schedule, one run of a job at a time in this
+//! process (a run still going when the next is due makes that one skip), failures logged with
+//! the job's name and retried at the next time.
+//!
+//! - `sweep` ([`sweep`]) on `api.retry_cron_expression`, and at start: PostgreSQL is the
+//!   truth, Redis only carries work, so what the queue lost is pushed again;
+//! - `health` every 15 seconds, and at start: every switched-on DHIS2 server is asked for its
+//!   version; one that answers again has its retries brought forward;
+//! - `prune` hourly: sign-in attempts whose window is over and refresh tokens that can no
+//!   longer be used;
+//! - `orgunit-sync` on `api.sync_cron_expression` when a primary DHIS2 is configured: the
+//!   hierarchy, and its pushes to CC servers.
+
+pub mod sweep;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::app::AppState;
+use crate::error::AppError;
+use sweep::Swept;
+
+/// Every 15 seconds: a server seen down and then up again has its retries brought forward,
+/// so data flows within this long of DHIS2 coming back.
+const HEALTH_CHECK: &str = "*/15 * * * * *";
+
+/// Hourly, at a minute no other job favours.
+const PRUNE: &str = "0 17 * * * *";
+
+type Run = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// A job: its name (in the log), its cron expression (seconds first), whether it also runs
+/// at start, and what it does.
+struct Named {
+    name: &'static str,
+    schedule: String,
+    at_start: bool,
+    run: fn(AppState) -> Run,
+}
+
+/// Starts the scheduler with every job.
+pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
+    let api = &state.config.api;
+    let mut jobs = vec![
+        Named { name: "sweep", schedule: with_seconds(&api.retry_cron_expression), at_start: true, run: sweep },
+        Named { name: "health", schedule: HEALTH_CHECK.into(), at_start: true, run: health },
+        Named { name: "prune", schedule: PRUNE.into(), at_start: false, run: prune },
+    ];
+    if state.dhis2.is_some() {
+        let schedule = with_seconds(&api.sync_cron_expression);
+        jobs.push(Named { name: "orgunit-sync", schedule, at_start: false, run: orgunit_sync });
+    }
+    let scheduler = JobScheduler::new().await?;
+    for job in jobs {
+        let Named { name, schedule, at_start, run } = job;
+        let timezone = state.config.timezone();
+        let (state, running) = (state.clone(), Arc::new(Mutex::new(())));
+        let once = move || {
+            let (state, running) = (state.clone(), running.clone());
+            async move {
+                let Ok(_alone) = running.try_lock() else { return };
+                if let Err(e) = run(state).await {
+                    tracing::warn!(job = name, error = %format!("{e:#}"), "scheduled job failed; next time then");
+                }
+            }
+        };
+        if at_start {
+            tokio::spawn(once());
+        }
+        scheduler.add(Job::new_async_tz(schedule.as_str(), timezone, move |_, _| Box::pin(once()))?).await?;
+    }
+    scheduler.start().await?;
+    Ok(scheduler)
+}
+
+fn sweep(state: AppState) -> Run {
+    Box::pin(async move {
+        let swept = sweep::sweep(&state.db, &state.queue).await?;
+        if swept != Swept::default() {
+            tracing::info!(?swept, "sweep");
+        }
+        Ok(())
+    })
+}
+
+fn health(state: AppState) -> Run {
+    Box::pin(async move {
+        for server in state.servers.check_health().await? {
+            match crate::servers::wake_retrying(&state.db, server).await {
+                Ok(due) => {
+                    tracing::info!(server, deliveries = due.len(), "DHIS2 server is back; its retries go now");
+                    if let Err(e) = state.queue.push_due(&due).await {
+                        tracing::warn!(error = %e, "could not queue the retries; the sweep will");
+                    }
+                }
+                Err(e) => tracing::warn!(server, error = %e, "could not bring the retries forward"),
+            }
+        }
+        Ok(())
+    })
+}
+
+fn prune(state: AppState) -> Run {
+    Box::pin(async move {
+        let (attempts, tokens) = crate::auth::prune(&state.db).await?;
+        if attempts + tokens > 0 {
+            tracing::info!(attempts, tokens, "forgot old sign-in attempts and unusable refresh tokens");
+        }
+        Ok(())
+    })
+}
+
+fn orgunit_sync(state: AppState) -> Run {
+    Box::pin(async move {
+        match crate::submissions::org_unit_push::sync_and_push(&state, None).await {
+            // Another gateway process is syncing: nothing to do here.
+            Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// A 5-field expression runs at second 0; tokio-cron-scheduler wants the seconds field.
+fn with_seconds(expression: &str) -> String {
+    if expression.split_whitespace().count() == 5 { format!("0 {expression}") } else { expression.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_field_expressions_get_a_seconds_field() {
+        assert_eq!(with_seconds("*/5 * * * *"), "0 */5 * * * *");
+        assert_eq!(with_seconds("*/2 * * * * *"), "*/2 * * * * *");
+    }
+}
