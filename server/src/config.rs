@@ -49,8 +49,8 @@ pub struct ServerConfig {
     #[serde(deserialize_with = "lenient::from_str")]
     pub port: u16,
     /// `host:port` or a `redis://` URL, whose password is printed masked.
-    #[serde(deserialize_with = "lenient::string", serialize_with = "serialize_masked_url")]
-    pub redis_address: String,
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub redis_address: RedisAddress,
     #[serde(deserialize_with = "lenient::from_str")]
     pub redis_db: u32,
     /// Prefix of every Redis key the gateway's queues use.
@@ -81,8 +81,8 @@ pub struct ServerConfig {
     /// the binary. The documented default is used when it exists, else the embedded set.
     #[serde(deserialize_with = "lenient::string")]
     pub migrations_dir: String,
-    #[serde(deserialize_with = "lenient::string")]
-    pub timezone: String,
+    #[serde(deserialize_with = "lenient::from_str", serialize_with = "serialize_display")]
+    pub timezone: chrono_tz::Tz,
     /// Signs the access tokens; at least 32 bytes.
     pub jwt_secret: Secret,
     /// A file holding the JWT secret, read when `jwt_secret` is empty (the Debian package
@@ -179,7 +179,7 @@ impl Default for ServerConfig {
         ServerConfig {
             host: "localhost".into(),
             port: 9090,
-            redis_address: "127.0.0.1:6379".into(),
+            redis_address: "127.0.0.1:6379".parse().expect("the default Redis address is valid"),
             redis_db: 0,
             queue_prefix: "dhis2gw".into(),
             max_retries: 3,
@@ -192,7 +192,7 @@ impl Default for ServerConfig {
             logdir: "/var/log/dhis2gw".into(),
             docs_directory: "./docs/md_docs".into(),
             migrations_dir: "file:///usr/share/dhis2gw/db/migrations".into(),
-            timezone: "Africa/Kampala".into(),
+            timezone: chrono_tz::Africa::Kampala,
             jwt_secret: Secret::default(),
             jwt_secret_file: String::new(),
             access_token_ttl: 15 * 60,
@@ -358,10 +358,6 @@ fn masked_url(text: &str) -> String {
         }
         _ => text.to_string(),
     }
-}
-
-fn serialize_masked_url<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&masked_url(text))
 }
 
 impl Serialize for DatabaseUri {
@@ -641,16 +637,12 @@ impl Config {
                 format!("'{api_path}' must be like /dhis2 and not a path the gateway uses"),
             ));
         }
-        redis_url(&s.redis_address, s.redis_db).map_err(|e| ("server.redis_address", e))?;
         if s.max_concurrent == 0 {
             return Err(("server.max_concurrent", "must be at least 1".into()));
         }
         if s.request_process_interval == 0 {
             return Err(("server.request_process_interval", "must be at least 1 second".into()));
         }
-        s.timezone
-            .parse::<chrono_tz::Tz>()
-            .map_err(|_| ("server.timezone", format!("unknown time zone '{}'", s.timezone)))?;
         if s.access_token_ttl < 60 {
             return Err(("server.access_token_ttl", "must be at least 60 seconds".into()));
         }
@@ -707,11 +699,11 @@ impl Config {
 
     /// The Redis URL the queues and health checks connect to.
     pub fn redis_url(&self) -> String {
-        redis_url(&self.server.redis_address, self.server.redis_db).expect("validated at load")
+        self.server.redis_address.url(self.server.redis_db)
     }
 
     pub fn timezone(&self) -> chrono_tz::Tz {
-        self.server.timezone.parse().expect("validated at load")
+        self.server.timezone
     }
 }
 
@@ -824,28 +816,59 @@ fn set_path(tree: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
-/// Accepts `host:port` (the original's form) or a `redis://` / `rediss://` URL.
-fn redis_url(address: &str, db: u32) -> Result<String, String> {
-    let address = address.trim();
-    if address.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if address.starts_with("redis://") || address.starts_with("rediss://") {
-        let u = url::Url::parse(address).map_err(|e| format!("not a Redis URL: {e}"))?;
-        if u.host_str().is_none_or(str::is_empty) {
-            return Err(format!("'{address}' has no host"));
+/// Where Redis is: `host:port` (the original's form) or a `redis://` / `rediss://` URL,
+/// checked when read; printed as given, with any password masked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisAddress {
+    given: String,
+    /// A URL without a database, or with the one it names.
+    url: url::Url,
+}
+
+impl FromStr for RedisAddress {
+    type Err = String;
+
+    fn from_str(address: &str) -> Result<Self, String> {
+        let given = address.trim();
+        if given.is_empty() {
+            return Err("must not be empty".into());
         }
-        return Ok(if u.path().len() > 1 {
-            u.to_string()
+        let url = if given.starts_with("redis://") || given.starts_with("rediss://") {
+            let u = url::Url::parse(given).map_err(|e| format!("not a Redis URL: {e}"))?;
+            if u.host_str().is_none_or(str::is_empty) {
+                return Err(format!("'{given}' has no host"));
+            }
+            u
         } else {
-            format!("{}/{db}", u.as_str().trim_end_matches('/'))
-        });
+            let u = url::Url::parse(&format!("redis://{given}")).map_err(|_| format!("'{given}' is not host:port"))?;
+            if u.host_str().is_none_or(str::is_empty) || u.path().len() > 1 {
+                return Err(format!("'{given}' is not host:port"));
+            }
+            u
+        };
+        Ok(RedisAddress { given: given.to_string(), url })
     }
-    let u = url::Url::parse(&format!("redis://{address}")).map_err(|_| format!("'{address}' is not host:port"))?;
-    if u.host_str().is_none_or(str::is_empty) || u.path().len() > 1 {
-        return Err(format!("'{address}' is not host:port"));
+}
+
+impl RedisAddress {
+    /// The URL to connect to: database `db` unless the URL names one.
+    pub fn url(&self, db: u32) -> String {
+        if self.url.path().len() > 1 {
+            self.url.to_string()
+        } else {
+            format!("{}/{db}", self.url.as_str().trim_end_matches('/'))
+        }
     }
-    Ok(format!("redis://{address}/{db}"))
+}
+
+impl Serialize for RedisAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&masked_url(&self.given))
+    }
+}
+
+fn serialize_display<S: serde::Serializer>(value: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
 }
 
 /// Standard 5-field cron expressions, and 6-field ones with seconds first.
@@ -949,9 +972,9 @@ mod tests {
         let c = load("", &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap().config;
         assert_eq!(c.server.port, 9090);
         assert_eq!(c.server.host, "localhost");
-        assert_eq!(c.server.redis_address, "127.0.0.1:6379");
+        assert_eq!(c.server.redis_address, "127.0.0.1:6379".parse().unwrap());
         assert_eq!((c.server.max_retries, c.server.max_concurrent, c.server.request_process_interval), (3, 5, 4));
-        assert_eq!(c.server.timezone, "Africa/Kampala");
+        assert_eq!(c.server.timezone.name(), "Africa/Kampala");
         assert_eq!(c.server.docs_directory, "./docs/md_docs");
         assert!(c.server.console_enabled);
         assert_eq!(c.server.console_directory, "/usr/share/dhis2gw/console");
@@ -978,7 +1001,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.config.server.port, 8111);
-        assert_eq!(l.config.server.timezone, "Europe/Oslo");
+        assert_eq!(l.config.server.timezone.name(), "Europe/Oslo");
         assert_eq!(l.config.api.dhis2_user, "env-user");
         assert_eq!(l.sources["server.timezone"], Source::Env("DHIS2GW_TIMEZONE".into()));
         assert_eq!(l.sources["api.dhis2_user"], Source::Env("dhis2_user".into()));
@@ -1060,6 +1083,7 @@ mod tests {
 
     #[test]
     fn redis_addresses_become_urls_with_the_database_number() {
+        let redis_url = |address: &str, db| address.parse::<RedisAddress>().map(|a| a.url(db));
         assert_eq!(redis_url("127.0.0.1:6379", 2).unwrap(), "redis://127.0.0.1:6379/2");
         assert_eq!(redis_url("redis://:pw@h:1", 3).unwrap(), "redis://:pw@h:1/3");
         assert_eq!(redis_url("redis://h:1/4", 0).unwrap(), "redis://h:1/4");

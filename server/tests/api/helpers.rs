@@ -30,7 +30,7 @@ pub fn test_config() -> Config {
     config.database.max_connections = 5;
     config.server.host = "127.0.0.1".into();
     config.server.port = 0;
-    config.server.redis_address = redis_address();
+    config.server.redis_address = redis_address().parse().unwrap();
     config.server.queue_prefix = format!("test_{id}");
     config.server.migrations_dir = "embedded".into();
     config.server.jwt_secret = Secret::new(JWT_SECRET);

@@ -27,7 +27,7 @@ fn counts(map: &std::collections::BTreeMap<String, i64>) -> Value {
 
 #[tokio::test]
 async fn counts_by_local_day_and_status_with_the_last_error_and_the_servers() {
-    let p = pipeline(Version::V2_40, |c| c.server.timezone = TZ.name().into()).await;
+    let p = pipeline(Version::V2_40, |c| c.server.timezone = TZ).await;
     let ok = p.submit(json!({"positives": 1})).await;
     let bad = p.submit(json!({"positives": "bad"})).await;
     let early = p.submit(json!({"positives": 2})).await;
@@ -119,7 +119,7 @@ async fn counts_by_local_day_and_status_with_the_last_error_and_the_servers() {
 
 #[tokio::test]
 async fn without_redis_the_overview_still_answers_and_says_why_the_queue_is_zero() {
-    let app = spawn_app_with(|c| c.server.redis_address = "127.0.0.1:1".into()).await;
+    let app = spawn_app_with(|c| c.server.redis_address = "127.0.0.1:1".parse().unwrap()).await;
     let admin = app.user("admin", Role::Admin).await;
     let o = overview(&app, &admin.jwt).await;
     assert_eq!((o.queue.due, o.queue.scheduled), (0, 0));

@@ -16,7 +16,7 @@ async fn liveness_and_readiness_report_each_dependency() {
 #[tokio::test]
 async fn readiness_is_503_naming_redis_when_it_is_unreachable() {
     // Port 1 on loopback: nothing listens there.
-    let app = spawn_app_with(|c| c.server.redis_address = "127.0.0.1:1".into()).await;
+    let app = spawn_app_with(|c| c.server.redis_address = "127.0.0.1:1".parse().unwrap()).await;
     let response = app.request(Method::GET, "/health/ready").send().await.unwrap();
     let body = expect_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["checks"]["postgres"], "ok");
