@@ -1,7 +1,6 @@
 //! The append-only audit log: who did what, to what, and when; and reading it back.
 
-use dhis2gw_wire::{AuditEntry, Page};
-use serde::Deserialize;
+use dhis2gw_wire::{AuditEntry, AuditFilter, Page};
 use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 
@@ -40,27 +39,6 @@ pub async fn record<'e>(
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// Filters of `GET /audit`. Dates are whole days in the gateway's time zone, inclusive, or
-/// RFC 3339 instants, as in `GET /logs`.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditFilter {
-    /// Username of whoever acted (any case), or `cli`.
-    pub actor: Option<String>,
-    /// Exactly this action, e.g. `submission.delete` (`GET /audit/actions` lists them).
-    pub action: Option<String>,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    pub from_date: Option<String>,
-    pub to_date: Option<String>,
-    /// Text anywhere in the actor, action, target or detail, in any case.
-    pub q: Option<String>,
-    pub page: Option<i64>,
-    /// 1 to 500; 50 by default.
-    pub page_size: Option<i64>,
 }
 
 /// The audit log, newest first.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use dhis2gw_wire::{OrgUnit, OrgUnitLevel, OrgUnitSync, Page};
+use dhis2gw_wire::{OrgUnit, OrgUnitFilter, OrgUnitLevel, OrgUnitSync, Page};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -314,24 +314,6 @@ async fn store_units(db: &PgPool, units: &[RemoteUnit]) -> sqlx::Result<Vec<(Str
     .into_iter()
     .map(|r| (r.uid, r.created))
     .collect())
-}
-
-/// `GET /orgunits` filters.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct OrgUnitFilter {
-    /// Text in the name or code.
-    pub q: Option<String>,
-    pub code: Option<String>,
-    pub level: Option<i32>,
-    /// Only the children of this unit.
-    pub parent: Option<String>,
-    /// Only units below this one (any depth).
-    pub within: Option<String>,
-    pub page: Option<i64>,
-    /// 1 to 500; 50 by default.
-    pub page_size: Option<i64>,
 }
 
 pub async fn list(db: &PgPool, filter: OrgUnitFilter) -> AppResult<Page<OrgUnit>> {

@@ -2,8 +2,7 @@
 //! HTTP handlers and by `dhis2gw create-user`.
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User};
-use serde::Deserialize;
+use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User, UserFilter};
 use serde_json::{Value, json};
 use sqlx::{PgExecutor, PgPool};
 
@@ -239,23 +238,6 @@ async fn created(db: &PgPool, actor: Actor<'_>, action: &str, input: CreateUser)
 
 pub async fn get(db: &PgPool, uid: &str) -> AppResult<UserRow> {
     find_by_uid(db, uid).await?.ok_or_else(|| AppError::NotFound(format!("User {uid} not found")))
-}
-
-/// Filters of `GET /users`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct UserFilter {
-    /// Part of the username, any case.
-    pub username: Option<String>,
-    /// Part of the email address, any case.
-    pub email: Option<String>,
-    pub role: Option<Role>,
-    pub is_active: Option<bool>,
-    /// From 1.
-    pub page: Option<i64>,
-    /// 1 to 500; 50 by default.
-    pub page_size: Option<i64>,
 }
 
 pub async fn list(db: &PgPool, filter: UserFilter) -> AppResult<Page<User>> {

@@ -1,13 +1,13 @@
 //! `GET /audit`: the audit log, for staff to read.
 
 use axum::extract::State;
-use dhis2gw_wire::{AuditEntry, ErrorBody, Page};
+use dhis2gw_wire::{AuditEntry, AuditFilter, ErrorBody, Page};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Query;
 use crate::app::AppState;
-use crate::audit::{self, AuditFilter};
+use crate::audit;
 use crate::error::AppResult;
 use crate::http::auth::{Authorized, Staff};
 

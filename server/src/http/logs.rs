@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use dhis2gw_wire::{
-    DeleteResult, ErrorBody, Message, Page, RequeueRequest, RequeueResult, Submission, SubmissionDetail,
+    DeleteResult, ErrorBody, LogFilter, Message, Page, RequeueRequest, RequeueResult, Submission, SubmissionDetail,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +12,7 @@ use super::extract::{Json, Path, Query};
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::http::auth::{Admin, AnyRole, Authorized, Operator};
-use crate::submissions::{self, LogFilter};
+use crate::submissions;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -4,7 +4,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dhis2gw_wire::{ErrorBody, ImportReport, Mapping, MappingFields, Page};
+use dhis2gw_wire::{ErrorBody, ImportReport, Mapping, MappingFields, MappingFilter, Page};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,8 +14,8 @@ use crate::app::AppState;
 use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
 use crate::http::auth::{Authorized, Operator, Staff};
+use crate::mappings;
 use crate::mappings::files::{self, Format, Upload};
-use crate::mappings::{self, MappingFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -1,7 +1,7 @@
 //! The org-unit hierarchy: search it, list its levels, and sync it from DHIS2 now.
 
 use axum::extract::State;
-use dhis2gw_wire::{ErrorBody, OrgUnit, OrgUnitLevel, OrgUnitSync, Page};
+use dhis2gw_wire::{ErrorBody, OrgUnit, OrgUnitFilter, OrgUnitLevel, OrgUnitSync, Page};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -9,7 +9,7 @@ use super::extract::Query;
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::http::auth::{Admin, Authorized, Staff};
-use crate::orgunits::{self, OrgUnitFilter};
+use crate::orgunits;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(levels)).routes(routes!(sync))

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use dhis2gw_wire::{
-    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, UpdateUser, User, UserCreated,
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, UpdateUser, User, UserCreated, UserFilter,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::audit::Actor;
 use crate::error::AppResult;
 use crate::http::auth::{Admin, Authorized};
-use crate::users::{self, UserFilter};
+use crate::users;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -10,8 +10,7 @@ pub mod files;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{Mapping, MappingFields, Page};
-use serde::Deserialize;
+use dhis2gw_wire::{Mapping, MappingFields, MappingFilter, Page};
 use serde_json::json;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
@@ -258,33 +257,6 @@ pub async fn delete(db: &PgPool, cache: &MappingCache, actor: Actor<'_>, id: i64
         .ok_or_else(|| not_found(id))?;
     changed(tx, cache, actor, "mapping.delete", &mapping).await?;
     Ok(mapping)
-}
-
-/// Filters of `GET /mappings` (the original's parameter names). Text filters match parts,
-/// any case; UID filters match exactly.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MappingFilter {
-    pub code: Option<String>,
-    pub name: Option<String>,
-    #[serde(rename = "dataSet")]
-    #[param(rename = "dataSet")]
-    pub data_set: Option<String>,
-    #[serde(rename = "dataElement")]
-    #[param(rename = "dataElement")]
-    pub data_element: Option<String>,
-    #[serde(rename = "categoryOptionCombo")]
-    #[param(rename = "categoryOptionCombo")]
-    pub category_option_combo: Option<String>,
-    /// `de` or `ou`.
-    pub what: Option<String>,
-    /// The source system (`source_name`).
-    pub source: Option<String>,
-    pub instance_name: Option<String>,
-    pub page: Option<i64>,
-    /// 1 to 500; 50 by default.
-    pub page_size: Option<i64>,
 }
 
 pub async fn list(db: &PgPool, filter: MappingFilter) -> AppResult<Page<Mapping>> {

@@ -2,8 +2,8 @@
 //! deleting.
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{Attempt, DestinationView, Page, Role, Submission, SubmissionDetail};
-use serde::{Deserialize, Serialize};
+use dhis2gw_wire::{Attempt, DestinationView, LogFilter, Page, Role, SORT_KEYS, Submission, SubmissionDetail};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -11,41 +11,6 @@ use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
 use crate::identity::AuthUser;
 use crate::query::{date_range, like_pattern, paging};
-
-/// Filters of `GET /logs` (and of batch requeue). Dates are whole days in the gateway's time
-/// zone, inclusive, or RFC 3339 instants.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct LogFilter {
-    /// One of queued, processing, succeeded, warning, failed, retrying, dead (the original's
-    /// values such as SUCCESS, ERROR, pending, retry, archived are understood).
-    pub status: Option<String>,
-    pub from_date: Option<String>,
-    pub to_date: Option<String>,
-    pub task_id: Option<String>,
-    /// The submission id.
-    pub job_id: Option<i64>,
-    pub data_set: Option<String>,
-    pub org_unit: Option<String>,
-    pub period: Option<String>,
-    /// Username of the submitter.
-    pub user: Option<String>,
-    /// Text anywhere in the partner's payload.
-    pub q: Option<String>,
-    /// One of submitted_at (the default), status, period, org_unit, data_set, user,
-    /// retry_count, last_attempt_at. Ties are broken by id, so pages never overlap.
-    pub sort: Option<String>,
-    /// `asc` or `desc` (the default). Empty values sort last either way.
-    pub order: Option<String>,
-    pub page: Option<i64>,
-    /// 1 to 500; 10 by default.
-    pub page_size: Option<i64>,
-}
-
-/// What `sort` may name: the columns of the log.
-const SORT_KEYS: [&str; 8] =
-    ["submitted_at", "status", "period", "org_unit", "data_set", "user", "retry_count", "last_attempt_at"];
 
 /// A filter checked and ready for SQL.
 #[derive(Serialize)]
@@ -91,46 +56,45 @@ fn status_of(word: &str) -> Option<&'static str> {
     })
 }
 
-impl LogFilter {
-    pub(super) fn criteria(self, caller: &AuthUser, tz: chrono_tz::Tz) -> AppResult<Criteria> {
-        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(word) => Some(status_of(word).ok_or_else(|| {
-                AppError::invalid_field(
-                    "status",
-                    format!("unknown status '{word}'; use one of {}", dhis2gw_wire::SUBMISSION_STATUSES.join(", ")),
-                )
-            })?),
-        };
-        let (from, to) = date_range(self.from_date.as_deref(), self.to_date.as_deref(), tz)?;
-        let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let sort = match blank(self.sort) {
-            None => "submitted_at",
-            Some(key) => SORT_KEYS.into_iter().find(|k| key.eq_ignore_ascii_case(k)).ok_or_else(|| {
-                AppError::invalid_field("sort", format!("unknown column '{key}'; use one of {}", SORT_KEYS.join(", ")))
-            })?,
-        };
-        let order = match blank(self.order).map(|o| o.to_ascii_lowercase()).as_deref() {
-            None | Some("desc") => "desc",
-            Some("asc") => "asc",
-            Some(other) => return Err(AppError::invalid_field("order", format!("'{other}' is neither asc nor desc"))),
-        };
-        Ok(Criteria {
-            status: status.map(str::to_string),
-            from,
-            to,
-            task_id: blank(self.task_id),
-            job_id: self.job_id,
-            data_set: blank(self.data_set),
-            org_unit: blank(self.org_unit),
-            period: blank(self.period),
-            user: blank(self.user),
-            q: blank(self.q).map(|q| like_pattern(&q)),
-            owner: (caller.role == Role::Partner).then_some(caller.id),
-            sort,
-            order,
-        })
-    }
+/// The filter checked, with what the caller may see.
+pub(super) fn criteria(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) -> AppResult<Criteria> {
+    let status = match filter.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(word) => Some(status_of(word).ok_or_else(|| {
+            AppError::invalid_field(
+                "status",
+                format!("unknown status '{word}'; use one of {}", dhis2gw_wire::SUBMISSION_STATUSES.join(", ")),
+            )
+        })?),
+    };
+    let (from, to) = date_range(filter.from_date.as_deref(), filter.to_date.as_deref(), tz)?;
+    let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let sort = match blank(filter.sort) {
+        None => "submitted_at",
+        Some(key) => SORT_KEYS.into_iter().find(|k| key.eq_ignore_ascii_case(k)).ok_or_else(|| {
+            AppError::invalid_field("sort", format!("unknown column '{key}'; use one of {}", SORT_KEYS.join(", ")))
+        })?,
+    };
+    let order = match blank(filter.order).map(|o| o.to_ascii_lowercase()).as_deref() {
+        None | Some("desc") => "desc",
+        Some("asc") => "asc",
+        Some(other) => return Err(AppError::invalid_field("order", format!("'{other}' is neither asc nor desc"))),
+    };
+    Ok(Criteria {
+        status: status.map(str::to_string),
+        from,
+        to,
+        task_id: blank(filter.task_id),
+        job_id: filter.job_id,
+        data_set: blank(filter.data_set),
+        org_unit: blank(filter.org_unit),
+        period: blank(filter.period),
+        user: blank(filter.user),
+        q: blank(filter.q).map(|q| like_pattern(&q)),
+        owner: (caller.role == Role::Partner).then_some(caller.id),
+        sort,
+        order,
+    })
 }
 
 /// The ids of every submission matching a filter (for batch requeue), newest first.
@@ -189,7 +153,7 @@ impl From<SubmissionRow> for Submission {
 
 pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Page<Submission>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 10)?;
-    let c = filter.criteria(caller, state.config.timezone())?;
+    let c = criteria(filter, caller, state.config.timezone())?;
     let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM matching_submissions($1::jsonb)"#, c.as_json(),)
         .fetch_one(&state.db)
         .await?;

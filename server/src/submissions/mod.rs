@@ -14,5 +14,5 @@ pub mod tracker;
 pub mod verdict;
 
 pub use intake::{Intake, Scope, accept, accept_data_value_set, accept_tracker, elements_out_of_scope};
-pub use log::{LogFilter, delete, get, list, purge};
+pub use log::{delete, get, list, purge};
 pub use requeue::{delete_many, requeue, requeue_one, requeue_task};

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dhis2gw_wire::{DeleteResult, RequeueRequest, RequeueResult};
+use dhis2gw_wire::{DeleteResult, LogFilter, RequeueRequest, RequeueResult};
 use serde_json::{Value, json};
 
 use super::aggregate;
 use super::intake::{Scope, build, new_task_id, org_unit_of};
-use super::log::{LogFilter, matching_ids, remove};
+use super::log::{criteria, matching_ids, remove};
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
@@ -30,7 +30,7 @@ impl Selection {
             [false, true, false] => Ok(Selection::TaskIds(request.task_ids)),
             [false, false, true] => {
                 let map: BTreeMap<String, String> = request.filter.unwrap_or_default();
-                let filter = LogFilter::from_strings(&map).map_err(|e| AppError::invalid_field("filter", e))?;
+                let filter = log_filter_from_strings(&map).map_err(|e| AppError::invalid_field("filter", e))?;
                 // `{}` would resend (or delete) every submission ever made.
                 if filter.selects_everything() {
                     return Err(AppError::invalid_field(
@@ -45,20 +45,10 @@ impl Selection {
     }
 }
 
-impl LogFilter {
-    fn selects_everything(&self) -> bool {
-        let LogFilter { status, from_date, to_date, task_id, job_id, data_set, org_unit, period, user, q, .. } = self;
-        [status, from_date, to_date, task_id, data_set, org_unit, period, user, q]
-            .iter()
-            .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()))
-            && job_id.is_none()
-    }
-
-    /// A filter from string values (`job_id`, `page` are numbers in JSON but strings in forms).
-    fn from_strings(map: &BTreeMap<String, String>) -> Result<LogFilter, String> {
-        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(map).finish();
-        serde_urlencoded::from_str(&query).map_err(|e| e.to_string())
-    }
+/// A filter from string values (`job_id`, `page` are numbers in JSON but strings in forms).
+fn log_filter_from_strings(map: &BTreeMap<String, String>) -> Result<LogFilter, String> {
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(map).finish();
+    serde_urlencoded::from_str(&query).map_err(|e| e.to_string())
 }
 
 /// The submissions a selection names, and why any part of it names none.
@@ -84,7 +74,7 @@ impl Selection {
                 Selected { ids: found.into_iter().map(|f| f.id).collect(), missing }
             }
             Selection::Filter(filter) => {
-                let criteria = filter.criteria(caller, state.config.timezone())?;
+                let criteria = criteria(*filter, caller, state.config.timezone())?;
                 Selected { ids: matching_ids(state, &criteria).await?, missing: Vec::new() }
             }
         })

@@ -22,3 +22,25 @@ pub struct AuditEntry {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: Value,
 }
+
+/// Filters of `GET /audit`. Dates are whole days in the gateway's time zone, inclusive, or
+/// RFC 3339 instants, as in `GET /logs`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AuditFilter {
+    /// Username of whoever acted (any case), or `cli`.
+    pub actor: Option<String>,
+    /// Exactly this action, e.g. `submission.delete` (`GET /audit/actions` lists them).
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    /// Text anywhere in the actor, action, target or detail, in any case.
+    pub q: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}

@@ -101,3 +101,31 @@ pub struct ImportReport {
     pub rejected: usize,
     pub rows: Vec<ImportRow>,
 }
+
+/// Filters of `GET /mappings` (the original's parameter names). Text filters match parts,
+/// any case; UID filters match exactly.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct MappingFilter {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    #[serde(rename = "dataSet")]
+    #[cfg_attr(feature = "openapi", param(rename = "dataSet"))]
+    pub data_set: Option<String>,
+    #[serde(rename = "dataElement")]
+    #[cfg_attr(feature = "openapi", param(rename = "dataElement"))]
+    pub data_element: Option<String>,
+    #[serde(rename = "categoryOptionCombo")]
+    #[cfg_attr(feature = "openapi", param(rename = "categoryOptionCombo"))]
+    pub category_option_combo: Option<String>,
+    /// `de` or `ou`.
+    pub what: Option<String>,
+    /// The source system (`source_name`).
+    pub source: Option<String>,
+    pub instance_name: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}

@@ -46,3 +46,22 @@ pub struct OrgUnitSync {
     /// Submissions (kind `metadata`) queued to push the changes to CC servers.
     pub pushes: Vec<i64>,
 }
+
+/// `GET /orgunits` filters.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct OrgUnitFilter {
+    /// Text in the name or code.
+    pub q: Option<String>,
+    pub code: Option<String>,
+    pub level: Option<i32>,
+    /// Only the children of this unit.
+    pub parent: Option<String>,
+    /// Only units below this one (any depth).
+    pub within: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}

@@ -190,3 +190,50 @@ pub struct DeleteResult {
     pub skipped: usize,
     pub errors: Vec<String>,
 }
+
+/// Filters of `GET /logs` (and of batch requeue). Dates are whole days in the gateway's time
+/// zone, inclusive, or RFC 3339 instants.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct LogFilter {
+    /// One of queued, processing, succeeded, warning, failed, retrying, dead (the original's
+    /// values such as SUCCESS, ERROR, pending, retry, archived are understood).
+    pub status: Option<String>,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    pub task_id: Option<String>,
+    /// The submission id.
+    pub job_id: Option<i64>,
+    pub data_set: Option<String>,
+    pub org_unit: Option<String>,
+    pub period: Option<String>,
+    /// Username of the submitter.
+    pub user: Option<String>,
+    /// Text anywhere in the partner's payload.
+    pub q: Option<String>,
+    /// One of submitted_at (the default), status, period, org_unit, data_set, user,
+    /// retry_count, last_attempt_at. Ties are broken by id, so pages never overlap.
+    pub sort: Option<String>,
+    /// `asc` or `desc` (the default). Empty values sort last either way.
+    pub order: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 10 by default.
+    pub page_size: Option<i64>,
+}
+
+/// What [`LogFilter::sort`] may name: the columns of the log.
+pub const SORT_KEYS: [&str; 8] =
+    ["submitted_at", "status", "period", "org_unit", "data_set", "user", "retry_count", "last_attempt_at"];
+
+impl LogFilter {
+    /// Whether the filter names no criterion at all (paging and sorting aside).
+    pub fn selects_everything(&self) -> bool {
+        let LogFilter { status, from_date, to_date, task_id, job_id, data_set, org_unit, period, user, q, .. } = self;
+        [status, from_date, to_date, task_id, data_set, org_unit, period, user, q]
+            .iter()
+            .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+            && job_id.is_none()
+    }
+}

@@ -196,3 +196,21 @@ mod tests {
         assert!(serde_json::from_str::<UpdateUser>(r#"{"pasword":"x"}"#).is_err());
     }
 }
+
+/// Filters of `GET /users`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct UserFilter {
+    /// Part of the username, any case.
+    pub username: Option<String>,
+    /// Part of the email address, any case.
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    /// From 1.
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}
