@@ -23,7 +23,9 @@ impl Pipeline {
             .header("Authorization", format!("ApiToken {}", self.partner_token))
     }
 
-    /// Polls a job's notifications until the newest says it completed.
+    /// Polls a job's notifications until the newest says it completed. Patient: a delivery
+    /// retried while DHIS2 was down waits out its backoff (1, 2, 4, 8, 16 s…; longer the longer
+    /// a loaded machine kept DHIS2 "down").
     async fn completed(&self, path: &str) -> Value {
         let started = Instant::now();
         loop {
@@ -31,7 +33,7 @@ impl Pipeline {
             if notes[0]["completed"] == true {
                 return notes;
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "{path} never completed: {notes}");
+            assert!(started.elapsed() < Duration::from_secs(60), "{path} never completed: {notes}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
