@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use dhis2_double::{Dhis2Double, Version, fixture};
-use dhis2gw::config::{Config, Secret};
+use dhis2gw::infra::config::{Config, Secret};
 use dhis2gw::startup::Application;
 use serde_json::{Value, json};
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::auth::JwtKeys;
-use crate::config::Config;
-use crate::dhis2::Dhis2Client;
-use crate::error::{AppError, AppResult};
+use crate::access::auth::JwtKeys;
+use crate::infra::config::Config;
+use crate::infra::dhis2::Dhis2Client;
+use crate::infra::error::{AppError, AppResult};
+use crate::infra::metrics::Metrics;
+use crate::infra::queue::Queue;
 use crate::mappings::MappingCache;
-use crate::metrics::Metrics;
-use crate::queue::Queue;
 
 /// What every part of the gateway reaches: pools, configuration, clients and the caches that
 /// domain operations keep up to date. HTTP handlers get it as their router's state; the scheduler and
@@ -31,9 +31,9 @@ pub struct AppState {
     /// The intake's view of the mappings; invalidated by every mapping change.
     pub mappings: Arc<MappingCache>,
     /// Recently verified API tokens and passwords; every user or token change clears them.
-    pub credentials: Arc<crate::users::KnownCredentials>,
+    pub credentials: Arc<crate::access::users::KnownCredentials>,
     /// Bounds password hashing and guesses.
-    pub sign_in: Arc<crate::auth::SignInGuard>,
+    pub sign_in: Arc<crate::access::auth::SignInGuard>,
     /// The delivery workers' pool (asynchronous commits), apart so intake never waits for it.
     pub worker_db: PgPool,
     pub metrics: Arc<Metrics>,
@@ -42,8 +42,8 @@ pub struct AppState {
     /// The synced org-unit hierarchy, as the intake checks submissions against it.
     pub hierarchy: Arc<crate::orgunits::Hierarchy>,
     /// Metadata read through the DHIS2-compatible API: the read's key → (fetched, status, body);
-    /// bounded by bytes and age ([`crate::dhis2::proxy::answer_cache`]).
-    pub dhis2_api_cache: moka::sync::Cache<String, crate::dhis2::proxy::CachedAnswer>,
+    /// bounded by bytes and age ([`crate::infra::dhis2::proxy::answer_cache`]).
+    pub dhis2_api_cache: moka::sync::Cache<String, crate::infra::dhis2::proxy::CachedAnswer>,
 }
 
 /// How long a readiness check waits for each dependency.

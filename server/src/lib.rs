@@ -1,35 +1,33 @@
 //! dhis2gw: partner systems submit health data; the gateway validates and stores it, queues
 //! it, and delivers it to DHIS2, keeping every attempt and DHIS2's answer.
 //!
-//! Reading order: [`config`] (what an operator sets), [`app`] (the context every part
-//! shares), [`startup`] (how the process comes up), [`http`] (the routes), then the domain modules they call ([`submissions`],
-//! [`mappings`], [`users`], [`auth`]) and the delivery side ([`queue`], [`delivery`],
-//! [`dhis2`], [`scheduler`]).
+//! The layers, each using only those below it (the test command checks there is no cycle):
+//!
+//! ```text
+//! main, startup            the process: CLI, wiring, serving
+//! http, scheduler          routes that parse, call one operation and shape the answer; named jobs
+//! delivery                 the workers that send queued work to DHIS2
+//! submissions              intake, the log, requeue: operations that need the whole context
+//! app                      that context: pools, clients, and the caches of the areas below
+//! mappings, servers,       domain areas that own their state, their audit entries and caches
+//!   orgunits, access
+//! infra                    configuration, PostgreSQL, the Redis queue, the DHIS2 client, errors
+//! ```
+//!
+//! Reading order: [`infra::config`] (what an operator sets), [`app`], [`startup`], [`http`],
+//! then [`submissions`], [`mappings`], [`access`], [`servers`], [`orgunits`], and the
+//! delivery side: [`delivery`], [`infra::dhis2`], [`scheduler`].
 
+pub mod access;
 pub mod app;
-pub mod audit;
-pub mod auth;
-pub mod config;
-pub mod db;
 pub mod delivery;
-pub mod dhis2;
-pub mod error;
 pub mod http;
-pub mod identity;
+pub mod infra;
 pub mod mappings;
-pub mod metrics;
 pub mod orgunits;
-pub mod overview;
-pub mod period;
-pub mod query;
-pub mod queue;
 pub mod scheduler;
-pub mod secrets;
 pub mod servers;
 pub mod startup;
 pub mod submissions;
-pub mod telemetry;
-pub mod uid;
-pub mod users;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dhis2gw::audit::Actor;
-use dhis2gw::config::{self, Config, Loaded};
-use dhis2gw::error::AppError;
+use dhis2gw::access::audit::Actor;
+use dhis2gw::access::users;
+use dhis2gw::infra::config::{self, Config, Loaded};
+use dhis2gw::infra::error::AppError;
+use dhis2gw::infra::{db, telemetry};
 use dhis2gw::startup::{self, Application};
-use dhis2gw::{db, telemetry, users};
 use dhis2gw_wire::{CreateUser, Role};
 
 #[derive(Parser)]

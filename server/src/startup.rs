@@ -12,17 +12,19 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::access::auth::JwtKeys;
+use crate::access::users;
 use crate::app::AppState;
-use crate::auth::JwtKeys;
-use crate::config::Config;
 use crate::delivery::{self, Deliverer};
-use crate::dhis2::Dhis2Client;
-use crate::error::AppError;
 use crate::http;
+use crate::infra::config::Config;
+use crate::infra::db;
+use crate::infra::dhis2::Dhis2Client;
+use crate::infra::error::AppError;
+use crate::infra::metrics::Metrics;
+use crate::infra::queue::Queue;
 use crate::mappings::MappingCache;
-use crate::metrics::Metrics;
-use crate::queue::Queue;
-use crate::{db, scheduler, servers, users};
+use crate::{scheduler, servers};
 
 pub struct Application {
     listener: TcpListener,
@@ -76,7 +78,7 @@ impl Application {
                 metrics,
                 servers,
                 hierarchy: Arc::default(),
-                dhis2_api_cache: crate::dhis2::proxy::answer_cache(),
+                dhis2_api_cache: crate::infra::dhis2::proxy::answer_cache(),
                 sign_in: Arc::default(),
             },
         })

@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query, explicit_credentials};
 use crate::app::AppState;
-use crate::error::{AppError, AppResult};
 use crate::http::auth::{Authorized, Operator, Submitter};
+use crate::infra::error::{AppError, AppResult};
 use crate::submissions::{self, Intake, Scope};
 
 // The deprecated legacy GET is still served (and documented as deprecated).

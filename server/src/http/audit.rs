@@ -6,10 +6,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Query;
+use crate::access::audit;
 use crate::app::AppState;
-use crate::audit;
-use crate::error::AppResult;
 use crate::http::auth::{Authorized, Staff};
+use crate::infra::error::AppResult;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(actions))

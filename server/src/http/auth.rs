@@ -13,11 +13,11 @@ use axum::http::request::Parts;
 use base64::Engine;
 use dhis2gw_wire::Role;
 
+use crate::access::auth;
+use crate::access::identity::AuthUser;
 use crate::app::AppState;
-use crate::auth;
-use crate::error::{AppError, AppResult};
 use crate::http::client::ClientAddr;
-use crate::identity::AuthUser;
+use crate::infra::error::{AppError, AppResult};
 
 // ---------------------------------------------------------------------------------------------
 // The Authorization header

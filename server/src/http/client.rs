@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use ipnet::IpNet;
 
 use crate::app::AppState;
-use crate::config::ServerConfig;
+use crate::infra::config::ServerConfig;
 
 /// The address of the client that made the request (behind trusted proxies: the address
 /// they say they got it from).

@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::app::AppState;
-use crate::error::AppError;
+use crate::infra::error::AppError;
 
 const PREFIX: &str = "/console";
 

@@ -14,7 +14,7 @@
 //!   job's notifications and ImportSummary, from the submission log.
 //! - `POST /api/tracker` (async by default, as in DHIS2), `GET /api/tracker/jobs/{id}` and
 //!   `/report` likewise.
-//! - Metadata reads clients make before posting ([`crate::dhis2::proxy`]: exact resources,
+//! - Metadata reads clients make before posting ([`crate::infra::dhis2::proxy`]: exact resources,
 //!   checked parameters, answers without user details) go to the primary DHIS2 and are
 //!   cached; while DHIS2 is down the cached answers are served. `/api/me` is the caller's own
 //!   gateway identity, in DHIS2's shape.
@@ -30,17 +30,17 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::client;
+use crate::access::identity::AuthUser;
+use crate::access::users;
 use crate::app::{AppState, no_primary};
-use crate::dhis2::proxy::{self, MetadataRead, Refusal, Unanswered};
-use crate::dhis2::{Answer, TrackerMode, TransportError};
-use crate::error::AppError;
 use crate::http::auth::{Authorized, Submitter};
-use crate::identity::AuthUser;
+use crate::infra::dhis2::proxy::{self, MetadataRead, Refusal, Unanswered};
+use crate::infra::dhis2::{Answer, TrackerMode, TransportError};
+use crate::infra::error::AppError;
+use crate::infra::uid;
 use crate::submissions::data_value_set::{self, ImportOptions};
 use crate::submissions::jobs::{self, Job};
 use crate::submissions::{self, Intake, tracker};
-use crate::uid;
-use crate::users;
 const DATAVALUE_IMPORT: &str = "DATAVALUE_IMPORT";
 const TRACKER_IMPORT: &str = "TRACKER_IMPORT_JOB";
 

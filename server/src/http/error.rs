@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dhis2gw_wire::ErrorBody;
 
-use crate::error::AppError;
+use crate::infra::error::AppError;
 
 /// The HTTP status of a failure.
 pub fn status(error: &AppError) -> StatusCode {

@@ -9,7 +9,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::infra::error::AppError;
 
 /// A JSON body: declared as JSON (see [`require_json`]), parsed, and a type error names its
 /// field.

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use super::client;
 use super::metrics::holds_metrics_token;
 use crate::app::AppState;
-use crate::error::AppError;
 use crate::http::auth::{Authorized, Staff};
+use crate::infra::error::AppError;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(live)).routes(routes!(ready))

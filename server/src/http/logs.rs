@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query};
 use crate::app::AppState;
-use crate::error::AppResult;
 use crate::http::auth::{Admin, AnyRole, Authorized, Operator};
+use crate::infra::error::AppResult;
 use crate::submissions;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,10 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query};
+use crate::access::audit::Actor;
 use crate::app::AppState;
-use crate::audit::Actor;
-use crate::error::{AppError, AppResult};
 use crate::http::auth::{Authorized, Operator, Staff};
+use crate::infra::error::{AppError, AppResult};
 use crate::mappings;
 use crate::mappings::files::{self, Format, Upload};
 

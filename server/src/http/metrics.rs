@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::client;
 use crate::app::AppState;
-use crate::error::{AppError, AppResult};
+use crate::infra::error::{AppError, AppResult};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -21,8 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::AppState;
-use crate::error::AppError;
-use crate::metrics::{HttpLabels, Metrics};
+use crate::infra::error::AppError;
+use crate::infra::metrics::{HttpLabels, Metrics};
 
 mod aggregate;
 mod audit;

@@ -7,8 +7,8 @@ use utoipa_axum::routes;
 
 use super::extract::Query;
 use crate::app::AppState;
-use crate::error::AppResult;
 use crate::http::auth::{Admin, Authorized, Staff};
+use crate::infra::error::AppResult;
 use crate::orgunits;
 
 pub fn router() -> OpenApiRouter<AppState> {

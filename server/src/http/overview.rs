@@ -6,8 +6,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::error::AppResult;
 use crate::http::auth::{Authorized, Staff};
+use crate::infra::error::AppResult;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(overview))
@@ -22,5 +22,5 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
 async fn overview(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<axum::Json<Overview>> {
-    Ok(axum::Json(crate::overview::overview(&state).await?))
+    Ok(axum::Json(crate::submissions::overview::overview(&state).await?))
 }

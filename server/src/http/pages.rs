@@ -17,7 +17,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
-use crate::error::{AppError, AppResult};
+use crate::infra::error::{AppError, AppResult};
 
 const BUILT_IN_TEMPLATES: [(&str, &str); 3] = [
     ("index.html", include_str!("../../templates/index.html")),

@@ -7,10 +7,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path};
+use crate::access::audit::Actor;
 use crate::app::AppState;
-use crate::audit::Actor;
-use crate::error::AppResult;
 use crate::http::auth::{Admin, Authorized, Staff};
+use crate::infra::error::AppResult;
 use crate::servers;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 
 use super::client::ClientAddr;
 use super::extract::{Json, body_error, parse_json, require_json};
+use crate::access::auth;
+use crate::access::users;
 use crate::app::AppState;
-use crate::auth;
-use crate::error::{AppError, AppResult};
 use crate::http::auth::{AnyRole, Authorized};
-use crate::users;
+use crate::infra::error::{AppError, AppResult};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use super::aggregate::idempotency_key;
 use super::extract::{Json, Query};
 use crate::app::AppState;
-use crate::error::AppResult;
 use crate::http::auth::{Authorized, Submitter};
+use crate::infra::error::AppResult;
 use crate::submissions;
 
 pub fn router() -> OpenApiRouter<AppState> {

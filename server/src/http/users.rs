@@ -9,11 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query};
+use crate::access::audit::Actor;
+use crate::access::users;
 use crate::app::AppState;
-use crate::audit::Actor;
-use crate::error::AppResult;
 use crate::http::auth::{Admin, Authorized};
-use crate::users;
+use crate::infra::error::AppResult;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,8 +11,8 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::{MappingCache, MappingRow, normalize, problems};
-use crate::audit::{self, Actor};
-use crate::error::{AppError, AppResult, on_unique};
+use crate::access::audit::{self, Actor};
+use crate::infra::error::{AppError, AppResult, on_unique};
 
 /// Largest number of data rows one file may hold.
 const MAX_ROWS: usize = 100_000;

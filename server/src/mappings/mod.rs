@@ -14,11 +14,11 @@ use dhis2gw_wire::{Mapping, MappingFields, MappingFilter, Page};
 use serde_json::json;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
-use crate::audit::{self, Actor};
-use crate::config::MappingScheme;
-use crate::error::{AppError, AppResult, on_unique};
-use crate::query::{like_pattern, paging};
-use crate::uid;
+use crate::access::audit::{self, Actor};
+use crate::infra::config::MappingScheme;
+use crate::infra::error::{AppError, AppResult, on_unique};
+use crate::infra::query::{like_pattern, paging};
+use crate::infra::uid;
 
 pub(crate) struct MappingRow {
     id: i64,

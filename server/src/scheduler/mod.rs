@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::app::AppState;
-use crate::error::AppError;
+use crate::infra::error::AppError;
 use sweep::Swept;
 
 /// Every 15 seconds: a server seen down and then up again has its retries brought forward,
@@ -106,7 +106,7 @@ fn health(state: AppState) -> Run {
 
 fn prune(state: AppState) -> Run {
     Box::pin(async move {
-        let (attempts, tokens) = crate::auth::prune(&state.db).await?;
+        let (attempts, tokens) = crate::access::auth::prune(&state.db).await?;
         if attempts + tokens > 0 {
             tracing::info!(attempts, tokens, "forgot old sign-in attempts and unusable refresh tokens");
         }

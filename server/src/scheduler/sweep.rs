@@ -8,7 +8,7 @@
 
 use sqlx::PgPool;
 
-use crate::queue::Queue;
+use crate::infra::queue::Queue;
 
 /// How long a delivery may be overdue before its job is taken for lost.
 const STALE: std::time::Duration = std::time::Duration::from_secs(60);

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
-use crate::error::{AppError, AppResult};
+use crate::infra::error::{AppError, AppResult};
 
 /// Cloud metadata services reached by name.
 const METADATA_HOSTS: [&str; 3] = ["metadata.google.internal", "metadata.goog", "metadata"];

@@ -6,7 +6,7 @@
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
+use crate::infra::config::Secret;
 
 pub struct CredentialsKey(LessSafeKey);
 

@@ -17,13 +17,13 @@ use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use tokio::sync::Semaphore;
 
-use crate::audit::{self, Actor};
-use crate::config::Config;
-use crate::dhis2::{Auth, Dhis2Client};
-use crate::error::{AppError, AppResult, on_unique};
-use crate::metrics::Metrics;
-use crate::queue::Queue;
-use crate::uid;
+use crate::access::audit::{self, Actor};
+use crate::infra::config::Config;
+use crate::infra::dhis2::{Auth, Dhis2Client};
+use crate::infra::error::{AppError, AppResult, on_unique};
+use crate::infra::metrics::Metrics;
+use crate::infra::queue::Queue;
+use crate::infra::uid;
 
 mod address;
 mod credentials;

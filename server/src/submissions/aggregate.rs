@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
-use crate::config::MappingScheme;
-use crate::error::AppError;
+use crate::infra::config::MappingScheme;
+use crate::infra::error::AppError;
+use crate::infra::period::Period;
+use crate::infra::uid;
 use crate::mappings::{Lookup, Target};
-use crate::period::Period;
-use crate::uid;
 
 /// DHIS2 refuses longer comments (E8125) and text values beyond this.
 const MAX_COMMENT_CHARS: usize = 5000;

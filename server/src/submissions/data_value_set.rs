@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::error::{AppError, AppResult};
+use crate::infra::error::{AppError, AppResult};
 
 const SET_FIELDS: [&str; 4] = ["dataSet", "period", "orgUnit", "attributeOptionCombo"];
 const VALUE_TEXT_FIELDS: [&str; 6] =
@@ -116,7 +116,7 @@ impl ImportOptions {
 
 fn id_scheme(value: &str) -> bool {
     match value.split_once(':') {
-        Some((prefix, attribute)) => prefix.eq_ignore_ascii_case("attribute") && crate::uid::is_valid(attribute),
+        Some((prefix, attribute)) => prefix.eq_ignore_ascii_case("attribute") && crate::infra::uid::is_valid(attribute),
         None => ["uid", "code", "name", "id"].iter().any(|scheme| scheme.eq_ignore_ascii_case(value)),
     }
 }

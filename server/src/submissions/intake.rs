@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 use super::data_value_set::{self, ImportOptions};
 use super::verdict::{Check, check_with_dhis2};
 use super::{aggregate, tracker};
+use crate::access::identity::AuthUser;
 use crate::app::{AppState, no_primary};
-use crate::error::{AppError, AppResult};
-use crate::identity::AuthUser;
+use crate::infra::error::{AppError, AppResult};
+use crate::infra::uid;
 use crate::mappings::ScopeMappings;
-use crate::uid;
 
 /// Where the mappings of a submission come from (`?source_name=&instance_name=`).
 #[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]

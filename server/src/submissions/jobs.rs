@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::error::AppResult;
-use crate::identity::AuthUser;
+use crate::access::identity::AuthUser;
+use crate::infra::error::AppResult;
 
 /// How often a synchronous post looks whether DHIS2 has answered.
 const WAIT_STEP: Duration = Duration::from_millis(100);

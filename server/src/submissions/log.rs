@@ -6,11 +6,11 @@ use dhis2gw_wire::{Attempt, DestinationView, LogFilter, Page, Role, SORT_KEYS, S
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::access::audit::{self, Actor};
+use crate::access::identity::AuthUser;
 use crate::app::AppState;
-use crate::audit::{self, Actor};
-use crate::error::{AppError, AppResult};
-use crate::identity::AuthUser;
-use crate::query::{date_range, like_pattern, paging};
+use crate::infra::error::{AppError, AppResult};
+use crate::infra::query::{date_range, like_pattern, paging};
 
 /// A filter checked and ready for SQL.
 #[derive(Serialize)]

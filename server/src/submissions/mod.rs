@@ -9,6 +9,7 @@ pub mod intake;
 pub mod jobs;
 pub mod log;
 pub mod org_unit_push;
+pub mod overview;
 pub mod requeue;
 pub mod tracker;
 pub mod verdict;

@@ -6,10 +6,10 @@ use dhis2gw_wire::OrgUnitSync;
 use serde_json::{Value, json};
 
 use super::intake::queue_push;
+use crate::access::audit::{self, Actor};
+use crate::access::identity::AuthUser;
 use crate::app::AppState;
-use crate::audit::{self, Actor};
-use crate::error::AppResult;
-use crate::identity::AuthUser;
+use crate::infra::error::AppResult;
 use crate::orgunits::{self, Changes};
 
 /// Syncs, then queues the pushes of what changed to the CC servers configured for them. A

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use super::aggregate;
 use super::intake::{Scope, build, new_task_id, org_unit_of};
 use super::log::{criteria, matching_ids, remove};
+use crate::access::audit::{self, Actor};
+use crate::access::identity::AuthUser;
 use crate::app::AppState;
-use crate::audit::{self, Actor};
-use crate::error::{AppError, AppResult};
-use crate::identity::AuthUser;
+use crate::infra::error::{AppError, AppResult};
 
 /// Which submissions a batch requeue or delete is for.
 enum Selection {

@@ -9,8 +9,8 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{AppError, AppResult};
-use crate::uid;
+use crate::infra::error::{AppError, AppResult};
+use crate::infra::uid;
 
 /// The kinds of tracker object, as DHIS2 names them in reports.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::aggregate;
 use crate::app::AppState;
-use crate::dhis2::{TrackerMode, summary};
+use crate::infra::dhis2::{TrackerMode, summary};
 
 /// What DHIS2 is asked to check without storing anything.
 #[derive(Clone, Copy)]

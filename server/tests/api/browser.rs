@@ -21,7 +21,7 @@ fn repository() -> PathBuf {
 }
 
 /// A gateway serving the built console, with the DHIS2 test double behind it.
-async fn gateway_with_console(adjust: impl FnOnce(&mut dhis2gw::config::Config)) -> Pipeline {
+async fn gateway_with_console(adjust: impl FnOnce(&mut dhis2gw::infra::config::Config)) -> Pipeline {
     let ui = repository().join("ui");
     let dist = ui.join("dist");
     assert!(

@@ -2,7 +2,7 @@
 
 use std::sync::Once;
 
-use dhis2gw::config::{Config, Secret};
+use dhis2gw::infra::config::{Config, Secret};
 use dhis2gw::startup::Application;
 use dhis2gw_wire::{CreateUser, Role, TokenResponse};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -65,7 +65,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config();
     adjust(&mut config);
     TRACING.call_once(|| {
-        dhis2gw::telemetry::init(&config).expect("logging to stdout starts");
+        dhis2gw::infra::telemetry::init(&config).expect("logging to stdout starts");
     });
     let queue_prefix = config.server.queue_prefix.clone();
     let app = Application::build(config).await.expect("gateway starts");
@@ -100,7 +100,7 @@ impl TestApp {
             is_active: true,
             ..Default::default()
         };
-        let row = dhis2gw::users::insert(&self.db, input).await.expect("user created");
+        let row = dhis2gw::access::users::insert(&self.db, input).await.expect("user created");
         let tokens = self.sign_in(username, PASSWORD).await;
         TestUser { uid: row.uid, jwt: tokens.token, refresh_token: tokens.refresh_token }
     }

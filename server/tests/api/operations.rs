@@ -61,7 +61,7 @@ async fn metrics_count_requests_submissions_deliveries_and_dhis2_answers() {
 
 #[tokio::test]
 async fn with_a_metrics_token_only_its_bearer_may_scrape() {
-    let app = spawn_app_with(|c| c.server.metrics_token = dhis2gw::config::Secret::new("scrape-secret")).await;
+    let app = spawn_app_with(|c| c.server.metrics_token = dhis2gw::infra::config::Secret::new("scrape-secret")).await;
     let scrape_with = |auth: Option<&'static str>| {
         let request = app.request(Method::GET, "/metrics");
         let request = match auth {

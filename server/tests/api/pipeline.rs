@@ -18,12 +18,12 @@ pub struct Pipeline {
     pub partner_token: String,
 }
 
-pub async fn pipeline(version: Version, adjust: impl FnOnce(&mut dhis2gw::config::Config)) -> Pipeline {
+pub async fn pipeline(version: Version, adjust: impl FnOnce(&mut dhis2gw::infra::config::Config)) -> Pipeline {
     let dhis2 = Dhis2Double::start(version).await;
     let app = spawn_app_with(|c| {
         c.api.dhis2_base_url = dhis2.base_url();
         c.api.dhis2_user = dhis2_double::USERNAME.into();
-        c.api.dhis2_password = dhis2gw::config::Secret::new(dhis2_double::PASSWORD);
+        c.api.dhis2_password = dhis2gw::infra::config::Secret::new(dhis2_double::PASSWORD);
         c.api.retry_cron_expression = "*/1 * * * * *".into();
         c.api.dhis2_timeout = 2;
         c.server.request_process_interval = 1;
@@ -313,8 +313,8 @@ async fn dry_run_asks_dhis2_and_stores_nothing() {
 async fn a_base_url_ending_in_api_and_pat_authentication_work() {
     let p = pipeline(Version::V2_43, |c| {
         c.api.dhis2_base_url.push_str("/api/");
-        c.api.dhis2_pat = dhis2gw::config::Secret::new(dhis2_double::PAT);
-        c.api.dhis2_auth_method = Some(dhis2gw::config::AuthMethod::Pat);
+        c.api.dhis2_pat = dhis2gw::infra::config::Secret::new(dhis2_double::PAT);
+        c.api.dhis2_auth_method = Some(dhis2gw::infra::config::AuthMethod::Pat);
     })
     .await;
     let id = p.submit(json!({"positives": 1})).await;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use dhis2_double::{Version, fixture};
-use dhis2gw::audit::Actor;
+use dhis2gw::access::audit::Actor;
 use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -656,7 +656,8 @@ async fn stored_credentials_are_bound_to_their_server_and_old_ones_are_resealed(
             first.request(Method::POST, "/api/v2/servers").bearer_auth(&admin.jwt).json(&body).send().await.unwrap();
         uids.push(expect_json(r, StatusCode::CREATED).await["uid"].as_str().unwrap().to_string());
     }
-    let key = dhis2gw::servers::CredentialsKey::from_config(&dhis2gw::config::Secret::new(CREDENTIALS_KEY)).unwrap();
+    let key =
+        dhis2gw::servers::CredentialsKey::from_config(&dhis2gw::infra::config::Secret::new(CREDENTIALS_KEY)).unwrap();
     // cc-a as an older gateway stored it (not bound to a server); cc-b holding cc-a's value.
     let cc_a_sealed: Vec<u8> = sqlx::query_scalar("SELECT password_enc FROM dhis2_servers WHERE name = 'cc-a'")
         .fetch_one(&first.db)
@@ -864,7 +865,8 @@ async fn servers_added_through_the_api_are_not_connected_to_at_inner_addresses()
     let admin = strict.user("admin", Role::Admin).await;
     // Servers added while inner addresses were allowed (or a name that resolved elsewhere
     // then), as the API stores them.
-    let key = dhis2gw::servers::CredentialsKey::from_config(&dhis2gw::config::Secret::new(CREDENTIALS_KEY)).unwrap();
+    let key =
+        dhis2gw::servers::CredentialsKey::from_config(&dhis2gw::infra::config::Secret::new(CREDENTIALS_KEY)).unwrap();
     for (name, host) in [("cc-literal", "127.0.0.1"), ("cc-name", "localhost")] {
         let input = dhis2gw_wire::ServerInput {
             name: Some(name.into()),

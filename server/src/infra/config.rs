@@ -1093,7 +1093,7 @@ mod tests {
 
     #[test]
     fn the_packaged_configuration_loads_and_names_every_key() {
-        let shipped = include_str!("../../packaging/deb/dhis2gw.yml");
+        let shipped = include_str!("../../../packaging/deb/dhis2gw.yml");
         let l = load(shipped, &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_CREDENTIALS_KEY", SECRET)]).unwrap();
         assert_eq!(l.config.server.logdir, "/var/log/dhis2gw");
         assert_eq!(l.config.server.jwt_secret_file, "/etc/dhis2gw/jwt.secret");

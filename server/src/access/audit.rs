@@ -4,10 +4,10 @@ use dhis2gw_wire::{AuditEntry, AuditFilter, Page};
 use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::error::AppResult;
-use crate::identity::AuthUser;
-use crate::query::date_range;
-use crate::query::{like_pattern, paging};
+use crate::access::identity::AuthUser;
+use crate::infra::error::AppResult;
+use crate::infra::query::date_range;
+use crate::infra::query::{like_pattern, paging};
 
 /// Who acted: a signed-in user, or the command line.
 pub enum Actor<'a> {

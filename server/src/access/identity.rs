@@ -1,5 +1,5 @@
 //! Who is calling: the identity every operation a user starts receives, checked by
-//! [`crate::auth`] and recorded by [`crate::audit`].
+//! [`crate::access::auth`] and recorded by [`crate::access::audit`].
 
 use dhis2gw_wire::Role;
 

@@ -19,11 +19,11 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
-use crate::config::Config;
-use crate::dhis2::summary::{self, Interpretation, Verdict};
-use crate::dhis2::{Answer, TrackerMode, TransportError};
-use crate::metrics::Metrics;
-use crate::queue::{DeliveryJob, Queue};
+use crate::infra::config::Config;
+use crate::infra::dhis2::summary::{self, Interpretation, Verdict};
+use crate::infra::dhis2::{Answer, TrackerMode, TransportError};
+use crate::infra::metrics::Metrics;
+use crate::infra::queue::{DeliveryJob, Queue};
 use crate::servers::{Connection, Registry};
 use crate::submissions::verdict::conflict_view;
 

@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-use crate::config::Config;
+use crate::infra::config::Config;
 
 /// The migrations built into the binary from the repository's `migrations/` folder.
 static EMBEDDED: Migrator = sqlx::migrate!("../migrations");
@@ -77,7 +77,7 @@ pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("server.migrations_dir: cannot read migrations in {}", dir.display()))?;
         &from_dir
-    } else if *configured == crate::config::ServerConfig::default().migrations_dir {
+    } else if *configured == crate::infra::config::ServerConfig::default().migrations_dir {
         // The documented default only exists where the Debian package is installed.
         &EMBEDDED
     } else {

@@ -1,6 +1,6 @@
 //! Authentication: JWT access tokens, rotating refresh tokens, partner API tokens, and
 //! throttled password sign-in, with plain arguments. Reading the `Authorization` header and
-//! checking a route's role is the HTTP layer's (`http/auth.rs`); hashing is [`crate::secrets`]'.
+//! checking a route's role is the HTTP layer's (`http/auth.rs`); hashing is [`crate::access::secrets`]'.
 
 use chrono::{DateTime, Duration, Utc};
 use dhis2gw_wire::{Role, TokenResponse};
@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::config::ServerConfig;
-use crate::error::{AppError, AppResult};
-use crate::secrets::{random_token, token_hash, verify_password};
-use crate::users;
+use crate::access::secrets::{random_token, token_hash, verify_password};
+use crate::access::users;
+use crate::infra::config::ServerConfig;
+use crate::infra::error::{AppError, AppResult};
 
 const ISSUER: &str = "dhis2gw";
 

@@ -11,7 +11,7 @@ use apalis_redis::{Config as RedisQueueConfig, RedisStorage};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use crate::config::Config;
+use crate::infra::config::Config;
 
 /// The one kind of job: deliver a submission to one destination.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use dhis2gw_wire::{DailyCounts, LastDeliveryError, Overview, QueueDepth, StatusCounts};
 
 use crate::app::AppState;
-use crate::error::AppResult;
+use crate::infra::error::AppResult;
 
 /// Days the daily series covers, today included.
 const DAYS: u64 = 30;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::config::{ApiConfig, AuthMethod};
-use crate::metrics::Metrics;
+use crate::infra::config::{ApiConfig, AuthMethod};
+use crate::infra::metrics::Metrics;
 
 /// How long a server's reported version is trusted before it is asked again.
 const VERSION_TTL: Duration = Duration::from_secs(600);

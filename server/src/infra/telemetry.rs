@@ -10,7 +10,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::{Config, LogFormat};
+use crate::infra::config::{Config, LogFormat};
 
 /// Log files are `dhis2gw.log.YYYY-MM-DD` (UTC dates).
 const LOG_FILE_PREFIX: &str = "dhis2gw.log";

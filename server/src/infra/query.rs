@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 
-use crate::error::{AppError, AppResult};
+use crate::infra::error::{AppError, AppResult};
 
 pub const MAX_PAGE_SIZE: i64 = 500;
 

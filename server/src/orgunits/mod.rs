@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::config::Config;
-use crate::dhis2::Dhis2Client;
-use crate::error::{AppError, AppResult};
-use crate::query::{like_pattern, paging};
+use crate::infra::config::Config;
+use crate::infra::dhis2::Dhis2Client;
+use crate::infra::error::{AppError, AppResult};
+use crate::infra::query::{like_pattern, paging};
 
 /// Units read from DHIS2 per request.
 const PAGE_SIZE: usize = 500;

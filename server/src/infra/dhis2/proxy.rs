@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::Dhis2Client;
-use crate::uid;
+use crate::infra::uid;
 
 /// Collections a client may list or read one object of.
 const COLLECTIONS: [&str; 4] = ["dataSets", "dataElements", "categoryCombos", "organisationUnits"];

@@ -6,11 +6,11 @@ use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, 
 use serde_json::{Value, json};
 use sqlx::{PgExecutor, PgPool};
 
-use crate::audit::{self, Actor};
-use crate::error::{AppError, AppResult, on_unique};
-use crate::query::{like_pattern, paging};
-use crate::secrets;
-use crate::uid;
+use crate::access::audit::{self, Actor};
+use crate::access::secrets;
+use crate::infra::error::{AppError, AppResult, on_unique};
+use crate::infra::query::{like_pattern, paging};
+use crate::infra::uid;
 
 const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_CHARS: usize = 1024;

@@ -1,0 +1,9 @@
+//! Who may do what, and who did: users and their partner API tokens ([`users`]), signing in
+//! and checking credentials ([`auth`]), the caller every operation receives ([`identity`]),
+//! the hashes secrets are kept as ([`secrets`]), and the audit log ([`audit`]).
+
+pub mod audit;
+pub mod auth;
+pub mod identity;
+pub mod secrets;
+pub mod users;

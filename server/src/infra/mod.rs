@@ -1,0 +1,15 @@
+//! What the domain stands on, knowing nothing of it: the configuration ([`config`]),
+//! PostgreSQL ([`db`]) and the Redis queue ([`queue`]), the DHIS2 Web API client ([`dhis2`]),
+//! the one error type ([`error`]), logs ([`telemetry`]) and metrics ([`metrics`]), and small
+//! shared rules: UIDs ([`uid`]), DHIS2 periods ([`period`]), paging and search ([`query`]).
+
+pub mod config;
+pub mod db;
+pub mod dhis2;
+pub mod error;
+pub mod metrics;
+pub mod period;
+pub mod query;
+pub mod queue;
+pub mod telemetry;
+pub mod uid;
