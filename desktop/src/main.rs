@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
+use dhis2gw_wire::console::Settings;
 use serde::Serialize;
-use serde_json::Value;
 use tauri::{AppHandle, Manager, WebviewWindow};
 use tauri_plugin_dialog::DialogExt;
 
@@ -27,13 +27,13 @@ fn settings_path(app: &AppHandle) -> Result<PathBuf, String> {
 }
 
 #[tauri::command]
-fn load_settings(app: AppHandle) -> Value {
-    let saved = settings_path(&app).map(|p| settings::load(&p)).unwrap_or_else(|_| Value::Object(Default::default()));
+fn load_settings(app: AppHandle) -> Settings {
+    let saved = settings_path(&app).map(|p| settings::load(&p)).unwrap_or_default();
     settings::with_default_gateway(saved, std::env::var("DHIS2GW_GATEWAY").ok())
 }
 
 #[tauri::command]
-fn save_settings(app: AppHandle, settings: Value) -> Result<(), String> {
+fn save_settings(app: AppHandle, settings: Settings) -> Result<(), String> {
     settings::save(&settings_path(&app)?, &settings)
 }
 

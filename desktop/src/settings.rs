@@ -4,35 +4,25 @@
 use std::io::Write;
 use std::path::Path;
 
-use serde_json::Value;
+use dhis2gw_wire::console::Settings;
 
 pub const FILE_NAME: &str = "settings.json";
 
-/// The settings saved last; an empty object when there are none or the file is unreadable.
-pub fn load(path: &Path) -> Value {
-    std::fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| Value::Object(Default::default()))
+/// The settings saved last; the defaults when there are none or the file is unreadable.
+pub fn load(path: &Path) -> Settings {
+    std::fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
 }
 
 /// Offers `gateway` (from `DHIS2GW_GATEWAY`, set by `packaging/dev.sh run`) on the sign-in screen
 /// when no gateway has been used yet.
-pub fn with_default_gateway(mut settings: Value, gateway: Option<String>) -> Value {
-    let known = settings.get("gateways").and_then(Value::as_array).is_some_and(|g| !g.is_empty());
-    if let (false, Some(gateway), Some(map)) =
-        (known, gateway.filter(|g| !g.trim().is_empty()), settings.as_object_mut())
-    {
-        map.insert("gateways".into(), Value::from(vec![gateway]));
+pub fn with_default_gateway(mut settings: Settings, gateway: Option<String>) -> Settings {
+    if let (true, Some(gateway)) = (settings.gateways.is_empty(), gateway.filter(|g| !g.trim().is_empty())) {
+        settings.gateways = vec![gateway];
     }
     settings
 }
 
-pub fn save(path: &Path, settings: &Value) -> Result<(), String> {
-    if !settings.is_object() {
-        return Err("settings must be a JSON object".into());
-    }
+pub fn save(path: &Path, settings: &Settings) -> Result<(), String> {
     let dir = path.parent().ok_or("the settings path has no folder")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let temp = path.with_extension("json.tmp");
@@ -51,15 +41,17 @@ pub fn save(path: &Path, settings: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn settings_round_trip_privately_and_bad_files_read_as_empty() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join(FILE_NAME);
-        assert_eq!(load(&path), json!({}));
-        let settings =
-            json!({"gateways": ["https://gw.example.org"], "refresh_tokens": {"https://gw.example.org": "r1"}});
+        assert_eq!(load(&path), Settings::default());
+        let settings = Settings {
+            gateways: vec!["https://gw.example.org".into()],
+            refresh_tokens: [("https://gw.example.org".into(), "r1".into())].into(),
+            ..Default::default()
+        };
         save(&path, &settings).unwrap();
         assert_eq!(load(&path), settings);
         #[cfg(unix)]
@@ -68,16 +60,15 @@ mod tests {
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         std::fs::write(&path, b"{not json").unwrap();
-        assert_eq!(load(&path), json!({}));
-        assert!(save(&path, &json!([1])).is_err());
+        assert_eq!(load(&path), Settings::default());
     }
 
     #[test]
     fn a_default_gateway_is_offered_only_before_any_was_used() {
-        let offered = with_default_gateway(json!({}), Some("http://localhost:9090".into()));
-        assert_eq!(offered["gateways"], json!(["http://localhost:9090"]));
-        let used = json!({"gateways": ["https://gw.example.org"]});
+        let offered = with_default_gateway(Settings::default(), Some("http://localhost:9090".into()));
+        assert_eq!(offered.gateways, ["http://localhost:9090"]);
+        let used = Settings { gateways: vec!["https://gw.example.org".into()], ..Default::default() };
         assert_eq!(with_default_gateway(used.clone(), Some("http://localhost:9090".into())), used);
-        assert_eq!(with_default_gateway(json!({}), None), json!({}));
+        assert_eq!(with_default_gateway(Settings::default(), None), Settings::default());
     }
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 pub mod common;
+pub mod console;
 pub mod mappings;
 pub mod orgunits;
 pub mod overview;
