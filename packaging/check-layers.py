@@ -23,6 +23,7 @@ CRATES = {
     "wire": ROOT / "server/wire/src/lib.rs",
     "dhis2-double (lib)": ROOT / "server/dhis2-double/src/lib.rs",
     "dhis2-double (bin)": ROOT / "server/dhis2-double/src/main.rs",
+    "test-support": ROOT / "server/test-support/src/lib.rs",
     "ui (lib)": ROOT / "ui/src/lib.rs",
     "ui (bin)": ROOT / "ui/src/main.rs",
     "desktop": ROOT / "desktop/src/main.rs",

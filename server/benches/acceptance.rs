@@ -15,30 +15,22 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dhis2_double::{Dhis2Double, Version, fixture};
+use dhis2gw_test_support::{TestDatabase, gateway_command};
 use serde_json::{Value, json};
 
 const SUBMISSIONS: usize = 10_000;
 const CLIENTS: usize = 16;
 const JWT_SECRET: &str = "acceptance-secret-acceptance-secret!";
 
-fn postgres() -> String {
-    std::env::var("DHIS2GW_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
 struct Gateway {
     child: Child,
 }
 
 impl Gateway {
-    fn start(run: &str, dhis2: &Dhis2Double, port: u16) -> Gateway {
-        let empty = std::env::temp_dir().join(format!("dhis2gw-acceptance-{run}.yml"));
-        std::fs::write(&empty, "").unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_dhis2gw"))
-            .arg("--config")
-            .arg(&empty)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DHIS2GW_DB", format!("{}/dhis2gw_acceptance_{run}", postgres()))
+    fn start(run: &str, dhis2: &Dhis2Double, port: u16, database: &TestDatabase) -> Gateway {
+        let scratch = std::env::temp_dir().join(format!("dhis2gw-acceptance-{run}"));
+        let child = gateway_command(env!("CARGO_BIN_EXE_dhis2gw"), &scratch, &[])
+            .env("DHIS2GW_DB", &database.url)
             .env("DHIS2GW_QUEUE_PREFIX", format!("acceptance_{run}"))
             .env("DHIS2GW_JWT_SECRET", JWT_SECRET)
             .env("DHIS2GW_HOST", "127.0.0.1")
@@ -120,11 +112,12 @@ fn submission(n: usize) -> Value {
 #[tokio::main]
 async fn main() {
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let database = TestDatabase::new();
     let dhis2 = Dhis2Double::start(Version::V2_40).await;
     dhis2.set_latency(Duration::from_millis(20));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut gateway = Some(Gateway::start(&run, &dhis2, port));
+    let mut gateway = Some(Gateway::start(&run, &dhis2, port, &database));
     ready(&base).await;
     let client = reqwest::Client::new();
     let jwt = client
@@ -195,7 +188,7 @@ async fn main() {
             killed = true;
             println!("SIGKILL to the gateway after {} answers", answers.len());
             gateway.take().unwrap().kill_hard();
-            gateway = Some(Gateway::start(&run, &dhis2, port));
+            gateway = Some(Gateway::start(&run, &dhis2, port, &database));
         }
     }
     let intake = started.elapsed();
@@ -214,7 +207,7 @@ async fn main() {
     );
 
     // Wait until every accepted submission is final.
-    let db = sqlx::PgPool::connect(&format!("{}/dhis2gw_acceptance_{run}", postgres())).await.unwrap();
+    let db = sqlx::PgPool::connect(&database.url).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(1200);
     loop {
         let open: i64 = sqlx::query_scalar(

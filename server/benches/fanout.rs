@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use dhis2_double::{Dhis2Double, Version, fixture};
 use dhis2gw::infra::config::{Config, Secret};
 use dhis2gw::startup::Application;
+use dhis2gw_test_support::TestDatabase;
 use serde_json::{Value, json};
 
 const HOURS: usize = 24;
@@ -23,15 +24,10 @@ const TRACKER_PER_HOUR: usize = 8;
 /// The hours of the day during which the second CC server is down.
 const OUTAGE: std::ops::Range<usize> = 8..11;
 
-fn postgres() -> String {
-    std::env::var("DHIS2GW_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn config(conf_dir: &str) -> Config {
+fn config(conf_dir: &str, database: &TestDatabase) -> Config {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let postgres = postgres();
     let mut c = Config::default();
-    c.database.uri.0 = format!("{postgres}/dhis2gw_fanout_{id}");
+    c.database.uri.0 = database.url.clone();
     c.server.host = "127.0.0.1".into();
     c.server.port = 0;
     c.server.queue_prefix = format!("fanout_{id}");
@@ -99,7 +95,8 @@ async fn main() {
     let server = |name: &str, d: &Dhis2Double| json!({"name": name, "base_url": d.base_url(), "username": dhis2_double::USERNAME, "password": dhis2_double::PASSWORD});
     let servers = json!({"servers": [server("cc-east", &east), server("cc-west", &west)]});
     std::fs::write(conf_dir.join("cc.yml"), serde_yaml_ng::to_string(&servers).unwrap()).unwrap();
-    let mut config = config(&conf_dir.display().to_string());
+    let database = TestDatabase::new();
+    let mut config = config(&conf_dir.display().to_string(), &database);
     config.api.dhis2_base_url = primary.base_url();
     config.api.dhis2_user = dhis2_double::USERNAME.into();
     config.api.dhis2_password = Secret::new(dhis2_double::PASSWORD);
@@ -236,11 +233,8 @@ async fn main() {
         drained.as_secs_f64()
     );
     std::fs::remove_dir_all(&conf_dir).ok();
-    let database = db.connect_options().get_database().unwrap_or_default().to_string();
     db.close().await;
-    let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres())).await.unwrap();
-    let drop = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
-    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await.ok();
+    drop(database);
     if failures.is_empty() {
         println!("PASSED: every destination holds every accepted value");
     } else {

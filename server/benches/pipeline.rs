@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dhis2_double::{Dhis2Double, Version, fixture};
+use dhis2gw_test_support::{TestDatabase, gateway_command, redis_address};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 32;
@@ -25,14 +26,6 @@ const LATENCY: Duration = Duration::from_millis(50);
 /// The documented default of `server.max_concurrent`.
 const MAX_CONCURRENT: u64 = 5;
 const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret";
-
-fn postgres() -> String {
-    std::env::var("DHIS2GW_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn redis() -> String {
-    std::env::var("DHIS2GW_TEST_REDIS").unwrap_or_else(|_| "127.0.0.1:6379".into())
-}
 
 struct Gateway {
     child: Child,
@@ -58,17 +51,12 @@ impl Gateway {
     }
 }
 
-async fn start_gateway(dhis2: &Dhis2Double, run: &str) -> Gateway {
+async fn start_gateway(dhis2: &Dhis2Double, run: &str, database: &TestDatabase) -> Gateway {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-    let empty = std::env::temp_dir().join(format!("dhis2gw-bench-{run}.yml"));
-    std::fs::write(&empty, "").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dhis2gw"))
-        .arg("--config")
-        .arg(&empty)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DHIS2GW_DB", format!("{}/dhis2gw_bench_{run}", postgres()))
-        .env("DHIS2GW_REDIS", redis())
+    let scratch = std::env::temp_dir().join(format!("dhis2gw-bench-{run}"));
+    let mut child = gateway_command(env!("CARGO_BIN_EXE_dhis2gw"), &scratch, &[])
+        .env("DHIS2GW_DB", &database.url)
+        .env("DHIS2GW_REDIS", redis_address())
         .env("DHIS2GW_QUEUE_PREFIX", format!("bench_{run}"))
         .env("DHIS2GW_JWT_SECRET", JWT_SECRET)
         .env("DHIS2GW_HOST", "127.0.0.1")
@@ -157,9 +145,10 @@ async fn main() {
     let intake_only = std::env::var("BENCH_INTAKE_ONLY").is_ok_and(|v| v == "1");
     let dhis2 = Dhis2Double::start(Version::V2_40).await;
     dhis2.set_latency(if intake_only { Duration::from_secs(3600) } else { LATENCY });
-    let gateway = start_gateway(&dhis2, &run).await;
+    let database = TestDatabase::new();
+    let gateway = start_gateway(&dhis2, &run, &database).await;
     let token = prepare(&gateway).await;
-    let db = sqlx::PgPool::connect(&format!("{}/dhis2gw_bench_{run}", postgres())).await.unwrap();
+    let db = sqlx::PgPool::connect(&database.url).await.unwrap();
 
     // 1. Intake.
     let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().unwrap();
@@ -223,9 +212,6 @@ async fn main() {
     println!("peak RSS:  {:.0} MB (target <= 150 MB)", gateway.peak_rss_mb());
     drop(gateway);
     db.close().await;
-    let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres())).await.unwrap();
-    let drop_db = format!("DROP DATABASE IF EXISTS dhis2gw_bench_{run} WITH (FORCE)");
-    sqlx::query(sqlx::AssertSqlSafe(drop_db)).execute(&admin).await.unwrap();
 }
 
 /// Measures deliveries per second over the drain of the intake's backlog.

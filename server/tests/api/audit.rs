@@ -4,7 +4,7 @@ use dhis2gw_wire::{AuditEntry, Page, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 async fn audit(app: &TestApp, jwt: &str, query: &str) -> Page<AuditEntry> {
     let r = app.request(Method::GET, &format!("/api/v2/audit?{query}")).bearer_auth(jwt).send().await.unwrap();

@@ -5,7 +5,7 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 #[tokio::test]
 async fn get_token_accepts_json_or_basic_credentials() {

@@ -12,9 +12,8 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect_json};
-use crate::pipeline::{FINAL, Pipeline, pipeline};
 use crate::servers::{cc_server, conf_dir};
+use dhis2gw_test_support::{FINAL, PASSWORD, Pipeline, expect_json, pipeline};
 
 fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -9,22 +9,21 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_dhis2gw");
 
-/// A scratch directory and a fresh database for one test of the binary.
+/// A scratch directory and a fresh database for one test of the binary (both removed after).
 pub struct Operator {
     dir: PathBuf,
-    database: String,
+    database: TestDatabase,
 }
 
 impl Operator {
     pub fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("dhis2gw-cli-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let database = format!("{}/dhis2gw_test_{}", postgres_server(), uuid::Uuid::new_v4().simple());
-        Operator { dir, database }
+        Operator { dir, database: TestDatabase::new() }
     }
 
     fn write_config(&self, yaml: &str) -> PathBuf {
@@ -34,18 +33,9 @@ impl Operator {
     }
 
     /// The command with a clean environment: only what the test sets reaches the gateway.
-    /// An empty config file is passed so a machine's /etc/dhis2gw/dhis2gw.yml never leaks in.
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(BINARY);
-        let empty = self.dir.join("empty.yml");
-        if !empty.exists() {
-            std::fs::write(&empty, "").unwrap();
-        }
-        command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-        if !args.iter().any(|a| a.starts_with("--config")) {
-            command.arg("--config").arg(&empty);
-        }
-        command.args(args).envs(env.iter().copied());
+        let mut command = gateway_command(BINARY, &self.dir, args);
+        command.envs(env.iter().copied());
         command
     }
 
@@ -63,7 +53,7 @@ impl Operator {
 
     pub fn base_env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("DHIS2GW_DB", self.database.clone()),
+            ("DHIS2GW_DB", self.database.url.clone()),
             ("DHIS2GW_JWT_SECRET", JWT_SECRET.to_string()),
             ("DHIS2GW_REDIS", redis_address()),
             ("DHIS2GW_MIGRATIONS_DIR", "embedded".to_string()),
@@ -76,7 +66,7 @@ impl Operator {
     }
 
     pub fn database_url(&self) -> &str {
-        &self.database
+        &self.database.url
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode, header};
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 const INDEX: &str = "<!doctype html><title>dhis2gw console</title><script type=module src=./app-1f2e3d.js></script>";
 

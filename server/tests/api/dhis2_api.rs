@@ -1,42 +1,17 @@
 //! The DHIS2-compatible API: a client built for DHIS2, pointed at `<gateway>/dhis2`, posts
 //! and reads as if it were DHIS2, and its data goes through the gateway's queue.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dhis2_double::{Version, fixture};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::pipeline::{Pipeline, pipeline};
+use dhis2gw_test_support::*;
 
 fn data_value_set(value: &str) -> Value {
     json!({"dataSet": fixture::DS_MONTHLY_HIV, "period": "202402", "orgUnit": fixture::OU_FACILITY_1,
            "dataValues": [{"dataElement": fixture::DE_POSITIVES, "value": value}]})
-}
-
-impl Pipeline {
-    /// A request as a DHIS2 client sends it: `Authorization: ApiToken <token>`.
-    fn dhis2_client(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.app
-            .request(method, &format!("/dhis2/api/{path}"))
-            .header("Authorization", format!("ApiToken {}", self.partner_token))
-    }
-
-    /// Polls a job's notifications until the newest says it completed. Patient: a delivery
-    /// retried while DHIS2 was down waits out its backoff (1, 2, 4, 8, 16 s…; longer the longer
-    /// a loaded machine kept DHIS2 "down").
-    async fn completed(&self, path: &str) -> Value {
-        let started = Instant::now();
-        loop {
-            let notes = expect_json(self.dhis2_client(Method::GET, path).send().await.unwrap(), StatusCode::OK).await;
-            if notes[0]["completed"] == true {
-                return notes;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "{path} never completed: {notes}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 #[tokio::test]

@@ -7,8 +7,7 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::*;
-use crate::pipeline::pipeline;
+use dhis2gw_test_support::*;
 
 #[tokio::test]
 async fn generated_requests_to_every_operation_never_get_a_server_error() {

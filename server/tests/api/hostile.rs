@@ -4,7 +4,7 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 #[tokio::test]
 async fn malformed_bodies_are_400_naming_the_field() {

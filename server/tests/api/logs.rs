@@ -8,8 +8,7 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::pipeline::{Pipeline, pipeline};
+use dhis2gw_test_support::*;
 
 const FINAL: &[&str] = &["succeeded", "warning", "failed", "dead"];
 

@@ -1,8 +1,6 @@
 //! Black-box tests: each starts the real gateway on port 0 against its own PostgreSQL
 //! database and Redis namespace, and talks to it over HTTP only.
 
-mod helpers;
-
 mod audit;
 mod auth;
 mod browser;

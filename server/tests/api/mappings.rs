@@ -5,7 +5,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 pub async fn upload(app: &TestApp, jwt: &str, kind: &str, bytes: Vec<u8>, query: &str) -> reqwest::Response {
     let form = Form::new().part("file", Part::bytes(bytes).file_name(format!("mappings.{kind}")));

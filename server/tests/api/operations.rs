@@ -8,8 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::cli::{Operator, env_refs, start_gateway};
-use crate::helpers::*;
-use crate::pipeline::pipeline;
+use dhis2gw_test_support::*;
 
 /// The value of one sample line (`name{labels} value`) of a Prometheus exposition.
 fn sample(exposition: &str, series: &str) -> Option<f64> {

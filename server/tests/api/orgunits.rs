@@ -8,20 +8,8 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::pipeline::{Pipeline, pipeline};
 use crate::servers::{cc_server, conf_dir};
-
-impl Pipeline {
-    async fn get_as_admin(&self, path: &str) -> Value {
-        let r = self.app.request(Method::GET, path).bearer_auth(&self.admin.jwt).send().await.unwrap();
-        expect_json(r, StatusCode::OK).await
-    }
-
-    async fn sync_org_units(&self) -> reqwest::Response {
-        self.app.request(Method::POST, "/api/v2/orgunits/sync").bearer_auth(&self.admin.jwt).send().await.unwrap()
-    }
-}
+use dhis2gw_test_support::*;
 
 fn uids(page: &Value) -> Vec<&str> {
     page["items"].as_array().unwrap().iter().map(|u| u["uid"].as_str().unwrap()).collect()

@@ -9,8 +9,7 @@ use dhis2gw_wire::{Overview, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::pipeline::pipeline;
+use dhis2gw_test_support::*;
 
 const FINAL: &[&str] = &["succeeded", "warning", "failed", "dead"];
 /// UTC+14: local days and UTC days differ for 14 hours of every day.

@@ -5,7 +5,7 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 struct Route {
     method: Method,

@@ -9,8 +9,7 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::pipeline::{FINAL, Pipeline, pipeline};
+use dhis2gw_test_support::*;
 
 /// Sends `GET <path>` byte for byte as given: reqwest (like browsers) would collapse `..` and
 /// `%2e%2e` before sending, and an attacker's client does not.
@@ -32,17 +31,6 @@ async fn raw_get(app: &TestApp, path: &str, authorization: &str) -> (u16, String
 fn data_value_set(value: &str) -> Value {
     json!({"dataSet": fixture::DS_MONTHLY_HIV, "period": "202402", "orgUnit": fixture::OU_FACILITY_1,
            "dataValues": [{"dataElement": fixture::DE_POSITIVES, "value": value}]})
-}
-
-impl Pipeline {
-    fn as_partner(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.app.request(method, path).header("Authorization", format!("ApiToken {}", self.partner_token))
-    }
-
-    /// Requests the double got on paths other than the import and health ones.
-    fn metadata_requests_to(&self, paths: &[&str]) -> Vec<String> {
-        self.dhis2.requests().into_iter().map(|r| r.path).filter(|p| paths.iter().any(|x| p.starts_with(x))).collect()
-    }
 }
 
 #[tokio::test]

@@ -9,8 +9,7 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::pipeline::{Pipeline, pipeline};
+use dhis2gw_test_support::*;
 
 const FINAL: &[&str] = &["succeeded", "warning", "failed", "dead"];
 
@@ -24,31 +23,6 @@ pub fn conf_dir(servers: Value) -> String {
 
 pub fn cc_server(name: &str, dhis2: &Dhis2Double) -> Value {
     json!({"name": name, "base_url": dhis2.base_url(), "username": dhis2_double::USERNAME, "password": dhis2_double::PASSWORD})
-}
-
-impl Pipeline {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-        let request = self.app.request(method, path).bearer_auth(&self.admin.jwt);
-        let request = match body {
-            Some(body) => request.json(&body),
-            None => request,
-        };
-        request.send().await.unwrap()
-    }
-
-    /// Waits until the submission's destination on `server` reaches one of `statuses`.
-    async fn destination(&self, id: i64, server: &str, statuses: &[&str]) -> Value {
-        let started = Instant::now();
-        loop {
-            let log = self.log(id).await;
-            let destination = log["destinations"].as_array().unwrap().iter().find(|d| d["server"] == server).cloned();
-            if let Some(d) = destination.filter(|d| statuses.contains(&d["status"].as_str().unwrap_or_default())) {
-                return d;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "{server} of {id} not in {statuses:?}: {log:#}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 #[tokio::test]
@@ -227,7 +201,8 @@ async fn a_switched_off_server_keeps_its_deliveries_waiting_until_switched_on() 
 #[tokio::test]
 async fn an_invalid_conf_d_file_stops_the_start_naming_file_and_field() {
     let dir = conf_dir(json!([{"name": "cc", "base_url": "not a url", "pat": "d2p"}]));
-    let mut config = test_config();
+    let database = TestDatabase::new();
+    let mut config = test_config(&database);
     config.server.conf_dir = dir.clone();
     let error = match dhis2gw::startup::Application::build(config).await {
         Ok(_) => panic!("started with an invalid server file"),

@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 #[tokio::test]
 async fn liveness_and_readiness_report_each_dependency() {

@@ -8,8 +8,7 @@ use dhis2_double::{Version, fixture};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::pipeline::{Pipeline, pipeline};
+use dhis2gw_test_support::*;
 
 const FINAL: &[&str] = &["succeeded", "warning", "failed", "dead"];
 
@@ -26,22 +25,6 @@ fn person(patient: &str, visit_org_unit: &str) -> Value {
                         "dataValues": [{"dataElement": fixture::DE_WEIGHT, "value": "61.5"}]}]
         }]
     }]})
-}
-
-impl Pipeline {
-    async fn post_tracker(&self, body: &Value, query: &str) -> reqwest::Response {
-        self.app
-            .request(Method::POST, &format!("/api/v2/tracker{query}"))
-            .header("Authorization", format!("Token {}", self.partner_token))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn submit_tracker(&self, body: &Value) -> Value {
-        expect_json(self.post_tracker(body, "").await, StatusCode::OK).await
-    }
 }
 
 #[tokio::test]

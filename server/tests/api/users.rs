@@ -4,7 +4,7 @@ use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use dhis2gw_test_support::*;
 
 #[tokio::test]
 async fn create_user_on_both_routes_with_the_originals_keys() {
