@@ -110,6 +110,19 @@ impl Call {
         self
     }
 
+    /// A typed filter as query parameters: what it leaves out (`None`) is not sent.
+    pub fn filter(self, filter: &impl Serialize) -> Self {
+        let fields = match serde_json::to_value(filter) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            _ => Default::default(),
+        };
+        self.query(fields.into_iter().filter_map(|(k, v)| match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some((k, s)),
+            other => Some((k, other.to_string())),
+        }))
+    }
+
     pub fn json(mut self, body: &impl Serialize) -> Self {
         self.body = Body::Json(serde_json::to_value(body).expect("request bodies serialise"));
         self

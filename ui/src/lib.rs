@@ -8,6 +8,7 @@ use leptos::prelude::*;
 
 pub mod api;
 pub mod components;
+pub mod endpoints;
 pub mod format;
 pub mod pages;
 pub mod platform;

@@ -3,8 +3,9 @@
 use dhis2gw_wire::{AuditEntry, Page};
 use leptos::prelude::*;
 
-use crate::api::{self, Call};
+use crate::api;
 use crate::components::{Empty, Load, Loaded, Pager, load_into};
+use crate::endpoints;
 use crate::format;
 use crate::session::Session;
 
@@ -24,16 +25,14 @@ pub fn Audit() -> impl IntoView {
     let page_size = RwSignal::new(50i64);
     let data = RwSignal::new(Load::<Page<AuditEntry>>::Loading);
     let actions = RwSignal::new(Vec::<String>::new());
-    api::spawn(session.fetch::<Vec<String>>(Call::get("/audit/actions")), move |r| {
+    api::spawn(endpoints::audit_actions(session), move |r| {
         if let Ok(a) = r {
             actions.set(a)
         }
     });
     Effect::new(move |_| {
-        let mut query: Vec<(String, String)> = filters.get().into_iter().collect();
-        query.push(("page".into(), page.get().to_string()));
-        query.push(("page_size".into(), page_size.get().to_string()));
-        load_into(data, session.fetch(Call::get("/audit").query(query)));
+        let filter = endpoints::filter_from(&filters.get(), &[], page.get(), page_size.get());
+        load_into(data, async move { endpoints::audit(session, filter?).await });
     });
     let set = move |key: &'static str, value: String| {
         filters.update(|f| {

@@ -2,10 +2,13 @@
 //! Excel file on the window, or open one) with a preview before anything changes.
 
 use dhis2gw_wire::{ImportReport, MAPPING_KINDS, Mapping, MappingFields, Page, RowAction};
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
 use leptos::prelude::*;
 
-use crate::api::{self, ApiError, Call};
+use crate::api::{self, ApiError};
 use crate::components::{Empty, ErrorNote, Load, Loaded, Pager, dialogs, load_into};
+use crate::endpoints::{self, import_route};
 use crate::format;
 use crate::platform::{self, PickedFile};
 use crate::session::Session;
@@ -17,18 +20,6 @@ const FILTERS: [(&str, &str); 5] = [
     ("dataElement", "Data element"),
     ("source", "Source"),
 ];
-
-/// The import route for a file, by its extension; `None` for a file the gateway cannot read.
-pub fn import_route(file_name: &str) -> Option<&'static str> {
-    let lower = file_name.to_ascii_lowercase();
-    if lower.ends_with(".csv") {
-        Some("/mappings/import/csv")
-    } else if lower.ends_with(".xlsx") || lower.ends_with(".xls") || lower.ends_with(".ods") {
-        Some("/mappings/import/excel")
-    } else {
-        None
-    }
-}
 
 /// Where an import stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,28 +47,27 @@ pub fn Mappings() -> impl IntoView {
 
     Effect::new(move |_| {
         reload_count.track();
-        let mut query: Vec<(String, String)> = filters.get().into_iter().collect();
-        query.push(("what".into(), what.get()));
-        query.push(("page".into(), page.get().to_string()));
-        query.push(("page_size".into(), page_size.get().to_string()));
-        load_into(data, session.fetch(Call::get("/mappings").query(query)));
+        let mut inputs = filters.get();
+        inputs.insert("what".into(), what.get());
+        let filter = endpoints::filter_from(&inputs, &[], page.get(), page_size.get());
+        load_into(data, async move { endpoints::mappings(session, filter?).await });
     });
     let reload = move || reload_count.update(|n| *n += 1);
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
 
     // A file from the drop zone, the file input or the native dialog: dry run first.
     let check = move |file: PickedFile| {
-        let Some(route) = import_route(&file.name) else {
+        if import_route(&file.name).is_none() {
             import.set(Import::Failed(ApiError {
                 status: 400,
                 message: format!("{} is not a CSV or Excel file (.csv, .xlsx, .xls, .ods).", file.name),
                 detail: Vec::new(),
             }));
             return;
-        };
+        }
         import.set(Import::Checking(file.name.clone()));
-        let call = Call::post(route).query([("dryRun", "true")]).file(file.name.clone(), file.bytes.clone());
-        api::spawn(session.fetch::<ImportReport>(call), move |r| {
+        let checking = endpoints::import_mappings(session, file.name.clone(), file.bytes.clone(), true);
+        api::spawn(checking, move |r| {
             import.set(match r {
                 Ok(report) => Import::Preview(file, report),
                 Err(e) => Import::Failed(e),
@@ -86,10 +76,9 @@ pub fn Mappings() -> impl IntoView {
     };
     let confirm = move |_| {
         let Import::Preview(file, _) = import.get_untracked() else { return };
-        let route = import_route(&file.name).unwrap_or("/mappings/import/csv");
         import.set(Import::Importing(file.name.clone()));
-        let call = Call::post(route).file(file.name.clone(), file.bytes);
-        api::spawn(session.fetch::<ImportReport>(call), move |r| {
+        let importing = endpoints::import_mappings(session, file.name.clone(), file.bytes, false);
+        api::spawn(importing, move |r| {
             import.set(match r {
                 Ok(report) => Import::Done(file.name, report),
                 Err(e) => Import::Failed(e),
@@ -276,10 +265,10 @@ pub fn ReportSummary(report: ImportReport) -> impl IntoView {
 fn Downloads() -> impl IntoView {
     let session = expect_context::<Session>();
     let d = dialogs();
-    let fetch = move |path: &'static str, fallback: &'static str| {
+    let save = move |download: LocalBoxFuture<'static, api::ApiResult<(String, Vec<u8>)>>| {
         api::spawn(
             async move {
-                let (name, bytes) = session.download(Call::get(path), fallback).await.map_err(|e| e.to_string())?;
+                let (name, bytes) = download.await.map_err(|e| e.to_string())?;
                 platform::save(&name, &bytes).await
             },
             move |r| match r {
@@ -290,8 +279,8 @@ fn Downloads() -> impl IntoView {
         );
     };
     view! {
-        <button id="export" on:click=move |_| fetch("/mappings/export/excel", "mappings.xlsx")>"Export to Excel…"</button>
-        <button id="template" on:click=move |_| fetch("/mappings/template", "mappings-template.xlsx")>"Download template…"</button>
+        <button id="export" on:click=move |_| save(endpoints::export_mappings(session).boxed_local())>"Export to Excel…"</button>
+        <button id="template" on:click=move |_| save(endpoints::mapping_template(session).boxed_local())>"Download template…"</button>
     }
 }
 
@@ -305,8 +294,7 @@ fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let id = m.id;
     let save = move |_| {
-        let call = Call::put(format!("/mappings/{id}")).json(&draft.get_untracked());
-        api::spawn(session.fetch::<Mapping>(call), move |r| match r {
+        api::spawn(endpoints::update_mapping(session, id, draft.get_untracked()), move |r| match r {
             Ok(_) => {
                 editing.set(false);
                 error.set(None);
@@ -326,7 +314,7 @@ fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
             "Delete",
             true,
             move || {
-                api::spawn(session.fetch::<Mapping>(Call::delete(format!("/mappings/{id}"))), move |r| {
+                api::spawn(endpoints::delete_mapping(session, id), move |r| {
                     d.outcome(&r, "Mapping deleted");
                     on_change.run(());
                 });

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use dhis2gw_wire::{DailyCounts, Dhis2Server, Overview as OverviewData, ServerInput, StatusCounts};
+use dhis2gw_wire::{DailyCounts, Dhis2Server, Overview as OverviewData, StatusCounts};
 use leptos::prelude::*;
 
-use crate::api::{self, Call};
+use crate::api;
 use crate::components::{Load, Loaded, StatusBadge, dialogs, load_into};
+use crate::endpoints;
 use crate::format;
 use crate::route::Route;
 use crate::session::Session;
@@ -22,7 +23,7 @@ pub fn Overview() -> impl IntoView {
     let session = expect_context::<Session>();
     let state = RwSignal::new(Load::<OverviewData>::Loading);
     let auto = RwSignal::new(true);
-    let reload = move || load_into(state, session.fetch(Call::get("/overview")));
+    let reload = move || load_into(state, endpoints::overview(session));
     reload();
     if let Ok(handle) = set_interval_with_handle(
         move || {
@@ -202,9 +203,7 @@ fn Servers(servers: Vec<Dhis2Server>, reload: Callback<()>) -> impl IntoView {
     let toggle = move |server: Dhis2Server| {
         let enabled = !server.enabled;
         let name = server.name.clone();
-        let call = Call::put(format!("/servers/{}", server.uid))
-            .json(&ServerInput { enabled: Some(enabled), ..Default::default() });
-        api::spawn(session.fetch::<Dhis2Server>(call), move |r| {
+        api::spawn(endpoints::switch_server(session, server.uid.clone(), enabled), move |r| {
             d.outcome(&r, if enabled { format!("{name}: deliveries resumed") } else { format!("{name}: paused") });
             reload.run(());
         });

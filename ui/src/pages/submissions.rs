@@ -3,14 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dhis2gw_wire::{
-    Attempt, DeleteResult, DestinationView, Message, Page, RequeueRequest, RequeueResult, SUBMISSION_STATUSES,
-    Submission, SubmissionDetail,
-};
+use dhis2gw_wire::{Attempt, DestinationView, Page, RequeueRequest, SUBMISSION_STATUSES, Submission, SubmissionDetail};
 use leptos::prelude::*;
 
-use crate::api::{self, Call};
+use crate::api;
 use crate::components::{Empty, Load, Loaded, Pager, StatusBadge, dialogs, load_into};
+use crate::endpoints;
 use crate::format;
 use crate::platform;
 use crate::route::{self, Route};
@@ -171,14 +169,10 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
         let v = view_state.get();
         let (p, size) = (page.get(), page_size.get());
         reload_count.track();
-        let mut query: Vec<(String, String)> = v.active_filters().into_iter().collect();
-        query.extend([
-            ("sort".to_string(), v.sort.clone()),
-            ("order".to_string(), v.order.clone()),
-            ("page".to_string(), p.to_string()),
-            ("page_size".to_string(), size.to_string()),
-        ]);
-        load_into(data, session.fetch(Call::get("/logs").query(query)));
+        let mut inputs = v.active_filters();
+        inputs.extend([("sort".to_string(), v.sort.clone()), ("order".to_string(), v.order.clone())]);
+        let filter = endpoints::filter_from(&inputs, &["job_id"], p, size);
+        load_into(data, async move { endpoints::logs(session, filter?).await });
     });
     let reload = move || reload_count.update(|n| *n += 1);
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
@@ -221,14 +215,12 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
             // Both routes take the same selection; their answers name the counts differently.
             match action.kind {
                 BulkKind::Requeue => {
-                    let call = Call::post("/aggregate/reenqueue/batch").json(&sel.request());
-                    api::spawn(session.fetch::<RequeueResult>(call), move |r| {
+                    api::spawn(endpoints::requeue_many(session, sel.request()), move |r| {
                         done(r.map(|r| (r.re_enqueued, r.failed, r.errors)))
                     });
                 }
                 BulkKind::Delete => {
-                    let call = Call::post("/logs/delete").json(&sel.request());
-                    api::spawn(session.fetch::<DeleteResult>(call), move |r| {
+                    api::spawn(endpoints::delete_many(session, sel.request()), move |r| {
                         done(r.map(|r| (r.deleted, r.skipped, r.errors)))
                     });
                 }
@@ -448,8 +440,7 @@ fn Purge(on_done: Callback<()>) -> impl IntoView {
             "Purge",
             true,
             move || {
-                let call = Call::delete("/logs/purge").query([("date", day.clone())]);
-                api::spawn(session.fetch::<Message>(call), move |r| {
+                api::spawn(endpoints::purge_logs(session, day.clone()), move |r| {
                     match &r {
                         Ok(m) => d.notify(m.message.clone(), false),
                         Err(e) => d.notify(e.to_string(), true),
@@ -473,7 +464,7 @@ fn Detail(id: i64, on_change: Callback<()>) -> impl IntoView {
     let session = expect_context::<Session>();
     let d = dialogs();
     let state = RwSignal::new(Load::<SubmissionDetail>::Loading);
-    let reload = move || load_into(state, session.fetch(Call::get(format!("/logs/{id}"))));
+    let reload = move || load_into(state, endpoints::log(session, id));
     reload();
     // While it is on its way, follow it without the user having to reload.
     if let Ok(handle) = set_interval_with_handle(
@@ -492,8 +483,7 @@ fn Detail(id: i64, on_change: Callback<()>) -> impl IntoView {
     let requeue = move |server: Option<String>| {
         let to = server.clone().map(|s| format!(" to {s}")).unwrap_or_default();
         d.ask("Requeue", format!("Send submission {id}{to} again?"), "Requeue", false, move || {
-            let call = Call::post(format!("/logs/{id}/restart")).query(server.clone().map(|s| ("server", s)));
-            api::spawn(session.fetch::<RequeueResult>(call), move |r| {
+            api::spawn(endpoints::requeue_log(session, id, server.clone()), move |r| {
                 d.outcome(&r, format!("Submission {id} requeued"));
                 reload();
                 on_change.run(());
@@ -502,7 +492,7 @@ fn Detail(id: i64, on_change: Callback<()>) -> impl IntoView {
     };
     let delete = move |_| {
         d.ask("Delete", format!("Delete submission {id} and its delivery history?"), "Delete", true, move || {
-            api::spawn(session.fetch::<Message>(Call::delete(format!("/logs/{id}"))), move |r| {
+            api::spawn(endpoints::delete_log(session, id), move |r| {
                 d.outcome(&r, format!("Submission {id} deleted"));
                 if r.is_ok() {
                     route::go(&Route::Submissions);

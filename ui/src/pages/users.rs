@@ -1,11 +1,12 @@
 //! Users (admins only): list, create, edit, change role, reset password, deactivate; and each
 //! user's partner API tokens: create (shown once), list, revoke.
 
-use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User, UserCreated};
+use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User, UserFilter};
 use leptos::prelude::*;
 
-use crate::api::{self, ApiError, Call};
+use crate::api::{self, ApiError};
 use crate::components::{Empty, ErrorNote, Load, Loaded, Pager, dialogs, load_into};
+use crate::endpoints;
 use crate::format;
 use crate::platform;
 use crate::session::Session;
@@ -24,14 +25,16 @@ pub fn Users() -> impl IntoView {
 
     Effect::new(move |_| {
         reload_count.track();
-        let query = [
-            ("username", username.get()),
-            ("role", role.get()),
-            ("is_active", active.get()),
-            ("page", page.get().to_string()),
-            ("page_size", page_size.get().to_string()),
-        ];
-        load_into(data, session.fetch(Call::get("/users").query(query)));
+        let text = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let filter = UserFilter {
+            username: text(username.get()),
+            email: None,
+            role: role.get().parse().ok(),
+            is_active: active.get().parse().ok(),
+            page: Some(page.get()),
+            page_size: Some(page_size.get()),
+        };
+        load_into(data, endpoints::users(session, filter));
     });
     let reload = Callback::new(move |()| reload_count.update(|n| *n += 1));
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
@@ -108,7 +111,7 @@ fn NewUser(on_created: Callback<()>) -> impl IntoView {
         ev.prevent_default();
         let mut body = form.get_untracked();
         body.role = role.get_untracked().parse().ok();
-        api::spawn(session.fetch::<UserCreated>(Call::post("/users").json(&body)), move |r| match r {
+        api::spawn(endpoints::create_user(session, body), move |r| match r {
             Ok(created) => {
                 d.notify(format!("User {} created", created.user.username), false);
                 form.set(CreateUser { is_active: true, ..Default::default() });
@@ -167,7 +170,7 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
     let update = {
         let uid = uid.clone();
         move |body: UpdateUser, done: &'static str| {
-            api::spawn(session.fetch::<User>(Call::put(format!("/users/{uid}")).json(&body)), move |r| match r {
+            api::spawn(endpoints::update_user(session, uid.clone(), body), move |r| match r {
                 Ok(_) => {
                     error.set(None);
                     d.notify(done, false);
@@ -209,7 +212,7 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
                 "Deactivate",
                 true,
                 move || {
-                    api::spawn(session.fetch::<User>(Call::delete(format!("/users/{uid}"))), move |r| {
+                    api::spawn(endpoints::deactivate_user(session, uid.clone()), move |r| {
                         d.outcome(&r, "User deactivated");
                         active.set(false);
                         on_change.run(());
@@ -257,7 +260,7 @@ fn Tokens(uid: String) -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let reload = {
         let uid = uid.clone();
-        move || load_into(data, session.fetch(Call::get(format!("/users/{uid}/tokens"))))
+        move || load_into(data, endpoints::tokens(session, uid.clone()))
     };
     reload();
     let create = {
@@ -269,20 +272,17 @@ fn Tokens(uid: String) -> impl IntoView {
             };
             let body = CreateApiToken { name: name.get_untracked(), expires_at };
             let reload = reload.clone();
-            api::spawn(
-                session.fetch::<CreatedApiToken>(Call::post(format!("/users/{uid}/tokens")).json(&body)),
-                move |r| {
-                    match r {
-                        Ok(t) => {
-                            created.set(Some(t));
-                            name.set(String::new());
-                            error.set(None);
-                        }
-                        Err(e) => error.set(Some(e)),
+            api::spawn(endpoints::create_token(session, uid.clone(), body), move |r| {
+                match r {
+                    Ok(t) => {
+                        created.set(Some(t));
+                        name.set(String::new());
+                        error.set(None);
                     }
-                    reload();
-                },
-            );
+                    Err(e) => error.set(Some(e)),
+                }
+                reload();
+            });
         }
     };
     let revoke = {
@@ -296,13 +296,10 @@ fn Tokens(uid: String) -> impl IntoView {
                 true,
                 move || {
                     let reload = reload.clone();
-                    api::spawn(
-                        session.fetch::<ApiToken>(Call::delete(format!("/users/{uid}/tokens/{}", t.id))),
-                        move |r| {
-                            d.outcome(&r, "Token revoked");
-                            reload();
-                        },
-                    );
+                    api::spawn(endpoints::revoke_token(session, uid.clone(), t.id), move |r| {
+                        d.outcome(&r, "Token revoked");
+                        reload();
+                    });
                 },
             );
         }

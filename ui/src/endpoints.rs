@@ -1,0 +1,160 @@
+//! One typed function per endpoint of the gateway's REST API that the console calls: the
+//! path, method, body and answer are written down here once, and the list filters are the
+//! gateway's own wire types. Each call goes with the session's token ([`Session::fetch`]).
+
+use std::collections::BTreeMap;
+
+use dhis2gw_wire::{
+    ApiToken, AuditEntry, AuditFilter, CreateApiToken, CreateUser, CreatedApiToken, DeleteResult, Dhis2Server,
+    ImportReport, LogFilter, Mapping, MappingFields, MappingFilter, Message, Overview, Page, RequeueRequest,
+    RequeueResult, ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
+};
+use serde::de::DeserializeOwned;
+
+use crate::api::{ApiError, ApiResult, Call};
+use crate::session::Session;
+
+/// A list filter from a page's text inputs (keyed by the query parameter they fill): empty
+/// inputs are left out, `numbers` are sent as numbers, `page` and `page_size` are added.
+pub fn filter_from<F: DeserializeOwned>(
+    inputs: &BTreeMap<String, String>,
+    numbers: &[&str],
+    page: i64,
+    page_size: i64,
+) -> ApiResult<F> {
+    let mut object = serde_json::Map::new();
+    for (key, value) in inputs.iter().filter(|(_, v)| !v.trim().is_empty()) {
+        let value = value.trim();
+        let json = match value.parse::<i64>() {
+            Ok(n) if numbers.contains(&key.as_str()) => serde_json::Value::from(n),
+            _ => serde_json::Value::from(value),
+        };
+        object.insert(key.clone(), json);
+    }
+    object.insert("page".into(), page.into());
+    object.insert("page_size".into(), page_size.into());
+    serde_json::from_value(object.into()).map_err(|e| ApiError {
+        status: 400,
+        message: format!("A filter is not valid: {e}"),
+        detail: Vec::new(),
+    })
+}
+
+pub async fn overview(session: Session) -> ApiResult<Overview> {
+    session.fetch(Call::get("/overview")).await
+}
+
+/// Pauses (`enabled: false`) or resumes a DHIS2 server's deliveries.
+pub async fn switch_server(session: Session, uid: String, enabled: bool) -> ApiResult<Dhis2Server> {
+    session
+        .fetch(Call::put(format!("/servers/{uid}")).json(&ServerInput { enabled: Some(enabled), ..Default::default() }))
+        .await
+}
+
+pub async fn logs(session: Session, filter: LogFilter) -> ApiResult<Page<Submission>> {
+    session.fetch(Call::get("/logs").filter(&filter)).await
+}
+
+pub async fn log(session: Session, id: i64) -> ApiResult<SubmissionDetail> {
+    session.fetch(Call::get(format!("/logs/{id}"))).await
+}
+
+/// Sends one submission again, to every server or to the one named.
+pub async fn requeue_log(session: Session, id: i64, server: Option<String>) -> ApiResult<RequeueResult> {
+    session.fetch(Call::post(format!("/logs/{id}/restart")).query(server.map(|s| ("server", s)))).await
+}
+
+pub async fn delete_log(session: Session, id: i64) -> ApiResult<Message> {
+    session.fetch(Call::delete(format!("/logs/{id}"))).await
+}
+
+/// Deletes every finished submission older than `date` (RFC 3339).
+pub async fn purge_logs(session: Session, date: String) -> ApiResult<Message> {
+    session.fetch(Call::delete("/logs/purge").query([("date", date)])).await
+}
+
+pub async fn requeue_many(session: Session, request: RequeueRequest) -> ApiResult<RequeueResult> {
+    session.fetch(Call::post("/aggregate/reenqueue/batch").json(&request)).await
+}
+
+pub async fn delete_many(session: Session, request: RequeueRequest) -> ApiResult<DeleteResult> {
+    session.fetch(Call::post("/logs/delete").json(&request)).await
+}
+
+pub async fn mappings(session: Session, filter: MappingFilter) -> ApiResult<Page<Mapping>> {
+    session.fetch(Call::get("/mappings").filter(&filter)).await
+}
+
+pub async fn update_mapping(session: Session, id: i64, fields: MappingFields) -> ApiResult<Mapping> {
+    session.fetch(Call::put(format!("/mappings/{id}")).json(&fields)).await
+}
+
+pub async fn delete_mapping(session: Session, id: i64) -> ApiResult<Mapping> {
+    session.fetch(Call::delete(format!("/mappings/{id}"))).await
+}
+
+/// How the gateway reads a mapping file, by its name; `None` for a kind it does not read.
+pub fn import_route(file_name: &str) -> Option<&'static str> {
+    let lower = file_name.to_ascii_lowercase();
+    if lower.ends_with(".csv") {
+        Some("/mappings/import/csv")
+    } else if lower.ends_with(".xlsx") || lower.ends_with(".xls") || lower.ends_with(".ods") {
+        Some("/mappings/import/excel")
+    } else {
+        None
+    }
+}
+
+/// Imports a mapping file (CSV or a workbook, by its name); `dry_run` only reports.
+pub async fn import_mappings(session: Session, name: String, bytes: Vec<u8>, dry_run: bool) -> ApiResult<ImportReport> {
+    let route = import_route(&name).unwrap_or("/mappings/import/csv");
+    let call = Call::post(route).query(dry_run.then_some(("dryRun", "true"))).file(name, bytes);
+    session.fetch(call).await
+}
+
+/// Every mapping as a workbook: its suggested file name and bytes.
+pub async fn export_mappings(session: Session) -> ApiResult<(String, Vec<u8>)> {
+    session.download(Call::get("/mappings/export/excel"), "mappings.xlsx").await
+}
+
+/// The empty workbook with the header row.
+pub async fn mapping_template(session: Session) -> ApiResult<(String, Vec<u8>)> {
+    session.download(Call::get("/mappings/template"), "mappings-template.xlsx").await
+}
+
+pub async fn users(session: Session, filter: UserFilter) -> ApiResult<Page<User>> {
+    session.fetch(Call::get("/users").filter(&filter)).await
+}
+
+pub async fn create_user(session: Session, body: CreateUser) -> ApiResult<UserCreated> {
+    session.fetch(Call::post("/users").json(&body)).await
+}
+
+pub async fn update_user(session: Session, uid: String, body: UpdateUser) -> ApiResult<User> {
+    session.fetch(Call::put(format!("/users/{uid}")).json(&body)).await
+}
+
+pub async fn deactivate_user(session: Session, uid: String) -> ApiResult<User> {
+    session.fetch(Call::delete(format!("/users/{uid}"))).await
+}
+
+pub async fn tokens(session: Session, uid: String) -> ApiResult<Vec<ApiToken>> {
+    session.fetch(Call::get(format!("/users/{uid}/tokens"))).await
+}
+
+pub async fn create_token(session: Session, uid: String, body: CreateApiToken) -> ApiResult<CreatedApiToken> {
+    session.fetch(Call::post(format!("/users/{uid}/tokens")).json(&body)).await
+}
+
+pub async fn revoke_token(session: Session, uid: String, id: i64) -> ApiResult<ApiToken> {
+    session.fetch(Call::delete(format!("/users/{uid}/tokens/{id}"))).await
+}
+
+pub async fn audit(session: Session, filter: AuditFilter) -> ApiResult<Page<AuditEntry>> {
+    session.fetch(Call::get("/audit").filter(&filter)).await
+}
+
+/// Every action the audit log holds, for its filter.
+pub async fn audit_actions(session: Session) -> ApiResult<Vec<String>> {
+    session.fetch(Call::get("/audit/actions")).await
+}
