@@ -1,6 +1,7 @@
 //! Requests to the gateway's REST API: one request shape and one error type. Calls made with
 //! a session's token, refreshed when the gateway answers 401, are [`crate::session`]'s.
 
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{ErrorBody, RefreshRequest, TokenRequest, TokenResponse};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
@@ -187,7 +188,7 @@ pub async fn error_of(response: Response) -> ApiError {
 
 /// Signs in with a username and password.
 pub async fn sign_in(gateway: &str, username: &str, password: &str) -> ApiResult<TokenResponse> {
-    let call = Call::post("/users/getToken")
+    let call = Call::post(paths::SIGN_IN)
         .json(&TokenRequest { username: username.to_string(), password: password.to_string() });
     let response = send(&call, gateway, None).await?;
     match response.status() {
@@ -199,7 +200,7 @@ pub async fn sign_in(gateway: &str, username: &str, password: &str) -> ApiResult
 
 /// Trades a refresh token for new tokens (each refresh token works once).
 pub async fn refresh(gateway: &str, refresh_token: &str) -> ApiResult<TokenResponse> {
-    let call = Call::post("/users/refreshToken").json(&RefreshRequest { refresh_token: refresh_token.to_string() });
+    let call = Call::post(paths::REFRESH).json(&RefreshRequest { refresh_token: refresh_token.to_string() });
     let response = send(&call, gateway, None).await?;
     match response.status() {
         200 => response.json().await.map_err(ApiError::unexpected),
@@ -210,7 +211,7 @@ pub async fn refresh(gateway: &str, refresh_token: &str) -> ApiResult<TokenRespo
 
 /// Ends the sign-in on the gateway: every refresh token of it stops working there.
 pub async fn sign_out(gateway: &str, refresh_token: &str) -> ApiResult<()> {
-    let call = Call::post("/users/signOut").json(&RefreshRequest { refresh_token: refresh_token.to_string() });
+    let call = Call::post(paths::SIGN_OUT).json(&RefreshRequest { refresh_token: refresh_token.to_string() });
     let response = send(&call, gateway, None).await?;
     match response.status() {
         204 => Ok(()),

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use dhis2gw_wire::routes::{self as paths, fill};
 use dhis2gw_wire::{
     ApiToken, AuditEntry, AuditFilter, CreateApiToken, CreateUser, CreatedApiToken, DeleteResult, Dhis2Server,
     ImportReport, LogFilter, Mapping, MappingFields, MappingFilter, Message, Overview, Page, RequeueRequest,
@@ -41,65 +42,67 @@ pub fn filter_from<F: DeserializeOwned>(
 }
 
 pub async fn overview(session: Session) -> ApiResult<Overview> {
-    session.fetch(Call::get("/overview")).await
+    session.fetch(Call::get(paths::OVERVIEW)).await
 }
 
 /// Pauses (`enabled: false`) or resumes a DHIS2 server's deliveries.
 pub async fn switch_server(session: Session, uid: String, enabled: bool) -> ApiResult<Dhis2Server> {
     session
-        .fetch(Call::put(format!("/servers/{uid}")).json(&ServerInput { enabled: Some(enabled), ..Default::default() }))
+        .fetch(
+            Call::put(fill(paths::SERVER, &[&uid])).json(&ServerInput { enabled: Some(enabled), ..Default::default() }),
+        )
         .await
 }
 
 pub async fn logs(session: Session, filter: LogFilter) -> ApiResult<Page<Submission>> {
-    session.fetch(Call::get("/logs").filter(&filter)).await
+    session.fetch(Call::get(paths::LOGS).filter(&filter)).await
 }
 
 pub async fn log(session: Session, id: i64) -> ApiResult<SubmissionDetail> {
-    session.fetch(Call::get(format!("/logs/{id}"))).await
+    session.fetch(Call::get(fill(paths::LOG, &[&id]))).await
 }
 
 /// Sends one submission again, to every server or to the one named.
 pub async fn requeue_log(session: Session, id: i64, server: Option<String>) -> ApiResult<RequeueResult> {
-    session.fetch(Call::post(format!("/logs/{id}/restart")).query(server.map(|s| ("server", s)))).await
+    session.fetch(Call::post(fill(paths::LOG_RESTART, &[&id])).query(server.map(|s| ("server", s)))).await
 }
 
 pub async fn delete_log(session: Session, id: i64) -> ApiResult<Message> {
-    session.fetch(Call::delete(format!("/logs/{id}"))).await
+    session.fetch(Call::delete(fill(paths::LOG, &[&id]))).await
 }
 
 /// Deletes every finished submission older than `date` (RFC 3339).
 pub async fn purge_logs(session: Session, date: String) -> ApiResult<Message> {
-    session.fetch(Call::delete("/logs/purge").query([("date", date)])).await
+    session.fetch(Call::delete(paths::LOGS_PURGE).query([("date", date)])).await
 }
 
 pub async fn requeue_many(session: Session, request: RequeueRequest) -> ApiResult<RequeueResult> {
-    session.fetch(Call::post("/aggregate/reenqueue/batch").json(&request)).await
+    session.fetch(Call::post(paths::REQUEUE_BATCH).json(&request)).await
 }
 
 pub async fn delete_many(session: Session, request: RequeueRequest) -> ApiResult<DeleteResult> {
-    session.fetch(Call::post("/logs/delete").json(&request)).await
+    session.fetch(Call::post(paths::LOGS_DELETE).json(&request)).await
 }
 
 pub async fn mappings(session: Session, filter: MappingFilter) -> ApiResult<Page<Mapping>> {
-    session.fetch(Call::get("/mappings").filter(&filter)).await
+    session.fetch(Call::get(paths::MAPPINGS).filter(&filter)).await
 }
 
 pub async fn update_mapping(session: Session, id: i64, fields: MappingFields) -> ApiResult<Mapping> {
-    session.fetch(Call::put(format!("/mappings/{id}")).json(&fields)).await
+    session.fetch(Call::put(fill(paths::MAPPING, &[&id])).json(&fields)).await
 }
 
 pub async fn delete_mapping(session: Session, id: i64) -> ApiResult<Mapping> {
-    session.fetch(Call::delete(format!("/mappings/{id}"))).await
+    session.fetch(Call::delete(fill(paths::MAPPING, &[&id]))).await
 }
 
 /// How the gateway reads a mapping file, by its name; `None` for a kind it does not read.
 pub fn import_route(file_name: &str) -> Option<&'static str> {
     let lower = file_name.to_ascii_lowercase();
     if lower.ends_with(".csv") {
-        Some("/mappings/import/csv")
+        Some(paths::MAPPINGS_IMPORT_CSV)
     } else if lower.ends_with(".xlsx") || lower.ends_with(".xls") || lower.ends_with(".ods") {
-        Some("/mappings/import/excel")
+        Some(paths::MAPPINGS_IMPORT_EXCEL)
     } else {
         None
     }
@@ -107,54 +110,54 @@ pub fn import_route(file_name: &str) -> Option<&'static str> {
 
 /// Imports a mapping file (CSV or a workbook, by its name); `dry_run` only reports.
 pub async fn import_mappings(session: Session, name: String, bytes: Vec<u8>, dry_run: bool) -> ApiResult<ImportReport> {
-    let route = import_route(&name).unwrap_or("/mappings/import/csv");
+    let route = import_route(&name).unwrap_or(paths::MAPPINGS_IMPORT_CSV);
     let call = Call::post(route).query(dry_run.then_some(("dryRun", "true"))).file(name, bytes);
     session.fetch(call).await
 }
 
 /// Every mapping as a workbook: its suggested file name and bytes.
 pub async fn export_mappings(session: Session) -> ApiResult<(String, Vec<u8>)> {
-    session.download(Call::get("/mappings/export/excel"), "mappings.xlsx").await
+    session.download(Call::get(paths::MAPPINGS_EXPORT), "mappings.xlsx").await
 }
 
 /// The empty workbook with the header row.
 pub async fn mapping_template(session: Session) -> ApiResult<(String, Vec<u8>)> {
-    session.download(Call::get("/mappings/template"), "mappings-template.xlsx").await
+    session.download(Call::get(paths::MAPPINGS_TEMPLATE), "mappings-template.xlsx").await
 }
 
 pub async fn users(session: Session, filter: UserFilter) -> ApiResult<Page<User>> {
-    session.fetch(Call::get("/users").filter(&filter)).await
+    session.fetch(Call::get(paths::USERS).filter(&filter)).await
 }
 
 pub async fn create_user(session: Session, body: CreateUser) -> ApiResult<UserCreated> {
-    session.fetch(Call::post("/users").json(&body)).await
+    session.fetch(Call::post(paths::USERS).json(&body)).await
 }
 
 pub async fn update_user(session: Session, uid: String, body: UpdateUser) -> ApiResult<User> {
-    session.fetch(Call::put(format!("/users/{uid}")).json(&body)).await
+    session.fetch(Call::put(fill(paths::USER, &[&uid])).json(&body)).await
 }
 
 pub async fn deactivate_user(session: Session, uid: String) -> ApiResult<User> {
-    session.fetch(Call::delete(format!("/users/{uid}"))).await
+    session.fetch(Call::delete(fill(paths::USER, &[&uid]))).await
 }
 
 pub async fn tokens(session: Session, uid: String) -> ApiResult<Vec<ApiToken>> {
-    session.fetch(Call::get(format!("/users/{uid}/tokens"))).await
+    session.fetch(Call::get(fill(paths::USER_TOKENS, &[&uid]))).await
 }
 
 pub async fn create_token(session: Session, uid: String, body: CreateApiToken) -> ApiResult<CreatedApiToken> {
-    session.fetch(Call::post(format!("/users/{uid}/tokens")).json(&body)).await
+    session.fetch(Call::post(fill(paths::USER_TOKENS, &[&uid])).json(&body)).await
 }
 
 pub async fn revoke_token(session: Session, uid: String, id: i64) -> ApiResult<ApiToken> {
-    session.fetch(Call::delete(format!("/users/{uid}/tokens/{id}"))).await
+    session.fetch(Call::delete(fill(paths::USER_TOKEN, &[&uid, &id]))).await
 }
 
 pub async fn audit(session: Session, filter: AuditFilter) -> ApiResult<Page<AuditEntry>> {
-    session.fetch(Call::get("/audit").filter(&filter)).await
+    session.fetch(Call::get(paths::AUDIT).filter(&filter)).await
 }
 
 /// Every action the audit log holds, for its filter.
 pub async fn audit_actions(session: Session) -> ApiResult<Vec<String>> {
-    session.fetch(Call::get("/audit/actions")).await
+    session.fetch(Call::get(paths::AUDIT_ACTIONS)).await
 }

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{AggregateAccepted, AggregateRequest, DryRunResult, ErrorBody, RequeueRequest, RequeueResult};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -32,7 +33,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// `Idempotency-Key` header to make a retry of the same request safe. With `"dryRun": true`
 /// nothing is stored and DHIS2 is asked with `dryRun=true`.
 #[utoipa::path(
-    post, path = "/aggregate", tag = "submissions", request_body = AggregateRequest, params(Scope,
+    post, path = paths::AGGREGATE, tag = "submissions", request_body = AggregateRequest, params(Scope,
         ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key and body return the first answer")),
     responses(
         (status = 200, body = AggregateAccepted, description = "Stored and queued (or, for a dry run, a DryRunResult)"),
@@ -74,7 +75,7 @@ impl IntoResponse for Intake {
 
 /// Requeue the submission with this task id.
 #[utoipa::path(
-    post, path = "/aggregate/reenqueue/{task_id}", tag = "submissions", params(("task_id" = String, Path)),
+    post, path = paths::REQUEUE_TASK, tag = "submissions", params(("task_id" = String, Path)),
     responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -92,7 +93,7 @@ async fn reenqueue_task(
 /// A GET that changes data could be triggered by any web page a signed-in browser opens, so
 /// this one needs an explicit `Bearer` or `Token` credential; Basic is refused (403).
 #[utoipa::path(
-    get, path = "/aggregate/reenqueue/{task_id}", tag = "submissions", params(("task_id" = String, Path)),
+    get, path = paths::REQUEUE_TASK, tag = "submissions", params(("task_id" = String, Path)),
     responses(
         (status = 200, body = RequeueResult),
         (status = 403, body = ErrorBody, description = "Sent with Basic credentials"),
@@ -120,7 +121,7 @@ async fn reenqueue_task_legacy(
 /// Requeue many: by `ids`, by `task_ids`, or every submission matching `filter` (the
 /// filters of `GET /logs`).
 #[utoipa::path(
-    post, path = "/aggregate/reenqueue/batch", tag = "submissions", request_body = RequeueRequest,
+    post, path = paths::REQUEUE_BATCH, tag = "submissions", request_body = RequeueRequest,
     responses((status = 200, body = RequeueResult), (status = 400, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]

@@ -1,6 +1,7 @@
 //! `GET /audit`: the audit log, for staff to read.
 
 use axum::extract::State;
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{AuditEntry, AuditFilter, ErrorBody, Page};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Who did what, newest first.
 #[utoipa::path(
-    get, path = "/audit", tag = "audit", params(AuditFilter),
+    get, path = paths::AUDIT, tag = "audit", params(AuditFilter),
     responses((status = 200, body = Page<AuditEntry>), (status = 400, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -31,7 +32,7 @@ async fn list(
 
 /// Every action the audit log holds, for a filter's choices.
 #[utoipa::path(
-    get, path = "/audit/actions", tag = "audit",
+    get, path = paths::AUDIT_ACTIONS, tag = "audit",
     responses((status = 200, body = Vec<String>)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]

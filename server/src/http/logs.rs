@@ -1,6 +1,7 @@
 //! The submission log: list, detail, delete (one or many), purge, restart.
 
 use axum::extract::State;
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{
     DeleteResult, ErrorBody, LogFilter, Message, Page, RequeueRequest, RequeueResult, Submission, SubmissionDetail,
 };
@@ -25,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Submissions, newest first unless `sort`/`order` say otherwise. Partners see only their own.
 #[utoipa::path(
-    get, path = "/logs", tag = "submissions", params(LogFilter),
+    get, path = paths::LOGS, tag = "submissions", params(LogFilter),
     responses((status = 200, body = Page<Submission>), (status = 400, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -40,7 +41,7 @@ async fn list(
 /// One submission with every delivery attempt, the exact payloads sent, DHIS2's answers and
 /// each conflict against the partner's keys.
 #[utoipa::path(
-    get, path = "/logs/{id}", tag = "submissions", params(("id" = i64, Path)),
+    get, path = paths::LOG, tag = "submissions", params(("id" = i64, Path)),
     responses((status = 200, body = SubmissionDetail), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -54,7 +55,7 @@ async fn detail(
 
 /// Delete a submission and its attempts.
 #[utoipa::path(
-    delete, path = "/logs/{id}", tag = "submissions", params(("id" = i64, Path)),
+    delete, path = paths::LOG, tag = "submissions", params(("id" = i64, Path)),
     responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -71,7 +72,7 @@ async fn delete(
 /// of `GET /logs`; an empty one is refused). Each goes as `DELETE /logs/{id}` would: one
 /// being delivered right now, or not found, is skipped and `errors` says why.
 #[utoipa::path(
-    post, path = "/logs/delete", tag = "submissions", request_body = RequeueRequest,
+    post, path = paths::LOGS_DELETE, tag = "submissions", request_body = RequeueRequest,
     responses((status = 200, body = DeleteResult), (status = 400, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -93,7 +94,7 @@ struct PurgeParams {
 
 /// Delete every finished submission older than `date` (admins).
 #[utoipa::path(
-    delete, path = "/logs/purge", tag = "submissions", params(PurgeParams),
+    delete, path = paths::LOGS_PURGE, tag = "submissions", params(PurgeParams),
     responses((status = 200, body = Message), (status = 400, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -117,7 +118,7 @@ struct RestartTarget {
 
 /// Requeue one submission (the route the original's logs viewer called).
 #[utoipa::path(
-    post, path = "/logs/{id}/restart", tag = "submissions", params(("id" = i64, Path), RestartTarget),
+    post, path = paths::LOG_RESTART, tag = "submissions", params(("id" = i64, Path), RestartTarget),
     responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]

@@ -4,6 +4,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{ErrorBody, ImportReport, Mapping, MappingFields, MappingFilter, Page};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Mappings, filtered and paginated.
 #[utoipa::path(
-    get, path = "/mappings", tag = "mappings", params(MappingFilter),
+    get, path = paths::MAPPINGS, tag = "mappings", params(MappingFilter),
     responses((status = 200, body = Page<Mapping>), (status = 400, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -43,7 +44,7 @@ async fn list(
 
 /// Create a mapping.
 #[utoipa::path(
-    post, path = "/mappings", tag = "mappings", request_body = MappingFields,
+    post, path = paths::MAPPINGS, tag = "mappings", request_body = MappingFields,
     responses((status = 201, body = Mapping), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -58,7 +59,7 @@ async fn create(
 
 /// One mapping.
 #[utoipa::path(
-    get, path = "/mappings/{id}", tag = "mappings", params(("id" = i64, Path)),
+    get, path = paths::MAPPING, tag = "mappings", params(("id" = i64, Path)),
     responses((status = 200, body = Mapping), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -72,7 +73,7 @@ async fn get(
 
 /// Replace a mapping's fields.
 #[utoipa::path(
-    put, path = "/mappings/{id}", tag = "mappings", params(("id" = i64, Path)), request_body = MappingFields,
+    put, path = paths::MAPPING, tag = "mappings", params(("id" = i64, Path)), request_body = MappingFields,
     responses((status = 200, body = Mapping), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -87,7 +88,7 @@ async fn update(
 
 /// Delete a mapping.
 #[utoipa::path(
-    delete, path = "/mappings/{id}", tag = "mappings", params(("id" = i64, Path)),
+    delete, path = paths::MAPPING, tag = "mappings", params(("id" = i64, Path)),
     responses((status = 200, body = Mapping), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -113,7 +114,7 @@ struct ImportParams {
 /// source_name, instance_name, what); the answer says per row what was created, updated,
 /// unchanged or rejected, and why.
 #[utoipa::path(
-    post, path = "/mappings/import/csv", tag = "mappings", params(ImportParams),
+    post, path = paths::MAPPINGS_IMPORT_CSV, tag = "mappings", params(ImportParams),
     request_body(content_type = "multipart/form-data", description = "field `file`: the CSV file"),
     responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody, description = "No file, or a file that cannot be read")),
     security(("bearer" = []), ("token" = []), ("basic" = []))
@@ -129,7 +130,7 @@ async fn import_csv(
 
 /// Import mappings from an Excel file (multipart field `file`): the first sheet with a header row.
 #[utoipa::path(
-    post, path = "/mappings/import/excel", tag = "mappings", params(ImportParams),
+    post, path = paths::MAPPINGS_IMPORT_EXCEL, tag = "mappings", params(ImportParams),
     request_body(content_type = "multipart/form-data", description = "field `file`: the xlsx file"),
     responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody, description = "No file, or a file that cannot be read")),
     security(("bearer" = []), ("token" = []), ("basic" = []))
@@ -188,7 +189,7 @@ fn download(bytes: Vec<u8>, file_name: &str) -> Response {
 
 /// Every mapping as an xlsx file that imports back unchanged.
 #[utoipa::path(
-    get, path = "/mappings/export/excel", tag = "mappings",
+    get, path = paths::MAPPINGS_EXPORT, tag = "mappings",
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "dhis2_mappings.xlsx")),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -198,7 +199,7 @@ async fn export_excel(State(state): State<AppState>, _caller: Authorized<Staff>)
 
 /// An empty xlsx with the header row, to fill in and import.
 #[utoipa::path(
-    get, path = "/mappings/template", tag = "mappings",
+    get, path = paths::MAPPINGS_TEMPLATE, tag = "mappings",
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "dhis2_mappings_template.xlsx")),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]

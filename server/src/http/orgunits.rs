@@ -1,6 +1,7 @@
 //! The org-unit hierarchy: search it, list its levels, and sync it from DHIS2 now.
 
 use axum::extract::State;
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{ErrorBody, OrgUnit, OrgUnitFilter, OrgUnitLevel, OrgUnitSync, Page};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Org units from the synced hierarchy: search by name or code, children of a unit, a level.
 #[utoipa::path(
-    get, path = "/orgunits", tag = "orgunits", params(OrgUnitFilter),
+    get, path = paths::ORGUNITS, tag = "orgunits", params(OrgUnitFilter),
     responses((status = 200, body = Page<OrgUnit>), (status = 400, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -32,7 +33,7 @@ async fn list(
 /// The hierarchy's levels, marking the district level (`api.dhis2_district_oulevel_name`)
 /// and the facility level (`api.dhis2_facility_level`).
 #[utoipa::path(
-    get, path = "/orgunits/levels", tag = "orgunits",
+    get, path = paths::ORGUNIT_LEVELS, tag = "orgunits",
     responses((status = 200, body = Vec<OrgUnitLevel>)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -43,7 +44,7 @@ async fn levels(State(state): State<AppState>, _caller: Authorized<Staff>) -> Ap
 /// Sync the hierarchy from the primary DHIS2 now (otherwise on `api.sync_cron_expression`):
 /// everything the first time, then what changed since the last sync.
 #[utoipa::path(
-    post, path = "/orgunits/sync", tag = "orgunits",
+    post, path = paths::ORGUNITS_SYNC, tag = "orgunits",
     responses(
         (status = 200, body = OrgUnitSync),
         (status = 409, body = ErrorBody, description = "A sync is running already"),

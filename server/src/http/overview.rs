@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use dhis2gw_wire::Overview;
+use dhis2gw_wire::routes as paths;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// queue, the last delivery error and every DHIS2 server's health. While Redis is down the
 /// queue's `due` and `scheduled` are 0 and `redis_error` says why; the rest still answers.
 #[utoipa::path(
-    get, path = "/overview", tag = "overview",
+    get, path = paths::OVERVIEW, tag = "overview",
     responses((status = 200, body = Overview)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{Dhis2Server, ErrorBody, Message, ServerInput};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,7 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Every DHIS2 server, primary first, with its health and pending deliveries.
 #[utoipa::path(
-    get, path = "/servers", tag = "servers",
+    get, path = paths::SERVERS, tag = "servers",
     responses((status = 200, body = Vec<Dhis2Server>)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -29,7 +30,7 @@ async fn list(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppR
 
 /// One DHIS2 server.
 #[utoipa::path(
-    get, path = "/servers/{uid}", tag = "servers", params(("uid" = String, Path)),
+    get, path = paths::SERVER, tag = "servers", params(("uid" = String, Path)),
     responses((status = 200, body = Dhis2Server), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -44,7 +45,7 @@ async fn get(
 /// Add a DHIS2 server (name it in `api.cc_dhis2_servers` to send it copies). Credentials are
 /// stored encrypted and never returned.
 #[utoipa::path(
-    post, path = "/servers", tag = "servers", request_body = ServerInput,
+    post, path = paths::SERVERS, tag = "servers", request_body = ServerInput,
     responses(
         (status = 201, body = Dhis2Server), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "No server.credentials_key to encrypt credentials with"),
@@ -63,7 +64,7 @@ async fn create(
 /// Change a DHIS2 server; only what is sent changes. `{"enabled": false}` pauses its
 /// deliveries (they wait, they do not fail); `{"enabled": true}` sends what waited.
 #[utoipa::path(
-    put, path = "/servers/{uid}", tag = "servers", params(("uid" = String, Path)), request_body = ServerInput,
+    put, path = paths::SERVER, tag = "servers", params(("uid" = String, Path)), request_body = ServerInput,
     responses(
         (status = 200, body = Dhis2Server), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Defined in the configuration, or the name is taken"),
@@ -82,7 +83,7 @@ async fn update(
 
 /// Delete a DHIS2 server that never received anything; switch off one that did.
 #[utoipa::path(
-    delete, path = "/servers/{uid}", tag = "servers", params(("uid" = String, Path)),
+    delete, path = paths::SERVER, tag = "servers", params(("uid" = String, Path)),
     responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]

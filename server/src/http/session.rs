@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{RefreshRequest, TokenRequest, TokenResponse, User};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -32,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// from one address lock that for 15 minutes (429 with `Retry-After`); so does a gateway busy
 /// checking many passwords at once, for a moment.
 #[utoipa::path(
-    post, path = "/users/getToken", tag = "auth",
+    post, path = paths::SIGN_IN, tag = "auth",
     request_body(content = Option<TokenRequest>),
     responses(
         (status = 200, body = TokenResponse),
@@ -67,7 +68,7 @@ fn credentials(parts: &Parts, body: &[u8]) -> AppResult<TokenRequest> {
 /// Each refresh token works once. Presenting a used one again revokes every session that
 /// descends from the same sign-in.
 #[utoipa::path(
-    post, path = "/users/refreshToken", tag = "auth",
+    post, path = paths::REFRESH, tag = "auth",
     request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenResponse),
@@ -87,7 +88,7 @@ async fn refresh_token(
 ///
 /// Access tokens already issued expire by themselves within `server.access_token_ttl`.
 #[utoipa::path(
-    post, path = "/users/signOut", tag = "auth",
+    post, path = paths::SIGN_OUT, tag = "auth",
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Signed out (also when the token was already revoked or unknown)"),
@@ -102,7 +103,7 @@ async fn sign_out(State(state): State<AppState>, Json(body): Json<RefreshRequest
 
 /// The signed-in user.
 #[utoipa::path(
-    get, path = "/me", tag = "auth",
+    get, path = paths::ME, tag = "auth",
     responses((status = 200, body = User), (status = 401, body = dhis2gw_wire::ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{AggregateAccepted, ErrorBody};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,7 +47,7 @@ enum ImportMode {
 /// resend updates the record instead of duplicating it (`trackedEntityRef` / `enrollmentRef`
 /// name parents in flat payloads). Send an `Idempotency-Key` to make a retry safe.
 #[utoipa::path(
-    post, path = "/tracker", tag = "submissions", request_body = Object, params(TrackerParams,
+    post, path = paths::TRACKER, tag = "submissions", request_body = Object, params(TrackerParams,
         ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key and body return the first answer")),
     responses(
         (status = 200, body = AggregateAccepted, description = "Stored and queued (or, with VALIDATE, a DryRunResult)"),

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{
     ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, UpdateUser, User, UserCreated, UserFilter,
 };
@@ -26,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Create a user (the original's route; same as `POST /users`).
 #[utoipa::path(
-    post, path = "/user", tag = "users", request_body = CreateUser,
+    post, path = paths::USER_LEGACY, tag = "users", request_body = CreateUser,
     responses(
         (status = 201, body = UserCreated),
         (status = 400, body = ErrorBody, description = "A field is invalid; `detail` names it"),
@@ -44,7 +45,7 @@ async fn create_user_legacy(
 
 /// Create a user.
 #[utoipa::path(
-    post, path = "/users", tag = "users", request_body = CreateUser,
+    post, path = paths::USERS, tag = "users", request_body = CreateUser,
     responses(
         (status = 201, body = UserCreated),
         (status = 400, body = ErrorBody, description = "A field is invalid; `detail` names it"),
@@ -66,7 +67,7 @@ async fn create_user(
 
 /// List users, newest first.
 #[utoipa::path(
-    get, path = "/users", tag = "users", params(UserFilter),
+    get, path = paths::USERS, tag = "users", params(UserFilter),
     responses((status = 200, body = Page<User>), (status = 400, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -80,7 +81,7 @@ async fn list_users(
 
 /// One user.
 #[utoipa::path(
-    get, path = "/users/{uid}", tag = "users", params(("uid" = String, Path)),
+    get, path = paths::USER, tag = "users", params(("uid" = String, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -95,7 +96,7 @@ async fn get_user(
 /// Change a user: any subset of fields, including password, role and `is_active`.
 /// A new password or deactivation ends the user's sessions.
 #[utoipa::path(
-    put, path = "/users/{uid}", tag = "users", params(("uid" = String, Path)), request_body = UpdateUser,
+    put, path = paths::USER, tag = "users", params(("uid" = String, Path)), request_body = UpdateUser,
     responses(
         (status = 200, body = User),
         (status = 400, body = ErrorBody),
@@ -116,7 +117,7 @@ async fn update_user(
 
 /// Deactivate a user (users are never deleted, so their history stays attributable).
 #[utoipa::path(
-    delete, path = "/users/{uid}", tag = "users", params(("uid" = String, Path)),
+    delete, path = paths::USER, tag = "users", params(("uid" = String, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -131,7 +132,7 @@ async fn deactivate_user(
 
 /// A user's API tokens (the secrets themselves are never shown again).
 #[utoipa::path(
-    get, path = "/users/{uid}/tokens", tag = "users", params(("uid" = String, Path)),
+    get, path = paths::USER_TOKENS, tag = "users", params(("uid" = String, Path)),
     responses((status = 200, body = Vec<ApiToken>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -147,7 +148,7 @@ async fn list_tokens(
 /// Create an API token for a user, to be sent as `Authorization: Token <token>`.
 /// The answer is the only time the token is shown.
 #[utoipa::path(
-    post, path = "/users/{uid}/tokens", tag = "users", params(("uid" = String, Path)), request_body = CreateApiToken,
+    post, path = paths::USER_TOKENS, tag = "users", params(("uid" = String, Path)), request_body = CreateApiToken,
     responses((status = 201, body = CreatedApiToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -163,7 +164,7 @@ async fn create_token(
 
 /// Revoke an API token: it stops working at once.
 #[utoipa::path(
-    delete, path = "/users/{uid}/tokens/{id}", tag = "users",
+    delete, path = paths::USER_TOKEN, tag = "users",
     params(("uid" = String, Path), ("id" = i64, Path)),
     responses((status = 200, body = ApiToken), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("token" = []), ("basic" = []))

@@ -11,6 +11,7 @@ pub mod console;
 pub mod mappings;
 pub mod orgunits;
 pub mod overview;
+pub mod routes;
 pub mod servers;
 pub mod submissions;
 pub mod users;
