@@ -160,7 +160,7 @@ impl Application {
         if let Some(workers) = workers
             && tokio::time::timeout(grace, workers).await.is_err()
         {
-            tracing::warn!("deliveries still running after {} s; the sweeper will resume them", grace.as_secs());
+            tracing::warn!("deliveries still running after {} s; the sweep will resume them", grace.as_secs());
         }
         state.db.close().await;
         state.worker_db.close().await;

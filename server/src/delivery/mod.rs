@@ -404,9 +404,9 @@ async fn record(
     match (generation, outcome.next_attempt_at) {
         (Some(generation), Some(at)) => {
             let delay = (at - Utc::now()).to_std().unwrap_or_default();
-            // If Redis is down the sweeper pushes it once the retry is due.
+            // If Redis is down the sweep pushes it once the retry is due.
             if let Err(e) = d.queue.push(destination_id, generation, delay).await {
-                tracing::warn!(destination_id, error = %e, "could not schedule the retry; the sweeper will");
+                tracing::warn!(destination_id, error = %e, "could not schedule the retry; the sweep will");
             }
         }
         (None, _) => tracing::warn!(

@@ -1,7 +1,7 @@
 //! The Redis work queue (apalis-redis). PostgreSQL holds the truth about every delivery;
 //! a queue job only says "deliver destination N now". Jobs are named after the delivery's
 //! generation, so pushing one that is still queued does nothing, while one lost with a
-//! flushed or restarted Redis is pushed again by the sweeper.
+//! flushed or restarted Redis is pushed again by the sweep ([`crate::scheduler::sweep`]).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -630,9 +630,9 @@ impl Registry {
         self.changed();
         if resumed {
             let waiting = wake_waiting_deliveries(&self.db, uid).await?;
-            // If Redis is down now, the sweeper pushes them.
+            // If Redis is down now, the sweep pushes them.
             if let Err(e) = queue.push_due(&waiting).await {
-                tracing::warn!(server = %server.name, error = %e, "resumed; the sweeper will queue what waited");
+                tracing::warn!(server = %server.name, error = %e, "resumed; the sweep will queue what waited");
             }
             tracing::info!(server = %server.name, waiting = waiting.len(), "DHIS2 server switched on again");
         }

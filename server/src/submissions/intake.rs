@@ -1,6 +1,6 @@
 //! Intake: a submission is validated, mapped and written to PostgreSQL, with one
 //! destination row per DHIS2 server, before the partner gets an answer; only then is a queue
-//! job pushed. If the push fails the data is safe and the sweeper pushes it later.
+//! job pushed. If the push fails the data is safe and the sweep pushes it later.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -300,7 +300,7 @@ async fn store(
     for destination in stored {
         if let Err(e) = state.queue.push(destination.destination_id, destination.generation, Duration::ZERO).await {
             let submission_id = destination.submission_id;
-            tracing::warn!(submission_id, error = %e, "stored but not queued; the sweeper will queue it");
+            tracing::warn!(submission_id, error = %e, "stored but not queued; the sweep will queue it");
         }
     }
     Ok(accepted)

@@ -236,7 +236,7 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
     tx.commit().await?;
     for d in destinations {
         if let Err(e) = state.queue.push(d.id, d.generation, Duration::ZERO).await {
-            tracing::warn!(submission_id = id, error = %e, "requeued in PostgreSQL; the sweeper will queue it");
+            tracing::warn!(submission_id = id, error = %e, "requeued in PostgreSQL; the sweep will queue it");
         }
     }
     Ok(())
