@@ -91,7 +91,8 @@ pub fn test_config(database: &TestDatabase) -> Config {
     config.server.credentials_key = Secret::new(CREDENTIALS_KEY);
     // The DHIS2 test doubles listen on 127.0.0.1.
     config.server.allow_private_dhis2_addresses = true;
-    let shipped = |dir: &str| format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+    // The gateway crate's own folders, next to this crate's.
+    let shipped = |dir: &str| format!("{}/../{dir}", env!("CARGO_MANIFEST_DIR"));
     config.server.docs_directory = shipped("docs");
     config.server.templates_directory = shipped("templates");
     config.server.static_directory = shipped("static");
