@@ -27,7 +27,7 @@ async fn list(
     _caller: Authorized<Staff>,
     Query(filter): Query<AuditFilter>,
 ) -> AppResult<axum::Json<Page<AuditEntry>>> {
-    Ok(axum::Json(audit::list(&state.db, state.config.timezone(), filter).await?))
+    Ok(axum::Json(audit::list(&state.db, state.config.server.timezone, filter).await?))
 }
 
 /// Every action the audit log holds, for a filter's choices.

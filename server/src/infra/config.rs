@@ -701,10 +701,6 @@ impl Config {
     pub fn redis_url(&self) -> String {
         self.server.redis_address.url(self.server.redis_db)
     }
-
-    pub fn timezone(&self) -> chrono_tz::Tz {
-        self.server.timezone
-    }
 }
 
 impl Loaded {

@@ -57,7 +57,7 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
     for job in jobs {
         let Named { name, schedule, at_start, run } = job;
-        let timezone = state.config.timezone();
+        let timezone = state.config.server.timezone;
         let (state, running) = (state.clone(), Arc::new(Mutex::new(())));
         let once = move || {
             let (state, running) = (state.clone(), running.clone());

@@ -79,8 +79,8 @@ pub async fn wait_for_outcome(db: &PgPool, submission: i64, wait: Duration) -> A
 /// only their own.
 pub async fn find(db: &PgPool, caller: &AuthUser, job: &str, kind: &str) -> AppResult<Option<Job>> {
     let owner = (!caller.role.is_staff()).then_some(caller.id);
-    let Some(submission) = sqlx::query_scalar!(
-        "SELECT id FROM submission_log WHERE job_uid = $1 AND kind = $2 AND ($3::bigint IS NULL OR user_id = $3)",
+    let Some(found) = sqlx::query!(
+        "SELECT id, status FROM submission_log WHERE job_uid = $1 AND kind = $2 AND ($3::bigint IS NULL OR user_id = $3)",
         job,
         kind,
         owner
@@ -90,7 +90,5 @@ pub async fn find(db: &PgPool, caller: &AuthUser, job: &str, kind: &str) -> AppR
     else {
         return Ok(None);
     };
-    let status =
-        sqlx::query_scalar!("SELECT status FROM submission_log WHERE id = $1", submission).fetch_one(db).await?;
-    Ok(Some(Job { status, outcome: outcome(db, submission).await? }))
+    Ok(Some(Job { status: found.status, outcome: outcome(db, found.id).await? }))
 }

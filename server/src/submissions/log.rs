@@ -153,7 +153,7 @@ impl From<SubmissionRow> for Submission {
 
 pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Page<Submission>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 10)?;
-    let c = criteria(filter, caller, state.config.timezone())?;
+    let c = criteria(filter, caller, state.config.server.timezone)?;
     let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM matching_submissions($1::jsonb)"#, c.as_json(),)
         .fetch_one(&state.db)
         .await?;

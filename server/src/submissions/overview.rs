@@ -20,7 +20,7 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn overview(state: &AppState) -> AppResult<Overview> {
     let generated_at = Utc::now();
-    let tz = state.config.timezone();
+    let tz = state.config.server.timezone;
     let today = generated_at.with_timezone(&tz).date_naive();
     let first = today - Days::new(DAYS - 1);
     let (counts, waiting, last_error, servers, redis) = tokio::join!(
