@@ -1,6 +1,9 @@
 //! Pieces every screen uses: loading state, errors, status badges, paging, confirmations and
 //! notices.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -34,14 +37,34 @@ impl<T> From<ApiResult<T>> for Load<T> {
     }
 }
 
+thread_local! {
+    /// The newest load started into each target (by the target's hash), so an answer that
+    /// arrives after a newer one was asked for is dropped.
+    static NEWEST_LOAD: RefCell<HashMap<u64, u64>> = RefCell::new(HashMap::new());
+}
+
 /// Loads into `target`. While reloading, what is shown stays (no flicker on auto-refresh);
-/// a failure replaces it, so a stale table never passes for a current one.
+/// a failure replaces it, so a stale table never passes for a current one. Only the newest
+/// load counts: a slow answer to an older request (the page before a filter changed) never
+/// overwrites the answer to the current one.
 pub fn load_into<T: Send + Sync + 'static>(
     target: RwSignal<Load<T>>,
     future: impl Future<Output = ApiResult<T>> + 'static,
 ) {
+    let key = {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        target.hash(&mut hasher);
+        hasher.finish()
+    };
+    let load = NEWEST_LOAD.with(|n| {
+        let mut newest = n.borrow_mut();
+        let next = newest.get(&key).map_or(0, |l| l + 1);
+        newest.insert(key, next);
+        next
+    });
     crate::api::spawn(future, move |result| {
-        if !target.is_disposed() {
+        let newest = NEWEST_LOAD.with(|n| n.borrow().get(&key) == Some(&load));
+        if newest && !target.is_disposed() {
             target.set(result.into());
         }
     });

@@ -122,3 +122,22 @@ async fn the_sign_in_screen_warns_of_plain_http_to_another_computer_only() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+async fn a_slow_answer_to_an_older_load_never_replaces_the_newer_one() {
+    use dhis2gw_ui::components::{Load, load_into};
+    use futures::channel::oneshot;
+    let target = RwSignal::new(Load::<&'static str>::Loading);
+    let (older_tx, older_rx) = oneshot::channel::<&'static str>();
+    let (newer_tx, newer_rx) = oneshot::channel::<&'static str>();
+    // The unfiltered page is asked for first, then the filtered one; the filtered answer
+    // comes back first.
+    load_into(target, async move { Ok(older_rx.await.unwrap()) });
+    load_into(target, async move { Ok(newer_rx.await.unwrap()) });
+    newer_tx.send("filtered").unwrap();
+    leptos::task::tick().await;
+    older_tx.send("unfiltered").unwrap();
+    leptos::task::tick().await;
+    leptos::task::tick().await;
+    assert!(matches!(target.get_untracked(), Load::Ready("filtered")), "the older answer won");
+}
