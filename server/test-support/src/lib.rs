@@ -217,11 +217,13 @@ pub fn basic(username: &str, password: &str) -> String {
 }
 
 /// The `dhis2gw` binary at `binary` as an operator runs it, with a clean environment (only
-/// `PATH`; the caller adds the rest) and an empty configuration file in `dir`, so a machine's
+/// `PATH` and an empty `DHIS2GW_LOGDIR`; the caller adds the rest) and an empty configuration file in `dir`, so a machine's
 /// /etc/dhis2gw/dhis2gw.yml never leaks in. A `--config` among the caller's arguments wins.
 pub fn gateway_command(binary: &str, dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(binary);
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    // Logs to the terminal unless the caller names a folder: the default is the system's
+    // /var/log/dhis2gw, where a run as root would leave files the service cannot append to.
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("DHIS2GW_LOGDIR", "");
     if !args.iter().any(|a| a.starts_with("--config")) {
         let empty = dir.join("empty.yml");
         if !empty.exists() {
