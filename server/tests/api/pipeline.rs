@@ -115,7 +115,8 @@ async fn server_errors_are_retried_with_backoff_until_success() {
     let p = pipeline(Version::V2_37, |_| {}).await;
     p.dhis2.fail_next(Fault::Status(503), 2);
     let id = p.submit(json!({"positives": 5})).await;
-    let log = p.settled(id, FINAL, Duration::from_secs(30)).await;
+    // Patient for the same reason as the dead-after-max-retries test below.
+    let log = p.settled(id, FINAL, Duration::from_secs(90)).await;
     assert_eq!(log["status"], "succeeded", "{log:#}");
     let outcomes: Vec<&str> =
         log["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
