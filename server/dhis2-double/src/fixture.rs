@@ -55,6 +55,10 @@ pub const DEFAULT_NAME: &str = "default";
 
 /// UID of the category combo "Sex" (COCs [`COC_MALE`] and [`COC_FEMALE`]).
 pub const SEX_CATEGORY_COMBO: &str = "pBOMPrpg1QX";
+/// Code of the category combo "Sex".
+pub const SEX_CATEGORY_COMBO_CODE: &str = "SEX";
+/// Name of the category combo "Sex".
+pub const SEX_CATEGORY_COMBO_NAME: &str = "Sex";
 /// UID of the COC "Male" in the "Sex" combo.
 pub const COC_MALE: &str = "Male000000a";
 /// Code of the COC "Male".

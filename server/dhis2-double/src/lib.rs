@@ -14,10 +14,21 @@
 //!   `/api/organisationUnitGroups` (`/{id}`), with `fields`, `filter`, `order` and paging
 //!   (`src/orgunit/listing.rs`); `POST /api/metadata` for org units, levels and groups
 //!   (`src/orgunit/metadata.rs`); `POST`/`DELETE
-//!   /api/organisationUnitGroups/{group}/organisationUnits/{unit}`.
+//!   /api/organisationUnitGroups/{group}/organisationUnits/{unit}`;
+//! * `GET /api/dataSets`, `/api/dataElements`, `/api/categoryCombos`, `/api/optionSets`:
+//!   the objects with the properties a metadata sync reads (data sets with `periodType`,
+//!   attribute `categoryCombo`, `dataSetElements`, `organisationUnits`, `openFuturePeriods`,
+//!   `expiryDays`, `timelyDays`, `dataInputPeriods`; elements with `valueType`,
+//!   `zeroIsSignificant`, `categoryCombo`; combos with their `categoryOptionCombos`), with the
+//!   same filters and paging as the org-unit lists. `fields` other than `id` answers with the
+//!   whole object, as `fields=*` would (derived: DHIS2 trims to what was asked).
 //!
-//! Data elements, data sets and programs are fixed, see [`fixture`]; org units start as the
-//! fixture hierarchy but can change (metadata imports, [`Dhis2Double::add_org_unit`], …).
+//! Data elements, data sets and programs are fixed, see [`fixture`], except which org units
+//! a data set is assigned to ([`Dhis2Double::withdraw_data_set`] moves the data set's
+//! `lastUpdated`). `openFuturePeriods`, `expiryDays` and `dataInputPeriods` are published but
+//! not enforced by the importer (real DHIS2 refuses such periods with E7641–E7644 / E8030–E8031),
+//! so with the fixture's values (0 open future periods) only a client's own check refuses a
+//! future period. Org units start as the fixture hierarchy but can change (metadata imports, [`Dhis2Double::add_org_unit`], …).
 //! Data values, tracker objects and org units are kept in memory so tests can check what
 //! was delivered, and how often.
 //!
@@ -238,6 +249,18 @@ impl Dhis2Double {
     pub fn rename_org_unit(&self, uid: &str, name: &str) {
         if let Err(message) = lock(&self.shared.org_units).rename(uid, name) {
             panic!("rename_org_unit: {message}");
+        }
+    }
+
+    /// Takes data set `data_set` away from org unit `uid`, as an admin unticking it in the
+    /// maintenance app: the data set's `lastUpdated` becomes now, and imports of its values
+    /// for that unit are refused as not assigned (E7636 / E8022).
+    ///
+    /// # Panics
+    /// If there is no org unit `uid` or the data set is not assigned to it.
+    pub fn withdraw_data_set(&self, uid: &str, data_set: &str) {
+        if let Err(message) = lock(&self.shared.org_units).withdraw_data_set(uid, data_set) {
+            panic!("withdraw_data_set: {message}");
         }
     }
 

@@ -329,45 +329,80 @@ pub(crate) fn detect_data_set(de: &str, period_type: PeriodType) -> Option<&'sta
     candidates.find(|ds| ds.period_type == period_type).or(first)
 }
 
-/// The `GET /api/dataSets`, `/api/dataElements` and `/api/categoryCombos` lists (the fields a
-/// client's start-up check reads: id, code, name, and what belongs together).
-pub(crate) fn metadata_list(kind: &str) -> Option<serde_json::Value> {
+/// Every data set, data element, category combo and option set as DHIS2 renders it with the
+/// fields a metadata client asks for (`fields=*` and the nested references), for the list
+/// endpoints. A data set's `organisationUnits` are the units `assignment` says hold it, and
+/// its `lastUpdated` moves when they last changed.
+pub(crate) fn metadata_objects(
+    kind: &str,
+    assignment: impl Fn(&str) -> (Vec<String>, Option<chrono::NaiveDateTime>),
+) -> Option<Vec<serde_json::Value>> {
     use serde_json::json;
-    let ident = |i: &Ident| json!({"id": i.uid, "code": i.code, "name": i.name, "displayName": i.name});
-    let list: Vec<serde_json::Value> = match kind {
+    let render = |i: &Ident| {
+        json!({"id": i.uid, "code": i.code, "name": i.name, "displayName": i.name,
+               "created": METADATA_LAST_UPDATED, "lastUpdated": METADATA_LAST_UPDATED})
+    };
+    let combo_cocs = |combo: &str| -> Vec<serde_json::Value> {
+        CATEGORY_OPTION_COMBOS
+            .iter()
+            .filter(|c| c.combo == combo)
+            .map(|c| json!({"id": c.id.uid, "code": c.id.code, "name": c.id.name}))
+            .collect()
+    };
+    Some(match kind {
         "dataSets" => DATA_SETS
             .iter()
             .map(|d| {
-                let mut v = ident(&d.id);
+                let mut v = render(&d.id);
+                v["shortName"] = json!(d.id.name);
                 v["periodType"] = json!(d.period_type.name());
-                v["dataSetElements"] =
-                    d.data_elements.iter().map(|de| json!({"dataElement": {"id": de}})).collect::<serde_json::Value>();
+                v["openFuturePeriods"] = json!(0);
+                v["expiryDays"] = json!(0);
+                v["timelyDays"] = json!(15);
+                v["dataInputPeriods"] = json!([]);
+                v["categoryCombo"] = json!({"id": d.attribute_combo});
+                v["dataSetElements"] = d
+                    .data_elements
+                    .iter()
+                    .map(|de| json!({"dataElement": {"id": de}, "dataSet": {"id": d.id.uid}}))
+                    .collect();
+                let (units, changed) = assignment(d.id.uid);
+                v["organisationUnits"] = units.into_iter().map(|ou| json!({"id": ou})).collect();
+                if let Some(changed) = changed {
+                    v["lastUpdated"] = json!(crate::time::format(changed));
+                }
                 v
             })
             .collect(),
         "dataElements" => DATA_ELEMENTS
             .iter()
             .map(|d| {
-                let mut v = ident(&d.id);
+                let mut v = render(&d.id);
+                v["shortName"] = json!(d.id.name);
                 v["valueType"] = json!(d.value_type.as_str());
+                v["domainType"] = json!(if d.id.uid == DE_WEIGHT { "TRACKER" } else { "AGGREGATE" });
+                v["aggregationType"] = json!("SUM");
+                v["zeroIsSignificant"] = json!(false);
                 v["categoryCombo"] = json!({"id": d.category_combo});
                 v
             })
             .collect(),
-        "categoryCombos" => [DEFAULT_CATEGORY_COMBO, SEX_CATEGORY_COMBO]
-            .iter()
-            .map(|combo| {
-                let cocs: Vec<serde_json::Value> = CATEGORY_OPTION_COMBOS
-                    .iter()
-                    .filter(|c| c.combo == *combo)
-                    .map(|c| json!({"id": c.id.uid, "name": c.id.name}))
-                    .collect();
-                json!({"id": combo, "categoryOptionCombos": cocs})
-            })
-            .collect(),
+        "categoryCombos" => [
+            ident(DEFAULT_CATEGORY_COMBO, DEFAULT_CODE, DEFAULT_NAME),
+            ident(SEX_CATEGORY_COMBO, SEX_CATEGORY_COMBO_CODE, SEX_CATEGORY_COMBO_NAME),
+        ]
+        .iter()
+        .map(|combo| {
+            let mut v = render(combo);
+            v["dataDimensionType"] = json!("DISAGGREGATION");
+            v["categoryOptionCombos"] = json!(combo_cocs(combo.uid));
+            v
+        })
+        .collect(),
+        // The fixture's elements have no option sets; the endpoint exists and lists none.
+        "optionSets" => Vec::new(),
         _ => return None,
-    };
-    Some(json!({"pager": {"page": 1, "pageCount": 1, "total": list.len(), "pageSize": 50}, kind: list}))
+    })
 }
 
 #[cfg(test)]

@@ -88,6 +88,9 @@ pub(crate) struct Registry {
     pub(crate) units: BTreeMap<String, OrgUnit>,
     pub(crate) levels: BTreeMap<String, Level>,
     pub(crate) groups: BTreeMap<String, Group>,
+    /// When a data set's org-unit assignments last changed (DHIS2 updates the data set's
+    /// `lastUpdated` then); absent for data sets untouched since the fixture.
+    pub(crate) data_sets_changed: BTreeMap<&'static str, NaiveDateTime>,
 }
 
 impl Registry {
@@ -282,7 +285,28 @@ impl Registry {
             programs: programs.to_vec(),
         };
         self.units.insert(unit.id.clone(), unit);
+        for data_set in data_sets {
+            self.data_sets_changed.insert(data_set, now);
+        }
         Ok(())
+    }
+
+    /// Takes data set `data_set` away from unit `uid` for a test
+    /// (`Dhis2Double::withdraw_data_set`).
+    pub(crate) fn withdraw_data_set(&mut self, uid: &str, data_set: &str) -> Result<(), String> {
+        let unit = self.units.get_mut(uid).ok_or_else(|| format!("org unit `{uid}` does not exist"))?;
+        let Some(at) = unit.data_sets.iter().position(|d| *d == data_set) else {
+            return Err(format!("data set `{data_set}` is not assigned to org unit `{uid}`"));
+        };
+        let data_set = unit.data_sets.remove(at);
+        self.data_sets_changed.insert(data_set, time::now());
+        Ok(())
+    }
+
+    /// The units a data set is assigned to, and when that last changed.
+    pub(crate) fn data_set_assignment(&self, data_set: &str) -> (Vec<String>, Option<NaiveDateTime>) {
+        let units = self.units.values().filter(|u| u.data_sets.contains(&data_set)).map(|u| u.id.clone()).collect();
+        (units, self.data_sets_changed.get(data_set).copied())
     }
 
     /// Renames a unit for a test (`Dhis2Double::rename_org_unit`).

@@ -32,6 +32,7 @@ use tower::ServiceExt;
 use crate::common::{Fault, PASSWORD, PAT, RecordedRequest, USERNAME, Version, lock};
 use crate::envelope::{Notification, WebMessage, notification, web_message};
 use crate::import::{self, Options};
+use crate::orgunit::listing::{Kind, Spec, list};
 use crate::state::Shared;
 use crate::{fixture, model};
 
@@ -228,12 +229,45 @@ async fn me() -> Json<Value> {
     Json(json!({ "id": fixture::USER_ID, "username": USERNAME, "name": "Admin" }))
 }
 
-/// `GET /api/dataSets`, `/api/dataElements`, `/api/categoryCombos` (also with `.json`).
-async fn metadata_list(axum::extract::Path(list): axum::extract::Path<String>, method: Method, uri: Uri) -> Response {
-    match model::metadata_list(list.trim_end_matches(".json")) {
-        Some(body) => Json(body).into_response(),
-        None => not_found(method, uri).await,
+/// `GET /api/dataSets`, `/api/dataElements`, `/api/categoryCombos`, `/api/optionSets` (also
+/// with `.json`), with DHIS2's filters, order and paging.
+async fn metadata_list(
+    State(shared): State<Arc<Shared>>,
+    Path(collection): Path<String>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let kind = collection.trim_end_matches(".json");
+    let assignment = |data_set: &str| lock(&shared.org_units).data_set_assignment(data_set);
+    let (Some(spec), Some(items)) = (metadata_spec(kind), model::metadata_objects(kind, assignment)) else {
+        return not_found(method, uri).await;
+    };
+    match list(spec, items, uri.query().unwrap_or_default(), &[], &shared.base_url) {
+        Ok(body) => Json(body).into_response(),
+        Err(message) => web_message(StatusCode::BAD_REQUEST, message),
     }
+}
+
+/// What the metadata lists can be filtered and ordered on.
+fn metadata_spec(kind: &str) -> Option<&'static Spec> {
+    const PROPERTIES: &[(&str, Kind)] = &[
+        ("id", Kind::Text),
+        ("code", Kind::Text),
+        ("name", Kind::Text),
+        ("displayName", Kind::Text),
+        ("created", Kind::Time),
+        ("lastUpdated", Kind::Time),
+    ];
+    const fn spec(collection: &'static str, path: &'static str) -> Spec {
+        Spec { collection, path, properties: PROPERTIES, default_order: &["name"] }
+    }
+    static SPECS: [Spec; 4] = [
+        spec("dataSets", "/api/dataSets"),
+        spec("dataElements", "/api/dataElements"),
+        spec("categoryCombos", "/api/categoryCombos"),
+        spec("optionSets", "/api/optionSets"),
+    ];
+    SPECS.iter().find(|s| s.collection == kind)
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {

@@ -2,6 +2,7 @@
 
 mod http;
 mod imports;
+mod metadata;
 mod orgunits;
 mod tracker;
 mod transport;
