@@ -41,6 +41,8 @@ pub struct AppState {
     pub servers: Arc<crate::servers::Registry>,
     /// The synced org-unit hierarchy, as the intake checks submissions against it.
     pub hierarchy: Arc<crate::orgunits::Hierarchy>,
+    /// The synced DHIS2 metadata (data sets, elements, combos), as the intake checks values.
+    pub metadata: Arc<crate::metadata::Catalog>,
     /// Metadata read through the DHIS2-compatible API: the read's key → (fetched, status, body);
     /// bounded by bytes and age ([`crate::infra::dhis2::proxy::answer_cache`]).
     pub dhis2_api_cache: moka::sync::Cache<String, crate::infra::dhis2::proxy::CachedAnswer>,

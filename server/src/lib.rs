@@ -10,12 +10,13 @@
 //! submissions              intake, the log, requeue: operations that need the whole context
 //! app                      that context: pools, clients, and the caches of the areas below
 //! mappings, servers,       domain areas that own their state, their audit entries and caches
-//!   orgunits, access
+//!   orgunits, metadata,
+//!   access
 //! infra                    configuration, PostgreSQL, the Redis queue, the DHIS2 client, errors
 //! ```
 //!
 //! Reading order: [`infra::config`] (what an operator sets), [`app`], [`startup`], [`http`],
-//! then [`submissions`], [`mappings`], [`access`], [`servers`], [`orgunits`], and the
+//! then [`submissions`], [`mappings`], [`access`], [`servers`], [`orgunits`], [`metadata`], and the
 //! delivery side: [`delivery`], [`infra::dhis2`], [`scheduler`].
 
 pub mod access;
@@ -24,6 +25,7 @@ pub mod delivery;
 pub mod http;
 pub mod infra;
 pub mod mappings;
+pub mod metadata;
 pub mod orgunits;
 pub mod scheduler;
 pub mod servers;

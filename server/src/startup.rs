@@ -24,7 +24,7 @@ use crate::infra::error::AppError;
 use crate::infra::metrics::Metrics;
 use crate::infra::queue::Queue;
 use crate::mappings::MappingCache;
-use crate::{scheduler, servers};
+use crate::{metadata, scheduler, servers};
 
 pub struct Application {
     listener: TcpListener,
@@ -61,6 +61,11 @@ impl Application {
                 None => None,
             };
         let jwt = Arc::new(JwtKeys::new(config.server.jwt_secret.expose(), config.server.access_token_ttl));
+        let metadata = Arc::new(metadata::Catalog::default());
+        metadata.reload(&db).await?;
+        for warning in metadata::check::default_warnings(&metadata.snapshot(), &config.api) {
+            tracing::warn!("{warning}");
+        }
         Ok(Application {
             listener,
             tls,
@@ -78,6 +83,7 @@ impl Application {
                 metrics,
                 servers,
                 hierarchy: Arc::default(),
+                metadata,
                 dhis2_api_cache: crate::infra::dhis2::proxy::answer_cache(),
                 sign_in: Arc::default(),
             },

@@ -1,7 +1,7 @@
 //! Who is calling: the identity every operation a user starts receives, checked by
 //! [`crate::access::auth`] and recorded by [`crate::access::audit`].
 
-use dhis2gw_wire::Role;
+use dhis2gw_wire::{IntakeValidation, Role};
 
 /// Who is calling, and how they proved it.
 #[derive(Clone, Debug)]
@@ -10,4 +10,6 @@ pub struct AuthUser {
     pub uid: String,
     pub username: String,
     pub role: Role,
+    /// The user's own intake validation; `None` follows the configuration.
+    pub intake_validation: Option<IntakeValidation>,
 }

@@ -2,7 +2,9 @@
 //! HTTP handlers and by `dhis2gw create-user`.
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User, UserFilter};
+use dhis2gw_wire::{
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, IntakeValidation, Page, Role, UpdateUser, User, UserFilter,
+};
 use serde_json::{Value, json};
 use sqlx::{PgExecutor, PgPool};
 
@@ -31,11 +33,17 @@ pub struct UserRow {
     pub last_login: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    pub intake_validation: Option<String>,
 }
 
 impl UserRow {
     pub fn role(&self) -> anyhow::Result<Role> {
         self.role.parse().map_err(anyhow::Error::msg)
+    }
+
+    /// The user's own intake validation, if set (the column allows only the three values).
+    pub fn intake_validation(&self) -> Option<IntakeValidation> {
+        self.intake_validation.as_deref().and_then(|v| v.parse().ok())
     }
 
     pub fn to_wire(&self) -> anyhow::Result<User> {
@@ -50,6 +58,7 @@ impl UserRow {
             role,
             is_active: self.is_active,
             is_admin_user: role == Role::Admin,
+            intake_validation: self.intake_validation(),
             last_login: self.last_login,
             created: self.created,
             updated: self.updated,
@@ -72,6 +81,7 @@ impl UserRow {
             last_login: None,
             created: Utc::now(),
             updated: Utc::now(),
+            intake_validation: None,
         }
     }
 }
@@ -116,6 +126,7 @@ pub async fn find_by_api_token(db: &PgPool, hash: &str) -> sqlx::Result<Option<U
         last_login: r.last_login,
         created: r.created,
         updated: r.updated,
+        intake_validation: r.intake_validation,
     }))
 }
 
@@ -158,6 +169,11 @@ impl Problems {
                 && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
                 && !email.chars().any(|c| c.is_whitespace() || c.is_control()));
         self.check(ok, "email", "not an email address");
+    }
+
+    fn intake_validation(&mut self, value: &str) {
+        let ok = value.trim().is_empty() || value.parse::<IntakeValidation>().is_ok();
+        self.check(ok, "intake_validation", "strict, partial or off (empty: the gateway's setting)");
     }
 
     fn text(&mut self, field: &str, value: &str) {
@@ -320,6 +336,9 @@ async fn changed_user(
     if let Some(e) = &email {
         problems.email(e);
     }
+    if let Some(v) = &patch.intake_validation {
+        problems.intake_validation(v);
+    }
     for (field, value) in
         [("firstname", &patch.firstname), ("lastname", &patch.lastname), ("telephone", &patch.telephone)]
     {
@@ -344,7 +363,8 @@ async fn changed_user(
              email     = CASE WHEN $6::text IS NULL THEN email ELSE NULLIF($6, '') END,
              telephone = COALESCE($7, telephone),
              role      = COALESCE($8, role),
-             is_active = COALESCE($9, is_active)
+             is_active = COALESCE($9, is_active),
+             intake_validation = CASE WHEN $10::text IS NULL THEN intake_validation ELSE NULLIF($10, '') END
            WHERE id = $1 RETURNING *"#,
         current.id,
         username,
@@ -355,6 +375,7 @@ async fn changed_user(
         patch.telephone.as_deref().map(str::trim),
         patch.role.map(Role::as_str),
         patch.is_active,
+        patch.intake_validation.as_deref().map(|v| v.trim().to_ascii_lowercase()),
     )
     .fetch_one(&mut *tx)
     .await

@@ -88,7 +88,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> AppResult<AuthUser> {
         .filter(|u| u.is_active)
         .ok_or_else(|| AppError::Unauthorized("Invalid, expired or revoked credentials".into()))?;
     tracing::Span::current().record("user", user.username.as_str());
-    Ok(AuthUser { id: user.id, uid: user.uid.clone(), username: user.username.clone(), role: user.role()? })
+    Ok(AuthUser {
+        id: user.id,
+        uid: user.uid.clone(),
+        username: user.username.clone(),
+        role: user.role()?,
+        intake_validation: user.intake_validation(),
+    })
 }
 
 /// Which roles a route admits.

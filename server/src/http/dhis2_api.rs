@@ -38,8 +38,10 @@ use crate::infra::dhis2::proxy::{self, MetadataRead, Refusal, Unanswered};
 use crate::infra::dhis2::{Answer, TrackerMode, TransportError};
 use crate::infra::error::AppError;
 use crate::infra::uid;
+use crate::metadata::check::Problem;
 use crate::submissions::data_value_set::{self, ImportOptions};
 use crate::submissions::jobs::{self, Job};
+use crate::submissions::screen::Screening;
 use crate::submissions::{self, Intake, tracker};
 const DATAVALUE_IMPORT: &str = "DATAVALUE_IMPORT";
 const TRACKER_IMPORT: &str = "TRACKER_IMPORT_JOB";
@@ -163,6 +165,14 @@ async fn post_data_value_set(
     if !refused.is_empty() {
         return Ok(out_of_scope(&refused));
     }
+    let mut body = body;
+    let mut warnings = Vec::new();
+    let values = body["dataValues"].as_array().map_or(0, Vec::len);
+    if let Screening::Refused { problems, .. } =
+        submissions::screen_data_value_set(&state, &caller, &mut body, &options, &mut warnings).await?
+    {
+        return Ok(refused_by_metadata(&problems, values));
+    }
     if options.dry_run {
         // A dry run stores nothing: it is DHIS2's answer or nothing.
         let client = state.primary()?.clone();
@@ -174,7 +184,7 @@ async fn post_data_value_set(
         return dhis2s_answer(client.post_data_value_set(&body, &query).await, "for the dry run");
     }
     let job = uid::generate();
-    let accepted = submissions::accept_data_value_set(&state, &caller, &body, &options, job.clone()).await?;
+    let accepted = submissions::accept_data_value_set(&state, &caller, &body, &options, job.clone(), warnings).await?;
     let job_message = data_value_job(&job, &caller);
     if options.run_async {
         return Ok(web_message(StatusCode::OK, "OK", &format!("Initiated {DATAVALUE_IMPORT}"), Some(job_message)));
@@ -204,11 +214,37 @@ fn out_of_scope(refused: &[(usize, String)]) -> Response {
                    "errorCode": "E7610", "property": "dataElement", "indexes": [index]})
         })
         .collect();
+    let description = "Import process completed with errors: data elements that no mapping of this gateway reaches";
+    conflicts_answer(conflicts, refused.len(), description)
+}
+
+/// What a strict DHIS2 would answer to values the synced metadata refuses: every conflict
+/// with DHIS2 2.43's code, the message in words and the values' indexes; nothing was stored.
+fn refused_by_metadata(problems: &[Problem], values: usize) -> Response {
+    if problems.is_empty() {
+        // Only zeros DHIS2 does not store: it ignores them and calls that a success.
+        let summary = json!({"responseType": "ImportSummary", "status": "SUCCESS",
+            "description": "Import process completed successfully",
+            "importCount": {"imported": 0, "updated": 0, "ignored": values, "deleted": 0}, "conflicts": []});
+        return web_message(StatusCode::OK, "OK", "Import was successful.", Some(summary));
+    }
+    let conflicts = problems
+        .iter()
+        .map(|p| {
+            json!({"object": p.field, "objects": {"field": p.field}, "value": p.reason, "errorCode": p.code.current,
+                   "property": p.field, "indexes": p.indexes})
+        })
+        .collect();
+    conflicts_answer(conflicts, values, "Import refused by the gateway: DHIS2's metadata does not allow these values")
+}
+
+/// An ImportSummary with status ERROR in DHIS2's 409 envelope.
+fn conflicts_answer(conflicts: Vec<Value>, ignored: usize, description: &str) -> Response {
     let summary = json!({
         "responseType": "ImportSummary",
         "status": "ERROR",
-        "description": "Import process completed with errors: data elements that no mapping of this gateway reaches",
-        "importCount": {"imported": 0, "updated": 0, "ignored": refused.len(), "deleted": 0},
+        "description": description,
+        "importCount": {"imported": 0, "updated": 0, "ignored": ignored, "deleted": 0},
         "conflicts": conflicts,
     });
     web_message(

@@ -35,6 +35,7 @@ pub mod extract;
 mod health;
 mod logs;
 mod mappings;
+mod metadata;
 mod metrics;
 mod orgunits;
 mod overview;
@@ -61,6 +62,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "mappings", description = "Partner codes to DHIS2 identifiers"),
         (name = "servers", description = "DHIS2 servers: the primary and CC servers (admins)"),
         (name = "orgunits", description = "The organisation-unit hierarchy synced from DHIS2"),
+        (name = "metadata", description = "DHIS2's data sets, data elements and combos as synced, which submissions are checked against"),
         (name = "overview", description = "The console's summary: submissions by status, queue, server health"),
         (name = "audit", description = "Who did what (staff)"),
         (name = "health", description = "Liveness and readiness probes, Prometheus metrics"),
@@ -99,6 +101,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(mappings::router())
         .merge(servers::router())
         .merge(orgunits::router())
+        .merge(metadata::router())
         .merge(overview::router())
         .merge(audit::router())
 }

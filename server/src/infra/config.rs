@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use dhis2gw_wire::IntakeValidation;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -245,6 +246,10 @@ pub struct ApiConfig {
     pub dhis2_data_set: String,
     #[serde(deserialize_with = "lenient::string")]
     pub dhis2_attribute_option_combo: String,
+    /// How submissions are checked against the synced DHIS2 metadata (a partner may have its
+    /// own setting).
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub intake_validation: IntakeValidation,
     /// `basic` or `pat` (`token` is accepted for `pat`); empty means: `pat` when a PAT is
     /// configured, else `basic`.
     #[serde(deserialize_with = "lenient::opt_from_str")]
@@ -292,6 +297,7 @@ impl Default for ApiConfig {
             mapping_scheme: MappingScheme::Code,
             dhis2_data_set: String::new(),
             dhis2_attribute_option_combo: String::new(),
+            intake_validation: IntakeValidation::Strict,
             dhis2_auth_method: None,
             dhis2_tree_i_ds: Vec::new(),
             dhis2_facility_level: 5,
@@ -487,6 +493,7 @@ const API_KEYS: &[&str] = &[
     "mapping_scheme",
     "dhis2_data_set",
     "dhis2_attribute_option_combo",
+    "intake_validation",
     "dhis2_auth_method",
     "dhis2_tree_i_ds",
     "dhis2_facility_level",

@@ -3,7 +3,7 @@
 //! A.2): daily, the weekly variants, bi-weekly, monthly, bi-monthly, quarterly (and
 //! QuarterlyNov), six-monthly (and April/Nov), yearly and every financial year.
 
-use chrono::NaiveDate;
+use chrono::{Days, Months, NaiveDate, Weekday};
 
 /// A valid DHIS2 period, kept as the string DHIS2 expects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,74 @@ impl Period {
     /// The DHIS2 period type name of this period (as in `dataSet.periodType`).
     pub fn period_type(&self) -> &'static str {
         classify(&self.0).expect("validated at parse")
+    }
+
+    /// The first day of the period. Weeks that start on another day than Monday count from
+    /// the ISO week's Monday, moved to that day (derived; DHIS2 numbers such weeks from the
+    /// first one with four days in the year, which differs by at most one week).
+    pub fn start(&self) -> NaiveDate {
+        let text = self.0.as_str();
+        let year: i32 = text[..4].parse().expect("validated at parse");
+        let rest = &text[4..];
+        let month = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).expect("a valid month");
+        let months_after = |d: NaiveDate, n: u32| d.checked_add_months(Months::new(n)).expect("in range");
+        let digit = |s: &str| s.parse::<u32>().expect("validated at parse");
+        let iso_monday = |week: u32| {
+            NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).unwrap_or_else(|| month(year, 12) + Days::new(27))
+        };
+        match self.period_type() {
+            "Yearly" => month(year, 1),
+            "Monthly" => month(year, digit(rest)),
+            "Daily" => NaiveDate::from_ymd_opt(year, digit(&rest[..2]), digit(&rest[2..])).expect("validated"),
+            "BiMonthly" => month(year, (digit(&rest[..2]) - 1) * 2 + 1),
+            "Quarterly" => month(year, (digit(&rest[1..]) - 1) * 3 + 1),
+            "QuarterlyNov" => months_after(month(year - 1, 11), (digit(&rest[4..]) - 1) * 3),
+            "SixMonthly" => month(year, (digit(&rest[1..]) - 1) * 6 + 1),
+            "SixMonthlyApril" => months_after(month(year, 4), (digit(&rest[6..]) - 1) * 6),
+            "SixMonthlyNov" => months_after(month(year - 1, 11), (digit(&rest[4..]) - 1) * 6),
+            "Weekly" => iso_monday(digit(&rest[1..])),
+            "BiWeekly" => iso_monday(digit(&rest[3..]) * 2 - 1),
+            weekly if weekly.starts_with("Weekly") => {
+                let (prefix, _) = WEEKLY_PREFIXES.iter().find(|(_, name)| *name == weekly).expect("a weekly type");
+                let monday = iso_monday(digit(&rest[prefix.len() + 1..]));
+                let shift: i64 = match *prefix {
+                    "Wed" => 2,
+                    "Thu" => 3,
+                    "Fri" => 4,
+                    "Sat" => -2,
+                    _ => -1,
+                };
+                monday + chrono::TimeDelta::days(shift)
+            }
+            _ => {
+                let names = ["Jan", "Feb", "Mar", "April", "May", "Jun", "July", "Aug", "Sep", "Oct", "Nov", "Dec"];
+                let m = names.iter().position(|n| *n == rest).expect("a financial year") as u32 + 1;
+                month(year, m)
+            }
+        }
+    }
+
+    /// Whether data may be entered for the period today when the data set opens
+    /// `open_future` periods after the current one: it must start no later than `open_future`
+    /// periods from today.
+    pub fn is_open(&self, today: NaiveDate, open_future: i64) -> bool {
+        let n = u32::try_from(open_future.max(0)).unwrap_or(u32::MAX).min(1000);
+        let latest = match self.period_type() {
+            "Daily" => today + Days::new(u64::from(n)),
+            "BiWeekly" => today + Days::new(14 * u64::from(n)),
+            t if t.starts_with("Weekly") => today + Days::new(7 * u64::from(n)),
+            t => {
+                let months = match t {
+                    "Monthly" => 1,
+                    "BiMonthly" => 2,
+                    "Quarterly" | "QuarterlyNov" => 3,
+                    "SixMonthly" | "SixMonthlyApril" | "SixMonthlyNov" => 6,
+                    _ => 12,
+                };
+                today.checked_add_months(Months::new(months * n)).unwrap_or(NaiveDate::MAX)
+            }
+        };
+        self.start() <= latest
     }
 
     pub fn parse(text: &str) -> Result<Period, String> {
@@ -145,6 +213,47 @@ mod tests {
             let period = Period::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(period.period_type(), kind, "{text}");
         }
+    }
+
+    #[test]
+    fn periods_start_where_dhis2_starts_them() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let cases = [
+            ("2024", day(2024, 1, 1)),
+            ("202407", day(2024, 7, 1)),
+            ("20240229", day(2024, 2, 29)),
+            ("2024W1", day(2024, 1, 1)),
+            ("2026W01", day(2025, 12, 29)),
+            ("2024BiW2", day(2024, 1, 15)),
+            ("2024WedW1", day(2024, 1, 3)),
+            ("2024SunW1", day(2023, 12, 31)),
+            ("202403B", day(2024, 5, 1)),
+            ("2024Q3", day(2024, 7, 1)),
+            ("2024NovQ1", day(2023, 11, 1)),
+            ("2024NovQ2", day(2024, 2, 1)),
+            ("2024S2", day(2024, 7, 1)),
+            ("2024AprilS2", day(2024, 10, 1)),
+            ("2024NovS1", day(2023, 11, 1)),
+            ("2024April", day(2024, 4, 1)),
+            ("2024Feb", day(2024, 2, 1)),
+        ];
+        for (text, start) in cases {
+            assert_eq!(Period::parse(text).unwrap().start(), start, "{text}");
+        }
+    }
+
+    #[test]
+    fn future_periods_are_open_only_as_far_as_the_data_set_allows() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        let open = |text: &str, n| Period::parse(text).unwrap().is_open(today, n);
+        assert!(open("202612", 0), "the current period");
+        assert!(open("202601", 0), "a past period");
+        assert!(!open("202701", 0), "next month with none open");
+        assert!(open("202701", 1));
+        assert!(!open("202702", 1));
+        assert!(open("2026W49", 0));
+        assert!(!open("2026W50", 0));
+        assert!(open("2027", 1));
     }
 
     #[test]

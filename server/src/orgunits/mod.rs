@@ -64,15 +64,6 @@ fn day(text: &Option<String>) -> Option<NaiveDate> {
     text.as_deref().and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())
 }
 
-async fn fetch(client: &Dhis2Client, path: &str) -> anyhow::Result<Value> {
-    let answer = client.get(path).await.map_err(|e| anyhow::anyhow!("{}: {}", e.url, e.message))?;
-    if answer.status != 200 {
-        let start: String = answer.body.chars().take(200).collect();
-        anyhow::bail!("DHIS2 answered HTTP {} to /api/{path}: {start}", answer.status);
-    }
-    serde_json::from_str(&answer.body).with_context(|| format!("DHIS2's answer to /api/{path} is not JSON"))
-}
-
 /// What a sync changed, for the pushes to CC servers.
 #[derive(Default)]
 pub struct Changes {
@@ -114,7 +105,7 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
         .await?
         .flatten();
 
-    let levels = fetch(client, "organisationUnitLevels?fields=id,level,name&paging=false").await?;
+    let levels = client.get_json("organisationUnitLevels?fields=id,level,name&paging=false").await?;
     let levels = levels["organisationUnitLevels"].as_array().cloned().unwrap_or_default();
     for level in &levels {
         let (Some(uid), Some(number), Some(name)) =
@@ -152,7 +143,7 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
                 "organisationUnits?fields=id,code,name,shortName,path,level,parent[id],openingDate,closedDate,lastUpdated\
                  {filters}&order=level:asc&page={page}&pageSize={PAGE_SIZE}"
             );
-            let body: UnitsPage = serde_json::from_value(fetch(client, &path).await?)
+            let body: UnitsPage = serde_json::from_value(client.get_json(&path).await?)
                 .context("DHIS2's organisationUnits answer has an unexpected shape")?;
             units += body.organisation_units.len();
             for unit in &body.organisation_units {
@@ -170,7 +161,8 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
         }
     }
 
-    let groups = fetch(client, "organisationUnitGroups?fields=id,code,name,organisationUnits[id]&paging=false").await?;
+    let groups =
+        client.get_json("organisationUnitGroups?fields=id,code,name,organisationUnits[id]&paging=false").await?;
     let groups = groups["organisationUnitGroups"].as_array().cloned().unwrap_or_default();
     for group in &groups {
         let Some(uid) = group["id"].as_str() else { continue };

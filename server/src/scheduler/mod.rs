@@ -9,7 +9,11 @@
 //! - `prune` hourly: sign-in attempts whose window is over and refresh tokens that can no
 //!   longer be used;
 //! - `orgunit-sync` on `api.sync_cron_expression` when a primary DHIS2 is configured: the
-//!   hierarchy, and its pushes to CC servers.
+//!   hierarchy, and its pushes to CC servers;
+//! - `metadata-sync` on the same schedule: data sets, data elements, combos and option sets,
+//!   which the intake checks submissions against;
+//! - `metadata-reload` every 30 seconds: the in-memory copy of that metadata is rebuilt when
+//!   another gateway process synced it.
 
 pub mod sweep;
 
@@ -27,6 +31,9 @@ use sweep::Swept;
 /// Every 15 seconds: a server seen down and then up again has its retries brought forward,
 /// so data flows within this long of DHIS2 coming back.
 const HEALTH_CHECK: &str = "*/15 * * * * *";
+
+/// How soon a gateway process sees metadata another process synced.
+const METADATA_RELOAD: &str = "*/30 * * * * *";
 
 /// Hourly, at a minute no other job favours.
 const PRUNE: &str = "0 17 * * * *";
@@ -49,10 +56,12 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
         Named { name: "sweep", schedule: with_seconds(&api.retry_cron_expression), at_start: true, run: sweep },
         Named { name: "health", schedule: HEALTH_CHECK.into(), at_start: true, run: health },
         Named { name: "prune", schedule: PRUNE.into(), at_start: false, run: prune },
+        Named { name: "metadata-reload", schedule: METADATA_RELOAD.into(), at_start: false, run: metadata_reload },
     ];
     if state.dhis2.is_some() {
         let schedule = with_seconds(&api.sync_cron_expression);
-        jobs.push(Named { name: "orgunit-sync", schedule, at_start: false, run: orgunit_sync });
+        jobs.push(Named { name: "orgunit-sync", schedule: schedule.clone(), at_start: false, run: orgunit_sync });
+        jobs.push(Named { name: "metadata-sync", schedule, at_start: false, run: metadata_sync });
     }
     let scheduler = JobScheduler::new().await?;
     for job in jobs {
@@ -117,6 +126,26 @@ fn prune(state: AppState) -> Run {
 fn orgunit_sync(state: AppState) -> Run {
     Box::pin(async move {
         match crate::submissions::org_unit_push::sync_and_push(&state, None).await {
+            // Another gateway process is syncing: nothing to do here.
+            Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+fn metadata_reload(state: AppState) -> Run {
+    Box::pin(async move {
+        if state.metadata.refresh(&state.db).await? {
+            tracing::info!("DHIS2 metadata reloaded: another gateway process synced it");
+        }
+        Ok(())
+    })
+}
+
+fn metadata_sync(state: AppState) -> Run {
+    Box::pin(async move {
+        let client = state.primary()?;
+        match crate::metadata::sync::sync(&state.db, client, &state.config, &state.metadata, None).await {
             // Another gateway process is syncing: nothing to do here.
             Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),

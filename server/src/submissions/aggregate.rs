@@ -28,7 +28,9 @@ pub struct PartnerValue {
 pub struct Aggregate {
     pub org_unit: String,
     pub period: Period,
-    pub data_set: String,
+    /// `None`: the configured default data set (`api.dhis2_data_set`).
+    pub data_set: Option<String>,
+    /// A UID, or the code of an attribute option combo (resolved through the metadata).
     pub attribute_option_combo: Option<String>,
     pub complete_date: Option<NaiveDate>,
     pub dry_run: bool,
@@ -60,7 +62,7 @@ pub fn parse(body: &Value) -> Result<Aggregate, AppError> {
     };
     let org_unit = text("orgUnit", true);
     let period = text("period", true);
-    let data_set = text("dataSet", true);
+    let data_set = text("dataSet", false).filter(|s| !s.is_empty());
     let aoc = text("attributeOptionCombo", false).filter(|s| !s.is_empty());
     let complete_date = text("completeDate", false).filter(|s| !s.is_empty());
     text("orgUnitName", false);
@@ -75,9 +77,9 @@ pub fn parse(body: &Value) -> Result<Aggregate, AppError> {
         problems.push(format!("dataSet: '{ds}' is not a DHIS2 UID (a letter, then 10 letters or digits)"));
     }
     if let Some(aoc) = &aoc
-        && !uid::is_valid(aoc)
+        && (aoc.chars().count() > 50 || aoc.chars().any(|c| c.is_whitespace() || c.is_control()))
     {
-        problems.push(format!("attributeOptionCombo: '{aoc}' is not a DHIS2 UID"));
+        problems.push(format!("attributeOptionCombo: '{aoc}' is neither a DHIS2 UID nor a code"));
     }
     let complete_date = complete_date.and_then(|d| {
         NaiveDate::parse_from_str(&d, "%Y-%m-%d")
@@ -119,7 +121,7 @@ pub fn parse(body: &Value) -> Result<Aggregate, AppError> {
     Ok(Aggregate {
         org_unit: org_unit.expect("checked"),
         period: period.expect("checked"),
-        data_set: data_set.expect("checked"),
+        data_set,
         attribute_option_combo: aoc,
         complete_date,
         dry_run,
@@ -206,6 +208,14 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// What a submission gets when it names no data set or attribute option combo
+/// (`api.dhis2_data_set`, `api.dhis2_attribute_option_combo`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Defaults<'a> {
+    pub data_set: Option<&'a str>,
+    pub attribute_option_combo: Option<&'a str>,
+}
+
 /// The DHIS2 payload, and for each of its `dataValues[i]` the partner key it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Built {
@@ -220,8 +230,11 @@ pub fn build(
     submission: &Aggregate,
     lookup: &Lookup,
     scheme: MappingScheme,
-    default_aoc: Option<&str>,
+    defaults: &Defaults,
 ) -> Result<Built, AppError> {
+    let Some(data_set) = submission.data_set.as_deref().or(defaults.data_set) else {
+        return Err(AppError::invalid_field("dataSet", "is required (no default data set is configured)"));
+    };
     let org_unit = match &lookup.org_unit {
         Some(mapped) => mapped.clone(),
         None if uid::is_valid(&submission.org_unit) => submission.org_unit.clone(),
@@ -279,10 +292,10 @@ pub fn build(
         });
     }
     let mut payload = Map::new();
-    payload.insert("dataSet".into(), json!(submission.data_set));
+    payload.insert("dataSet".into(), json!(data_set));
     payload.insert("period".into(), json!(submission.period.as_str()));
     payload.insert("orgUnit".into(), json!(org_unit));
-    if let Some(aoc) = submission.attribute_option_combo.as_deref().or(default_aoc.filter(|s| !s.is_empty())) {
+    if let Some(aoc) = submission.attribute_option_combo.as_deref().or(defaults.attribute_option_combo) {
         payload.insert("attributeOptionCombo".into(), json!(aoc));
     }
     if let Some(date) = submission.complete_date {
@@ -354,7 +367,7 @@ mod tests {
     #[test]
     fn every_bad_field_is_reported_at_once() {
         let body = json!({"orgUnit": 5, "period": "2024-13", "dataSet": "bad", "completeDate": "26/11/2026",
-                          "attributeOptionCombo": "x", "dryRun": "sometimes",
+                          "attributeOptionCombo": "not a code", "dryRun": "sometimes",
                           "dataValues": {"a": [1], "b": {"value": 1, "comment": 3}, "c": {"value": 1, "extra": 1}}});
         let fields = detail_fields(parse(&body).unwrap_err());
         assert_eq!(
@@ -371,7 +384,7 @@ mod tests {
                 "dataValues.c"
             ]
         );
-        assert_eq!(detail_fields(parse(&json!({})).unwrap_err()), ["orgUnit", "period", "dataSet", "dataValues"]);
+        assert_eq!(detail_fields(parse(&json!({})).unwrap_err()), ["orgUnit", "period", "dataValues"]);
         assert_eq!(detail_fields(parse(&json!([])).unwrap_err()), ["body"]);
     }
 
@@ -399,7 +412,7 @@ mod tests {
             json!({"tests_male": 1000000, "positives": {"value": "3", "comment": "checked"}, "unknown": 1, "nothing": null}),
         );
         let l = lookup(&[("tests_male", "DeNumber001", Some("Male000000a")), ("positives", "DeInteger01", None)]);
-        let built = build(&s, &l, MappingScheme::Code, None).unwrap();
+        let built = build(&s, &l, MappingScheme::Code, &Defaults::default()).unwrap();
         assert_eq!(
             built.payload,
             json!({"dataSet": "pBOMPrpg1QY", "period": "202401", "orgUnit": "OrgFac00001", "dataValues": [
@@ -418,19 +431,25 @@ mod tests {
     fn nothing_mappable_and_colliding_keys_are_unprocessable() {
         let s = submission(json!({"unknown": 1}));
         assert!(matches!(
-            build(&s, &Lookup::default(), MappingScheme::Code, None),
+            build(&s, &Lookup::default(), MappingScheme::Code, &Defaults::default()),
             Err(AppError::Unprocessable { .. })
         ));
         let s = submission(json!({"a": 1, "b": 2}));
         let l = lookup(&[("a", "DeNumber001", None), ("b", "DeNumber001", None)]);
-        let fields = detail_fields(build(&s, &l, MappingScheme::Code, None).unwrap_err());
+        let fields = detail_fields(build(&s, &l, MappingScheme::Code, &Defaults::default()).unwrap_err());
         assert_eq!(fields, ["dataValues.b"]);
     }
 
     #[test]
     fn uid_scheme_passes_dhis2_identifiers_through() {
         let s = submission(json!({"DeNumber001.Male000000a": 4, "DeInteger01": 2, "not-a-uid": 1}));
-        let built = build(&s, &Lookup::default(), MappingScheme::Uid, Some("HllvX50cXC0")).unwrap();
+        let built = build(
+            &s,
+            &Lookup::default(),
+            MappingScheme::Uid,
+            &Defaults { attribute_option_combo: Some("HllvX50cXC0"), ..Default::default() },
+        )
+        .unwrap();
         assert_eq!(
             built.payload["dataValues"][1],
             json!({"dataElement": "DeNumber001", "categoryOptionCombo": "Male000000a", "value": "4"})
@@ -442,14 +461,26 @@ mod tests {
     #[test]
     fn org_units_are_uids_or_mapped_codes() {
         let by_code = parse(&json!({"orgUnit": "FAC001", "period": "2024Q1", "dataSet": "TbQuarter01", "completeDate": "2024-04-02", "dataValues": {"DeInteger01": 1}})).unwrap();
-        let err = build(&by_code, &Lookup::default(), MappingScheme::Uid, None).unwrap_err();
+        let err = build(&by_code, &Lookup::default(), MappingScheme::Uid, &Defaults::default()).unwrap_err();
         assert_eq!(detail_fields(err), ["orgUnit"]);
         let mapped = Lookup { org_unit: Some("OrgFac00002".into()), ..Default::default() };
-        let built = build(&by_code, &mapped, MappingScheme::Uid, None).unwrap();
+        let built = build(&by_code, &mapped, MappingScheme::Uid, &Defaults::default()).unwrap();
         assert_eq!(
             (built.payload["orgUnit"].as_str(), built.payload["completeDate"].as_str()),
             (Some("OrgFac00002"), Some("2024-04-02"))
         );
+    }
+
+    #[test]
+    fn a_submission_without_a_data_set_takes_the_configured_one() {
+        let s =
+            parse(&json!({"orgUnit": "OrgFac00001", "period": "202401", "dataValues": {"DeInteger01": 1}})).unwrap();
+        let err = build(&s, &Lookup::default(), MappingScheme::Uid, &Defaults::default()).unwrap_err();
+        assert_eq!(detail_fields(err), ["dataSet"]);
+        let defaults = Defaults { data_set: Some("pBOMPrpg1QY"), attribute_option_combo: Some("HllvX50cXC0") };
+        let built = build(&s, &Lookup::default(), MappingScheme::Uid, &defaults).unwrap();
+        assert_eq!(built.payload["dataSet"], "pBOMPrpg1QY");
+        assert_eq!(built.payload["attributeOptionCombo"], "HllvX50cXC0");
     }
 
     #[test]

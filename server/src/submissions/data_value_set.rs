@@ -104,6 +104,18 @@ impl ImportOptions {
         Ok(options)
     }
 
+    /// Whether the gateway can check this payload against its metadata: every identifier is a
+    /// UID (other schemes are DHIS2's to resolve) and it writes values rather than deleting.
+    pub fn checkable(&self, body: &Value) -> bool {
+        let query: Vec<(String, String)> = form_urlencoded::parse(self.dhis2_query.as_bytes()).into_owned().collect();
+        let by_uid = ID_SCHEMES.iter().all(|key| {
+            let scheme = body[*key].as_str().or_else(|| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()));
+            scheme.is_none_or(|s| s.eq_ignore_ascii_case("uid") || s.eq_ignore_ascii_case("id"))
+        });
+        let deleting = query.iter().any(|(k, v)| k == "importStrategy" && v.to_ascii_uppercase().starts_with("DELETE"));
+        by_uid && !deleting
+    }
+
     /// The data element id scheme of this payload: its own `dataElementIdScheme` or `idScheme`
     /// beats the URL's.
     pub fn data_element_scheme_of(&self, body: &Value) -> String {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::data_value_set::{self, ImportOptions};
+use super::screen::{self, Screened, Screening};
 use super::verdict::{Check, check_with_dhis2};
 use super::{aggregate, tracker};
 use crate::access::identity::AuthUser;
@@ -55,18 +56,22 @@ pub async fn accept(
         return Ok(Intake::Accepted(previous));
     }
     let submission = aggregate::parse(body)?;
-    let built = build(state, &submission, scope, false).await?;
+    let mut built = build(state, &submission, scope, false).await?;
+    let labels: Vec<String> = built.value_keys.iter().map(|k| format!("dataValues.{k}")).collect();
+    let set = Screened { payload: &mut built.payload, keys: &mut built.value_keys, warnings: &mut built.warnings };
+    screen::screen(state, screen::mode_of(state, caller), &labels, set).await?.into_result()?;
     if submission.dry_run {
         return Ok(Intake::DryRun(
             check_with_dhis2(state, Check::DataValueSet, built.payload, &built.value_keys, built.warnings).await,
         ));
     }
     let destinations = state.servers.destinations().await?;
+    let data_set = built.payload["dataSet"].as_str().map(str::to_string);
     let new = NewSubmission {
         value_keys: built.value_keys,
         warnings: built.warnings,
         scope,
-        data_set: Some(&submission.data_set),
+        data_set: data_set.as_deref(),
         period: Some(submission.period.as_str()),
         ..NewSubmission::new("aggregate", body, built.payload)
     };
@@ -82,6 +87,7 @@ pub async fn accept_data_value_set(
     body: &Value,
     options: &ImportOptions,
     job_uid: String,
+    warnings: Vec<String>,
 ) -> AppResult<AggregateAccepted> {
     data_value_set::check(body)?;
     for org_unit in data_value_set::org_units(body) {
@@ -90,6 +96,7 @@ pub async fn accept_data_value_set(
     let destinations = state.servers.destinations().await?;
     let new = NewSubmission {
         value_keys: data_value_set::keys(body),
+        warnings,
         data_set: body["dataSet"].as_str(),
         period: body["period"].as_str(),
         dhis2_query: Some(options.dhis2_query.clone()),
@@ -97,6 +104,25 @@ pub async fn accept_data_value_set(
         ..NewSubmission::new("aggregate", body, body.clone())
     };
     store(state, Some(caller), new, &Repeat::NONE, &destinations).await
+}
+
+/// Screens a DHIS2-compatible data value set against the metadata, naming values by position
+/// (`dataValues[3]`) as DHIS2's conflicts do. Values left out in `partial` mode are gone from
+/// `body`, and `warnings` says why.
+pub async fn screen_data_value_set(
+    state: &AppState,
+    caller: &AuthUser,
+    body: &mut Value,
+    options: &ImportOptions,
+    warnings: &mut Vec<String>,
+) -> AppResult<Screening> {
+    if !options.checkable(body) {
+        return Ok(Screening::Passed);
+    }
+    let mut keys = data_value_set::keys(body);
+    let labels: Vec<String> = (0..keys.len()).map(|i| format!("dataValues[{i}]")).collect();
+    let set = Screened { payload: body, keys: &mut keys, warnings };
+    screen::screen(state, screen::mode_of(state, caller), &labels, set).await
 }
 
 /// The values of a DHIS2-compatible data value set that the caller may not send, as
@@ -355,6 +381,22 @@ async fn replay(state: &AppState, caller: &AuthUser, key: &str, hash: &str) -> A
     Ok(first)
 }
 
+/// An attribute option combo given by code becomes its UID, through the synced metadata.
+fn resolve_attribute_option_combo(state: &AppState, payload: &mut Value) -> AppResult<()> {
+    let Some(aoc) = payload["attributeOptionCombo"].as_str().filter(|a| !uid::is_valid(a)) else { return Ok(()) };
+    let snapshot = state.metadata.snapshot();
+    let found = snapshot.option_combo(aoc).map(|c| c.uid.clone()).ok_or_else(|| {
+        let why = if snapshot.is_loaded() {
+            "is neither a UID nor the code of an attribute option combo in DHIS2"
+        } else {
+            "is not a UID; codes can be used once DHIS2's metadata has been synced"
+        };
+        AppError::invalid_field("attributeOptionCombo", format!("'{aoc}' {why}"))
+    })?;
+    payload["attributeOptionCombo"] = Value::String(found);
+    Ok(())
+}
+
 /// Translates a submission; `fresh` reads the mappings from the database instead of the
 /// intake's cache (a requeue must see a mapping fixed a moment ago, wherever it was fixed).
 pub(super) async fn build(
@@ -377,7 +419,13 @@ pub(super) async fn build(
     {
         lookup.org_unit = Some(unit.uid);
     }
-    let built = aggregate::build(submission, &lookup, scheme, Some(&state.config.api.dhis2_attribute_option_combo))?;
+    let api = &state.config.api;
+    let defaults = aggregate::Defaults {
+        data_set: Some(api.dhis2_data_set.as_str()).filter(|s| !s.is_empty()),
+        attribute_option_combo: Some(api.dhis2_attribute_option_combo.as_str()).filter(|s| !s.is_empty()),
+    };
+    let mut built = aggregate::build(submission, &lookup, scheme, &defaults)?;
+    resolve_attribute_option_combo(state, &mut built.payload)?;
     let org_unit = built.payload["orgUnit"].as_str().unwrap_or_default();
     state.hierarchy.check(&state.db, org_unit, state.config.api.dhis2_facility_level).await?;
     Ok(built)

@@ -11,9 +11,12 @@ pub mod log;
 pub mod org_unit_push;
 pub mod overview;
 pub mod requeue;
+pub mod screen;
 pub mod tracker;
 pub mod verdict;
 
-pub use intake::{Intake, Scope, accept, accept_data_value_set, accept_tracker, elements_out_of_scope};
+pub use intake::{
+    Intake, Scope, accept, accept_data_value_set, accept_tracker, elements_out_of_scope, screen_data_value_set,
+};
 pub use log::{delete, get, list, purge};
 pub use requeue::{delete_many, requeue, requeue_one, requeue_task};

@@ -68,6 +68,7 @@ pub async fn overview(state: &AppState) -> AppResult<Overview> {
         queue: QueueDepth { due, scheduled, in_flight, pending, redis_error },
         last_error: last_error?,
         servers: servers?,
+        metadata: crate::metadata::status(&state.db, &state.metadata, &state.config).await?,
     })
 }
 

@@ -307,6 +307,11 @@ impl Pipeline {
         self.app.request(Method::POST, "/api/v2/orgunits/sync").bearer_auth(&self.admin.jwt).send().await.unwrap()
     }
 
+    // For metadata.rs.
+    pub async fn sync_metadata(&self) -> reqwest::Response {
+        self.app.request(Method::POST, "/api/v2/metadata/sync").bearer_auth(&self.admin.jwt).send().await.unwrap()
+    }
+
     // For security.rs.
     pub fn as_partner(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.app.request(method, path).header("Authorization", format!("ApiToken {}", self.partner_token))

@@ -11,6 +11,7 @@ mod fuzz;
 mod hostile;
 mod logs;
 mod mappings;
+mod metadata;
 mod operations;
 mod orgunits;
 mod overview;

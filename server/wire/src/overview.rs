@@ -24,6 +24,8 @@ pub struct Overview {
     pub last_error: Option<LastDeliveryError>,
     /// Every DHIS2 server, as `GET /servers` lists them (health, version, pending).
     pub servers: Vec<Dhis2Server>,
+    /// The synced DHIS2 metadata and whether submissions are checked against it.
+    pub metadata: crate::MetadataStatus,
 }
 
 /// Submissions received in a window, by their current status. Statuses with none are absent.

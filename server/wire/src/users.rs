@@ -69,6 +69,10 @@ pub struct User {
     pub is_active: bool,
     /// `role == admin`, kept for clients of the original service.
     pub is_admin_user: bool,
+    /// How this user's submissions are checked against DHIS2's metadata; `None` follows the
+    /// gateway's `api.intake_validation`.
+    #[serde(default)]
+    pub intake_validation: Option<crate::IntakeValidation>,
     pub last_login: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
@@ -133,6 +137,10 @@ pub struct UpdateUser {
     pub role: Option<Role>,
     #[serde(default, alias = "isActive", skip_serializing_if = "Option::is_none")]
     pub is_active: Option<bool>,
+    /// `strict`, `partial` or `off` for this user's submissions; an empty string makes them
+    /// follow the gateway's `api.intake_validation` again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake_validation: Option<String>,
 }
 
 /// Body of `POST /users/{uid}/tokens`.

@@ -135,6 +135,18 @@ impl Dhis2Client {
         self.send(self.request(reqwest::Method::GET, &format!("/{path_and_query}"))).await
     }
 
+    /// `GET /api/<path_and_query>` for a JSON answer the gateway reads itself (the syncs):
+    /// anything but a 200 with JSON is an error naming the request.
+    pub async fn get_json(&self, path_and_query: &str) -> anyhow::Result<Value> {
+        let answer = self.get(path_and_query).await.map_err(|e| anyhow::anyhow!("{}: {}", e.url, e.message))?;
+        if answer.status != 200 {
+            let start: String = answer.body.chars().take(200).collect();
+            anyhow::bail!("DHIS2 answered HTTP {} to /api/{path_and_query}: {start}", answer.status);
+        }
+        serde_json::from_str(&answer.body)
+            .map_err(|_| anyhow::anyhow!("DHIS2's answer to /api/{path_and_query} is not JSON"))
+    }
+
     /// `GET /api/<segments>?<query>` for a request a client shaped: each segment is
     /// percent-encoded as one path segment, so nothing in it can climb to another resource.
     pub async fn get_resource(

@@ -1,0 +1,337 @@
+//! DHIS2's metadata, as the primary server last gave it: data sets (with their elements,
+//! attribute combo, assigned org units and open future periods), data elements (value type,
+//! category combo, option set), category combos with their option combos, and option sets.
+//!
+//! [`sync`] pulls it into PostgreSQL (all of it the first time, then what changed since, and
+//! forgets what DHIS2 no longer has); [`Catalog`] keeps an in-memory copy built from that
+//! table, so the intake checks every value ([`check`]) without a query, and while DHIS2 is
+//! down. Before the first successful sync the copy is empty and nothing is checked.
+
+pub mod check;
+pub mod sync;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use dhis2gw_wire::{IntakeValidation, MetadataStatus};
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::infra::config::Config;
+
+/// What the sync stores per kind: the `kind` column, DHIS2's collection, and the properties
+/// asked for (what [`Snapshot`] reads, and nothing more).
+pub(crate) const KINDS: [(&str, &str, &str); 4] = [
+    (
+        "dataSet",
+        "dataSets",
+        "id,code,name,periodType,openFuturePeriods,expiryDays,timelyDays,lastUpdated,categoryCombo[id],\
+         dataInputPeriods[period[id],openingDate,closingDate],dataSetElements[dataElement[id],categoryCombo[id]],\
+         organisationUnits[id]",
+    ),
+    (
+        "dataElement",
+        "dataElements",
+        "id,code,name,shortName,valueType,zeroIsSignificant,lastUpdated,categoryCombo[id],optionSet[id]",
+    ),
+    ("categoryCombo", "categoryCombos", "id,code,name,lastUpdated,categoryOptionCombos[id,code,name]"),
+    ("optionSet", "optionSets", "id,code,name,valueType,lastUpdated,options[id,code,name]"),
+];
+
+#[derive(Deserialize)]
+struct IdRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoteDataSetElement {
+    data_element: IdRef,
+    category_combo: Option<IdRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoteDataSet {
+    id: String,
+    code: Option<String>,
+    name: String,
+    period_type: String,
+    #[serde(default)]
+    open_future_periods: i64,
+    category_combo: Option<IdRef>,
+    #[serde(default)]
+    data_set_elements: Vec<RemoteDataSetElement>,
+    #[serde(default)]
+    organisation_units: Vec<IdRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoteDataElement {
+    id: String,
+    code: Option<String>,
+    name: String,
+    value_type: String,
+    #[serde(default)]
+    zero_is_significant: bool,
+    category_combo: Option<IdRef>,
+    option_set: Option<IdRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoteNamed {
+    id: String,
+    code: Option<String>,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoteCategoryCombo {
+    id: String,
+    name: String,
+    #[serde(default)]
+    category_option_combos: Vec<RemoteNamed>,
+}
+
+#[derive(Deserialize)]
+struct RemoteOptionSet {
+    id: String,
+    name: String,
+    #[serde(default)]
+    options: Vec<RemoteNamed>,
+}
+
+/// A data set as the checks need it.
+#[derive(Debug)]
+pub struct DataSet {
+    pub uid: String,
+    pub code: Option<String>,
+    pub name: String,
+    pub period_type: String,
+    pub open_future_periods: i64,
+    /// The attribute category combo: its option combos are the valid AOCs.
+    pub attribute_combo: Option<String>,
+    /// Each data element, with the category combo this data set overrides it with (2.43).
+    pub elements: HashMap<String, Option<String>>,
+    pub org_units: HashSet<String>,
+}
+
+#[derive(Debug)]
+pub struct DataElement {
+    pub uid: String,
+    pub code: Option<String>,
+    pub name: String,
+    pub value_type: String,
+    pub zero_is_significant: bool,
+    pub combo: Option<String>,
+    pub option_set: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct CategoryCombo {
+    pub uid: String,
+    pub name: String,
+    pub option_combos: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct OptionCombo {
+    pub uid: String,
+    pub code: Option<String>,
+    pub name: String,
+    pub combo: String,
+}
+
+#[derive(Debug)]
+pub struct OptionSet {
+    pub name: String,
+    pub codes: HashSet<String>,
+}
+
+/// One consistent copy of the metadata, by UID, with codes resolved to UIDs.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub data_sets: HashMap<String, DataSet>,
+    pub data_elements: HashMap<String, DataElement>,
+    pub combos: HashMap<String, CategoryCombo>,
+    pub option_combos: HashMap<String, OptionCombo>,
+    pub option_sets: HashMap<String, OptionSet>,
+    /// When the last successful sync finished; `None` before the first.
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+impl Snapshot {
+    /// Whether there is anything to check against.
+    pub fn is_loaded(&self) -> bool {
+        self.synced_at.is_some()
+    }
+
+    /// A data set by UID or code.
+    pub fn data_set(&self, id: &str) -> Option<&DataSet> {
+        self.data_sets.get(id).or_else(|| self.data_sets.values().find(|d| d.code.as_deref() == Some(id)))
+    }
+
+    /// An option combo (category or attribute) by UID or code.
+    pub fn option_combo(&self, id: &str) -> Option<&OptionCombo> {
+        self.option_combos.get(id).or_else(|| self.option_combos.values().find(|c| c.code.as_deref() == Some(id)))
+    }
+
+    /// The name of any object the gateway shows: data set, data element or option combo.
+    pub fn name_of(&self, uid: &str) -> Option<&str> {
+        (self.data_sets.get(uid).map(|d| d.name.as_str()))
+            .or_else(|| self.data_elements.get(uid).map(|d| d.name.as_str()))
+            .or_else(|| self.option_combos.get(uid).map(|c| c.name.as_str()))
+    }
+
+    /// The category combo a data element is entered with in `data_set`: the data set's
+    /// override if it has one, else the element's own.
+    pub fn effective_combo<'a>(&'a self, data_set: &'a DataSet, element: &'a DataElement) -> Option<&'a str> {
+        match data_set.elements.get(&element.uid) {
+            Some(Some(over)) => Some(over.as_str()),
+            _ => element.combo.as_deref(),
+        }
+    }
+
+    /// The default category option combo: the only one of the combo named `default`.
+    pub fn default_option_combo(&self) -> Option<&str> {
+        let combo = self.combos.values().find(|c| c.name == "default")?;
+        combo.option_combos.first().map(String::as_str)
+    }
+
+    /// Builds the copy from the stored objects (`kind`, `object`); an object that does not
+    /// read is skipped with a warning rather than losing the rest.
+    fn build(rows: Vec<(String, Value)>, synced_at: Option<DateTime<Utc>>) -> Snapshot {
+        let mut snapshot = Snapshot { synced_at, ..Default::default() };
+        for (kind, object) in rows {
+            let read = match kind.as_str() {
+                "dataSet" => serde_json::from_value::<RemoteDataSet>(object).map(|d| {
+                    let data_set = DataSet {
+                        uid: d.id.clone(),
+                        code: d.code,
+                        name: d.name,
+                        period_type: d.period_type,
+                        open_future_periods: d.open_future_periods,
+                        attribute_combo: d.category_combo.map(|c| c.id),
+                        elements: d
+                            .data_set_elements
+                            .into_iter()
+                            .map(|e| (e.data_element.id, e.category_combo.map(|c| c.id)))
+                            .collect(),
+                        org_units: d.organisation_units.into_iter().map(|o| o.id).collect(),
+                    };
+                    snapshot.data_sets.insert(d.id, data_set);
+                }),
+                "dataElement" => serde_json::from_value::<RemoteDataElement>(object).map(|d| {
+                    let element = DataElement {
+                        uid: d.id.clone(),
+                        code: d.code,
+                        name: d.name,
+                        value_type: d.value_type,
+                        zero_is_significant: d.zero_is_significant,
+                        combo: d.category_combo.map(|c| c.id),
+                        option_set: d.option_set.map(|o| o.id),
+                    };
+                    snapshot.data_elements.insert(d.id, element);
+                }),
+                "categoryCombo" => serde_json::from_value::<RemoteCategoryCombo>(object).map(|c| {
+                    for coc in &c.category_option_combos {
+                        let option_combo = OptionCombo {
+                            uid: coc.id.clone(),
+                            code: coc.code.clone(),
+                            name: coc.name.clone(),
+                            combo: c.id.clone(),
+                        };
+                        snapshot.option_combos.insert(coc.id.clone(), option_combo);
+                    }
+                    let option_combos = c.category_option_combos.into_iter().map(|o| o.id).collect();
+                    snapshot.combos.insert(c.id.clone(), CategoryCombo { uid: c.id, name: c.name, option_combos });
+                }),
+                "optionSet" => serde_json::from_value::<RemoteOptionSet>(object).map(|o| {
+                    let codes = o.options.into_iter().filter_map(|option| option.code).collect();
+                    snapshot.option_sets.insert(o.id, OptionSet { name: o.name, codes });
+                }),
+                _ => Ok(()),
+            };
+            if let Err(e) = read {
+                tracing::warn!(kind, error = %e, "a stored DHIS2 metadata object does not read; it is left out");
+            }
+        }
+        snapshot
+    }
+}
+
+/// The in-memory copy the intake checks against; replaced whole after each sync, so a check
+/// never sees half of one sync and half of another.
+#[derive(Default)]
+pub struct Catalog {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl Catalog {
+    /// The copy as it is now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Reloads the copy when another gateway process has synced since it was built.
+    pub async fn refresh(&self, db: &PgPool) -> sqlx::Result<bool> {
+        let stale = sync::last_success(db).await? != self.snapshot().synced_at;
+        if stale {
+            self.reload(db).await?;
+        }
+        Ok(stale)
+    }
+
+    /// Reads the stored metadata into a new copy.
+    pub async fn reload(&self, db: &PgPool) -> sqlx::Result<()> {
+        let rows = sqlx::query!("SELECT kind, object FROM dhis2_metadata").fetch_all(db).await?;
+        let synced_at = sync::last_success(db).await?;
+        let snapshot = Snapshot::build(rows.into_iter().map(|r| (r.kind, r.object)).collect(), synced_at);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+        Ok(())
+    }
+}
+
+/// The state of the copy, for the overview: whether values are checked now, and if not why.
+pub async fn status(db: &PgPool, catalog: &Catalog, config: &Config) -> sqlx::Result<MetadataStatus> {
+    let snapshot = catalog.snapshot();
+    let validation = config.api.intake_validation;
+    let reason = if config.api.dhis2_base_url.is_empty() {
+        Some("no DHIS2 server is configured (api.dhis2_base_url)".to_string())
+    } else if validation == IntakeValidation::Off {
+        Some("api.intake_validation is off".to_string())
+    } else if !snapshot.is_loaded() {
+        Some(format!(
+            "DHIS2's metadata has not been synced yet; it syncs on api.sync_cron_expression ({}) or now with POST /metadata/sync",
+            config.api.sync_cron_expression
+        ))
+    } else {
+        None
+    };
+    let country = match config.api.dhis2_country.as_str() {
+        "" => {
+            sqlx::query_scalar!("SELECT name FROM organisationunit WHERE hierarchylevel = 1 ORDER BY name LIMIT 1")
+                .fetch_optional(db)
+                .await?
+        }
+        country => Some(country.to_string()),
+    };
+    Ok(MetadataStatus {
+        validation_on: reason.is_none(),
+        validation,
+        reason,
+        synced_at: snapshot.synced_at,
+        last_error: sync::last_error(db).await?,
+        data_sets: snapshot.data_sets.len(),
+        data_elements: snapshot.data_elements.len(),
+        category_combos: snapshot.combos.len(),
+        option_sets: snapshot.option_sets.len(),
+        country,
+        warnings: check::default_warnings(&snapshot, &config.api),
+    })
+}

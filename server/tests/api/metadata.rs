@@ -1,0 +1,214 @@
+//! DHIS2's metadata in the gateway: synced from the double (first, incremental, while DHIS2 is
+//! down), and submissions checked against it at the door as a strict DHIS2 would.
+
+use dhis2_double::{Version, fixture};
+use dhis2gw_test_support::*;
+use dhis2gw_wire::IntakeValidation;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn synced(p: &Pipeline) -> Value {
+    expect_json(p.sync_metadata().await, StatusCode::OK).await
+}
+
+/// A gateway whose hierarchy (facilities at level 4) and metadata are synced, with a mapping
+/// whose category option combo belongs to another combo.
+async fn checked_pipeline(adjust: impl FnOnce(&mut dhis2gw::infra::config::Config)) -> Pipeline {
+    let p = pipeline(Version::V2_43, |c| {
+        c.api.dhis2_facility_level = 4;
+        adjust(c);
+    })
+    .await;
+    let wrong = json!({"code": "positives_male", "what": "de", "dataElement": fixture::DE_POSITIVES,
+                       "categoryOptionCombo": fixture::COC_MALE, "dataSet": fixture::DS_MONTHLY_HIV});
+    expect_json(p.call(Method::POST, "/api/v2/mappings", Some(wrong)).await, StatusCode::CREATED).await;
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    synced(&p).await;
+    p
+}
+
+fn codes(details: &[String]) -> Vec<(String, String)> {
+    details
+        .iter()
+        .map(|d| {
+            let field = d.split(':').next().unwrap().to_string();
+            let code = d.split("(DHIS2 ").nth(1).map(|c| c[..5].to_string()).unwrap_or_default();
+            (field, code)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_copy_is_synced_whole_then_incrementally_and_outlives_dhis2_being_down() {
+    let p = pipeline(Version::V2_43, |_| {}).await;
+    let before = p.get_as_admin("/api/v2/metadata").await;
+    assert_eq!(before["validation_on"], false);
+    assert!(before["reason"].as_str().unwrap().contains("not been synced"), "{before}");
+    // Before the first sync nothing is checked: DHIS2 decides, as before.
+    let id = p.submit(json!({"positives": "-1"})).await;
+    assert_eq!(p.settled(id, FINAL, std::time::Duration::from_secs(15)).await["status"], "failed");
+
+    let first = synced(&p).await;
+    assert_eq!(first["incremental"], false);
+    assert_eq!(first["changed"], json!({"categoryCombos": 2, "dataElements": 6, "dataSets": 2, "optionSets": 0}));
+    let second = synced(&p).await;
+    assert_eq!(second["incremental"], true);
+    assert_eq!(second["changed"], json!({"categoryCombos": 0, "dataElements": 0, "dataSets": 0, "optionSets": 0}));
+    let incremental = p.dhis2.requests().into_iter().filter(|r| r.query.contains("lastUpdated:gt:")).count();
+    assert!(incremental >= 3, "the second sync asked only for what changed");
+
+    p.dhis2.withdraw_data_set(fixture::OU_FACILITY_2, fixture::DS_MONTHLY_HIV);
+    let third = synced(&p).await;
+    assert_eq!(third["changed"]["dataSets"], 1);
+    let status = p.get_as_admin("/api/v2/metadata").await;
+    assert_eq!((status["validation_on"].as_bool(), status["data_sets"].as_i64()), (Some(true), Some(2)), "{status}");
+    assert_eq!(status["data_elements"], 6);
+
+    p.dhis2.set_down(true);
+    let failed = expect_error(p.sync_metadata().await, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(failed["error"].as_str().unwrap().starts_with("Metadata sync failed"), "{failed}");
+    let status = p.get_as_admin("/api/v2/metadata").await;
+    assert_eq!(status["validation_on"], true, "the copy from before is kept");
+    assert!(status["last_error"].as_str().is_some(), "{status}");
+    let body = json!({"orgUnit": fixture::OU_FACILITY_2, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV,
+                      "dataValues": {"positives": 3}});
+    let refused = expect_error(p.post(&body).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(codes(&details(&refused)), [("orgUnit".to_string(), "E8022".to_string())]);
+    let audit = p.get_as_admin("/api/v2/audit?action=metadata.sync").await;
+    assert_eq!(audit["total"], 3, "each sync an admin asked for is audited: {audit}");
+}
+
+#[tokio::test]
+async fn one_answer_names_every_key_dhis2_would_refuse_and_nothing_reaches_dhis2() {
+    let p = checked_pipeline(|_| {}).await;
+    p.dhis2.withdraw_data_set(fixture::OU_FACILITY_2, fixture::DS_MONTHLY_HIV);
+    synced(&p).await;
+    let body = json!({"orgUnit": fixture::OU_FACILITY_2, "period": "2024W01", "dataSet": fixture::DS_MONTHLY_HIV,
+                      "dataValues": {"positives_male": 3, "tests_female": 5}});
+    let refused = expect_error(p.post(&body).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let named = details(&refused);
+    assert_eq!(
+        codes(&named),
+        [
+            ("dataValues.positives_male".to_string(), "E8024".to_string()),
+            ("orgUnit".to_string(), "E8022".to_string()),
+            ("period".to_string(), "E8021".to_string()),
+        ],
+        "{named:#?}"
+    );
+    let words = named.join("\n");
+    assert!(words.contains("'Male' is not a category option combo of 'Positives' (its combo is 'default')"), "{words}");
+    assert!(words.contains("'Facility 2' is not assigned to data set 'Monthly HIV'"), "{words}");
+    assert!(words.contains("2024W01 is a Weekly period; data set 'Monthly HIV' takes Monthly periods"), "{words}");
+    assert_eq!(p.dhis2.import_requests(), 0);
+    assert_eq!(p.get_as_admin("/api/v2/logs").await["total"], 0, "nothing of a refused submission is stored");
+
+    // The same checks in a dry run.
+    let dry = json!({"orgUnit": fixture::OU_FACILITY_1, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV,
+                     "dryRun": true, "dataValues": {"positives_male": 3}});
+    let refused = expect_error(p.post(&dry).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(codes(&details(&refused))[0].1, "E8024");
+    assert_eq!(p.dhis2.import_requests(), 0);
+}
+
+#[tokio::test]
+async fn values_are_checked_for_their_type_and_period_and_zeros_dhis2_ignores_are_left_out() {
+    let p = checked_pipeline(|_| {}).await;
+    let body = p.submission(json!({"positives": "-1", "tests_male": "lots"}));
+    let refused = expect_error(p.post(&body).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let words = details(&refused).join("\n");
+    assert!(
+        words.contains(
+            "dataValues.positives: '-1' is not a whole number, zero or above, as 'Positives' needs (DHIS2 E8122"
+        ),
+        "{words}"
+    );
+    assert!(words.contains("dataValues.tests_male: 'lots' is not a number"), "{words}");
+    let future = json!({"orgUnit": fixture::OU_FACILITY_1, "period": "209901", "dataSet": fixture::DS_MONTHLY_HIV,
+                        "dataValues": {"positives": 1}});
+    let refused = expect_error(p.post(&future).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(codes(&details(&refused)), [("period".to_string(), "E8030".to_string())]);
+
+    let accepted =
+        expect_json(p.post(&p.submission(json!({"positives": 0, "tests_male": 4}))).await, StatusCode::OK).await;
+    assert_eq!(accepted["payload"]["dataValues"].as_array().unwrap().len(), 1, "{accepted}");
+    assert_eq!(accepted["payload"]["dataValues"][0]["dataElement"], fixture::DE_HIV_TESTS);
+    assert!(accepted["warnings"][0].as_str().unwrap().contains("zero for 'Positives' is not stored"), "{accepted}");
+    let only_zeros =
+        expect_error(p.post(&p.submission(json!({"positives": 0}))).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(only_zeros["error"].as_str().unwrap().contains("nothing was stored"), "{only_zeros}");
+}
+
+#[tokio::test]
+async fn partial_mode_sends_the_good_values_and_a_partner_can_have_its_own_mode() {
+    let p = checked_pipeline(|c| c.api.intake_validation = IntakeValidation::Partial).await;
+    let body = p.submission(json!({"tests_male": 4, "positives": "abc"}));
+    let accepted = expect_json(p.post(&body).await, StatusCode::OK).await;
+    let values = accepted["payload"]["dataValues"].as_array().unwrap();
+    assert_eq!(values.len(), 1, "{accepted}");
+    let warning = accepted["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.starts_with("dataValues.positives: 'abc' is not a whole number") && warning.ends_with("left out"),
+        "{warning}"
+    );
+    let id = accepted["submission_id"].as_i64().unwrap();
+    assert_eq!(p.settled(id, FINAL, std::time::Duration::from_secs(15)).await["status"], "succeeded");
+
+    let users = p.get_as_admin("/api/v2/users?username=emr").await;
+    let emr = users["items"][0]["uid"].as_str().unwrap().to_string();
+    let off = json!({"intake_validation": "off"});
+    let updated =
+        expect_json(p.call(Method::PUT, &format!("/api/v2/users/{emr}"), Some(off)).await, StatusCode::OK).await;
+    assert_eq!(updated["intake_validation"], "off");
+    let sent_whole = expect_json(p.post(&body).await, StatusCode::OK).await;
+    assert_eq!(sent_whole["payload"]["dataValues"].as_array().unwrap().len(), 2, "off: DHIS2 decides");
+    let bad = json!({"intake_validation": "sometimes"});
+    let refused =
+        expect_error(p.call(Method::PUT, &format!("/api/v2/users/{emr}"), Some(bad)).await, StatusCode::BAD_REQUEST)
+            .await;
+    assert!(details(&refused)[0].starts_with("intake_validation:"), "{refused}");
+}
+
+#[tokio::test]
+async fn the_configured_data_set_and_attribute_option_combo_are_used_and_checked() {
+    let p = checked_pipeline(|c| {
+        c.api.dhis2_data_set = fixture::DS_MONTHLY_HIV.into();
+        c.api.dhis2_attribute_option_combo = fixture::DEFAULT_CODE.into();
+    })
+    .await;
+    let body = json!({"orgUnit": fixture::OU_FACILITY_1, "period": "202401", "dataValues": {"positives": 2}});
+    let accepted = expect_json(p.post(&body).await, StatusCode::OK).await;
+    assert_eq!(accepted["payload"]["dataSet"], fixture::DS_MONTHLY_HIV);
+    assert_eq!(accepted["payload"]["attributeOptionCombo"], fixture::DEFAULT_AOC, "the code resolved to its UID");
+    let status = p.get_as_admin("/api/v2/metadata").await;
+    assert_eq!(status["warnings"], json!([]), "{status}");
+
+    let misconfigured = checked_pipeline(|c| c.api.dhis2_data_set = "NoSuchSet01".into()).await;
+    let status = misconfigured.get_as_admin("/api/v2/metadata").await;
+    assert!(
+        status["warnings"][0].as_str().unwrap().starts_with("api.dhis2_data_set: data set NoSuchSet01 is not in DHIS2"),
+        "{status}"
+    );
+    let overview = misconfigured.get_as_admin("/api/v2/overview").await;
+    assert_eq!(overview["metadata"]["country"], fixture::OU_ROOT_NAME, "the root's name when dhis2_country is unset");
+}
+
+#[tokio::test]
+async fn the_dhis2_compatible_api_answers_refusals_in_dhis2s_conflict_format() {
+    let p = checked_pipeline(|_| {}).await;
+    let body = json!({"dataSet": fixture::DS_MONTHLY_HIV, "period": "202401", "orgUnit": fixture::OU_FACILITY_1,
+                      "dataValues": [{"dataElement": fixture::DE_POSITIVES, "value": "2"},
+                                     {"dataElement": fixture::DE_POSITIVES, "categoryOptionCombo": fixture::COC_MALE, "value": "3"}]});
+    for query in ["", "?dryRun=true"] {
+        let answer = p.dhis2_client(Method::POST, &format!("dataValueSets{query}")).json(&body).send().await.unwrap();
+        let answer = expect_json(answer, StatusCode::CONFLICT).await;
+        let conflict = &answer["response"]["conflicts"][0];
+        assert_eq!(
+            (conflict["errorCode"].as_str(), conflict["indexes"].clone()),
+            (Some("E8024"), json!([1])),
+            "{answer}"
+        );
+        assert_eq!(answer["response"]["importCount"]["ignored"], 2);
+    }
+    assert_eq!(p.dhis2.import_requests(), 0);
+}

@@ -1,0 +1,81 @@
+//! DHIS2 metadata as the gateway knows it: the state of its copy, what a sync did, and how
+//! strictly submissions are checked against it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How submissions are checked against the synced DHIS2 metadata (`api.intake_validation`,
+/// or per partner).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum IntakeValidation {
+    /// A submission with any value DHIS2 would refuse is refused whole (422).
+    #[default]
+    Strict,
+    /// The values DHIS2 would take are accepted; the others are left out and reported.
+    Partial,
+    /// Nothing is checked against the metadata; DHIS2 decides.
+    Off,
+}
+
+impl IntakeValidation {
+    pub const ALL: [IntakeValidation; 3] = [IntakeValidation::Strict, IntakeValidation::Partial, IntakeValidation::Off];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntakeValidation::Strict => "strict",
+            IntakeValidation::Partial => "partial",
+            IntakeValidation::Off => "off",
+        }
+    }
+}
+
+impl std::str::FromStr for IntakeValidation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        IntakeValidation::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown value '{}' (expected one of: strict, partial, off)", s.trim()))
+    }
+}
+
+/// What one metadata sync did (`POST /metadata/sync`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetadataSync {
+    /// `false` for the first (full) sync, `true` when only what changed since was read.
+    pub incremental: bool,
+    /// Objects read because they were new or changed, per kind (`dataSets`, …).
+    pub changed: std::collections::BTreeMap<String, usize>,
+    /// Objects gone from DHIS2 and so forgotten, per kind.
+    pub removed: std::collections::BTreeMap<String, usize>,
+    pub finished_at: DateTime<Utc>,
+    /// Problems found with the configured defaults (`api.dhis2_data_set`, …).
+    pub warnings: Vec<String>,
+}
+
+/// The gateway's copy of DHIS2's metadata, as the overview shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetadataStatus {
+    /// Whether submissions are checked against the metadata now.
+    pub validation_on: bool,
+    /// The configured default mode (`api.intake_validation`).
+    pub validation: IntakeValidation,
+    /// Why validation is off, in words, when it is.
+    pub reason: Option<String>,
+    /// When the last successful sync finished; `None` before the first.
+    pub synced_at: Option<DateTime<Utc>>,
+    /// Why the last sync failed, when it did (the copy from before is still used).
+    pub last_error: Option<String>,
+    pub data_sets: usize,
+    pub data_elements: usize,
+    pub category_combos: usize,
+    pub option_sets: usize,
+    /// `api.dhis2_country`, or the root org unit's name when that is unset.
+    pub country: Option<String>,
+    /// Problems with the configured defaults (`api.dhis2_data_set`, …).
+    pub warnings: Vec<String>,
+}
