@@ -15,8 +15,8 @@ use crate::access::audit::Actor;
 use crate::app::AppState;
 use crate::http::auth::{Authorized, Operator, Staff};
 use crate::infra::error::{AppError, AppResult};
-use crate::mappings;
 use crate::mappings::files::{self, Format, Upload};
+use crate::mappings::{self, health};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,7 +39,7 @@ async fn list(
     _caller: Authorized<Staff>,
     Query(filter): Query<MappingFilter>,
 ) -> AppResult<axum::Json<Page<Mapping>>> {
-    Ok(axum::Json(mappings::list(&state.db, filter).await?))
+    Ok(axum::Json(mappings::list(&state.db, &state.metadata.snapshot(), filter).await?))
 }
 
 /// Create a mapping.
@@ -54,7 +54,7 @@ async fn create(
     Json(fields): Json<MappingFields>,
 ) -> AppResult<(StatusCode, axum::Json<Mapping>)> {
     let mapping = mappings::create(&state.db, &state.mappings, Actor::User(&caller), fields).await?;
-    Ok((StatusCode::CREATED, axum::Json(mapping)))
+    Ok((StatusCode::CREATED, axum::Json(health::describe(&state.metadata.snapshot(), mapping))))
 }
 
 /// One mapping.
@@ -68,7 +68,7 @@ async fn get(
     _caller: Authorized<Staff>,
     Path(id): Path<i64>,
 ) -> AppResult<axum::Json<Mapping>> {
-    Ok(axum::Json(mappings::get(&state.db, id).await?))
+    Ok(axum::Json(health::describe(&state.metadata.snapshot(), mappings::get(&state.db, id).await?)))
 }
 
 /// Replace a mapping's fields.
@@ -83,7 +83,8 @@ async fn update(
     Path(id): Path<i64>,
     Json(fields): Json<MappingFields>,
 ) -> AppResult<axum::Json<Mapping>> {
-    Ok(axum::Json(mappings::update(&state.db, &state.mappings, Actor::User(&caller), id, fields).await?))
+    let mapping = mappings::update(&state.db, &state.mappings, Actor::User(&caller), id, fields).await?;
+    Ok(axum::Json(health::describe(&state.metadata.snapshot(), mapping)))
 }
 
 /// Delete a mapping.
@@ -171,7 +172,17 @@ async fn import(
     let (name, bytes) = file
         .ok_or_else(|| AppError::invalid_field("file", "No file is received: send it as the multipart field `file`"))?;
     let upload = Upload { name, format, bytes: bytes.to_vec() };
-    Ok(axum::Json(files::import(&state.db, &state.mappings, Actor::User(&caller), upload, params.dry_run).await?))
+    Ok(axum::Json(
+        files::import(
+            &state.db,
+            &state.mappings,
+            &state.metadata.snapshot(),
+            Actor::User(&caller),
+            upload,
+            params.dry_run,
+        )
+        .await?,
+    ))
 }
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";

@@ -10,9 +10,10 @@ use dhis2gw_wire::{ImportReport, ImportRow, MappingFields, RowAction};
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::{MappingCache, MappingRow, normalize, problems};
+use super::{MappingCache, MappingRow, health, normalize, problems};
 use crate::access::audit::{self, Actor};
 use crate::infra::error::{AppError, AppResult, on_unique};
+use crate::metadata::Snapshot;
 
 /// Largest number of data rows one file may hold.
 const MAX_ROWS: usize = 100_000;
@@ -393,6 +394,7 @@ pub struct Upload {
 pub async fn import(
     db: &PgPool,
     cache: &MappingCache,
+    snapshot: &Snapshot,
     actor: Actor<'_>,
     upload: Upload,
     dry_run: bool,
@@ -417,7 +419,8 @@ pub async fn import(
         rows: Vec::new(),
     };
     for row in &rows {
-        let fields = normalize(row.fields());
+        let mut fields = normalize(row.fields());
+        let resolved = health::resolve(snapshot, &mut fields);
         let mut errors = problems(&fields);
         let key = (fields.code.clone(), fields.source_name.clone(), fields.instance_name.clone(), fields.what.clone());
         if let Some(first) = seen.get(&key) {
@@ -432,7 +435,17 @@ pub async fn import(
             RowAction::Unchanged => report.unchanged += 1,
             RowAction::Rejected => report.rejected += 1,
         }
-        report.rows.push(ImportRow { row: row.number, code: fields.code, what: fields.what, action, errors });
+        let (health, names) = (health::health(snapshot, &fields), health::names(snapshot, &fields));
+        report.rows.push(ImportRow {
+            row: row.number,
+            code: fields.code,
+            what: fields.what,
+            action,
+            errors,
+            resolved,
+            health,
+            names,
+        });
     }
     if dry_run {
         tx.rollback().await?;

@@ -6,11 +6,12 @@
 //! the intake uses in [`Lookup`].
 
 pub mod files;
+pub mod health;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{Mapping, MappingFields, MappingFilter, Page};
+use dhis2gw_wire::{HealthState, Mapping, MappingFields, MappingFilter, Page};
 use serde_json::json;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
@@ -19,6 +20,7 @@ use crate::infra::config::MappingScheme;
 use crate::infra::error::{AppError, AppResult, on_unique};
 use crate::infra::query::{like_pattern, paging};
 use crate::infra::uid;
+use crate::metadata::Snapshot;
 
 pub(crate) struct MappingRow {
     id: i64,
@@ -64,6 +66,8 @@ impl From<MappingRow> for Mapping {
             },
             created: r.created,
             updated: r.updated,
+            health: Default::default(),
+            names: Default::default(),
         }
     }
 }
@@ -259,28 +263,13 @@ pub async fn delete(db: &PgPool, cache: &MappingCache, actor: Actor<'_>, id: i64
     Ok(mapping)
 }
 
-pub async fn list(db: &PgPool, filter: MappingFilter) -> AppResult<Page<Mapping>> {
+/// Mappings matching `filter`, each with its health and names; broken ones first. Health is
+/// computed from the in-memory metadata, so the matching rows are read whole and paged here.
+pub async fn list(db: &PgPool, snapshot: &Snapshot, filter: MappingFilter) -> AppResult<Page<Mapping>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
     let code = filter.code.as_deref().map(like_pattern);
     let name = filter.name.as_deref().map(like_pattern);
     let f = &filter;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM dhis2_mappings
-           WHERE ($1::text IS NULL OR code ILIKE $1) AND ($2::text IS NULL OR name ILIKE $2)
-             AND ($3::text IS NULL OR dataset = $3) AND ($4::text IS NULL OR dataelement = $4)
-             AND ($5::text IS NULL OR category_option_combo = $5) AND ($6::text IS NULL OR what = $6)
-             AND ($7::text IS NULL OR source_name = $7) AND ($8::text IS NULL OR instance_name = $8)"#,
-        code,
-        name,
-        f.data_set,
-        f.data_element,
-        f.category_option_combo,
-        f.what,
-        f.source,
-        f.instance_name,
-    )
-    .fetch_one(db)
-    .await?;
     let rows = sqlx::query_as!(
         MappingRow,
         r#"SELECT * FROM dhis2_mappings
@@ -288,8 +277,7 @@ pub async fn list(db: &PgPool, filter: MappingFilter) -> AppResult<Page<Mapping>
              AND ($3::text IS NULL OR dataset = $3) AND ($4::text IS NULL OR dataelement = $4)
              AND ($5::text IS NULL OR category_option_combo = $5) AND ($6::text IS NULL OR what = $6)
              AND ($7::text IS NULL OR source_name = $7) AND ($8::text IS NULL OR instance_name = $8)
-           ORDER BY source_name, instance_name, what, code, id
-           LIMIT $9 OFFSET $10"#,
+           ORDER BY source_name, instance_name, what, code, id"#,
         code,
         name,
         f.data_set,
@@ -298,12 +286,19 @@ pub async fn list(db: &PgPool, filter: MappingFilter) -> AppResult<Page<Mapping>
         f.what,
         f.source,
         f.instance_name,
-        size,
-        offset,
     )
     .fetch_all(db)
     .await?;
-    Ok(Page::new(rows.into_iter().map(Mapping::from).collect(), total, page, size))
+    let mut mappings: Vec<Mapping> = rows
+        .into_iter()
+        .map(|row| health::describe(snapshot, Mapping::from(row)))
+        .filter(|m| filter.health.is_none_or(|wanted| m.health.state == wanted))
+        .collect();
+    mappings.sort_by_key(|m| m.health.state != HealthState::Broken);
+    let total = mappings.len() as i64;
+    let shown =
+        mappings.into_iter().skip(usize::try_from(offset).unwrap_or(0)).take(usize::try_from(size).unwrap_or(0));
+    Ok(Page::new(shown.collect(), total, page, size))
 }
 
 /// Every mapping, in export order.

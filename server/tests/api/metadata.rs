@@ -212,3 +212,83 @@ async fn the_dhis2_compatible_api_answers_refusals_in_dhis2s_conflict_format() {
     }
     assert_eq!(p.dhis2.import_requests(), 0);
 }
+
+async fn mapping(p: &Pipeline, code: &str, element: &str, coc: Option<&str>, data_set: &str) {
+    let body =
+        json!({"code": code, "what": "de", "dataElement": element, "categoryOptionCombo": coc, "dataSet": data_set});
+    expect_json(p.call(Method::POST, "/api/v2/mappings", Some(body)).await, StatusCode::CREATED).await;
+}
+
+fn problems_by_code(page: &Value) -> Vec<(String, String)> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["health"]["state"] == "broken")
+        .map(|m| (m["code"].as_str().unwrap().to_string(), m["health"]["problem"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_kind_of_broken_mapping_is_named_with_its_fix_and_listed_first() {
+    let p = checked_pipeline(|_| {}).await;
+    mapping(&p, "orphan", fixture::DE_ORPHAN, None, "").await;
+    mapping(&p, "ghost", "NoSuchDe001", None, fixture::DS_MONTHLY_HIV).await;
+    mapping(&p, "tb_tests", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE), fixture::DS_QUARTERLY_TB).await;
+    mapping(&p, "gone_set", fixture::DE_POSITIVES, None, "NoSuchSet01").await;
+
+    let page = p.get_as_admin("/api/v2/mappings?page_size=3").await;
+    assert_eq!(page["total"], 9);
+    assert!(page["items"].as_array().unwrap().iter().all(|m| m["health"]["state"] == "broken"), "broken first: {page}");
+    let broken = p.get_as_admin("/api/v2/mappings?health=broken").await;
+    let problems = problems_by_code(&broken);
+    let problem = |code: &str| problems.iter().find(|(c, _)| c == code).map(|(_, p)| p.as_str()).unwrap_or_default();
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert!(problem("orphan").starts_with("'Orphan' is in no data set"), "{problems:#?}");
+    assert!(problem("ghost").starts_with("data element NoSuchDe001 is not in DHIS2"), "{problems:#?}");
+    assert!(
+        problem("tb_tests")
+            .starts_with("'HIV tests' is not in data set 'Quarterly TB': use a data set that holds it (Monthly HIV)"),
+        "{problems:#?}"
+    );
+    assert!(problem("gone_set").starts_with("data set NoSuchSet01 is not in DHIS2"), "{problems:#?}");
+    assert!(
+        problem("positives_male").starts_with(
+            "'Male' is not a category option combo of 'Positives': choose one of its combo's ('default' has default)"
+        ),
+        "{problems:#?}"
+    );
+    let ok = p.get_as_admin("/api/v2/mappings?health=ok&code=tests_male").await;
+    let names = &ok["items"][0]["names"];
+    assert_eq!(
+        (names["dataElement"].as_str(), names["categoryOptionCombo"].as_str(), names["dataSet"].as_str()),
+        (Some("HIV tests"), Some("Male"), Some("Monthly HIV"))
+    );
+}
+
+#[tokio::test]
+async fn the_import_preview_flags_broken_rows_and_resolves_codes_and_names() {
+    let p = checked_pipeline(|_| {}).await;
+    let csv = "code,what,dataElement,categoryOptionCombo,dataSet\n\
+               hiv_m,de,HIV_TESTS,Male,MONTHLY_HIV\n\
+               pos,de,positives,,Monthly HIV\n\
+               orphan,de,DeOrphan001,,\n\
+               pos_m,de,DeInteger01,Male000000a,pBOMPrpg1QY\n";
+    let response = crate::mappings::upload(&p.app, &p.admin.jwt, "csv", csv.as_bytes().to_vec(), "?dryRun=true").await;
+    let report = expect_json(response, StatusCode::OK).await;
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(
+        rows[0]["resolved"],
+        json!([
+            "dataSet: 'MONTHLY_HIV' resolved by code to pBOMPrpg1QY ('Monthly HIV')",
+            "dataElement: 'HIV_TESTS' resolved by code to DeNumber001 ('HIV tests')",
+            "categoryOptionCombo: 'Male' resolved by name to Male000000a ('Male')"
+        ])
+    );
+    assert_eq!((rows[0]["action"].as_str(), rows[0]["health"]["state"].as_str()), (Some("created"), Some("ok")));
+    assert_eq!(rows[1]["names"]["dataElement"], "Positives", "resolved by name, any case: {}", rows[1]);
+    assert_eq!(rows[2]["health"]["state"], "broken");
+    assert!(rows[2]["health"]["problem"].as_str().unwrap().starts_with("'Orphan' is in no data set"));
+    assert_eq!(rows[3]["health"]["state"], "broken", "{}", rows[3]);
+    assert_eq!(p.get_as_admin("/api/v2/mappings?code=hiv_m").await["total"], 0, "a preview writes nothing");
+}

@@ -17,6 +17,50 @@ pub struct Mapping {
     pub fields: MappingFields,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    /// Whether DHIS2's synced metadata accepts what the mapping sends to.
+    #[serde(default)]
+    pub health: MappingHealth,
+    /// The names DHIS2 gives the mapping's targets, where the synced metadata knows them.
+    #[serde(default)]
+    pub names: TargetNames,
+}
+
+/// A mapping checked against DHIS2's synced metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// DHIS2 would take values sent through this mapping.
+    Ok,
+    /// DHIS2 would refuse them; `problem` says why and how to fix it.
+    Broken,
+    /// Not checked: no metadata synced yet, or an org-unit mapping.
+    #[default]
+    Unchecked,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MappingHealth {
+    pub state: HealthState,
+    /// What is wrong, and the fix, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Names of the DHIS2 objects a mapping (or an import row) refers to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TargetNames {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_set: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_element: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_option_combo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_option_combo: Option<String>,
 }
 
 /// The editable part of a mapping; the body of `POST /mappings` and `PUT /mappings/{id}`.
@@ -86,6 +130,14 @@ pub struct ImportRow {
     /// Why a row was rejected, one entry per problem.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Targets given by code or name, and the UID each was resolved to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<String>,
+    /// Whether the mapping this row makes would be broken in DHIS2.
+    #[serde(default)]
+    pub health: MappingHealth,
+    #[serde(default)]
+    pub names: TargetNames,
 }
 
 /// Answer of `POST /mappings/import/{csv,excel}`.
@@ -125,6 +177,8 @@ pub struct MappingFilter {
     /// The source system (`source_name`).
     pub source: Option<String>,
     pub instance_name: Option<String>,
+    /// `ok`, `broken` or `unchecked`. Broken mappings are listed first whatever the filter.
+    pub health: Option<HealthState>,
     pub page: Option<i64>,
     /// 1 to 500; 50 by default.
     pub page_size: Option<i64>,
