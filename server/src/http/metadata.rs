@@ -2,17 +2,18 @@
 
 use axum::extract::State;
 use dhis2gw_wire::routes as paths;
-use dhis2gw_wire::{ErrorBody, MetadataStatus, MetadataSync};
+use dhis2gw_wire::{ErrorBody, MetadataFilter, MetadataObject, MetadataStatus, MetadataSync, Page};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::Query;
 use crate::app::AppState;
 use crate::http::auth::{Admin, Authorized, Staff};
 use crate::infra::error::AppResult;
 use crate::metadata;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(status)).routes(routes!(sync))
+    OpenApiRouter::new().routes(routes!(status)).routes(routes!(objects)).routes(routes!(sync))
 }
 
 /// The gateway's copy of DHIS2's metadata: when it was synced, what it holds, and whether
@@ -24,6 +25,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn status(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<axum::Json<MetadataStatus>> {
     Ok(axum::Json(metadata::status(&state.db, &state.metadata, &state.config).await?))
+}
+
+/// DHIS2 objects of one kind by name, code or UID, from the synced copy: what the console's
+/// pickers offer (option combos narrowed to a data element's or data set's combo).
+#[utoipa::path(
+    get, path = paths::METADATA_OBJECTS, tag = "metadata", params(MetadataFilter),
+    responses((status = 200, body = Page<MetadataObject>), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn objects(
+    State(state): State<AppState>,
+    _caller: Authorized<Staff>,
+    Query(filter): Query<MetadataFilter>,
+) -> AppResult<axum::Json<Page<MetadataObject>>> {
+    Ok(axum::Json(metadata::search(&state.metadata.snapshot(), &filter)?))
 }
 
 /// Sync DHIS2's metadata from the primary server now (otherwise on `api.sync_cron_expression`):

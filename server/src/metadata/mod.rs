@@ -14,12 +14,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{IntakeValidation, MetadataStatus};
+use dhis2gw_wire::{IntakeValidation, MetadataFilter, MetadataObject, MetadataStatus, Page};
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::infra::config::Config;
+use crate::infra::error::{AppError, AppResult};
+use crate::infra::query::paging;
 
 /// What the sync stores per kind: the `kind` column, DHIS2's collection, and the properties
 /// asked for (what [`Snapshot`] reads, and nothing more).
@@ -188,6 +190,34 @@ impl Snapshot {
             .or_else(|| self.option_combos.get(uid).map(|c| c.name.as_str()))
     }
 
+    /// `text` with every UID the copy knows (with or without DHIS2's backticks) replaced by
+    /// the object's name in quotes.
+    pub fn names_in(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic()) {
+            let word_end = rest[start..].find(|c: char| !c.is_ascii_alphanumeric()).map_or(rest.len(), |e| start + e);
+            let word = &rest[start..word_end];
+            out.push_str(&rest[..start]);
+            match self.name_of(word).filter(|_| word.len() == 11) {
+                Some(name) => {
+                    // `DeInteger01` → 'Positives'
+                    if out.ends_with('`') && rest[word_end..].starts_with('`') {
+                        out.pop();
+                        out.push_str(&format!("'{name}'"));
+                        rest = &rest[word_end + 1..];
+                        continue;
+                    }
+                    out.push_str(&format!("'{name}'"));
+                }
+                None => out.push_str(word),
+            }
+            rest = &rest[word_end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// The category combo a data element is entered with in `data_set`: the data set's
     /// override if it has one, else the element's own.
     pub fn effective_combo<'a>(&'a self, data_set: &'a DataSet, element: &'a DataElement) -> Option<&'a str> {
@@ -334,4 +364,63 @@ pub async fn status(db: &PgPool, catalog: &Catalog, config: &Config) -> sqlx::Re
         country,
         warnings: check::default_warnings(&snapshot, &config.api),
     })
+}
+
+/// Objects of one kind whose name, code or UID contains `q`, by name: what pickers offer.
+pub fn search(snapshot: &Snapshot, filter: &MetadataFilter) -> AppResult<Page<MetadataObject>> {
+    let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
+    let object = |uid: &str, code: Option<&str>, name: &str, detail: Option<String>| MetadataObject {
+        uid: uid.to_string(),
+        code: code.map(str::to_string),
+        name: name.to_string(),
+        detail,
+    };
+    let combo_name = |combo: &str| snapshot.combos.get(combo).map(|c| c.name.clone());
+    let option_combos = |within: Option<&str>| -> Vec<MetadataObject> {
+        snapshot
+            .option_combos
+            .values()
+            .filter(|c| within.is_none_or(|w| c.combo == w))
+            .map(|c| object(&c.uid, c.code.as_deref(), &c.name, combo_name(&c.combo)))
+            .collect()
+    };
+    let data_set = filter.data_set.as_deref().and_then(|d| snapshot.data_set(d));
+    let mut found: Vec<MetadataObject> = match filter.kind.as_str() {
+        "dataSet" => snapshot
+            .data_sets
+            .values()
+            .map(|d| object(&d.uid, d.code.as_deref(), &d.name, Some(d.period_type.clone())))
+            .collect(),
+        "dataElement" => snapshot
+            .data_elements
+            .values()
+            .filter(|e| data_set.is_none_or(|d| d.elements.contains_key(&e.uid)))
+            .map(|e| object(&e.uid, e.code.as_deref(), &e.name, Some(e.value_type.clone())))
+            .collect(),
+        "categoryOptionCombo" => {
+            let element = filter.data_element.as_deref().and_then(|e| snapshot.data_elements.get(e));
+            let combo = match (data_set, element) {
+                (Some(d), Some(e)) => snapshot.effective_combo(d, e),
+                (None, Some(e)) => e.combo.as_deref(),
+                _ => None,
+            };
+            option_combos(combo)
+        }
+        "attributeOptionCombo" => option_combos(data_set.and_then(|d| d.attribute_combo.as_deref())),
+        other => {
+            let kinds = dhis2gw_wire::METADATA_KINDS.join(", ");
+            return Err(AppError::invalid_field("kind", format!("'{other}' is not one of {kinds}")));
+        }
+    };
+    if let Some(q) = filter.q.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty()) {
+        found.retain(|o| {
+            o.name.to_lowercase().contains(&q)
+                || o.code.as_deref().is_some_and(|c| c.to_lowercase().contains(&q))
+                || o.uid.to_lowercase() == q
+        });
+    }
+    found.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.uid.cmp(&b.uid)));
+    let total = found.len() as i64;
+    let shown = found.into_iter().skip(usize::try_from(offset).unwrap_or(0)).take(usize::try_from(size).unwrap_or(0));
+    Ok(Page::new(shown.collect(), total, page, size))
 }

@@ -2,6 +2,7 @@
 //! down to `api.dhis2_facility_level` (all of it the first time, then what changed since), and
 //! used to check the org unit of every submission and to translate org-unit codes.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -226,6 +227,20 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
         pushes: Vec::new(),
     };
     Ok((report, changes))
+}
+
+/// Each known unit's name and its path of names from the root (`Root › District › Facility 1`).
+pub async fn names(db: &PgPool, uids: &[String]) -> sqlx::Result<HashMap<String, (String, String)>> {
+    let rows = sqlx::query!(
+        r#"SELECT u.uid, u.name,
+               (SELECT string_agg(a.name, ' › ' ORDER BY a.hierarchylevel) FROM organisationunit a
+                WHERE a.uid = ANY(string_to_array(trim(both '/' from u.path), '/'))) AS "path!"
+           FROM organisationunit u WHERE u.uid = ANY($1)"#,
+        uids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.uid, (r.name, r.path))).collect())
 }
 
 /// The levels as `/api/metadata` takes them.

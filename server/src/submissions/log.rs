@@ -2,15 +2,19 @@
 //! deleting.
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{Attempt, DestinationView, LogFilter, Page, Role, SORT_KEYS, Submission, SubmissionDetail};
+use dhis2gw_wire::{
+    Attempt, ConflictView, DestinationView, LogFilter, Page, Role, SORT_KEYS, Submission, SubmissionDetail,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::verdict;
 use crate::access::audit::{self, Actor};
 use crate::access::identity::AuthUser;
 use crate::app::AppState;
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::query::{date_range, like_pattern, paging};
+use crate::orgunits;
 
 /// A filter checked and ready for SQL.
 #[derive(Serialize)]
@@ -147,8 +151,29 @@ impl From<SubmissionRow> for Submission {
             org_unit: r.org_unit,
             period: r.period,
             warnings: serde_json::from_value(r.warnings).unwrap_or_default(),
+            data_set_name: None,
+            org_unit_name: None,
+            org_unit_path: None,
         }
     }
+}
+
+/// Fills in the names of the submissions' data sets and org units, as far as the synced
+/// metadata and hierarchy know them.
+async fn named(state: &AppState, mut submissions: Vec<Submission>) -> sqlx::Result<Vec<Submission>> {
+    let snapshot = state.metadata.snapshot();
+    let mut units: Vec<String> = submissions.iter().filter_map(|s| s.org_unit.clone()).collect();
+    units.sort();
+    units.dedup();
+    let units = orgunits::names(&state.db, &units).await?;
+    for s in &mut submissions {
+        s.data_set_name = s.data_set.as_deref().and_then(|d| snapshot.name_of(d)).map(str::to_string);
+        if let Some((name, path)) = s.org_unit.as_ref().and_then(|o| units.get(o)) {
+            s.org_unit_name = Some(name.clone());
+            s.org_unit_path = Some(path.clone());
+        }
+    }
+    Ok(submissions)
 }
 
 pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Page<Submission>> {
@@ -191,7 +216,8 @@ pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> App
     )
     .fetch_all(&state.db)
     .await?;
-    Ok(Page::new(rows.into_iter().map(Submission::from).collect(), total, page, size))
+    let submissions = named(state, rows.into_iter().map(Submission::from).collect()).await?;
+    Ok(Page::new(submissions, total, page, size))
 }
 
 /// One submission with every attempt; partners only their own.
@@ -218,6 +244,7 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
     )
     .fetch_all(&state.db)
     .await?;
+    let snapshot = state.metadata.snapshot();
     let attempts = sqlx::query!(
         r#"SELECT s.name AS "server?", a.attempt, a.started_at, a.duration_ms, a.request_url, a.request_payload,
                a.http_status, a.dhis2_version, a.response_body, a.import_status, a.import_count, a.conflicts, a.outcome,
@@ -231,24 +258,35 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
     .fetch_all(&state.db)
     .await?
     .into_iter()
-    .map(|a| Attempt {
-        server: a.server,
-        attempt: a.attempt,
-        started_at: a.started_at,
-        duration_ms: a.duration_ms,
-        request_url: a.request_url,
-        request_payload: a.request_payload,
-        http_status: a.http_status,
-        dhis2_version: a.dhis2_version,
-        response_body: a.response_body,
-        import_status: a.import_status,
-        import_count: a.import_count,
-        conflicts: serde_json::from_value(a.conflicts).unwrap_or_default(),
-        outcome: a.outcome,
-        error: a.error,
+    .map(|a| {
+        let conflicts = serde_json::from_value::<Vec<ConflictView>>(a.conflicts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut c| {
+                c.described = a.request_payload.as_ref().and_then(|p| verdict::described(&snapshot, p, &c));
+                c
+            })
+            .collect();
+        Attempt {
+            server: a.server,
+            attempt: a.attempt,
+            started_at: a.started_at,
+            duration_ms: a.duration_ms,
+            request_url: a.request_url,
+            request_payload: a.request_payload,
+            http_status: a.http_status,
+            dhis2_version: a.dhis2_version,
+            response_body: a.response_body,
+            import_status: a.import_status,
+            import_count: a.import_count,
+            conflicts,
+            outcome: a.outcome,
+            error: a.error,
+        }
     })
     .collect();
-    Ok(SubmissionDetail { submission: row.into(), destinations, attempts })
+    let submission = named(state, vec![row.into()]).await?.remove(0);
+    Ok(SubmissionDetail { submission, destinations, attempts })
 }
 
 /// Deletes one submission and its attempts, unless it is being delivered right now.

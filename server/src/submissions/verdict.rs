@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::aggregate;
 use crate::app::AppState;
 use crate::infra::dhis2::{TrackerMode, summary};
+use crate::metadata::Snapshot;
 
 /// What DHIS2 is asked to check without storing anything.
 #[derive(Clone, Copy)]
@@ -77,5 +78,33 @@ pub fn conflict_view(c: &summary::Conflict, value_keys: &[String]) -> ConflictVi
         property: c.property.clone(),
         message: c.value.clone(),
         indexes: c.indexes.clone(),
+        described: None,
     }
+}
+
+/// The conflict in names, for a data value set `payload`: `HIV tests, Male: Value … for data
+/// element 'HIV tests'`. `None` when nothing in it has a known name.
+pub fn described(snapshot: &Snapshot, payload: &Value, conflict: &ConflictView) -> Option<String> {
+    let values = payload["dataValues"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut subjects: Vec<String> = conflict
+        .indexes
+        .iter()
+        .filter_map(|&i| values.get(usize::try_from(i).ok()?))
+        .filter_map(|v| {
+            let element = snapshot.name_of(v["dataElement"].as_str()?)?;
+            let combo = v["categoryOptionCombo"].as_str().and_then(|c| snapshot.name_of(c));
+            Some(match combo {
+                Some(combo) if combo != "default" => format!("{element}, {combo}"),
+                _ => element.to_string(),
+            })
+        })
+        .collect();
+    subjects.dedup();
+    let message = conflict.message.as_deref().map(|m| snapshot.names_in(m));
+    let named = !subjects.is_empty() || message.as_deref() != conflict.message.as_deref();
+    named.then(|| match (subjects.is_empty(), message) {
+        (false, Some(message)) => format!("{}: {message}", subjects.join("; ")),
+        (false, None) => subjects.join("; "),
+        (true, message) => message.unwrap_or_default(),
+    })
 }

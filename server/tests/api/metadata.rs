@@ -292,3 +292,39 @@ async fn the_import_preview_flags_broken_rows_and_resolves_codes_and_names() {
     assert_eq!(rows[3]["health"]["state"], "broken", "{}", rows[3]);
     assert_eq!(p.get_as_admin("/api/v2/mappings?code=hiv_m").await["total"], 0, "a preview writes nothing");
 }
+
+#[tokio::test]
+async fn submissions_and_dhis2s_conflicts_read_in_names() {
+    let p = checked_pipeline(|c| c.api.intake_validation = IntakeValidation::Off).await;
+    let body = p.submission(json!({"positives": "abc", "tests_male": 4}));
+    let id = expect_json(p.post(&body).await, StatusCode::OK).await["submission_id"].as_i64().unwrap();
+    let log = p.settled(id, FINAL, std::time::Duration::from_secs(15)).await;
+    assert_eq!(log["data_set_name"], fixture::DS_MONTHLY_HIV_NAME);
+    assert_eq!(log["org_unit_name"], fixture::OU_FACILITY_1_NAME);
+    assert_eq!(log["org_unit_path"], "Root › District › Sub-county 1 › Facility 1");
+    let conflict = &log["attempts"][0]["conflicts"][0];
+    assert_eq!(
+        conflict["described"],
+        "Positives: Value `abc` is not a valid INTEGER_ZERO_OR_POSITIVE value for data element 'Positives'",
+        "{conflict}"
+    );
+    let listed = p.get_as_admin("/api/v2/logs").await;
+    assert_eq!(listed["items"][0]["org_unit_path"], "Root › District › Sub-county 1 › Facility 1");
+
+    let sets = p.get_as_admin("/api/v2/metadata/objects?kind=dataSet&q=monthly").await;
+    assert_eq!(
+        sets["items"],
+        json!([{"uid": fixture::DS_MONTHLY_HIV, "code": fixture::DS_MONTHLY_HIV_CODE,
+                                      "name": fixture::DS_MONTHLY_HIV_NAME, "detail": "Monthly"}])
+    );
+    let combos = p
+        .get_as_admin(&format!(
+            "/api/v2/metadata/objects?kind=categoryOptionCombo&data_element={}",
+            fixture::DE_HIV_TESTS
+        ))
+        .await;
+    let names: Vec<&str> = combos["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Female", "Male"]);
+    let wrong = p.call(Method::GET, "/api/v2/metadata/objects?kind=program", None).await;
+    assert!(details(&expect_error(wrong, StatusCode::BAD_REQUEST).await)[0].starts_with("kind:"));
+}

@@ -79,3 +79,36 @@ pub struct MetadataStatus {
     /// Problems with the configured defaults (`api.dhis2_data_set`, …).
     pub warnings: Vec<String>,
 }
+
+/// Kinds of DHIS2 objects `GET /metadata/objects` searches.
+pub const METADATA_KINDS: [&str; 4] = ["dataSet", "dataElement", "categoryOptionCombo", "attributeOptionCombo"];
+
+/// A DHIS2 object as pickers show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetadataObject {
+    pub uid: String,
+    pub code: Option<String>,
+    pub name: String,
+    /// Where it belongs: a data element's value type, an option combo's category combo.
+    pub detail: Option<String>,
+}
+
+/// `GET /metadata/objects` filters.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct MetadataFilter {
+    /// `dataSet`, `dataElement`, `categoryOptionCombo` or `attributeOptionCombo`.
+    pub kind: String,
+    /// Part of the name or code, or the UID; any case.
+    pub q: Option<String>,
+    /// Option combos of this data element (in `data_set`, whose overrides count); for
+    /// attribute option combos, those of this data set.
+    pub data_element: Option<String>,
+    pub data_set: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500; 50 by default.
+    pub page_size: Option<i64>,
+}

@@ -19,6 +19,7 @@ pub const MAPPINGS_TEMPLATE: &str = "/mappings/template";
 pub const MAPPING: &str = "/mappings/{id}";
 pub const ME: &str = "/me";
 pub const METADATA: &str = "/metadata";
+pub const METADATA_OBJECTS: &str = "/metadata/objects";
 pub const METADATA_SYNC: &str = "/metadata/sync";
 pub const ORGUNITS: &str = "/orgunits";
 pub const ORGUNIT_LEVELS: &str = "/orgunits/levels";

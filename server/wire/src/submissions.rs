@@ -85,6 +85,10 @@ pub struct ConflictView {
     pub indexes: Vec<i64>,
     /// The partner's `dataValues` keys these positions came from (all keys for -1).
     pub partner_keys: Vec<String>,
+    /// The conflict in names: the values it concerns (`HIV tests, Male`) and DHIS2's message
+    /// with the UIDs the synced metadata knows replaced by their names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub described: Option<String>,
 }
 
 /// Status of a submission. `failed` (DHIS2 rejected the data) is never retried
@@ -118,6 +122,15 @@ pub struct Submission {
     pub org_unit: Option<String>,
     pub period: Option<String>,
     pub warnings: Vec<String>,
+    /// The data set's name, where the synced metadata knows it.
+    #[serde(default)]
+    pub data_set_name: Option<String>,
+    /// The org unit's name, where the synced hierarchy knows it.
+    #[serde(default)]
+    pub org_unit_name: Option<String>,
+    /// Its path of names from the root: `Demo Republic › Kabarole › Bukuku HC III`.
+    #[serde(default)]
+    pub org_unit_path: Option<String>,
 }
 
 /// `GET /logs/{id}`: the submission with every delivery attempt.
