@@ -83,6 +83,9 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   await page.waitForSelector('.chart svg rect');
   await waitForText(page, '#servers', 'primary');
   await waitForText(page, '#last-error', `Submission ${REJECTED_ID}`);
+  // Which country's DHIS2 this is, and that submissions are checked against its metadata.
+  await waitForText(page, '#country', 'Root');
+  await waitForText(page, '#validation', 'Checking submissions');
   await shot(page, 'overview');
 
   // The log, filtered to what DHIS2 rejected; the detail names the partner's keys.
@@ -93,17 +96,44 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
     const rows = document.querySelectorAll('#log tbody tr');
     return rows.length === 1 && rows[0].dataset.id === id;
   }, REJECTED_ID);
+  // Names, not UIDs: the data set and the facility (the UID is on hover).
+  const row = page.locator(`#log tr[data-id="${REJECTED_ID}"]`);
+  assert.equal((await row.locator('td.data-set').textContent()).trim(), 'Monthly HIV');
+  assert.equal((await row.locator('td.org-unit').textContent()).trim(), 'Facility 1');
+  assert.match(await row.locator('td.org-unit .named').getAttribute('title'), /Root › District › Sub-county 1 › Facility 1 · OrgFac00001/);
+  // The org-unit filter searches by name: type part of it, pick the facility.
+  await page.fill('#filter-org_unit', 'Facil');
+  await page.waitForFunction(() => document.querySelectorAll('#filter-org_unit-choices option').length === 3);
+  await page.fill('#filter-org_unit', 'Facility 1');
+  await page.locator('#filter-org_unit').press('Enter');
+  await page.locator('#filter-org_unit').blur();
+  await waitForText(page, '#filter-org_unit ~ .picked', 'Facility 1');
+  assert.equal(await page.locator('#filter-org_unit').inputValue(), 'OrgFac00001', 'the name picked fills in the UID');
+  await page.waitForFunction((id) => {
+    const rows = document.querySelectorAll('#log tbody tr');
+    return rows.length === 1 && rows[0].dataset.id === id;
+  }, REJECTED_ID);
   await page.click(`#log tr[data-id="${REJECTED_ID}"] a`);
   await waitForText(page, '#detail-status', 'Rejected');
+  await waitForText(page, '#detail-data-set', 'Monthly HIV');
+  await waitForText(page, '#detail-org-unit', 'Root › District › Sub-county 1 › Facility 1');
   const conflict = await waitForText(page, '#attempts .conflicts', 'DHIS2 rejected');
   assert.match(conflict, /'orphan'/, `the conflict names the partner's key: ${conflict}`);
+  assert.match(conflict, /Orphan/, `and the data element by its name: ${conflict}`);
+  assert.doesNotMatch(conflict, /DeOrphan001/, `not by its UID: ${conflict}`);
   await waitForText(page, '#partner-payload', '"orphan": 7');
   await page.locator('#attempts').scrollIntoViewIfNeeded();
   await shot(page, 'submissions');
 
   // Mappings: a file dropped on the screen that is no spreadsheet is refused before upload ...
+  // The header counts the broken mapping; the screen lists it first, with the fix in words.
+  await waitForText(page, '#broken-badge', '1');
   await page.click('a[href="#/mappings"]');
   await page.waitForSelector('#mappings');
+  await waitForText(page, '#broken-mappings', '1 mapping is broken.');
+  const broken = page.locator('#mappings tbody tr').first();
+  assert.equal(await broken.getAttribute('data-code'), 'orphan', 'broken mappings come first');
+  assert.match(await broken.locator('td.health').textContent(), /Broken'Orphan' is not in data set 'Monthly HIV'/);
   await page.evaluate(() => {
     const dt = new DataTransfer();
     dt.items.add(new File(['just some notes'], 'notes.txt', { type: 'text/plain' }));
@@ -115,11 +145,14 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   // ... and the CSV is checked first (nothing changes), then imported.
   await page.setInputFiles('#file-input', env('FIX_CSV'));
   await waitForText(page, '#import-preview', '1 updated');
-  assert.ok((await page.locator('#mappings').textContent()).includes('DeOrphan001'), 'the preview changed nothing yet');
+  await waitForText(page, '#import-preview', 'data element HIV tests, category option combo Male');
+  await waitForText(page, '#mappings tr[data-code="orphan"]', 'Orphan');
   await shot(page, 'mappings');
   await page.click('#confirm-import');
   await waitForText(page, '#import-result', '1 updated');
-  await waitForText(page, '#mappings', 'DeNumber001');
+  await waitForText(page, '#mappings tr[data-code="orphan"]', 'HIV tests');
+  await waitForText(page, '#mappings tr[data-code="orphan"] td.health', 'OK');
+  assert.equal(await page.locator('#broken-mappings').count(), 0, 'nothing is broken any more');
   // The export is a real workbook (a zip), downloaded under the gateway's file name.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
   assert.match(download.suggestedFilename(), /\.xlsx$/);

@@ -273,3 +273,101 @@ pub fn NoticeHost() -> impl IntoView {
         </div>
     }
 }
+
+/// A DHIS2 object shown by its name, with the UID on hover (and in `data-uid`, for copying);
+/// just the UID when no name is known.
+#[component]
+pub fn Named(
+    name: Option<String>,
+    #[prop(into)] uid: String,
+    #[prop(optional, into)] hint: Option<String>,
+) -> impl IntoView {
+    let title = match &hint {
+        Some(hint) => format!("{hint} · {uid}"),
+        None => uid.clone(),
+    };
+    match name {
+        Some(name) => view! { <span class="named" title=title data-uid=uid>{name}</span> }.into_any(),
+        None => view! { <span class="mono" data-uid=uid.clone()>{uid.clone()}</span> }.into_any(),
+    }
+}
+
+/// One choice a [`Picker`] offers: the UID it fills in, and what the user reads (the name,
+/// then any code in brackets and detail after a `·`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Choice {
+    pub uid: String,
+    pub label: String,
+}
+
+impl Choice {
+    /// Whether `typed` is this choice's name (or whole label), in any case.
+    pub fn is_named(&self, typed: &str) -> bool {
+        let typed = typed.trim().to_lowercase();
+        let label = self.label.to_lowercase();
+        !typed.is_empty()
+            && (label == typed || label.starts_with(&format!("{typed} [")) || label.starts_with(&format!("{typed} ·")))
+    }
+}
+
+/// A text box that searches by name or code as the user types and fills in the UID of what is
+/// picked; it also takes a UID typed or pasted as it is. `search` answers the choices for
+/// what was typed; the name of the current value is shown beside the box.
+#[component]
+pub fn Picker<F, Fut>(
+    #[prop(into)] id: String,
+    value: Signal<String>,
+    on_pick: Callback<String>,
+    search: F,
+    #[prop(optional, into)] placeholder: String,
+) -> impl IntoView
+where
+    F: Fn(String) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = ApiResult<Vec<Choice>>> + 'static,
+{
+    let choices = RwSignal::new(Vec::<Choice>::new());
+    let list_id = format!("{id}-choices");
+    let ask = move |text: String| {
+        crate::api::spawn(search(text), move |found| {
+            if let Ok(found) = found
+                && !choices.is_disposed()
+            {
+                choices.set(found);
+            }
+        });
+    };
+    // The current value's name, once the choices for it have been asked for.
+    Effect::new(move |_| {
+        let current = value.get();
+        if !current.is_empty() {
+            ask(current);
+        }
+    });
+    let picked_name = move || {
+        let current = value.get();
+        choices.with(|c| c.iter().find(|c| c.uid == current).map(|c| c.label.clone()))
+    };
+    view! {
+        <span class="picker">
+            <input
+                id=id
+                type="search"
+                list=list_id.clone()
+                autocomplete="off"
+                placeholder=placeholder
+                prop:value=move || value.get()
+                on:input=move |ev| ask(event_target_value(&ev))
+                on:change=move |ev| {
+                    let typed = event_target_value(&ev);
+                    // A name typed out in full is as good as picking it.
+                    let uid = choices.with(|c| c.iter().find(|c| c.is_named(&typed)).map(|c| c.uid.clone()));
+                    on_pick.run(uid.unwrap_or(typed));
+                }
+            />
+            <datalist id=list_id>
+                {move || choices.get().into_iter().map(|c| view! { <option value=c.uid.clone()>{c.label.clone()}</option> }).collect_view()}
+            </datalist>
+            <span class="picked muted">{picked_name}</span>
+        </span>
+    }
+}

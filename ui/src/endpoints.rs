@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use dhis2gw_wire::routes::{self as paths, fill};
 use dhis2gw_wire::{
     ApiToken, AuditEntry, AuditFilter, CreateApiToken, CreateUser, CreatedApiToken, DeleteResult, Dhis2Server,
-    ImportReport, LogFilter, Mapping, MappingFields, MappingFilter, Message, Overview, Page, RequeueRequest,
+    HealthState, ImportReport, LogFilter, Mapping, MappingFields, MappingFilter, Message, MetadataFilter,
+    MetadataObject, MetadataStatus, MetadataSync, OrgUnit, OrgUnitFilter, Overview, Page, RequeueRequest,
     RequeueResult, ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
 };
 use serde::de::DeserializeOwned;
@@ -52,6 +53,33 @@ pub async fn switch_server(session: Session, uid: String, enabled: bool) -> ApiR
             Call::put(fill(paths::SERVER, &[&uid])).json(&ServerInput { enabled: Some(enabled), ..Default::default() }),
         )
         .await
+}
+
+pub async fn metadata_status(session: Session) -> ApiResult<MetadataStatus> {
+    session.fetch(Call::get(paths::METADATA)).await
+}
+
+pub async fn sync_metadata(session: Session) -> ApiResult<MetadataSync> {
+    session.fetch(Call::post(paths::METADATA_SYNC)).await
+}
+
+/// DHIS2 objects of `kind` whose name, code or UID holds `q` (option combos narrowed to a data
+/// element's or data set's combo), for pickers.
+pub async fn metadata_objects(session: Session, filter: MetadataFilter) -> ApiResult<Page<MetadataObject>> {
+    session.fetch(Call::get(paths::METADATA_OBJECTS).filter(&filter)).await
+}
+
+/// Org units of the synced hierarchy whose name or code holds `q`.
+pub async fn org_units(session: Session, q: String) -> ApiResult<Page<OrgUnit>> {
+    let filter = OrgUnitFilter { q: Some(q), page_size: Some(20), ..Default::default() };
+    session.fetch(Call::get(paths::ORGUNITS).filter(&filter)).await
+}
+
+/// How many mappings DHIS2's metadata says are broken.
+pub async fn broken_mappings(session: Session) -> ApiResult<i64> {
+    let filter = MappingFilter { health: Some(HealthState::Broken), page_size: Some(1), ..Default::default() };
+    let page: Page<Mapping> = session.fetch(Call::get(paths::MAPPINGS).filter(&filter)).await?;
+    Ok(page.total)
 }
 
 pub async fn logs(session: Session, filter: LogFilter) -> ApiResult<Page<Submission>> {

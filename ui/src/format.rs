@@ -6,7 +6,8 @@ use serde_json::Value;
 
 /// A DHIS2 conflict in plain words, against the partner's own keys.
 pub fn describe_conflict(c: &ConflictView) -> String {
-    let message = c.message.clone().unwrap_or_else(|| "rejected without a message".into());
+    let message =
+        c.described.clone().or_else(|| c.message.clone()).unwrap_or_else(|| "rejected without a message".into());
     let code = c.error_code.as_deref().map(|code| format!(" ({code})")).unwrap_or_default();
     let whole = c.indexes.is_empty() || c.indexes.contains(&-1);
     let subject = match (whole, c.partner_keys.as_slice()) {
@@ -104,6 +105,7 @@ mod tests {
             message: Some("Value must be an integer".into()),
             indexes,
             partner_keys: keys.iter().map(|k| k.to_string()).collect(),
+            described: None,
         }
     }
 
@@ -116,6 +118,15 @@ mod tests {
         assert_eq!(
             describe_conflict(&conflict(vec![0, 2, 3], &["a", "b", "c"])),
             "DHIS2 rejected the values of 'a', 'b' and 'c': Value must be an integer (E7633)"
+        );
+        let named = ConflictView {
+            described: Some("Positives: value must be an integer".into()),
+            ..conflict(vec![0], &["positives"])
+        };
+        assert_eq!(
+            describe_conflict(&named),
+            "DHIS2 rejected the value of 'positives': Positives: value must be an integer (E7633)",
+            "names, when the gateway knows them, instead of UIDs"
         );
         assert_eq!(
             describe_conflict(&conflict(vec![-1], &[])),

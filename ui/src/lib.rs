@@ -11,6 +11,7 @@ pub mod components;
 pub mod endpoints;
 pub mod format;
 pub mod pages;
+pub mod pickers;
 pub mod platform;
 pub mod route;
 pub mod session;
@@ -109,6 +110,33 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
         }
         items
     };
+    // Which country's gateway this is, and how many mappings are broken: in the header, for
+    // an admin who runs several gateways. Refreshed every minute.
+    let country = RwSignal::new(None::<String>);
+    let broken = RwSignal::new(0i64);
+    let look = move || {
+        if !session.is_staff() {
+            return;
+        }
+        api::spawn(endpoints::metadata_status(session), move |r| {
+            if let Ok(m) = r
+                && !country.is_disposed()
+            {
+                country.set(m.country);
+            }
+        });
+        api::spawn(endpoints::broken_mappings(session), move |r| {
+            if let Ok(n) = r
+                && !broken.is_disposed()
+            {
+                broken.set(n);
+            }
+        });
+    };
+    look();
+    if let Ok(handle) = set_interval_with_handle(look, std::time::Duration::from_secs(60)) {
+        on_cleanup(move || handle.clear());
+    }
     let toggle_theme = move |_| {
         let next = if theme.get_untracked() == "dark" { "light" } else { "dark" };
         theme.set(next.into());
@@ -117,6 +145,7 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
     view! {
         <header class="topbar">
             <span class="brand">"dhis2gw"</span>
+            {move || country.get().map(|c| view! { <span class="country" id="country">{c}</span> })}
             <nav aria-label="screens">
                 {move || {
                     nav()
@@ -130,9 +159,14 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
                                     current == r || (r == Route::Submissions && matches!(current, Route::Submission(_)))
                                 }
                             };
+                            let mappings = r == Route::Mappings;
+                            let badge = move || (mappings && broken.get() > 0).then(|| view! {
+                                <span class="badge status-failed nav-badge" id="broken-badge" title="Broken mappings">{broken.get()}</span>
+                            });
                             view! {
                                 <a href=href class:active=active.clone() aria-current=move || active().then_some("page")>
                                     {label}
+                                    {badge}
                                 </a>
                             }
                         })

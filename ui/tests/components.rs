@@ -1,8 +1,8 @@
 //! Component tests: the console's pieces mounted in a real (headless) browser.
 
-use dhis2gw_ui::components::{Dialogs, Pager, StatusBadge};
+use dhis2gw_ui::components::{Dialogs, Named, Pager, StatusBadge};
 use dhis2gw_ui::pages::mappings::ReportSummary;
-use dhis2gw_wire::{ImportReport, ImportRow, RowAction};
+use dhis2gw_wire::{HealthState, ImportReport, ImportRow, MappingHealth, RowAction, TargetNames};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -64,26 +64,62 @@ async fn the_import_preview_lists_what_changes_and_why_rows_are_rejected() {
         what: "de".into(),
         action,
         errors: errors.iter().map(|e| e.to_string()).collect(),
+        resolved: Vec::new(),
+        health: MappingHealth::default(),
+        names: TargetNames::default(),
+    };
+    let named = ImportRow {
+        resolved: vec!["dataElement: 'HIV_TESTS' resolved by code to DeNumber001 ('HIV tests')".into()],
+        health: MappingHealth { state: HealthState::Ok, problem: None },
+        names: TargetNames { data_element: Some("HIV tests".into()), ..Default::default() },
+        ..row(2, "positives", RowAction::Created, &[])
+    };
+    let broken = ImportRow {
+        health: MappingHealth {
+            state: HealthState::Broken,
+            problem: Some("'Orphan' is in no data set, so DHIS2 stores none of its values: add it to one".into()),
+        },
+        ..row(5, "orphan", RowAction::Unchanged, &[])
     };
     let report = ImportReport {
         dry_run: true,
-        total: 3,
+        total: 4,
         created: 1,
         updated: 0,
-        unchanged: 1,
+        unchanged: 2,
         rejected: 1,
         rows: vec![
-            row(2, "positives", RowAction::Created, &[]),
+            named,
             row(3, "same", RowAction::Unchanged, &[]),
             row(4, "bad", RowAction::Rejected, &["dataElement: 'x' is not a DHIS2 UID"]),
+            broken,
         ],
     };
     let _handle = leptos::mount::mount_to(el.clone(), move || view! { <ReportSummary report=report.clone()/> });
     assert!(text(&el, ".import-counts").contains("1 created"));
     assert!(text(&el, ".import-counts").contains("1 rejected"));
     let rows = el.query_selector_all("tbody tr").unwrap();
-    assert_eq!(rows.length(), 2, "unchanged rows are left out");
+    assert_eq!(rows.length(), 3, "unchanged rows are left out unless they would be broken");
     assert!(text(&el, "tr.row-rejected").contains("is not a DHIS2 UID"));
+    assert!(text(&el, "tr.row-created").contains("data element HIV tests; dataElement: 'HIV_TESTS' resolved by code"));
+    assert!(text(&el, "tr.row-created td.health").contains("OK"));
+    assert!(text(&el, "tr.row-unchanged td.health").contains("Broken'Orphan' is in no data set"));
+    assert!(text(&el, ".import-broken").contains("1 row would make a mapping DHIS2 refuses"));
+}
+
+#[wasm_bindgen_test]
+async fn dhis2_objects_show_their_names_with_the_uid_on_hover() {
+    let el = host();
+    let _handle = leptos::mount::mount_to(el.clone(), || {
+        view! {
+            <Named name=Some("Facility 1".to_string()) uid="OrgFac00001" hint="Root › Facility 1"/>
+            <Named name=None uid="DeUnknown01"/>
+        }
+    });
+    let named = el.query_selector(".named").unwrap().unwrap();
+    assert_eq!(named.text_content().unwrap(), "Facility 1");
+    assert_eq!(named.get_attribute("title").as_deref(), Some("Root › Facility 1 · OrgFac00001"));
+    assert_eq!(text(&el, ".mono"), "DeUnknown01", "no name known: the UID itself");
 }
 
 #[wasm_bindgen_test]

@@ -333,7 +333,7 @@ pub async fn list(db: &PgPool, filter: OrgUnitFilter) -> AppResult<Page<OrgUnit>
                          WHERE m.orgunit_uid = u.uid), '{}') AS "groups!",
                count(*) OVER () AS "total!"
            FROM organisationunit u
-           WHERE ($1::text IS NULL OR u.name ILIKE $1 OR u.code ILIKE $1)
+           WHERE ($1::text IS NULL OR u.name ILIKE $1 OR u.code ILIKE $1 OR u.uid = $8)
              AND ($2::text IS NULL OR u.code = $2)
              AND ($3::int IS NULL OR u.hierarchylevel = $3)
              AND ($4::text IS NULL OR u.parent_uid = $4)
@@ -347,6 +347,7 @@ pub async fn list(db: &PgPool, filter: OrgUnitFilter) -> AppResult<Page<OrgUnit>
         within,
         size,
         offset,
+        filter.q.as_deref().map(str::trim),
     )
     .fetch_all(db)
     .await?;

@@ -73,7 +73,7 @@ async fn run_node_test(script: &str, xvfb: bool, vars: &[(&str, String)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
-    let p = gateway_with_console(|_| {}).await;
+    let p = gateway_with_console(|c| c.api.dhis2_facility_level = 4).await;
 
     // A submission DHIS2 rejects: 'orphan' is mapped to a data element outside the data set.
     let mapping = json!({"code": "orphan", "dataElement": fixture::DE_ORPHAN, "dataSet": fixture::DS_MONTHLY_HIV});
@@ -88,6 +88,10 @@ async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
         p.settled(id, FINAL, Duration::from_secs(20)).await;
     }
     p.app.user("viewer", Role::Viewer).await;
+    // Then DHIS2's hierarchy and metadata: the console shows names, and the 'orphan' mapping as
+    // broken. (Synced earlier, the rejected submission would have been refused at the door.)
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    expect_json(p.sync_metadata().await, StatusCode::OK).await;
 
     // The CSV that fixes the mapping, as an M&E officer would prepare it.
     let work = tempfile::tempdir().unwrap();

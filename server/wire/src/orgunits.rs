@@ -53,7 +53,7 @@ pub struct OrgUnitSync {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct OrgUnitFilter {
-    /// Text in the name or code.
+    /// Text in the name or code, or the whole UID.
     pub q: Option<String>,
     pub code: Option<String>,
     pub level: Option<i32>,

@@ -1,15 +1,18 @@
 //! Mappings: a filtered table with inline editing, and the spreadsheet import (drop a CSV or
 //! Excel file on the window, or open one) with a preview before anything changes.
 
-use dhis2gw_wire::{ImportReport, MAPPING_KINDS, Mapping, MappingFields, Page, RowAction};
+use dhis2gw_wire::{
+    HealthState, ImportReport, ImportRow, MAPPING_KINDS, Mapping, MappingFields, MappingHealth, Page, RowAction,
+};
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
-use crate::components::{Empty, ErrorNote, Load, Loaded, Pager, dialogs, load_into};
+use crate::components::{Empty, ErrorNote, Load, Loaded, Named, Pager, Picker, dialogs, load_into};
 use crate::endpoints::{self, import_route};
 use crate::format;
+use crate::pickers;
 use crate::platform::{self, PickedFile};
 use crate::session::Session;
 
@@ -38,6 +41,8 @@ pub fn Mappings() -> impl IntoView {
     let session = expect_context::<Session>();
     let filters = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
     let what = RwSignal::new(String::new());
+    let health = RwSignal::new(String::new());
+    let broken = RwSignal::new(0i64);
     let page = RwSignal::new(1i64);
     let page_size = RwSignal::new(25i64);
     let data = RwSignal::new(Load::<Page<Mapping>>::Loading);
@@ -49,8 +54,16 @@ pub fn Mappings() -> impl IntoView {
         reload_count.track();
         let mut inputs = filters.get();
         inputs.insert("what".into(), what.get());
+        inputs.insert("health".into(), health.get());
         let filter = endpoints::filter_from(&inputs, &[], page.get(), page_size.get());
         load_into(data, async move { endpoints::mappings(session, filter?).await });
+        api::spawn(endpoints::broken_mappings(session), move |n| {
+            if let Ok(n) = n
+                && !broken.is_disposed()
+            {
+                broken.set(n);
+            }
+        });
     });
     let reload = move || reload_count.update(|n| *n += 1);
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
@@ -119,7 +132,27 @@ pub fn Mappings() -> impl IntoView {
             <Show when=move || session.can_operate()>
                 <ImportPanel import check confirm=Callback::new(move |()| confirm(()))/>
             </Show>
+            <Show when=move || { broken.get() > 0 }>
+                <p class="warning-box" id="broken-mappings">
+                    {move || format!(
+                        "{} DHIS2 would refuse values sent through {}: listed first, each with what to fix.",
+                        format::plural(broken.get(), "mapping is broken.", "mappings are broken."),
+                        if broken.get() == 1 { "it" } else { "them" },
+                    )}
+                    " "
+                    <button class="link" on:click=move |_| { health.set("broken".into()); page.set(1); }>"Show only those"</button>
+                </p>
+            </Show>
             <form class="filters" on:submit=|ev| ev.prevent_default() aria-label="filters">
+                <label>
+                    "Health"
+                    <select id="mapping-filter-health" on:change=move |ev| { health.set(event_target_value(&ev)); page.set(1); }>
+                        {[("", "Any"), ("broken", "Broken"), ("ok", "OK"), ("unchecked", "Not checked")]
+                            .into_iter()
+                            .map(|(v, l)| view! { <option value=v selected=move || health.get() == v>{l}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
                 <label>
                     "Kind"
                     <select on:change=move |ev| { what.set(event_target_value(&ev)); page.set(1); }>
@@ -147,7 +180,7 @@ pub fn Mappings() -> impl IntoView {
                 view! {
                     <table class="grid" id="mappings">
                         <thead><tr>
-                            <th>"Code"</th><th>"Kind"</th><th>"Name"</th><th>"Data set"</th><th>"Data element / org unit"</th>
+                            <th>"Code"</th><th>"Kind"</th><th>"Name"</th><th>"In DHIS2"</th><th>"Data set"</th><th>"Data element / org unit"</th>
                             <th>"Category option combo"</th><th>"Source"</th><th>"Instance"</th><th></th>
                         </tr></thead>
                         <tbody>{p.items.into_iter().map(|m| view! { <MappingRow m on_change=Callback::new(move |()| reload())/> }).collect_view()}</tbody>
@@ -231,10 +264,17 @@ fn ImportPanel(
     }
 }
 
-/// What an import did or would do: counts, then every row that is not unchanged.
+/// What an import did or would do: counts, how many rows make broken mappings, then every row
+/// that changes something or would be broken.
 #[component]
 pub fn ReportSummary(report: ImportReport) -> impl IntoView {
-    let rows: Vec<_> = report.rows.iter().filter(|r| r.action != RowAction::Unchanged).cloned().collect();
+    let rows: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| r.action != RowAction::Unchanged || r.health.state == HealthState::Broken)
+        .cloned()
+        .collect();
+    let broken = report.rows.iter().filter(|r| r.health.state == HealthState::Broken).count();
     view! {
         <p class="import-counts">
             <span class="badge status-succeeded">{format!("{} created", report.created)}</span>" "
@@ -243,21 +283,67 @@ pub fn ReportSummary(report: ImportReport) -> impl IntoView {
             <span class="badge status-failed">{format!("{} rejected", report.rejected)}</span>
             {format!(" of {} rows", report.total)}
         </p>
+        {(broken > 0).then(|| view! {
+            <p class="warning-box import-broken">
+                {format!("{} would make a mapping DHIS2 refuses; see why below.", format::plural(broken as i64, "row", "rows"))}
+            </p>
+        })}
         {(!rows.is_empty()).then(|| view! {
             <table class="grid compact import-rows">
-                <thead><tr><th>"Row"</th><th>"Code"</th><th>"Kind"</th><th>"Action"</th><th>"Why"</th></tr></thead>
+                <thead><tr><th>"Row"</th><th>"Code"</th><th>"Kind"</th><th>"Action"</th><th>"In DHIS2"</th><th>"Refers to"</th><th>"Why"</th></tr></thead>
                 <tbody>
-                    {rows.into_iter().map(|r| view! {
-                        <tr class=format!("row-{:?}", r.action).to_lowercase()>
-                            <td>{r.row}</td><td class="mono">{r.code.clone()}</td><td>{r.what.clone()}</td>
-                            <td>{format!("{:?}", r.action)}</td>
-                            <td>{r.errors.join("; ")}</td>
-                        </tr>
+                    {rows.into_iter().map(|r| {
+                        let notes = row_notes(&r);
+                        view! {
+                            <tr class=format!("row-{:?}", r.action).to_lowercase()>
+                                <td>{r.row}</td><td class="mono">{r.code.clone()}</td><td>{r.what.clone()}</td>
+                                <td>{format!("{:?}", r.action)}</td>
+                                <td class="health"><Health health=r.health.clone()/></td>
+                                <td class="small">{notes}</td>
+                                <td>{r.errors.join("; ")}</td>
+                            </tr>
+                        }
                     }).collect_view()}
                 </tbody>
             </table>
         })}
     }
+}
+
+/// A mapping's health: OK, or broken with what to fix; a dash when not checked.
+#[component]
+fn Health(health: MappingHealth) -> impl IntoView {
+    match health.state {
+        HealthState::Ok => view! { <span class="badge status-succeeded">"OK"</span> }.into_any(),
+        HealthState::Broken => view! {
+            <span class="badge status-failed">"Broken"</span>
+            <span class="problem small">{health.problem.clone().unwrap_or_default()}</span>
+        }
+        .into_any(),
+        HealthState::Unchecked => {
+            view! { <span class="muted" title="Not checked: DHIS2's metadata is not synced yet, or an org-unit mapping">"—"</span> }
+                .into_any()
+        }
+    }
+}
+
+/// What an import row refers to, in names, and what was resolved from codes or names.
+fn row_notes(r: &ImportRow) -> String {
+    let names: Vec<String> = [
+        ("data set", &r.names.data_set),
+        ("data element", &r.names.data_element),
+        ("category option combo", &r.names.category_option_combo),
+        ("attribute option combo", &r.names.attribute_option_combo),
+    ]
+    .into_iter()
+    .filter_map(|(what, name)| name.as_ref().map(|n| format!("{what} {n}")))
+    .collect();
+    let mut notes = Vec::new();
+    if !names.is_empty() {
+        notes.push(names.join(", "));
+    }
+    notes.extend(r.resolved.iter().cloned());
+    notes.join("; ")
 }
 
 /// The export and the empty template, saved through the native dialog in the desktop app.
@@ -325,21 +411,29 @@ fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
         view! { <input aria-label=label prop:value=move || draft.with(get) on:input=move |ev| draft.update(|f| set(f, event_target_value(&ev)))/> }
     };
     let fields = m.fields.clone();
+    let (mapping_health, names) = (m.health.clone(), m.names.clone());
     view! {
         <Show
             when=move || editing.get()
             fallback={
                 let f = fields.clone();
+                let (mapping_health, names) = (mapping_health.clone(), names.clone());
                 move || {
-                    let f = f.clone();
+                    let (f, names) = (f.clone(), names.clone());
+                    let target = if f.what == "ou" {
+                        view! { <span class="mono">{f.destination_org_unit.clone()}</span> }.into_any()
+                    } else {
+                        view! { <Named name=names.data_element.clone() uid=f.data_element.clone()/> }.into_any()
+                    };
                     view! {
-                        <tr data-code=f.code.clone()>
+                        <tr data-code=f.code.clone() class:broken=mapping_health.state == HealthState::Broken>
                             <td class="mono">{f.code.clone()}</td>
                             <td>{f.what.clone()}</td>
                             <td>{f.name.clone()}</td>
-                            <td class="mono">{f.data_set.clone()}</td>
-                            <td class="mono">{if f.what == "ou" { f.destination_org_unit.clone() } else { f.data_element.clone() }}</td>
-                            <td class="mono">{f.category_option_combo.clone().unwrap_or_default()}</td>
+                            <td class="health"><Health health=mapping_health.clone()/></td>
+                            <td>{(!f.data_set.is_empty()).then(|| view! { <Named name=names.data_set.clone() uid=f.data_set.clone()/> })}</td>
+                            <td>{target}</td>
+                            <td>{f.category_option_combo.clone().map(|uid| view! { <Named name=names.category_option_combo.clone() uid/> })}</td>
                             <td>{f.source_name.clone()}</td>
                             <td>{f.instance_name.clone()}</td>
                             <td>
@@ -361,15 +455,36 @@ fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
                     </select>
                 </td>
                 <td>{field(|f| f.name.clone(), |f, v| f.name = v, "Name")}</td>
-                <td>{field(|f| f.data_set.clone(), |f, v| f.data_set = v, "Data set")}</td>
+                <td></td>
+                <td>
+                    <Picker id=format!("edit-{id}-data-set") value=Signal::derive(move || draft.with(|f| f.data_set.clone()))
+                        on_pick=Callback::new(move |v| draft.update(|f| f.data_set = v)) placeholder="data set"
+                        search=move |q| pickers::metadata(session, "dataSet", q, None, None)/>
+                </td>
                 <td>
                     {move || if draft.with(|f| f.what == "ou") {
-                        field(|f| f.destination_org_unit.clone(), |f, v| f.destination_org_unit = v, "Org unit").into_any()
+                        view! {
+                            <Picker id=format!("edit-{id}-org-unit") value=Signal::derive(move || draft.with(|f| f.destination_org_unit.clone()))
+                                on_pick=Callback::new(move |v| draft.update(|f| f.destination_org_unit = v)) placeholder="org unit"
+                                search=move |q| pickers::org_units(session, q)/>
+                        }.into_any()
                     } else {
-                        field(|f| f.data_element.clone(), |f, v| f.data_element = v, "Data element").into_any()
+                        view! {
+                            <Picker id=format!("edit-{id}-data-element") value=Signal::derive(move || draft.with(|f| f.data_element.clone()))
+                                on_pick=Callback::new(move |v| draft.update(|f| f.data_element = v)) placeholder="data element"
+                                search=move |q| pickers::metadata(session, "dataElement", q, None, draft.with_untracked(|f| Some(f.data_set.clone())))/>
+                        }.into_any()
                     }}
                 </td>
-                <td>{field(|f| f.category_option_combo.clone().unwrap_or_default(), |f, v| f.category_option_combo = (!v.is_empty()).then_some(v), "Category option combo")}</td>
+                <td>
+                    <Picker id=format!("edit-{id}-coc") value=Signal::derive(move || draft.with(|f| f.category_option_combo.clone().unwrap_or_default()))
+                        on_pick=Callback::new(move |v: String| draft.update(|f| f.category_option_combo = (!v.is_empty()).then_some(v)))
+                        placeholder="category option combo"
+                        search=move |q| {
+                            let (element, data_set) = draft.with_untracked(|f| (f.data_element.clone(), f.data_set.clone()));
+                            pickers::metadata(session, "categoryOptionCombo", q, Some(element), Some(data_set))
+                        }/>
+                </td>
                 <td>{field(|f| f.source_name.clone(), |f, v| f.source_name = v, "Source")}</td>
                 <td>{field(|f| f.instance_name.clone(), |f, v| f.instance_name = v, "Instance")}</td>
                 <td>

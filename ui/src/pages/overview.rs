@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dhis2gw_wire::{DailyCounts, Dhis2Server, Overview as OverviewData, StatusCounts};
+use dhis2gw_wire::{DailyCounts, Dhis2Server, MetadataStatus, Overview as OverviewData, StatusCounts};
 use leptos::prelude::*;
 
 use crate::api;
@@ -97,7 +97,64 @@ fn OverviewBody(o: OverviewData, reload: Callback<()>) -> impl IntoView {
                 }
             }}
         </div>
+        <Metadata m=o.metadata.clone() reload/>
         <Servers servers=o.servers.clone() reload/>
+    }
+}
+
+/// Which country's DHIS2 this is, whether submissions are checked against its metadata (and
+/// if not, why), what the copy holds; admins sync it now.
+#[component]
+fn Metadata(m: MetadataStatus, reload: Callback<()>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let syncing = RwSignal::new(false);
+    let sync = move |_| {
+        syncing.set(true);
+        api::spawn(endpoints::sync_metadata(session), move |r| {
+            syncing.set(false);
+            d.outcome(&r, "DHIS2's metadata synced");
+            reload.run(());
+        });
+    };
+    let holds = format!(
+        "{} data sets, {} data elements, {} category combos, {} option sets",
+        m.data_sets, m.data_elements, m.category_combos, m.option_sets
+    );
+    view! {
+        <div class="card" id="metadata">
+            <h2>{format!("DHIS2 metadata{}", m.country.clone().map(|c| format!(" · {c}")).unwrap_or_default())}</h2>
+            {if m.validation_on {
+                view! {
+                    <p id="validation">
+                        <span class="badge status-succeeded">"Checking submissions"</span>
+                        {format!(" ({}): what DHIS2 would refuse is refused at the door.", m.validation.as_str())}
+                    </p>
+                }.into_any()
+            } else {
+                view! {
+                    <p id="validation">
+                        <span class="badge status-warning">"Not checking submissions"</span>
+                        " " {m.reason.clone().unwrap_or_default()}
+                    </p>
+                }.into_any()
+            }}
+            <p class="muted">
+                {match m.synced_at {
+                    Some(at) => format!("Synced {}: {holds}.", format::local_time(&at)),
+                    None => "Never synced.".to_string(),
+                }}
+            </p>
+            {m.last_error.clone().map(|e| view! { <p class="error">{format!("The last sync failed (the copy from before is used): {e}")}</p> })}
+            {(!m.warnings.is_empty()).then(|| view! {
+                <ul class="warning-box">{m.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
+            })}
+            <Show when=move || session.is_admin()>
+                <button id="sync-metadata" disabled=move || syncing.get() on:click=sync>
+                    {move || if syncing.get() { "Syncing…" } else { "Sync metadata now" }}
+                </button>
+            </Show>
+        </div>
     }
 }
 

@@ -7,9 +7,10 @@ use dhis2gw_wire::{Attempt, DestinationView, Page, RequeueRequest, SUBMISSION_ST
 use leptos::prelude::*;
 
 use crate::api;
-use crate::components::{Empty, Load, Loaded, Pager, StatusBadge, dialogs, load_into};
+use crate::components::{Empty, Load, Loaded, Named, Pager, Picker, StatusBadge, dialogs, load_into};
 use crate::endpoints;
 use crate::format;
+use crate::pickers;
 use crate::platform;
 use crate::route::{self, Route};
 use crate::session::Session;
@@ -266,17 +267,27 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
                     .map(|(key, label)| {
                         let key = *key;
                         let kind = if key.ends_with("_date") { "date" } else { "search" };
-                        view! {
-                            <label>
-                                {*label}
+                        let value = Signal::derive(move || view_state.with(|v| v.filters.get(key).cloned().unwrap_or_default()));
+                        let pick = Callback::new(move |uid: String| set_filter(key, uid));
+                        let input = match key {
+                            "data_set" => view! {
+                                <Picker id="filter-data_set" value on_pick=pick placeholder="name or code"
+                                    search=move |q| pickers::metadata(session, "dataSet", q, None, None)/>
+                            }.into_any(),
+                            "org_unit" => view! {
+                                <Picker id="filter-org_unit" value on_pick=pick placeholder="name or code"
+                                    search=move |q| pickers::org_units(session, q)/>
+                            }.into_any(),
+                            _ => view! {
                                 <input
                                     id=format!("filter-{key}")
                                     type=kind
-                                    prop:value=move || view_state.with(|v| v.filters.get(key).cloned().unwrap_or_default())
+                                    prop:value=move || value.get()
                                     on:change=move |ev| set_filter(key, event_target_value(&ev))
                                 />
-                            </label>
-                        }
+                            }.into_any(),
+                        };
+                        view! { <label>{*label}{input}</label> }
                     })
                     .collect_view()}
                 <button
@@ -412,8 +423,15 @@ fn LogRow(
             <td on:click=move |_| go()>{format::local_time(&s.submitted_at)}</td>
             <td><StatusBadge status=s.status.clone()/></td>
             <td>{s.user.clone().unwrap_or_default()}</td>
-            <td class="mono">{s.data_set.clone().unwrap_or_else(|| s.kind.clone())}</td>
-            <td class="mono">{s.org_unit.clone().unwrap_or_default()}</td>
+            <td class="data-set">
+                {match s.data_set.clone() {
+                    Some(uid) => view! { <Named name=s.data_set_name.clone() uid/> }.into_any(),
+                    None => s.kind.clone().into_any(),
+                }}
+            </td>
+            <td class="org-unit">
+                {s.org_unit.clone().map(|uid| view! { <Named name=s.org_unit_name.clone() uid hint=s.org_unit_path.clone().unwrap_or_default()/> })}
+            </td>
             <td>{s.period.clone().unwrap_or_default()}</td>
             <td>{s.retry_count}</td>
             <td>{format::local_time_opt(&s.last_attempt_at)}</td>
@@ -528,8 +546,13 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
             <dt>"Kind"</dt><dd>{sub.kind.clone()}</dd>
             <dt>"Submitted"</dt><dd>{format::local_time(&sub.submitted_at)}{sub.user.clone().map(|u| format!(" by {u}"))}</dd>
             <dt>"Task id"</dt><dd class="mono">{sub.task_id.clone().unwrap_or_default()}</dd>
-            <dt>"Data set · org unit · period"</dt>
-            <dd class="mono">{format!("{} · {} · {}", sub.data_set.clone().unwrap_or_default(), sub.org_unit.clone().unwrap_or_default(), sub.period.clone().unwrap_or_default())}</dd>
+            <dt>"Data set"</dt>
+            <dd id="detail-data-set">{sub.data_set.clone().map(|uid| view! { <Named name=sub.data_set_name.clone() uid/> })}</dd>
+            <dt>"Org unit"</dt>
+            <dd id="detail-org-unit">
+                {sub.org_unit.clone().map(|uid| view! { <Named name=sub.org_unit_path.clone() uid/> })}
+            </dd>
+            <dt>"Period"</dt><dd>{sub.period.clone().unwrap_or_default()}</dd>
             <dt>"Next attempt"</dt><dd>{format::local_time_opt(&sub.next_attempt_at)}</dd>
         </dl>
         {sub.errors.clone().map(|e| view! { <p class="error" id="detail-error">{e}</p> })}
