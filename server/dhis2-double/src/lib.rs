@@ -25,7 +25,7 @@
 //!
 //! Data elements, data sets and programs are fixed, see [`fixture`], except which org units
 //! a data set is assigned to ([`Dhis2Double::withdraw_data_set`] moves the data set's
-//! `lastUpdated`). `openFuturePeriods`, `expiryDays` and `dataInputPeriods` are published but
+//! `lastUpdated`) and that a data element can be deleted ([`Dhis2Double::delete_data_element`]). `openFuturePeriods`, `expiryDays` and `dataInputPeriods` are published but
 //! not enforced by the importer (real DHIS2 refuses such periods with E7641–E7644 / E8030–E8031),
 //! so with the fixture's values (0 open future periods) only a client's own check refuses a
 //! future period. Org units start as the fixture hierarchy but can change (metadata imports, [`Dhis2Double::add_org_unit`], …).
@@ -262,6 +262,13 @@ impl Dhis2Double {
         if let Err(message) = lock(&self.shared.org_units).withdraw_data_set(uid, data_set) {
             panic!("withdraw_data_set: {message}");
         }
+    }
+
+    /// Deletes data element `uid`, as an admin deleting it in the maintenance app: it is gone
+    /// from `GET /api/dataElements` and from its data sets (whose `lastUpdated` becomes now),
+    /// and imports of its values fail as for an unknown element (E7610 / E8101).
+    pub fn delete_data_element(&self, uid: &str) {
+        lock(&self.shared.org_units).delete_data_element(uid);
     }
 
     /// Removes every org unit, level and group, as on a fresh server that is to receive

@@ -321,6 +321,11 @@ pub(crate) fn attribute(uid: &str) -> Option<&'static TrackedEntityAttribute> {
     ATTRIBUTES.iter().find(|x| x.uid == uid)
 }
 
+/// The UIDs of the data sets holding data element `de`.
+pub(crate) fn data_sets_holding(de: &str) -> Vec<&'static str> {
+    DATA_SETS.iter().filter(|ds| ds.has_data_element(de)).map(|ds| ds.id.uid).collect()
+}
+
 /// The data set a value belongs to when the payload names none: among the data sets
 /// holding the data element, the first whose period type fits, else the first at all.
 pub(crate) fn detect_data_set(de: &str, period_type: PeriodType) -> Option<&'static DataSet> {
@@ -336,6 +341,7 @@ pub(crate) fn detect_data_set(de: &str, period_type: PeriodType) -> Option<&'sta
 pub(crate) fn metadata_objects(
     kind: &str,
     assignment: impl Fn(&str) -> (Vec<String>, Option<chrono::NaiveDateTime>),
+    deleted: &std::collections::BTreeSet<String>,
 ) -> Option<Vec<serde_json::Value>> {
     use serde_json::json;
     let render = |i: &Ident| {
@@ -364,6 +370,7 @@ pub(crate) fn metadata_objects(
                 v["dataSetElements"] = d
                     .data_elements
                     .iter()
+                    .filter(|de| !deleted.contains(**de))
                     .map(|de| json!({"dataElement": {"id": de}, "dataSet": {"id": d.id.uid}}))
                     .collect();
                 let (units, changed) = assignment(d.id.uid);
@@ -376,6 +383,7 @@ pub(crate) fn metadata_objects(
             .collect(),
         "dataElements" => DATA_ELEMENTS
             .iter()
+            .filter(|d| !deleted.contains(d.id.uid))
             .map(|d| {
                 let mut v = render(&d.id);
                 v["shortName"] = json!(d.id.name);

@@ -52,6 +52,7 @@ pub(super) fn decode(
 ) -> Result<Decoded, Problem> {
     let de_id = input.data_element.as_ref().ok_or(Problem::DataElementMissing)?;
     let de = model::data_element(schemes.of(Kind::DataElement), de_id)
+        .filter(|de| !org_units.deleted_elements.contains(de.id.uid))
         .ok_or_else(|| Problem::DataElementNotFound(de_id.clone()))?;
     let period = input.period.as_ref().or(payload.period.as_ref()).ok_or(Problem::PeriodMissing)?;
     let period_type = period::parse(period, version).ok_or_else(|| Problem::PeriodInvalid(period.clone()))?;

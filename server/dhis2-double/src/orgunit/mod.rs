@@ -91,6 +91,9 @@ pub(crate) struct Registry {
     /// When a data set's org-unit assignments last changed (DHIS2 updates the data set's
     /// `lastUpdated` then); absent for data sets untouched since the fixture.
     pub(crate) data_sets_changed: BTreeMap<&'static str, NaiveDateTime>,
+    /// Data elements a test deleted (`Dhis2Double::delete_data_element`): gone from the lists
+    /// and unknown to imports.
+    pub(crate) deleted_elements: BTreeSet<String>,
 }
 
 impl Registry {
@@ -317,9 +320,21 @@ impl Registry {
         Ok(())
     }
 
-    /// Forgets every unit, level and group.
+    /// Deletes a data element for a test: the data sets holding it change too (DHIS2 updates
+    /// their `lastUpdated`).
+    pub(crate) fn delete_data_element(&mut self, uid: &str) {
+        self.deleted_elements.insert(uid.to_owned());
+        let now = time::now();
+        for data_set in crate::model::data_sets_holding(uid) {
+            self.data_sets_changed.insert(data_set, now);
+        }
+    }
+
+    /// Forgets every unit, level and group (not the data sets' and elements' changes).
     pub(crate) fn clear(&mut self) {
-        *self = Registry::default();
+        self.units.clear();
+        self.levels.clear();
+        self.groups.clear();
     }
 }
 

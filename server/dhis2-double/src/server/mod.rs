@@ -238,8 +238,9 @@ async fn metadata_list(
     uri: Uri,
 ) -> Response {
     let kind = collection.trim_end_matches(".json");
+    let deleted = lock(&shared.org_units).deleted_elements.clone();
     let assignment = |data_set: &str| lock(&shared.org_units).data_set_assignment(data_set);
-    let (Some(spec), Some(items)) = (metadata_spec(kind), model::metadata_objects(kind, assignment)) else {
+    let (Some(spec), Some(items)) = (metadata_spec(kind), model::metadata_objects(kind, assignment, &deleted)) else {
         return not_found(method, uri).await;
     };
     match list(spec, items, uri.query().unwrap_or_default(), &[], &shared.base_url) {

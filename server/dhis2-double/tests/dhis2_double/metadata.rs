@@ -83,3 +83,24 @@ async fn a_withdrawn_data_set_is_newer_and_refuses_the_unit() {
     assert_eq!(reply.status, 409);
     assert_eq!(summary(Version::V2_43, &reply)["conflicts"][0]["errorCode"], "E8022");
 }
+
+#[tokio::test]
+async fn a_deleted_data_element_leaves_the_lists_and_its_values_are_refused() {
+    let dhis2 = Dhis2Double::start(Version::V2_40).await;
+    dhis2.delete_data_element(DE_REMARKS);
+    let elements = list(&dhis2, "dataElements", "fields=id&paging=false").await;
+    assert!(!ids(&elements, "dataElements").contains(&DE_REMARKS.to_string()));
+    let changed = list(&dhis2, "dataSets", "filter=lastUpdated:gt:2024-01-01T00:00:00.000&paging=false").await;
+    assert_eq!(ids(&changed, "dataSets"), [DS_MONTHLY_HIV]);
+    let elements: Vec<&str> = changed["dataSets"][0]["dataSetElements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["dataElement"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(elements, [DE_HIV_TESTS, DE_POSITIVES, DE_ON_ART]);
+    let body = json!({"dataSet": DS_MONTHLY_HIV, "period": "202401", "orgUnit": OU_FACILITY_1,
+                      "dataValues": [{"dataElement": DE_REMARKS, "value": "x"}]});
+    let reply = post_import(&dhis2, "", &body).await;
+    assert_eq!(summary(Version::V2_40, &reply)["conflicts"][0]["errorCode"], "E7610");
+}
