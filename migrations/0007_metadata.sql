@@ -18,3 +18,7 @@ CREATE INDEX dhis2_metadata_name ON dhis2_metadata (kind, lower(name));
 -- How strictly each partner's submissions are checked against that metadata; NULL follows
 -- api.intake_validation.
 ALTER TABLE users ADD COLUMN intake_validation text CHECK (intake_validation IN ('strict', 'partial', 'off'));
+
+-- What a CC server lacks of the primary's metadata that mappings use (NULL: nothing, or not
+-- compared yet), found at each metadata sync and shown on the server's card.
+ALTER TABLE dhis2_servers ADD COLUMN metadata_problem text;

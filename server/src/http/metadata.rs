@@ -55,6 +55,7 @@ async fn objects(
 )]
 async fn sync(State(state): State<AppState>, caller: Authorized<Admin>) -> AppResult<axum::Json<MetadataSync>> {
     let client = state.primary()?;
-    let report = metadata::sync::sync(&state.db, client, &state.config, &state.metadata, Some(&caller)).await?;
+    let report =
+        metadata::sync::sync(&state.db, client, &state.config, &state.metadata, &state.servers, Some(&caller)).await?;
     Ok(axum::Json(report))
 }

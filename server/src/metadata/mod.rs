@@ -7,6 +7,7 @@
 //! table, so the intake checks every value ([`check`]) without a query, and while DHIS2 is
 //! down. Before the first successful sync the copy is empty and nothing is checked.
 
+pub mod cc;
 pub mod check;
 pub mod sync;
 

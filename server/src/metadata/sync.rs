@@ -16,6 +16,7 @@ use crate::access::identity::AuthUser;
 use crate::infra::config::Config;
 use crate::infra::dhis2::Dhis2Client;
 use crate::infra::error::{AppError, AppResult};
+use crate::servers::Registry;
 
 /// Objects read from DHIS2 per request.
 const PAGE_SIZE: usize = 200;
@@ -48,6 +49,7 @@ pub async fn sync(
     client: &Dhis2Client,
     config: &Config,
     catalog: &Catalog,
+    servers: &Registry,
     asked_by: Option<&AuthUser>,
 ) -> AppResult<MetadataSync> {
     let mut lock = db.begin().await?;
@@ -64,7 +66,9 @@ pub async fn sync(
     lock.commit().await?;
     catalog.reload(db).await?;
     let mut report = result.map_err(|e| AppError::Unavailable(format!("Metadata sync failed: {e:#}")))?;
-    report.warnings = super::check::default_warnings(&catalog.snapshot(), &config.api);
+    let snapshot = catalog.snapshot();
+    super::cc::compare(db, servers, &snapshot).await?;
+    report.warnings = super::check::default_warnings(&snapshot, &config.api);
     for warning in &report.warnings {
         tracing::warn!("{warning}");
     }

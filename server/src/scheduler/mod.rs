@@ -145,7 +145,8 @@ fn metadata_reload(state: AppState) -> Run {
 fn metadata_sync(state: AppState) -> Run {
     Box::pin(async move {
         let client = state.primary()?;
-        match crate::metadata::sync::sync(&state.db, client, &state.config, &state.metadata, None).await {
+        match crate::metadata::sync::sync(&state.db, client, &state.config, &state.metadata, &state.servers, None).await
+        {
             // Another gateway process is syncing: nothing to do here.
             Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),

@@ -78,6 +78,7 @@ struct ServerRow {
     dhis2_version: Option<String>,
     last_checked_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    metadata_problem: Option<String>,
     pending: i64,
 }
 
@@ -108,6 +109,7 @@ impl From<ServerRow> for Dhis2Server {
             dhis2_version: r.dhis2_version,
             last_checked_at: r.last_checked_at,
             last_error: r.last_error,
+            metadata_problem: r.metadata_problem,
             pending: r.pending,
         }
     }
@@ -120,6 +122,7 @@ async fn rows(db: impl PgExecutor<'_>, uid: Option<&str>, id: Option<i64>) -> sq
         r#"SELECT s.id, s.uid, s.name, s.base_url, s.auth_method, s.username, s.password_enc, s.pat_enc,
                s.credentials_version, s.timeout_secs,
                s.max_concurrent, s.is_primary, s.origin, s.enabled, s.dhis2_version, s.last_checked_at, s.last_error,
+               s.metadata_problem,
                (SELECT count(*) FROM submission_destinations d
                 WHERE d.server_id = s.id AND d.status IN ('queued', 'processing', 'retrying')) AS "pending!"
            FROM dhis2_servers s
@@ -486,7 +489,7 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
                 ServerRow,
                 r#"SELECT id, uid, name, base_url, auth_method, username, password_enc, pat_enc, credentials_version, timeout_secs,
                        max_concurrent, is_primary, origin, enabled, dhis2_version, last_checked_at, last_error,
-                       0::bigint AS "pending!"
+                       metadata_problem, 0::bigint AS "pending!"
                    FROM dhis2_servers WHERE name = $1"#,
                 name.trim()
             )

@@ -328,3 +328,35 @@ async fn submissions_and_dhis2s_conflicts_read_in_names() {
     let wrong = p.call(Method::GET, "/api/v2/metadata/objects?kind=program", None).await;
     assert!(details(&expect_error(wrong, StatusCode::BAD_REQUEST).await)[0].starts_with("kind:"));
 }
+
+#[tokio::test]
+async fn removed_objects_are_forgotten_and_a_cc_server_lacking_what_mappings_use_says_so() {
+    let cc = dhis2_double::Dhis2Double::start(Version::V2_40).await;
+    cc.delete_data_element(fixture::DE_REMARKS);
+    let dir = crate::servers::conf_dir(json!([crate::servers::cc_server("hmis", &cc)]));
+    let p = pipeline(Version::V2_43, |c| {
+        c.server.conf_dir = dir.clone();
+        c.api.cc_dhis2_servers = vec!["hmis".into()];
+    })
+    .await;
+    synced(&p).await;
+    let servers = p.get_as_admin("/api/v2/servers").await;
+    let card = |name: &str| servers.as_array().unwrap().iter().find(|s| s["name"] == name).cloned().unwrap();
+    let problem = card("hmis")["metadata_problem"].as_str().unwrap_or_default().to_string();
+    assert!(
+        problem.starts_with("lacks 1 of the primary's metadata that mappings use")
+            && problem.ends_with("data element 'Remarks' (DeText00001)"),
+        "{problem}"
+    );
+    assert_eq!(card("primary")["metadata_problem"], Value::Null);
+
+    // Deleted in the primary: forgotten at the next sync, and its mapping is broken.
+    p.dhis2.delete_data_element(fixture::DE_REMARKS);
+    let next = synced(&p).await;
+    assert_eq!((next["removed"]["dataElements"].as_i64(), next["changed"]["dataSets"].as_i64()), (Some(1), Some(1)));
+    let remarks = p.get_as_admin("/api/v2/mappings?code=remarks").await;
+    assert_eq!(remarks["items"][0]["health"]["state"], "broken");
+    let servers = p.get_as_admin("/api/v2/servers").await;
+    let hmis = servers.as_array().unwrap().iter().find(|s| s["name"] == "hmis").unwrap();
+    assert_eq!(hmis["metadata_problem"], Value::Null, "nothing the primary has is missing there any more");
+}

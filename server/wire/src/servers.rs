@@ -31,6 +31,10 @@ pub struct Dhis2Server {
     pub last_checked_at: Option<DateTime<Utc>>,
     /// Why the last health check failed; empty when it succeeded.
     pub last_error: Option<String>,
+    /// A CC server: what it lacks of the primary's metadata that mappings use, as found at
+    /// the last metadata sync (values sent there would be refused).
+    #[serde(default)]
+    pub metadata_problem: Option<String>,
     /// Deliveries to this server not finished yet (queued, processing or retrying).
     pub pending: i64,
 }

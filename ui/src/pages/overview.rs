@@ -288,7 +288,10 @@ fn Servers(servers: Vec<Dhis2Server>, reload: Callback<()>) -> impl IntoView {
                             let server = s.clone();
                             view! {
                                 <tr>
-                                    <td>{s.name.clone()} {s.is_primary.then_some(" (primary)")}</td>
+                                    <td>
+                                        {s.name.clone()} {s.is_primary.then_some(" (primary)")}
+                                        {s.metadata_problem.clone().map(|p| view! { <span class="problem small metadata-problem">{format!("Metadata: {p}")}</span> })}
+                                    </td>
                                     <td class="mono">{s.base_url.clone()}</td>
                                     <td>
                                         {if s.last_checked_at.is_none() {
