@@ -1,0 +1,178 @@
+//! What the benchmarks share: the gateway as its own process (the release binary) against the
+//! local PostgreSQL and Redis and a DHIS2 test double, its fixture mappings and partner
+//! token, and partners posting `POST /aggregate` as fast as they can.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use dhis2_double::{Dhis2Double, fixture};
+use dhis2gw_test_support::{TestDatabase, gateway_command, redis_address};
+use serde_json::{Value, json};
+
+const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret";
+
+pub struct Gateway {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    /// Peak resident memory of the gateway process, in MB (VmHWM).
+    pub fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+/// Starts the gateway with its own database and queue prefix, delivering to `dhis2` with
+/// `max_concurrent` workers; `env` adds or overrides settings.
+pub async fn start_gateway(
+    dhis2: &Dhis2Double,
+    run: &str,
+    database: &TestDatabase,
+    max_concurrent: u64,
+    env: &[(&str, &str)],
+) -> Gateway {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let scratch = std::env::temp_dir().join(format!("dhis2gw-bench-{run}"));
+    let mut command = gateway_command(env!("CARGO_BIN_EXE_dhis2gw"), &scratch, &[]);
+    command
+        .env("DHIS2GW_DB", &database.url)
+        .env("DHIS2GW_REDIS", redis_address())
+        .env("DHIS2GW_QUEUE_PREFIX", format!("bench_{run}"))
+        .env("DHIS2GW_JWT_SECRET", JWT_SECRET)
+        .env("DHIS2GW_HOST", "127.0.0.1")
+        .env("DHIS2GW_SERVER_PORT", &port)
+        .env("DHIS2GW_MAX_CONCURRENT", max_concurrent.to_string())
+        .env("DHIS2GW_DB_MAX_CONNECTIONS", "40")
+        .env("DHIS2GW_LOG_LEVEL", "warn")
+        .env("DHIS2GW_MIGRATIONS_DIR", "embedded")
+        .env("DHIS2GW_BOOTSTRAP_ADMIN_USER", "admin")
+        .env("DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD", "bench admin password")
+        .env("dhis2_base_url", dhis2.base_url())
+        .env("dhis2_user", dhis2_double::USERNAME)
+        .env("dhis2_password", dhis2_double::PASSWORD);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.stdout(Stdio::null()).spawn().expect("the dhis2gw binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if client.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Gateway { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("the gateway did not become ready");
+}
+
+pub async fn call(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.expect("gateway answers");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or_default();
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+/// An admin JWT.
+pub async fn admin_jwt(gateway: &Gateway) -> String {
+    let tokens = call(
+        reqwest::Client::new()
+            .post(format!("{}/api/v2/users/getToken", gateway.base))
+            .json(&json!({"username": "admin", "password": "bench admin password"})),
+    )
+    .await;
+    tokens["token"].as_str().unwrap().to_string()
+}
+
+/// Mappings for the fixture, and a partner API token.
+pub async fn prepare(gateway: &Gateway) -> String {
+    let client = reqwest::Client::new();
+    let base = &gateway.base;
+    let jwt = admin_jwt(gateway).await;
+    for (code, element, coc) in
+        [("male", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE)), ("positives", fixture::DE_POSITIVES, None)]
+    {
+        let body = json!({"code": code, "dataElement": element, "categoryOptionCombo": coc});
+        call(client.post(format!("{base}/api/v2/mappings")).bearer_auth(&jwt).json(&body)).await;
+    }
+    let partner = call(
+        client
+            .post(format!("{base}/api/v2/users"))
+            .bearer_auth(&jwt)
+            .json(&json!({"username": "partner", "password": "partner password", "role": "partner"})),
+    )
+    .await;
+    let token = call(
+        client
+            .post(format!("{base}/api/v2/users/{}/tokens", partner["uid"].as_str().unwrap()))
+            .bearer_auth(&jwt)
+            .json(&json!({})),
+    )
+    .await;
+    token["token"].as_str().unwrap().to_string()
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `clients` partners post for `seconds`, each submission a new (org unit, period) of the
+/// monthly data set; returns every request's latency, sorted, and the time it took.
+pub async fn intake(gateway: &Gateway, token: &str, clients: usize, seconds: u64) -> (Vec<Duration>, f64) {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, stop, url, token) =
+                (client.clone(), stop.clone(), format!("{}/api/v2/aggregate", gateway.base), token.to_string());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    // A distinct (org unit, period) per submission, so every one stores new values.
+                    let i = c as u64 * 6_000 + n;
+                    let org_unit =
+                        if (i / 12).is_multiple_of(2) { fixture::OU_FACILITY_1 } else { fixture::OU_FACILITY_2 };
+                    let period = format!("{}{:02}", 1000 + i / 24, i % 12 + 1);
+                    let body = json!({"orgUnit": org_unit, "period": period, "dataSet": fixture::DS_MONTHLY_HIV,
+                        "dataValues": {"male": n, "positives": c + 1}});
+                    let t = Instant::now();
+                    let response =
+                        client.post(&url).header("Authorization", format!("Token {token}")).json(&body).send().await;
+                    let ok = response.is_ok_and(|r| r.status().is_success());
+                    assert!(ok, "intake failed");
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    (latencies, elapsed)
+}

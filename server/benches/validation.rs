@@ -1,0 +1,54 @@
+//! What checking submissions against DHIS2's metadata costs the intake: `POST /aggregate`
+//! throughput with `api.intake_validation` off and strict (metadata synced), in alternating
+//! rounds on fresh gateways so the machine's drift falls on both alike. Run with
+//! `cargo bench -p dhis2gw --bench validation`.
+//!
+//! Target: throughput with validation within 10 % of throughput without (the check reads an
+//! in-memory copy of the metadata, never PostgreSQL per value). DHIS2 answers nothing during
+//! the run, so deliveries take no CPU from the intake in either mode.
+
+mod common;
+
+use std::time::Duration;
+
+use dhis2_double::{Dhis2Double, Version};
+use dhis2gw_test_support::TestDatabase;
+
+const CLIENTS: usize = 32;
+const SECONDS: u64 = 8;
+const ROUNDS: usize = 3;
+const MODES: [&str; 2] = ["off", "strict"];
+
+#[tokio::main]
+async fn main() {
+    let dhis2 = Dhis2Double::start(Version::V2_43).await;
+    dhis2.set_latency(Duration::from_secs(3600));
+    let mut rates = vec![Vec::new(); MODES.len()];
+    for round in 0..ROUNDS {
+        for (m, mode) in MODES.iter().enumerate() {
+            let run = format!("{}{round}{mode}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+            let database = TestDatabase::new();
+            let env = [("DHIS2GW_INTAKE_VALIDATION", *mode)];
+            let gateway = common::start_gateway(&dhis2, &run, &database, 5, &env).await;
+            let token = common::prepare(&gateway).await;
+            let jwt = common::admin_jwt(&gateway).await;
+            let sync = reqwest::Client::new().post(format!("{}/api/v2/metadata/sync", gateway.base)).bearer_auth(&jwt);
+            common::call(sync).await;
+            let (latencies, elapsed) = common::intake(&gateway, &token, CLIENTS, SECONDS).await;
+            let rate = latencies.len() as f64 / elapsed;
+            println!(
+                "round {} validation {mode:>6}: {rate:.0} req/s, p99 {:.1} ms, peak RSS {:.0} MB",
+                round + 1,
+                common::percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+                gateway.peak_rss_mb()
+            );
+            rates[m].push(rate);
+        }
+    }
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    let (off, strict) = (mean(&rates[0]), mean(&rates[1]));
+    println!(
+        "intake with validation: {strict:.0} req/s, without: {off:.0} req/s, difference {:+.1}% (target within 10%)",
+        100.0 * (strict - off) / off
+    );
+}
