@@ -148,18 +148,19 @@ pub async fn intake(gateway: &Gateway, token: &str, clients: usize, seconds: u64
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
-                    // A distinct (org unit, period) per submission, so every one stores new values.
-                    let i = c as u64 * 6_000 + n;
+                    // A distinct (org unit, past month) per submission, so every one stores new
+                    // values: three facilities, twelve months of the years 1000 to 1999.
+                    let i = c as u64 * 1_000 + n;
                     let org_unit =
-                        if (i / 12).is_multiple_of(2) { fixture::OU_FACILITY_1 } else { fixture::OU_FACILITY_2 };
-                    let period = format!("{}{:02}", 1000 + i / 24, i % 12 + 1);
+                        [fixture::OU_FACILITY_1, fixture::OU_FACILITY_2, fixture::OU_FACILITY_3][(i / 12 % 3) as usize];
+                    let period = format!("{}{:02}", 1000 + i / 36 % 1000, i % 12 + 1);
                     let body = json!({"orgUnit": org_unit, "period": period, "dataSet": fixture::DS_MONTHLY_HIV,
                         "dataValues": {"male": n, "positives": c + 1}});
                     let t = Instant::now();
                     let response =
                         client.post(&url).header("Authorization", format!("Token {token}")).json(&body).send().await;
-                    let ok = response.is_ok_and(|r| r.status().is_success());
-                    assert!(ok, "intake failed");
+                    let status = response.map(|r| r.status());
+                    assert!(status.as_ref().is_ok_and(|s| s.is_success()), "intake failed: {status:?} for {body}");
                     latencies.push(t.elapsed());
                 }
                 latencies
