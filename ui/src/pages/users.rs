@@ -1,7 +1,9 @@
 //! Users (admins only): list, create, edit, change role, reset password, deactivate; and each
 //! user's partner API tokens: create (shown once), list, revoke.
 
-use dhis2gw_wire::{ApiToken, CreateApiToken, CreateUser, CreatedApiToken, Page, Role, UpdateUser, User, UserFilter};
+use dhis2gw_wire::{
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, IntakeValidation, Page, Role, UpdateUser, User, UserFilter,
+};
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
@@ -165,6 +167,7 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
     let email = RwSignal::new(u.email.clone().unwrap_or_default());
     let role = RwSignal::new(u.role.as_str().to_string());
     let active = RwSignal::new(u.is_active);
+    let checks = RwSignal::new(u.intake_validation.map(|v| v.as_str().to_string()).unwrap_or_default());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
     let update = {
@@ -191,6 +194,7 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
                     email: Some(email.get_untracked()),
                     role: role.get_untracked().parse().ok(),
                     is_active: Some(active.get_untracked()),
+                    intake_validation: Some(checks.get_untracked()),
                     ..Default::default()
                 },
                 "User saved",
@@ -232,6 +236,21 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
                 <label>"Last name" <input bind:value=lastname/></label>
                 <label>"Email" <input type="email" bind:value=email/></label>
                 <label>"Role" <RoleSelect id="edit-role" role/></label>
+                <label>
+                    "Checks against DHIS2's metadata"
+                    <select id="edit-intake-validation" on:change=move |ev| checks.set(event_target_value(&ev))>
+                        <option value="" selected=move || checks.get().is_empty()>"The gateway's setting"</option>
+                        {IntakeValidation::ALL.iter().map(|v| {
+                            let v = v.as_str();
+                            let label = match v {
+                                "strict" => "Strict: refuse a submission DHIS2 would refuse",
+                                "partial" => "Partial: send the values DHIS2 would take",
+                                _ => "Off: DHIS2 decides",
+                            };
+                            view! { <option value=v selected=move || checks.get() == v>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
                 <label class="inline"><input type="checkbox" bind:checked=active/>" Active"</label>
                 {move || error.get().map(|e| view! { <ErrorNote error=e/> })}
                 <div class="actions">
