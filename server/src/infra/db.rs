@@ -102,6 +102,25 @@ pub async fn installation_id(pool: &PgPool) -> sqlx::Result<String> {
         .await
 }
 
+/// What a named job keeps between runs (a sync's watermarks, when it last finished), if it
+/// has run.
+pub async fn job_state(db: &PgPool, name: &str) -> sqlx::Result<Option<serde_json::Value>> {
+    sqlx::query_scalar!("SELECT value FROM job_state WHERE name = $1", name).fetch_optional(db).await
+}
+
+/// Replaces what a named job keeps.
+pub async fn set_job_state(db: &PgPool, name: &str, value: &serde_json::Value) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO job_state (name, value) VALUES ($1, $2)
+           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated = now()"#,
+        name,
+        value
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use super::{Catalog, KINDS};
 use crate::access::audit::{self, Actor};
 use crate::access::identity::AuthUser;
 use crate::infra::config::Config;
+use crate::infra::db;
 use crate::infra::dhis2::Dhis2Client;
 use crate::infra::error::{AppError, AppResult};
 use crate::servers::Registry;
@@ -26,19 +27,14 @@ const SYNC_STATE: &str = "metadata_sync";
 
 /// When the last successful sync finished.
 pub async fn last_success(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let finished = sqlx::query_scalar!("SELECT value->>'finished_at' FROM job_state WHERE name = $1", SYNC_STATE)
-        .fetch_optional(db)
-        .await?
-        .flatten();
-    Ok(finished.and_then(|f| DateTime::parse_from_rfc3339(&f).ok()).map(|f| f.with_timezone(&Utc)))
+    let state = db::job_state(db, SYNC_STATE).await?.unwrap_or_default();
+    Ok(state["finished_at"].as_str().and_then(|f| DateTime::parse_from_rfc3339(f).ok()).map(|f| f.with_timezone(&Utc)))
 }
 
 /// Why the last sync failed, if the last attempt did.
 pub async fn last_error(db: &PgPool) -> sqlx::Result<Option<String>> {
-    Ok(sqlx::query_scalar!("SELECT value->>'error' FROM job_state WHERE name = $1", SYNC_STATE)
-        .fetch_optional(db)
-        .await?
-        .flatten())
+    let state = db::job_state(db, SYNC_STATE).await?.unwrap_or_default();
+    Ok(state["error"].as_str().map(str::to_string))
 }
 
 /// Pulls the metadata; incremental after the first run. Refuses (409) while another gateway
@@ -80,10 +76,7 @@ pub async fn sync(
 }
 
 async fn sync_locked(db: &PgPool, client: &Dhis2Client) -> anyhow::Result<MetadataSync> {
-    let state = sqlx::query_scalar!("SELECT value FROM job_state WHERE name = $1", SYNC_STATE)
-        .fetch_optional(db)
-        .await?
-        .unwrap_or_else(|| json!({}));
+    let state = db::job_state(db, SYNC_STATE).await?.unwrap_or_default();
     let mut watermarks: BTreeMap<String, String> =
         serde_json::from_value(state["watermarks"].clone()).unwrap_or_default();
     let incremental = !watermarks.is_empty();
@@ -122,14 +115,7 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client) -> anyhow::Result<Metada
     }
     let finished_at = Utc::now();
     let state = json!({"watermarks": watermarks, "finished_at": finished_at, "changed": changed, "removed": removed});
-    sqlx::query!(
-        r#"INSERT INTO job_state (name, value) VALUES ($1, $2)
-           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated = now()"#,
-        SYNC_STATE,
-        state
-    )
-    .execute(db)
-    .await?;
+    db::set_job_state(db, SYNC_STATE, &state).await?;
     tracing::info!(?changed, ?removed, incremental, "DHIS2 metadata synced");
     Ok(MetadataSync { incremental, changed, removed, finished_at, warnings: Vec::new() })
 }

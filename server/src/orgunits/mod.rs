@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::infra::config::Config;
+use crate::infra::db;
 use crate::infra::dhis2::Dhis2Client;
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::query::{like_pattern, paging};
@@ -101,10 +102,7 @@ pub async fn sync(
 
 async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyhow::Result<(OrgUnitSync, Changes)> {
     let api = &config.api;
-    let watermark = sqlx::query_scalar!("SELECT value->>'watermark' FROM job_state WHERE name = $1", SYNC_STATE)
-        .fetch_optional(db)
-        .await?
-        .flatten();
+    let watermark = db::job_state(db, SYNC_STATE).await?.and_then(|s| s["watermark"].as_str().map(str::to_string));
 
     let levels = client.get_json("organisationUnitLevels?fields=id,level,name&paging=false").await?;
     let levels = levels["organisationUnitLevels"].as_array().cloned().unwrap_or_default();
@@ -202,15 +200,8 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
     }
 
     let finished_at = Utc::now();
-    let state = json!({"watermark": newest, "finished_at": finished_at, "units": units});
-    sqlx::query!(
-        r#"INSERT INTO job_state (name, value) VALUES ($1, $2)
-           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated = now()"#,
-        SYNC_STATE,
-        state
-    )
-    .execute(db)
-    .await?;
+    db::set_job_state(db, SYNC_STATE, &json!({"watermark": newest, "finished_at": finished_at, "units": units}))
+        .await?;
     tracing::info!(
         units,
         levels = levels.len(),
