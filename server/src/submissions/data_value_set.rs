@@ -80,7 +80,8 @@ impl ImportOptions {
                     "DELETE" | "DELETES" if may_delete => forwarded.push((key, value.as_str())),
                     "DELETE" | "DELETES" => {
                         return Err(AppError::Forbidden(
-                            "importStrategy=DELETE deletes data in DHIS2; this account has not been granted it                              (server.dhis2_api_delete_allowed)"
+                            "importStrategy=DELETE deletes data in DHIS2; this account has not been granted it \
+                             (server.dhis2_api_delete_allowed)"
                                 .into(),
                         ));
                     }
@@ -272,6 +273,26 @@ mod tests {
             Err(AppError::BadRequest { detail, .. }) => detail,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn deleting_needs_a_grant_and_the_refusal_reads_well() {
+        let pairs = |strategy: &str| vec![("importStrategy".to_string(), strategy.to_string())];
+        match ImportOptions::parse(&pairs("DELETE"), false) {
+            Err(AppError::Forbidden(message)) => assert_eq!(
+                message,
+                "importStrategy=DELETE deletes data in DHIS2; this account has not been granted it \
+                 (server.dhis2_api_delete_allowed)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let granted = ImportOptions::parse(&pairs("DELETE"), true).unwrap();
+        assert_eq!(granted.dhis2_query, "importStrategy=DELETE");
+        assert!(!granted.checkable(&json!({})), "deletions are not checked against the metadata");
+        assert!(ImportOptions::parse(&pairs("CREATE_AND_UPDATE"), false).unwrap().checkable(&json!({})));
+        let by_code = ImportOptions::parse(&[("orgUnitIdScheme".to_string(), "CODE".to_string())], false).unwrap();
+        assert!(!by_code.checkable(&json!({})), "codes are DHIS2's to resolve");
+        assert!(!ImportOptions::default().checkable(&json!({"dataElementIdScheme": "NAME"})));
     }
 
     #[test]
