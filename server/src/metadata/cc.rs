@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::Snapshot;
+use super::catalog::Snapshot;
 use crate::servers::Registry;
 
 /// Compares every switched-on CC server. A server that cannot be asked keeps what was found

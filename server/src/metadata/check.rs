@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::{DataElement, DataSet, Snapshot};
+use super::catalog::{DataElement, DataSet, Snapshot};
 use crate::infra::config::ApiConfig;
 use crate::infra::period::Period;
 

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use dhis2gw_wire::MetadataSync;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::{Catalog, KINDS};
+use super::catalog::{Catalog, SYNC_STATE};
 use crate::access::audit::{self, Actor};
 use crate::access::identity::AuthUser;
 use crate::infra::config::Config;
@@ -23,19 +23,25 @@ use crate::servers::Registry;
 const PAGE_SIZE: usize = 200;
 /// Identifies the sync's PostgreSQL advisory lock: one sync at a time across gateways.
 const SYNC_LOCK: i64 = 0x6468_6973_326d_6574;
-const SYNC_STATE: &str = "metadata_sync";
 
-/// When the last successful sync finished.
-pub async fn last_success(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let state = db::job_state(db, SYNC_STATE).await?.unwrap_or_default();
-    Ok(state["finished_at"].as_str().and_then(|f| DateTime::parse_from_rfc3339(f).ok()).map(|f| f.with_timezone(&Utc)))
-}
-
-/// Why the last sync failed, if the last attempt did.
-pub async fn last_error(db: &PgPool) -> sqlx::Result<Option<String>> {
-    let state = db::job_state(db, SYNC_STATE).await?.unwrap_or_default();
-    Ok(state["error"].as_str().map(str::to_string))
-}
+/// What the sync stores per kind: the `kind` column, DHIS2's collection, and the properties
+/// asked for (what [`Snapshot`] reads, and nothing more).
+const KINDS: [(&str, &str, &str); 4] = [
+    (
+        "dataSet",
+        "dataSets",
+        "id,code,name,periodType,openFuturePeriods,expiryDays,timelyDays,lastUpdated,categoryCombo[id],\
+         dataInputPeriods[period[id],openingDate,closingDate],dataSetElements[dataElement[id],categoryCombo[id]],\
+         organisationUnits[id]",
+    ),
+    (
+        "dataElement",
+        "dataElements",
+        "id,code,name,shortName,valueType,zeroIsSignificant,lastUpdated,categoryCombo[id],optionSet[id]",
+    ),
+    ("categoryCombo", "categoryCombos", "id,code,name,lastUpdated,categoryOptionCombos[id,code,name]"),
+    ("optionSet", "optionSets", "id,code,name,valueType,lastUpdated,options[id,code,name]"),
+];
 
 /// Pulls the metadata; incremental after the first run. Refuses (409) while another gateway
 /// process is syncing. The catalog is reloaded from what is stored, whatever the outcome. A
