@@ -360,3 +360,29 @@ async fn removed_objects_are_forgotten_and_a_cc_server_lacking_what_mappings_use
     let hmis = servers.as_array().unwrap().iter().find(|s| s["name"] == "hmis").unwrap();
     assert_eq!(hmis["metadata_problem"], Value::Null, "nothing the primary has is missing there any more");
 }
+
+#[tokio::test]
+async fn elements_outside_the_data_set_foreign_attribute_combos_and_unknown_data_sets_are_refused() {
+    let p = checked_pipeline(|_| {}).await;
+    mapping(&p, "orphan", fixture::DE_ORPHAN, None, "").await;
+    let refused =
+        expect_error(p.post(&p.submission(json!({"orphan": 1}))).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        details(&refused),
+        ["dataValues.orphan: 'Orphan' is not in data set 'Monthly HIV' (DHIS2 E8020; E7633 before 2.43)"]
+    );
+    let foreign = json!({"orgUnit": fixture::OU_FACILITY_1, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV,
+                         "attributeOptionCombo": fixture::COC_MALE, "dataValues": {"positives": 1}});
+    let refused = expect_error(p.post(&foreign).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        details(&refused),
+        [
+            "attributeOptionCombo: attribute option combo 'Male' is not one of data set 'Monthly HIV''s (DHIS2 E8023; E7635 before 2.43)"
+        ]
+    );
+    let unknown = json!({"orgUnit": fixture::OU_FACILITY_1, "period": "202401", "dataSet": "NoSuchSet01",
+                         "dataValues": {"positives": 1}});
+    let refused = expect_error(p.post(&unknown).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(codes(&details(&refused)), [("dataSet".to_string(), "E8100".to_string())]);
+    assert_eq!(p.dhis2.import_requests(), 0);
+}

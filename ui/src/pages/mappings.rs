@@ -162,15 +162,25 @@ pub fn Mappings() -> impl IntoView {
                 </label>
                 {FILTERS.iter().map(|(key, label)| {
                     let key = *key;
-                    view! {
-                        <label>{*label}
-                            <input id=format!("mapping-filter-{key}") type="search" on:change=move |ev| {
-                                let v = event_target_value(&ev);
-                                filters.update(|f| { f.insert(key.to_string(), v); });
-                                page.set(1);
-                            }/>
-                        </label>
-                    }
+                    let value = Signal::derive(move || filters.with(|f| f.get(key).cloned().unwrap_or_default()));
+                    let set = Callback::new(move |v: String| {
+                        filters.update(|f| { f.insert(key.to_string(), v); });
+                        page.set(1);
+                    });
+                    let input = match key {
+                        "dataSet" => view! {
+                            <Picker id="mapping-filter-dataSet" value on_pick=set placeholder="name or code"
+                                search=move |q| pickers::metadata(session, "dataSet", q, None, None)/>
+                        }.into_any(),
+                        "dataElement" => view! {
+                            <Picker id="mapping-filter-dataElement" value on_pick=set placeholder="name or code"
+                                search=move |q| pickers::metadata(session, "dataElement", q, None, None)/>
+                        }.into_any(),
+                        _ => view! {
+                            <input id=format!("mapping-filter-{key}") type="search" on:change=move |ev| set.run(event_target_value(&ev))/>
+                        }.into_any(),
+                    };
+                    view! { <label>{*label}{input}</label> }
                 }).collect_view()}
             </form>
             <Loaded state=data view={move |p: Page<Mapping>| {
