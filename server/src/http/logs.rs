@@ -119,7 +119,10 @@ struct RestartTarget {
 /// Requeue one submission (the route the original's logs viewer called).
 #[utoipa::path(
     post, path = paths::LOG_RESTART, tag = "submissions", params(("id" = i64, Path), RestartTarget),
-    responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses(
+        (status = 200, body = RequeueResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "DHIS2's metadata would still refuse it (its mappings are still broken)"),
+    ),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
 async fn restart(

@@ -57,9 +57,7 @@ pub async fn accept(
     }
     let submission = aggregate::parse(body)?;
     let mut built = build(state, &submission, scope, false).await?;
-    let labels: Vec<String> = built.value_keys.iter().map(|k| format!("dataValues.{k}")).collect();
-    let set = Screened { payload: &mut built.payload, keys: &mut built.value_keys, warnings: &mut built.warnings };
-    screen::screen(state, screen::mode_of(state, caller), &labels, set).await?.into_result()?;
+    screen::screen_aggregate(state, screen::mode_of(state, caller), &mut built).await?;
     if submission.dry_run {
         return Ok(Intake::DryRun(
             check_with_dhis2(state, Check::DataValueSet, built.payload, &built.value_keys, built.warnings).await,

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::aggregate;
 use super::intake::{Scope, build, new_task_id, org_unit_of};
 use super::log::{criteria, matching_ids, remove};
+use super::screen;
 use crate::access::audit::{self, Actor};
 use crate::access::identity::AuthUser;
 use crate::app::AppState;
@@ -167,8 +168,9 @@ pub async fn requeue_one(state: &AppState, caller: &AuthUser, id: i64, server: O
 /// own (a batch is audited as one).
 async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option<(Actor<'_>, Value)>) -> AppResult<()> {
     let row = sqlx::query!(
-        r#"SELECT kind, payload, dhis2_payload, dhis2_query, value_keys, warnings, status, source_name, instance_name
-           FROM submission_log WHERE id = $1"#,
+        r#"SELECT s.kind, s.payload, s.dhis2_payload, s.dhis2_query, s.value_keys, s.warnings, s.status, s.source_name,
+               s.instance_name, u.intake_validation AS "submitters_validation?"
+           FROM submission_log s LEFT JOIN users u ON u.id = s.user_id WHERE s.id = $1"#,
         id
     )
     .fetch_optional(&state.db)
@@ -191,13 +193,16 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
             "Submission {id} is {status} already; requeue it once this delivery has finished"
         )));
     }
-    // Only aggregate data translated through mappings is rebuilt (a fixed mapping fixes it).
-    // Tracker data (UIDs already assigned), org-unit pushes and data sent in DHIS2's own terms
-    // are sent again as they were.
+    // Only aggregate data translated through mappings is rebuilt (a fixed mapping fixes it),
+    // and screened as at the door, in the submitter's mode: what DHIS2 would still refuse is
+    // refused here. Tracker data (UIDs already assigned), org-unit pushes and data sent in
+    // DHIS2's own terms are sent again as they were.
     let (payload, value_keys, warnings) = if row.kind == "aggregate" && row.dhis2_query.is_none() {
         let submission = aggregate::parse(&row.payload)?;
         let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
-        let built = build(state, &submission, &scope, true).await?;
+        let mut built = build(state, &submission, &scope, true).await?;
+        let mode = row.submitters_validation.and_then(|v| v.parse().ok()).unwrap_or(state.config.api.intake_validation);
+        screen::screen_aggregate(state, mode, &mut built).await?;
         (built.payload, built.value_keys, built.warnings)
     } else {
         let keys: Vec<String> = serde_json::from_value(row.value_keys).unwrap_or_default();

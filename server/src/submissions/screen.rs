@@ -9,6 +9,7 @@ use chrono::Utc;
 use dhis2gw_wire::IntakeValidation;
 use serde_json::Value;
 
+use super::aggregate;
 use crate::access::identity::AuthUser;
 use crate::app::AppState;
 use crate::infra::error::{AppError, AppResult};
@@ -88,6 +89,14 @@ pub async fn screen(
     set.warnings.extend(problems.iter().map(|p| format!("{}; left out", p.detail())));
     set.warnings.extend(notes);
     Ok(Screening::Passed)
+}
+
+/// Screens a translated `/aggregate` submission, naming values by their partner keys
+/// (`dataValues.<key>`); a refusal is the 422 to answer.
+pub async fn screen_aggregate(state: &AppState, mode: IntakeValidation, built: &mut aggregate::Built) -> AppResult<()> {
+    let labels: Vec<String> = built.value_keys.iter().map(|k| format!("dataValues.{k}")).collect();
+    let set = Screened { payload: &mut built.payload, keys: &mut built.value_keys, warnings: &mut built.warnings };
+    screen(state, mode, &labels, set).await?.into_result()
 }
 
 /// What the metadata says of the values; `None` when there is nothing to check against.

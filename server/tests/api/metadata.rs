@@ -386,3 +386,32 @@ async fn elements_outside_the_data_set_foreign_attribute_combos_and_unknown_data
     assert_eq!(codes(&details(&refused)), [("dataSet".to_string(), "E8100".to_string())]);
     assert_eq!(p.dhis2.import_requests(), 0);
 }
+
+#[tokio::test]
+async fn a_requeue_is_screened_as_at_the_door_in_the_submitters_mode() {
+    let p = checked_pipeline(|_| {}).await;
+    let users = p.get_as_admin("/api/v2/users?username=emr").await;
+    let emr = format!("/api/v2/users/{}", users["items"][0]["uid"].as_str().unwrap());
+    let mode = |m: &str| json!({"intake_validation": m});
+    expect_json(p.call(Method::PUT, &emr, Some(mode("off"))).await, StatusCode::OK).await;
+    let id = p.submit(json!({"positives_male": 3})).await;
+    assert_eq!(p.settled(id, FINAL, std::time::Duration::from_secs(15)).await["status"], "failed", "DHIS2 refused it");
+    let restart = format!("/api/v2/logs/{id}/restart");
+    expect_json(p.call(Method::POST, &restart, None).await, StatusCode::OK).await;
+    assert_eq!(
+        p.settled(id, FINAL, std::time::Duration::from_secs(15)).await["status"],
+        "failed",
+        "off: DHIS2 decides"
+    );
+
+    expect_json(p.call(Method::PUT, &emr, Some(mode(""))).await, StatusCode::OK).await;
+    let refused = expect_error(p.call(Method::POST, &restart, None).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(codes(&details(&refused)), [("dataValues.positives_male".to_string(), "E8024".to_string())]);
+    let mappings = p.get_as_admin("/api/v2/mappings?code=positives_male").await;
+    let fixed = json!({"code": "positives_male", "what": "de", "dataElement": fixture::DE_POSITIVES,
+                       "dataSet": fixture::DS_MONTHLY_HIV});
+    let path = format!("/api/v2/mappings/{}", mappings["items"][0]["id"]);
+    expect_json(p.call(Method::PUT, &path, Some(fixed)).await, StatusCode::OK).await;
+    expect_json(p.call(Method::POST, &restart, None).await, StatusCode::OK).await;
+    assert_eq!(p.settled(id, FINAL, std::time::Duration::from_secs(15)).await["status"], "succeeded");
+}
