@@ -10,13 +10,15 @@
 //! | COC "default" | `HllvX50cXC0` | `default` | also the only attribute option combo |
 //! | Category combo "Sex" | `pBOMPrpg1QX` | `SEX` | |
 //! | COC "Male" / "Female" | `Male000000a` / `Female00000` | `MALE` / `FEMALE` | in combo "Sex" |
-//! | Data set "Monthly HIV" | `pBOMPrpg1QY` | `MONTHLY_HIV` | Monthly; all four `De…0…` elements below |
+//! | Data set "Monthly HIV" | `pBOMPrpg1QY` | `MONTHLY_HIV` | Monthly; the four `De…0…` elements below and "Test result" |
 //! | Data set "Quarterly TB" | `TbQuarter01` | `QUARTERLY_TB` | Quarterly; `DeInteger01` only |
 //! | DE "HIV tests" | `DeNumber001` | `HIV_TESTS` | NUMBER, combo "Sex" |
 //! | DE "Positives" | `DeInteger01` | `HIV_POSITIVES` | INTEGER_ZERO_OR_POSITIVE, default combo |
 //! | DE "Remarks" | `DeText00001` | `REMARKS` | TEXT, default combo |
 //! | DE "On ART" | `DeBool00001` | `ON_ART` | BOOLEAN, default combo |
 //! | DE "Orphan" | `DeOrphan001` | `ORPHAN` | NUMBER, in no data set |
+//! | DE "Test result" | `DeResult001` | `TEST_RESULT` | TEXT with option set "Test results", in "Monthly HIV" |
+//! | Option set "Test results" | `OsResults01` | `TEST_RESULTS` | options `POSITIVE`, `NEGATIVE` |
 //! | OU "Root" (level 1, "National") | `OrgRoot0001` | `ROOT` | no data sets, no programs |
 //! | OU "District" (level 2) | `OrgDist0001` | `DIST001` | child of root; no data sets, no programs |
 //! | OU "District 2" (level 2) | `OrgDist0002` | `DIST002` | child of root |
@@ -115,6 +117,17 @@ pub const DE_ORPHAN: &str = "DeOrphan001";
 pub const DE_ORPHAN_CODE: &str = "ORPHAN";
 /// Name of the orphan data element.
 pub const DE_ORPHAN_NAME: &str = "Orphan";
+
+/// UID of the data element "Test result": TEXT, its values the codes of [`OS_RESULTS`].
+pub const DE_RESULT: &str = "DeResult001";
+/// Code of the data element "Test result".
+pub const DE_RESULT_CODE: &str = "TEST_RESULT";
+/// Name of the data element "Test result".
+pub const DE_RESULT_NAME: &str = "Test result";
+/// UID of the option set "Test results" (options `POSITIVE` and `NEGATIVE`).
+pub const OS_RESULTS: &str = "OsResults01";
+/// Name of the option set "Test results".
+pub const OS_RESULTS_NAME: &str = "Test results";
 
 /// UID of the root org unit (level 1); no data sets are assigned to it.
 pub const OU_ROOT: &str = "OrgRoot0001";

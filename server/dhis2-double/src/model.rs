@@ -77,7 +77,26 @@ pub(crate) struct DataElement {
     pub(crate) id: Ident,
     pub(crate) value_type: ValueType,
     pub(crate) category_combo: &'static str,
+    /// Its values must be the code of an option of this set.
+    pub(crate) option_set: Option<&'static OptionSet>,
 }
+
+pub(crate) struct OptionSet {
+    pub(crate) id: Ident,
+    /// (UID, code, name) of each option.
+    pub(crate) options: &'static [(&'static str, &'static str, &'static str)],
+}
+
+impl OptionSet {
+    pub(crate) fn has_code(&self, code: &str) -> bool {
+        self.options.iter().any(|(_, c, _)| *c == code)
+    }
+}
+
+static TEST_RESULTS: OptionSet = OptionSet {
+    id: ident(OS_RESULTS, "TEST_RESULTS", OS_RESULTS_NAME),
+    options: &[("OptPositiv1", "POSITIVE", "Positive"), ("OptNegativ1", "NEGATIVE", "Negative")],
+};
 
 pub(crate) struct CategoryOptionCombo {
     pub(crate) id: Ident,
@@ -152,37 +171,49 @@ const fn ident(uid: &'static str, code: &'static str, name: &'static str) -> Ide
     Ident { uid, code, name }
 }
 
-static DATA_ELEMENTS: [DataElement; 6] = [
+static DATA_ELEMENTS: [DataElement; 7] = [
     DataElement {
         id: ident(DE_HIV_TESTS, DE_HIV_TESTS_CODE, DE_HIV_TESTS_NAME),
         value_type: ValueType::Number,
         category_combo: SEX_CATEGORY_COMBO,
+        option_set: None,
     },
     DataElement {
         id: ident(DE_POSITIVES, DE_POSITIVES_CODE, DE_POSITIVES_NAME),
         value_type: ValueType::IntegerZeroOrPositive,
         category_combo: DEFAULT_CATEGORY_COMBO,
+        option_set: None,
     },
     DataElement {
         id: ident(DE_REMARKS, DE_REMARKS_CODE, DE_REMARKS_NAME),
         value_type: ValueType::Text,
         category_combo: DEFAULT_CATEGORY_COMBO,
+        option_set: None,
     },
     DataElement {
         id: ident(DE_ON_ART, DE_ON_ART_CODE, DE_ON_ART_NAME),
         value_type: ValueType::Boolean,
         category_combo: DEFAULT_CATEGORY_COMBO,
+        option_set: None,
     },
     DataElement {
         id: ident(DE_ORPHAN, DE_ORPHAN_CODE, DE_ORPHAN_NAME),
         value_type: ValueType::Number,
         category_combo: DEFAULT_CATEGORY_COMBO,
+        option_set: None,
+    },
+    DataElement {
+        id: ident(DE_RESULT, DE_RESULT_CODE, DE_RESULT_NAME),
+        value_type: ValueType::Text,
+        category_combo: DEFAULT_CATEGORY_COMBO,
+        option_set: Some(&TEST_RESULTS),
     },
     // Tracker domain: in the program stages, in no data set.
     DataElement {
         id: ident(DE_WEIGHT, DE_WEIGHT_CODE, DE_WEIGHT_NAME),
         value_type: ValueType::Number,
         category_combo: DEFAULT_CATEGORY_COMBO,
+        option_set: None,
     },
 ];
 
@@ -197,7 +228,7 @@ static DATA_SETS: [DataSet; 2] = [
         id: ident(DS_MONTHLY_HIV, DS_MONTHLY_HIV_CODE, DS_MONTHLY_HIV_NAME),
         period_type: PeriodType::Monthly,
         attribute_combo: DEFAULT_CATEGORY_COMBO,
-        data_elements: &[DE_HIV_TESTS, DE_POSITIVES, DE_REMARKS, DE_ON_ART],
+        data_elements: &[DE_HIV_TESTS, DE_POSITIVES, DE_REMARKS, DE_ON_ART, DE_RESULT],
     },
     DataSet {
         id: ident(DS_QUARTERLY_TB, DS_QUARTERLY_TB_CODE, DS_QUARTERLY_TB_NAME),
@@ -392,6 +423,9 @@ pub(crate) fn metadata_objects(
                 v["aggregationType"] = json!("SUM");
                 v["zeroIsSignificant"] = json!(false);
                 v["categoryCombo"] = json!({"id": d.category_combo});
+                if let Some(set) = d.option_set {
+                    v["optionSet"] = json!({"id": set.id.uid});
+                }
                 v
             })
             .collect(),
@@ -407,8 +441,19 @@ pub(crate) fn metadata_objects(
             v
         })
         .collect(),
-        // The fixture's elements have no option sets; the endpoint exists and lists none.
-        "optionSets" => Vec::new(),
+        "optionSets" => [&TEST_RESULTS]
+            .iter()
+            .map(|set| {
+                let mut v = render(&set.id);
+                v["valueType"] = json!("TEXT");
+                v["options"] = set
+                    .options
+                    .iter()
+                    .map(|(uid, code, name)| json!({"id": uid, "code": code, "name": name}))
+                    .collect();
+                v
+            })
+            .collect(),
         _ => return None,
     })
 }
@@ -430,6 +475,8 @@ mod tests {
             .map(|x| x.id.uid)
             .chain(CATEGORY_OPTION_COMBOS.iter().map(|x| x.id.uid))
             .chain(DATA_SETS.iter().map(|x| x.id.uid))
+            .chain(TEST_RESULTS.options.iter().map(|(uid, _, _)| *uid))
+            .chain([TEST_RESULTS.id.uid])
             .chain(SEED_ORG_UNITS.iter().map(|x| x.id.uid))
             .chain(SEED_LEVELS.iter().map(|x| x.uid))
             .chain(SEED_GROUPS.iter().map(|x| x.id.uid))

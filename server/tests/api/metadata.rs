@@ -50,7 +50,7 @@ async fn the_copy_is_synced_whole_then_incrementally_and_outlives_dhis2_being_do
 
     let first = synced(&p).await;
     assert_eq!(first["incremental"], false);
-    assert_eq!(first["changed"], json!({"categoryCombos": 2, "dataElements": 6, "dataSets": 2, "optionSets": 0}));
+    assert_eq!(first["changed"], json!({"categoryCombos": 2, "dataElements": 7, "dataSets": 2, "optionSets": 1}));
     let second = synced(&p).await;
     assert_eq!(second["incremental"], true);
     assert_eq!(second["changed"], json!({"categoryCombos": 0, "dataElements": 0, "dataSets": 0, "optionSets": 0}));
@@ -62,7 +62,7 @@ async fn the_copy_is_synced_whole_then_incrementally_and_outlives_dhis2_being_do
     assert_eq!(third["changed"]["dataSets"], 1);
     let status = p.get_as_admin("/api/v2/metadata").await;
     assert_eq!((status["validation_on"].as_bool(), status["data_sets"].as_i64()), (Some(true), Some(2)), "{status}");
-    assert_eq!(status["data_elements"], 6);
+    assert_eq!((status["data_elements"].as_i64(), status["option_sets"].as_i64()), (Some(7), Some(1)));
 
     p.dhis2.set_down(true);
     let failed = expect_error(p.sync_metadata().await, StatusCode::SERVICE_UNAVAILABLE).await;
@@ -124,6 +124,14 @@ async fn values_are_checked_for_their_type_and_period_and_zeros_dhis2_ignores_ar
         "{words}"
     );
     assert!(words.contains("dataValues.tests_male: 'lots' is not a number"), "{words}");
+    mapping(&p, "result", fixture::DE_RESULT, None, fixture::DS_MONTHLY_HIV).await;
+    let refused =
+        expect_error(p.post(&p.submission(json!({"result": "MAYBE"}))).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        details(&refused),
+        ["dataValues.result: 'MAYBE' is not one of the options of 'Test results' (DHIS2 E8123; E7621 before 2.43)"]
+    );
+    expect_json(p.post(&p.submission(json!({"result": "POSITIVE"}))).await, StatusCode::OK).await;
     let future = json!({"orgUnit": fixture::OU_FACILITY_1, "period": "209901", "dataSet": fixture::DS_MONTHLY_HIV,
                         "dataValues": {"positives": 1}});
     let refused = expect_error(p.post(&future).await, StatusCode::UNPROCESSABLE_ENTITY).await;

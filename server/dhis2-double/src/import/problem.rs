@@ -23,6 +23,7 @@
 //! | same (DE, period, OU, COC, AOC) twice in one request | — (last wins) | E8128 | group |
 //! | value and comment both missing or empty | E7618 | E8120 | value |
 //! | value not a JSON string, or invalid for its value type | E7619 | E8122 | value |
+//! | value not an option code of the element's option set | E7621 | E8123 | value |
 //! | comment longer than 5000 characters | E7620 | E8125 | value |
 
 use std::collections::BTreeMap;
@@ -61,6 +62,7 @@ pub(super) enum Problem {
     ValueMissing { de: String },
     ValueNotString { de: String, json: String },
     ValueInvalid { de: String, value: String, value_type: ValueType, reason: &'static str },
+    ValueNotOption { de: String, value: String, option_set: String },
     CommentTooLong { de: String },
 }
 
@@ -93,9 +95,11 @@ impl Problem {
             AocNotInCombo { aoc, de, .. } => vec![("attributeOptionCombo", aoc.clone()), ("dataElement", de.clone())],
             CocNotInCombo { coc, de } => vec![("categoryOptionCombo", coc.clone()), ("dataElement", de.clone())],
             Duplicate { key } => vec![("dataElement", key.0.clone())],
-            ValueMissing { de } | ValueNotString { de, .. } | ValueInvalid { de, .. } | CommentTooLong { de } => {
-                vec![("dataElement", de.clone())]
-            }
+            ValueMissing { de }
+            | ValueNotString { de, .. }
+            | ValueInvalid { de, .. }
+            | ValueNotOption { de, .. }
+            | CommentTooLong { de } => vec![("dataElement", de.clone())],
         }
     }
 
@@ -103,7 +107,7 @@ impl Problem {
     fn property(&self) -> &'static str {
         use Problem::*;
         match self {
-            ValueMissing { .. } | ValueNotString { .. } | ValueInvalid { .. } => "value",
+            ValueMissing { .. } | ValueNotString { .. } | ValueInvalid { .. } | ValueNotOption { .. } => "value",
             CommentTooLong { .. } => "comment",
             _ => self.objects()[0].0,
         }
@@ -138,6 +142,7 @@ impl Problem {
             ValueInvalid { de, reason, .. } => {
                 format!("{}, must match data element type: {de}", reason_text(reason))
             }
+            ValueNotOption { .. } => "Data value is not a valid option of the data element option set".to_owned(),
             CommentTooLong { .. } => "Comment is longer than 5000 characters".to_owned(),
         }
     }
@@ -189,6 +194,9 @@ impl Problem {
             }
             ValueInvalid { de, reason, .. } => {
                 ("E7619", format!("Value must match data element's `{de}` type constraints: {reason}"))
+            }
+            ValueNotOption { de, .. } => {
+                ("E7621", format!("Data value is not a valid option of the data element option set: `{de}`"))
             }
             CommentTooLong { .. } => ("E7620", "Invalid comment: comment_length_greater_than_max_length".to_owned()),
         }
@@ -256,6 +264,11 @@ impl Problem {
                 "E8122",
                 vec![value.clone(), de.clone(), value_type.as_str().to_owned()],
                 format!("Value `{value}` is not a valid {} value for data element `{de}`", value_type.as_str()),
+            ),
+            ValueNotOption { de, value, option_set } => (
+                "E8123",
+                vec![value.clone(), option_set.clone(), de.clone()],
+                format!("Value `{value}` is not an option of option set `{option_set}` of data element `{de}`"),
             ),
             CommentTooLong { de } => (
                 "E8125",

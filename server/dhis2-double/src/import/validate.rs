@@ -150,6 +150,12 @@ pub(super) fn check_value(d: &Decoded) -> Result<String, Problem> {
             ValueType::Boolean => normalise_bool(text).ok_or_else(|| invalid("value_not_bool"))?.to_owned(),
         }
     };
+    if let Some(set) = d.de.option_set
+        && !value.is_empty()
+        && !set.has_code(&value)
+    {
+        return Err(Problem::ValueNotOption { de: de(), value, option_set: set.id.uid.to_owned() });
+    }
     if d.comment.as_deref().is_some_and(|c| c.chars().count() > COMMENT_MAX_LENGTH) {
         return Err(Problem::CommentTooLong { de: de() });
     }

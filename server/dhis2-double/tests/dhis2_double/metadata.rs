@@ -33,7 +33,7 @@ async fn data_sets_carry_what_validation_needs() {
         .iter()
         .map(|e| e["dataElement"]["id"].as_str().unwrap())
         .collect();
-    assert_eq!(elements, [DE_HIV_TESTS, DE_POSITIVES, DE_REMARKS, DE_ON_ART]);
+    assert_eq!(elements, [DE_HIV_TESTS, DE_POSITIVES, DE_REMARKS, DE_ON_ART, DE_RESULT]);
     let units: Vec<&str> =
         monthly["organisationUnits"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
     assert_eq!(units, [OU_FACILITY_1, OU_FACILITY_2, OU_FACILITY_3]);
@@ -46,16 +46,22 @@ async fn data_sets_carry_what_validation_needs() {
     assert_eq!(ids(&elements, "dataElements"), [DE_HIV_TESTS, DE_POSITIVES], "ordered by name");
     assert_eq!(elements["dataElements"][1]["valueType"], "INTEGER_ZERO_OR_POSITIVE");
     assert_eq!(elements["dataElements"][1]["zeroIsSignificant"], false);
-    assert_eq!(list(&dhis2, "optionSets", "paging=false").await, json!({"optionSets": []}));
+    let sets = list(&dhis2, "optionSets", "paging=false").await;
+    assert_eq!(ids(&sets, "optionSets"), [OS_RESULTS]);
+    let codes: Vec<&str> =
+        sets["optionSets"][0]["options"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["POSITIVE", "NEGATIVE"]);
+    let result = list(&dhis2, "dataElements", &format!("filter=id:eq:{DE_RESULT}&paging=false")).await;
+    assert_eq!(result["dataElements"][0]["optionSet"], json!({"id": OS_RESULTS}));
 }
 
 #[tokio::test]
 async fn lists_page_filter_and_refuse_unknown_properties() {
     let dhis2 = Dhis2Double::start(Version::V2_40).await;
     let page = list(&dhis2, "dataElements", "pageSize=4&page=2&fields=id").await;
-    assert_eq!(page["pager"]["total"], 6);
+    assert_eq!(page["pager"]["total"], 7);
     assert_eq!(page["pager"]["pageCount"], 2);
-    assert_eq!(page["dataElements"].as_array().unwrap().len(), 2);
+    assert_eq!(page["dataElements"].as_array().unwrap().len(), 3);
     assert_eq!(page["dataElements"][0], json!({"id": page["dataElements"][0]["id"]}), "fields=id gives only ids");
     let unchanged = list(&dhis2, "dataSets", "filter=lastUpdated:gt:2024-01-01T00:00:00.000&paging=false").await;
     assert_eq!(unchanged["dataSets"], json!([]));
@@ -98,9 +104,29 @@ async fn a_deleted_data_element_leaves_the_lists_and_its_values_are_refused() {
         .iter()
         .map(|e| e["dataElement"]["id"].as_str().unwrap())
         .collect();
-    assert_eq!(elements, [DE_HIV_TESTS, DE_POSITIVES, DE_ON_ART]);
+    assert_eq!(elements, [DE_HIV_TESTS, DE_POSITIVES, DE_ON_ART, DE_RESULT]);
     let body = json!({"dataSet": DS_MONTHLY_HIV, "period": "202401", "orgUnit": OU_FACILITY_1,
                       "dataValues": [{"dataElement": DE_REMARKS, "value": "x"}]});
     let reply = post_import(&dhis2, "", &body).await;
     assert_eq!(summary(Version::V2_40, &reply)["conflicts"][0]["errorCode"], "E7610");
+}
+
+#[tokio::test]
+async fn values_outside_an_option_set_are_refused_in_each_versions_words() {
+    for (version, code) in [(Version::V2_37, None), (Version::V2_40, Some("E7621")), (Version::V2_43, Some("E8123"))] {
+        let dhis2 = Dhis2Double::start(version).await;
+        let body = json!({"dataSet": DS_MONTHLY_HIV, "period": "202401", "orgUnit": OU_FACILITY_1, "dataValues": [
+            {"dataElement": DE_RESULT, "value": "POSITIVE"}, {"dataElement": DE_RESULT, "value": "MAYBE",
+             "categoryOptionCombo": DEFAULT_COC, "attributeOptionCombo": DEFAULT_AOC, "orgUnit": OU_FACILITY_2}]});
+        let reply = post_import(&dhis2, "", &body).await;
+        let summary = summary(version, &reply);
+        let conflict = &summary["conflicts"][0];
+        assert_eq!(conflict["errorCode"].as_str(), code, "{version:?}: {summary}");
+        assert!(conflict["value"].as_str().unwrap().contains("option"), "{summary}");
+        assert_eq!(
+            dhis2.value(DE_RESULT, "202401", OU_FACILITY_1, DEFAULT_COC).map(|v| v.value),
+            Some("POSITIVE".into())
+        );
+        assert!(dhis2.value(DE_RESULT, "202401", OU_FACILITY_2, DEFAULT_COC).is_none());
+    }
 }
