@@ -80,6 +80,14 @@ pub const DS_MONTHLY_HIV: &str = "pBOMPrpg1QY";
 pub const DS_MONTHLY_HIV_CODE: &str = "MONTHLY_HIV";
 /// Name of the data set "Monthly HIV".
 pub const DS_MONTHLY_HIV_NAME: &str = "Monthly HIV";
+/// The data approval workflow of Monthly HIV (Quarterly TB has none).
+pub const WF_MONTHLY_HIV: &str = "WfMonthly01";
+
+/// The approval workflow of data set `data_set`, if it has one.
+pub fn workflow_of(data_set: &str) -> Option<&'static str> {
+    (data_set == DS_MONTHLY_HIV).then_some(WF_MONTHLY_HIV)
+}
+
 /// UID of the data set "Quarterly TB" (Quarterly; [`DE_POSITIVES`] only).
 pub const DS_QUARTERLY_TB: &str = "TbQuarter01";
 /// Code of the data set "Quarterly TB".

@@ -52,9 +52,12 @@ use options::{EffectiveSchemes, Kind, Schemes, Strategy};
 use payload::{Payload, parse_payload};
 use problem::{Conflict, Problem};
 pub(crate) use store::Store;
-use validate::{Decoded, Written, check_assignment, check_value, data_set_of, decode, write};
+use validate::{
+    Decoded, Written, check_assignment, check_entry, check_value, data_set_of, decode, entry_closed, write,
+};
 
 use crate::common::Version;
+use crate::entry::{Closed, Entry};
 use crate::envelope::{Notification, WebMessage};
 use crate::model::{self, DataSet};
 use crate::orgunit::Registry;
@@ -156,6 +159,7 @@ pub(crate) fn failed(version: Version, opts: &Options, reason: &str) -> ImportSu
 pub(crate) fn run(
     store: &mut Store,
     org_units: &Registry,
+    entry: &Entry,
     version: Version,
     opts: &Options,
     body: &[u8],
@@ -180,7 +184,7 @@ pub(crate) fn run(
     } else {
         store
     };
-    let ctx = Context { version, payload: &payload, schemes, strategy, org_units };
+    let ctx = Context { version, payload: &payload, schemes, strategy, org_units, entry, now: crate::time::now() };
     let mut summary = ImportSummary::new(version, options_json);
     let explicit = match &payload.data_set {
         Some(id) => match model::data_set(schemes.of(Kind::DataSet), id) {
@@ -228,6 +232,8 @@ struct Context<'a> {
     schemes: EffectiveSchemes,
     strategy: Strategy,
     org_units: &'a Registry,
+    entry: &'a Entry,
+    now: chrono::NaiveDateTime,
 }
 
 /// Marks the whole import as ERROR because of a problem outside the values.
@@ -268,11 +274,15 @@ fn import_legacy(ctx: &Context, explicit: Option<&'static DataSet>, store: &mut 
     let mut conflicts: Vec<(Problem, Vec<i64>)> = Vec::new();
     for (index, input) in payload.values.iter().enumerate() {
         let checked = decode(index, input, payload, ctx.schemes, ctx.org_units, ctx.version).and_then(|d| {
-            check_assignment(&d, data_set_of(&d, explicit))?;
+            let ds = data_set_of(&d, explicit);
+            check_assignment(&d, ds)?;
             let value = match ctx.strategy {
                 Strategy::Delete => String::new(),
                 _ => check_value(&d)?,
             };
+            if let Some(ds) = ds {
+                check_entry(&d, ds, ctx.entry, ctx.version, ctx.now)?;
+            }
             Ok((d, value))
         });
         match checked {
@@ -356,6 +366,14 @@ fn import_pipeline(ctx: &Context, explicit: Option<&'static DataSet>, store: &mu
             summary.conflicts.extend(problems.iter().map(|p| p.conflict(ctx.version, &[-1])));
             continue;
         }
+        // Timeliness rejects the whole group too; its conflict lists the group's positions.
+        if let Some(problem) = ds.and_then(|ds| untimely(ctx, ds, values)) {
+            group_failed = true;
+            rejected.extend(values.iter().map(|d| d.index));
+            let indexes: Vec<i64> = values.iter().map(|d| d.index as i64).collect();
+            summary.conflicts.push(problem.conflict(ctx.version, &indexes));
+            continue;
+        }
         for d in values {
             let value = match ctx.strategy {
                 Strategy::Delete => Ok(String::new()),
@@ -395,6 +413,32 @@ fn import_pipeline(ctx: &Context, explicit: Option<&'static DataSet>, store: &mu
             "Import failed, no data values were imported".to_owned()
         };
     }
+}
+
+/// 2.43's timeliness check of a data-set group: periods that are expired, not yet open or
+/// outside the input periods first (E8030), then approved ones (E8033).
+fn untimely(ctx: &Context, ds: &DataSet, values: &[Decoded]) -> Option<Problem> {
+    let closed: Vec<(&Decoded, Closed)> =
+        values.iter().filter_map(|d| Some((d, entry_closed(d, ds, ctx.entry, ctx.version, ctx.now)?))).collect();
+    let periods = |approved: bool| {
+        let mut periods: Vec<String> = closed
+            .iter()
+            .filter(|(_, c)| (*c == Closed::Approved) == approved)
+            .map(|(d, _)| d.period().to_owned())
+            .collect();
+        periods.dedup();
+        periods
+    };
+    let untimely = periods(false);
+    if !untimely.is_empty() {
+        return Some(Problem::Untimely { ds: ds.id.uid.to_owned(), periods: untimely });
+    }
+    let (first, _) = closed.first()?;
+    Some(Problem::ApprovedPeriods {
+        aoc: first.aoc().to_owned(),
+        ou: first.org_unit().to_owned(),
+        periods: periods(true),
+    })
 }
 
 /// The answer `version` gives to a synchronous import.

@@ -23,12 +23,17 @@
 //!   same filters and paging as the org-unit lists. `fields` other than `id` answers with the
 //!   whole object, as `fields=*` would (derived: DHIS2 trims to what was asked).
 //!
+//! * `GET`/`POST`/`DELETE /api/lockExceptions` and `GET`/`POST`/`DELETE /api/dataApprovals`
+//!   (`src/server/entry.rs`): how an administrator opens a closed period or approves data.
+//!
 //! Data elements, data sets and programs are fixed, see [`fixture`], except which org units
 //! a data set is assigned to ([`Dhis2Double::withdraw_data_set`] moves the data set's
-//! `lastUpdated`) and that a data element can be deleted ([`Dhis2Double::delete_data_element`]). `openFuturePeriods`, `expiryDays` and `dataInputPeriods` are published but
-//! not enforced by the importer (real DHIS2 refuses such periods with E7641–E7644 / E8030–E8031),
-//! so with the fixture's values (0 open future periods) only a client's own check refuses a
-//! future period. Org units start as the fixture hierarchy but can change (metadata imports, [`Dhis2Double::add_org_unit`], …).
+//! `lastUpdated`), that a data element can be deleted ([`Dhis2Double::delete_data_element`]),
+//! and each data set's entry settings. Imports enforce them as DHIS2 does (`src/entry.rs`):
+//! expiry days ([`Dhis2Double::set_expiry_days`]) with lock exceptions, open future periods
+//! (the fixture's 0 leaves the current period closed), data input periods and data approval
+//! ([`Dhis2Double::approve`]), refused per value with E7640–E7643 up to 2.42 and per data set
+//! with E8030/E8033 on 2.43. Org units start as the fixture hierarchy but can change (metadata imports, [`Dhis2Double::add_org_unit`], …).
 //! Data values, tracker objects and org units are kept in memory so tests can check what
 //! was delivered, and how often.
 //!
@@ -46,6 +51,7 @@
 //! ```
 
 mod common;
+mod entry;
 mod envelope;
 pub mod fixture;
 mod import;
@@ -108,6 +114,7 @@ impl Dhis2Double {
             jobs: Mutex::new(HashMap::new()),
             next_uid: AtomicU64::new(1),
             org_units: Mutex::new(orgunit::Registry::fixture()),
+            entry: Mutex::new(entry::Entry::default()),
             org_unit_requests: AtomicUsize::new(0),
             metadata_imports: Mutex::new(Vec::new()),
             tracker: Mutex::new(tracker::Store::default()),
@@ -269,6 +276,67 @@ impl Dhis2Double {
     /// and imports of its values fail as for an unknown element (E7610 / E8101).
     pub fn delete_data_element(&self, uid: &str) {
         lock(&self.shared.org_units).delete_data_element(uid);
+    }
+
+    /// Sets data set `data_set`'s expiry days, as an admin in the maintenance app (its
+    /// `lastUpdated` becomes now): with `days` > 0, a period's data is refused once today is
+    /// after its end plus `days` (E7640 / E8030), unless a lock exception covers it.
+    pub fn set_expiry_days(&self, data_set: &str, days: u32) {
+        self.change_data_set(data_set, |s| s.expiry_days = i64::from(days));
+    }
+
+    /// Sets how many future periods data set `data_set` is open for (0, the fixture's value,
+    /// leaves even the current period closed: E7641 / E8030).
+    pub fn set_open_future_periods(&self, data_set: &str, periods: u32) {
+        self.change_data_set(data_set, |s| s.open_future_periods = i64::from(periods));
+    }
+
+    /// Sets data set `data_set`'s data input periods: `(period, opening, closing)` with dates
+    /// or timestamps DHIS2 reads (`2024-02-01`, `2024-02-01T08:00:00`); `None` means no limit.
+    /// Only listed periods are then accepted, within their dates (E7643 / E8030).
+    ///
+    /// # Panics
+    /// If a date cannot be read.
+    pub fn set_input_periods(&self, data_set: &str, periods: &[(&str, Option<&str>, Option<&str>)]) {
+        let read =
+            |d: Option<&str>| d.map(|d| time::parse(d).unwrap_or_else(|| panic!("set_input_periods: bad date {d}")));
+        let periods: Vec<entry::InputPeriod> = periods
+            .iter()
+            .map(|(period, opening, closing)| entry::InputPeriod {
+                period: (*period).to_owned(),
+                opening: read(*opening),
+                closing: read(*closing),
+            })
+            .collect();
+        self.change_data_set(data_set, |s| s.input_periods = periods);
+    }
+
+    fn change_data_set(&self, data_set: &str, change: impl FnOnce(&mut entry::Settings)) {
+        let uid = model::data_set(model::IdScheme::Uid, data_set)
+            .unwrap_or_else(|| panic!("no data set {data_set} in the fixture"))
+            .id
+            .uid;
+        change(lock(&self.shared.entry).settings_mut(uid));
+        lock(&self.shared.org_units).data_sets_changed.insert(uid, time::now());
+    }
+
+    /// The lock exceptions, as `(data set, org unit, period)`, in the order they were added
+    /// (`POST /api/lockExceptions` adds them as a DHIS2 admin would).
+    pub fn lock_exceptions(&self) -> Vec<(String, String, String)> {
+        let entry = lock(&self.shared.entry);
+        entry.exceptions.iter().map(|e| (e.data_set.clone(), e.org_unit.clone(), e.period.clone())).collect()
+    }
+
+    /// Approves data of `data_set` for `period` and `org_unit` (default attribute option
+    /// combo), as `POST /api/dataApprovals` does; then such data is refused (E7642; on 2.43
+    /// E8033 for values naming the attribute option combo).
+    pub fn approve(&self, data_set: &str, period: &str, org_unit: &str) {
+        lock(&self.shared.entry).approve(data_set, period, org_unit, fixture::DEFAULT_AOC, time::now());
+    }
+
+    /// Undoes [`Dhis2Double::approve`].
+    pub fn unapprove(&self, data_set: &str, period: &str, org_unit: &str) {
+        lock(&self.shared.entry).unapprove(data_set, period, org_unit, fixture::DEFAULT_AOC);
     }
 
     /// Removes every org unit, level and group, as on a fresh server that is to receive

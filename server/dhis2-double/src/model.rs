@@ -335,6 +335,11 @@ pub(crate) fn data_set(scheme: IdScheme, id: &str) -> Option<&'static DataSet> {
     DATA_SETS.iter().find(|x| x.id.matches(scheme, id))
 }
 
+/// The data set whose approval workflow is `workflow`.
+pub(crate) fn data_set_of_workflow(workflow: &str) -> Option<&'static DataSet> {
+    DATA_SETS.iter().find(|d| crate::fixture::workflow_of(d.id.uid) == Some(workflow))
+}
+
 pub(crate) fn tracked_entity_type(uid: &str) -> Option<&'static TrackedEntityType> {
     TRACKED_ENTITY_TYPES.iter().find(|x| x.uid == uid)
 }
@@ -372,6 +377,7 @@ pub(crate) fn detect_data_set(de: &str, period_type: PeriodType) -> Option<&'sta
 pub(crate) fn metadata_objects(
     kind: &str,
     assignment: impl Fn(&str) -> (Vec<String>, Option<chrono::NaiveDateTime>),
+    settings: impl Fn(&str) -> crate::entry::Settings,
     deleted: &std::collections::BTreeSet<String>,
 ) -> Option<Vec<serde_json::Value>> {
     use serde_json::json;
@@ -393,10 +399,21 @@ pub(crate) fn metadata_objects(
                 let mut v = render(&d.id);
                 v["shortName"] = json!(d.id.name);
                 v["periodType"] = json!(d.period_type.name());
-                v["openFuturePeriods"] = json!(0);
-                v["expiryDays"] = json!(0);
+                let entry = settings(d.id.uid);
+                v["openFuturePeriods"] = json!(entry.open_future_periods);
+                v["expiryDays"] = json!(entry.expiry_days);
                 v["timelyDays"] = json!(15);
-                v["dataInputPeriods"] = json!([]);
+                v["dataInputPeriods"] = entry
+                    .input_periods
+                    .iter()
+                    .map(|p| {
+                        json!({"period": {"id": p.period}, "openingDate": p.opening.map(crate::time::format),
+                               "closingDate": p.closing.map(crate::time::format)})
+                    })
+                    .collect();
+                if let Some(workflow) = crate::fixture::workflow_of(d.id.uid) {
+                    v["workflow"] = json!({"id": workflow});
+                }
                 v["categoryCombo"] = json!({"id": d.attribute_combo});
                 v["dataSetElements"] = d
                     .data_elements

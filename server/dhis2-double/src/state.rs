@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{Fault, RecordedRequest, Version, lock};
-use crate::{import, orgunit, tracker};
+use crate::{entry, import, orgunit, tracker};
 
 /// State shared by the handle and the server task.
 pub(crate) struct Shared {
@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) jobs: Mutex<HashMap<String, import::Job>>,
     pub(crate) next_uid: AtomicU64,
     pub(crate) org_units: Mutex<orgunit::Registry>,
+    /// Expiry, future and input periods, lock exceptions, approvals.
+    pub(crate) entry: Mutex<entry::Entry>,
     pub(crate) org_unit_requests: AtomicUsize,
     pub(crate) metadata_imports: Mutex<Vec<Value>>,
     pub(crate) tracker: Mutex<tracker::Store>,

@@ -1,14 +1,13 @@
 //! What the domain stands on, knowing nothing of it: the configuration ([`config`]),
 //! PostgreSQL ([`db`]) and the Redis queue ([`queue`]), the DHIS2 Web API client ([`dhis2`]),
 //! the one error type ([`error`]), logs ([`telemetry`]) and metrics ([`metrics`]), and small
-//! shared rules: UIDs ([`uid`]), DHIS2 periods ([`period`]), paging and search ([`query`]).
+//! shared rules: UIDs ([`uid`]), paging and search ([`query`]); DHIS2 periods are in the wire crate.
 
 pub mod config;
 pub mod db;
 pub mod dhis2;
 pub mod error;
 pub mod metrics;
-pub mod period;
 pub mod query;
 pub mod queue;
 pub mod telemetry;

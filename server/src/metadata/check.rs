@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::catalog::{DataElement, DataSet, Snapshot};
 use crate::infra::config::ApiConfig;
-use crate::infra::period::Period;
+use dhis2gw_wire::period::Period;
 
 /// A DHIS2 error code, as 2.43 and as 2.38–2.42 report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 
 use crate::infra::config::MappingScheme;
 use crate::infra::error::AppError;
-use crate::infra::period::Period;
 use crate::infra::uid;
 use crate::mappings::{Lookup, Target};
+use dhis2gw_wire::period::Period;
 
 /// DHIS2 refuses longer comments (E8125) and text values beyond this.
 const MAX_COMMENT_CHARS: usize = 5000;

@@ -25,6 +25,14 @@
 //! | value not a JSON string, or invalid for its value type | E7619 | E8122 | value |
 //! | value not an option code of the element's option set | E7621 | E8123 | value |
 //! | comment longer than 5000 characters | E7620 | E8125 | value |
+//! | past the data set's expiry days (no lock exception) | E7640 | E8030 | value / data set |
+//! | after the latest open future period | E7641 | E8030 | value / data set |
+//! | data approved | E7642 | E8033 (explicit AOC only) | value / data set |
+//! | not in the data set's input periods now | E7643 | E8030 | value / data set |
+//!
+//! The E7640–E7643 and E8030/E8033 templates and arguments are DHIS2's (`ErrorCode`,
+//! `DataValueSetImportValidator`, `DefaultDataEntryService`); 2.43 rejects the whole data set
+//! group, its conflict listing every index of the group. The 2.37 texts of these are derived.
 
 use std::collections::BTreeMap;
 
@@ -52,18 +60,89 @@ pub(super) enum Problem {
     OrgUnitNotFound(String),
     CocNotFound(String),
     AocNotFound(String),
-    DataSetUndetectable { de: String, ou: String },
-    DataElementNotInDataSet { de: String, ds: String },
-    PeriodTypeMismatch { period: String, de: String, ds: String, expected: PeriodType },
-    OrgUnitNotAssigned { ou: String, de: String, ds: String },
-    AocNotInCombo { aoc: String, de: String, ds: String },
-    CocNotInCombo { coc: String, de: String },
-    Duplicate { key: Key },
-    ValueMissing { de: String },
-    ValueNotString { de: String, json: String },
-    ValueInvalid { de: String, value: String, value_type: ValueType, reason: &'static str },
-    ValueNotOption { de: String, value: String, option_set: String },
-    CommentTooLong { de: String },
+    DataSetUndetectable {
+        de: String,
+        ou: String,
+    },
+    DataElementNotInDataSet {
+        de: String,
+        ds: String,
+    },
+    PeriodTypeMismatch {
+        period: String,
+        de: String,
+        ds: String,
+        expected: PeriodType,
+    },
+    OrgUnitNotAssigned {
+        ou: String,
+        de: String,
+        ds: String,
+    },
+    AocNotInCombo {
+        aoc: String,
+        de: String,
+        ds: String,
+    },
+    CocNotInCombo {
+        coc: String,
+        de: String,
+    },
+    Duplicate {
+        key: Key,
+    },
+    ValueMissing {
+        de: String,
+    },
+    ValueNotString {
+        de: String,
+        json: String,
+    },
+    ValueInvalid {
+        de: String,
+        value: String,
+        value_type: ValueType,
+        reason: &'static str,
+    },
+    ValueNotOption {
+        de: String,
+        value: String,
+        option_set: String,
+    },
+    CommentTooLong {
+        de: String,
+    },
+    Expired {
+        period: String,
+        ds: String,
+    },
+    NotYetOpen {
+        period: String,
+        de: String,
+        ds: String,
+        latest: String,
+    },
+    Approved {
+        ou: String,
+        period: String,
+        aoc: String,
+        ds: String,
+    },
+    NotInputPeriod {
+        period: String,
+        ds: String,
+    },
+    /// 2.43: the group's periods that are expired, not yet open or outside input periods.
+    Untimely {
+        ds: String,
+        periods: Vec<String>,
+    },
+    /// 2.43: the group's approved periods, for one attribute option combo and org unit.
+    ApprovedPeriods {
+        aoc: String,
+        ou: String,
+        periods: Vec<String>,
+    },
 }
 
 impl Problem {
@@ -100,6 +179,20 @@ impl Problem {
             | ValueInvalid { de, .. }
             | ValueNotOption { de, .. }
             | CommentTooLong { de } => vec![("dataElement", de.clone())],
+            Expired { period, ds } | NotInputPeriod { period, ds } => {
+                vec![("period", period.clone()), ("dataSet", ds.clone())]
+            }
+            NotYetOpen { period, de, ds, .. } => {
+                vec![("period", period.clone()), ("dataElement", de.clone()), ("dataSet", ds.clone())]
+            }
+            Approved { ou, period, aoc, ds } => vec![
+                ("organisationUnit", ou.clone()),
+                ("period", period.clone()),
+                ("categoryOptionCombo", aoc.clone()),
+                ("dataSet", ds.clone()),
+            ],
+            Untimely { ds, .. } => vec![("dataSet", ds.clone())],
+            ApprovedPeriods { aoc, .. } => vec![("attributeOptionCombo", aoc.clone())],
         }
     }
 
@@ -144,6 +237,11 @@ impl Problem {
             }
             ValueNotOption { .. } => "Data value is not a valid option of the data element option set".to_owned(),
             CommentTooLong { .. } => "Comment is longer than 5000 characters".to_owned(),
+            Expired { .. } => "Current date is past expiry days for period and data set".to_owned(),
+            NotYetOpen { .. } => "Period is after latest open future period for data element".to_owned(),
+            Approved { .. } => "Data is already approved for data set, period and organisation unit".to_owned(),
+            NotInputPeriod { .. } => "Period is not open for this data set at this time".to_owned(),
+            Untimely { .. } | ApprovedPeriods { .. } => unreachable!("group timeliness is only checked by 2.43"),
         }
     }
 
@@ -199,6 +297,26 @@ impl Problem {
                 ("E7621", format!("Data value is not a valid option of the data element option set: `{de}`"))
             }
             CommentTooLong { .. } => ("E7620", "Invalid comment: comment_length_greater_than_max_length".to_owned()),
+            // Two spaces before "and", as DHIS2's template has them.
+            Expired { period, ds } => {
+                ("E7640", format!("Current date is past expiry days for period: `{period}`  and data set: `{ds}`"))
+            }
+            NotYetOpen { period, de, ds, latest } => (
+                "E7641",
+                format!(
+                    "Period: `{period}` is after latest open future period: `{latest}` for data element: `{de}` and data set: `{ds}`"
+                ),
+            ),
+            Approved { ou, period, aoc, ds } => (
+                "E7642",
+                format!(
+                    "Data already approved for data set: `{ds}` period: `{period}` org unit: `{ou}` attribute option combo: `{aoc}`"
+                ),
+            ),
+            NotInputPeriod { period, ds } => {
+                ("E7643", format!("Period: `{period}` is not open for this data set at this time: `{ds}`"))
+            }
+            Untimely { .. } | ApprovedPeriods { .. } => unreachable!("group timeliness is only checked by 2.43"),
         }
     }
 
@@ -275,6 +393,21 @@ impl Problem {
                 vec![de.clone(), COMMENT_MAX_LENGTH.to_string()],
                 format!("Comment of data element `{de}` is longer than {COMMENT_MAX_LENGTH} characters"),
             ),
+            Untimely { ds, periods } => {
+                let periods = format!("[{}]", periods.join(", "));
+                let message = format!("Untimely data entry for data set {ds} and period(s): `{periods}`");
+                ("E8030", vec![ds.clone(), periods], message)
+            }
+            ApprovedPeriods { aoc, ou, periods } => {
+                let periods = format!("[{}]", periods.join(", "));
+                let message = format!(
+                    "Untimely data entry (already approved) for attribute option combo {aoc}, org unit {ou} and periods: `{periods}`"
+                );
+                ("E8033", vec![aoc.clone(), ou.clone(), periods], message)
+            }
+            Expired { .. } | NotYetOpen { .. } | Approved { .. } | NotInputPeriod { .. } => {
+                unreachable!("2.43 reports timeliness per data set group")
+            }
         }
     }
 

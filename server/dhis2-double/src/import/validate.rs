@@ -5,7 +5,10 @@ use super::options::{EffectiveSchemes, Kind, Strategy};
 use super::payload::{InputValue, Payload, RawValue};
 use super::problem::{COMMENT_MAX_LENGTH, Problem};
 use super::store::{Key, Store};
+use chrono::NaiveDateTime;
+
 use crate::common::{StoredValue, Version};
+use crate::entry::{Closed, Entry};
 use crate::fixture::DEFAULT_COC;
 use crate::model::{self, CategoryOptionCombo, DataElement, DataSet, IdScheme, ValueType};
 use crate::orgunit::Registry;
@@ -25,6 +28,8 @@ pub(super) struct Decoded {
     ou_data_sets: Vec<&'static str>,
     coc: &'static CategoryOptionCombo,
     aoc: &'static CategoryOptionCombo,
+    /// The value (or its data value set) named the attribute option combo.
+    aoc_explicit: bool,
     value: RawValue,
     comment: Option<String>,
 }
@@ -63,6 +68,7 @@ pub(super) fn decode(
             .ok_or_else(|| Problem::CocNotFound(id.clone()))?,
         None => default_coc(),
     };
+    let aoc_explicit = input.aoc.is_some() || payload.aoc.is_some();
     let aoc = match input.aoc.as_ref().or(payload.aoc.as_ref()) {
         Some(id) => model::category_option_combo(schemes.of(Kind::AttributeOptionCombo), id)
             .ok_or_else(|| Problem::AocNotFound(id.clone()))?,
@@ -77,6 +83,7 @@ pub(super) fn decode(
         ou_data_sets: ou.data_sets.clone(),
         coc,
         aoc,
+        aoc_explicit,
         value: input.value.clone(),
         comment: input.comment.clone(),
     })
@@ -115,6 +122,54 @@ pub(super) fn check_assignment(d: &Decoded, ds: Option<&DataSet>) -> Result<(), 
         return Err(Problem::OrgUnitNotAssigned { ou: d.ou.clone(), de, ds: ds_uid });
     }
     Ok(())
+}
+
+/// Whether `version` accepts data of `ds` for the value's period, org unit and attribute
+/// option combo at `now` ([`crate::entry`]).
+pub(super) fn entry_closed(
+    d: &Decoded,
+    ds: &DataSet,
+    entry: &Entry,
+    version: Version,
+    now: NaiveDateTime,
+) -> Option<Closed> {
+    entry.closed(version, ds, &d.period, d.period_type, &d.ou, d.aoc.id.uid, d.aoc_explicit, now)
+}
+
+/// ≤ 2.42: the value's own conflict when its period is closed for `ds`.
+pub(super) fn check_entry(
+    d: &Decoded,
+    ds: &DataSet,
+    entry: &Entry,
+    version: Version,
+    now: NaiveDateTime,
+) -> Result<(), Problem> {
+    let (period, ds_uid) = (d.period.clone(), ds.id.uid.to_owned());
+    match entry_closed(d, ds, entry, version, now) {
+        None => Ok(()),
+        Some(Closed::Expired) => Err(Problem::Expired { period, ds: ds_uid }),
+        Some(Closed::NotYetOpen { latest }) => {
+            Err(Problem::NotYetOpen { period, de: d.de.id.uid.to_owned(), ds: ds_uid, latest })
+        }
+        Some(Closed::Approved) => {
+            Err(Problem::Approved { ou: d.ou.clone(), period, aoc: d.aoc.id.uid.to_owned(), ds: ds_uid })
+        }
+        Some(Closed::NotInputPeriod) => Err(Problem::NotInputPeriod { period, ds: ds_uid }),
+    }
+}
+
+impl Decoded {
+    pub(super) fn period(&self) -> &str {
+        &self.period
+    }
+
+    pub(super) fn org_unit(&self) -> &str {
+        &self.ou
+    }
+
+    pub(super) fn aoc(&self) -> &str {
+        self.aoc.id.uid
+    }
 }
 
 /// Validates value and comment; returns the value to store (booleans normalised).

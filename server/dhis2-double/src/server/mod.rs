@@ -36,6 +36,7 @@ use crate::orgunit::listing::{Kind, Spec, list};
 use crate::state::Shared;
 use crate::{fixture, model};
 
+mod entry;
 mod orgunit;
 mod tracker;
 
@@ -208,6 +209,8 @@ fn routes(shared: Arc<Shared>) -> Router {
             post(orgunit::add_member).delete(orgunit::remove_member),
         )
         .route(METADATA_PATH, post(orgunit::import))
+        .route("/api/lockExceptions", get(entry::list).post(entry::create).delete(entry::delete))
+        .route("/api/dataApprovals", get(entry::state).post(entry::approve).delete(entry::unapprove))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Benchmarks post large data value sets; DHIS2 has no such limit either.
@@ -240,7 +243,9 @@ async fn metadata_list(
     let kind = collection.trim_end_matches(".json");
     let deleted = lock(&shared.org_units).deleted_elements.clone();
     let assignment = |data_set: &str| lock(&shared.org_units).data_set_assignment(data_set);
-    let (Some(spec), Some(items)) = (metadata_spec(kind), model::metadata_objects(kind, assignment, &deleted)) else {
+    let settings = |data_set: &str| lock(&shared.entry).settings(data_set);
+    let items = model::metadata_objects(kind, assignment, settings, &deleted);
+    let (Some(spec), Some(items)) = (metadata_spec(kind), items) else {
         return not_found(method, uri).await;
     };
     match list(spec, items, uri.query().unwrap_or_default(), &[], &shared.base_url) {
@@ -295,7 +300,8 @@ async fn data_value_sets(State(shared): State<Arc<Shared>>, uri: Uri, headers: H
     if opts.is_async {
         return start_job(&shared, version, &opts, &body);
     }
-    let result = import::run(&mut lock(&shared.store), &lock(&shared.org_units), version, &opts, &body);
+    let result =
+        import::run(&mut lock(&shared.store), &lock(&shared.org_units), &lock(&shared.entry), version, &opts, &body);
     match result {
         Ok(summary) => import::respond(version, &summary),
         Err(message) => web_message(StatusCode::BAD_REQUEST, message),
@@ -306,8 +312,9 @@ async fn data_value_sets(State(shared): State<Arc<Shared>>, uri: Uri, headers: H
 /// the outcome is then available from the task endpoints.
 fn start_job(shared: &Shared, version: Version, opts: &Options, body: &[u8]) -> Response {
     let id = shared.new_uid("Job");
-    let summary = import::run(&mut lock(&shared.store), &lock(&shared.org_units), version, opts, body)
-        .unwrap_or_else(|message| import::failed(version, opts, &message));
+    let summary =
+        import::run(&mut lock(&shared.store), &lock(&shared.org_units), &lock(&shared.entry), version, opts, body)
+            .unwrap_or_else(|message| import::failed(version, opts, &message));
     let now = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
     let started = notification(shared.new_uid("Ntf"), JOB_TYPE, "Process started", false);
     let finished = notification(shared.new_uid("Ntf"), JOB_TYPE, summary.completion_message(), true);

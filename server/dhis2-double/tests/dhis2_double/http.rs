@@ -90,7 +90,9 @@ impl Conn {
         }
         let mut reply = Reply { status, headers, body: String::new() };
         let mut body = Vec::new();
-        if let Some(len) = reply.header("content-length") {
+        if matches!(status, 204 | 304) {
+            // No body, and no length to say so.
+        } else if let Some(len) = reply.header("content-length") {
             let len: usize = len.parse().map_err(io::Error::other)?;
             body.resize(len, 0);
             self.stream.read_exact(&mut body).await?;

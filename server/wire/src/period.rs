@@ -64,27 +64,42 @@ impl Period {
         }
     }
 
+    /// The last day of the period.
+    pub fn end(&self) -> NaiveDate {
+        self.step().after(self.start(), 1) - Days::new(1)
+    }
+
+    /// The period in words: `May 2025`, `15 May 2025`, `2025`, or for other types the ISO
+    /// name with its dates (`2025Q2, 1 Apr – 30 Jun 2025`).
+    pub fn label(&self) -> String {
+        match self.period_type() {
+            "Monthly" => self.start().format("%B %Y").to_string(),
+            "Daily" => self.start().format("%-d %B %Y").to_string(),
+            "Yearly" => self.0.clone(),
+            _ => format!("{}, {} – {}", self.0, self.start().format("%-d %b"), self.end().format("%-d %b %Y")),
+        }
+    }
+
     /// Whether data may be entered for the period today when the data set opens
     /// `open_future` periods after the current one: it must start no later than `open_future`
     /// periods from today.
     pub fn is_open(&self, today: NaiveDate, open_future: i64) -> bool {
         let n = u32::try_from(open_future.max(0)).unwrap_or(u32::MAX).min(1000);
-        let latest = match self.period_type() {
-            "Daily" => today + Days::new(u64::from(n)),
-            "BiWeekly" => today + Days::new(14 * u64::from(n)),
-            t if t.starts_with("Weekly") => today + Days::new(7 * u64::from(n)),
-            t => {
-                let months = match t {
-                    "Monthly" => 1,
-                    "BiMonthly" => 2,
-                    "Quarterly" | "QuarterlyNov" => 3,
-                    "SixMonthly" | "SixMonthlyApril" | "SixMonthlyNov" => 6,
-                    _ => 12,
-                };
-                today.checked_add_months(Months::new(months * n)).unwrap_or(NaiveDate::MAX)
-            }
-        };
-        self.start() <= latest
+        self.start() <= self.step().after(today, n)
+    }
+
+    /// How long one period of this type lasts.
+    fn step(&self) -> Step {
+        match self.period_type() {
+            "Daily" => Step::Days(1),
+            "BiWeekly" => Step::Days(14),
+            t if t.starts_with("Weekly") => Step::Days(7),
+            "Monthly" => Step::Months(1),
+            "BiMonthly" => Step::Months(2),
+            "Quarterly" | "QuarterlyNov" => Step::Months(3),
+            "SixMonthly" | "SixMonthlyApril" | "SixMonthlyNov" => Step::Months(6),
+            _ => Step::Months(12),
+        }
     }
 
     pub fn parse(text: &str) -> Result<Period, String> {
@@ -94,6 +109,24 @@ impl Period {
                 "'{text}' is not a DHIS2 period (e.g. 2024, 202401, 20240115, 2024W3, 2024Q1, 2024S1, 2024July, 202401B, 2024BiW1, 2024NovQ1, 2024AprilS1)"
             )
         })
+    }
+}
+
+/// The length of one period.
+#[derive(Clone, Copy)]
+enum Step {
+    Days(u64),
+    Months(u32),
+}
+
+impl Step {
+    /// `from` moved on by `n` periods (saturating at the end of the calendar).
+    fn after(self, from: NaiveDate, n: u32) -> NaiveDate {
+        match self {
+            Step::Days(days) => from.checked_add_days(Days::new(days * u64::from(n))),
+            Step::Months(months) => from.checked_add_months(Months::new(months.saturating_mul(n))),
+        }
+        .unwrap_or(NaiveDate::MAX)
     }
 }
 
@@ -254,6 +287,31 @@ mod tests {
         assert!(open("2026W49", 0));
         assert!(!open("2026W50", 0));
         assert!(open("2027", 1));
+    }
+
+    #[test]
+    fn periods_end_on_their_last_day_and_read_in_words() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let ends = [
+            ("202402", day(2024, 2, 29)),
+            ("20240115", day(2024, 1, 15)),
+            ("2024W1", day(2024, 1, 7)),
+            ("2024BiW1", day(2024, 1, 14)),
+            ("202406B", day(2024, 12, 31)),
+            ("2024Q2", day(2024, 6, 30)),
+            ("2024NovQ1", day(2024, 1, 31)),
+            ("2024AprilS2", day(2025, 3, 31)),
+            ("2024July", day(2025, 6, 30)),
+            ("2024", day(2024, 12, 31)),
+        ];
+        for (text, end) in ends {
+            assert_eq!(Period::parse(text).unwrap().end(), end, "{text}");
+        }
+        let label = |text: &str| Period::parse(text).unwrap().label();
+        assert_eq!(label("202505"), "May 2025");
+        assert_eq!(label("20250515"), "15 May 2025");
+        assert_eq!(label("2025"), "2025");
+        assert_eq!(label("2025Q2"), "2025Q2, 1 Apr – 30 Jun 2025");
     }
 
     #[test]
