@@ -7,7 +7,8 @@
 //! main, startup            the process: CLI, wiring, serving
 //! http, scheduler          routes that parse, call one operation and shape the answer; named jobs
 //! delivery                 the workers that send queued work to DHIS2
-//! submissions              intake, the log, requeue: operations that need the whole context
+//! submissions, holds       intake, the log, requeue, the hold queue: operations that need the
+//!                          whole context
 //! app                      that context: pools, clients, and the caches of the areas below
 //! mappings, servers,       domain areas that own their state, their audit entries and caches
 //!   orgunits, metadata,
@@ -16,12 +17,13 @@
 //! ```
 //!
 //! Reading order: [`infra::config`] (what an operator sets), [`app`], [`startup`], [`http`],
-//! then [`submissions`], [`mappings`], [`access`], [`servers`], [`orgunits`], [`metadata`], and the
+//! then [`submissions`], [`holds`], [`mappings`], [`access`], [`servers`], [`orgunits`], [`metadata`], and the
 //! delivery side: [`delivery`], [`infra::dhis2`], [`scheduler`].
 
 pub mod access;
 pub mod app;
 pub mod delivery;
+pub mod holds;
 pub mod http;
 pub mod infra;
 pub mod mappings;

@@ -31,24 +31,8 @@ use chrono::{Datelike, Months, NaiveDate, NaiveDateTime};
 use dhis2gw_wire::period::Period;
 
 use crate::common::Version;
-use crate::model::DataSet;
+use crate::model::{DataSet, Settings};
 use crate::period::PeriodType;
-
-/// One `dataInputPeriods` entry.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct InputPeriod {
-    pub(crate) period: String,
-    pub(crate) opening: Option<NaiveDateTime>,
-    pub(crate) closing: Option<NaiveDateTime>,
-}
-
-/// A data set's entry settings (the fixture starts every data set at 0, 0, none).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Settings {
-    pub(crate) expiry_days: i64,
-    pub(crate) open_future_periods: i64,
-    pub(crate) input_periods: Vec<InputPeriod>,
-}
 
 #[derive(Clone, Debug)]
 pub(crate) struct LockException {
@@ -244,7 +228,7 @@ fn latest_open(period_type: PeriodType, today: NaiveDate, open_future: i64) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{IdScheme, data_set};
+    use crate::model::{IdScheme, InputPeriod, data_set};
 
     fn at(date: &str) -> NaiveDateTime {
         crate::time::parse(date).unwrap()

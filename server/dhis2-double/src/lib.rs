@@ -300,9 +300,9 @@ impl Dhis2Double {
     pub fn set_input_periods(&self, data_set: &str, periods: &[(&str, Option<&str>, Option<&str>)]) {
         let read =
             |d: Option<&str>| d.map(|d| time::parse(d).unwrap_or_else(|| panic!("set_input_periods: bad date {d}")));
-        let periods: Vec<entry::InputPeriod> = periods
+        let periods: Vec<model::InputPeriod> = periods
             .iter()
-            .map(|(period, opening, closing)| entry::InputPeriod {
+            .map(|(period, opening, closing)| model::InputPeriod {
                 period: (*period).to_owned(),
                 opening: read(*opening),
                 closing: read(*closing),
@@ -311,7 +311,7 @@ impl Dhis2Double {
         self.change_data_set(data_set, |s| s.input_periods = periods);
     }
 
-    fn change_data_set(&self, data_set: &str, change: impl FnOnce(&mut entry::Settings)) {
+    fn change_data_set(&self, data_set: &str, change: impl FnOnce(&mut model::Settings)) {
         let uid = model::data_set(model::IdScheme::Uid, data_set)
             .unwrap_or_else(|| panic!("no data set {data_set} in the fixture"))
             .id

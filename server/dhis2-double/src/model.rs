@@ -4,6 +4,8 @@
 //! The UIDs, codes and names live in [`crate::fixture`]; this module wires them into the
 //! relations the import validation needs.
 
+use chrono::NaiveDateTime;
+
 use crate::fixture::*;
 use crate::period::PeriodType;
 
@@ -115,6 +117,22 @@ impl DataSet {
     pub(crate) fn has_data_element(&self, de: &str) -> bool {
         self.data_elements.contains(&de)
     }
+}
+
+/// One `dataInputPeriods` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct InputPeriod {
+    pub(crate) period: String,
+    pub(crate) opening: Option<NaiveDateTime>,
+    pub(crate) closing: Option<NaiveDateTime>,
+}
+
+/// A data set's entry settings (the fixture starts every data set at 0, 0, none).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settings {
+    pub(crate) expiry_days: i64,
+    pub(crate) open_future_periods: i64,
+    pub(crate) input_periods: Vec<InputPeriod>,
 }
 
 /// An org unit the double starts with; which data sets and programs are assigned to it is
@@ -376,8 +394,8 @@ pub(crate) fn detect_data_set(de: &str, period_type: PeriodType) -> Option<&'sta
 /// its `lastUpdated` moves when they last changed.
 pub(crate) fn metadata_objects(
     kind: &str,
-    assignment: impl Fn(&str) -> (Vec<String>, Option<chrono::NaiveDateTime>),
-    settings: impl Fn(&str) -> crate::entry::Settings,
+    assignment: impl Fn(&str) -> (Vec<String>, Option<NaiveDateTime>),
+    settings: impl Fn(&str) -> Settings,
     deleted: &std::collections::BTreeSet<String>,
 ) -> Option<Vec<serde_json::Value>> {
     use serde_json::json;

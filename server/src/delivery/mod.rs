@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
+use crate::holds::values;
 use crate::infra::config::Config;
 use crate::infra::dhis2::summary::{self, Interpretation, Verdict};
 use crate::infra::dhis2::{Answer, TrackerMode, TransportError};
@@ -81,8 +82,15 @@ struct Claim {
     /// Attempts made before this one.
     attempts: i64,
     retry_count: i32,
+    /// What is sent: the whole payload, or (a release) only the values on hold.
     payload: Value,
     value_keys: Vec<String>,
+    /// For each value sent, its position in the submission's payload.
+    origin: Vec<usize>,
+    /// Only the values on hold are sent.
+    release: bool,
+    /// How many values the submission's payload has.
+    total: usize,
 }
 
 /// The queue handler: claim, send, record, schedule what comes next.
@@ -285,7 +293,9 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
            UPDATE submission_log s SET status = 'processing'
            FROM claimed c WHERE s.id = c.submission_id
            RETURNING c.submission_id, c.server_id, c.retry_count, s.kind, s.dhis2_payload AS "payload!", s.value_keys,
-               s.dhis2_query, (SELECT count(*) FROM delivery_attempts a WHERE a.destination_id = $1) AS "attempts!""#,
+               s.dhis2_query, (SELECT count(*) FROM delivery_attempts a WHERE a.destination_id = $1) AS "attempts!",
+               ARRAY(SELECT value_index FROM value_outcomes v WHERE v.destination_id = $1 AND v.outcome = 'held'
+                     ORDER BY value_index) AS "held!""#,
         destination_id,
         d.worker,
         LEASE_TIMEOUTS,
@@ -293,15 +303,30 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
     )
     .fetch_optional(&d.db)
     .await?;
-    Ok(row.map(|row| Claim {
-        submission_id: row.submission_id,
-        server_id: row.server_id,
-        kind: row.kind,
-        dhis2_query: row.dhis2_query,
-        attempts: row.attempts,
-        retry_count: row.retry_count,
-        payload: row.payload,
-        value_keys: serde_json::from_value(row.value_keys).unwrap_or_default(),
+    Ok(row.map(|row| {
+        let keys: Vec<String> = serde_json::from_value(row.value_keys).unwrap_or_default();
+        let held: Vec<usize> = row.held.iter().filter_map(|&i| usize::try_from(i).ok()).collect();
+        let release = !held.is_empty();
+        let total = row.payload["dataValues"].as_array().map_or(0, Vec::len);
+        let (payload, value_keys, origin) = if release {
+            let keys = held.iter().map(|&i| keys.get(i).cloned().unwrap_or_default()).collect();
+            (values::subset(&row.payload, &held), keys, held)
+        } else {
+            (row.payload, keys, (0..total).collect())
+        };
+        Claim {
+            submission_id: row.submission_id,
+            server_id: row.server_id,
+            kind: row.kind,
+            dhis2_query: row.dhis2_query,
+            attempts: row.attempts,
+            retry_count: row.retry_count,
+            payload,
+            value_keys,
+            origin,
+            release,
+            total,
+        }
     }))
 }
 
@@ -341,13 +366,9 @@ async fn record(
             (e.url, None, None, e.duration, meaning)
         }
     };
-    let outcome = decide(d, claim.retry_count, claim.attempts, &meaning);
+    let mut outcome = decide(d, claim.retry_count, claim.attempts, &meaning);
     let conflicts: Vec<ConflictView> = meaning.conflicts.iter().map(|c| conflict_view(c, &claim.value_keys)).collect();
     let saved_body = body.filter(|_| d.config.api.save_response);
-    let attempt_outcome = match outcome.status {
-        "retrying" => "retry",
-        other => other,
-    };
     // Deliveries of one submission to several servers can finish at the same moment. Each
     // takes the submission's row lock first, so the summary below is computed (a statement
     // later, with a fresh snapshot) after the other one's destination state is committed.
@@ -355,14 +376,39 @@ async fn record(
     sqlx::query_scalar!("SELECT id FROM submission_log WHERE id = $1 FOR UPDATE", claim.submission_id)
         .fetch_optional(&mut *tx)
         .await?;
+    let leased = sqlx::query_scalar!(
+        "SELECT 1 FROM submission_destinations WHERE id = $1 AND locked_by = $2",
+        destination_id,
+        d.worker
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .is_some();
+    let final_answer = matches!(outcome.status, "succeeded" | "warning" | "failed");
+    if leased && final_answer && claim.kind == "aggregate" {
+        let refused = values::refusals(&claim.payload, &meaning, http_status.and_then(|s| u16::try_from(s).ok()));
+        let sent = values::Sent {
+            payload: &claim.payload,
+            origin: &claim.origin,
+            keys: &claim.value_keys,
+            release: claim.release,
+        };
+        let tally = values::record(&mut tx, claim.submission_id, destination_id, &sent, &refused).await?;
+        outcome = settle(outcome, tally, claim.release, claim.total, &refused);
+    }
+    let attempt_outcome = match outcome.status {
+        "retrying" => "retry",
+        other => other,
+    };
     // The attempt, the destination's new state and the submission's summary: one statement.
-    let generation = sqlx::query_scalar!(
+    let recorded = sqlx::query!(
         r#"WITH attempt AS (
                INSERT INTO delivery_attempts (submission_id, destination_id, attempt, started_at, duration_ms, request_url,
                    request_payload, http_status, dhis2_version, response_body, import_status, import_count, conflicts,
                    outcome, error)
                VALUES ($1, $2, (SELECT count(*) + 1 FROM delivery_attempts WHERE destination_id = $2), $3, $4, $5,
-                       $6, $7, $8, $9, $10, $11, $12, $13, $14)),
+                       $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               RETURNING id),
            submission AS (
                -- Summarised with this destination's new status, so the row is written once.
                UPDATE submission_log SET retry_count = $16, last_attempt_at = now(), errors = $14,
@@ -378,7 +424,7 @@ async fn record(
                    locked_until = NULL, generation = generation + CASE WHEN $15 = 'retrying' THEN 1 ELSE 0 END
                WHERE id = $2 AND locked_by = $18
                RETURNING generation)
-           SELECT generation FROM destination"#,
+           SELECT destination.generation, attempt.id AS attempt_id FROM destination, attempt"#,
         claim.submission_id,
         destination_id,
         started_at,
@@ -400,8 +446,11 @@ async fn record(
     )
     .fetch_optional(&mut *tx)
     .await?;
+    if let Some(recorded) = &recorded {
+        values::link_attempt(&mut tx, destination_id, recorded.attempt_id).await?;
+    }
     tx.commit().await?;
-    match (generation, outcome.next_attempt_at) {
+    match (recorded.map(|r| r.generation), outcome.next_attempt_at) {
         (Some(generation), Some(at)) => {
             let delay = (at - Utc::now()).to_std().unwrap_or_default();
             // If Redis is down the sweep pushes it once the retry is due.
@@ -457,6 +506,31 @@ fn decide(d: &Deliverer, retry_count: i32, attempts: i64, meaning: &Interpretati
             }
         }
     }
+}
+
+/// The destination's status once its values' outcomes are known: held while any value waits
+/// for DHIS2 to open its period or undo an approval; after a release, from every value of the
+/// submission (`total` of them were sent in the first place).
+fn settle(outcome: Outcome, tally: values::Tally, release: bool, total: usize, refused: &[values::Refusal]) -> Outcome {
+    let status = if tally.held > 0 {
+        "held"
+    } else if !release {
+        return outcome;
+    } else if tally.dropped == 0 {
+        "succeeded"
+    } else if tally.dropped < total as i64 {
+        "warning"
+    } else {
+        "failed"
+    };
+    let error = match status {
+        "held" => refused.iter().find(|r| r.class.is_held()).map(|r| {
+            format!("{} value(s) on hold: {}", tally.held, dhis2gw_wire::refusal_sentence(&r.message, r.class))
+        }),
+        "succeeded" => None,
+        _ => outcome.error,
+    };
+    Outcome { status, error, ..outcome }
 }
 
 /// Runs the queue workers until `shutdown` resolves; in-flight deliveries get the

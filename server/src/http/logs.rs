@@ -1,14 +1,17 @@
 //! The submission log: list, detail, delete (one or many), purge, restart.
 
 use axum::extract::State;
+use axum::response::Response;
 use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{
-    DeleteResult, ErrorBody, LogFilter, Message, Page, RequeueRequest, RequeueResult, Submission, SubmissionDetail,
+    DeleteResult, ErrorBody, LogFilter, Message, Page, RefusedFilter, RefusedValue, RequeueRequest, RequeueResult,
+    Submission, SubmissionDetail,
 };
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::download::download;
 use super::extract::{Json, Path, Query};
 use crate::app::AppState;
 use crate::http::auth::{Admin, AnyRole, Authorized, Operator};
@@ -22,6 +25,42 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_many))
         .routes(routes!(detail, delete))
         .routes(routes!(restart))
+        .routes(routes!(refused))
+        .routes(routes!(export_refused))
+}
+
+/// Values DHIS2 did not store, newest first: refused (with the class of who must act), held,
+/// discarded or expired, each with what went wrong and who must act in one sentence.
+/// Partners see their own.
+#[utoipa::path(
+    get, path = paths::LOGS_REFUSED, tag = "submissions", params(RefusedFilter),
+    responses((status = 200, body = Page<RefusedValue>), (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn refused(
+    State(state): State<AppState>,
+    caller: Authorized<AnyRole>,
+    Query(filter): Query<RefusedFilter>,
+) -> AppResult<axum::Json<Page<RefusedValue>>> {
+    Ok(axum::Json(submissions::refused::list(&state, &caller, &filter).await?))
+}
+
+/// The same list as a file: `format=csv` (the default) or `xlsx`, up to 100 000 values.
+#[utoipa::path(
+    get, path = paths::LOGS_EXPORT, tag = "submissions", params(RefusedFilter),
+    responses(
+        (status = 200, content_type = "text/csv", description = "dhis2gw_refused_values.csv (or .xlsx)"),
+        (status = 400, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn export_refused(
+    State(state): State<AppState>,
+    caller: Authorized<AnyRole>,
+    Query(filter): Query<RefusedFilter>,
+) -> AppResult<Response> {
+    let file = submissions::refused::export(&state, &caller, &filter).await?;
+    Ok(download(file.bytes, file.content_type, file.file_name))
 }
 
 /// Submissions, newest first unless `sort`/`order` say otherwise. Partners see only their own.

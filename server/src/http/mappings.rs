@@ -2,14 +2,15 @@
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use dhis2gw_wire::routes as paths;
-use dhis2gw_wire::{ErrorBody, ImportReport, Mapping, MappingFields, MappingFilter, Page};
+use dhis2gw_wire::{ErrorBody, ImportReport, Mapping, MappingFields, MappingFilter, Page, RequeueResult};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::download::{XLSX, download};
 use super::extract::{Json, Path, Query};
 use crate::access::audit::Actor;
 use crate::app::AppState;
@@ -17,11 +18,13 @@ use crate::http::auth::{Authorized, Operator, Staff};
 use crate::infra::error::{AppError, AppResult};
 use crate::mappings::files::{self, Format, Upload};
 use crate::mappings::{self, health};
+use crate::submissions;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get, update, delete))
+        .routes(routes!(requeue_refused))
         .routes(routes!(import_csv))
         .routes(routes!(import_excel))
         .routes(routes!(export_excel))
@@ -55,6 +58,22 @@ async fn create(
 ) -> AppResult<(StatusCode, axum::Json<Mapping>)> {
     let mapping = mappings::create(&state.db, &state.mappings, Actor::User(&caller), fields).await?;
     Ok((StatusCode::CREATED, axum::Json(health::describe(&state.metadata.snapshot(), mapping))))
+}
+
+/// Requeue every submission with a value DHIS2 refused that came from this mapping's code
+/// (once the mapping or DHIS2's data set is fixed): exactly those, rebuilt through the
+/// mappings as they are now.
+#[utoipa::path(
+    post, path = paths::MAPPING_REQUEUE_REFUSED, tag = "mappings", params(("id" = i64, Path)),
+    responses((status = 200, body = RequeueResult), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn requeue_refused(
+    State(state): State<AppState>,
+    caller: Authorized<Operator>,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<RequeueResult>> {
+    Ok(axum::Json(submissions::requeue_refused_for_mapping(&state, &caller, id).await?))
 }
 
 /// One mapping.
@@ -185,19 +204,6 @@ async fn import(
     ))
 }
 
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
-fn download(bytes: Vec<u8>, file_name: &str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, XLSX.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
-        ],
-        bytes,
-    )
-        .into_response()
-}
-
 /// Every mapping as an xlsx file that imports back unchanged.
 #[utoipa::path(
     get, path = paths::MAPPINGS_EXPORT, tag = "mappings",
@@ -205,7 +211,7 @@ fn download(bytes: Vec<u8>, file_name: &str) -> Response {
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
 async fn export_excel(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<Response> {
-    Ok(download(files::export(&state.db).await?, "dhis2_mappings.xlsx"))
+    Ok(download(files::export(&state.db).await?, XLSX, "dhis2_mappings.xlsx"))
 }
 
 /// An empty xlsx with the header row, to fill in and import.
@@ -215,5 +221,5 @@ async fn export_excel(State(state): State<AppState>, _caller: Authorized<Staff>)
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
 async fn template(_caller: Authorized<Staff>) -> AppResult<Response> {
-    Ok(download(files::workbook(&[])?, "dhis2_mappings_template.xlsx"))
+    Ok(download(files::workbook(&[])?, XLSX, "dhis2_mappings_template.xlsx"))
 }

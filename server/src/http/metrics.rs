@@ -54,6 +54,10 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Respo
         Ok(Err(e)) => tracing::debug!(error = %e, "queue depth unavailable"),
         Err(_) => tracing::debug!("queue depth: Redis did not answer in time"),
     }
+    match crate::holds::by_class(&state.db).await {
+        Ok(held) => m.set_held(&held),
+        Err(e) => tracing::debug!(error = %e, "held values unavailable"),
+    }
     m.set_pool("api", &state.db);
     m.set_pool("workers", &state.worker_db);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], m.render()).into_response())

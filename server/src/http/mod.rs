@@ -30,9 +30,11 @@ pub mod auth;
 pub mod client;
 mod console;
 mod dhis2_api;
+mod download;
 pub mod error;
 pub mod extract;
 mod health;
+mod holds;
 mod logs;
 mod mappings;
 mod metadata;
@@ -59,6 +61,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "auth", description = "Sign in and refresh tokens"),
         (name = "users", description = "Users, roles and partner API tokens (admins)"),
         (name = "submissions", description = "Submitting data, the submission log, requeue"),
+        (name = "held", description = "Values waiting for DHIS2 to open a closed period or undo an approval"),
         (name = "mappings", description = "Partner codes to DHIS2 identifiers"),
         (name = "servers", description = "DHIS2 servers: the primary and CC servers (admins)"),
         (name = "orgunits", description = "The organisation-unit hierarchy synced from DHIS2"),
@@ -98,6 +101,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(aggregate::router())
         .merge(tracker::router())
         .merge(logs::router())
+        .merge(holds::router())
         .merge(mappings::router())
         .merge(servers::router())
         .merge(orgunits::router())

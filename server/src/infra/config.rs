@@ -274,6 +274,12 @@ pub struct ApiConfig {
     pub sync_cron_expression: String,
     #[serde(deserialize_with = "lenient::string")]
     pub retry_cron_expression: String,
+    /// When values held for a closed period or approval are re-checked with DHIS2.
+    #[serde(deserialize_with = "lenient::string")]
+    pub hold_recheck_cron: String,
+    /// Held values older than this many days fail.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub hold_max_days: u32,
     #[serde(deserialize_with = "lenient::from_str")]
     pub metadata_batch_size: u32,
     /// Seconds to wait for DHIS2 to answer one request.
@@ -309,6 +315,8 @@ impl Default for ApiConfig {
             cc_dhis2_ou_group_add_servers: Vec::new(),
             sync_cron_expression: "0 0-23/6 * * *".into(),
             retry_cron_expression: "*/5 * * * *".into(),
+            hold_recheck_cron: "*/30 * * * *".into(),
+            hold_max_days: 90,
             metadata_batch_size: 50,
             dhis2_timeout: 60,
             tracker_async_threshold: 256 * 1024,
@@ -505,6 +513,8 @@ const API_KEYS: &[&str] = &[
     "cc_dhis2_ou_group_add_servers",
     "sync_cron_expression",
     "retry_cron_expression",
+    "hold_recheck_cron",
+    "hold_max_days",
     "metadata_batch_size",
     "dhis2_timeout",
     "tracker_async_threshold",
@@ -692,6 +702,10 @@ impl Config {
         }
         parse_cron(&a.sync_cron_expression).map_err(|e| ("api.sync_cron_expression", e))?;
         parse_cron(&a.retry_cron_expression).map_err(|e| ("api.retry_cron_expression", e))?;
+        parse_cron(&a.hold_recheck_cron).map_err(|e| ("api.hold_recheck_cron", e))?;
+        if a.hold_max_days == 0 {
+            return Err(("api.hold_max_days", "must be at least 1".into()));
+        }
         if a.dhis2_facility_level == 0 {
             return Err(("api.dhis2_facility_level", "must be at least 1".into()));
         }

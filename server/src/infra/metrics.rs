@@ -42,6 +42,11 @@ struct QueueLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     pool: &'static str,
     state: &'static str,
@@ -63,6 +68,7 @@ pub struct Metrics {
     deliveries_in_flight: Gauge,
     dhis2_duration: HistogramFamily<Dhis2Labels>,
     queue_depth: Family<QueueLabel, Gauge>,
+    held_values: Family<ClassLabel, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Family<PoolLabel, Gauge>,
 }
@@ -105,6 +111,12 @@ impl Default for Metrics {
             "Deliveries in the Redis queue: due now, or scheduled for a later retry",
             queue_depth.clone(),
         );
+        let held_values = Family::default();
+        registry.register(
+            "held_values",
+            "Values waiting for DHIS2 to open their period or undo an approval, by class (closed_period, approved)",
+            held_values.clone(),
+        );
         let pool_connections = Family::default();
         registry.register("db_pool_connections", "PostgreSQL connections by pool and state", pool_connections.clone());
         let pool_max = Family::default();
@@ -118,6 +130,7 @@ impl Default for Metrics {
             deliveries_in_flight,
             dhis2_duration,
             queue_depth,
+            held_values,
             pool_connections,
             pool_max,
         }
@@ -161,6 +174,14 @@ impl Metrics {
     pub fn set_queue_depth(&self, due: i64, scheduled: i64) {
         self.queue_depth.get_or_create(&QueueLabel { state: "due" }).set(due);
         self.queue_depth.get_or_create(&QueueLabel { state: "scheduled" }).set(scheduled);
+    }
+
+    /// Held values by class; classes with none read 0.
+    pub fn set_held(&self, held: &[(dhis2gw_wire::RefusalClass, i64)]) {
+        for class in dhis2gw_wire::RefusalClass::ALL.into_iter().filter(|c| c.is_held()) {
+            let n = held.iter().find(|(c, _)| *c == class).map_or(0, |(_, n)| *n);
+            self.held_values.get_or_create(&ClassLabel { class: class.as_str() }).set(n);
+        }
     }
 
     pub fn set_pool(&self, pool: &'static str, db: &sqlx::PgPool) {

@@ -48,6 +48,10 @@ struct RemoteDataSet {
     period_type: String,
     #[serde(default)]
     open_future_periods: i64,
+    #[serde(default)]
+    expiry_days: i64,
+    #[serde(default)]
+    data_input_periods: Vec<serde_json::Value>,
     category_combo: Option<IdRef>,
     #[serde(default)]
     data_set_elements: Vec<RemoteDataSetElement>,
@@ -101,6 +105,10 @@ pub struct DataSet {
     pub name: String,
     pub period_type: String,
     pub open_future_periods: i64,
+    /// Days after a period's end that DHIS2 still accepts its data (0: no limit).
+    pub expiry_days: i64,
+    /// Whether entry is limited to listed input periods.
+    pub has_input_periods: bool,
     /// The attribute category combo: its option combos are the valid AOCs.
     pub attribute_combo: Option<String>,
     /// Each data element, with the category combo this data set overrides it with (2.43).
@@ -231,6 +239,8 @@ impl Snapshot {
                         name: d.name,
                         period_type: d.period_type,
                         open_future_periods: d.open_future_periods,
+                        expiry_days: d.expiry_days,
+                        has_input_periods: !d.data_input_periods.is_empty(),
                         attribute_combo: d.category_combo.map(|c| c.id),
                         elements: d
                             .data_set_elements

@@ -12,6 +12,8 @@
 //!   hierarchy, and its pushes to CC servers;
 //! - `metadata-sync` on the same schedule: data sets, data elements, combos and option sets,
 //!   which the intake checks submissions against;
+//! - `hold-recheck` on `api.hold_recheck_cron` when a primary DHIS2 is configured: held
+//!   values DHIS2 would accept now are delivered, those held too long fail;
 //! - `metadata-reload` every 30 seconds: the in-memory copy of that metadata is rebuilt when
 //!   another gateway process synced it.
 
@@ -62,6 +64,8 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
         let schedule = with_seconds(&api.sync_cron_expression);
         jobs.push(Named { name: "orgunit-sync", schedule: schedule.clone(), at_start: false, run: orgunit_sync });
         jobs.push(Named { name: "metadata-sync", schedule, at_start: false, run: metadata_sync });
+        let schedule = with_seconds(&api.hold_recheck_cron);
+        jobs.push(Named { name: "hold-recheck", schedule, at_start: false, run: hold_recheck });
     }
     let scheduler = JobScheduler::new().await?;
     for job in jobs {
@@ -109,6 +113,13 @@ fn health(state: AppState) -> Run {
                 Err(e) => tracing::warn!(server, error = %e, "could not bring the retries forward"),
             }
         }
+        Ok(())
+    })
+}
+
+fn hold_recheck(state: AppState) -> Run {
+    Box::pin(async move {
+        crate::holds::recheck(&state, None, &Default::default()).await?;
         Ok(())
     })
 }

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::{
-    Attempt, ConflictView, DestinationView, LogFilter, Page, Role, SORT_KEYS, Submission, SubmissionDetail,
+    Attempt, ConflictView, DestinationView, LogFilter, Page, RefusalClass, Role, SORT_KEYS, Submission,
+    SubmissionDetail,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -12,6 +13,8 @@ use super::verdict;
 use crate::access::audit::{self, Actor};
 use crate::access::identity::AuthUser;
 use crate::app::AppState;
+use crate::holds;
+use crate::infra::dhis2::refusal;
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::query::{date_range, like_pattern, paging};
 use crate::orgunits;
@@ -29,6 +32,10 @@ pub(super) struct Criteria {
     period: Option<String>,
     user: Option<String>,
     q: Option<String>,
+    /// Of the values DHIS2 did not store: the class, error code, data element or partner key.
+    class: Option<String>,
+    code: Option<String>,
+    element: Option<String>,
     /// Partners only ever see their own submissions.
     owner: Option<i64>,
     /// One of [`SORT_KEYS`].
@@ -56,6 +63,7 @@ fn status_of(word: &str) -> Option<&'static str> {
         "failed" | "error" => "failed",
         "retrying" | "retry" => "retrying",
         "dead" | "archived" => "dead",
+        "held" | "on hold" | "locked" => "held",
         _ => return None,
     })
 }
@@ -95,6 +103,23 @@ pub(super) fn criteria(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) 
         period: blank(filter.period),
         user: blank(filter.user),
         q: blank(filter.q).map(|q| like_pattern(&q)),
+        class: match blank(filter.class) {
+            None => None,
+            Some(word) => Some(
+                RefusalClass::parse(&word)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = RefusalClass::ALL.iter().map(|c| c.as_str()).collect();
+                        AppError::invalid_field(
+                            "class",
+                            format!("unknown class '{word}'; use one of {}", known.join(", ")),
+                        )
+                    })?
+                    .as_str()
+                    .to_string(),
+            ),
+        },
+        code: blank(filter.code).map(|c| c.to_ascii_uppercase()),
+        element: blank(filter.element),
         owner: (caller.role == Role::Partner).then_some(caller.id),
         sort,
         order,
@@ -264,6 +289,10 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
             .into_iter()
             .map(|mut c| {
                 c.described = a.request_payload.as_ref().and_then(|p| verdict::described(&snapshot, p, &c));
+                // Attempts recorded before refusals were classed.
+                c.class = c.class.or_else(|| {
+                    Some(refusal::classify(c.error_code.as_deref(), c.message.as_deref().unwrap_or_default()))
+                });
                 c
             })
             .collect();
@@ -285,8 +314,13 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
         }
     })
     .collect();
+    let keys =
+        sqlx::query_scalar!("SELECT value_keys FROM submission_log WHERE id = $1", id).fetch_one(&state.db).await?;
+    let keys: Vec<String> = serde_json::from_value(keys).unwrap_or_default();
+    let values =
+        holds::outcomes(state, id, row.dhis2_payload.as_ref().filter(|_| row.kind == "aggregate"), &keys).await?;
     let submission = named(state, vec![row.into()]).await?.remove(0);
-    Ok(SubmissionDetail { submission, destinations, attempts })
+    Ok(SubmissionDetail { submission, destinations, attempts, values })
 }
 
 /// Deletes one submission and its attempts, unless it is being delivered right now.

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod log;
 pub mod org_unit_push;
 pub mod overview;
+pub mod refused;
 pub mod requeue;
 pub mod screen;
 pub mod tracker;
@@ -19,4 +20,4 @@ pub use intake::{
     Intake, Scope, accept, accept_data_value_set, accept_tracker, elements_out_of_scope, screen_data_value_set,
 };
 pub use log::{delete, get, list, purge};
-pub use requeue::{delete_many, requeue, requeue_one, requeue_task};
+pub use requeue::{delete_many, requeue, requeue_one, requeue_refused_for_mapping, requeue_task};

@@ -127,6 +127,33 @@ pub async fn requeue(state: &AppState, caller: &AuthUser, request: RequeueReques
     Ok(RequeueResult { re_enqueued, failed: errors.len(), errors })
 }
 
+/// Requeues every submission with a value DHIS2 refused that came from mapping `mapping_id`'s
+/// code (after the mapping was fixed): exactly those, rebuilt through the mappings as they
+/// are now.
+pub async fn requeue_refused_for_mapping(
+    state: &AppState,
+    caller: &AuthUser,
+    mapping_id: i64,
+) -> AppResult<RequeueResult> {
+    let code = sqlx::query_scalar!("SELECT code FROM dhis2_mappings WHERE id = $1", mapping_id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("Mapping {mapping_id} not found")))?;
+    let ids = sqlx::query_scalar!(
+        r#"SELECT DISTINCT v.submission_id FROM value_outcomes v
+           JOIN submission_destinations d ON d.id = v.destination_id
+           WHERE v.outcome = 'refused' AND v.partner_key = $1 AND d.status IN ('warning', 'failed')
+           ORDER BY v.submission_id"#,
+        code
+    )
+    .fetch_all(&state.db)
+    .await?;
+    if ids.is_empty() {
+        return Ok(RequeueResult::default());
+    }
+    requeue(state, caller, RequeueRequest { ids, ..Default::default() }).await
+}
+
 /// Deletes each selected submission as `DELETE /logs/{id}` would; what that refuses (a
 /// submission being delivered right now) or cannot find is skipped and explained.
 pub async fn delete_many(state: &AppState, caller: &AuthUser, request: RequeueRequest) -> AppResult<DeleteResult> {
@@ -234,6 +261,10 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
     )
     .fetch_all(&mut *tx)
     .await?;
+    // A whole new delivery: what became of each value last time no longer holds (and held
+    // values must not make it a release of those alone).
+    let resent: Vec<i64> = destinations.iter().map(|d| d.id).collect();
+    sqlx::query!("DELETE FROM value_outcomes WHERE destination_id = ANY($1)", &resent).execute(&mut *tx).await?;
     sqlx::query_scalar!("SELECT refresh_submission_status($1)", id).fetch_one(&mut *tx).await?;
     if let Some((actor, detail)) = audited {
         audit::record(&mut *tx, actor, "submission.requeue", "submission", &id.to_string(), detail).await?;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::aggregate;
 use crate::app::AppState;
-use crate::infra::dhis2::{TrackerMode, summary};
+use crate::infra::dhis2::{TrackerMode, refusal, summary};
 use crate::metadata::Snapshot;
 
 /// What DHIS2 is asked to check without storing anything.
@@ -79,6 +79,7 @@ pub fn conflict_view(c: &summary::Conflict, value_keys: &[String]) -> ConflictVi
         message: c.value.clone(),
         indexes: c.indexes.clone(),
         described: None,
+        class: Some(refusal::classify(c.error_code.as_deref(), c.value.as_deref().unwrap_or_default())),
     }
 }
 

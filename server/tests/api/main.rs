@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod dhis2_api;
 mod fuzz;
+mod holds;
 mod hostile;
 mod logs;
 mod mappings;

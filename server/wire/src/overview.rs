@@ -26,6 +26,20 @@ pub struct Overview {
     pub servers: Vec<Dhis2Server>,
     /// The synced DHIS2 metadata and whether submissions are checked against it.
     pub metadata: crate::MetadataStatus,
+    /// Values waiting for DHIS2 to open a closed period or undo an approval.
+    #[serde(default)]
+    pub held: HeldSummary,
+}
+
+/// The hold queue at a glance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeldSummary {
+    pub values: i64,
+    pub submissions: i64,
+    /// Groups (server, data set, period, org unit, attribute option combo) DHIS2 opens as one.
+    pub groups: i64,
+    pub oldest: Option<DateTime<Utc>>,
 }
 
 /// Submissions received in a window, by their current status. Statuses with none are absent.

@@ -89,12 +89,17 @@ pub struct ConflictView {
     /// with the UIDs the synced metadata knows replaced by their names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub described: Option<String>,
+    /// Who must act on it (absent in attempts recorded before refusals were classed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<crate::RefusalClass>,
 }
 
 /// Status of a submission. `failed` (DHIS2 rejected the data) is never retried
 /// automatically; `retrying` is; `dead` means retries ran out.
-pub const SUBMISSION_STATUSES: [&str; 7] =
-    ["queued", "processing", "succeeded", "warning", "failed", "retrying", "dead"];
+/// `held`: some values wait for DHIS2 to open their period or undo an approval (the rest
+/// were delivered).
+pub const SUBMISSION_STATUSES: [&str; 8] =
+    ["queued", "processing", "succeeded", "warning", "failed", "retrying", "dead", "held"];
 
 /// A submission as the log lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +147,10 @@ pub struct SubmissionDetail {
     /// One per DHIS2 server the submission goes to: the primary, then CC servers.
     pub destinations: Vec<crate::DestinationView>,
     pub attempts: Vec<Attempt>,
+    /// Every value of the DHIS2 payload at each server that answered: stored, unchanged,
+    /// refused (with why and who must act), held, released, discarded or expired.
+    #[serde(default)]
+    pub values: Vec<crate::ValueOutcome>,
 }
 
 /// One delivery attempt, exactly as it happened.
@@ -226,6 +235,13 @@ pub struct LogFilter {
     pub user: Option<String>,
     /// Text anywhere in the partner's payload.
     pub q: Option<String>,
+    /// Submissions with a value DHIS2 did not store for this reason: data, mapping,
+    /// closed_period, approved, access or transient.
+    pub class: Option<String>,
+    /// … with this DHIS2 error code (`E7640`).
+    pub code: Option<String>,
+    /// … of this data element (UID or code as sent) or partner key.
+    pub element: Option<String>,
     /// One of submitted_at (the default), status, period, org_unit, data_set, user,
     /// retry_count, last_attempt_at. Ties are broken by id, so pages never overlap.
     pub sort: Option<String>,
@@ -243,8 +259,23 @@ pub const SORT_KEYS: [&str; 8] =
 impl LogFilter {
     /// Whether the filter names no criterion at all (paging and sorting aside).
     pub fn selects_everything(&self) -> bool {
-        let LogFilter { status, from_date, to_date, task_id, job_id, data_set, org_unit, period, user, q, .. } = self;
-        [status, from_date, to_date, task_id, data_set, org_unit, period, user, q]
+        let LogFilter {
+            status,
+            from_date,
+            to_date,
+            task_id,
+            job_id,
+            data_set,
+            org_unit,
+            period,
+            user,
+            q,
+            class,
+            code,
+            element,
+            ..
+        } = self;
+        [status, from_date, to_date, task_id, data_set, org_unit, period, user, q, class, code, element]
             .iter()
             .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()))
             && job_id.is_none()

@@ -139,8 +139,9 @@ struct Target {
     aoc: String,
 }
 
-fn target(shared: &Shared, query: &Option<String>) -> Result<Target, Response> {
-    let conflict = |message: String| Err(web_message(StatusCode::CONFLICT, message));
+/// The approval request's target, or DHIS2's 409 message.
+fn target(shared: &Shared, query: &Option<String>) -> Result<Target, String> {
+    let conflict = |message: String| Err(message);
     let data_set = match (param(query, "ds"), param(query, "wf")) {
         (Some(ds), _) => match model::data_set(IdScheme::Uid, &ds) {
             None => return conflict(format!("Data set does not exist: {ds}")),
@@ -167,12 +168,20 @@ fn target(shared: &Shared, query: &Option<String>) -> Result<Target, Response> {
     Ok(Target { data_set, period, org_unit, aoc })
 }
 
+/// Answers with `act` on the request's target, or with DHIS2's 409 when it names none.
+fn with_target(shared: &Shared, query: &Option<String>, act: impl FnOnce(Target) -> Response) -> Response {
+    match target(shared, query) {
+        Ok(t) => act(t),
+        Err(message) => web_message(StatusCode::CONFLICT, message),
+    }
+}
+
 /// `GET /api/dataApprovals`: the approval state and what the (superuser) caller may do.
 pub(super) async fn state(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let t = match target(&shared, &query) {
-        Ok(t) => t,
-        Err(response) => return response,
-    };
+    with_target(&shared, &query, |t| approval_state(&shared, &t))
+}
+
+fn approval_state(shared: &Shared, t: &Target) -> Response {
     let entry = lock(&shared.entry);
     let body = match entry.approval(t.data_set.id.uid, &t.period, &t.org_unit, &t.aoc) {
         Some(a) => json!({
@@ -189,20 +198,16 @@ pub(super) async fn state(State(shared): State<Arc<Shared>>, RawQuery(query): Ra
 
 /// `POST /api/dataApprovals`: approves (nothing changes when approved already).
 pub(super) async fn approve(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let t = match target(&shared, &query) {
-        Ok(t) => t,
-        Err(response) => return response,
-    };
-    lock(&shared.entry).approve(t.data_set.id.uid, &t.period, &t.org_unit, &t.aoc, time::now());
-    StatusCode::NO_CONTENT.into_response()
+    with_target(&shared, &query, |t| {
+        lock(&shared.entry).approve(t.data_set.id.uid, &t.period, &t.org_unit, &t.aoc, time::now());
+        StatusCode::NO_CONTENT.into_response()
+    })
 }
 
 /// `DELETE /api/dataApprovals`: unapproves (nothing changes when not approved).
 pub(super) async fn unapprove(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let t = match target(&shared, &query) {
-        Ok(t) => t,
-        Err(response) => return response,
-    };
-    lock(&shared.entry).unapprove(t.data_set.id.uid, &t.period, &t.org_unit, &t.aoc);
-    StatusCode::NO_CONTENT.into_response()
+    with_target(&shared, &query, |t| {
+        lock(&shared.entry).unapprove(t.data_set.id.uid, &t.period, &t.org_unit, &t.aoc);
+        StatusCode::NO_CONTENT.into_response()
+    })
 }

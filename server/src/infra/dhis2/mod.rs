@@ -1,7 +1,9 @@
-//! Talking to a DHIS2 server: the HTTP client (auth, base URL, timeouts) and, in
-//! [`summary`], reading its import answers in every version's shape.
+//! Talking to a DHIS2 server: the HTTP client (auth, base URL, timeouts), in [`summary`]
+//! reading its import answers in every version's shape, and in [`refusal`] who must act on
+//! what it refused.
 
 pub mod proxy;
+pub mod refusal;
 pub mod summary;
 
 use std::sync::{Arc, Mutex};

@@ -43,6 +43,12 @@ pub struct ImportCount {
 }
 
 impl ImportCount {
+    /// An `importCount`: counts that are missing or not numbers read as 0.
+    fn read(count: &Value) -> Self {
+        let n = |k: &str| count[k].as_i64().or_else(|| count[k].as_str()?.parse().ok()).unwrap_or(0);
+        ImportCount { imported: n("imported"), updated: n("updated"), ignored: n("ignored"), deleted: n("deleted") }
+    }
+
     /// From the `stats` of a tracker or metadata ImportReport (`created` counts as imported).
     fn from_stats(stats: &Value) -> Self {
         let count = |k: &str| stats[k].as_i64().unwrap_or(0);
@@ -71,6 +77,20 @@ pub struct Conflict {
     pub indexes: Vec<i64>,
 }
 
+impl Conflict {
+    /// One entry of `conflicts`, keeping what can be read; `None` when it is not an object.
+    fn read(c: &Value) -> Option<Conflict> {
+        let text = |k: &str| c[k].as_str().map(str::to_string);
+        c.is_object().then(|| Conflict {
+            object: text("object"),
+            value: text("value").or_else(|| text("message")),
+            error_code: text("errorCode"),
+            property: text("property"),
+            indexes: c["indexes"].as_array().into_iter().flatten().filter_map(Value::as_i64).collect(),
+        })
+    }
+}
+
 /// The meaning of one answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Interpretation {
@@ -83,13 +103,11 @@ pub struct Interpretation {
     pub error: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// An ImportSummary as far as it could be read.
 struct Summary {
     status: Option<String>,
     description: Option<String>,
-    #[serde(rename = "importCount")]
     import_count: Option<ImportCount>,
-    #[serde(default)]
     conflicts: Vec<Conflict>,
 }
 
@@ -110,20 +128,42 @@ fn find_summary(json: &Value) -> Option<Summary> {
     if !is_summary(candidate) {
         return None;
     }
-    serde_json::from_value(candidate.clone()).ok()
+    // Field by field: a field of an unexpected type (a newer DHIS2, a proxy's rewrite) loses
+    // only itself, never the whole summary (which would make the answer look like no answer).
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    Some(Summary {
+        status: text(&candidate["status"]),
+        description: text(&candidate["description"]),
+        import_count: candidate["importCount"].is_object().then(|| ImportCount::read(&candidate["importCount"])),
+        conflicts: candidate["conflicts"].as_array().into_iter().flatten().filter_map(Conflict::read).collect(),
+    })
 }
 
 fn from_summary(summary: Summary, envelope: Option<&Value>) -> Interpretation {
     let count = summary.import_count.clone().unwrap_or_default();
     let stored = count.imported + count.updated + count.deleted;
     let status = summary.status.clone().unwrap_or_default().to_ascii_uppercase();
+    // Ignored values that no conflict names were unchanged: DHIS2 already had them (≤ 2.42
+    // counts them as ignored; 2.43 as updated).
+    let unchanged = (count.ignored - refused_count(&summary.conflicts, count.ignored)).max(0);
     let verdict = match status.as_str() {
         "SUCCESS" | "OK" => Verdict::Succeeded,
-        // ≤ 2.42 says WARNING even when every value was rejected: nothing stored is a failure.
-        "WARNING" if stored == 0 && (count.ignored > 0 || !summary.conflicts.is_empty()) => Verdict::Failed,
+        // ≤ 2.42 says WARNING even when every value was rejected: nothing in DHIS2 is a failure.
+        "WARNING" if stored + unchanged == 0 && (count.ignored > 0 || !summary.conflicts.is_empty()) => Verdict::Failed,
         "WARNING" => Verdict::Warning,
+        // 2.43 says ERROR when a data-set group was rejected, although others were stored.
+        "ERROR" if stored > 0 => Verdict::Warning,
         _ => Verdict::Failed,
     };
+    if verdict == Verdict::Succeeded && stored == 0 && unchanged > 0 {
+        return Interpretation {
+            verdict,
+            import_status: Some(status),
+            import_count: summary.import_count,
+            conflicts: summary.conflicts,
+            error: Some(NOTHING_NEW.to_string()),
+        };
+    }
     let error = (verdict != Verdict::Succeeded).then(|| {
         let message = envelope.and_then(|e| e["message"].as_str());
         let first_conflict = summary.conflicts.first().and_then(|c| c.value.clone());
@@ -140,6 +180,20 @@ fn from_summary(summary: Summary, envelope: Option<&Value>) -> Interpretation {
         conflicts: summary.conflicts,
         error,
     }
+}
+
+/// What a successful answer that stored nothing means.
+pub const NOTHING_NEW: &str = "Nothing new: DHIS2 already had these values";
+
+/// How many values the conflicts refuse: the positions they name (a whole-group `-1` refuses
+/// every ignored value); a conflict without positions (2.37) counts as one.
+fn refused_count(conflicts: &[Conflict], ignored: i64) -> i64 {
+    if conflicts.iter().any(|c| c.indexes.contains(&-1)) {
+        return ignored;
+    }
+    let positions: std::collections::BTreeSet<i64> = conflicts.iter().flat_map(|c| c.indexes.iter().copied()).collect();
+    let unplaced = conflicts.iter().filter(|c| c.indexes.is_empty()).count();
+    positions.len() as i64 + unplaced as i64
 }
 
 /// Tracker error codes that say an object exists already: a CREATE retried after it had
@@ -358,6 +412,22 @@ mod tests {
     }
 
     #[test]
+    fn a_resend_dhis2_already_had_is_a_success_with_nothing_new() {
+        // ≤ 2.42: unchanged values are ignored, without conflicts.
+        let plain = r#"{"responseType":"ImportSummary","status":"SUCCESS","importCount":{"imported":0,"updated":0,"ignored":3}}"#;
+        let r = interpret(200, plain);
+        assert_eq!((r.verdict, r.error.as_deref()), (Verdict::Succeeded, Some(NOTHING_NEW)));
+        // One value refused, the two others unchanged: a partial success, not a failure.
+        let body = wrapped(
+            "WARNING",
+            "WARNING",
+            r#"{"imported":0,"updated":0,"ignored":3,"deleted":0}"#,
+            r#"[{"object":"DeX","value":"bad","errorCode":"E7619","indexes":[1]}]"#,
+        );
+        assert_eq!(interpret(409, &body).verdict, Verdict::Warning);
+    }
+
+    #[test]
     fn error_summaries_fail_and_name_the_reason() {
         let body = wrapped(
             "ERROR",
@@ -369,6 +439,23 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Failed);
         assert!(r.error.unwrap().contains("not in data set"));
         assert_eq!(r.conflicts[0].indexes, vec![-1]);
+    }
+
+    #[test]
+    fn a_summary_with_unexpected_fields_still_yields_what_can_be_read() {
+        let body = r#"{"httpStatusCode":409,"status":"WARNING","response":{"responseType":"ImportSummary",
+            "status":"WARNING","importCount":{"imported":"2","updated":1,"ignored":1,"deleted":null,"skipped":4},
+            "conflicts":[{"object":"DeX","value":"Current date is past expiry days","errorCode":"E7640",
+                          "indexes":["2",2],"extra":{"nested":true}}, "not an object"],
+            "rejectedIndexes":"2","somethingNew":[1,2,3]}}"#;
+        let r = interpret(409, body);
+        assert_eq!(r.verdict, Verdict::Warning, "read as a partial success, not as no answer");
+        assert_eq!(r.import_count, Some(ImportCount { imported: 2, updated: 1, ignored: 1, deleted: 0 }));
+        assert_eq!(r.conflicts.len(), 1);
+        assert_eq!(
+            (r.conflicts[0].error_code.as_deref(), r.conflicts[0].indexes.as_slice()),
+            (Some("E7640"), &[2][..])
+        );
     }
 
     #[test]

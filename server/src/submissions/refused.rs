@@ -1,0 +1,204 @@
+//! The values DHIS2 did not store, across the log: filtered ("every value refused for an
+//! unassigned org unit this month, by partner"), paged, and exported as CSV or XLSX, each
+//! with what went wrong and who must act in one sentence.
+
+use dhis2gw_wire::{Page, RefusalClass, RefusedFilter, RefusedValue, Role, VALUE_OUTCOMES, ValueOutcome};
+use serde_json::{Value, json};
+
+use crate::access::identity::AuthUser;
+use crate::app::AppState;
+use crate::holds;
+use crate::infra::error::{AppError, AppResult};
+use crate::infra::query::{date_range, paging};
+
+/// The most rows one export holds.
+const EXPORT_LIMIT: i64 = 100_000;
+
+/// An export file: its bytes, content type and name.
+pub struct Export {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+    pub file_name: &'static str,
+}
+
+/// The filter checked, as `refused_values(jsonb)` takes it.
+fn criteria(filter: &RefusedFilter, caller: &AuthUser, tz: chrono_tz::Tz) -> AppResult<Value> {
+    let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let class = match blank(&filter.class) {
+        None => None,
+        Some(word) => Some(RefusalClass::parse(&word).ok_or_else(|| {
+            let known: Vec<&str> = RefusalClass::ALL.iter().map(|c| c.as_str()).collect();
+            AppError::invalid_field("class", format!("unknown class '{word}'; use one of {}", known.join(", ")))
+        })?),
+    };
+    let outcome = blank(&filter.outcome);
+    if let Some(outcome) = outcome.as_deref().filter(|o| !VALUE_OUTCOMES[2..].contains(o)) {
+        return Err(AppError::invalid_field(
+            "outcome",
+            format!("unknown outcome '{outcome}'; use one of {}", VALUE_OUTCOMES[2..].join(", ")),
+        ));
+    }
+    let (from, to) = date_range(filter.from_date.as_deref(), filter.to_date.as_deref(), tz)?;
+    Ok(json!({
+        "class": class.map(RefusalClass::as_str),
+        "code": blank(&filter.code).map(|c| c.to_ascii_uppercase()),
+        "element": blank(&filter.element),
+        "org_unit": blank(&filter.org_unit),
+        "period": blank(&filter.period),
+        "data_set": blank(&filter.data_set),
+        "outcome": outcome,
+        "user": blank(&filter.user),
+        "server": blank(&filter.server),
+        "from": from,
+        "to": to,
+        "owner": (caller.role == Role::Partner).then_some(caller.id),
+    }))
+}
+
+/// One page of the values the filter names, newest first.
+pub async fn list(state: &AppState, caller: &AuthUser, filter: &RefusedFilter) -> AppResult<Page<RefusedValue>> {
+    let (page, size, offset) = paging(filter.page, filter.page_size, 50)?;
+    let criteria = criteria(filter, caller, state.config.server.timezone)?;
+    let (items, total) = fetch(state, &criteria, size, offset).await?;
+    Ok(Page::new(items, total, page, size))
+}
+
+/// Every value the filter names (up to 100 000), as CSV (the default) or XLSX.
+pub async fn export(state: &AppState, caller: &AuthUser, filter: &RefusedFilter) -> AppResult<Export> {
+    let xlsx = match filter.format.as_deref().map(str::trim).unwrap_or("csv") {
+        "" | "csv" => false,
+        "xlsx" => true,
+        other => return Err(AppError::invalid_field("format", format!("'{other}' is neither csv nor xlsx"))),
+    };
+    let criteria = criteria(filter, caller, state.config.server.timezone)?;
+    let (items, _) = fetch(state, &criteria, EXPORT_LIMIT, 0).await?;
+    let rows: Vec<[String; 15]> = items.iter().map(row).collect();
+    let bytes = if xlsx { workbook(&rows) } else { csv(&rows) }.map_err(AppError::Internal)?;
+    Ok(if xlsx {
+        Export {
+            bytes,
+            content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            file_name: "dhis2gw_refused_values.xlsx",
+        }
+    } else {
+        Export { bytes, content_type: "text/csv; charset=utf-8", file_name: "dhis2gw_refused_values.csv" }
+    })
+}
+
+async fn fetch(state: &AppState, criteria: &Value, limit: i64, offset: i64) -> AppResult<(Vec<RefusedValue>, i64)> {
+    let rows = sqlx::query!(
+        r#"SELECT v.value_index AS "value_index!", v.partner_key, v.data_element, v.category_option_combo,
+               v.attribute_option_combo, v.org_unit, v.period, v.outcome AS "outcome!", v.class, v.error_code, v.message,
+               v.decided_at AS "decided_at!", sv.name AS server,
+               s.id AS submission_id, s.submitted_at, u.username AS "username?", count(*) OVER () AS "total!"
+           FROM refused_values($1) v
+           JOIN submission_log s ON s.id = v.submission_id
+           JOIN submission_destinations d ON d.id = v.destination_id
+           JOIN dhis2_servers sv ON sv.id = d.server_id
+           LEFT JOIN users u ON u.id = s.user_id
+           ORDER BY v.decided_at DESC, v.id DESC
+           LIMIT $2 OFFSET $3"#,
+        criteria,
+        limit,
+        offset,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    let snapshot = state.metadata.snapshot();
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            let class = r.class.as_deref().and_then(RefusalClass::parse);
+            let sentence = class.map(|c| holds::sentence(&snapshot, c, r.message.as_deref().unwrap_or_default()));
+            RefusedValue {
+                submission_id: r.submission_id,
+                submitted_at: r.submitted_at,
+                user: r.username,
+                value: ValueOutcome {
+                    server: r.server,
+                    index: r.value_index,
+                    partner_key: r.partner_key,
+                    data_element: r.data_element,
+                    category_option_combo: r.category_option_combo,
+                    attribute_option_combo: r.attribute_option_combo,
+                    org_unit: r.org_unit,
+                    period: r.period,
+                    outcome: r.outcome,
+                    class,
+                    error_code: r.error_code,
+                    message: r.message,
+                    sentence,
+                    decided_at: Some(r.decided_at),
+                },
+            }
+        })
+        .collect();
+    Ok((items, total))
+}
+
+const COLUMNS: [&str; 15] = [
+    "submission",
+    "submitted_at",
+    "partner",
+    "server",
+    "partner_key",
+    "data_element",
+    "category_option_combo",
+    "attribute_option_combo",
+    "org_unit",
+    "period",
+    "outcome",
+    "class",
+    "error_code",
+    "what_went_wrong_and_who_must_act",
+    "decided_at",
+];
+
+fn row(r: &RefusedValue) -> [String; 15] {
+    let v = &r.value;
+    let text = |s: &Option<String>| s.clone().unwrap_or_default();
+    [
+        r.submission_id.to_string(),
+        r.submitted_at.to_rfc3339(),
+        text(&r.user),
+        v.server.clone(),
+        text(&v.partner_key),
+        text(&v.data_element),
+        text(&v.category_option_combo),
+        text(&v.attribute_option_combo),
+        text(&v.org_unit),
+        text(&v.period),
+        v.outcome.clone(),
+        v.class.map(|c| c.as_str().to_string()).unwrap_or_default(),
+        text(&v.error_code),
+        v.sentence.clone().or_else(|| v.message.clone()).unwrap_or_default(),
+        v.decided_at.map(|d| d.to_rfc3339()).unwrap_or_default(),
+    ]
+}
+
+fn csv(rows: &[[String; 15]]) -> anyhow::Result<Vec<u8>> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(COLUMNS)?;
+    for r in rows {
+        out.write_record(r)?;
+    }
+    Ok(out.into_inner()?)
+}
+
+fn workbook(rows: &[[String; 15]]) -> anyhow::Result<Vec<u8>> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Refused values")?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (c, name) in COLUMNS.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *name, &bold)?;
+        sheet.set_column_width(c as u16, if c == 13 { 80 } else { 18 })?;
+    }
+    for (r, cells) in rows.iter().enumerate() {
+        for (c, value) in cells.iter().enumerate() {
+            sheet.write_string(r as u32 + 1, c as u16, value)?;
+        }
+    }
+    Ok(workbook.save_to_buffer()?)
+}
