@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::api::{ApiError, ApiResult};
+use crate::api::{self, ApiError, ApiResult};
 use crate::format;
 
 /// Where a screen's data stands.
@@ -216,6 +216,23 @@ impl Default for Dialogs {
 
 pub fn dialogs() -> Dialogs {
     expect_context::<Dialogs>()
+}
+
+/// Fetches a file from the gateway and saves it where the user chooses, then says where (or
+/// why not).
+pub fn save_download(download: futures::future::LocalBoxFuture<'static, ApiResult<(String, Vec<u8>)>>) {
+    let d = dialogs();
+    api::spawn(
+        async move {
+            let (name, bytes) = download.await.map_err(|e| e.to_string())?;
+            crate::platform::save(&name, &bytes).await
+        },
+        move |r| match r {
+            Ok(Some(path)) => d.notify(format!("Saved {path}"), false),
+            Ok(None) => {}
+            Err(e) => d.notify(e, true),
+        },
+    );
 }
 
 /// Renders the pending confirmation, if any, as a modal dialog (Escape cancels).

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use dhis2gw_wire::routes::{self as paths, fill};
 use dhis2gw_wire::{
     ApiToken, AuditEntry, AuditFilter, CreateApiToken, CreateUser, CreatedApiToken, DeleteResult, Dhis2Server,
-    HealthState, ImportReport, LogFilter, Mapping, MappingFields, MappingFilter, Message, MetadataFilter,
-    MetadataObject, MetadataStatus, MetadataSync, OrgUnit, OrgUnitFilter, Overview, Page, RequeueRequest,
-    RequeueResult, ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
+    HealthState, HeldGroup, HeldResult, HeldSelection, ImportReport, LogFilter, Mapping, MappingFields, MappingFilter,
+    Message, MetadataFilter, MetadataObject, MetadataStatus, MetadataSync, OrgUnit, OrgUnitFilter, Overview, Page,
+    RefusedFilter, RefusedValue, RequeueRequest, RequeueResult, ServerInput, Submission, SubmissionDetail, UpdateUser,
+    User, UserCreated, UserFilter,
 };
 use serde::de::DeserializeOwned;
 
@@ -110,6 +111,42 @@ pub async fn requeue_many(session: Session, request: RequeueRequest) -> ApiResul
 
 pub async fn delete_many(session: Session, request: RequeueRequest) -> ApiResult<DeleteResult> {
     session.fetch(Call::post(paths::LOGS_DELETE).json(&request)).await
+}
+
+/// The held groups (a partner's own), oldest first.
+pub async fn held(session: Session) -> ApiResult<Vec<HeldGroup>> {
+    session.fetch(Call::get(paths::HELD)).await
+}
+
+/// Asks DHIS2 about the selected held groups now and sends what it would accept.
+pub async fn recheck_held(session: Session, selection: HeldSelection) -> ApiResult<HeldResult> {
+    session.fetch(Call::post(paths::HELD_RECHECK).json(&selection)).await
+}
+
+/// Sends the selected held values again without asking DHIS2 first.
+pub async fn release_held(session: Session, selection: HeldSelection) -> ApiResult<HeldResult> {
+    session.fetch(Call::post(paths::HELD_RELEASE).json(&selection)).await
+}
+
+/// Gives the selected held values up (`selection.reason` says why).
+pub async fn discard_held(session: Session, selection: HeldSelection) -> ApiResult<HeldResult> {
+    session.fetch(Call::post(paths::HELD_DISCARD).json(&selection)).await
+}
+
+/// Values DHIS2 did not store, newest first.
+pub async fn refused(session: Session, filter: RefusedFilter) -> ApiResult<Page<RefusedValue>> {
+    session.fetch(Call::get(paths::LOGS_REFUSED).filter(&filter)).await
+}
+
+/// The same list as a file (`filter.format`: csv or xlsx).
+pub async fn export_refused(session: Session, filter: RefusedFilter) -> ApiResult<(String, Vec<u8>)> {
+    let fallback = format!("refused-values.{}", filter.format.as_deref().unwrap_or("csv"));
+    session.download(Call::get(paths::LOGS_EXPORT).filter(&filter), &fallback).await
+}
+
+/// Requeues the submissions with a value refused that came from this mapping's code.
+pub async fn requeue_refused(session: Session, mapping_id: i64) -> ApiResult<RequeueResult> {
+    session.fetch(Call::post(fill(paths::MAPPING_REQUEUE_REFUSED, &[&mapping_id]))).await
 }
 
 pub async fn mappings(session: Session, filter: MappingFilter) -> ApiResult<Page<Mapping>> {

@@ -17,7 +17,11 @@ pub fn describe_conflict(c: &ConflictView) -> String {
         (false, [key]) => format!("DHIS2 rejected the value of '{key}'"),
         (false, keys) => format!("DHIS2 rejected the values of {}", quoted_list(keys)),
     };
-    format!("{subject}: {message}{code}")
+    match c.class {
+        // One sentence: what went wrong, then who must act.
+        Some(class) => format!("{subject}: {message}{code}; {}.", class.who_must_act()),
+        None => format!("{subject}: {message}{code}"),
+    }
 }
 
 fn quoted_list(keys: &[String]) -> String {
@@ -70,7 +74,31 @@ pub fn status_label(status: &str) -> &'static str {
         "failed" => "Rejected",
         "retrying" => "Retrying",
         "dead" => "Gave up",
+        "held" => "On hold",
         _ => "Other",
+    }
+}
+
+/// What became of one value, in words.
+pub fn outcome_label(outcome: &str) -> &'static str {
+    match outcome {
+        "stored" => "Stored",
+        "unchanged" => "Already there",
+        "refused" => "Refused",
+        "held" => "On hold",
+        "released" => "Released",
+        "discarded" => "Discarded",
+        "expired" => "Held too long",
+        _ => "Other",
+    }
+}
+
+/// The badge style of a value's outcome (as a submission status).
+pub fn outcome_badge(outcome: &str) -> &'static str {
+    match outcome {
+        "stored" | "unchanged" | "released" => "succeeded",
+        "held" => "held",
+        _ => "failed",
     }
 }
 
@@ -106,6 +134,7 @@ mod tests {
             indexes,
             partner_keys: keys.iter().map(|k| k.to_string()).collect(),
             described: None,
+            class: None,
         }
     }
 
@@ -135,6 +164,13 @@ mod tests {
         assert_eq!(
             describe_conflict(&conflict(vec![-1], &["a", "b"])),
             "DHIS2 rejected the whole submission, so none of 'a' and 'b' was stored: Value must be an integer (E7633)"
+        );
+        let classed =
+            ConflictView { class: Some(dhis2gw_wire::RefusalClass::Data), ..conflict(vec![0], &["positives"]) };
+        assert_eq!(
+            describe_conflict(&classed),
+            "DHIS2 rejected the value of 'positives': Value must be an integer (E7633); the partner must correct the value and send it again.",
+            "and who must act"
         );
     }
 

@@ -97,7 +97,12 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
     let session = expect_context::<Session>();
     let route = route::use_route();
     let nav = move || {
-        let mut items = vec![(Route::Overview, "Overview"), (Route::Submissions, "Submissions")];
+        let mut items = vec![
+            (Route::Overview, "Overview"),
+            (Route::Submissions, "Submissions"),
+            (Route::Held, "On hold"),
+            (Route::Refused, "Refused values"),
+        ];
         if !session.is_staff() {
             items.remove(0);
         }
@@ -190,6 +195,8 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
                 Route::Mappings if session.is_staff() => view! { <pages::mappings::Mappings/> }.into_any(),
                 Route::Users if session.is_admin() => view! { <pages::users::Users/> }.into_any(),
                 Route::Audit if session.is_staff() => view! { <pages::audit::Audit/> }.into_any(),
+                Route::Held => view! { <pages::held::Held/> }.into_any(),
+                Route::Refused => view! { <pages::held::Refused/> }.into_any(),
                 _ => view! { <pages::submissions::Submissions open=None/> }.into_any(),
             }}
         </main>

@@ -13,6 +13,10 @@ pub enum Route {
     Mappings,
     Users,
     Audit,
+    /// Values waiting for DHIS2 to open a period or undo an approval.
+    Held,
+    /// Every value DHIS2 did not store.
+    Refused,
 }
 
 impl Route {
@@ -25,6 +29,8 @@ impl Route {
             (Some("mappings"), _) => Route::Mappings,
             (Some("users"), _) => Route::Users,
             (Some("audit"), _) => Route::Audit,
+            (Some("held"), _) => Route::Held,
+            (Some("refused"), _) => Route::Refused,
             _ => Route::Overview,
         }
     }
@@ -37,6 +43,8 @@ impl Route {
             Route::Mappings => "#/mappings".into(),
             Route::Users => "#/users".into(),
             Route::Audit => "#/audit".into(),
+            Route::Held => "#/held".into(),
+            Route::Refused => "#/refused".into(),
         }
     }
 }
@@ -71,9 +79,16 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn fragments_round_trip_and_unknown_ones_show_the_overview() {
-        for route in
-            [Route::Overview, Route::Submissions, Route::Submission(42), Route::Mappings, Route::Users, Route::Audit]
-        {
+        for route in [
+            Route::Overview,
+            Route::Submissions,
+            Route::Submission(42),
+            Route::Mappings,
+            Route::Users,
+            Route::Audit,
+            Route::Held,
+            Route::Refused,
+        ] {
             assert_eq!(Route::parse(&route.href()), route);
         }
         assert_eq!(Route::parse(""), Route::Overview);

@@ -201,3 +201,47 @@ async fn the_console_shows_how_a_submission_reached_each_of_several_servers() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_sees_held_values_and_sends_them_once_dhis2_opens_the_period() {
+    let p = gateway_with_console(|c| c.api.dhis2_facility_level = 4).await;
+    p.dhis2.set_expiry_days(fixture::DS_MONTHLY_HIV, 10);
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    expect_json(p.sync_metadata().await, StatusCode::OK).await;
+    // Three months ago: closed 10 days after its end.
+    let today = chrono::Utc::now().date_naive();
+    let period = chrono::Datelike::with_day(&today, 1)
+        .and_then(|d| d.checked_sub_months(chrono::Months::new(3)))
+        .unwrap()
+        .format("%Y%m")
+        .to_string();
+    let body = json!({"orgUnit": fixture::OU_FACILITY_1, "period": period, "dataSet": fixture::DS_MONTHLY_HIV,
+                      "dataValues": {"positives": 4, "remarks": "late"}});
+    let id = expect_json(p.post(&body).await, StatusCode::OK).await["submission_id"].as_i64().unwrap();
+    assert_eq!(p.settled(id, &["held"], Duration::from_secs(20)).await["status"], "held");
+
+    let work = tempfile::tempdir().unwrap();
+    run_node_test(
+        "held.test.mjs",
+        false,
+        &[
+            ("GATEWAY", p.app.address.clone()),
+            ("ADMIN_USER", "admin".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("SUBMISSION_ID", id.to_string()),
+            ("PERIOD", period.clone()),
+            ("ORG_UNIT", fixture::OU_FACILITY_1.into()),
+            ("DATA_SET", fixture::DS_MONTHLY_HIV.into()),
+            ("DHIS2", p.dhis2.base_url()),
+            ("DHIS2_USER", dhis2_double::USERNAME.into()),
+            ("DHIS2_PASSWORD", dhis2_double::PASSWORD.into()),
+            ("SCREENSHOTS", screenshots(&work).display().to_string()),
+        ],
+    )
+    .await;
+    // What the browser did is what DHIS2 holds.
+    assert_eq!(p.log(id).await["status"], "succeeded");
+    let stored = p.dhis2.value(fixture::DE_POSITIVES, &period, fixture::OU_FACILITY_1, fixture::DEFAULT_COC);
+    assert_eq!(stored.map(|v| v.value), Some("4".to_string()));
+    assert_eq!(p.dhis2.lock_exceptions().len(), 1, "the lock exception came from the test, as a DHIS2 admin's");
+}

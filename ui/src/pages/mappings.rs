@@ -5,11 +5,10 @@ use dhis2gw_wire::{
     HealthState, ImportReport, ImportRow, MAPPING_KINDS, Mapping, MappingFields, MappingHealth, Page, RowAction,
 };
 use futures::FutureExt;
-use futures::future::LocalBoxFuture;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
-use crate::components::{Empty, ErrorNote, Load, Loaded, Named, Pager, Picker, dialogs, load_into};
+use crate::components::{Empty, ErrorNote, Load, Loaded, Named, Pager, Picker, dialogs, load_into, save_download};
 use crate::endpoints::{self, import_route};
 use crate::format;
 use crate::pickers;
@@ -360,23 +359,9 @@ fn row_notes(r: &ImportRow) -> String {
 #[component]
 fn Downloads() -> impl IntoView {
     let session = expect_context::<Session>();
-    let d = dialogs();
-    let save = move |download: LocalBoxFuture<'static, api::ApiResult<(String, Vec<u8>)>>| {
-        api::spawn(
-            async move {
-                let (name, bytes) = download.await.map_err(|e| e.to_string())?;
-                platform::save(&name, &bytes).await
-            },
-            move |r| match r {
-                Ok(Some(path)) => d.notify(format!("Saved {path}"), false),
-                Ok(None) => {}
-                Err(e) => d.notify(e, true),
-            },
-        );
-    };
     view! {
-        <button id="export" on:click=move |_| save(endpoints::export_mappings(session).boxed_local())>"Export to Excel…"</button>
-        <button id="template" on:click=move |_| save(endpoints::mapping_template(session).boxed_local())>"Download template…"</button>
+        <button id="export" on:click=move |_| save_download(endpoints::export_mappings(session).boxed_local())>"Export to Excel…"</button>
+        <button id="template" on:click=move |_| save_download(endpoints::mapping_template(session).boxed_local())>"Download template…"</button>
     }
 }
 
@@ -399,6 +384,22 @@ fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
             }
             Err(e) => error.set(Some(e)),
         });
+    };
+    let requeue_refused = move |_| {
+        let code = draft.get_untracked().code;
+        d.ask(
+            "Requeue refused",
+            format!("Send again every submission with a value from '{code}' that DHIS2 refused, through the mappings as they are now?"),
+            "Requeue",
+            false,
+            move || {
+                api::spawn(endpoints::requeue_refused(session, id), move |r| match r {
+                    Ok(done) if done.re_enqueued == 0 => d.notify("No refused submission came from this code", false),
+                    Ok(done) => d.notify(format!("Requeued {}", format::plural(done.re_enqueued as i64, "submission", "submissions")), false),
+                    Err(e) => d.notify(e.to_string(), true),
+                });
+            },
+        );
     };
     let remove = move |_| {
         d.ask(
@@ -449,6 +450,9 @@ fn MappingRow(m: Mapping, on_change: Callback<()>) -> impl IntoView {
                             <td>
                                 <Show when=move || session.can_operate()>
                                     <button class="small" on:click=move |_| editing.set(true)>"Edit"</button>
+                                    <button class="small" title="Send again the submissions whose values from this code DHIS2 refused" on:click=requeue_refused>
+                                        "Requeue refused"
+                                    </button>
                                     <button class="small danger" on:click=remove>"Delete"</button>
                                 </Show>
                             </td>

@@ -1,6 +1,7 @@
 //! One module per screen.
 
 pub mod audit;
+pub mod held;
 pub mod mappings;
 pub mod overview;
 pub mod signin;

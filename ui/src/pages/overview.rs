@@ -71,6 +71,21 @@ fn OverviewBody(o: OverviewData, reload: Callback<()>) -> impl IntoView {
                     )}
                 </p>
             </div>
+            <div class="card stat" id="held-card">
+                <h2><a href=crate::route::Route::Held.href()>"On hold"</a></h2>
+                <p class="big">{format::count(o.held.values)}</p>
+                <p class="muted">
+                    {if o.held.values == 0 {
+                        "values waiting for DHIS2 to open a period".to_string()
+                    } else {
+                        format!(
+                            "values in {} waiting for DHIS2 · oldest {}",
+                            format::plural(o.held.groups, "group", "groups"),
+                            format::local_time_opt(&o.held.oldest),
+                        )
+                    }}
+                </p>
+            </div>
         </div>
         <div class="card">
             <h2>"Submissions per day, last 30 days (" {o.timezone.clone()} ")"</h2>

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dhis2gw_wire::{Attempt, DestinationView, Page, RequeueRequest, SUBMISSION_STATUSES, Submission, SubmissionDetail};
+use dhis2gw_wire::{
+    Attempt, DestinationView, Page, RefusalClass, RequeueRequest, SUBMISSION_STATUSES, Submission, SubmissionDetail,
+    ValueOutcome,
+};
 use leptos::prelude::*;
 
 use crate::api;
@@ -16,7 +19,7 @@ use crate::route::{self, Route};
 use crate::session::Session;
 
 /// The log's filters, as `GET /logs` names them, with their labels.
-pub const FILTERS: [(&str, &str); 8] = [
+pub const FILTERS: [(&str, &str); 10] = [
     ("from_date", "From"),
     ("to_date", "To"),
     ("data_set", "Data set"),
@@ -25,6 +28,8 @@ pub const FILTERS: [(&str, &str); 8] = [
     ("user", "Partner"),
     ("task_id", "Task id"),
     ("q", "Text in payload"),
+    ("code", "Refused with code"),
+    ("element", "Refused element or key"),
 ];
 
 /// Columns that sort, by the name `sort=` takes.
@@ -54,7 +59,9 @@ impl LogView {
         let sort = filters.remove("sort").unwrap_or_else(|| "submitted_at".into());
         let order = filters.remove("order").unwrap_or_else(|| "desc".into());
         let page_size = filters.remove("page_size").and_then(|n| n.parse().ok()).unwrap_or(25);
-        filters.retain(|k, v| !v.trim().is_empty() && (k == "status" || FILTERS.iter().any(|(f, _)| f == k)));
+        filters.retain(|k, v| {
+            !v.trim().is_empty() && (k == "status" || k == "class" || FILTERS.iter().any(|(f, _)| f == k))
+        });
         LogView { filters, sort, order, page_size }
     }
 
@@ -256,6 +263,24 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
                                 view! {
                                     <option value=s selected=move || view_state.with(|v| v.filters.get("status").map(String::as_str) == Some(s))>
                                         {format::status_label(s)}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "Refused because"
+                    <select id="filter-class" on:change=move |ev| set_filter("class", event_target_value(&ev))>
+                        <option value="">"Any"</option>
+                        {RefusalClass::ALL
+                            .iter()
+                            .map(|c| {
+                                let c = c.as_str();
+                                let title = RefusalClass::parse(c).map_or("", RefusalClass::title);
+                                view! {
+                                    <option value=c selected=move || view_state.with(|v| v.filters.get("class").map(String::as_str) == Some(c))>
+                                        {title}
                                     </option>
                                 }
                             })
@@ -587,6 +612,7 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        {(!s.values.is_empty()).then(|| view! { <Values values=s.values.clone()/> })}
         <h3>{format!("Attempts ({})", s.attempts.len())}</h3>
         {if s.attempts.is_empty() {
             view! { <Empty text="Not sent yet."/> }.into_any()
@@ -601,6 +627,35 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
             <summary>"What goes to DHIS2"</summary>
             <pre class="json" id="dhis2-payload">{sub.dhis2_payload.as_ref().map(format::pretty).unwrap_or_else(|| "Nothing (not mapped yet)".into())}</pre>
         </details>
+    }
+}
+
+/// Each value at each server: stored, already there, or why not and who must act.
+#[component]
+fn Values(values: Vec<ValueOutcome>) -> impl IntoView {
+    let several = values.iter().any(|v| v.server != values[0].server);
+    view! {
+        <h3>"Values"</h3>
+        <table class="grid" id="values">
+            <thead><tr>
+                {several.then(|| view! { <th>"Server"</th> })}
+                <th>"Key"</th><th>"Data element"</th><th>"Outcome"</th><th>"What went wrong, and who must act"</th>
+            </tr></thead>
+            <tbody>
+                {values.into_iter().map(|v| view! {
+                    <tr data-key=v.partner_key.clone().unwrap_or_default() data-outcome=v.outcome.clone()>
+                        {several.then(|| view! { <td>{v.server.clone()}</td> })}
+                        <td class="mono">{v.partner_key.clone().unwrap_or_default()}</td>
+                        <td class="mono">{v.data_element.clone().unwrap_or_default()}</td>
+                        <td><span class=format!("badge status-{}", format::outcome_badge(&v.outcome))>{format::outcome_label(&v.outcome)}</span></td>
+                        <td class="sentence">
+                            {v.sentence.clone().or(v.message.clone()).unwrap_or_default()}
+                            {v.error_code.clone().map(|c| view! { <span class="muted mono">{format!(" ({c})")}</span> })}
+                        </td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 
