@@ -187,10 +187,10 @@ pub async fn recheck(state: &AppState, caller: Option<&AuthUser>, selection: &He
 pub async fn summary(db: &PgPool) -> sqlx::Result<HeldSummary> {
     sqlx::query_as!(
         HeldSummary,
-        r#"SELECT count(*) AS "values!", count(DISTINCT submission_id) AS "submissions!",
-               count(DISTINCT (destination_id, data_set, period, org_unit, attribute_option_combo)) AS "groups!",
-               min(held_since) AS oldest
-           FROM held_values('{}')"#
+        r#"SELECT count(*) AS "values!", count(DISTINCT v.submission_id) AS "submissions!",
+               count(DISTINCT (d.server_id, v.data_set, v.period, v.org_unit, v.attribute_option_combo)) AS "groups!",
+               min(v.held_since) AS oldest
+           FROM held_values('{}') v JOIN submission_destinations d ON d.id = v.destination_id"#
     )
     .fetch_one(db)
     .await

@@ -15,7 +15,9 @@ const WAIT_STEP: Duration = Duration::from_millis(100);
 
 /// What DHIS2 answered the last delivery to the primary, once it is final.
 pub struct Outcome {
-    /// The delivery's final status (`succeeded`, `warning`, `failed`, `dead`).
+    /// The delivery's final status (`succeeded`, `warning`, `failed`, `dead`), or `held`: DHIS2's
+    /// answer is final for the client that posted, while the gateway keeps the values it
+    /// refused for a closed period and sends them once DHIS2 opens it.
     pub status: String,
     pub http_status: u16,
     pub body: String,
@@ -43,7 +45,8 @@ pub async fn outcome(db: &PgPool, submission: i64) -> AppResult<Option<Outcome>>
     )
     .fetch_optional(db)
     .await?;
-    let Some(row) = row.filter(|r| matches!(r.status.as_str(), "succeeded" | "warning" | "failed" | "dead")) else {
+    let answered = |status: &str| matches!(status, "succeeded" | "warning" | "failed" | "dead" | "held");
+    let Some(row) = row.filter(|r| answered(&r.status)) else {
         return Ok(None);
     };
     let body = row.response_body.unwrap_or_else(|| {
