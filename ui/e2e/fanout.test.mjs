@@ -5,29 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-const env = (name) => {
-  const value = process.env[name];
-  assert.ok(value, `${name} is not set`);
-  return value;
-};
+import { env, launch, signedIn } from './common.mjs';
 
 mkdirSync(env('SCREENSHOTS'), { recursive: true });
 
 test('the detail shows each destination and every attempt that got it there', async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  const browser = await launch();
   try {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.setDefaultTimeout(20_000);
-    await page.goto(`${env('GATEWAY')}/console/`);
-    await page.fill('#username', env('ADMIN_USER'));
-    await page.fill('#password', env('PASSWORD'));
-    await page.click('#sign-in');
+    const page = await signedIn(browser, env('ADMIN_USER'));
     await page.waitForSelector('#servers');
     const servers = await page.locator('#servers').textContent();
     assert.match(servers, /primary \(primary\)/);

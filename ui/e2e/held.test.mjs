@@ -7,13 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-const env = (name) => {
-  const value = process.env[name];
-  assert.ok(value, `${name} is not set`);
-  return value;
-};
+import { env, launch, signedIn } from './common.mjs';
 
 mkdirSync(env('SCREENSHOTS'), { recursive: true });
 
@@ -29,19 +23,9 @@ async function addLockException() {
 }
 
 test('held values wait with their reason and go once DHIS2 opens the period', async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  const browser = await launch();
   try {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.setDefaultTimeout(20_000);
-    page.on('pageerror', (e) => console.error('page error:', e.message));
-    await page.goto(`${env('GATEWAY')}/console/`);
-    await page.fill('#username', env('ADMIN_USER'));
-    await page.fill('#password', env('PASSWORD'));
-    await page.click('#sign-in');
+    const page = await signedIn(browser, env('ADMIN_USER'));
     await page.waitForSelector('#held-card');
     assert.match(await page.locator('#held-card').textContent(), /On hold\s*2\s*values in 1 group/);
 

@@ -109,6 +109,23 @@ pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
     view! { <span class=format!("badge status-{status}") title=status.clone()>{label}</span> }
 }
 
+/// What became of a value, as a badge.
+#[component]
+pub fn OutcomeBadge(#[prop(into)] outcome: String) -> impl IntoView {
+    view! { <span class=format!("badge status-{}", format::outcome_badge(&outcome))>{format::outcome_label(&outcome)}</span> }
+}
+
+/// A value-outcome table's last cell: what went wrong and who must act, DHIS2's code after it.
+#[component]
+pub fn WhyNotStored(v: dhis2gw_wire::ValueOutcome) -> impl IntoView {
+    view! {
+        <td class="sentence">
+            {v.sentence.or(v.message).unwrap_or_default()}
+            {v.error_code.map(|c| view! { <span class="muted mono">{format!(" ({c})")}</span> })}
+        </td>
+    }
+}
+
 pub const PAGE_SIZES: [i64; 4] = [10, 25, 50, 100];
 
 /// Previous/next, "page x of y", and the page size.

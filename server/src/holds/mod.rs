@@ -15,6 +15,7 @@ pub mod values;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use dhis2gw_wire::period::Period;
 use dhis2gw_wire::{
     HeldGroup, HeldResult, HeldSelection, HeldSummary, RefusalClass, Role, ValueOutcome, refusal_sentence,
@@ -398,12 +399,14 @@ pub async fn outcomes(
     payload: Option<&Value>,
     keys: &[String],
 ) -> AppResult<Vec<ValueOutcome>> {
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        OutcomeRow,
         r#"SELECT v.destination_id, sv.name AS server, v.value_index, v.partner_key, v.data_element,
                v.category_option_combo, v.attribute_option_combo, v.org_unit, v.period, v.outcome, v.class,
-               v.error_code, v.message, v.decided_at
+               v.error_code, v.message, v.decided_at, s.id AS submission_id, s.submitted_at, u.username AS "username?"
            FROM value_outcomes v JOIN submission_destinations d ON d.id = v.destination_id
            JOIN dhis2_servers sv ON sv.id = d.server_id
+           JOIN submission_log s ON s.id = v.submission_id LEFT JOIN users u ON u.id = s.user_id
            WHERE v.submission_id = $1 ORDER BY d.id, v.value_index"#,
         submission_id
     )
@@ -423,29 +426,7 @@ pub async fn outcomes(
     let snapshot = state.metadata.snapshot();
     let mut by_destination: HashMap<i64, Vec<ValueOutcome>> = HashMap::new();
     for r in rows {
-        let class = r.class.as_deref().and_then(RefusalClass::parse);
-        let sentence = match (class, r.outcome.as_str()) {
-            (Some(class), "refused" | "held") => {
-                Some(refusal_sentence(&snapshot.names_in(r.message.as_deref().unwrap_or_default()), class))
-            }
-            _ => None,
-        };
-        by_destination.entry(r.destination_id).or_default().push(ValueOutcome {
-            server: r.server,
-            index: r.value_index,
-            partner_key: r.partner_key,
-            data_element: r.data_element,
-            category_option_combo: r.category_option_combo,
-            attribute_option_combo: r.attribute_option_combo,
-            org_unit: r.org_unit,
-            period: r.period,
-            outcome: r.outcome,
-            class,
-            error_code: r.error_code,
-            message: r.message,
-            sentence,
-            decided_at: Some(r.decided_at),
-        });
+        by_destination.entry(r.destination_id).or_default().push(r.into_outcome(&snapshot));
     }
     let count = payload.and_then(|p| p["dataValues"].as_array()).map_or(0, Vec::len);
     let mut all = Vec::new();
@@ -484,9 +465,56 @@ pub async fn outcomes(
     Ok(all)
 }
 
-/// Names in a refused value's message, for the sentence; exposed for the refused-values list.
-pub fn sentence(snapshot: &Snapshot, class: RefusalClass, message: &str) -> String {
-    refusal_sentence(&snapshot.names_in(message), class)
+/// A value DHIS2 did not store, with its submission, as the log reads it.
+pub struct OutcomeRow {
+    pub destination_id: i64,
+    /// The DHIS2 server's name.
+    pub server: String,
+    pub value_index: i32,
+    pub partner_key: Option<String>,
+    pub data_element: Option<String>,
+    pub category_option_combo: Option<String>,
+    pub attribute_option_combo: Option<String>,
+    pub org_unit: Option<String>,
+    pub period: Option<String>,
+    pub outcome: String,
+    pub class: Option<String>,
+    pub error_code: Option<String>,
+    pub message: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    pub submission_id: i64,
+    pub submitted_at: DateTime<Utc>,
+    pub username: Option<String>,
+}
+
+impl OutcomeRow {
+    /// The value's outcome; one refused or held says what went wrong (with the UIDs the synced
+    /// metadata knows named) and who must act in one sentence.
+    pub fn into_outcome(self, snapshot: &Snapshot) -> ValueOutcome {
+        let class = self.class.as_deref().and_then(RefusalClass::parse);
+        let sentence = match (class, self.outcome.as_str()) {
+            (Some(class), "refused" | "held") => {
+                Some(refusal_sentence(&snapshot.names_in(self.message.as_deref().unwrap_or_default()), class))
+            }
+            _ => None,
+        };
+        ValueOutcome {
+            server: self.server,
+            index: self.value_index,
+            partner_key: self.partner_key,
+            data_element: self.data_element,
+            category_option_combo: self.category_option_combo,
+            attribute_option_combo: self.attribute_option_combo,
+            org_unit: self.org_unit,
+            period: self.period,
+            outcome: self.outcome,
+            class,
+            error_code: self.error_code,
+            message: self.message,
+            sentence,
+            decided_at: Some(self.decided_at),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! unassigned org unit this month, by partner"), paged, and exported as CSV or XLSX, each
 //! with what went wrong and who must act in one sentence.
 
-use dhis2gw_wire::{Page, RefusalClass, RefusedFilter, RefusedValue, Role, VALUE_OUTCOMES, ValueOutcome};
+use dhis2gw_wire::{Page, RefusalClass, RefusedFilter, RefusedValue, Role, VALUE_OUTCOMES};
 use serde_json::{Value, json};
 
 use crate::access::identity::AuthUser;
 use crate::app::AppState;
-use crate::holds;
+use crate::holds::OutcomeRow;
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::query::{date_range, paging};
 
@@ -86,11 +86,15 @@ pub async fn export(state: &AppState, caller: &AuthUser, filter: &RefusedFilter)
 }
 
 async fn fetch(state: &AppState, criteria: &Value, limit: i64, offset: i64) -> AppResult<(Vec<RefusedValue>, i64)> {
-    let rows = sqlx::query!(
-        r#"SELECT v.value_index AS "value_index!", v.partner_key, v.data_element, v.category_option_combo,
-               v.attribute_option_combo, v.org_unit, v.period, v.outcome AS "outcome!", v.class, v.error_code, v.message,
-               v.decided_at AS "decided_at!", sv.name AS server,
-               s.id AS submission_id, s.submitted_at, u.username AS "username?", count(*) OVER () AS "total!"
+    let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM refused_values($1)"#, criteria)
+        .fetch_one(&state.db)
+        .await?;
+    let rows = sqlx::query_as!(
+        OutcomeRow,
+        r#"SELECT v.destination_id AS "destination_id!", sv.name AS server, v.value_index AS "value_index!",
+               v.partner_key, v.data_element, v.category_option_combo, v.attribute_option_combo, v.org_unit, v.period,
+               v.outcome AS "outcome!", v.class, v.error_code, v.message, v.decided_at AS "decided_at!",
+               s.id AS submission_id, s.submitted_at, u.username AS "username?"
            FROM refused_values($1) v
            JOIN submission_log s ON s.id = v.submission_id
            JOIN submission_destinations d ON d.id = v.destination_id
@@ -104,34 +108,14 @@ async fn fetch(state: &AppState, criteria: &Value, limit: i64, offset: i64) -> A
     )
     .fetch_all(&state.db)
     .await?;
-    let total = rows.first().map_or(0, |r| r.total);
     let snapshot = state.metadata.snapshot();
     let items = rows
         .into_iter()
-        .map(|r| {
-            let class = r.class.as_deref().and_then(RefusalClass::parse);
-            let sentence = class.map(|c| holds::sentence(&snapshot, c, r.message.as_deref().unwrap_or_default()));
-            RefusedValue {
-                submission_id: r.submission_id,
-                submitted_at: r.submitted_at,
-                user: r.username,
-                value: ValueOutcome {
-                    server: r.server,
-                    index: r.value_index,
-                    partner_key: r.partner_key,
-                    data_element: r.data_element,
-                    category_option_combo: r.category_option_combo,
-                    attribute_option_combo: r.attribute_option_combo,
-                    org_unit: r.org_unit,
-                    period: r.period,
-                    outcome: r.outcome,
-                    class,
-                    error_code: r.error_code,
-                    message: r.message,
-                    sentence,
-                    decided_at: Some(r.decided_at),
-                },
-            }
+        .map(|r| RefusedValue {
+            submission_id: r.submission_id,
+            submitted_at: r.submitted_at,
+            user: r.username.clone(),
+            value: r.into_outcome(&snapshot),
         })
         .collect();
     Ok((items, total))

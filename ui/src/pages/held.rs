@@ -11,7 +11,7 @@ use futures::FutureExt;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiResult};
-use crate::components::{Empty, Load, Loaded, Pager, dialogs, load_into, save_download};
+use crate::components::{Empty, Load, Loaded, OutcomeBadge, Pager, WhyNotStored, dialogs, load_into, save_download};
 use crate::endpoints;
 use crate::format;
 use crate::route::Route;
@@ -247,11 +247,8 @@ pub fn Refused() -> impl IntoView {
                                         <td class="mono">{v.partner_key.clone().or(v.data_element.clone()).unwrap_or_default()}</td>
                                         <td class="mono">{v.org_unit.clone().unwrap_or_default()}</td>
                                         <td>{v.period.clone().unwrap_or_default()}</td>
-                                        <td><span class=format!("badge status-{}", format::outcome_badge(&v.outcome))>{format::outcome_label(&v.outcome)}</span></td>
-                                        <td class="sentence">
-                                            {v.sentence.clone().or(v.message.clone()).unwrap_or_default()}
-                                            {v.error_code.clone().map(|c| view! { <span class="muted mono">{format!(" ({c})")}</span> })}
-                                        </td>
+                                        <td><OutcomeBadge outcome=v.outcome.clone()/></td>
+                                        <WhyNotStored v=v.clone()/>
                                         <td>{format::local_time_opt(&v.decided_at)}</td>
                                     </tr>
                                 }

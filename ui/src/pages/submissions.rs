@@ -10,7 +10,9 @@ use dhis2gw_wire::{
 use leptos::prelude::*;
 
 use crate::api;
-use crate::components::{Empty, Load, Loaded, Named, Pager, Picker, StatusBadge, dialogs, load_into};
+use crate::components::{
+    Empty, Load, Loaded, Named, OutcomeBadge, Pager, Picker, StatusBadge, WhyNotStored, dialogs, load_into,
+};
 use crate::endpoints;
 use crate::format;
 use crate::pickers;
@@ -647,11 +649,8 @@ fn Values(values: Vec<ValueOutcome>) -> impl IntoView {
                         {several.then(|| view! { <td>{v.server.clone()}</td> })}
                         <td class="mono">{v.partner_key.clone().unwrap_or_default()}</td>
                         <td class="mono">{v.data_element.clone().unwrap_or_default()}</td>
-                        <td><span class=format!("badge status-{}", format::outcome_badge(&v.outcome))>{format::outcome_label(&v.outcome)}</span></td>
-                        <td class="sentence">
-                            {v.sentence.clone().or(v.message.clone()).unwrap_or_default()}
-                            {v.error_code.clone().map(|c| view! { <span class="muted mono">{format!(" ({c})")}</span> })}
-                        </td>
+                        <td><OutcomeBadge outcome=v.outcome.clone()/></td>
+                        <WhyNotStored v=v.clone()/>
                     </tr>
                 }).collect_view()}
             </tbody>
