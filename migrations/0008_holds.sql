@@ -64,14 +64,15 @@ CREATE OR REPLACE FUNCTION submission_status(sub bigint, changed bigint, new_sta
 $$ LANGUAGE sql STABLE;
 
 -- The log's criteria gain the refused values': `class`, `code` and `element` (a data element
--- or the partner's key) select submissions with a value not stored for that reason.
+-- or the partner's key) select submissions with a value not stored for that reason (held,
+-- refused, discarded or expired; not one released into DHIS2 since).
 CREATE OR REPLACE FUNCTION matching_submissions(c jsonb) RETURNS SETOF submission_log AS $$
     SELECT s.* FROM matching_submissions(
         c->>'status', (c->>'from')::timestamptz, (c->>'to')::timestamptz, c->>'task_id', (c->>'job_id')::bigint,
         c->>'data_set', c->>'org_unit', c->>'period', c->>'user', c->>'q', (c->>'owner')::bigint) s
     WHERE (c->>'class' IS NULL AND c->>'code' IS NULL AND c->>'element' IS NULL)
        OR EXISTS (SELECT 1 FROM value_outcomes v
-                  WHERE v.submission_id = s.id
+                  WHERE v.submission_id = s.id AND v.outcome <> 'released'
                     AND (c->>'class' IS NULL OR v.class = c->>'class')
                     AND (c->>'code' IS NULL OR v.error_code = c->>'code')
                     AND (c->>'element' IS NULL OR v.data_element = c->>'element' OR v.partner_key = c->>'element'))

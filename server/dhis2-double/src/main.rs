@@ -3,11 +3,12 @@
 //!
 //! ```text
 //! dhis2-double [--port N] [--version 2.37|2.40|2.43] [--latency-ms N]
-//!              [--tracker-job-delay-ms N] [--no-org-units]
+//!              [--tracker-job-delay-ms N] [--expiry-days N] [--no-org-units]
 //! ```
 //!
 //! `--no-org-units` starts without org units, levels and groups, like a fresh server that is
-//! to receive the hierarchy through `POST /api/metadata`.
+//! to receive the hierarchy through `POST /api/metadata`. `--expiry-days N` closes every data
+//! set's periods N days after they end (lock exceptions through `/api/lockExceptions` open them).
 //!
 //! It listens on 127.0.0.1 only (the credentials are public) and prints the base URL.
 
@@ -18,13 +19,14 @@ use std::time::Duration;
 use dhis2_double::{DEFAULT_TRACKER_JOB_DELAY, Dhis2Double, PASSWORD, USERNAME, Version};
 
 const USAGE: &str = "usage: dhis2-double [--port N] [--version 2.37|2.40|2.43] [--latency-ms N] \
-                     [--tracker-job-delay-ms N] [--no-org-units]";
+                     [--tracker-job-delay-ms N] [--expiry-days N] [--no-org-units]";
 
 struct Args {
     port: u16,
     version: Version,
     latency: Duration,
     tracker_job_delay: Duration,
+    expiry_days: u32,
     org_units: bool,
 }
 
@@ -35,6 +37,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         version: Version::V2_40,
         latency: Duration::ZERO,
         tracker_job_delay: DEFAULT_TRACKER_JOB_DELAY,
+        expiry_days: 0,
         org_units: true,
     };
     while let Some(flag) = args.next() {
@@ -65,6 +68,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--tracker-job-delay-ms" => {
                 let ms = value.parse().map_err(|_| format!("invalid tracker job delay `{value}`"))?;
                 parsed.tracker_job_delay = Duration::from_millis(ms);
+            }
+            "--expiry-days" => {
+                parsed.expiry_days = value.parse().map_err(|_| format!("invalid expiry days `{value}`"))?;
             }
             _ => return Err(format!("unknown argument `{flag}`")),
         }
@@ -98,6 +104,11 @@ async fn main() -> ExitCode {
     if !args.org_units {
         dhis2.clear_org_units();
     }
+    if args.expiry_days > 0 {
+        for data_set in [dhis2_double::fixture::DS_MONTHLY_HIV, dhis2_double::fixture::DS_QUARTERLY_TB] {
+            dhis2.set_expiry_days(data_set, args.expiry_days);
+        }
+    }
     println!("{}", dhis2.base_url());
     eprintln!("DHIS2 {} double ready (user {USERNAME}/{PASSWORD}); Ctrl-C stops it", args.version.as_str());
     if let Err(e) = tokio::signal::ctrl_c().await {
@@ -117,10 +128,20 @@ mod tests {
 
     #[test]
     fn flags_are_parsed() {
-        let args = parse(&["--version", "2.43", "--tracker-job-delay-ms", "50", "--no-org-units", "--port", "9"])
-            .unwrap()
-            .unwrap();
-        assert_eq!((args.port, args.version), (9, Version::V2_43));
+        let args = parse(&[
+            "--version",
+            "2.43",
+            "--tracker-job-delay-ms",
+            "50",
+            "--no-org-units",
+            "--port",
+            "9",
+            "--expiry-days",
+            "10",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((args.port, args.version, args.expiry_days), (9, Version::V2_43, 10));
         assert_eq!(args.tracker_job_delay, Duration::from_millis(50));
         assert!(!args.org_units);
         let defaults = parse(&[]).unwrap().unwrap();

@@ -112,6 +112,8 @@ async fn last_quarters_data_waits_with_its_reason_and_goes_by_itself_once_dhis2_
     assert_eq!(p.dhis2.values().len(), 6);
     assert!(p.dhis2.values().iter().all(|v| v.times_written == 1), "nothing was sent twice");
     assert!(held(&p).await.is_empty());
+    let still_refused = p.get_as_admin("/api/v2/logs?class=closed_period").await;
+    assert_eq!(still_refused["total"], 0, "released values are no longer refused: {still_refused:#}");
 }
 
 #[tokio::test]
