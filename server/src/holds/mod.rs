@@ -489,12 +489,14 @@ pub struct OutcomeRow {
 
 impl OutcomeRow {
     /// The value's outcome; one refused or held says what went wrong (with the UIDs the synced
-    /// metadata knows named) and who must act in one sentence.
+    /// metadata knows named) and who must act in one sentence, one released why it had waited.
     pub fn into_outcome(self, snapshot: &Snapshot) -> ValueOutcome {
         let class = self.class.as_deref().and_then(RefusalClass::parse);
+        let named = snapshot.names_in(self.message.as_deref().unwrap_or_default());
         let sentence = match (class, self.outcome.as_str()) {
-            (Some(class), "refused" | "held") => {
-                Some(refusal_sentence(&snapshot.names_in(self.message.as_deref().unwrap_or_default()), class))
+            (Some(class), "refused" | "held") => Some(refusal_sentence(&named, class)),
+            (_, "released") => {
+                Some(format!("Held ({}), then stored once DHIS2 accepted it.", named.trim_end_matches('.')))
             }
             _ => None,
         };

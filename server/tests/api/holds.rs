@@ -109,6 +109,12 @@ async fn last_quarters_data_waits_with_its_reason_and_goes_by_itself_once_dhis2_
             owned(&[("positives", "released", "closed_period"), ("tests_male", "released", "closed_period")])
         );
     }
+    let released = p.log(ids[0]).await;
+    let sentence = released["values"][0]["sentence"].as_str().unwrap();
+    assert!(sentence.starts_with("Held (Current date is past expiry days"), "{sentence}");
+    assert!(
+        sentence.contains(fixture::DS_MONTHLY_HIV_NAME) && sentence.ends_with("then stored once DHIS2 accepted it.")
+    );
     assert_eq!(p.dhis2.values().len(), 6);
     assert!(p.dhis2.values().iter().all(|v| v.times_written == 1), "nothing was sent twice");
     assert!(held(&p).await.is_empty());

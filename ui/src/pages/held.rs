@@ -144,7 +144,7 @@ fn HeldRow(g: HeldGroup, report: impl Fn(ApiResult<HeldResult>) + Copy + Send + 
             <td>{g.server.clone()}</td>
             <td>{format::local_time(&g.oldest)}</td>
             <td>{format::local_time_opt(&g.last_checked_at)}</td>
-            <td class="actions">
+            <td class="row-actions">
                 <Show when=move || session.can_operate()>
                     <button class="small primary recheck" on:click=recheck.clone()>"Re-check now"</button>
                 </Show>
