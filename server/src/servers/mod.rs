@@ -456,7 +456,9 @@ struct ServersFile {
 }
 
 /// Rewrites the servers defined in `server.conf_dir` files; a server no longer in any file is
-/// switched off (its history stays). A missing directory (or `""`) defines none.
+/// switched off (its history stays). A missing directory (or `""`) defines none. A file without
+/// `servers:` (the original dhis2gw shipped such files in /etc/dhis2gw/conf.d) is not ours: it is
+/// left alone with a warning, so an upgraded host starts; one with `servers:` must be right.
 pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&CredentialsKey>) -> anyhow::Result<()> {
     if config.server.conf_dir.trim().is_empty() {
         return Ok(());
@@ -475,6 +477,15 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
             continue;
         }
         let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let ours =
+            serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).map(|v| v.get("servers").is_some()).unwrap_or(false);
+        if !ours {
+            tracing::warn!(
+                file = %file.display(),
+                "server.conf_dir: not a dhis2gw servers file (no `servers:` list); left alone"
+            );
+            continue;
+        }
         let parsed: ServersFile = serde_yaml_ng::from_str(&text)
             .with_context(|| format!("{}: expected `servers:` with a list of DHIS2 servers", file.display()))?;
         for (index, input) in parsed.servers.into_iter().enumerate() {

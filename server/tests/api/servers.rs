@@ -211,3 +211,20 @@ async fn an_invalid_conf_d_file_stops_the_start_naming_file_and_field() {
     assert!(error.contains("cc.yml servers[0]: base_url:"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_file_the_original_dhis2gw_left_in_conf_d_does_not_stop_the_start() {
+    // The original read conf.d/*.json as its own server definitions; our servers files have
+    // `servers:`. A leftover one (and anything unreadable as YAML) is left alone.
+    let cc = Dhis2Double::start(Version::V2_40).await;
+    let dir = conf_dir(json!([cc_server("cc", &cc)]));
+    let leftover = json!({"name": "hmis", "url": "https://hmis.example.org/api", "username": "admin",
+                          "password": "district", "authMethod": "Basic"});
+    std::fs::write(std::path::Path::new(&dir).join("hmis.json"), leftover.to_string()).unwrap();
+    std::fs::write(std::path::Path::new(&dir).join("notes.yml"), "# kept by ops\n: [").unwrap();
+    let p = pipeline(Version::V2_40, |c| c.server.conf_dir = dir.clone()).await;
+    let servers = p.get_as_admin("/api/v2/servers").await;
+    let names: Vec<&str> = servers.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["primary", "cc"], "{servers:#}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
