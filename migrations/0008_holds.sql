@@ -38,6 +38,8 @@ CREATE TABLE value_outcomes (
     -- While held: since when, and when DHIS2 was last asked whether it would accept it now.
     held_since             timestamptz,
     checked_at             timestamptz,
+    -- Held, and chosen to go in the destination's next delivery (a release sends only these).
+    release                boolean     NOT NULL DEFAULT false,
     UNIQUE (destination_id, value_index)
 );
 CREATE INDEX value_outcomes_submission_idx ON value_outcomes (submission_id);
@@ -79,18 +81,19 @@ CREATE OR REPLACE FUNCTION matching_submissions(c jsonb) RETURNS SETOF submissio
 $$ LANGUAGE sql STABLE;
 
 -- The held values a selection names (`server_id`, `data_set`, `period`, `org_unit`,
--- `attribute_option_combo`, and `owner` for a partner's own; absent means any), of
--- destinations that wait on them.
+-- `attribute_option_combo`, and `owner` for a partner's own; absent or null means any, an
+-- empty string values without one), of destinations that wait on them.
 CREATE FUNCTION held_values(c jsonb) RETURNS SETOF value_outcomes AS $$
     SELECT v.* FROM value_outcomes v
     JOIN submission_destinations d ON d.id = v.destination_id
     JOIN submission_log s ON s.id = v.submission_id
     WHERE v.outcome = 'held' AND d.status = 'held'
       AND (c->>'server_id' IS NULL OR d.server_id = (c->>'server_id')::bigint)
-      AND (c->>'data_set' IS NULL OR v.data_set = c->>'data_set')
-      AND (c->>'period' IS NULL OR v.period = c->>'period')
-      AND (c->>'org_unit' IS NULL OR v.org_unit = c->>'org_unit')
-      AND (c->>'attribute_option_combo' IS NULL OR v.attribute_option_combo = c->>'attribute_option_combo')
+      AND (c->>'data_set' IS NULL OR v.data_set IS NOT DISTINCT FROM NULLIF(c->>'data_set', ''))
+      AND (c->>'period' IS NULL OR v.period IS NOT DISTINCT FROM NULLIF(c->>'period', ''))
+      AND (c->>'org_unit' IS NULL OR v.org_unit IS NOT DISTINCT FROM NULLIF(c->>'org_unit', ''))
+      AND (c->>'attribute_option_combo' IS NULL
+           OR v.attribute_option_combo IS NOT DISTINCT FROM NULLIF(c->>'attribute_option_combo', ''))
       AND (c->>'owner' IS NULL OR s.user_id = (c->>'owner')::bigint)
 $$ LANGUAGE sql STABLE;
 

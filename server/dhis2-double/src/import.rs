@@ -421,13 +421,12 @@ fn untimely(ctx: &Context, ds: &DataSet, values: &[Decoded]) -> Option<Problem> 
     let closed: Vec<(&Decoded, Closed)> =
         values.iter().filter_map(|d| Some((d, entry_closed(d, ds, ctx.entry, ctx.version, ctx.now)?))).collect();
     let periods = |approved: bool| {
-        let mut periods: Vec<String> = closed
+        let periods: std::collections::BTreeSet<String> = closed
             .iter()
             .filter(|(_, c)| (*c == Closed::Approved) == approved)
             .map(|(d, _)| d.period().to_owned())
             .collect();
-        periods.dedup();
-        periods
+        periods.into_iter().collect::<Vec<_>>()
     };
     let untimely = periods(false);
     if !untimely.is_empty() {

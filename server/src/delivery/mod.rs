@@ -82,12 +82,12 @@ struct Claim {
     /// Attempts made before this one.
     attempts: i64,
     retry_count: i32,
-    /// What is sent: the whole payload, or (a release) only the values on hold.
+    /// What is sent: the whole payload, or (a release) only the held values chosen to go.
     payload: Value,
     value_keys: Vec<String>,
     /// For each value sent, its position in the submission's payload.
     origin: Vec<usize>,
-    /// Only the values on hold are sent.
+    /// Only the held values chosen for release are sent.
     release: bool,
     /// How many values the submission's payload has.
     total: usize,
@@ -294,7 +294,8 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
            FROM claimed c WHERE s.id = c.submission_id
            RETURNING c.submission_id, c.server_id, c.retry_count, s.kind, s.dhis2_payload AS "payload!", s.value_keys,
                s.dhis2_query, (SELECT count(*) FROM delivery_attempts a WHERE a.destination_id = $1) AS "attempts!",
-               ARRAY(SELECT value_index FROM value_outcomes v WHERE v.destination_id = $1 AND v.outcome = 'held'
+               ARRAY(SELECT value_index FROM value_outcomes v
+                     WHERE v.destination_id = $1 AND v.outcome = 'held' AND v.release
                      ORDER BY value_index) AS "held!""#,
         destination_id,
         d.worker,
@@ -376,8 +377,9 @@ async fn record(
     sqlx::query_scalar!("SELECT id FROM submission_log WHERE id = $1 FOR UPDATE", claim.submission_id)
         .fetch_optional(&mut *tx)
         .await?;
+    // Locked until the end: a worker taking the lease over meanwhile waits for this outcome.
     let leased = sqlx::query_scalar!(
-        "SELECT 1 FROM submission_destinations WHERE id = $1 AND locked_by = $2",
+        "SELECT 1 FROM submission_destinations WHERE id = $1 AND locked_by = $2 FOR UPDATE",
         destination_id,
         d.worker
     )
@@ -395,6 +397,14 @@ async fn record(
         };
         let tally = values::record(&mut tx, claim.submission_id, destination_id, &sent, &refused).await?;
         outcome = settle(outcome, tally, claim.release, claim.total, &refused);
+    }
+    if leased && claim.release && outcome.status == "dead" {
+        // Released values DHIS2 never answered for go back to waiting, not to a dead end.
+        sqlx::query!("UPDATE value_outcomes SET release = false WHERE destination_id = $1", destination_id)
+            .execute(&mut *tx)
+            .await?;
+        let error = outcome.error.map(|e| format!("{e}; the released values wait on hold again"));
+        outcome = Outcome { status: "held", error, ..outcome };
     }
     let attempt_outcome = match outcome.status {
         "retrying" => "retry",

@@ -31,15 +31,16 @@ use crate::infra::error::{AppError, AppResult};
 use crate::metadata::Snapshot;
 use crate::orgunits;
 
-/// The selection as `held_values(jsonb)` takes it: a partner's own values only.
+/// The selection as `held_values(jsonb)` takes it (an empty string selects values without
+/// one): a partner's own values only.
 fn criteria(selection: &HeldSelection, caller: Option<&AuthUser>) -> Value {
-    let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let trimmed = |s: &Option<String>| s.as_deref().map(|s| s.trim().to_string());
     json!({
         "server_id": selection.server_id,
-        "data_set": blank(&selection.data_set),
-        "period": blank(&selection.period),
-        "org_unit": blank(&selection.org_unit),
-        "attribute_option_combo": blank(&selection.attribute_option_combo),
+        "data_set": trimmed(&selection.data_set),
+        "period": trimmed(&selection.period),
+        "org_unit": trimmed(&selection.org_unit),
+        "attribute_option_combo": trimmed(&selection.attribute_option_combo),
         "owner": caller.filter(|c| c.role == Role::Partner).map(|c| c.id),
     })
 }
@@ -200,8 +201,7 @@ pub async fn summary(db: &PgPool) -> sqlx::Result<HeldSummary> {
 /// Held values by class, for Prometheus.
 pub async fn by_class(db: &PgPool) -> sqlx::Result<Vec<(RefusalClass, i64)>> {
     let rows = sqlx::query!(
-        r#"SELECT class AS "class!", count(*) AS "n!" FROM value_outcomes
-           WHERE outcome = 'held' AND class IS NOT NULL GROUP BY class"#
+        r#"SELECT class AS "class!", count(*) AS "n!" FROM held_values('{}') WHERE class IS NOT NULL GROUP BY class"#
     )
     .fetch_all(db)
     .await?;
@@ -230,13 +230,15 @@ pub async fn discard(state: &AppState, caller: &AuthUser, selection: &HeldSelect
         .ok_or_else(|| AppError::invalid_field("reason", "say why the held values are discarded"))?;
     let criteria = criteria(selection, Some(caller));
     let mut tx = state.db.begin().await?;
+    let waiting = lock_held(&mut tx, &criteria).await?;
     let destinations = sqlx::query_scalar!(
         r#"UPDATE value_outcomes SET outcome = 'discarded', decided_at = now(), held_since = NULL,
                message = 'Discarded by ' || $2 || ': ' || $3
-           WHERE id IN (SELECT id FROM held_values($1)) RETURNING destination_id"#,
+           WHERE id IN (SELECT id FROM held_values($1)) AND destination_id = ANY($4) RETURNING destination_id"#,
         criteria,
         caller.username,
         reason,
+        &waiting,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -249,15 +251,19 @@ pub async fn discard(state: &AppState, caller: &AuthUser, selection: &HeldSelect
     Ok(HeldResult { dropped, still_held, ..Default::default() })
 }
 
-/// Held values older than `max_days` expire; returns how many.
+/// Held values older than `max_days` expire; returns how many. Values of a destination being
+/// released are left to that delivery.
 pub async fn expire(db: &PgPool, max_days: u32) -> sqlx::Result<usize> {
     let days = i32::try_from(max_days).unwrap_or(i32::MAX);
     let mut tx = db.begin().await?;
+    let waiting = lock_held(&mut tx, &json!({})).await?;
     let destinations = sqlx::query_scalar!(
         r#"UPDATE value_outcomes SET outcome = 'expired', decided_at = now(), held_since = NULL,
                message = 'Held for more than ' || $1 || ' days: ' || COALESCE(message, '')
-           WHERE outcome = 'held' AND held_since < now() - make_interval(days => $1) RETURNING destination_id"#,
+           WHERE outcome = 'held' AND held_since < now() - make_interval(days => $1) AND destination_id = ANY($2)
+           RETURNING destination_id"#,
         days,
+        &waiting,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -265,6 +271,19 @@ pub async fn expire(db: &PgPool, max_days: u32) -> sqlx::Result<usize> {
         .await?;
     tx.commit().await?;
     Ok(destinations.len())
+}
+
+/// Locks the destinations still waiting on the selected held values, so a release (or a
+/// worker) cannot take them up meanwhile; returns their ids.
+async fn lock_held(tx: &mut sqlx::PgConnection, criteria: &Value) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT id FROM submission_destinations
+           WHERE status = 'held' AND id IN (SELECT destination_id FROM held_values($1))
+           ORDER BY id FOR UPDATE"#,
+        criteria
+    )
+    .fetch_all(&mut *tx)
+    .await
 }
 
 /// Destinations with nothing left on hold get their final status, and their submissions too.
@@ -279,20 +298,26 @@ async fn settle(tx: &mut sqlx::PgConnection, destinations: &[i64], reason: &str)
     Ok(())
 }
 
-/// Queues the destinations that hold selected values; the workers send their held values.
-/// Returns how many held values go out.
+/// Queues the destinations that hold selected values, marking just those values for their
+/// next delivery (others of the same destination keep waiting). Returns how many go out.
 async fn release_selected(state: &AppState, criteria: &Value) -> AppResult<usize> {
     let mut tx = state.db.begin().await?;
+    let waiting = lock_held(&mut tx, criteria).await?;
     let released = sqlx::query!(
-        r#"WITH released AS (
+        r#"WITH chosen AS (
+               UPDATE value_outcomes SET release = true
+               WHERE id IN (SELECT id FROM held_values($1)) AND destination_id = ANY($2)
+               RETURNING destination_id),
+           released AS (
                UPDATE submission_destinations
                SET status = 'queued', retry_count = 0, next_attempt_at = NULL, generation = generation + 1
-               WHERE status = 'held' AND id IN (SELECT destination_id FROM held_values($1))
+               WHERE id IN (SELECT destination_id FROM chosen)
                RETURNING id, generation, submission_id)
            SELECT r.id, r.generation, r.submission_id,
-               (SELECT count(*) FROM value_outcomes v WHERE v.destination_id = r.id AND v.outcome = 'held') AS "values!"
+               (SELECT count(*) FROM chosen c WHERE c.destination_id = r.id) AS "values!"
            FROM released r"#,
-        criteria
+        criteria,
+        &waiting,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -340,7 +365,8 @@ async fn sample_groups(db: &PgPool, criteria: &Value) -> sqlx::Result<Vec<Group>
                 ("org_unit", &r.org_unit),
                 ("attribute_option_combo", &r.attribute_option_combo),
             ] {
-                selection[key] = json!(value);
+                // Exactly this group: "" selects values without one.
+                selection[key] = json!(value.as_deref().unwrap_or_default());
             }
             let describe = [&r.org_unit, &r.period, &r.data_set].into_iter().flatten().cloned().collect::<Vec<_>>();
             Group {
@@ -367,7 +393,9 @@ async fn door_open(state: &AppState, group: &Group) -> Result<bool, String> {
         .await
         .map_err(|e| e.message)?;
     let meaning = summary::interpret(answer.status, &answer.body);
-    if matches!(meaning.verdict, Verdict::Retry | Verdict::Unavailable) {
+    // Only an import summary says what DHIS2 thinks of the value; anything else (a retry, a
+    // 400 about the request) is reported, not taken for an open door.
+    if matches!(meaning.verdict, Verdict::Retry | Verdict::Unavailable) || meaning.import_status.is_none() {
         return Err(meaning.error.unwrap_or_else(|| format!("DHIS2 answered HTTP {}", answer.status)));
     }
     Ok(!values::refusals(&probe, &meaning, Some(answer.status)).iter().any(|r| r.class.is_held()))

@@ -37,6 +37,14 @@ pub fn refusals(payload: &Value, meaning: &Interpretation, http_status: Option<u
         }
         Verdict::Warning | Verdict::Failed => {}
     }
+    // A request DHIS2 refused as a whole (nothing stored) refused the values its conflicts do
+    // not name too, for their reason (2.43 names only the first value it could not decode).
+    let stored = meaning.import_count.as_ref().is_some_and(|c| c.imported + c.updated + c.deleted > 0);
+    let whole = (meaning.verdict == Verdict::Failed && !stored).then(|| {
+        let first = &meaning.conflicts[0];
+        let message = meaning.error.clone().unwrap_or_else(|| "DHIS2 refused the whole request".into());
+        (refusal::classify(first.error_code.as_deref(), first.value.as_deref().unwrap_or_default()), message)
+    });
     for conflict in &meaning.conflicts {
         let message = conflict.value.clone().or_else(|| conflict.error_code.clone()).unwrap_or_default();
         let class = refusal::classify(conflict.error_code.as_deref(), &message);
@@ -58,6 +66,11 @@ pub fn refusals(payload: &Value, meaning: &Interpretation, http_status: Option<u
                 refused[position] =
                     Some(Refusal { position, class, code: conflict.error_code.clone(), message: message.clone() });
             }
+        }
+    }
+    if let Some((class, message)) = whole {
+        for (position, slot) in refused.iter_mut().enumerate() {
+            slot.get_or_insert_with(|| Refusal { position, class, code: None, message: message.clone() });
         }
     }
     refused.into_iter().flatten().collect()
@@ -143,7 +156,7 @@ pub async fn record(
             .map(|&i| i32::try_from(i).unwrap_or(i32::MAX))
             .collect();
         sqlx::query!(
-            r#"UPDATE value_outcomes SET outcome = 'released', decided_at = now(), held_since = NULL
+            r#"UPDATE value_outcomes SET outcome = 'released', decided_at = now(), held_since = NULL, release = false
                WHERE destination_id = $1 AND value_index = ANY($2) AND outcome = 'held'"#,
             destination_id,
             &through,
@@ -168,7 +181,7 @@ pub async fn record(
                      org_unit, period, outcome, class, error_code, message)
            ON CONFLICT (destination_id, value_index) DO UPDATE
            SET outcome = excluded.outcome, class = excluded.class, error_code = excluded.error_code,
-               message = excluded.message, decided_at = now(),
+               message = excluded.message, decided_at = now(), release = false,
                held_since = CASE WHEN excluded.outcome = 'held' THEN COALESCE(value_outcomes.held_since, now()) END"#,
         submission_id,
         destination_id,
@@ -271,6 +284,20 @@ mod tests {
         assert_eq!(refused.len(), 3);
         assert!(refused[0].message.contains("Unexpected character"));
         assert!(refusals(&payload(), &interpret(503, "down"), Some(503)).is_empty());
+    }
+
+    #[test]
+    fn a_request_refused_as_a_whole_refuses_the_values_its_conflicts_do_not_name() {
+        // 2.43: the first value that could not be decoded is named, nothing is stored.
+        let body = r#"{"httpStatusCode":409,"status":"ERROR","response":{"responseType":"ImportSummary","status":"ERROR",
+            "description":"Import failed, the data values could not be decoded",
+            "importCount":{"imported":0,"updated":0,"ignored":3,"deleted":0},
+            "conflicts":[{"value":"Data element `X` does not exist","errorCode":"E8101","indexes":[1]}]}}"#;
+        let refused = refusals(&payload(), &interpret(409, body), Some(409));
+        assert_eq!(refused.iter().map(|r| r.position).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(refused[1].code.as_deref(), Some("E8101"));
+        assert!(refused[0].message.contains("could not be decoded"), "{:?}", refused[0]);
+        assert!(refused.iter().all(|r| r.class == RefusalClass::Mapping));
     }
 
     #[test]

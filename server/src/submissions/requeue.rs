@@ -142,7 +142,7 @@ pub async fn requeue_refused_for_mapping(
     let ids = sqlx::query_scalar!(
         r#"SELECT DISTINCT v.submission_id FROM value_outcomes v
            JOIN submission_destinations d ON d.id = v.destination_id
-           WHERE v.outcome = 'refused' AND v.partner_key = $1 AND d.status IN ('warning', 'failed')
+           WHERE v.outcome = 'refused' AND v.partner_key = $1 AND d.status IN ('warning', 'failed', 'held')
            ORDER BY v.submission_id"#,
         code
     )
@@ -213,6 +213,23 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
     .await?;
     if let Some(server) = server.filter(|_| targets.is_empty()) {
         return Err(AppError::NotFound(format!("Submission {id} does not go to a DHIS2 server named {server}")));
+    }
+    // Held values are kept by their position in the payload, which a requeue rebuilds: a
+    // destination this requeue does not start afresh must have none.
+    let keeps_held = sqlx::query_scalar!(
+        r#"SELECT s.name FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
+           WHERE d.submission_id = $1 AND EXISTS (SELECT 1 FROM value_outcomes v WHERE v.destination_id = d.id AND v.outcome = 'held')
+             AND (d.status IN ('queued', 'processing') OR ($2::text IS NOT NULL AND s.name <> $2))
+           LIMIT 1"#,
+        id,
+        server
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    if let Some(other) = keeps_held {
+        return Err(AppError::Conflict(format!(
+            "Submission {id} has values on hold for {other}; requeue it to every server once no release is under way, or release or discard those values first"
+        )));
     }
     if targets.iter().all(|t| matches!(t.status.as_str(), "queued" | "processing")) {
         let status = if server.is_some() { &targets[0].status } else { &row.status };

@@ -333,3 +333,64 @@ async fn refused_values_are_exported_and_a_fixed_mapping_requeues_exactly_its_su
     p.settled(broken, &["succeeded"], WAIT).await;
     assert_eq!(p.log(fine).await["attempts"].as_array().unwrap().len(), 1, "the other submission was left alone");
 }
+
+#[tokio::test]
+async fn on_2_43_a_period_that_opens_goes_without_the_one_still_closed_in_the_same_data_set() {
+    // One DHIS2-API post with two periods of one data set: 2.43 refuses the whole group for
+    // the closed one, so both wait; each goes when DHIS2 opens it, not with the other.
+    let p = pipeline(Version::V2_43, |_| {}).await;
+    p.dhis2.set_expiry_days(fixture::DS_MONTHLY_HIV, 45);
+    let (open, closed) = (months_ago(1), months_ago(3));
+    let value = |period: &str, element: &str, value: &str| json!({"dataElement": element, "period": period, "orgUnit": fixture::OU_FACILITY_1, "value": value});
+    let body = json!({"dataSet": fixture::DS_MONTHLY_HIV, "dataValues": [
+        value(&open, fixture::DE_POSITIVES, "5"), value(&closed, fixture::DE_POSITIVES, "6"),
+        value(&open, fixture::DE_REMARKS, "fine")]});
+    let answer = p.dhis2_client(Method::POST, "dataValueSets").json(&body).send().await.unwrap();
+    let answer = expect_json(answer, StatusCode::CONFLICT).await;
+    assert_eq!(answer["response"]["conflicts"][0]["errorCode"], "E8030", "DHIS2's own answer: {answer}");
+    let logs = p.get_as_admin("/api/v2/logs").await;
+    let id = logs["items"][0]["id"].as_i64().unwrap();
+    p.settled(id, &["held"], WAIT).await;
+    assert_eq!(held(&p).await.len(), 2);
+
+    let result = expect_json(p.call(Method::POST, "/api/v2/held/recheck", Some(json!({}))).await, StatusCode::OK).await;
+    assert_eq!((result["opened"].as_i64(), result["released"].as_i64()), (Some(1), Some(2)), "{result}");
+    let log = p.settled(id, &["held"], WAIT).await;
+    let release = log["attempts"].as_array().unwrap().last().unwrap();
+    assert_eq!(release["request_payload"]["dataValues"].as_array().unwrap().len(), 2, "only the open period's values");
+    assert_eq!(p.dhis2.values().len(), 2, "{:?}", p.dhis2.values());
+    let left = held(&p).await;
+    assert_eq!((left.len(), left[0]["period"].as_str()), (1, Some(closed.as_str())), "{left:#?}");
+
+    p.dhis2.set_expiry_days(fixture::DS_MONTHLY_HIV, 0);
+    let result = expect_json(p.call(Method::POST, "/api/v2/held/recheck", Some(json!({}))).await, StatusCode::OK).await;
+    assert_eq!(result["released"], 1, "{result}");
+    let log = p.settled(id, &["succeeded"], WAIT).await;
+    assert!(log["values"].as_array().unwrap().iter().all(|v| v["outcome"] == "released"), "{log:#}");
+    assert_eq!(p.dhis2.values().len(), 3);
+}
+
+#[tokio::test]
+async fn a_requeue_to_one_server_waits_while_another_holds_values() {
+    // The held values are kept by their place in the payload, which a requeue rebuilds.
+    let cc = dhis2_double::Dhis2Double::start(Version::V2_40).await;
+    let dir = crate::servers::conf_dir(json!([crate::servers::cc_server("cc", &cc)]));
+    let p = pipeline(Version::V2_40, |c| {
+        c.server.conf_dir = dir.clone();
+        c.api.cc_dhis2_servers = vec!["cc".into()];
+    })
+    .await;
+    p.dhis2.set_expiry_days(fixture::DS_MONTHLY_HIV, 10);
+    let id = submit_for(&p, &months_ago(3), json!({"positives": 1})).await;
+    p.destination(id, "cc", &["succeeded"]).await;
+    p.destination(id, "primary", &["held"]).await;
+    let one = p.call(Method::POST, &format!("/api/v2/logs/{id}/restart?server=cc"), None).await;
+    let refused = expect_error(one, StatusCode::CONFLICT).await;
+    assert!(refused["error"].as_str().unwrap().contains("values on hold for primary"), "{refused}");
+    // To every server it goes: the held delivery starts afresh too, and is held again.
+    let all = p.call(Method::POST, &format!("/api/v2/logs/{id}/restart"), None).await;
+    assert_eq!(expect_json(all, StatusCode::OK).await["reEnqueued"], 1);
+    p.destination(id, "primary", &["held"]).await;
+    assert_eq!(cc.values()[0].times_written, 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

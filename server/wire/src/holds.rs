@@ -156,7 +156,8 @@ pub struct HeldGroup {
 }
 
 /// Which held values an action applies to: those of one group, or with no field set, all
-/// (a partner only ever selects its own).
+/// (a partner only ever selects its own). An empty string selects values without one (a
+/// group without an attribute option combo, say).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]

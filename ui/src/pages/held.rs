@@ -17,14 +17,14 @@ use crate::format;
 use crate::route::Route;
 use crate::session::Session;
 
-/// The group a row stands for, as the hold routes select it.
+/// Exactly the group a row stands for, as the hold routes select it ("" for none).
 fn selection_of(g: &HeldGroup) -> HeldSelection {
     HeldSelection {
         server_id: Some(g.server_id),
-        data_set: g.data_set.clone(),
+        data_set: Some(g.data_set.clone().unwrap_or_default()),
         period: Some(g.period.clone()),
         org_unit: Some(g.org_unit.clone()),
-        attribute_option_combo: g.attribute_option_combo.clone(),
+        attribute_option_combo: Some(g.attribute_option_combo.clone().unwrap_or_default()),
         reason: None,
     }
 }

@@ -29,8 +29,9 @@ fn param(query: &Option<String>, name: &str) -> Option<String> {
 
 /// `GET /api/lockExceptions`: every lock exception, paged (`paging=false` for all).
 pub(super) async fn list(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Json<Value> {
-    let entry = lock(&shared.entry);
+    // The imports' lock order: org units before entry rules.
     let units = lock(&shared.org_units);
+    let entry = lock(&shared.entry);
     let items: Vec<Value> = entry
         .exceptions
         .iter()
