@@ -2,7 +2,7 @@
 //! asking for [`Authorized<R>`] in a handler's signature is the access check.
 //!
 //! Accepted on every API route: `Bearer <jwt>`, `Token <api token>` (and the original's
-//! `Token: <api token>`), `ApiToken <api token>` (how DHIS2 clients send PATs) and, unless
+//! `Token: <api token>`; either with a JWT is taken as `Bearer`), `ApiToken <api token>` (how DHIS2 clients send PATs) and, unless
 //! disabled, `Basic`.
 
 use std::marker::PhantomData;
@@ -40,6 +40,9 @@ fn parse_authorization(value: &str) -> Result<Credentials, AppError> {
     }
     match scheme.to_ascii_lowercase().as_str() {
         "bearer" => Ok(Credentials::Bearer(rest.to_string())),
+        // Partners of the original send what `POST /users/getToken` gave them as `Token`; when
+        // that is one of our access tokens (a JWT: three dot-separated parts), it is one.
+        "token" if rest.split('.').count() == 3 => Ok(Credentials::Bearer(rest.to_string())),
         "token" | "apitoken" => Ok(Credentials::ApiToken(rest.to_string())),
         "basic" => {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -181,6 +184,8 @@ mod tests {
         assert!(matches!(parse_authorization("Bearer abc"), Ok(Credentials::Bearer(t)) if t == "abc"));
         assert!(matches!(parse_authorization("Token abc"), Ok(Credentials::ApiToken(t)) if t == "abc"));
         assert!(matches!(parse_authorization("Token: abc"), Ok(Credentials::ApiToken(t)) if t == "abc"));
+        assert!(matches!(parse_authorization("Token eyJ.a.b"), Ok(Credentials::Bearer(t)) if t == "eyJ.a.b"));
+        assert!(matches!(parse_authorization("Token: eyJ.a.b"), Ok(Credentials::Bearer(t)) if t == "eyJ.a.b"));
         assert!(matches!(parse_authorization("ApiToken abc"), Ok(Credentials::ApiToken(t)) if t == "abc"));
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p:q"));
         assert!(matches!(parse_authorization(&basic),

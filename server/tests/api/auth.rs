@@ -32,6 +32,12 @@ async fn get_token_accepts_json_or_basic_credentials() {
         .unwrap();
     let body = expect_json(by_basic, StatusCode::OK).await;
     assert_eq!(body["user"]["role"], "admin");
+    // Partners of the original send what getToken gave them with the Token scheme.
+    let token = body["token"].as_str().unwrap();
+    for form in [format!("Token {token}"), format!("Token: {token}")] {
+        let me = app.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, &form).send().await.unwrap();
+        assert_eq!(expect_json(me, StatusCode::OK).await["username"], "admin", "{form}");
+    }
 }
 
 #[tokio::test]
