@@ -30,6 +30,7 @@ use crate::infra::dhis2::summary::{self, Verdict};
 use crate::infra::error::{AppError, AppResult};
 use crate::metadata::Snapshot;
 use crate::orgunits;
+use crate::servers::Connection;
 
 /// The selection as `held_values(jsonb)` takes it (an empty string selects values without
 /// one): a partner's own values only.
@@ -71,10 +72,11 @@ pub async fn groups(state: &AppState, caller: &AuthUser, selection: &HeldSelecti
     Ok(rows
         .into_iter()
         .map(|r| {
-            let class = RefusalClass::parse(&r.class).unwrap_or(RefusalClass::ClosedPeriod);
+            let class = r.class.parse().unwrap_or(RefusalClass::ClosedPeriod);
             let data_set = r.data_set.as_deref().and_then(|d| snapshot.data_set(d));
             let org_unit_path = names.get(&r.org_unit).map(|(_, path)| path.clone());
-            let period_label = Period::parse(&r.period).map(|p| p.label()).unwrap_or_else(|_| r.period.clone());
+            let period = Period::parse(&r.period).ok();
+            let period_label = period.as_ref().map_or_else(|| r.period.clone(), Period::label);
             let place = [org_unit_path.clone().unwrap_or_else(|| r.org_unit.clone()), period_label.clone()]
                 .into_iter()
                 .chain(data_set.map(|d| d.name.clone()).or_else(|| r.data_set.clone()))
@@ -83,7 +85,7 @@ pub async fn groups(state: &AppState, caller: &AuthUser, selection: &HeldSelecti
             // 2.43 words expiry, future and input periods alike ("Untimely data entry"): the
             // period and the data set tell them apart.
             let situation = Situation {
-                not_started: Period::parse(&r.period).is_ok_and(|p| p.start() > chrono::Utc::now().date_naive()),
+                not_started: period.is_some_and(|p| p.start() > chrono::Utc::now().date_naive()),
                 input_periods: data_set.is_some_and(|d| d.has_input_periods),
                 expiry_days: data_set.map_or(0, |d| d.expiry_days),
             };
@@ -160,9 +162,18 @@ struct Group {
 pub async fn recheck(state: &AppState, caller: Option<&AuthUser>, selection: &HeldSelection) -> AppResult<HeldResult> {
     let mut result =
         HeldResult { dropped: expire(&state.db, state.config.api.hold_max_days).await?, ..Default::default() };
-    for group in sample_groups(&state.db, &criteria(selection, caller)).await? {
+    let criteria = criteria(selection, caller);
+    let mut servers: HashMap<i64, Result<Connection, String>> = HashMap::new();
+    for group in sample_groups(&state.db, &criteria).await? {
         result.checked += 1;
-        match door_open(state, &group).await {
+        if let std::collections::hash_map::Entry::Vacant(slot) = servers.entry(group.server_id) {
+            slot.insert(state.servers.connection(group.server_id).await.map_err(|e| format!("{e:#}")));
+        }
+        let open = match &servers[&group.server_id] {
+            Ok(server) => door_open(server, &group).await,
+            Err(why) => Err(why.clone()),
+        };
+        match open {
             Ok(true) => {
                 result.opened += 1;
                 result.released += release_selected(state, &group.selection).await?;
@@ -178,21 +189,22 @@ pub async fn recheck(state: &AppState, caller: Option<&AuthUser>, selection: &He
             Err(why) => result.errors.push(format!("{}: {why}", group.describe)),
         }
     }
-    result.still_held = still_held(&state.db, &criteria(selection, caller)).await?;
+    result.still_held = summary(&state.db, &criteria).await?.values as usize;
     if result != HeldResult::default() {
         tracing::info!(?result, "held values re-checked");
     }
     Ok(result)
 }
 
-/// The hold queue at a glance, for the overview.
-pub async fn summary(db: &PgPool) -> sqlx::Result<HeldSummary> {
+/// The selected held values at a glance (`json!({})`: all, for the overview).
+pub async fn summary(db: &PgPool, criteria: &Value) -> sqlx::Result<HeldSummary> {
     sqlx::query_as!(
         HeldSummary,
         r#"SELECT count(*) AS "values!", count(DISTINCT v.submission_id) AS "submissions!",
                count(DISTINCT (d.server_id, v.data_set, v.period, v.org_unit, v.attribute_option_combo)) AS "groups!",
                min(v.held_since) AS oldest
-           FROM held_values('{}') v JOIN submission_destinations d ON d.id = v.destination_id"#
+           FROM held_values($1) v JOIN submission_destinations d ON d.id = v.destination_id"#,
+        criteria
     )
     .fetch_one(db)
     .await
@@ -205,17 +217,17 @@ pub async fn by_class(db: &PgPool) -> sqlx::Result<Vec<(RefusalClass, i64)>> {
     )
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().filter_map(|r| Some((RefusalClass::parse(&r.class)?, r.n))).collect())
+    Ok(rows.into_iter().filter_map(|r| Some((r.class.parse().ok()?, r.n))).collect())
 }
 
 /// Sends the selected held values again without asking DHIS2 first ("release anyway").
 pub async fn release(state: &AppState, caller: &AuthUser, selection: &HeldSelection) -> AppResult<HeldResult> {
     let criteria = criteria(selection, Some(caller));
-    let groups = sample_groups(&state.db, &criteria).await?.len();
+    let groups = summary(&state.db, &criteria).await?.groups as usize;
     let released = release_selected(state, &criteria).await?;
     audit::record(&state.db, Actor::User(caller), "held.release", "held", &describe(selection), json!(selection))
         .await?;
-    let still_held = still_held(&state.db, &criteria).await?;
+    let still_held = summary(&state.db, &criteria).await?.values as usize;
     Ok(HeldResult { checked: 0, opened: groups, released, still_held, ..Default::default() })
 }
 
@@ -247,7 +259,7 @@ pub async fn discard(state: &AppState, caller: &AuthUser, selection: &HeldSelect
     let detail = json!({"selection": selection, "values": dropped});
     audit::record(&mut *tx, Actor::User(caller), "held.discard", "held", &describe(selection), detail).await?;
     tx.commit().await?;
-    let still_held = still_held(&state.db, &criteria).await?;
+    let still_held = summary(&state.db, &criteria).await?.values as usize;
     Ok(HeldResult { dropped, still_held, ..Default::default() })
 }
 
@@ -333,11 +345,6 @@ async fn release_selected(state: &AppState, criteria: &Value) -> AppResult<usize
     Ok(released.iter().map(|r| r.values as usize).sum())
 }
 
-async fn still_held(db: &PgPool, criteria: &Value) -> sqlx::Result<usize> {
-    let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM held_values($1)"#, criteria).fetch_one(db).await?;
-    Ok(n as usize)
-}
-
 /// Each held group of the selection with its oldest value, to ask DHIS2 about.
 async fn sample_groups(db: &PgPool, criteria: &Value) -> sqlx::Result<Vec<Group>> {
     let rows = sqlx::query!(
@@ -345,6 +352,8 @@ async fn sample_groups(db: &PgPool, criteria: &Value) -> sqlx::Result<Vec<Group>
                v.value_index, s.dhis2_payload AS "payload!", s.dhis2_query
            FROM (SELECT d.server_id, h.data_set, h.period, h.org_unit, h.attribute_option_combo, min(h.id) AS sample
                  FROM held_values($1) h JOIN submission_destinations d ON d.id = h.destination_id
+                 -- A server an admin paused is not asked either.
+                 JOIN dhis2_servers sv ON sv.id = d.server_id AND sv.enabled
                  GROUP BY d.server_id, h.data_set, h.period, h.org_unit, h.attribute_option_combo) g
            JOIN value_outcomes v ON v.id = g.sample
            JOIN submission_log s ON s.id = v.submission_id
@@ -383,8 +392,7 @@ async fn sample_groups(db: &PgPool, criteria: &Value) -> sqlx::Result<Vec<Group>
 
 /// Whether DHIS2 would accept the group's values now: a dry run of one of them, with the
 /// submission's own import options, is refused for no closed period or approval.
-async fn door_open(state: &AppState, group: &Group) -> Result<bool, String> {
-    let server = state.servers.connection(group.server_id).await.map_err(|e| format!("{e:#}"))?;
+async fn door_open(server: &Connection, group: &Group) -> Result<bool, String> {
     let position = usize::try_from(group.value_index).map_err(|_| "a held value without a position".to_string())?;
     let probe = values::subset(&group.payload, &[position]);
     let answer = server
@@ -456,7 +464,8 @@ pub async fn outcomes(
     for r in rows {
         by_destination.entry(r.destination_id).or_default().push(r.into_outcome(&snapshot));
     }
-    let count = payload.and_then(|p| p["dataValues"].as_array()).map_or(0, Vec::len);
+    let payload = payload.unwrap_or(&Value::Null);
+    let count = payload["dataValues"].as_array().map_or(0, Vec::len);
     let mut all = Vec::new();
     for destination in answered {
         let mut decided = by_destination.remove(&destination.id).unwrap_or_default();
@@ -469,7 +478,7 @@ pub async fn outcomes(
             if decided.iter().any(|v| v.index as usize == index) {
                 continue;
             }
-            let identity = values::identity(payload.expect("count > 0"), index);
+            let identity = values::identity(payload, index);
             decided.push(ValueOutcome {
                 server: destination.server.clone(),
                 index: index as i32,
@@ -519,7 +528,7 @@ impl OutcomeRow {
     /// The value's outcome; one refused or held says what went wrong (with the UIDs the synced
     /// metadata knows named) and who must act in one sentence, one released why it had waited.
     pub fn into_outcome(self, snapshot: &Snapshot) -> ValueOutcome {
-        let class = self.class.as_deref().and_then(RefusalClass::parse);
+        let class = self.class.as_deref().and_then(|c| c.parse::<RefusalClass>().ok());
         let named = snapshot.names_in(self.message.as_deref().unwrap_or_default());
         let sentence = match (class, self.outcome.as_str()) {
             (Some(class), "refused" | "held") => Some(refusal_sentence(&named, class)),

@@ -204,7 +204,7 @@ pub async fn record(
 }
 
 /// How `destination_id`'s values stand.
-pub async fn tally(tx: &mut PgConnection, destination_id: i64) -> sqlx::Result<Tally> {
+async fn tally(tx: &mut PgConnection, destination_id: i64) -> sqlx::Result<Tally> {
     let row = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE outcome = 'held') AS "held!",
                   count(*) FILTER (WHERE outcome IN ('refused', 'discarded', 'expired')) AS "dropped!"

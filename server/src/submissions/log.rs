@@ -103,21 +103,10 @@ pub(super) fn criteria(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) 
         period: blank(filter.period),
         user: blank(filter.user),
         q: blank(filter.q).map(|q| like_pattern(&q)),
-        class: match blank(filter.class) {
-            None => None,
-            Some(word) => Some(
-                RefusalClass::parse(&word)
-                    .ok_or_else(|| {
-                        let known: Vec<&str> = RefusalClass::ALL.iter().map(|c| c.as_str()).collect();
-                        AppError::invalid_field(
-                            "class",
-                            format!("unknown class '{word}'; use one of {}", known.join(", ")),
-                        )
-                    })?
-                    .as_str()
-                    .to_string(),
-            ),
-        },
+        class: blank(filter.class)
+            .map(|word| word.parse::<RefusalClass>().map(|c| c.as_str().to_string()))
+            .transpose()
+            .map_err(|e| AppError::invalid_field("class", e))?,
         code: blank(filter.code).map(|c| c.to_ascii_uppercase()),
         element: blank(filter.element),
         owner: (caller.role == Role::Partner).then_some(caller.id),

@@ -69,7 +69,7 @@ pub async fn overview(state: &AppState) -> AppResult<Overview> {
         last_error: last_error?,
         servers: servers?,
         metadata: crate::metadata::status(&state.db, &state.metadata, &state.config).await?,
-        held: crate::holds::summary(&state.db).await?,
+        held: crate::holds::summary(&state.db, &serde_json::json!({})).await?,
     })
 }
 

@@ -47,10 +47,6 @@ impl RefusalClass {
         }
     }
 
-    pub fn parse(text: &str) -> Option<RefusalClass> {
-        RefusalClass::ALL.into_iter().find(|c| c.as_str() == text)
-    }
-
     /// A short title for lists and filters.
     pub fn title(self) -> &'static str {
         match self {
@@ -84,6 +80,18 @@ impl RefusalClass {
     /// Values refused for this reason wait in the hold queue instead of failing.
     pub fn is_held(self) -> bool {
         matches!(self, RefusalClass::ClosedPeriod | RefusalClass::Approved)
+    }
+}
+
+impl std::str::FromStr for RefusalClass {
+    /// What to send instead, in words.
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        RefusalClass::ALL.into_iter().find(|c| c.as_str() == text).ok_or_else(|| {
+            let known: Vec<&str> = RefusalClass::ALL.iter().map(|c| c.as_str()).collect();
+            format!("unknown class '{text}'; use one of {}", known.join(", "))
+        })
     }
 }
 

@@ -277,9 +277,8 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
                         <option value="">"Any"</option>
                         {RefusalClass::ALL
                             .iter()
-                            .map(|c| {
-                                let c = c.as_str();
-                                let title = RefusalClass::parse(c).map_or("", RefusalClass::title);
+                            .map(|class| {
+                                let (c, title) = (class.as_str(), class.title());
                                 view! {
                                     <option value=c selected=move || view_state.with(|v| v.filters.get("class").map(String::as_str) == Some(c))>
                                         {title}
