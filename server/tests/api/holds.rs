@@ -394,3 +394,19 @@ async fn a_requeue_to_one_server_waits_while_another_holds_values() {
     assert_eq!(cc.values()[0].times_written, 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_paused_server_is_not_asked_about_its_held_values() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    p.dhis2.set_expiry_days(fixture::DS_MONTHLY_HIV, 10);
+    let id = submit_for(&p, &months_ago(3), json!({"positives": 1})).await;
+    p.settled(id, &["held"], WAIT).await;
+    let servers = p.get_as_admin("/api/v2/servers").await;
+    let uid = servers[0]["uid"].as_str().unwrap().to_string();
+    let paused = p.call(Method::PUT, &format!("/api/v2/servers/{uid}"), Some(json!({"enabled": false}))).await;
+    expect_json(paused, StatusCode::OK).await;
+    let imports = p.dhis2.import_requests();
+    let result = expect_json(p.call(Method::POST, "/api/v2/held/recheck", Some(json!({}))).await, StatusCode::OK).await;
+    assert_eq!((result["checked"].as_i64(), result["still_held"].as_i64()), (Some(0), Some(1)), "{result}");
+    assert_eq!(p.dhis2.import_requests(), imports, "no dry run went to the paused server");
+}
