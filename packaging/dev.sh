@@ -269,14 +269,14 @@ cmd_package_check() {
     grep -q "^ $field" <<<"$info" || fail "control has no '$field':\n$info"
   done
   files=$(dpkg-deb -c "$deb" | awk '{print $1, $NF}')
-  for entry in "-rwxr-xr-x ./usr/bin/dhis2gw" "-rw-r----- ./etc/dhis2gw/dhis2gw.yml" \
+  for entry in "-rwxr-xr-x ./usr/bin/dhis2gw" "-rw-r--r-- ./usr/share/dhis2gw/dhis2gw.yml" \
       "-rw-r--r-- ./lib/systemd/system/dhis2gw.service" "-rw-r--r-- ./usr/share/dhis2gw/db/migrations/0001_foundation.sql" \
       "-rw-r--r-- ./usr/share/dhis2gw/templates/index.html" "-rw-r--r-- ./usr/share/dhis2gw/static/favicon.svg" \
       "-rw-r--r-- ./usr/share/dhis2gw/docs/operations-guide.md" "-rw-r--r-- ./usr/share/dhis2gw/console/index.html"; do
     grep -qxF -- "$entry" <<<"$files" || fail "the package lacks $entry"
   done
-  [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = "/etc/dhis2gw/dhis2gw.yml" ] \
-    || fail "/etc/dhis2gw/dhis2gw.yml must be the one conffile"
+  # No conffile: dpkg's question about one would stop an install over the original's config.
+  ! dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q conffiles || fail "the package must have no conffile"
 
   if dpkg-query -W dhis2gw >/dev/null 2>&1; then
     log "package check: purging the dhis2gw package already installed here"
@@ -326,6 +326,7 @@ cmd_package_check() {
   [ "$(dpkg-query -W -f='${Version}' dhis2gw)" = "${VERSION}-2" ] || fail "upgrade did not happen"
   grep -q "^# edited by the admin" /etc/dhis2gw/dhis2gw.yml || fail "the upgrade lost the admin's edit"
   [ "$(as_root sha256sum /etc/dhis2gw/jwt.secret)" = "$secret" ] || fail "the upgrade replaced the secret"
+  cmp -s /usr/share/dhis2gw/dhis2gw.yml /etc/dhis2gw/dhis2gw.yml.dpkg-dist || fail "the package's config is not beside the admin's"
   run_installed >/dev/null 2>&1 &
   pid=$!
   wait_ready "$port" || fail "the upgraded gateway did not answer /health/ready"
@@ -345,7 +346,66 @@ cmd_package_check() {
   getent passwd dhis2gw >/dev/null || fail "the service user should stay (Debian policy)"
   as_postgres "psql -qc 'drop database if exists $db' -c 'drop role if exists dhis2gw'" >/dev/null
   redis-cli -h 127.0.0.1 --scan --pattern "$prefix*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null
-  log "package check passed: $(basename "$deb") installs, runs, upgrades and purges cleanly"
+  package_check_over_the_original "$deb"
+  log "package check passed: $(basename "$deb") installs, runs, upgrades and purges cleanly, also over the original dhis2gw"
+}
+
+# A host set up as the original dhis2gw's README says: its configuration (every key of its
+# table) and conf.d, its database (its migrations 1-7, a partner with a token, mappings, a
+# month of history; server/tests/fixtures/v1), its files under /usr/share/dhis2gw. Our package
+# installs over it unattended, keeps its configuration, and the gateway starts on it as the
+# unit would and delivers the old partner's next post with its old token.
+package_check_over_the_original() {
+  local deb=$1 fixtures="$ROOT/server/tests/fixtures/v1" db=dhis2gw_pkgcheck_v1 port dport prefix double
+  port=$(free_port) dport=$(free_port) prefix="pkgcheck_v1_$$"
+  log "package check: over the original dhis2gw's configuration, conf.d and database"
+  cargo build -q -p dhis2-double
+  as_postgres "psql -qc 'drop database if exists $db' -c 'drop role if exists dhis2gw' -c 'create role dhis2gw login' -c 'create database $db owner dhis2gw'" >/dev/null
+  # The original's tables belong to the role it connects as.
+  for sql in "$fixtures"/migrations/*.sql "$fixtures/data.sql"; do
+    as_postgres "psql -X -q -v ON_ERROR_STOP=1 -d $db -c 'set role dhis2gw' -c \"\$(cat '$sql')\"" >/dev/null \
+      || fail "building the original's database: $sql"
+  done
+  as_root install -d -m 0755 /etc/dhis2gw/conf.d /usr/share/dhis2gw/db/migrations
+  sed -e "s|@DATABASE_URI@|postgres:///$db?host=/var/run/postgresql|" -e "s|@PORT@|$port|" -e "s|@QUEUE_PREFIX@|$prefix|" \
+      -e "s|@DHIS2_BASE_URL@|http://127.0.0.1:$dport|" -e "s|@DHIS2_USER@|admin|" -e "s|@DHIS2_PASSWORD@|district|" \
+      "$fixtures/dhis2gw.yml" | as_root tee /etc/dhis2gw/dhis2gw.yml >/dev/null
+  as_root cp "$fixtures/conf.d/dhis2.json" /etc/dhis2gw/conf.d/
+  # The original's golang-migrate files, left where its configuration points.
+  echo "-- the original's first migration" | as_root tee /usr/share/dhis2gw/db/migrations/000001_initial.up.sql >/dev/null
+  local before; before=$(sha256sum </etc/dhis2gw/dhis2gw.yml)
+  as_root dpkg -i "$deb" </dev/null >/dev/null || fail "dpkg -i over the original's layout failed"
+  [ "$(sha256sum </etc/dhis2gw/dhis2gw.yml)" = "$before" ] || fail "the install changed the original's configuration"
+  [ -e /etc/dhis2gw/dhis2gw.yml.dpkg-dist ] || fail "the package's configuration is not beside the original's"
+  [ "$(stat -c '%U:%G %a' /etc/dhis2gw/dhis2gw.yml)" = "root:dhis2gw 640" ] || fail "config permissions after install"
+  "$TARGET_DIR/debug/dhis2-double" --port "$dport" --version 2.40 >/dev/null 2>&1 &
+  double=$!
+  # As the unit runs it: the service user, the unit's working directory, nothing but the file.
+  (cd /usr/share/dhis2gw && as_root runuser -u dhis2gw -- env -i PATH="$PATH" /usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml) \
+    >/tmp/dhis2gw-pkgcheck-v1.log 2>&1 &
+  local pid=$!
+  wait_ready "$port" || { kill "$double"; fail "the gateway did not start on the original's configuration: $(tail -5 /tmp/dhis2gw-pkgcheck-v1.log)"; }
+  local answer id status=""
+  answer=$(curl -fsS "http://127.0.0.1:$port/api/v2/aggregate" -H 'Authorization: Token a3f1c2e4b5d6978812ab34cd56ef7890a1b2c3d4' \
+    -H 'Content-Type: application/json' \
+    -d '{"orgUnit":"OrgFac00001","period":"202410","dataSet":"pBOMPrpg1QY","dataValues":{"hiv_positive":3}}') \
+    || fail "the old partner's post with its old token was refused"
+  id=$(sed -n 's/.*"submission_id":\([0-9]*\).*/\1/p' <<<"$answer")
+  for _ in $(seq 100); do
+    status=$(curl -fsS -u meofficer:me-password-2 "http://127.0.0.1:$port/api/v2/logs/$id" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p' | head -1)
+    [ "$status" = succeeded ] && break
+    sleep 0.3
+  done
+  [ "$status" = succeeded ] || fail "the old partner's post was not delivered ($status)"
+  curl -fsS -u meofficer:me-password-2 "http://127.0.0.1:$port/api/v2/logs?status=failed&page_size=1" | grep -q '"total":[1-9]' \
+    || fail "the original's history is not listed"
+  as_root kill -TERM "$(pgrep -f -n "^/usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml")"
+  wait "$pid" || true
+  kill "$double"
+  as_root dpkg --purge dhis2gw >/dev/null
+  as_root rm -rf /etc/dhis2gw /usr/share/dhis2gw
+  as_postgres "psql -qc 'drop database if exists $db' -c 'drop role if exists dhis2gw'" >/dev/null
+  redis-cli -h 127.0.0.1 --scan --pattern "$prefix*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null
 }
 
 # The desktop console's Debian package, built by tauri-cli (which also builds ui/dist in release),

@@ -9,6 +9,7 @@
 //! delivery                 the workers that send queued work to DHIS2
 //! submissions, holds       intake, the log, requeue, the hold queue: operations that need the
 //!                          whole context
+//! upgrade                  adopting the original dhis2gw's database beside ours
 //! app                      that context: pools, clients, and the caches of the areas below
 //! mappings, servers,       domain areas that own their state, their audit entries and caches
 //!   orgunits, metadata,
@@ -33,5 +34,6 @@ pub mod scheduler;
 pub mod servers;
 pub mod startup;
 pub mod submissions;
+pub mod upgrade;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -12,7 +12,8 @@ use dhis2gw::infra::config::{self, Config, Loaded};
 use dhis2gw::infra::error::AppError;
 use dhis2gw::infra::{db, telemetry};
 use dhis2gw::startup::{self, Application};
-use dhis2gw_wire::{CreateUser, Role};
+use dhis2gw::upgrade;
+use dhis2gw_wire::{CreateUser, Role, UpdateUser};
 
 #[derive(Parser)]
 #[command(name = "dhis2gw", version, about = "DHIS2 integration gateway")]
@@ -33,6 +34,27 @@ enum Command {
     Migrate,
     /// Print the effective configuration (secrets masked) and where each value came from.
     Config,
+    /// Bring over what the original dhis2gw (1.x) has in this database: users, partner
+    /// tokens, mappings and the submission log (also done on every start). Its tables are
+    /// left as they were until --finalize.
+    MigrateFromV1 {
+        /// Report what would come over; change nothing.
+        #[arg(long, conflicts_with = "finalize")]
+        dry_run: bool,
+        /// Bring over anything new, then drop the original's tables: no way back to the old
+        /// package after this.
+        #[arg(long)]
+        finalize: bool,
+    },
+    /// Set a user's password (read like create-user's) and enable the user, e.g. the
+    /// original's `admin`, adopted disabled while its password was the default.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (first line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Create a user, e.g. the first admin.
     CreateUser {
         #[arg(long)]
@@ -87,6 +109,12 @@ fn print_config(loaded: Result<Loaded, config::ConfigError>) -> ExitCode {
             for key in &loaded.unknown_keys {
                 println!("# unknown key ignored (misspelled?): {key}");
             }
+            for key in &loaded.original_keys {
+                println!("# a key of the original dhis2gw, not used here: {key}");
+            }
+            for warning in &loaded.warnings {
+                println!("# {warning}");
+            }
             print!("{}", loaded.to_annotated_yaml());
             ExitCode::SUCCESS
         }
@@ -109,6 +137,12 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
                 for key in &loaded.unknown_keys {
                     tracing::warn!(key, file = %file.display(), "unknown configuration key ignored (misspelled?)");
                 }
+                for key in &loaded.original_keys {
+                    tracing::warn!(key, file = %file.display(), "a key of the original dhis2gw, not used here");
+                }
+            }
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
             }
             let app = Application::build(config).await?;
             app.run_until(startup::shutdown_signal()).await
@@ -117,6 +151,39 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
             let pool = db::connect(&config).await?;
             db::migrate(&pool, &config).await?;
             println!("database is up to date");
+            Ok(())
+        }
+        Command::MigrateFromV1 { dry_run, finalize } => {
+            let pool = db::connect(&config).await?;
+            db::migrate(&pool, &config).await?;
+            let ttl = config.server.partner_token_ttl;
+            let report = if finalize {
+                let report = upgrade::finalize(&pool, ttl).await?;
+                println!("{report}the original dhis2gw's tables are dropped; this gateway's are all that is left");
+                return Ok(());
+            } else {
+                let mode = if dry_run { upgrade::Mode::DryRun } else { upgrade::Mode::Import };
+                upgrade::adopt(&pool, mode, ttl).await?
+            };
+            match report {
+                None => println!("no database of the original dhis2gw is beside this gateway's: nothing to bring over"),
+                Some(report) if dry_run => print!("dry run, nothing changed; would bring over:\n{report}"),
+                Some(report) => print!("{report}"),
+            }
+            Ok(())
+        }
+        Command::SetPassword { username, password_stdin } => {
+            let password = read_password(password_stdin)?;
+            let pool = db::connect(&config).await?;
+            db::migrate(&pool, &config).await?;
+            let user = users::find_by_username(&pool, &username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user named {username}"))?;
+            let patch = UpdateUser { password: Some(password), is_active: Some(true), ..Default::default() };
+            users::update(&pool, &users::KnownCredentials::default(), Actor::Cli, &user.uid, patch)
+                .await
+                .map_err(cli_error)?;
+            println!("set the password of {} and enabled it", user.username);
             Ok(())
         }
         Command::CreateUser { username, role, password_stdin, email, firstname, lastname } => {
@@ -133,13 +200,18 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
                 is_active: true,
                 ..Default::default()
             };
-            let user = users::create(&pool, Actor::Cli, input).await.map_err(|e| match e {
-                AppError::BadRequest { detail, .. } => anyhow::anyhow!("{}", detail.join("; ")),
-                other => anyhow::anyhow!("{other}"),
-            })?;
+            let user = users::create(&pool, Actor::Cli, input).await.map_err(cli_error)?;
             println!("created {} user {} (uid {})", user.role, user.username, user.uid);
             Ok(())
         }
+    }
+}
+
+/// A refusal as the command line says it: the problems themselves.
+fn cli_error(e: AppError) -> anyhow::Error {
+    match e {
+        AppError::BadRequest { detail, .. } => anyhow::anyhow!("{}", detail.join("; ")),
+        other => anyhow::anyhow!("{other}"),
     }
 }
 

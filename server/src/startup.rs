@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
-use dhis2gw_wire::{CreateUser, Role};
+use dhis2gw_wire::{CreateUser, RegisterCompletion, Role};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -24,7 +24,7 @@ use crate::infra::error::AppError;
 use crate::infra::metrics::Metrics;
 use crate::infra::queue::Queue;
 use crate::mappings::MappingCache;
-use crate::{metadata, scheduler, servers};
+use crate::{metadata, scheduler, servers, upgrade};
 
 pub struct Application {
     listener: TcpListener,
@@ -36,12 +36,31 @@ pub struct Application {
 impl Application {
     /// Connects to PostgreSQL (creating the database if needed), applies migrations, creates
     /// the bootstrap admin if configured, and binds the listener (port 0 picks a free port).
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         let db = db::connect(&config).await?;
         db::migrate(&db, &config).await?;
+        adopt_original(&db, &config).await?;
+        if config.api.register_completion.is_none() {
+            // Sites that ran the original count on its registering every data set as complete.
+            let replaced = upgrade::replaced_original(&db).await?;
+            let policy = if replaced { RegisterCompletion::Always } else { RegisterCompletion::WhenRequested };
+            config.api.register_completion = Some(policy);
+            if replaced {
+                tracing::info!("api.register_completion is not set: always, as the original dhis2gw did here");
+            }
+        }
+        if upgrade::replaced_original(&db).await?
+            && matches!(config.server.host.as_str(), "localhost" | "127.0.0.1" | "::1")
+        {
+            tracing::warn!(
+                host = %config.server.host,
+                "server.host: only this machine reaches the gateway (the original dhis2gw listened on every address \
+                 whatever it said); set server.host: 0.0.0.0 if partners post from other machines"
+            );
+        }
         bootstrap_admin(&db, &config).await?;
         let primary_server_id = servers::sync_primary(&db, &config).await?;
-        let worker_db = db::connect_workers(&config).await?;
+        let worker_db = db::connect_workers(&db, &config).await?;
         let metrics = Arc::new(Metrics::default());
         let dhis2 = Dhis2Client::from_config(&config.api, metrics.clone())?.map(Arc::new);
         let primary = primary_server_id.zip(dhis2.clone());
@@ -226,6 +245,27 @@ pub async fn shutdown_signal() {
         _ = interrupt => {},
         () = terminate => {},
     }
+}
+
+/// Brings over what the original dhis2gw has in this database that is not here yet, and
+/// says what came over and what ops should do.
+async fn adopt_original(db: &PgPool, config: &Config) -> anyhow::Result<()> {
+    let Some(report) = upgrade::adopt(db, upgrade::Mode::Import, config.server.partner_token_ttl).await? else {
+        return Ok(());
+    };
+    if !report.imported_anything() {
+        return Ok(());
+    }
+    for line in report.to_string().lines() {
+        tracing::info!("adopted from dhis2gw 1.x: {line}");
+    }
+    for note in &report.notes {
+        tracing::warn!("{note}");
+    }
+    tracing::warn!(
+        "the original's tables are kept; drop them with `dhis2gw migrate-from-v1 --finalize` once satisfied"
+    );
+    Ok(())
 }
 
 /// Creates the first admin from `server.bootstrap_admin_user`/`_password` on a database with

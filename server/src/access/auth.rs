@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::access::secrets::{random_token, token_hash, verify_password};
+use crate::access::secrets::{hash_password, is_legacy_hash, random_token, token_hash, verify_password};
 use crate::access::users;
 use crate::infra::config::ServerConfig;
 use crate::infra::error::{AppError, AppResult};
@@ -297,8 +297,21 @@ pub async fn sign_in(
     let user = users::find_by_username(db, username.trim()).await?;
     let ok = verify_password(password.to_string(), user.as_ref().map(|u| u.password.clone())).await;
     match user {
-        Some(user) if ok && user.is_active => {
+        Some(mut user) if ok && user.is_active => {
             forgive(db, &local, Some(&global.0)).await?;
+            if is_legacy_hash(&user.password) {
+                // A password the original dhis2gw hashed with bcrypt, proved: argon2id from now on.
+                let upgraded = hash_password(password.to_string()).await?;
+                sqlx::query!(
+                    "UPDATE users SET password = $2 WHERE id = $1 AND password = $3",
+                    user.id,
+                    upgraded,
+                    user.password
+                )
+                .execute(db)
+                .await?;
+                user.password = upgraded;
+            }
             sqlx::query!("UPDATE users SET last_login = now() WHERE id = $1", user.id).execute(db).await?;
             known.passwords.insert(fingerprint, user.clone());
             Ok(user)

@@ -1,7 +1,7 @@
 //! Who is calling: the identity every operation a user starts receives, checked by
 //! [`crate::access::auth`] and recorded by [`crate::access::audit`].
 
-use dhis2gw_wire::{IntakeValidation, Role};
+use dhis2gw_wire::{IntakeValidation, RegisterCompletion, Role};
 
 /// Who is calling, and how they proved it.
 #[derive(Clone, Debug)]
@@ -12,4 +12,6 @@ pub struct AuthUser {
     pub role: Role,
     /// The user's own intake validation; `None` follows the configuration.
     pub intake_validation: Option<IntakeValidation>,
+    /// Whether the user's submissions register completion; `None` follows the configuration.
+    pub register_completion: Option<RegisterCompletion>,
 }

@@ -1,5 +1,6 @@
-//! Secrets the gateway keeps only as hashes: passwords (argon2id) and the opaque tokens it
-//! hands out (refresh tokens, partner API tokens; SHA-256).
+//! Secrets the gateway keeps only as hashes: passwords (argon2id; the original dhis2gw's
+//! bcrypt until their first sign-in) and the opaque tokens it hands out (refresh tokens,
+//! partner API tokens; SHA-256).
 
 use argon2::password_hash::PasswordHasher;
 use argon2::{Argon2, PasswordVerifier};
@@ -19,8 +20,15 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
     .await?
 }
 
-/// Verifies against a stored hash. Without a stored hash (unknown user) a dummy hash is
-/// checked anyway, so response time does not reveal which usernames exist.
+/// Whether a stored hash is the original dhis2gw's bcrypt (`$2a$`, `$2b$`, `$2y$`), to be
+/// replaced by argon2id once a sign-in has proved the password.
+pub fn is_legacy_hash(stored: &str) -> bool {
+    stored.starts_with("$2")
+}
+
+/// Verifies against a stored hash (argon2id, or a bcrypt hash adopted from the original).
+/// Without a stored hash (unknown user) a dummy hash is checked anyway, so response time does
+/// not reveal which usernames exist.
 pub async fn verify_password(password: String, stored: Option<String>) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     tokio::task::spawn_blocking(move || {
@@ -30,6 +38,9 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
                 .get_or_init(|| Argon2::default().hash_password(b"not a password").expect("hashing works").to_string())
                 .clone()
         });
+        if is_legacy_hash(&hash) {
+            return known && bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false);
+        }
         let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else {
             return false;
         };
@@ -75,5 +86,15 @@ mod tests {
         assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
         assert!(!verify_password("wrong".into(), Some(hash)).await);
         assert!(!verify_password("correct horse".into(), None).await);
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_of_the_original_verify_until_replaced() {
+        // What the original's pgcrypto `crypt(p, gen_salt('bf'))` and Go's bcrypt write.
+        let stored = bcrypt::hash_with_salt("@dm1n", 4, [7; 16]).unwrap().format_for_version(bcrypt::Version::TwoA);
+        assert!(is_legacy_hash(&stored));
+        assert!(verify_password("@dm1n".into(), Some(stored.clone())).await);
+        assert!(!verify_password("@dm1n ".into(), Some(stored)).await);
+        assert!(!is_legacy_hash(&hash_password("x".into()).await.unwrap()));
     }
 }

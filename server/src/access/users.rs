@@ -3,12 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::{
-    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, IntakeValidation, Page, Role, UpdateUser, User, UserFilter,
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, IntakeValidation, Page, RegisterCompletion, Role,
+    UpdateUser, User, UserFilter,
 };
 use serde_json::{Value, json};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use crate::access::audit::{self, Actor};
+use crate::access::identity::AuthUser;
 use crate::access::secrets;
 use crate::infra::error::{AppError, AppResult, on_unique};
 use crate::infra::query::{like_pattern, paging};
@@ -34,6 +36,7 @@ pub struct UserRow {
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub intake_validation: Option<String>,
+    pub register_completion: Option<String>,
 }
 
 impl UserRow {
@@ -44,6 +47,23 @@ impl UserRow {
     /// The user's own intake validation, if set (the column allows only the three values).
     pub fn intake_validation(&self) -> Option<IntakeValidation> {
         self.intake_validation.as_deref().and_then(|v| v.parse().ok())
+    }
+
+    /// The user's own completion registration, if set (the column allows only the three values).
+    pub fn register_completion(&self) -> Option<RegisterCompletion> {
+        self.register_completion.as_deref().and_then(|v| v.parse().ok())
+    }
+
+    /// Who this user is when calling, once their credentials are proved.
+    pub fn identity(&self) -> anyhow::Result<AuthUser> {
+        Ok(AuthUser {
+            id: self.id,
+            uid: self.uid.clone(),
+            username: self.username.clone(),
+            role: self.role()?,
+            intake_validation: self.intake_validation(),
+            register_completion: self.register_completion(),
+        })
     }
 
     pub fn to_wire(&self) -> anyhow::Result<User> {
@@ -59,6 +79,7 @@ impl UserRow {
             is_active: self.is_active,
             is_admin_user: role == Role::Admin,
             intake_validation: self.intake_validation(),
+            register_completion: self.register_completion(),
             last_login: self.last_login,
             created: self.created,
             updated: self.updated,
@@ -82,6 +103,7 @@ impl UserRow {
             created: Utc::now(),
             updated: Utc::now(),
             intake_validation: None,
+            register_completion: None,
         }
     }
 }
@@ -127,6 +149,7 @@ pub async fn find_by_api_token(db: &PgPool, hash: &str) -> sqlx::Result<Option<U
         created: r.created,
         updated: r.updated,
         intake_validation: r.intake_validation,
+        register_completion: r.register_completion,
     }))
 }
 
@@ -174,6 +197,11 @@ impl Problems {
     fn intake_validation(&mut self, value: &str) {
         let ok = value.trim().is_empty() || value.parse::<IntakeValidation>().is_ok();
         self.check(ok, "intake_validation", "strict, partial or off (empty: the gateway's setting)");
+    }
+
+    fn register_completion(&mut self, value: &str) {
+        let ok = value.trim().is_empty() || value.parse::<RegisterCompletion>().is_ok();
+        self.check(ok, "register_completion", "always, when_requested or never (empty: the gateway's setting)");
     }
 
     fn text(&mut self, field: &str, value: &str) {
@@ -339,6 +367,9 @@ async fn changed_user(
     if let Some(v) = &patch.intake_validation {
         problems.intake_validation(v);
     }
+    if let Some(v) = &patch.register_completion {
+        problems.register_completion(v);
+    }
     for (field, value) in
         [("firstname", &patch.firstname), ("lastname", &patch.lastname), ("telephone", &patch.telephone)]
     {
@@ -364,7 +395,8 @@ async fn changed_user(
              telephone = COALESCE($7, telephone),
              role      = COALESCE($8, role),
              is_active = COALESCE($9, is_active),
-             intake_validation = CASE WHEN $10::text IS NULL THEN intake_validation ELSE NULLIF($10, '') END
+             intake_validation = CASE WHEN $10::text IS NULL THEN intake_validation ELSE NULLIF($10, '') END,
+             register_completion = CASE WHEN $11::text IS NULL THEN register_completion ELSE NULLIF($11, '') END
            WHERE id = $1 RETURNING *"#,
         current.id,
         username,
@@ -376,6 +408,7 @@ async fn changed_user(
         patch.role.map(Role::as_str),
         patch.is_active,
         patch.intake_validation.as_deref().map(|v| v.trim().to_ascii_lowercase()),
+        patch.register_completion.as_deref().map(|v| v.trim().to_ascii_lowercase()),
     )
     .fetch_one(&mut *tx)
     .await
@@ -431,24 +464,64 @@ pub async fn create_token(
     problems.text("name", &input.name);
     problems.check(input.expires_at.is_none_or(|t| t > Utc::now()), "expires_at", "must be in the future");
     problems.finish()?;
-    let token = secrets::random_token("dgw_");
     let mut tx = db.begin().await?;
+    let created = insert_token(&mut tx, actor, &user, input.name.trim(), input.expires_at).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// The name of the tokens `POST /users/getToken` gives for Basic credentials.
+pub const GET_TOKEN_NAME: &str = "getToken";
+/// How many of those a user keeps working at once.
+const GET_TOKENS_KEPT: i64 = 10;
+
+/// A token for the original dhis2gw's `POST /users/getToken` with Basic credentials, living
+/// `ttl_secs`. Each call makes a new one: the original revoked the caller's other tokens,
+/// which broke integrations sharing a user; here only those of this kind beyond the newest
+/// [`GET_TOKENS_KEPT`] stop working, so a script asking before every post cannot pile them up.
+pub async fn issue_get_token(db: &PgPool, user: &UserRow, ttl_secs: u64) -> AppResult<CreatedApiToken> {
+    let caller = user.identity()?;
+    let expires = Utc::now() + chrono::Duration::seconds(ttl_secs as i64);
+    let mut tx = db.begin().await?;
+    let created = insert_token(&mut tx, Actor::User(&caller), user, GET_TOKEN_NAME, Some(expires)).await?;
+    sqlx::query!(
+        r#"UPDATE user_apitoken SET is_active = false
+           WHERE user_id = $1 AND name = $2 AND is_active
+             AND id NOT IN (SELECT id FROM user_apitoken WHERE user_id = $1 AND name = $2 AND is_active
+                            ORDER BY created DESC, id DESC LIMIT $3)"#,
+        user.id,
+        GET_TOKEN_NAME,
+        GET_TOKENS_KEPT
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+async fn insert_token(
+    tx: &mut Transaction<'_, Postgres>,
+    actor: Actor<'_>,
+    user: &UserRow,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> AppResult<CreatedApiToken> {
+    let token = secrets::random_token("dgw_");
     let row = sqlx::query_as!(
         TokenRow,
         r#"INSERT INTO user_apitoken (user_id, name, token_hash, token_prefix, expires_at)
            VALUES ($1, $2, $3, $4, $5)
            RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, created"#,
         user.id,
-        input.name.trim(),
+        name,
         secrets::token_hash(&token),
         token.chars().take(10).collect::<String>(),
-        input.expires_at,
+        expires_at,
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     let detail = json!({"token_id": row.id, "name": row.name, "expires_at": row.expires_at});
-    audit::record(&mut *tx, actor, "token.create", "user", uid, detail).await?;
-    tx.commit().await?;
+    audit::record(&mut **tx, actor, "token.create", "user", &user.uid, detail).await?;
     Ok(CreatedApiToken { token, info: row.into() })
 }
 

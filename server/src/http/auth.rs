@@ -1,9 +1,9 @@
 //! Who is calling, from the `Authorization` header, and whether their role may use a route:
 //! asking for [`Authorized<R>`] in a handler's signature is the access check.
 //!
-//! Accepted on every API route: `Bearer <jwt>`, `Token <api token>` (and the original's
-//! `Token: <api token>`; either with a JWT is taken as `Bearer`), `ApiToken <api token>` (how DHIS2 clients send PATs) and, unless
-//! disabled, `Basic`.
+//! Accepted on every API route: `Bearer`, `Token` (and the original's `Token:`) and `ApiToken`
+//! (how DHIS2 clients send PATs), each with an access token (JWT) or an API token, and,
+//! unless disabled, `Basic`.
 
 use std::marker::PhantomData;
 
@@ -39,11 +39,11 @@ fn parse_authorization(value: &str) -> Result<Credentials, AppError> {
         return Err(AppError::Unauthorized(format!("Authorization header has no credentials after '{scheme}'")));
     }
     match scheme.to_ascii_lowercase().as_str() {
-        "bearer" => Ok(Credentials::Bearer(rest.to_string())),
-        // Partners of the original send what `POST /users/getToken` gave them as `Token`; when
-        // that is one of our access tokens (a JWT: three dot-separated parts), it is one.
-        "token" if rest.split('.').count() == 3 => Ok(Credentials::Bearer(rest.to_string())),
-        "token" | "apitoken" => Ok(Credentials::ApiToken(rest.to_string())),
+        // What `POST /users/getToken` gives is sent with any of these schemes: an access token
+        // (a JWT: three dot-separated parts) is one whatever the scheme, anything else is an
+        // API token (partners of the original send theirs as `Token`).
+        "bearer" | "token" if rest.split('.').count() == 3 => Ok(Credentials::Bearer(rest.to_string())),
+        "bearer" | "token" | "apitoken" => Ok(Credentials::ApiToken(rest.to_string())),
         "basic" => {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(rest)
@@ -91,13 +91,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> AppResult<AuthUser> {
         .filter(|u| u.is_active)
         .ok_or_else(|| AppError::Unauthorized("Invalid, expired or revoked credentials".into()))?;
     tracing::Span::current().record("user", user.username.as_str());
-    Ok(AuthUser {
-        id: user.id,
-        uid: user.uid.clone(),
-        username: user.username.clone(),
-        role: user.role()?,
-        intake_validation: user.intake_validation(),
-    })
+    Ok(user.identity()?)
 }
 
 /// Which roles a route admits.
@@ -181,7 +175,9 @@ mod tests {
 
     #[test]
     fn authorization_schemes_parse_including_the_legacy_token_colon() {
-        assert!(matches!(parse_authorization("Bearer abc"), Ok(Credentials::Bearer(t)) if t == "abc"));
+        assert!(matches!(parse_authorization("Bearer eyJ.a.b"), Ok(Credentials::Bearer(t)) if t == "eyJ.a.b"));
+        // What getToken gives a partner (an API token) works as a Bearer token too.
+        assert!(matches!(parse_authorization("Bearer dgw_abc"), Ok(Credentials::ApiToken(t)) if t == "dgw_abc"));
         assert!(matches!(parse_authorization("Token abc"), Ok(Credentials::ApiToken(t)) if t == "abc"));
         assert!(matches!(parse_authorization("Token: abc"), Ok(Credentials::ApiToken(t)) if t == "abc"));
         assert!(matches!(parse_authorization("Token eyJ.a.b"), Ok(Credentials::Bearer(t)) if t == "eyJ.a.b"));

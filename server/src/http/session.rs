@@ -5,8 +5,9 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use dhis2gw_wire::routes as paths;
-use dhis2gw_wire::{RefreshRequest, TokenRequest, TokenResponse, User};
+use dhis2gw_wire::{PartnerToken, RefreshRequest, TokenRequest, TokenResponse, User};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,9 +27,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
 }
 
-/// Sign in with a username and password and get a JWT access token and a refresh token.
+/// Sign in with a username and password.
 ///
-/// Credentials come as JSON `{"username","password"}`, or as HTTP Basic with no body.
+/// With JSON `{"username","password"}` (the console): a JWT access token and a refresh token.
+/// With HTTP Basic and no body, as partners of the original dhis2gw do: 201 and a partner
+/// token in the original's shape, for `Authorization: Token <token>` (or `Bearer`), living
+/// `server.partner_token_ttl` (each call gives a new one; a user's ten newest work).
 /// Repeated failures for one username from one address, for one username from anywhere, or
 /// from one address lock that for 15 minutes (429 with `Retry-After`); so does a gateway busy
 /// checking many passwords at once, for a moment.
@@ -36,7 +40,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     post, path = paths::SIGN_IN, tag = "auth",
     request_body(content = Option<TokenRequest>),
     responses(
-        (status = 200, body = TokenResponse),
+        (status = 200, body = TokenResponse, description = "Signed in with JSON credentials"),
+        (status = 201, body = PartnerToken, description = "A partner token, for Basic credentials and no body"),
         (status = 400, body = dhis2gw_wire::ErrorBody, description = "Malformed body"),
         (status = 401, body = dhis2gw_wire::ErrorBody, description = "Wrong username or password, or deactivated user"),
         (status = 415, body = dhis2gw_wire::ErrorBody, description = "A body that is not declared as JSON"),
@@ -44,22 +49,32 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security((), ("basic" = []))
 )]
-async fn get_token(State(state): State<AppState>, request: Request) -> AppResult<axum::Json<TokenResponse>> {
+async fn get_token(State(state): State<AppState>, request: Request) -> AppResult<Response> {
     let (parts, body) = request.into_parts();
     let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &state).await.map_err(body_error)?;
-    let TokenRequest { username, password } = credentials(&parts, &bytes)?;
+    let (TokenRequest { username, password }, by_basic) = credentials(&parts, &bytes)?;
     let client = ClientAddr::of(&parts, &state.config.server).0;
     let user = auth::sign_in(&state.db, &state.sign_in, &state.credentials, &username, &password, client).await?;
-    Ok(axum::Json(auth::issue_tokens(&state.db, &state.jwt, &state.config.server, &user, None).await?))
+    if by_basic {
+        let created = users::issue_get_token(&state.db, &user, state.config.server.partner_token_ttl).await?;
+        let answer = PartnerToken {
+            message: "Token created successfully".into(),
+            token: created.token,
+            expires: created.info.expires_at.unwrap_or_default(),
+        };
+        return Ok((StatusCode::CREATED, axum::Json(answer)).into_response());
+    }
+    Ok(axum::Json(auth::issue_tokens(&state.db, &state.jwt, &state.config.server, &user, None).await?).into_response())
 }
 
-fn credentials(parts: &Parts, body: &[u8]) -> AppResult<TokenRequest> {
+/// The credentials, and whether they came as HTTP Basic (no body).
+fn credentials(parts: &Parts, body: &[u8]) -> AppResult<(TokenRequest, bool)> {
     if !body.iter().all(u8::is_ascii_whitespace) {
         require_json(&parts.headers)?;
-        return parse_json(body);
+        return Ok((parse_json(body)?, false));
     }
     crate::http::auth::basic_credentials(parts)
-        .map(|(username, password)| TokenRequest { username, password })
+        .map(|(username, password)| (TokenRequest { username, password }, true))
         .ok_or_else(|| AppError::bad_request("Send {\"username\",\"password\"} as JSON, or HTTP Basic credentials"))
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use dhis2gw_wire::IntakeValidation;
+use dhis2gw_wire::{IntakeValidation, RegisterCompletion};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -94,6 +94,10 @@ pub struct ServerConfig {
     pub access_token_ttl: u64,
     #[serde(deserialize_with = "lenient::from_str")]
     pub refresh_token_ttl: u64,
+    /// Seconds a token from `POST /users/getToken` with Basic credentials and no body lives:
+    /// the original's partner tokens, which scripts fetch once and keep sending.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub partner_token_ttl: u64,
     /// Seconds a sign-in lasts at most, however often its tokens are refreshed.
     #[serde(deserialize_with = "lenient::from_str")]
     pub session_max_age: u64,
@@ -198,6 +202,7 @@ impl Default for ServerConfig {
             jwt_secret_file: String::new(),
             access_token_ttl: 15 * 60,
             refresh_token_ttl: 30 * 24 * 3600,
+            partner_token_ttl: 30 * 24 * 3600,
             session_max_age: 7 * 24 * 3600,
             max_body_size: 10 * 1024 * 1024,
             cors_allowed_origins: Vec::new(),
@@ -250,6 +255,11 @@ pub struct ApiConfig {
     /// own setting).
     #[serde(deserialize_with = "lenient::from_str")]
     pub intake_validation: IntakeValidation,
+    /// Whether submissions register their data set as complete (a partner may have its own
+    /// setting). Unset: `always` on a database adopted from the original dhis2gw (which did
+    /// that), else `when_requested`; [`crate::startup`] settles it.
+    #[serde(deserialize_with = "lenient::opt_from_str")]
+    pub register_completion: Option<RegisterCompletion>,
     /// `basic` or `pat` (`token` is accepted for `pat`); empty means: `pat` when a PAT is
     /// configured, else `basic`.
     #[serde(deserialize_with = "lenient::opt_from_str")]
@@ -258,6 +268,10 @@ pub struct ApiConfig {
     pub dhis2_tree_i_ds: Vec<String>,
     #[serde(deserialize_with = "lenient::from_str")]
     pub dhis2_facility_level: u32,
+    /// Org-unit levels data may be submitted at when DHIS2's metadata does not say which units
+    /// a data set is for (no metadata synced for it); empty: `dhis2_facility_level` and below.
+    #[serde(deserialize_with = "lenient::numbers")]
+    pub submission_levels: Vec<u32>,
     #[serde(deserialize_with = "lenient::string")]
     pub dhis2_district_oulevel_name: String,
     #[serde(deserialize_with = "lenient::list")]
@@ -304,9 +318,11 @@ impl Default for ApiConfig {
             dhis2_data_set: String::new(),
             dhis2_attribute_option_combo: String::new(),
             intake_validation: IntakeValidation::Strict,
+            register_completion: None,
             dhis2_auth_method: None,
             dhis2_tree_i_ds: Vec::new(),
             dhis2_facility_level: 5,
+            submission_levels: Vec::new(),
             dhis2_district_oulevel_name: "District/City".into(),
             cc_dhis2_servers: Vec::new(),
             cc_dhis2_hierarchy_servers: Vec::new(),
@@ -462,6 +478,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DHIS2GW_JWT_SECRET_FILE", "server.jwt_secret_file"),
     ("DHIS2GW_ACCESS_TOKEN_TTL", "server.access_token_ttl"),
     ("DHIS2GW_REFRESH_TOKEN_TTL", "server.refresh_token_ttl"),
+    ("DHIS2GW_PARTNER_TOKEN_TTL", "server.partner_token_ttl"),
     ("DHIS2GW_SESSION_MAX_AGE", "server.session_max_age"),
     ("DHIS2GW_MAX_BODY_SIZE", "server.max_body_size"),
     ("DHIS2GW_CORS_ALLOWED_ORIGINS", "server.cors_allowed_origins"),
@@ -502,9 +519,11 @@ const API_KEYS: &[&str] = &[
     "dhis2_data_set",
     "dhis2_attribute_option_combo",
     "intake_validation",
+    "register_completion",
     "dhis2_auth_method",
     "dhis2_tree_i_ds",
     "dhis2_facility_level",
+    "submission_levels",
     "dhis2_district_oulevel_name",
     "cc_dhis2_servers",
     "cc_dhis2_hierarchy_servers",
@@ -525,6 +544,31 @@ const KEY_ALIASES: &[(&str, &str)] = &[
     ("server.http_port", "server.port"),
     ("api.dhis2_tree_ids", "api.dhis2_tree_i_ds"),
     ("api.cc_dhis2_ougroup_add_servers", "api.cc_dhis2_ou_group_add_servers"),
+];
+
+/// Keys of the original dhis2gw's configuration (and its sample file) this gateway has no use
+/// for: a configuration carried over keeps them, and is told so rather than "misspelled?".
+/// A name ending in `.` stands for its whole section.
+const ORIGINAL_UNUSED_KEYS: &[&str] = &[
+    "pbs.",
+    "database.db_host",
+    "database.db_port",
+    "database.db_username",
+    "database.db_password",
+    "server.proxy_port",
+    "server.start_submission_period",
+    "server.end_submission_period",
+    "server.skip_request_processing",
+    "server.force_sync",
+    "server.sync_on",
+    "server.fake_sync_to_base_dhis2",
+    "server.dhis2_job_status_check_interval",
+    "server.use_ssl",
+    "server.ssl_client_certkey_file",
+    "server.ssl_server_certkey_file",
+    "server.ssl_trusted_cafile",
+    "api.dhis2_ou_mflid_attribute_id",
+    "api.authtoken",
 ];
 
 /// Where a configuration value came from.
@@ -554,6 +598,11 @@ pub struct Loaded {
     pub file: Option<PathBuf>,
     /// Keys in the file that mean nothing here (misspelled?); they are ignored.
     pub unknown_keys: Vec<String>,
+    /// Keys of the original dhis2gw's configuration in the file that this gateway does not use.
+    pub original_keys: Vec<String>,
+    /// What was set but could not be used as it is, and what is used instead (the original
+    /// dhis2gw's paths that no longer exist, say).
+    pub warnings: Vec<String>,
 }
 
 /// A configuration problem, reported as one line naming the key.
@@ -603,7 +652,7 @@ impl Config {
             ConfigError(format!("{key}: {}{origin}", e.inner()))
         })?;
         let known = leaves(&serde_json::to_value(Config::default()).expect("config serialises"));
-        let unknown_keys = file
+        let unknown_keys: Vec<String> = file
             .as_ref()
             .map(leaves)
             .unwrap_or_default()
@@ -611,7 +660,13 @@ impl Config {
             .map(|(key, _)| key)
             .filter(|key| !known.iter().any(|(k, _)| k == key) && !KEY_ALIASES.iter().any(|(alias, _)| alias == key))
             .collect();
-        let mut loaded = Loaded { config, sources, file: file.map(|_| path.to_path_buf()), unknown_keys };
+        let (original_keys, unknown_keys): (Vec<String>, Vec<String>) =
+            unknown_keys.into_iter().partition(|key: &String| {
+                ORIGINAL_UNUSED_KEYS.iter().any(|k| if k.ends_with('.') { key.starts_with(k) } else { key == k })
+            });
+        let file = file.map(|_| path.to_path_buf());
+        let mut loaded = Loaded { config, sources, file, unknown_keys, original_keys, warnings: Vec::new() };
+        loaded.use_existing_directories();
         loaded.read_secret_files()?;
         loaded.config.validate().map_err(|(key, problem)| loaded.error(key, problem))?;
         Ok(loaded)
@@ -665,6 +720,9 @@ impl Config {
         }
         if s.refresh_token_ttl < s.access_token_ttl {
             return Err(("server.refresh_token_ttl", "must not be shorter than server.access_token_ttl".into()));
+        }
+        if s.partner_token_ttl < 60 {
+            return Err(("server.partner_token_ttl", "must be at least 60 seconds".into()));
         }
         if s.session_max_age < s.access_token_ttl {
             return Err(("server.session_max_age", "must not be shorter than server.access_token_ttl".into()));
@@ -727,7 +785,39 @@ impl Config {
 impl Loaded {
     /// `server.jwt_secret_file` and `server.credentials_key_file` supply their secrets unless
     /// those are set directly.
+    /// A pages directory the file names that does not exist is replaced by the default where
+    /// that exists: the original dhis2gw's configuration names `/usr/share/dhis2gw/docs/…`
+    /// folders that installing this package over it removes.
+    fn use_existing_directories(&mut self) {
+        let defaults = ServerConfig::default();
+        let server = &mut self.config.server;
+        for (key, dir, default) in [
+            ("server.templates_directory", &mut server.templates_directory, defaults.templates_directory),
+            ("server.static_directory", &mut server.static_directory, defaults.static_directory),
+            ("server.docs_directory", &mut server.docs_directory, defaults.docs_directory),
+        ] {
+            let from_file = matches!(self.sources.get(key), Some(Source::File(_)));
+            if from_file && !Path::new(dir.as_str()).is_dir() && Path::new(&default).is_dir() {
+                self.warnings.push(format!("{key}: {dir} does not exist; using {default}"));
+                *dir = default;
+            }
+        }
+    }
+
+    /// Secrets from their files. Without a secret or a file named, the file the package makes
+    /// beside the configuration file is read if it is there (a configuration of the original
+    /// dhis2gw names none).
     fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        let beside = |name: &str| self.file.as_ref().and_then(|f| f.parent()).map(|dir| dir.join(name));
+        let (jwt, credentials) = (beside("jwt.secret"), beside("credentials.key"));
+        let server = &mut self.config.server;
+        for (path, found) in [(&mut server.jwt_secret_file, jwt), (&mut server.credentials_key_file, credentials)] {
+            if path.is_empty()
+                && let Some(found) = found.filter(|f| f.is_file())
+            {
+                *path = found.to_string_lossy().into_owned();
+            }
+        }
         let server = &mut self.config.server;
         let pairs = [
             ("server.jwt_secret", &mut server.jwt_secret, "server.jwt_secret_file", &server.jwt_secret_file),
@@ -963,6 +1053,14 @@ mod lenient {
             other => scalar_text(other).map_err(D::Error::custom)?.split(',').map(str::to_string).collect(),
         };
         Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    }
+
+    /// A list of numbers, written as [`list`] reads lists.
+    pub fn numbers<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        list(d)?.into_iter().map(|s| s.parse().map_err(|e| D::Error::custom(format!("'{s}': {e}")))).collect()
     }
 }
 

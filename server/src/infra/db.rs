@@ -14,25 +14,56 @@ use crate::infra::config::Config;
 /// The migrations built into the binary from the repository's `migrations/` folder.
 static EMBEDDED: Migrator = sqlx::migrate!("../migrations");
 
-/// Connects, creating the database first if the server lacks it.
+/// The schema our tables live in on a database the original dhis2gw made: its own tables
+/// (`users`, `submission_log`, …, same names as ours) stay untouched in `public` beside ours
+/// until `dhis2gw migrate-from-v1 --finalize`, so going back to the old package stays possible.
+pub const SCHEMA_BESIDE_V1: &str = "dhis2gw";
+
+/// Connects, creating the database first if the server lacks it, with the search path set to
+/// where our tables are (see [`our_schema`]).
 pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(&config.database.uri.0)
         .with_context(|| format!("database.uri {} is not a PostgreSQL URI", config.database.uri.masked()))?;
     create_database_if_missing(&options).await?;
+    let schema = our_schema(&options).await?;
+    if schema != "public" {
+        tracing::info!(schema, "the original dhis2gw's tables are in public; ours are in their own schema");
+    }
     PgPoolOptions::new()
         .max_connections(config.database.max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
+        .connect_with(options.options([("search_path", schema)]))
         .await
         .with_context(|| format!("cannot connect to PostgreSQL at {}", config.database.uri.masked()))
+}
+
+/// `public` for a new database and for one this gateway has used there; [`SCHEMA_BESIDE_V1`]
+/// (created here) for a database holding the original dhis2gw's schema, and from then on.
+async fn our_schema(options: &PgConnectOptions) -> anyhow::Result<&'static str> {
+    let mut conn = options.connect().await.context("cannot connect to PostgreSQL")?;
+    let found = sqlx::query!(
+        r#"SELECT to_regclass($1 || '._sqlx_migrations') IS NOT NULL AS "beside!",
+                  to_regclass('public._sqlx_migrations') IS NOT NULL AS "ours_in_public!",
+                  (to_regclass('public.schema_migrations') IS NOT NULL
+                   OR to_regclass('public.submission_log') IS NOT NULL) AS "original!""#,
+        SCHEMA_BESIDE_V1
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    let schema = if found.beside || (found.original && !found.ours_in_public) { SCHEMA_BESIDE_V1 } else { "public" };
+    if schema != "public" {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))).execute(&mut conn).await?;
+    }
+    conn.close().await.ok();
+    Ok(schema)
 }
 
 /// The delivery workers' own pool. Their writes (claims, attempt records) commit without
 /// waiting for the WAL flush: should PostgreSQL itself crash, the last few milliseconds of
 /// bookkeeping may be lost and a delivery repeated (DHIS2 imports are upserts), while every
 /// accepted submission is still written with a synchronous commit by the main pool.
-pub async fn connect_workers(config: &Config) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(&config.database.uri.0)?.options([("synchronous_commit", "off")]);
+pub async fn connect_workers(db: &PgPool, config: &Config) -> anyhow::Result<PgPool> {
+    let options = (*db.connect_options()).clone().options([("synchronous_commit", "off")]);
     PgPoolOptions::new()
         .max_connections(config.server.max_concurrent + 2)
         .acquire_timeout(Duration::from_secs(10))
@@ -72,6 +103,11 @@ pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     let from_dir;
     let migrator = if configured == "embedded" || configured.is_empty() {
         &EMBEDDED
+    } else if dir.is_dir() && holds_original_migrations(&dir) {
+        // The original dhis2gw's golang-migrate files (`000001_initial.up.sql`), left where
+        // its configuration points: never ours to run.
+        tracing::warn!(dir = %dir.display(), "server.migrations_dir holds the original dhis2gw's migrations; using the built-in ones");
+        &EMBEDDED
     } else if dir.is_dir() {
         from_dir = Migrator::new(dir.clone())
             .await
@@ -85,6 +121,13 @@ pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     };
     migrator.run(pool).await.context("applying database migrations failed")?;
     Ok(())
+}
+
+fn holds_original_migrations(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        name.ends_with(".up.sql") || name.ends_with(".down.sql")
+    })
 }
 
 /// This database's installation id, made on first use: it tells its queue jobs apart from

@@ -23,7 +23,7 @@ use crate::infra::uid;
 use crate::metadata::Snapshot;
 
 pub(crate) struct MappingRow {
-    id: i64,
+    pub(crate) id: i64,
     uid: String,
     code: String,
     what: String,

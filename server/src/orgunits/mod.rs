@@ -385,6 +385,24 @@ pub struct Known {
 }
 
 /// The intake's view of the hierarchy, cached briefly.
+/// The levels data may be submitted at where DHIS2's metadata does not say:
+/// `api.submission_levels`, or (empty) the facility level and below.
+#[derive(Clone, Copy)]
+pub struct Levels<'a> {
+    pub facility: u32,
+    pub allowed: &'a [u32],
+}
+
+impl Levels<'_> {
+    fn admits(&self, level: i32) -> bool {
+        if self.allowed.is_empty() {
+            level >= self.facility as i32
+        } else {
+            self.allowed.iter().any(|l| *l as i32 == level)
+        }
+    }
+}
+
 pub struct Hierarchy {
     units: moka::sync::Cache<String, Option<Known>>,
     synced: moka::sync::Cache<(), bool>,
@@ -433,8 +451,9 @@ impl Hierarchy {
         Ok(found)
     }
 
-    /// Checks that a submission's org unit is a synced unit at or below the facility level.
-    pub async fn check(&self, db: &PgPool, org_unit: &str, facility_level: u32) -> AppResult<()> {
+    /// Checks that a submission's org unit is a synced unit, at a level `levels` admits (none:
+    /// any level, where DHIS2's metadata says which units a data set is for).
+    pub async fn check(&self, db: &PgPool, org_unit: &str, levels: Option<Levels<'_>>) -> AppResult<()> {
         if !self.synced(db).await? {
             return Ok(());
         }
@@ -443,13 +462,21 @@ impl Hierarchy {
                 "orgUnit",
                 format!("'{org_unit}' is not in the organisation-unit hierarchy synced from DHIS2"),
             )),
-            Some(unit) if unit.level < facility_level as i32 => Err(AppError::invalid_field(
-                "orgUnit",
-                format!(
-                    "'{}' ({}) is at level {}, above the facility level {facility_level}; data goes to facilities",
-                    unit.uid, unit.name, unit.level
-                ),
-            )),
+            Some(unit) if levels.as_ref().is_some_and(|l| !l.admits(unit.level)) => {
+                let levels = levels.expect("checked");
+                let allowed = if levels.allowed.is_empty() {
+                    format!("above the facility level {}; data goes to facilities", levels.facility)
+                } else {
+                    format!(
+                        "not one of the levels data may be submitted at ({:?}, api.submission_levels)",
+                        levels.allowed
+                    )
+                };
+                Err(AppError::invalid_field(
+                    "orgUnit",
+                    format!("'{}' ({}) is at level {}, {allowed}", unit.uid, unit.name, unit.level),
+                ))
+            }
             Some(_) => Ok(()),
         }
     }

@@ -10,6 +10,7 @@ use crate::infra::config::MappingScheme;
 use crate::infra::error::AppError;
 use crate::infra::uid;
 use crate::mappings::{Lookup, Target};
+use dhis2gw_wire::RegisterCompletion;
 use dhis2gw_wire::period::Period;
 
 /// DHIS2 refuses longer comments (E8125) and text values beyond this.
@@ -33,6 +34,8 @@ pub struct Aggregate {
     /// A UID, or the code of an attribute option combo (resolved through the metadata).
     pub attribute_option_combo: Option<String>,
     pub complete_date: Option<NaiveDate>,
+    /// `complete: true`: register the data set as complete today.
+    pub complete: bool,
     pub dry_run: bool,
     /// In key order, so the payload is deterministic.
     pub values: BTreeMap<String, PartnerValue>,
@@ -86,17 +89,19 @@ pub fn parse(body: &Value) -> Result<Aggregate, AppError> {
             .map_err(|_| problems.push(format!("completeDate: '{d}' is not a date in the form yyyy-MM-dd")))
             .ok()
     });
-    let dry_run = match obj.get("dryRun") {
+    let mut flag = |field: &str| match obj.get(field) {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
             s.eq_ignore_ascii_case("true")
         }
         Some(other) => {
-            problems.push(format!("dryRun: must be true or false, not {}", type_name(other)));
+            problems.push(format!("{field}: must be true or false, not {}", type_name(other)));
             false
         }
     };
+    let dry_run = flag("dryRun");
+    let complete = flag("complete");
     let (values, null_keys) = match obj.get("dataValues") {
         Some(Value::Object(map)) if map.is_empty() => {
             problems.push("dataValues: must hold at least one value".into());
@@ -124,6 +129,7 @@ pub fn parse(body: &Value) -> Result<Aggregate, AppError> {
         data_set,
         attribute_option_combo: aoc,
         complete_date,
+        complete,
         dry_run,
         values,
         null_keys,
@@ -209,11 +215,27 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 /// What a submission gets when it names no data set or attribute option combo
-/// (`api.dhis2_data_set`, `api.dhis2_attribute_option_combo`).
+/// (`api.dhis2_data_set`, `api.dhis2_attribute_option_combo`), and whether it registers its
+/// data set as complete (`api.register_completion` or the partner's), dated `today` unless it
+/// gives `completeDate`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Defaults<'a> {
     pub data_set: Option<&'a str>,
     pub attribute_option_combo: Option<&'a str>,
+    pub register_completion: RegisterCompletion,
+    pub today: NaiveDate,
+}
+
+impl Aggregate {
+    /// The `completeDate` to send, if any.
+    fn complete_date(&self, policy: RegisterCompletion, today: NaiveDate) -> Option<NaiveDate> {
+        let requested = self.complete_date.or(self.complete.then_some(today));
+        match policy {
+            RegisterCompletion::Always => requested.or(Some(today)),
+            RegisterCompletion::WhenRequested => requested,
+            RegisterCompletion::Never => None,
+        }
+    }
 }
 
 /// The DHIS2 payload, and for each of its `dataValues[i]` the partner key it came from.
@@ -298,7 +320,7 @@ pub fn build(
     if let Some(aoc) = submission.attribute_option_combo.as_deref().or(defaults.attribute_option_combo) {
         payload.insert("attributeOptionCombo".into(), json!(aoc));
     }
-    if let Some(date) = submission.complete_date {
+    if let Some(date) = submission.complete_date(defaults.register_completion, defaults.today) {
         payload.insert("completeDate".into(), json!(date.format("%Y-%m-%d").to_string()));
     }
     payload.insert("dataValues".into(), Value::Array(data_values));
@@ -407,6 +429,36 @@ mod tests {
     }
 
     #[test]
+    fn completion_is_registered_as_the_gateway_or_partner_says() {
+        use RegisterCompletion::*;
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        let l = lookup(&[("positives", "DeInteger01", None)]);
+        let body = |extra: Value| {
+            let mut body = json!({"orgUnit": "OrgFac00001", "period": "202401", "dataSet": "pBOMPrpg1QY",
+                                  "dataValues": {"positives": 1}});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(&body).unwrap()
+        };
+        let cases = [
+            (Always, json!({}), Some("2026-12-04")),
+            (Always, json!({"completeDate": "2024-02-01"}), Some("2024-02-01")),
+            (WhenRequested, json!({}), None),
+            (WhenRequested, json!({"complete": true}), Some("2026-12-04")),
+            (WhenRequested, json!({"complete": "false"}), None),
+            (WhenRequested, json!({"completeDate": "2024-02-01"}), Some("2024-02-01")),
+            (Never, json!({"complete": true, "completeDate": "2024-02-01"}), None),
+        ];
+        for (policy, extra, expected) in cases {
+            let defaults = Defaults { register_completion: policy, today, ..Default::default() };
+            let built = build(&body(extra.clone()), &l, MappingScheme::Code, &defaults).unwrap();
+            assert_eq!(built.payload["completeDate"].as_str(), expected, "{policy:?} {extra}");
+        }
+        let wrong =
+            parse(&json!({"orgUnit": "OrgFac00001", "period": "202401", "complete": 1, "dataValues": {"a": 1}}));
+        assert!(detail_fields(wrong.unwrap_err()).contains(&"complete".to_string()));
+    }
+
+    #[test]
     fn mapped_values_build_the_dhis2_payload_and_unmapped_ones_are_warned_about() {
         let s = submission(
             json!({"tests_male": 1000000, "positives": {"value": "3", "comment": "checked"}, "unknown": 1, "nothing": null}),
@@ -477,7 +529,11 @@ mod tests {
             parse(&json!({"orgUnit": "OrgFac00001", "period": "202401", "dataValues": {"DeInteger01": 1}})).unwrap();
         let err = build(&s, &Lookup::default(), MappingScheme::Uid, &Defaults::default()).unwrap_err();
         assert_eq!(detail_fields(err), ["dataSet"]);
-        let defaults = Defaults { data_set: Some("pBOMPrpg1QY"), attribute_option_combo: Some("HllvX50cXC0") };
+        let defaults = Defaults {
+            data_set: Some("pBOMPrpg1QY"),
+            attribute_option_combo: Some("HllvX50cXC0"),
+            ..Default::default()
+        };
         let built = build(&s, &Lookup::default(), MappingScheme::Uid, &defaults).unwrap();
         assert_eq!(built.payload["dataSet"], "pBOMPrpg1QY");
         assert_eq!(built.payload["attributeOptionCombo"], "HllvX50cXC0");

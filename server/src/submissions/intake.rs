@@ -5,7 +5,8 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use dhis2gw_wire::{AggregateAccepted, DryRunResult};
+use chrono::Utc;
+use dhis2gw_wire::{AggregateAccepted, DryRunResult, RegisterCompletion};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -19,6 +20,7 @@ use crate::app::{AppState, no_primary};
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::uid;
 use crate::mappings::ScopeMappings;
+use crate::orgunits::Levels;
 
 /// Where the mappings of a submission come from (`?source_name=&instance_name=`).
 #[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
@@ -56,7 +58,7 @@ pub async fn accept(
         return Ok(Intake::Accepted(previous));
     }
     let submission = aggregate::parse(body)?;
-    let mut built = build(state, &submission, scope, false).await?;
+    let mut built = build(state, &submission, scope, caller.register_completion, false).await?;
     screen::screen_aggregate(state, screen::mode_of(state, caller), &mut built).await?;
     if submission.dry_run {
         return Ok(Intake::DryRun(
@@ -89,7 +91,7 @@ pub async fn accept_data_value_set(
 ) -> AppResult<AggregateAccepted> {
     data_value_set::check(body)?;
     for org_unit in data_value_set::org_units(body) {
-        state.hierarchy.check(&state.db, &org_unit, state.config.api.dhis2_facility_level).await?;
+        state.hierarchy.check(&state.db, &org_unit, levels_unless_assigned(state, body["dataSet"].as_str())).await?;
     }
     let destinations = state.servers.destinations().await?;
     let new = NewSubmission {
@@ -154,7 +156,7 @@ pub async fn accept_tracker(
 ) -> AppResult<Intake> {
     let built = tracker::build(body, caller.id)?;
     for org_unit in built.org_units() {
-        state.hierarchy.check(&state.db, &org_unit, state.config.api.dhis2_facility_level).await?;
+        state.hierarchy.check(&state.db, &org_unit, levels_unless_assigned(state, None)).await?;
     }
     // A validation stores nothing, so there is nothing to replay either.
     if validate_only {
@@ -395,12 +397,14 @@ fn resolve_attribute_option_combo(state: &AppState, payload: &mut Value) -> AppR
     Ok(())
 }
 
-/// Translates a submission; `fresh` reads the mappings from the database instead of the
-/// intake's cache (a requeue must see a mapping fixed a moment ago, wherever it was fixed).
+/// Translates a submission, registering completion as its submitter's setting (or the
+/// gateway's) says; `fresh` reads the mappings from the database instead of the intake's cache
+/// (a requeue must see a mapping fixed a moment ago, wherever it was fixed).
 pub(super) async fn build(
     state: &AppState,
     submission: &aggregate::Aggregate,
     scope: &Scope,
+    submitters_completion: Option<RegisterCompletion>,
     fresh: bool,
 ) -> AppResult<aggregate::Built> {
     let scheme = state.config.api.mapping_scheme;
@@ -421,10 +425,21 @@ pub(super) async fn build(
     let defaults = aggregate::Defaults {
         data_set: Some(api.dhis2_data_set.as_str()).filter(|s| !s.is_empty()),
         attribute_option_combo: Some(api.dhis2_attribute_option_combo.as_str()).filter(|s| !s.is_empty()),
+        register_completion: submitters_completion.or(api.register_completion).unwrap_or_default(),
+        today: Utc::now().with_timezone(&state.config.server.timezone).date_naive(),
     };
     let mut built = aggregate::build(submission, &lookup, scheme, &defaults)?;
     resolve_attribute_option_combo(state, &mut built.payload)?;
     let org_unit = built.payload["orgUnit"].as_str().unwrap_or_default();
-    state.hierarchy.check(&state.db, org_unit, state.config.api.dhis2_facility_level).await?;
+    let levels = levels_unless_assigned(state, built.payload["dataSet"].as_str());
+    state.hierarchy.check(&state.db, org_unit, levels).await?;
     Ok(built)
+}
+
+/// The levels an org unit must be at, unless DHIS2's metadata says which units `data_set` is
+/// for (then the screening checks that, at any level: a district's data set goes to districts).
+fn levels_unless_assigned<'a>(state: &'a AppState, data_set: Option<&str>) -> Option<Levels<'a>> {
+    let assigned = data_set.is_some_and(|ds| state.metadata.snapshot().data_set(ds).is_some());
+    let api = &state.config.api;
+    (!assigned).then_some(Levels { facility: api.dhis2_facility_level, allowed: &api.submission_levels })
 }

@@ -79,7 +79,11 @@ pub(super) fn criteria(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) 
             )
         })?),
     };
-    let (from, to) = date_range(filter.from_date.as_deref(), filter.to_date.as_deref(), tz)?;
+    let day = filter.submitted_at.as_deref().filter(|d| !d.trim().is_empty());
+    if day.is_some() && (filter.from_date.is_some() || filter.to_date.is_some()) {
+        return Err(AppError::invalid_field("submitted_at", "give either submitted_at or from_date/to_date"));
+    }
+    let (from, to) = date_range(day.or(filter.from_date.as_deref()), day.or(filter.to_date.as_deref()), tz)?;
     let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let sort = match blank(filter.sort) {
         None => "submitted_at",

@@ -196,7 +196,8 @@ pub async fn requeue_one(state: &AppState, caller: &AuthUser, id: i64, server: O
 async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option<(Actor<'_>, Value)>) -> AppResult<()> {
     let row = sqlx::query!(
         r#"SELECT s.kind, s.payload, s.dhis2_payload, s.dhis2_query, s.value_keys, s.warnings, s.status, s.source_name,
-               s.instance_name, u.intake_validation AS "submitters_validation?"
+               s.instance_name, u.intake_validation AS "submitters_validation?",
+               u.register_completion AS "submitters_completion?"
            FROM submission_log s LEFT JOIN users u ON u.id = s.user_id WHERE s.id = $1"#,
         id
     )
@@ -231,7 +232,10 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
             "Submission {id} has values on hold for {other}; requeue it to every server once no release is under way, or release or discard those values first"
         )));
     }
-    if targets.iter().all(|t| matches!(t.status.as_str(), "queued" | "processing")) {
+    // History adopted from the original dhis2gw went to no server of ours yet: its first
+    // delivery here goes where a new submission would.
+    let first_delivery = targets.is_empty();
+    if !first_delivery && targets.iter().all(|t| matches!(t.status.as_str(), "queued" | "processing")) {
         let status = if server.is_some() { &targets[0].status } else { &row.status };
         return Err(AppError::Conflict(format!(
             "Submission {id} is {status} already; requeue it once this delivery has finished"
@@ -244,7 +248,8 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
     let (payload, value_keys, warnings) = if row.kind == "aggregate" && row.dhis2_query.is_none() {
         let submission = aggregate::parse(&row.payload)?;
         let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
-        let mut built = build(state, &submission, &scope, true).await?;
+        let completion = row.submitters_completion.and_then(|c| c.parse().ok());
+        let mut built = build(state, &submission, &scope, completion, true).await?;
         let mode = row.submitters_validation.and_then(|v| v.parse().ok()).unwrap_or(state.config.api.intake_validation);
         screen::screen_aggregate(state, mode, &mut built).await?;
         (built.payload, built.value_keys, built.warnings)
@@ -267,28 +272,47 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
     )
     .execute(&mut *tx)
     .await?;
-    let destinations = sqlx::query!(
-        r#"UPDATE submission_destinations
-           SET status = 'queued', retry_count = 0, next_attempt_at = NULL, last_error = NULL, generation = generation + 1
-           WHERE submission_id = $1 AND status NOT IN ('queued', 'processing')
-             AND ($2::text IS NULL OR server_id = (SELECT id FROM dhis2_servers WHERE name = $2))
-           RETURNING id, generation"#,
-        id,
-        server
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let destinations: Vec<(i64, i32)> = if first_delivery {
+        let servers = state.servers.destinations().await?;
+        sqlx::query!(
+            r#"INSERT INTO submission_destinations (submission_id, server_id)
+               SELECT $1, server FROM unnest($2::bigint[]) AS server
+               ON CONFLICT (submission_id, server_id) DO NOTHING RETURNING id, generation"#,
+            id,
+            &servers
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.generation))
+        .collect()
+    } else {
+        sqlx::query!(
+            r#"UPDATE submission_destinations
+               SET status = 'queued', retry_count = 0, next_attempt_at = NULL, last_error = NULL, generation = generation + 1
+               WHERE submission_id = $1 AND status NOT IN ('queued', 'processing')
+                 AND ($2::text IS NULL OR server_id = (SELECT id FROM dhis2_servers WHERE name = $2))
+               RETURNING id, generation"#,
+            id,
+            server
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.generation))
+        .collect()
+    };
     // A whole new delivery: what became of each value last time no longer holds (and held
     // values must not make it a release of those alone).
-    let resent: Vec<i64> = destinations.iter().map(|d| d.id).collect();
+    let resent: Vec<i64> = destinations.iter().map(|(id, _)| *id).collect();
     sqlx::query!("DELETE FROM value_outcomes WHERE destination_id = ANY($1)", &resent).execute(&mut *tx).await?;
     sqlx::query_scalar!("SELECT refresh_submission_status($1)", id).fetch_one(&mut *tx).await?;
     if let Some((actor, detail)) = audited {
         audit::record(&mut *tx, actor, "submission.requeue", "submission", &id.to_string(), detail).await?;
     }
     tx.commit().await?;
-    for d in destinations {
-        if let Err(e) = state.queue.push(d.id, d.generation, Duration::ZERO).await {
+    for (destination, generation) in destinations {
+        if let Err(e) = state.queue.push(destination, generation, Duration::ZERO).await {
             tracing::warn!(submission_id = id, error = %e, "requeued in PostgreSQL; the sweep will queue it");
         }
     }

@@ -24,20 +24,72 @@ async fn get_token_accepts_json_or_basic_credentials() {
     assert_eq!(body["user"]["uid"], admin.uid.as_str());
     assert!(body["refresh_token"].as_str().unwrap().len() > 40);
 
+    // The console's access token is taken with the Token scheme too.
+    let jwt = body["token"].as_str().unwrap().to_string();
+    for form in [format!("Token {jwt}"), format!("Token: {jwt}")] {
+        let me = app.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, &form).send().await.unwrap();
+        assert_eq!(expect_json(me, StatusCode::OK).await["username"], "admin", "{form}");
+    }
+
+    // Basic and no body, as partners of the original do: its answer, a token for 30 days.
     let by_basic = app
         .request(Method::POST, "/api/v2/users/getToken")
         .header(header::AUTHORIZATION, basic("admin", PASSWORD))
         .send()
         .await
         .unwrap();
-    let body = expect_json(by_basic, StatusCode::OK).await;
-    assert_eq!(body["user"]["role"], "admin");
-    // Partners of the original send what getToken gave them with the Token scheme.
+    let body = expect_json(by_basic, StatusCode::CREATED).await;
+    assert_eq!(body["message"], "Token created successfully");
+    let expires: chrono::DateTime<chrono::Utc> = body["expires"].as_str().unwrap().parse().unwrap();
+    let days = (expires - chrono::Utc::now()).num_minutes() as f64 / (24.0 * 60.0);
+    assert!((29.99..=30.0).contains(&days), "{days}");
     let token = body["token"].as_str().unwrap();
-    for form in [format!("Token {token}"), format!("Token: {token}")] {
+    for form in [format!("Token {token}"), format!("Token: {token}"), format!("Bearer {token}")] {
         let me = app.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, &form).send().await.unwrap();
         assert_eq!(expect_json(me, StatusCode::OK).await["username"], "admin", "{form}");
     }
+}
+
+#[tokio::test]
+async fn get_token_with_basic_keeps_each_users_ten_newest_and_lives_as_configured() {
+    let app = spawn_app_with(|c| c.server.partner_token_ttl = 3600).await;
+    let admin = app.user("admin", Role::Admin).await;
+    let partner = app.user("emr", Role::Partner).await;
+    let mut tokens = Vec::new();
+    for _ in 0..11 {
+        let r = app
+            .request(Method::POST, "/api/v2/users/getToken")
+            .header(header::AUTHORIZATION, basic("emr", PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_json(r, StatusCode::CREATED).await;
+        let expires: chrono::DateTime<chrono::Utc> = body["expires"].as_str().unwrap().parse().unwrap();
+        assert!((expires - chrono::Utc::now()).num_seconds() <= 3600);
+        tokens.push(body["token"].as_str().unwrap().to_string());
+    }
+    let status = |token: String| {
+        let app = &app;
+        async move {
+            let r = app.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, format!("Token {token}"));
+            r.send().await.unwrap().status()
+        }
+    };
+    assert_eq!(status(tokens[0].clone()).await, StatusCode::UNAUTHORIZED, "the oldest beyond ten stopped");
+    assert_eq!(status(tokens[1].clone()).await, StatusCode::OK);
+    assert_eq!(status(tokens[10].clone()).await, StatusCode::OK);
+    // The console lists them among the partner's tokens, with their expiry.
+    let listed = app
+        .request(Method::GET, &format!("/api/v2/users/{}/tokens", partner.uid))
+        .bearer_auth(&admin.jwt)
+        .send()
+        .await
+        .unwrap();
+    let listed = expect_json(listed, StatusCode::OK).await;
+    let active: Vec<&serde_json::Value> =
+        listed.as_array().unwrap().iter().filter(|t| t["is_active"] == true).collect();
+    assert_eq!(active.len(), 10);
+    assert!(active.iter().all(|t| t["name"] == "getToken" && t["expires_at"].is_string()));
 }
 
 #[tokio::test]

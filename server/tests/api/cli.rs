@@ -21,9 +21,14 @@ pub struct Operator {
 
 impl Operator {
     pub fn new() -> Self {
+        Operator::on(TestDatabase::new())
+    }
+
+    /// An operator of a gateway on `database` (one made beforehand, say).
+    pub fn on(database: TestDatabase) -> Self {
         let dir = std::env::temp_dir().join(format!("dhis2gw-cli-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        Operator { dir, database: TestDatabase::new() }
+        Operator { dir, database }
     }
 
     fn write_config(&self, yaml: &str) -> PathBuf {
@@ -116,8 +121,13 @@ pub async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Gateway, Str
     let port = free_port().to_string();
     let mut env = env.to_vec();
     env.extend([("DHIS2GW_SERVER_PORT", port.as_str()), ("DHIS2GW_HOST", "127.0.0.1")]);
-    let mut child = op.command(&[], &env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let child = op.command(&[], &env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    ready(child, &format!("http://127.0.0.1:{port}")).await
+}
+
+/// Waits until the gateway `child` answers /health/ready at `base`.
+async fn ready(mut child: Child, base: &str) -> (Gateway, String) {
+    let base = base.to_string();
     let client = reqwest::Client::new();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
@@ -452,4 +462,77 @@ fn migrate_creates_the_database_and_is_idempotent() {
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(text(&out.stdout).contains("up to date"));
     }
+}
+
+#[tokio::test]
+async fn the_originals_configuration_and_database_start_the_gateway_with_no_manual_step() {
+    let op = Operator::on(crate::upgrade::original_database(7, "", Some(crate::upgrade::DATA)).await);
+    let dhis2 = dhis2_double::Dhis2Double::start(dhis2_double::Version::V2_40).await;
+    let port = free_port().to_string();
+    let yaml = include_str!("../fixtures/v1/dhis2gw.yml")
+        .replace("@DATABASE_URI@", op.database_url())
+        .replace("@PORT@", &port)
+        .replace("@QUEUE_PREFIX@", &format!("test_{}", uuid::Uuid::new_v4().simple()))
+        .replace("@DHIS2_BASE_URL@", &dhis2.base_url())
+        .replace("@DHIS2_USER@", dhis2_double::USERNAME)
+        .replace("@DHIS2_PASSWORD@", dhis2_double::PASSWORD);
+    let path = op.write_config(&yaml);
+    let path = path.to_str().unwrap();
+    // The package makes the secrets beside the configuration; the original's names none.
+    std::fs::write(op.dir.join("jwt.secret"), JWT_SECRET).unwrap();
+
+    let shown = op.run(&["--config", path, "config"], &[], "");
+    let stdout = text(&shown.stdout);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert!(!stdout.contains("misspelled"), "{stdout}");
+    for line in [
+        "# a key of the original dhis2gw, not used here: pbs.pbsurl",
+        "# a key of the original dhis2gw, not used here: server.proxy_port",
+        "# a key of the original dhis2gw, not used here: database.db_host",
+        "# server.templates_directory: /usr/share/dhis2gw/docs/templates does not exist; using ./templates",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+    let dry = op.run(&["--config", path, "migrate-from-v1", "--dry-run"], &[], "");
+    let dry = text(&dry.stdout);
+    assert!(
+        dry.starts_with("dry run, nothing changed") && dry.contains("users: 4 imported, 0 already imported"),
+        "{dry}"
+    );
+
+    let child = op.command(&["--config", path], &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (gateway, base) = ready(child, &format!("http://localhost:{port}")).await;
+    let client = reqwest::Client::new();
+    let body = json!({"orgUnit": "OrgFac00001", "period": "202410", "dataSet": "pBOMPrpg1QY",
+                      "dataValues": {"hiv_tested_female": 7}});
+    let posted = client
+        .post(format!("{base}/api/v2/aggregate"))
+        .header("Authorization", "Token a3f1c2e4b5d6978812ab34cd56ef7890a1b2c3d4")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = expect_json(posted, StatusCode::OK).await["submission_id"].as_i64().unwrap();
+    let started = Instant::now();
+    loop {
+        let log = client
+            .get(format!("{base}/api/v2/logs/{id}"))
+            .basic_auth("meofficer", Some("me-password-2"))
+            .send()
+            .await
+            .unwrap();
+        let log = expect_json(log, StatusCode::OK).await;
+        if log["status"] == "succeeded" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not delivered: {log:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    terminate(&gateway);
+    let again = op.run(&["--config", path, "migrate-from-v1"], &[], "");
+    let again = text(&again.stdout);
+    assert!(
+        again.contains("users: 0 imported, 4 already imported") && again.contains("submissions: 0 imported"),
+        "{again}"
+    );
 }

@@ -23,4 +23,5 @@ mod security;
 mod servers;
 mod service;
 mod tracker;
+mod upgrade;
 mod users;

@@ -10,7 +10,19 @@ pub struct TokenRequest {
     pub password: String,
 }
 
-/// Answer of `POST /users/getToken` and `POST /users/refreshToken`.
+/// Answer of `POST /users/getToken` with HTTP Basic credentials and no body, in the original
+/// dhis2gw's shape (201): a partner token for `Authorization: Token <token>` (or `Token:`,
+/// or `Bearer`), living `server.partner_token_ttl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PartnerToken {
+    /// Always "Token created successfully".
+    pub message: String,
+    pub token: String,
+    pub expires: DateTime<Utc>,
+}
+
+/// Answer of `POST /users/getToken` (with JSON credentials) and `POST /users/refreshToken`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {

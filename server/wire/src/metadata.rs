@@ -41,6 +41,45 @@ impl std::str::FromStr for IntakeValidation {
     }
 }
 
+/// Whether a submission also registers its data set as complete in DHIS2 (`completeDate`,
+/// which DHIS2's reporting rates count), `api.register_completion` or per partner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RegisterCompletion {
+    /// Every submission, dated the day it is sent unless it gives `completeDate` (what the
+    /// original dhis2gw did).
+    Always,
+    /// Only a submission that gives `completeDate` or `complete: true`.
+    #[default]
+    WhenRequested,
+    /// Never, even when a submission asks.
+    Never,
+}
+
+impl RegisterCompletion {
+    pub const ALL: [RegisterCompletion; 3] =
+        [RegisterCompletion::Always, RegisterCompletion::WhenRequested, RegisterCompletion::Never];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegisterCompletion::Always => "always",
+            RegisterCompletion::WhenRequested => "when_requested",
+            RegisterCompletion::Never => "never",
+        }
+    }
+}
+
+impl std::str::FromStr for RegisterCompletion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RegisterCompletion::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown value '{}' (expected one of: always, when_requested, never)", s.trim()))
+    }
+}
+
 /// What one metadata sync did (`POST /metadata/sync`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -225,6 +225,9 @@ pub struct LogFilter {
     pub status: Option<String>,
     pub from_date: Option<String>,
     pub to_date: Option<String>,
+    /// One whole day (`yyyy-MM-dd`), as `from_date` and `to_date` both (the original's
+    /// parameter, which matched only rows stamped at midnight).
+    pub submitted_at: Option<String>,
     pub task_id: Option<String>,
     /// The submission id.
     pub job_id: Option<i64>,
@@ -263,6 +266,7 @@ impl LogFilter {
             status,
             from_date,
             to_date,
+            submitted_at,
             task_id,
             job_id,
             data_set,
@@ -275,7 +279,7 @@ impl LogFilter {
             element,
             ..
         } = self;
-        [status, from_date, to_date, task_id, data_set, org_unit, period, user, q, class, code, element]
+        [status, from_date, to_date, submitted_at, task_id, data_set, org_unit, period, user, q, class, code, element]
             .iter()
             .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()))
             && job_id.is_none()

@@ -73,6 +73,10 @@ pub struct User {
     /// gateway's `api.intake_validation`.
     #[serde(default)]
     pub intake_validation: Option<crate::IntakeValidation>,
+    /// Whether this user's submissions register their data set as complete; `None` follows
+    /// the gateway's `api.register_completion`.
+    #[serde(default)]
+    pub register_completion: Option<crate::RegisterCompletion>,
     pub last_login: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
@@ -141,6 +145,10 @@ pub struct UpdateUser {
     /// follow the gateway's `api.intake_validation` again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intake_validation: Option<String>,
+    /// `always`, `when_requested` or `never` for this user's submissions; an empty string
+    /// makes them follow the gateway's `api.register_completion` again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register_completion: Option<String>,
 }
 
 /// Body of `POST /users/{uid}/tokens`.

@@ -168,6 +168,7 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
     let role = RwSignal::new(u.role.as_str().to_string());
     let active = RwSignal::new(u.is_active);
     let checks = RwSignal::new(u.intake_validation.map(|v| v.as_str().to_string()).unwrap_or_default());
+    let completion = RwSignal::new(u.register_completion.map(|v| v.as_str().to_string()).unwrap_or_default());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
     let update = {
@@ -195,6 +196,7 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
                     role: role.get_untracked().parse().ok(),
                     is_active: Some(active.get_untracked()),
                     intake_validation: Some(checks.get_untracked()),
+                    register_completion: Some(completion.get_untracked()),
                     ..Default::default()
                 },
                 "User saved",
@@ -248,6 +250,21 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
                                 _ => "Off: DHIS2 decides",
                             };
                             view! { <option value=v selected=move || checks.get() == v>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "Registers data sets as complete"
+                    <select id="edit-register-completion" on:change=move |ev| completion.set(event_target_value(&ev))>
+                        <option value="" selected=move || completion.get().is_empty()>"The gateway's setting"</option>
+                        {RegisterCompletion::ALL.iter().map(|v| {
+                            let v = v.as_str();
+                            let label = match v {
+                                "always" => "Always: every submission, dated the day it is sent",
+                                "when_requested" => "When a submission asks (completeDate or complete: true)",
+                                _ => "Never",
+                            };
+                            view! { <option value=v selected=move || completion.get() == v>{label}</option> }
                         }).collect_view()}
                     </select>
                 </label>
