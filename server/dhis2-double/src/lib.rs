@@ -271,6 +271,18 @@ impl Dhis2Double {
         }
     }
 
+    /// Assigns data set `data_set` to org unit `uid` (at any level), as an admin ticking it in
+    /// the maintenance app: the data set's `lastUpdated` becomes now, and imports of its values
+    /// for that unit are accepted.
+    ///
+    /// # Panics
+    /// If there is no org unit `uid` or the data set is assigned to it already.
+    pub fn assign_data_set(&self, uid: &str, data_set: &'static str) {
+        if let Err(message) = lock(&self.shared.org_units).assign_data_set(uid, data_set) {
+            panic!("assign_data_set: {message}");
+        }
+    }
+
     /// Deletes data element `uid`, as an admin deleting it in the maintenance app: it is gone
     /// from `GET /api/dataElements` and from its data sets (whose `lastUpdated` becomes now),
     /// and imports of its values fail as for an unknown element (E7610 / E8101).

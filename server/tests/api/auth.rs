@@ -27,8 +27,7 @@ async fn get_token_accepts_json_or_basic_credentials() {
     // The console's access token is taken with the Token scheme too.
     let jwt = body["token"].as_str().unwrap().to_string();
     for form in [format!("Token {jwt}"), format!("Token: {jwt}")] {
-        let me = app.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, &form).send().await.unwrap();
-        assert_eq!(expect_json(me, StatusCode::OK).await["username"], "admin", "{form}");
+        assert_eq!(me_as(&app, &form).await["username"], "admin", "{form}");
     }
 
     // Basic and no body, as partners of the original do: its answer, a token for 30 days.
@@ -45,9 +44,14 @@ async fn get_token_accepts_json_or_basic_credentials() {
     assert!((29.99..=30.0).contains(&days), "{days}");
     let token = body["token"].as_str().unwrap();
     for form in [format!("Token {token}"), format!("Token: {token}"), format!("Bearer {token}")] {
-        let me = app.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, &form).send().await.unwrap();
-        assert_eq!(expect_json(me, StatusCode::OK).await["username"], "admin", "{form}");
+        assert_eq!(me_as(&app, &form).await["username"], "admin", "{form}");
     }
+}
+
+/// `GET /me` with this `Authorization` header, which must work.
+async fn me_as(app: &TestApp, authorization: &str) -> serde_json::Value {
+    let me = app.request(Method::GET, "/api/v2/me").header(header::AUTHORIZATION, authorization).send().await.unwrap();
+    expect_json(me, StatusCode::OK).await
 }
 
 #[tokio::test]

@@ -528,6 +528,21 @@ async fn the_originals_configuration_and_database_start_the_gateway_with_no_manu
         assert!(started.elapsed() < Duration::from_secs(60), "not delivered: {log:#}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The seed admin came over disabled; ops give it a password, which enables it.
+    let sign_in = |password: &'static str| {
+        client
+            .post(format!("{base}/api/v2/users/getToken"))
+            .json(&json!({"username": "admin", "password": password}))
+            .send()
+    };
+    assert_eq!(sign_in("@dm1n").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let set = op.run(
+        &["--config", path, "set-password", "--username", "admin", "--password-stdin"],
+        &[],
+        "a new admin password\n",
+    );
+    assert!(text(&set.stdout).contains("set the password of admin and enabled it"), "{}", text(&set.stderr));
+    assert_eq!(sign_in("a new admin password").await.unwrap().status(), StatusCode::OK);
     terminate(&gateway);
     let again = op.run(&["--config", path, "migrate-from-v1"], &[], "");
     let again = text(&again.stdout);

@@ -62,11 +62,15 @@ async fn the_log_filters_and_partners_see_only_their_own() {
         "to_date includes the whole day"
     );
     assert_eq!(logs(&p, &jwt, "to_date=2020-01-01").await["total"], 0);
+    // The original's parameter: one whole day (it matched only rows stamped at midnight).
+    assert_eq!(logs(&p, &jwt, &format!("submitted_at={today}")).await["total"], 3);
+    assert_eq!(logs(&p, &jwt, "submitted_at=2020-01-01").await["total"], 0);
     let page = logs(&p, &jwt, "page=2&page_size=2").await;
     assert_eq!((ids(&page), page["total_pages"].as_i64()), (vec![a], Some(2)));
     for (query, field) in [
         ("status=bogus", "status"),
         ("from_date=yesterday", "from_date"),
+        ("submitted_at=2024-01-01&from_date=2024-01-01", "submitted_at"),
         ("page_size=501", "page_size"),
         ("job_id=x", "job_id"),
         ("colour=red", "colour"),

@@ -187,3 +187,40 @@ async fn changes_are_pushed_to_cc_servers_as_tracked_retryable_jobs() {
     assert_eq!(again["status"], "succeeded", "{again:#}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_data_set_dhis2_assigns_to_districts_is_accepted_there_once_the_metadata_says_so() {
+    let p = synced_pipeline().await;
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    let at = |unit: &str| json!({"orgUnit": unit, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
+    let body = expect_error(p.post(&at(fixture::OU_DISTRICT)).await, StatusCode::BAD_REQUEST).await;
+    assert!(details(&body)[0].contains("above the facility level 4"), "{body}");
+
+    p.dhis2.assign_data_set(fixture::OU_DISTRICT, fixture::DS_MONTHLY_HIV);
+    expect_json(p.sync_metadata().await, StatusCode::OK).await;
+    let accepted = expect_json(p.post(&at(fixture::OU_DISTRICT)).await, StatusCode::OK).await;
+    let id = accepted["submission_id"].as_i64().unwrap();
+    assert_eq!(p.settled(id, FINAL, Duration::from_secs(30)).await["status"], "succeeded");
+    assert!(p.dhis2.value(fixture::DE_POSITIVES, "202401", fixture::OU_DISTRICT, fixture::DEFAULT_COC).is_some());
+    // A district the data set is not assigned to is refused by what DHIS2's metadata says.
+    let body = expect_error(p.post(&at(fixture::OU_DISTRICT_2)).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(body.to_string().contains("not assigned"), "{body}");
+}
+
+#[tokio::test]
+async fn without_metadata_the_levels_the_site_configures_are_accepted() {
+    let p = pipeline(Version::V2_40, |c| {
+        c.api.dhis2_facility_level = 4;
+        c.api.submission_levels = vec![2, 4];
+    })
+    .await;
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    let at = |unit: &str| json!({"orgUnit": unit, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
+    expect_json(p.post(&at(fixture::OU_DISTRICT)).await, StatusCode::OK).await;
+    expect_json(p.post(&at(fixture::OU_FACILITY_1)).await, StatusCode::OK).await;
+    let body = expect_error(p.post(&at(fixture::OU_SUBCOUNTY)).await, StatusCode::BAD_REQUEST).await;
+    assert!(
+        details(&body)[0].contains("is at level 3, not one of the levels data may be submitted at ([2, 4]"),
+        "{body}"
+    );
+}

@@ -298,3 +298,53 @@ async fn while_dhis2_is_stopped_deliveries_wait_without_using_up_retries() {
     let stored = dhis2.value(fixture::DE_POSITIVES, "202401", fixture::OU_FACILITY_1, fixture::DEFAULT_COC);
     assert_eq!(stored.map(|v| v.value), Some("8".into()));
 }
+
+/// `completeDate` registers the data set as complete (DHIS2's reporting rates count it): on
+/// a new install only when a submission asks, per partner as an admin sets it.
+#[tokio::test]
+async fn completion_is_registered_when_asked_or_as_the_partners_setting_says() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Africa::Kampala).date_naive().to_string();
+    let send = |extra: Value| {
+        let mut body = p.submission(json!({"positives": 4}));
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let p = &p;
+        async move { expect_json(p.post(&body).await, StatusCode::OK).await }
+    };
+    assert!(send(json!({})).await["payload"].get("completeDate").is_none(), "not unless asked");
+    let asked = send(json!({"complete": true})).await;
+    assert_eq!(asked["payload"]["completeDate"], today.as_str());
+    let id = asked["submission_id"].as_i64().unwrap();
+    let delivered = p.settled(id, FINAL, Duration::from_secs(30)).await;
+    let answer = delivered["attempts"][0]["response_body"].as_str().unwrap().to_string();
+    assert!(answer.contains(&format!("\"dataSetComplete\":\"{today}\"")), "DHIS2 registered it: {answer}");
+
+    let me = expect_json(
+        p.app
+            .request(Method::GET, "/api/v2/me")
+            .header("Authorization", format!("Token {}", p.partner_token))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let partner = format!("/api/v2/users/{}", me["uid"].as_str().unwrap());
+    let set = |value: &'static str| {
+        let p = &p;
+        let partner = partner.clone();
+        async move {
+            let body = json!({"register_completion": value});
+            p.app.request(Method::PUT, &partner).bearer_auth(&p.admin.jwt).json(&body).send().await.unwrap()
+        }
+    };
+    let wrong = expect_error(set("sometimes").await, StatusCode::BAD_REQUEST).await;
+    assert!(details(&wrong)[0].starts_with("register_completion:"), "{wrong}");
+    assert_eq!(expect_json(set("always").await, StatusCode::OK).await["register_completion"], "always");
+    assert_eq!(send(json!({})).await["payload"]["completeDate"], today.as_str());
+    assert_eq!(send(json!({"completeDate": "2024-02-03"})).await["payload"]["completeDate"], "2024-02-03");
+    expect_json(set("never").await, StatusCode::OK).await;
+    assert!(send(json!({"completeDate": "2024-02-03"})).await["payload"].get("completeDate").is_none());
+    expect_json(set("").await, StatusCode::OK).await;
+    assert!(send(json!({})).await["payload"].get("completeDate").is_none(), "the gateway's setting again");
+}

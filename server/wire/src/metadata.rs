@@ -34,11 +34,16 @@ impl IntakeValidation {
 impl std::str::FromStr for IntakeValidation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        IntakeValidation::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown value '{}' (expected one of: strict, partial, off)", s.trim()))
+        one_of(IntakeValidation::ALL, IntakeValidation::as_str, s)
     }
+}
+
+/// The choice named `s` (any case), or what the choices are.
+fn one_of<T: Copy, const N: usize>(all: [T; N], name: fn(T) -> &'static str, s: &str) -> Result<T, String> {
+    all.into_iter().find(|v| name(*v).eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+        let names: Vec<&str> = all.into_iter().map(name).collect();
+        format!("unknown value '{}' (expected one of: {})", s.trim(), names.join(", "))
+    })
 }
 
 /// Whether a submission also registers its data set as complete in DHIS2 (`completeDate`,
@@ -73,10 +78,7 @@ impl RegisterCompletion {
 impl std::str::FromStr for RegisterCompletion {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        RegisterCompletion::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown value '{}' (expected one of: always, when_requested, never)", s.trim()))
+        one_of(RegisterCompletion::ALL, RegisterCompletion::as_str, s)
     }
 }
 

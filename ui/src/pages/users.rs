@@ -2,7 +2,8 @@
 //! user's partner API tokens: create (shown once), list, revoke.
 
 use dhis2gw_wire::{
-    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, IntakeValidation, Page, Role, UpdateUser, User, UserFilter,
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, IntakeValidation, Page, RegisterCompletion, Role,
+    UpdateUser, User, UserFilter,
 };
 use leptos::prelude::*;
 
@@ -240,33 +241,25 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
                 <label>"Role" <RoleSelect id="edit-role" role/></label>
                 <label>
                     "Checks against DHIS2's metadata"
-                    <select id="edit-intake-validation" on:change=move |ev| checks.set(event_target_value(&ev))>
-                        <option value="" selected=move || checks.get().is_empty()>"The gateway's setting"</option>
-                        {IntakeValidation::ALL.iter().map(|v| {
-                            let v = v.as_str();
-                            let label = match v {
-                                "strict" => "Strict: refuse a submission DHIS2 would refuse",
-                                "partial" => "Partial: send the values DHIS2 would take",
-                                _ => "Off: DHIS2 decides",
-                            };
-                            view! { <option value=v selected=move || checks.get() == v>{label}</option> }
-                        }).collect_view()}
-                    </select>
+                    <OwnSetting id="edit-intake-validation" value=checks choices=IntakeValidation::ALL.map(|v| {
+                        let label = match v {
+                            IntakeValidation::Strict => "Strict: refuse a submission DHIS2 would refuse",
+                            IntakeValidation::Partial => "Partial: send the values DHIS2 would take",
+                            IntakeValidation::Off => "Off: DHIS2 decides",
+                        };
+                        (v.as_str(), label)
+                    })/>
                 </label>
                 <label>
                     "Registers data sets as complete"
-                    <select id="edit-register-completion" on:change=move |ev| completion.set(event_target_value(&ev))>
-                        <option value="" selected=move || completion.get().is_empty()>"The gateway's setting"</option>
-                        {RegisterCompletion::ALL.iter().map(|v| {
-                            let v = v.as_str();
-                            let label = match v {
-                                "always" => "Always: every submission, dated the day it is sent",
-                                "when_requested" => "When a submission asks (completeDate or complete: true)",
-                                _ => "Never",
-                            };
-                            view! { <option value=v selected=move || completion.get() == v>{label}</option> }
-                        }).collect_view()}
-                    </select>
+                    <OwnSetting id="edit-register-completion" value=completion choices=RegisterCompletion::ALL.map(|v| {
+                        let label = match v {
+                            RegisterCompletion::Always => "Always: every submission, dated the day it is sent",
+                            RegisterCompletion::WhenRequested => "When a submission asks (completeDate or complete: true)",
+                            RegisterCompletion::Never => "Never",
+                        };
+                        (v.as_str(), label)
+                    })/>
                 </label>
                 <label class="inline"><input type="checkbox" bind:checked=active/>" Active"</label>
                 {move || error.get().map(|e| view! { <ErrorNote error=e/> })}
@@ -380,7 +373,7 @@ fn Tokens(uid: String) -> impl IntoView {
                                     <td>{t.name.clone()}</td>
                                     <td class="mono">{format!("{}…", t.prefix)}</td>
                                     <td>{if t.is_active { "yes" } else { "revoked" }}</td>
-                                    <td>{format::local_time_opt(&t.expires_at)}</td>
+                                    <td>{expiry(&t)}</td>
                                     <td>{format::local_time_opt(&t.last_used_at)}</td>
                                     <td>{t.is_active.then(|| view! { <button class="small danger" on:click=move |_| revoke(token.clone())>"Revoke"</button> })}</td>
                                 </tr>
@@ -390,6 +383,33 @@ fn Tokens(uid: String) -> impl IntoView {
                 </table>
             }.into_any()
         }}/>
+    }
+}
+
+/// A user's own setting of one of the gateway's choices, or (empty) the gateway's.
+#[component]
+fn OwnSetting(id: &'static str, value: RwSignal<String>, choices: [(&'static str, &'static str); 3]) -> impl IntoView {
+    view! {
+        <select id=id on:change=move |ev| value.set(event_target_value(&ev))>
+            <option value="" selected=move || value.get().is_empty()>"The gateway's setting"</option>
+            {choices.into_iter().map(|(v, label)| {
+                view! { <option value=v selected=move || value.get() == v>{label}</option> }
+            }).collect_view()}
+        </select>
+    }
+}
+
+/// When a token stops working. One that never does (the original dhis2gw's tokens came over
+/// so) is said to be worth rotating: a leaked one would work for ever.
+fn expiry(token: &ApiToken) -> AnyView {
+    match &token.expires_at {
+        Some(at) => format::local_time(at).into_any(),
+        None if token.is_active => view! {
+            <span class="never">"Never"</span>
+            <span class="muted small">" — rotate it: create a new token, give it to the partner, revoke this one"</span>
+        }
+        .into_any(),
+        None => "Never".into_any(),
     }
 }
 

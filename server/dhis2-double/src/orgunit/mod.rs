@@ -306,6 +306,17 @@ impl Registry {
         Ok(())
     }
 
+    /// Assigns a data set to a unit, as an admin ticking it in the maintenance app.
+    pub(crate) fn assign_data_set(&mut self, uid: &str, data_set: &'static str) -> Result<(), String> {
+        let unit = self.units.get_mut(uid).ok_or_else(|| format!("org unit `{uid}` does not exist"))?;
+        if unit.data_sets.contains(&data_set) {
+            return Err(format!("data set `{data_set}` is already assigned to org unit `{uid}`"));
+        }
+        unit.data_sets.push(data_set);
+        self.data_sets_changed.insert(data_set, time::now());
+        Ok(())
+    }
+
     /// The units a data set is assigned to, and when that last changed.
     pub(crate) fn data_set_assignment(&self, data_set: &str) -> (Vec<String>, Option<NaiveDateTime>) {
         let units = self.units.values().filter(|u| u.data_sets.contains(&data_set)).map(|u| u.id.clone()).collect();
