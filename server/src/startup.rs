@@ -256,7 +256,7 @@ async fn adopt_original(db: &PgPool, config: &Config) -> anyhow::Result<()> {
     if !report.imported_anything() {
         return Ok(());
     }
-    for line in report.to_string().lines() {
+    for line in report.tallies() {
         tracing::info!("adopted from dhis2gw 1.x: {line}");
     }
     for note in &report.notes {

@@ -56,24 +56,29 @@ impl Report {
     }
 }
 
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (kind, tally) in [
+impl Report {
+    /// What came over per kind, and each row left with why, one line each.
+    pub fn tallies(&self) -> Vec<String> {
+        let kinds = [
             ("users", &self.users),
             ("tokens", &self.tokens),
             ("mappings", &self.mappings),
             ("submissions", &self.submissions),
-        ] {
-            writeln!(
-                f,
-                "{kind}: {} imported, {} already imported, {} skipped",
-                tally.imported,
-                tally.already,
-                tally.skipped.len()
-            )?;
-            for why in &tally.skipped {
-                writeln!(f, "  skipped: {why}")?;
-            }
+        ];
+        let mut lines = Vec::new();
+        for (kind, tally) in kinds {
+            let (imported, already, skipped) = (tally.imported, tally.already, tally.skipped.len());
+            lines.push(format!("{kind}: {imported} imported, {already} already imported, {skipped} skipped"));
+            lines.extend(tally.skipped.iter().map(|why| format!("  skipped: {why}")));
+        }
+        lines
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in self.tallies() {
+            writeln!(f, "{line}")?;
         }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;

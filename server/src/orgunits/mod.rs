@@ -394,9 +394,15 @@ pub struct Levels<'a> {
 }
 
 impl Levels<'_> {
-    fn admits(&self, level: i32) -> bool {
+    /// The facility level in a hierarchy `deepest` levels deep: a configured level deeper
+    /// than DHIS2's hierarchy (the original dhis2gw never read its own) means its deepest.
+    fn facility(&self, deepest: i32) -> i32 {
+        (self.facility as i32).min(deepest)
+    }
+
+    fn admits(&self, level: i32, deepest: i32) -> bool {
         if self.allowed.is_empty() {
-            level >= self.facility as i32
+            level >= self.facility(deepest)
         } else {
             self.allowed.iter().any(|l| *l as i32 == level)
         }
@@ -405,14 +411,15 @@ impl Levels<'_> {
 
 pub struct Hierarchy {
     units: moka::sync::Cache<String, Option<Known>>,
-    synced: moka::sync::Cache<(), bool>,
+    /// The deepest level synced; `None` before any sync.
+    deepest: moka::sync::Cache<(), Option<i32>>,
 }
 
 impl Default for Hierarchy {
     fn default() -> Self {
         Hierarchy {
             units: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(KNOWN_TTL).build(),
-            synced: moka::sync::Cache::builder().time_to_live(KNOWN_TTL).build(),
+            deepest: moka::sync::Cache::builder().time_to_live(KNOWN_TTL).build(),
         }
     }
 }
@@ -420,18 +427,17 @@ impl Default for Hierarchy {
 impl Hierarchy {
     pub fn invalidate(&self) {
         self.units.invalidate_all();
-        self.synced.invalidate_all();
+        self.deepest.invalidate_all();
     }
 
-    /// Whether a hierarchy has been synced at all: without one, nothing is checked.
-    pub async fn synced(&self, db: &PgPool) -> sqlx::Result<bool> {
-        if let Some(synced) = self.synced.get(&()) {
-            return Ok(synced);
+    /// The deepest level of the synced hierarchy; `None` before a sync, when nothing is checked.
+    async fn deepest(&self, db: &PgPool) -> sqlx::Result<Option<i32>> {
+        if let Some(deepest) = self.deepest.get(&()) {
+            return Ok(deepest);
         }
-        let synced =
-            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM organisationunit) AS "e!""#).fetch_one(db).await?;
-        self.synced.insert((), synced);
-        Ok(synced)
+        let deepest = sqlx::query_scalar!("SELECT max(hierarchylevel) FROM organisationunit").fetch_one(db).await?;
+        self.deepest.insert((), deepest);
+        Ok(deepest)
     }
 
     /// The unit with this UID, or else this code.
@@ -454,18 +460,18 @@ impl Hierarchy {
     /// Checks that a submission's org unit is a synced unit, at a level `levels` admits (none:
     /// any level, where DHIS2's metadata says which units a data set is for).
     pub async fn check(&self, db: &PgPool, org_unit: &str, levels: Option<Levels<'_>>) -> AppResult<()> {
-        if !self.synced(db).await? {
+        let Some(deepest) = self.deepest(db).await? else {
             return Ok(());
-        }
+        };
         match self.find(db, org_unit).await? {
             None => Err(AppError::invalid_field(
                 "orgUnit",
                 format!("'{org_unit}' is not in the organisation-unit hierarchy synced from DHIS2"),
             )),
-            Some(unit) if levels.as_ref().is_some_and(|l| !l.admits(unit.level)) => {
+            Some(unit) if levels.as_ref().is_some_and(|l| !l.admits(unit.level, deepest)) => {
                 let levels = levels.expect("checked");
                 let allowed = if levels.allowed.is_empty() {
-                    format!("above the facility level {}; data goes to facilities", levels.facility)
+                    format!("above the facility level {}; data goes to facilities", levels.facility(deepest))
                 } else {
                     format!(
                         "not one of the levels data may be submitted at ({:?}, api.submission_levels)",

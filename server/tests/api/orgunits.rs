@@ -224,3 +224,14 @@ async fn without_metadata_the_levels_the_site_configures_are_accepted() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_facility_level_deeper_than_dhis2s_hierarchy_is_its_deepest_level() {
+    // The original dhis2gw's sample configuration says 8, which it never used.
+    let p = pipeline(Version::V2_40, |c| c.api.dhis2_facility_level = 8).await;
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    let at = |unit: &str| json!({"orgUnit": unit, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
+    expect_json(p.post(&at(fixture::OU_FACILITY_1)).await, StatusCode::OK).await;
+    let body = expect_error(p.post(&at(fixture::OU_DISTRICT)).await, StatusCode::BAD_REQUEST).await;
+    assert!(details(&body)[0].contains("is at level 2, above the facility level 4"), "{body}");
+}
