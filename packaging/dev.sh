@@ -356,14 +356,15 @@ cmd_package_check() {
 # installs over it unattended, keeps its configuration, and the gateway starts on it as the
 # unit would and delivers the old partner's next post with its old token.
 package_check_over_the_original() {
-  local deb=$1 fixtures="$ROOT/server/tests/fixtures/v1" db=dhis2gw_pkgcheck_v1 port dport prefix double
+  local deb=$1 fixtures="$ROOT/server/tests/fixtures/v1" db=dhis2gw_pkgcheck_v1 port dport prefix double pid=""
   port=$(free_port) dport=$(free_port) prefix="pkgcheck_v1_$$"
+  local base="http://localhost:$port"   # the original's configuration says host: localhost
   log "package check: over the original dhis2gw's configuration, conf.d and database"
   cargo build -q -p dhis2-double
   as_postgres "psql -qc 'drop database if exists $db' -c 'drop role if exists dhis2gw' -c 'create role dhis2gw login' -c 'create database $db owner dhis2gw'" >/dev/null
   # The original's tables belong to the role it connects as.
   for sql in "$fixtures"/migrations/*.sql "$fixtures/data.sql"; do
-    as_postgres "psql -X -q -v ON_ERROR_STOP=1 -d $db -c 'set role dhis2gw' -c \"\$(cat '$sql')\"" >/dev/null \
+    { echo 'set role dhis2gw;'; cat "$sql"; } | as_postgres "psql -X -q -1 -v ON_ERROR_STOP=1 -d $db -f -" >/dev/null \
       || fail "building the original's database: $sql"
   done
   as_root install -d -m 0755 /etc/dhis2gw/conf.d /usr/share/dhis2gw/db/migrations
@@ -373,37 +374,45 @@ package_check_over_the_original() {
   as_root cp "$fixtures/conf.d/dhis2.json" /etc/dhis2gw/conf.d/
   # The original's golang-migrate files, left where its configuration points.
   echo "-- the original's first migration" | as_root tee /usr/share/dhis2gw/db/migrations/000001_initial.up.sql >/dev/null
-  local before; before=$(sha256sum </etc/dhis2gw/dhis2gw.yml)
-  as_root dpkg -i "$deb" </dev/null >/dev/null || fail "dpkg -i over the original's layout failed"
-  [ "$(sha256sum </etc/dhis2gw/dhis2gw.yml)" = "$before" ] || fail "the install changed the original's configuration"
-  [ -e /etc/dhis2gw/dhis2gw.yml.dpkg-dist ] || fail "the package's configuration is not beside the original's"
-  [ "$(stat -c '%U:%G %a' /etc/dhis2gw/dhis2gw.yml)" = "root:dhis2gw 640" ] || fail "config permissions after install"
+  local before; before=$(as_root cat /etc/dhis2gw/dhis2gw.yml | sha256sum)
   "$TARGET_DIR/debug/dhis2-double" --port "$dport" --version 2.40 >/dev/null 2>&1 &
   double=$!
-  # As the unit runs it: the service user, the unit's working directory, nothing but the file.
-  (cd /usr/share/dhis2gw && as_root runuser -u dhis2gw -- env -i PATH="$PATH" /usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml) \
-    >/tmp/dhis2gw-pkgcheck-v1.log 2>&1 &
-  local pid=$!
-  wait_ready "$port" || { kill "$double"; fail "the gateway did not start on the original's configuration: $(tail -5 /tmp/dhis2gw-pkgcheck-v1.log)"; }
-  local answer id status=""
-  answer=$(curl -fsS "http://127.0.0.1:$port/api/v2/aggregate" -H 'Authorization: Token a3f1c2e4b5d6978812ab34cd56ef7890a1b2c3d4' \
+  as_root dpkg -i "$deb" </dev/null >/dev/null || { kill "$double"; fail "dpkg -i over the original's layout failed"; }
+  [ "$(as_root cat /etc/dhis2gw/dhis2gw.yml | sha256sum)" = "$before" ] || fail "the install changed the original's configuration"
+  [ -e /etc/dhis2gw/dhis2gw.yml.dpkg-dist ] || fail "the package's configuration is not beside the original's"
+  [ "$(stat -c '%U:%G %a' /etc/dhis2gw/dhis2gw.yml)" = "root:dhis2gw 640" ] || fail "config permissions after install"
+  if ! systemctl is-active --quiet dhis2gw 2>/dev/null; then
+    # No systemd here (a container): run it as the unit would, as the service user, in the
+    # unit's working directory, with nothing but the file.
+    (cd /usr/share/dhis2gw && as_root runuser -u dhis2gw -- env -i PATH="$PATH" /usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml) \
+      >/tmp/dhis2gw-pkgcheck-v1.log 2>&1 &
+    pid=$!
+  fi
+  local ready=""
+  for _ in $(seq 300); do curl -fsS "$base/health/ready" >/dev/null 2>&1 && { ready=1; break; }; sleep 0.1; done
+  [ -n "$ready" ] || { kill "$double"; fail "the gateway did not start on the original's configuration: $(tail -5 /tmp/dhis2gw-pkgcheck-v1.log 2>/dev/null)"; }
+  local id status=""
+  id=$(curl -fsS "$base/api/v2/aggregate" -H 'Authorization: Token a3f1c2e4b5d6978812ab34cd56ef7890a1b2c3d4' \
     -H 'Content-Type: application/json' \
-    -d '{"orgUnit":"OrgFac00001","period":"202410","dataSet":"pBOMPrpg1QY","dataValues":{"hiv_positive":3}}') \
+    -d '{"orgUnit":"OrgFac00001","period":"202410","dataSet":"pBOMPrpg1QY","dataValues":{"hiv_positive":3}}' \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["submission_id"])') \
     || fail "the old partner's post with its old token was refused"
-  id=$(sed -n 's/.*"submission_id":\([0-9]*\).*/\1/p' <<<"$answer")
   for _ in $(seq 100); do
-    status=$(curl -fsS -u meofficer:me-password-2 "http://127.0.0.1:$port/api/v2/logs/$id" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p' | head -1)
+    status=$(curl -fsS -u meofficer:me-password-2 "$base/api/v2/logs/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')
     [ "$status" = succeeded ] && break
     sleep 0.3
   done
   [ "$status" = succeeded ] || fail "the old partner's post was not delivered ($status)"
-  curl -fsS -u meofficer:me-password-2 "http://127.0.0.1:$port/api/v2/logs?status=failed&page_size=1" | grep -q '"total":[1-9]' \
+  curl -fsS -u meofficer:me-password-2 "$base/api/v2/logs?status=failed&page_size=1" | grep -q '"total":[1-9]' \
     || fail "the original's history is not listed"
-  as_root kill -TERM "$(pgrep -f -n "^/usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml")"
-  wait "$pid" || true
+  if [ -n "$pid" ]; then
+    as_root kill -TERM "$(pgrep -f -n "^/usr/bin/dhis2gw --config /etc/dhis2gw/dhis2gw.yml")"
+    wait "$pid" || true
+  fi
   kill "$double"
   as_root dpkg --purge dhis2gw >/dev/null
   as_root rm -rf /etc/dhis2gw /usr/share/dhis2gw
+  as_root rm -f /tmp/dhis2gw.log.*   # the original's configuration says logdir: /tmp
   as_postgres "psql -qc 'drop database if exists $db' -c 'drop role if exists dhis2gw'" >/dev/null
   redis-cli -h 127.0.0.1 --scan --pattern "$prefix*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null
 }
