@@ -550,4 +550,12 @@ async fn the_originals_configuration_and_database_start_the_gateway_with_no_manu
         again.contains("users: 0 imported, 4 already imported") && again.contains("submissions: 0 imported"),
         "{again}"
     );
+    let finalized = op.run(&["--config", path, "migrate-from-v1", "--finalize"], &[], "");
+    assert!(
+        text(&finalized.stdout).contains("the original dhis2gw's tables are dropped"),
+        "{}",
+        text(&finalized.stderr)
+    );
+    let gone = op.run(&["--config", path, "migrate-from-v1"], &[], "");
+    assert!(text(&gone.stdout).contains("no database of the original dhis2gw"), "{}", text(&gone.stdout));
 }

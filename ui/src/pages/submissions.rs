@@ -566,6 +566,7 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
     let session = expect_context::<Session>();
     let sub = s.submission.clone();
     let several = s.destinations.len() > 1;
+    let nowhere = s.destinations.is_empty();
     view! {
         <dl class="facts">
             <dt>"Status"</dt><dd id="detail-status"><StatusBadge status=sub.status.clone()/></dd>
@@ -588,7 +589,12 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
             </div>
         })}
         <h3>"Where it went"</h3>
-        <table class="grid" id="destinations">
+        {nowhere.then(|| view! {
+            <p class="muted" id="no-destinations">
+                "To no server of this gateway yet: history brought over from the original dhis2gw, with what it recorded below. Requeue sends it."
+            </p>
+        })}
+        <table class="grid" id="destinations" class:hidden=nowhere>
             <thead><tr><th>"Server"</th><th>"Status"</th><th>"Retries"</th><th>"Next attempt"</th><th>"Last error"</th><th></th></tr></thead>
             <tbody>
                 {s.destinations.into_iter().map(|dest: DestinationView| {
