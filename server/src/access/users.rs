@@ -384,6 +384,26 @@ async fn changed_user(
     };
     let ends_sessions = hash.is_some() || patch.is_active == Some(false);
     let mut tx = db.begin().await?;
+    let stops_being_admin = current.role == Role::Admin.as_str()
+        && current.is_active
+        && (patch.role.is_some_and(|r| r != Role::Admin) || patch.is_active == Some(false));
+    if stops_being_admin {
+        // Every active admin is locked, so two admins demoting each other at once cannot both
+        // succeed: the second sees the first's change.
+        let others = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM (SELECT id FROM users WHERE role = 'admin' AND is_active FOR UPDATE) admins
+               WHERE id <> $1"#,
+            current.id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if others == 0 {
+            return Err(AppError::Conflict(format!(
+                "{} is the last active admin: make another user an admin first, or nobody could manage users, tokens and servers",
+                current.username
+            )));
+        }
+    }
     let row = sqlx::query_as!(
         UserRow,
         r#"UPDATE users SET

@@ -94,14 +94,14 @@ async fn get_user(
 }
 
 /// Change a user: any subset of fields, including password, role and `is_active`.
-/// A new password or deactivation ends the user's sessions.
+/// A new password or deactivation ends the user's sessions. The last active admin stays one.
 #[utoipa::path(
     put, path = paths::USER, tag = "users", params(("uid" = String, Path)), request_body = UpdateUser,
     responses(
         (status = 200, body = User),
         (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Username taken"),
+        (status = 409, body = ErrorBody, description = "Username taken, or the last active admin would stop being one"),
     ),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
@@ -118,7 +118,11 @@ async fn update_user(
 /// Deactivate a user (users are never deleted, so their history stays attributable).
 #[utoipa::path(
     delete, path = paths::USER, tag = "users", params(("uid" = String, Path)),
-    responses((status = 200, body = User), (status = 404, body = ErrorBody)),
+    responses(
+        (status = 200, body = User),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The last active admin"),
+    ),
     security(("bearer" = []), ("token" = []), ("basic" = []))
 )]
 async fn deactivate_user(

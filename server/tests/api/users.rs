@@ -219,3 +219,51 @@ async fn tokens_can_expire_and_are_shown_only_once() {
         .unwrap();
     expect_error(wrong_owner, StatusCode::NOT_FOUND).await;
 }
+
+/// Nobody could manage users, tokens or servers again (an API fuzzer once demoted the only
+/// admin): the last active admin stays one, through every route that could change that.
+#[tokio::test]
+async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
+    let app = spawn_app().await;
+    let admin = app.user("admin", Role::Admin).await;
+    let change = |uid: String, body: Value| {
+        let app = &app;
+        let jwt = admin.jwt.clone();
+        async move {
+            let path = format!("/api/v2/users/{uid}");
+            let request = if body.is_null() {
+                app.request(Method::DELETE, &path)
+            } else {
+                app.request(Method::PUT, &path).json(&body)
+            };
+            request.bearer_auth(jwt).send().await.unwrap()
+        }
+    };
+    for body in [json!({"role": "operator"}), json!({"is_active": false}), Value::Null] {
+        let refused = expect_error(change(admin.uid.clone(), body.clone()).await, StatusCode::CONFLICT).await;
+        assert!(refused["error"].as_str().unwrap().contains("admin is the last active admin"), "{body}: {refused}");
+    }
+    // An inactive admin does not count; another active one does.
+    let idle = app.user("idle", Role::Admin).await;
+    expect_json(change(idle.uid.clone(), json!({"is_active": false})).await, StatusCode::OK).await;
+    expect_error(change(admin.uid.clone(), json!({"role": "viewer"})).await, StatusCode::CONFLICT).await;
+    let second = app.user("second", Role::Admin).await;
+    expect_json(change(admin.uid.clone(), json!({"lastname": "still admin"})).await, StatusCode::OK).await;
+    // Two admins demoting each other at the same moment: exactly one of them wins.
+    let (a, b) = tokio::join!(
+        change(second.uid.clone(), json!({"role": "operator"})),
+        app.request(Method::PUT, &format!("/api/v2/users/{}", admin.uid))
+            .bearer_auth(&second.jwt)
+            .json(&json!({"role": "operator"}))
+            .send()
+    );
+    // The loser is refused as the last admin, or (once demoted) as no admin at all.
+    let statuses = [a.status(), b.unwrap().status()];
+    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(won == 1 && statuses.iter().all(|s| [200, 403, 409].contains(&s.as_u16())), "{statuses:?}");
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND is_active")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(admins, 1);
+}
