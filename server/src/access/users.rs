@@ -388,15 +388,13 @@ async fn changed_user(
         && current.is_active
         && (patch.role.is_some_and(|r| r != Role::Admin) || patch.is_active == Some(false));
     if stops_being_admin {
-        // Every active admin is locked, so two admins demoting each other at once cannot both
-        // succeed: the second sees the first's change.
-        let others = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!" FROM (SELECT id FROM users WHERE role = 'admin' AND is_active FOR UPDATE) admins
-               WHERE id <> $1"#,
-            current.id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        // Every active admin is locked, in one order, so two admins demoting each other at once
+        // cannot both succeed (the second sees the first's change) nor deadlock.
+        let admins =
+            sqlx::query_scalar!("SELECT id FROM users WHERE role = 'admin' AND is_active ORDER BY id FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await?;
+        let others = admins.iter().filter(|id| **id != current.id).count();
         if others == 0 {
             return Err(AppError::Conflict(format!(
                 "{} is the last active admin: make another user an admin first, or nobody could manage users, tokens and servers",

@@ -249,21 +249,28 @@ async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
     expect_error(change(admin.uid.clone(), json!({"role": "viewer"})).await, StatusCode::CONFLICT).await;
     let second = app.user("second", Role::Admin).await;
     expect_json(change(admin.uid.clone(), json!({"lastname": "still admin"})).await, StatusCode::OK).await;
-    // Two admins demoting each other at the same moment: exactly one of them wins.
-    let (a, b) = tokio::join!(
-        change(second.uid.clone(), json!({"role": "operator"})),
-        app.request(Method::PUT, &format!("/api/v2/users/{}", admin.uid))
-            .bearer_auth(&second.jwt)
-            .json(&json!({"role": "operator"}))
-            .send()
-    );
-    // The loser is refused as the last admin, or (once demoted) as no admin at all.
-    let statuses = [a.status(), b.unwrap().status()];
-    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    assert!(won == 1 && statuses.iter().all(|s| [200, 403, 409].contains(&s.as_u16())), "{statuses:?}");
-    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND is_active")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(admins, 1);
+    // Two admins demoting each other at the same moment, again and again: exactly one of them
+    // wins each time, and neither waits on the other for ever.
+    let demote = |uid: &str, by: &TestUser| {
+        let request = app.request(Method::PUT, &format!("/api/v2/users/{uid}")).bearer_auth(&by.jwt);
+        request.json(&json!({"role": "operator"})).send()
+    };
+    for round in 0..10 {
+        let (a, b) = tokio::join!(demote(&second.uid, &admin), demote(&admin.uid, &second));
+        // The loser is refused as the last admin, or (once demoted) as no admin at all.
+        let statuses = [a.unwrap().status(), b.unwrap().status()];
+        let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert!(
+            won == 1 && statuses.iter().all(|s| [200, 403, 409].contains(&s.as_u16())),
+            "round {round}: {statuses:?}"
+        );
+        let admins: Vec<String> = sqlx::query_scalar("SELECT uid FROM users WHERE role = 'admin' AND is_active")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(admins.len(), 1, "round {round}");
+        let (left, demoted) = if admins[0] == admin.uid { (&admin, &second) } else { (&second, &admin) };
+        let promote = app.request(Method::PUT, &format!("/api/v2/users/{}", demoted.uid)).bearer_auth(&left.jwt);
+        expect_json(promote.json(&json!({"role": "admin"})).send().await.unwrap(), StatusCode::OK).await;
+    }
 }
