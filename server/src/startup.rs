@@ -40,24 +40,7 @@ impl Application {
         let db = db::connect(&config).await?;
         db::migrate(&db, &config).await?;
         adopt_original(&db, &config).await?;
-        if config.api.register_completion.is_none() {
-            // Sites that ran the original count on its registering every data set as complete.
-            let replaced = upgrade::replaced_original(&db).await?;
-            let policy = if replaced { RegisterCompletion::Always } else { RegisterCompletion::WhenRequested };
-            config.api.register_completion = Some(policy);
-            if replaced {
-                tracing::info!("api.register_completion is not set: always, as the original dhis2gw did here");
-            }
-        }
-        if upgrade::replaced_original(&db).await?
-            && matches!(config.server.host.as_str(), "localhost" | "127.0.0.1" | "::1")
-        {
-            tracing::warn!(
-                host = %config.server.host,
-                "server.host: only this machine reaches the gateway (the original dhis2gw listened on every address \
-                 whatever it said); set server.host: 0.0.0.0 if partners post from other machines"
-            );
-        }
+        settle_where_the_original_was(&db, &mut config).await?;
         bootstrap_admin(&db, &config).await?;
         let primary_server_id = servers::sync_primary(&db, &config).await?;
         let worker_db = db::connect_workers(&db, &config).await?;
@@ -265,6 +248,28 @@ async fn adopt_original(db: &PgPool, config: &Config) -> anyhow::Result<()> {
     tracing::warn!(
         "the original's tables are kept; drop them with `dhis2gw migrate-from-v1 --finalize` once satisfied"
     );
+    Ok(())
+}
+
+/// Where this gateway replaced the original dhis2gw: completion is registered as it did unless
+/// configured otherwise, and a `server.host` it ignored is pointed out.
+async fn settle_where_the_original_was(db: &PgPool, config: &mut Config) -> anyhow::Result<()> {
+    let replaced = upgrade::replaced_original(db).await?;
+    if config.api.register_completion.is_none() {
+        // Sites that ran the original count on its registering every data set as complete.
+        let policy = if replaced { RegisterCompletion::Always } else { RegisterCompletion::WhenRequested };
+        config.api.register_completion = Some(policy);
+        if replaced {
+            tracing::info!("api.register_completion is not set: always, as the original dhis2gw did here");
+        }
+    }
+    if replaced && matches!(config.server.host.as_str(), "localhost" | "127.0.0.1" | "::1") {
+        tracing::warn!(
+            host = %config.server.host,
+            "server.host: only this machine reaches the gateway (the original dhis2gw listened on every address \
+             whatever it said); set server.host: 0.0.0.0 if partners post from other machines"
+        );
+    }
     Ok(())
 }
 
