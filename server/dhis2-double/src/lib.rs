@@ -176,6 +176,11 @@ impl Dhis2Double {
         self.shared.import_requests.load(Ordering::SeqCst)
     }
 
+    /// How many `POST /api/dataValueSets` requests are open right now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
     /// The most `POST /api/dataValueSets` requests open at the same time so far.
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)

@@ -2,7 +2,10 @@
 //!
 //! A worker takes a [`DeliveryJob`] from the queue and first *claims* the destination in
 //! PostgreSQL (a lease): a job delivered twice by Redis, or a second gateway process, finds
-//! it claimed and does nothing, so no submission is ever delivered twice at once. It then
+//! it claimed and does nothing, so no submission is ever delivered twice at once. The lease is
+//! short and renewed by a heartbeat while the delivery lasts, however long DHIS2 takes: one
+//! cut by SIGKILL, OOM or power loss lapses within [`LEASE`] and the scheduler's lease check
+//! ([`crate::scheduler::sweep::reclaim`]) queues it again. It then
 //! sends the stored payload, records the attempt exactly (payload, status, body, summary,
 //! conflicts against the partner's keys) and decides what happens next:
 //! succeeded / warning / failed are final; transport errors, 5xx and 429 are retried with
@@ -49,16 +52,18 @@ pub struct Deliverer {
     pub config: Arc<Config>,
     /// Caps deliveries in flight across the process at `max_concurrent`.
     pub permits: Arc<Semaphore>,
-    /// This process, as written into leases.
+    /// This process; a lease names it and the claim.
     pub worker: String,
     pub metrics: Arc<Metrics>,
 }
 
-/// How long a claim lasts, in multiples of the server's timeout (plus a margin): longer than
-/// a delivery may take (a tracker job is posted, polled for up to one timeout, then its report
-/// fetched), short enough that a killed worker's delivery is soon taken up again.
-const LEASE_TIMEOUTS: i32 = 3;
-const LEASE_MARGIN_SECS: i32 = 5;
+/// How long a claim lasts unless its heartbeat renews it: a delivery whose process died is
+/// free again this long after its last heartbeat, whatever the server's timeout.
+pub const LEASE: Duration = Duration::from_secs(20);
+
+/// How often a delivery in progress renews its lease: three beats may be missed (a stalled
+/// database, a paused machine) before it lapses.
+const HEARTBEAT: Duration = Duration::from_secs(5);
 
 impl Deliverer {
     /// Delay before retry number `retry` (1-based): the base interval doubling each time.
@@ -96,11 +101,14 @@ struct Claim {
 /// The queue handler: claim, send, record, schedule what comes next.
 pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Result<(), BoxDynError> {
     let d = &**deliverer;
-    let Some(claim) = claim(d, job.destination_id).await? else {
+    // The claim's own name: two deliveries in this process never pass for each other.
+    let lease = format!("{}/{}", d.worker, uuid::Uuid::new_v4().simple());
+    let Some(claim) = claim(d, job.destination_id, &lease).await? else {
         // Already delivered, being delivered elsewhere, not due, or its server is switched
         // off (the delivery waits in PostgreSQL): nothing to do for this job.
         return Ok(());
     };
+    let heartbeat = Heartbeat::start(d.db.clone(), job.destination_id, lease.clone());
     let server = match d.servers.connection(claim.server_id).await {
         Ok(server) => server,
         // E.g. credentials that no longer decrypt: recorded, and retried like an outage.
@@ -111,27 +119,13 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
                 duration: Duration::ZERO,
                 unreachable: false,
             };
-            record(d, job.destination_id, &claim, Utc::now(), Err(unusable), None).await?;
+            drop(heartbeat);
+            record(d, job.destination_id, &lease, &claim, Utc::now(), Err(unusable), None).await?;
             return Ok(());
         }
     };
-    let waiting = std::time::Instant::now();
     let _server_permit = server.permits.acquire().await?;
     let _permit = d.permits.acquire().await?;
-    if waiting.elapsed() > Duration::from_secs(1) {
-        // The claim's lease ran while this waited for a busy server: it starts now.
-        sqlx::query!(
-            r#"UPDATE submission_destinations
-               SET locked_until = now() + make_interval(secs => (SELECT timeout_secs FROM dhis2_servers WHERE id = server_id) * $3 + $4)
-               WHERE id = $1 AND locked_by = $2"#,
-            job.destination_id,
-            d.worker,
-            LEASE_TIMEOUTS,
-            LEASE_MARGIN_SECS,
-        )
-        .execute(&d.db)
-        .await?;
-    }
     let _in_flight = d.metrics.delivery_started();
     let started_at = Utc::now();
     let sent = match claim.kind.as_str() {
@@ -140,8 +134,50 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
         _ => server.client.post_data_value_set(&claim.payload, claim.dhis2_query.as_deref().unwrap_or_default()).await,
     };
     let version = server.client.version().await;
-    record(d, job.destination_id, &claim, started_at, sent, version).await?;
+    // Stopped before recording, which releases the lease: a beat after that would find it gone.
+    drop(heartbeat);
+    record(d, job.destination_id, &lease, &claim, started_at, sent, version).await?;
     Ok(())
+}
+
+/// Renews a claim's lease every [`HEARTBEAT`] until dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(db: PgPool, destination_id: i64, lease: String) -> Heartbeat {
+        Heartbeat(tokio::spawn(async move {
+            let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+            loop {
+                beats.tick().await;
+                let renewed = sqlx::query!(
+                    "UPDATE submission_destinations SET locked_until = now() + make_interval(secs => $3)
+                     WHERE id = $1 AND locked_by = $2",
+                    destination_id,
+                    lease,
+                    LEASE.as_secs_f64(),
+                )
+                .execute(&db)
+                .await;
+                match renewed {
+                    Ok(done) if done.rows_affected() == 0 => {
+                        // It lapsed (the database was out of reach too long) and another
+                        // worker took it: what this one finds out is recorded, not acted on.
+                        tracing::warn!(destination_id, "delivery lease lost while sending");
+                        return;
+                    }
+                    Ok(_) => {}
+                    // The next beat tries again; the lease outlives three missed ones.
+                    Err(e) => tracing::warn!(destination_id, error = %e, "could not renew a delivery lease"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A small tracker payload synchronously; a large one as a DHIS2 job, polled until it
@@ -277,14 +313,13 @@ impl CombinedReport {
     }
 }
 
-async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>> {
+async fn claim(d: &Deliverer, destination_id: i64, lease: &str) -> sqlx::Result<Option<Claim>> {
     // One statement: take the lease, mark the submission processing (it wins over every other
     // destination state), and read what to send.
     let row = sqlx::query!(
         r#"WITH claimed AS (
                UPDATE submission_destinations
-               SET status = 'processing', locked_by = $2,
-                   locked_until = now() + make_interval(secs => (SELECT timeout_secs FROM dhis2_servers WHERE id = server_id) * $3 + $4)
+               SET status = 'processing', locked_by = $2, locked_until = now() + make_interval(secs => $3)
                WHERE id = $1
                  AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
                  AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '1 second')
@@ -298,9 +333,8 @@ async fn claim(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Claim>
                      WHERE v.destination_id = $1 AND v.outcome = 'held' AND v.release
                      ORDER BY value_index) AS "held!""#,
         destination_id,
-        d.worker,
-        LEASE_TIMEOUTS,
-        LEASE_MARGIN_SECS,
+        lease,
+        LEASE.as_secs_f64(),
     )
     .fetch_optional(&d.db)
     .await?;
@@ -339,9 +373,11 @@ struct Outcome {
     error: Option<String>,
 }
 
+/// `lease`: the claim's, under which the outcome is written unless another worker took over.
 async fn record(
     d: &Deliverer,
     destination_id: i64,
+    lease: &str,
     claim: &Claim,
     started_at: DateTime<Utc>,
     sent: Result<Answer, TransportError>,
@@ -381,7 +417,7 @@ async fn record(
     let leased = sqlx::query_scalar!(
         "SELECT 1 FROM submission_destinations WHERE id = $1 AND locked_by = $2 FOR UPDATE",
         destination_id,
-        d.worker
+        lease
     )
     .fetch_optional(&mut *tx)
     .await?
@@ -452,7 +488,7 @@ async fn record(
         outcome.status,
         outcome.retry_count,
         outcome.next_attempt_at,
-        d.worker,
+        lease,
     )
     .fetch_optional(&mut *tx)
     .await?;

@@ -35,7 +35,10 @@ fn job(
 ) -> apalis::prelude::Task<DeliveryJob> {
     TaskBuilder::new(DeliveryJob { destination_id })
         .idempotency_key(format!("{installation}-d{destination_id}-g{generation}"))
-        .run_in_seconds(delay.as_secs())
+        // The whole delay: Redis keeps whole seconds, so the job falls due less than a second
+        // early, which a claim allows. Cut to whole seconds first it came up to two seconds
+        // early, the claim found the retry not yet due, and it waited for the sweep.
+        .run_after(delay)
         .build()
 }
 
@@ -47,6 +50,8 @@ pub struct Queue {
     config: RedisQueueConfig,
     url: String,
     installation: Arc<str>,
+    /// A key that vanishes with the jobs when Redis restarts without persistence or is flushed.
+    marker: Arc<str>,
 }
 
 impl Queue {
@@ -66,6 +71,7 @@ impl Queue {
             config: queue_config,
             url: config.redis_url(),
             installation: installation.into(),
+            marker: format!("{}:deliveries:marker", config.server.queue_prefix).into(),
         }
     }
 
@@ -99,6 +105,16 @@ impl Queue {
         Ok(())
     }
 
+    /// Whether Redis lost this gateway's jobs since the last look (restarted without
+    /// persistence, flushed): the marker set at each look is gone. A Redis new to this gateway
+    /// answers yes once.
+    pub async fn lost_jobs(&self) -> anyhow::Result<bool> {
+        let mut storage = self.storage().await?;
+        let set: Option<String> =
+            redis::cmd("SET").arg(&*self.marker).arg(1).arg("NX").query_async(storage.get_connection()).await?;
+        Ok(set.is_some())
+    }
+
     /// Drops the bookkeeping of finished jobs (their outcome lives in PostgreSQL).
     pub async fn tidy(&self) -> anyhow::Result<()> {
         use apalis_core::backend::Vacuum;
@@ -118,5 +134,21 @@ impl Queue {
         let (due, later): (i64, i64) =
             redis::pipe().llen(&active).zcard(&scheduled).query_async(storage.get_connection()).await?;
         Ok((due, later))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_falls_due_less_than_a_second_before_its_retry() {
+        for millis in [0, 400, 999, 1_000, 1_900, 4_999] {
+            let delay = Duration::from_millis(millis);
+            let due = std::time::SystemTime::now() + delay;
+            let run_at = job("i", 1, 1, delay).ctx().run_at().expect("scheduled");
+            let due = due.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+            assert!(due - (run_at as f64) < 1.0, "{millis} ms: due {due}, falls due at {run_at}");
+        }
     }
 }

@@ -4,6 +4,9 @@
 //!
 //! - `sweep` ([`sweep`]) on `api.retry_cron_expression`, and at start: PostgreSQL is the
 //!   truth, Redis only carries work, so what the queue lost is pushed again;
+//! - `leases` every 5 seconds, and at start: deliveries whose process died mid-way are queued
+//!   again as soon as their lease lapses ([`sweep::reclaim`]), and the whole sweep runs at
+//!   once when Redis has lost its jobs (restarted without persistence, flushed);
 //! - `health` every 15 seconds, and at start: every switched-on DHIS2 server is asked for its
 //!   version; one that answers again has its retries brought forward;
 //! - `prune` hourly: sign-in attempts whose window is over and refresh tokens that can no
@@ -34,6 +37,9 @@ use sweep::Swept;
 /// so data flows within this long of DHIS2 coming back.
 const HEALTH_CHECK: &str = "*/15 * * * * *";
 
+/// How soon a delivery cut by a dead process is queued again after its lease lapses.
+const LEASE_CHECK: &str = "*/5 * * * * *";
+
 /// How soon a gateway process sees metadata another process synced.
 const METADATA_RELOAD: &str = "*/30 * * * * *";
 
@@ -56,6 +62,7 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
     let api = &state.config.api;
     let mut jobs = vec![
         Named { name: "sweep", schedule: with_seconds(&api.retry_cron_expression), at_start: true, run: sweep },
+        Named { name: "leases", schedule: LEASE_CHECK.into(), at_start: true, run: leases },
         Named { name: "health", schedule: HEALTH_CHECK.into(), at_start: true, run: health },
         Named { name: "prune", schedule: PRUNE.into(), at_start: false, run: prune },
         Named { name: "metadata-reload", schedule: METADATA_RELOAD.into(), at_start: false, run: metadata_reload },
@@ -95,6 +102,19 @@ fn sweep(state: AppState) -> Run {
         let swept = sweep::sweep(&state.db, &state.queue).await?;
         if swept != Swept::default() {
             tracing::info!(?swept, "sweep");
+        }
+        Ok(())
+    })
+}
+
+fn leases(state: AppState) -> Run {
+    Box::pin(async move {
+        sweep::reclaim(&state.db, &state.queue).await?;
+        if state.queue.lost_jobs().await? {
+            tracing::info!(
+                "Redis holds no jobs of this gateway (new, restarted or flushed): pending deliveries are queued again"
+            );
+            sweep(state).await?;
         }
         Ok(())
     })

@@ -1,7 +1,9 @@
-//! The sweep, run on `retry_cron_expression` (and once at start-up): PostgreSQL is the
-//! truth, Redis only carries work, so anything the queue lost is found here and pushed again.
+//! The sweep, run on `retry_cron_expression`, at start-up and whenever Redis is found to have
+//! lost its data: PostgreSQL is the truth, Redis only carries work, so anything the queue lost
+//! is found here and pushed again.
 //!
-//! - a delivery whose lease expired (its worker was killed mid-delivery) goes back to queued;
+//! - a delivery whose lease expired (its worker was killed mid-delivery) goes back to queued
+//!   ([`reclaim`], which the lease check also runs every few seconds);
 //! - every queued delivery, and every retry that is due, is pushed under its generation's job
 //!   name: a job Redis still holds is not duplicated, one it lost (flush, restart) is recreated;
 //! - finished jobs' bookkeeping is removed from Redis.
@@ -22,23 +24,39 @@ pub struct Swept {
     pub pushed: usize,
 }
 
-pub async fn sweep(db: &PgPool, queue: &Queue) -> anyhow::Result<Swept> {
+/// Deliveries whose lease lapsed (their process died mid-delivery) are queued again under a new
+/// generation and pushed at once; how many.
+pub async fn reclaim(db: &PgPool, queue: &Queue) -> anyhow::Result<usize> {
     let reclaimed = sqlx::query!(
-        r#"WITH expired AS (
-               UPDATE submission_destinations
-               SET status = 'queued', generation = generation + 1, locked_by = NULL, locked_until = NULL
-               WHERE status = 'processing' AND locked_until < now()
-               RETURNING submission_id)
-           SELECT DISTINCT submission_id FROM expired"#
+        r#"UPDATE submission_destinations
+           SET status = 'queued', generation = generation + 1, locked_by = NULL, locked_until = NULL
+           WHERE status = 'processing' AND locked_until < now()
+           RETURNING id, submission_id, generation"#
     )
     .fetch_all(db)
     .await?;
-    for row in &reclaimed {
-        sqlx::query_scalar!("SELECT refresh_submission_status($1)", row.submission_id).fetch_one(db).await?;
+    if reclaimed.is_empty() {
+        return Ok(0);
     }
-    if !reclaimed.is_empty() {
-        tracing::warn!(count = reclaimed.len(), "deliveries whose worker stopped mid-way are queued again");
+    // A statement of its own, so the summaries see the destinations' new status.
+    let submissions: Vec<i64> = reclaimed.iter().map(|r| r.submission_id).collect();
+    sqlx::query!(
+        "SELECT refresh_submission_status(s) FROM (SELECT DISTINCT unnest($1::bigint[]) AS s) AS touched",
+        &submissions
+    )
+    .fetch_all(db)
+    .await?;
+    tracing::warn!(count = reclaimed.len(), "deliveries whose worker stopped mid-way are queued again");
+    let due: Vec<(i64, i32)> = reclaimed.iter().map(|r| (r.id, r.generation)).collect();
+    // Redis away: they are queued in PostgreSQL, and the sweep pushes them once it is back.
+    if let Err(e) = queue.push_due(&due).await {
+        tracing::warn!(error = %e, "could not queue the reclaimed deliveries; the sweep will");
     }
+    Ok(reclaimed.len())
+}
+
+pub async fn sweep(db: &PgPool, queue: &Queue) -> anyhow::Result<Swept> {
+    let reclaimed = reclaim(db, queue).await?;
     // A delivery overdue for longer than STALE had its job consumed without effect (it ran a
     // moment early, or while its server was off): that job name stays taken in Redis, so it
     // gets a new generation. The others are pushed under their own, which Redis ignores when
@@ -63,5 +81,5 @@ pub async fn sweep(db: &PgPool, queue: &Queue) -> anyhow::Result<Swept> {
     let due: Vec<(i64, i32)> = due.iter().map(|r| (r.id, r.generation)).collect();
     queue.push_due(&due).await?;
     queue.tidy().await?;
-    Ok(Swept { reclaimed: reclaimed.len(), pushed: due.len() })
+    Ok(Swept { reclaimed, pushed: due.len() })
 }

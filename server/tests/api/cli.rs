@@ -93,7 +93,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts `dhis2gw` and waits until it answers /health/ready.
 /// A running `dhis2gw`; killed when dropped, so a failing test leaves no process behind.
 pub struct Gateway(Child);
 
@@ -117,6 +116,7 @@ impl Drop for Gateway {
     }
 }
 
+/// Starts `dhis2gw` and waits until it answers /health/ready.
 pub async fn start_gateway(op: &Operator, env: &[(&str, &str)]) -> (Gateway, String) {
     let port = free_port().to_string();
     let mut env = env.to_vec();
