@@ -18,21 +18,11 @@ use crate::api::{ApiError, ApiResult, Call};
 use crate::session::Session;
 
 /// A list filter from a page's text inputs (keyed by the query parameter they fill): empty
-/// inputs are left out, `numbers` are sent as numbers, `page` and `page_size` are added.
-pub fn filter_from<F: DeserializeOwned>(
-    inputs: &BTreeMap<String, String>,
-    numbers: &[&str],
-    page: i64,
-    page_size: i64,
-) -> ApiResult<F> {
+/// inputs are left out, `page` and `page_size` are added.
+pub fn filter_from<F: DeserializeOwned>(inputs: &BTreeMap<String, String>, page: i64, page_size: i64) -> ApiResult<F> {
     let mut object = serde_json::Map::new();
     for (key, value) in inputs.iter().filter(|(_, v)| !v.trim().is_empty()) {
-        let value = value.trim();
-        let json = match value.parse::<i64>() {
-            Ok(n) if numbers.contains(&key.as_str()) => serde_json::Value::from(n),
-            _ => serde_json::Value::from(value),
-        };
-        object.insert(key.clone(), json);
+        object.insert(key.clone(), value.trim().into());
     }
     object.insert("page".into(), page.into());
     object.insert("page_size".into(), page_size.into());

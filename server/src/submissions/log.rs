@@ -26,7 +26,10 @@ pub(super) struct Criteria {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     task_id: Option<String>,
-    job_id: Option<i64>,
+    /// `job_id` as a submission id…
+    id: Option<i64>,
+    /// … or as the job id of the DHIS2-compatible API.
+    job_uid: Option<String>,
     data_set: Option<String>,
     org_unit: Option<String>,
     period: Option<String>,
@@ -85,6 +88,13 @@ pub(super) fn criteria(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) 
     }
     let (from, to) = date_range(day.or(filter.from_date.as_deref()), day.or(filter.to_date.as_deref()), tz)?;
     let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let job_id = blank(filter.job_id);
+    if let Some(job) = job_id.as_deref().filter(|j| j.parse::<i64>().is_err() && !crate::infra::uid::is_valid(j)) {
+        return Err(AppError::invalid_field(
+            "job_id",
+            format!("'{job}' is neither a submission id nor a job id (11 letters and digits)"),
+        ));
+    }
     let sort = match blank(filter.sort) {
         None => "submitted_at",
         Some(key) => SORT_KEYS.into_iter().find(|k| key.eq_ignore_ascii_case(k)).ok_or_else(|| {
@@ -101,7 +111,8 @@ pub(super) fn criteria(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) 
         from,
         to,
         task_id: blank(filter.task_id),
-        job_id: filter.job_id,
+        id: job_id.as_deref().and_then(|j| j.parse().ok()),
+        job_uid: job_id.filter(|j| j.parse::<i64>().is_err()),
         data_set: blank(filter.data_set),
         org_unit: blank(filter.org_unit),
         period: blank(filter.period),
@@ -141,6 +152,7 @@ struct SubmissionRow {
     last_attempt_at: Option<DateTime<Utc>>,
     next_attempt_at: Option<DateTime<Utc>>,
     task_id: Option<String>,
+    job_uid: Option<String>,
     response: Option<String>,
     errors: Option<String>,
     data_set: Option<String>,
@@ -163,6 +175,7 @@ impl From<SubmissionRow> for Submission {
             last_attempt_at: r.last_attempt_at,
             next_attempt_at: r.next_attempt_at,
             task_id: r.task_id,
+            job_id: r.job_uid,
             response: r.response,
             errors: r.errors,
             data_set: r.data_set,
@@ -204,8 +217,8 @@ pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> App
         SubmissionRow,
         r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!", u.username AS "username?",
                s.payload AS "payload!", s.dhis2_payload, s.status AS "status!", s.retry_count AS "retry_count!",
-               s.last_attempt_at, s.next_attempt_at, s.task_id, s.response, s.errors, s.data_set, s.org_unit, s.period,
-               s.warnings AS "warnings!"
+               s.last_attempt_at, s.next_attempt_at, s.task_id, s.job_uid, s.response, s.errors, s.data_set, s.org_unit,
+               s.period, s.warnings AS "warnings!"
            FROM matching_submissions($1::jsonb) s LEFT JOIN users u ON u.id = s.user_id
            -- One key per column type and direction; the others are NULL for every row. PostgreSQL
            -- folds them away when it plans with the values, so the default order still walks the
@@ -244,7 +257,8 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
     let row = sqlx::query_as!(
         SubmissionRow,
         r#"SELECT s.id, s.kind, s.submitted_at, u.username AS "username?", s.payload, s.dhis2_payload, s.status, s.retry_count,
-               s.last_attempt_at, s.next_attempt_at, s.task_id, s.response, s.errors, s.data_set, s.org_unit, s.period, s.warnings
+               s.last_attempt_at, s.next_attempt_at, s.task_id, s.job_uid, s.response, s.errors, s.data_set, s.org_unit, s.period,
+               s.warnings
            FROM submission_log s LEFT JOIN users u ON u.id = s.user_id
            WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2)"#,
         id,

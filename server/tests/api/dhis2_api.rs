@@ -124,6 +124,13 @@ async fn while_dhis2_is_down_posts_are_queued_and_their_jobs_end_with_dhis2s_sum
         Some(2)
     );
 
+    // The log finds the import by the job id its client was given, by filter and by search.
+    for query in [format!("job_id={other_job}"), format!("q={other_job}")] {
+        let page = p.get_as_admin(&format!("/api/v2/logs?{query}")).await;
+        assert_eq!(page["total"], 1, "{query}: {page}");
+        assert_eq!(page["items"][0]["job_id"], other_job, "{query}");
+    }
+
     // Another partner's job is not found.
     let stranger = p.app.user("stranger", dhis2gw_wire::Role::Partner).await;
     let r =

@@ -119,6 +119,9 @@ pub struct Submission {
     pub last_attempt_at: Option<DateTime<Utc>>,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub task_id: Option<String>,
+    /// The job id an import through the DHIS2-compatible API was given, if it came that way.
+    #[serde(default)]
+    pub job_id: Option<String>,
     /// DHIS2's last raw answer (when `save_response`).
     pub response: Option<String>,
     /// What went wrong last, in words.
@@ -229,14 +232,16 @@ pub struct LogFilter {
     /// parameter, which matched only rows stamped at midnight).
     pub submitted_at: Option<String>,
     pub task_id: Option<String>,
-    /// The submission id.
-    pub job_id: Option<i64>,
+    /// The submission id, or the job id an import through the DHIS2-compatible API was
+    /// given (`/dhis2/api/dataValueSets?async=true`, a tracker job).
+    pub job_id: Option<String>,
     pub data_set: Option<String>,
     pub org_unit: Option<String>,
     pub period: Option<String>,
     /// Username of the submitter.
     pub user: Option<String>,
-    /// Text anywhere in the partner's payload.
+    /// Text anywhere in the partner's payload, or in the job id of an import through the
+    /// DHIS2-compatible API.
     pub q: Option<String>,
     /// Submissions with a value DHIS2 did not store for this reason: data, mapping,
     /// closed_period, approved, access or transient.
@@ -279,9 +284,23 @@ impl LogFilter {
             element,
             ..
         } = self;
-        [status, from_date, to_date, submitted_at, task_id, data_set, org_unit, period, user, q, class, code, element]
-            .iter()
-            .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()))
-            && job_id.is_none()
+        [
+            status,
+            from_date,
+            to_date,
+            submitted_at,
+            task_id,
+            job_id,
+            data_set,
+            org_unit,
+            period,
+            user,
+            q,
+            class,
+            code,
+            element,
+        ]
+        .iter()
+        .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()))
     }
 }

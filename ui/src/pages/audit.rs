@@ -31,7 +31,7 @@ pub fn Audit() -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        let filter = endpoints::filter_from(&filters.get(), &[], page.get(), page_size.get());
+        let filter = endpoints::filter_from(&filters.get(), page.get(), page_size.get());
         load_into(data, async move { endpoints::audit(session, filter?).await });
     });
     let set = move |key: &'static str, value: String| {

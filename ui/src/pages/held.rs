@@ -179,7 +179,7 @@ pub fn Refused() -> impl IntoView {
     let page = RwSignal::new(1i64);
     let page_size = RwSignal::new(50i64);
     let data = RwSignal::new(Load::<Page<RefusedValue>>::Loading);
-    let current = move |p: i64, size: i64| endpoints::filter_from::<RefusedFilter>(&filters.get(), &[], p, size);
+    let current = move |p: i64, size: i64| endpoints::filter_from::<RefusedFilter>(&filters.get(), p, size);
     Effect::new(move |_| {
         let filter = current(page.get(), page_size.get());
         load_into(data, async move { endpoints::refused(session, filter?).await });
@@ -192,7 +192,7 @@ pub fn Refused() -> impl IntoView {
     };
     let export = move |format: &'static str| {
         let d = dialogs();
-        match filters.with_untracked(|f| endpoints::filter_from::<RefusedFilter>(f, &[], 1, 50)) {
+        match filters.with_untracked(|f| endpoints::filter_from::<RefusedFilter>(f, 1, 50)) {
             Ok(filter) => {
                 let filter = RefusedFilter { format: Some(format.into()), page: None, page_size: None, ..filter };
                 save_download(endpoints::export_refused(session, filter).boxed_local());

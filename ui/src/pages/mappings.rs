@@ -54,7 +54,7 @@ pub fn Mappings() -> impl IntoView {
         let mut inputs = filters.get();
         inputs.insert("what".into(), what.get());
         inputs.insert("health".into(), health.get());
-        let filter = endpoints::filter_from(&inputs, &[], page.get(), page_size.get());
+        let filter = endpoints::filter_from(&inputs, page.get(), page_size.get());
         load_into(data, async move { endpoints::mappings(session, filter?).await });
         api::spawn(endpoints::broken_mappings(session), move |n| {
             if let Ok(n) = n

@@ -21,7 +21,7 @@ use crate::route::{self, Route};
 use crate::session::Session;
 
 /// The log's filters, as `GET /logs` names them, with their labels.
-pub const FILTERS: [(&str, &str); 10] = [
+pub const FILTERS: [(&str, &str); 11] = [
     ("from_date", "From"),
     ("to_date", "To"),
     ("data_set", "Data set"),
@@ -29,6 +29,7 @@ pub const FILTERS: [(&str, &str); 10] = [
     ("period", "Period"),
     ("user", "Partner"),
     ("task_id", "Task id"),
+    ("job_id", "Submission or job id"),
     ("q", "Text in payload"),
     ("code", "Refused with code"),
     ("element", "Refused element or key"),
@@ -181,7 +182,7 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
         reload_count.track();
         let mut inputs = v.active_filters();
         inputs.extend([("sort".to_string(), v.sort.clone()), ("order".to_string(), v.order.clone())]);
-        let filter = endpoints::filter_from(&inputs, &["job_id"], p, size);
+        let filter = endpoints::filter_from(&inputs, p, size);
         load_into(data, async move { endpoints::logs(session, filter?).await });
     });
     let reload = move || reload_count.update(|n| *n += 1);
@@ -573,6 +574,7 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
             <dt>"Kind"</dt><dd>{sub.kind.clone()}</dd>
             <dt>"Submitted"</dt><dd>{format::local_time(&sub.submitted_at)}{sub.user.clone().map(|u| format!(" by {u}"))}</dd>
             <dt>"Task id"</dt><dd class="mono">{sub.task_id.clone().unwrap_or_default()}</dd>
+            {sub.job_id.clone().map(|job| view! { <dt>"Job id"</dt><dd class="mono" id="detail-job-id">{job}</dd> })}
             <dt>"Data set"</dt>
             <dd id="detail-data-set">{sub.data_set.clone().map(|uid| view! { <Named name=sub.data_set_name.clone() uid/> })}</dd>
             <dt>"Org unit"</dt>
