@@ -118,9 +118,56 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn build_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, api_doc) = api_routes().split_for_parts();
     let (health, health_doc) = health::router().merge(metrics::router()).split_for_parts();
-    let doc = ApiDoc::openapi().nest("/api/v2", api_doc).merge_from(health_doc);
+    let doc = merge_closed_compositions(ApiDoc::openapi().nest("/api/v2", api_doc).merge_from(health_doc));
     let router = Router::new().nest("/api/v2", api.clone()).nest("/api", api).merge(health);
     (router, doc)
+}
+
+/// A struct that refuses unknown fields (a request body) flattened into another (its response)
+/// comes out of utoipa as an `allOf` of closed objects, which no document satisfies: each
+/// refuses the others' properties. Each such `allOf` becomes the one closed object it means.
+fn merge_closed_compositions(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut document = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    let schemas = document["components"]["schemas"].clone();
+    merge_all_of(&mut document, &schemas);
+    serde_json::from_value(document).expect("the merged document is still OpenAPI")
+}
+
+fn merge_all_of(node: &mut serde_json::Value, schemas: &serde_json::Value) {
+    use serde_json::Value;
+    match node {
+        Value::Array(items) => items.iter_mut().for_each(|item| merge_all_of(item, schemas)),
+        Value::Object(object) => {
+            object.values_mut().for_each(|value| merge_all_of(value, schemas));
+            let Some(Value::Array(parts)) = object.get("allOf") else { return };
+            let parts: Vec<&Value> = parts
+                .iter()
+                .map(|part| match part["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+                    Some(name) => &schemas[name],
+                    None => part,
+                })
+                .collect();
+            let closed = parts.iter().any(|part| part["additionalProperties"] == false);
+            if !closed || !parts.iter().all(|part| part["properties"].is_object()) {
+                return;
+            }
+            let mut properties = serde_json::Map::new();
+            let mut required = Vec::new();
+            for part in parts {
+                properties
+                    .extend(part["properties"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+                required.extend(part["required"].as_array().into_iter().flatten().cloned());
+            }
+            object.remove("allOf");
+            object.insert("type".into(), "object".into());
+            object.insert("properties".into(), properties.into());
+            if !required.is_empty() {
+                object.insert("required".into(), required.into());
+            }
+            object.insert("additionalProperties".into(), false.into());
+        }
+        _ => {}
+    }
 }
 
 /// The complete application: routes, Swagger UI and middleware.
