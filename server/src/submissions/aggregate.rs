@@ -260,12 +260,7 @@ pub fn build(
     let org_unit = match &lookup.org_unit {
         Some(mapped) => mapped.clone(),
         None if uid::is_valid(&submission.org_unit) => submission.org_unit.clone(),
-        None => {
-            return Err(AppError::invalid_field(
-                "orgUnit",
-                format!("'{}' is not a DHIS2 UID and no org unit (ou) mapping translates it", submission.org_unit),
-            ));
-        }
+        None => return Err(unmapped_org_unit(&submission.org_unit)),
     };
     let mut warnings: Vec<String> =
         submission.null_keys.iter().map(|k| format!("dataValues.{k}: value is null; left out")).collect();
@@ -325,6 +320,14 @@ pub fn build(
     }
     payload.insert("dataValues".into(), Value::Array(data_values));
     Ok(Built { payload: Value::Object(payload), value_keys, warnings })
+}
+
+/// An org unit that is neither a UID nor translated by a mapping or the synced hierarchy.
+pub fn unmapped_org_unit(org_unit: &str) -> AppError {
+    AppError::invalid_field(
+        "orgUnit",
+        format!("'{org_unit}' is not a DHIS2 UID and no org unit (ou) mapping translates it"),
+    )
 }
 
 /// The DHIS2 target of one partner key.

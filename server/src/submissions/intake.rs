@@ -57,7 +57,10 @@ pub async fn accept(
     if let Some(previous) = repeat.replay(state, caller).await? {
         return Ok(Intake::Accepted(previous));
     }
-    let submission = aggregate::parse(body)?;
+    let submission = match aggregate::parse(body) {
+        Ok(submission) => submission,
+        Err(shape) => return Err(with_org_unit_problems(state, body, scope, shape).await?),
+    };
     let mut built = build(state, &submission, scope, caller.register_completion, false).await?;
     screen::screen_aggregate(state, screen::mode_of(state, caller), &mut built).await?;
     if submission.dry_run {
@@ -414,13 +417,7 @@ pub(super) async fn build(
         state.mappings.scope(&state.db, &scope.source_name, &scope.instance_name).await?
     };
     let mut lookup = mappings.lookup(submission.values.keys(), &submission.org_unit);
-    // An org-unit code the mappings do not know may be a code in the synced hierarchy.
-    if lookup.org_unit.is_none()
-        && !uid::is_valid(&submission.org_unit)
-        && let Some(unit) = state.hierarchy.find(&state.db, &submission.org_unit).await?
-    {
-        lookup.org_unit = Some(unit.uid);
-    }
+    lookup.org_unit = translated_org_unit(state, &mappings, &submission.org_unit).await?;
     let api = &state.config.api;
     let defaults = aggregate::Defaults {
         data_set: Some(api.dhis2_data_set.as_str()).filter(|s| !s.is_empty()),
@@ -434,6 +431,45 @@ pub(super) async fn build(
     let levels = levels_unless_assigned(state, built.payload["dataSet"].as_str());
     state.hierarchy.check(&state.db, org_unit, levels).await?;
     Ok(built)
+}
+
+/// The UID an org unit sent as something else stands for: an org-unit mapping's, or a code in
+/// the synced hierarchy's.
+async fn translated_org_unit(state: &AppState, mappings: &ScopeMappings, org_unit: &str) -> AppResult<Option<String>> {
+    let mapped = mappings.lookup(std::iter::empty(), org_unit).org_unit;
+    if mapped.is_some() || uid::is_valid(org_unit) {
+        return Ok(mapped);
+    }
+    Ok(state.hierarchy.find(&state.db, org_unit).await?.map(|unit| unit.uid))
+}
+
+/// A body refused for its shape, with what is wrong with its org unit added: that is otherwise
+/// checked only once the rest is sound, and one answer should name every bad field.
+async fn with_org_unit_problems(
+    state: &AppState,
+    body: &Value,
+    scope: &Scope,
+    mut shape: AppError,
+) -> AppResult<AppError> {
+    let org_unit = body["orgUnit"].as_str().map(str::trim).filter(|o| !o.is_empty());
+    let (AppError::BadRequest { detail, .. }, Some(org_unit)) = (&mut shape, org_unit) else {
+        return Ok(shape);
+    };
+    let mappings = state.mappings.scope(&state.db, &scope.source_name, &scope.instance_name).await?;
+    let unit = translated_org_unit(state, &mappings, org_unit).await?;
+    let unit = unit.or_else(|| uid::is_valid(org_unit).then(|| org_unit.to_string()));
+    let data_set =
+        body["dataSet"].as_str().or(Some(state.config.api.dhis2_data_set.as_str()).filter(|d| !d.is_empty()));
+    let problem = match unit {
+        Some(unit) => state.hierarchy.check(&state.db, &unit, levels_unless_assigned(state, data_set)).await.err(),
+        None => Some(aggregate::unmapped_org_unit(org_unit)),
+    };
+    match problem {
+        Some(AppError::BadRequest { detail: more, .. }) => detail.extend(more),
+        Some(other) => return Err(other),
+        None => {}
+    }
+    Ok(shape)
 }
 
 /// The levels an org unit must be at, unless DHIS2's metadata says which units `data_set` is

@@ -91,6 +91,17 @@ async fn once_synced_submissions_must_name_a_known_facility_by_uid_or_code() {
         details(&body)[0].starts_with("orgUnit: 'OrgUnknown1' is not in the organisation-unit hierarchy"),
         "{body}"
     );
+    // One answer names every bad field: the org unit too when the period is also wrong.
+    for (org_unit, problem) in [
+        ("OrgUnknown1", "is not in the organisation-unit hierarchy"),
+        ("NO SUCH CODE", "no org unit (ou) mapping translates it"),
+    ] {
+        let both = json!({"orgUnit": org_unit, "period": "2024-13", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
+        let body = expect_error(p.post(&both).await, StatusCode::BAD_REQUEST).await;
+        let fields: Vec<String> = details(&body);
+        assert!(fields.iter().any(|d| d.starts_with("period:")), "{body}");
+        assert!(fields.iter().any(|d| d.starts_with("orgUnit:") && d.contains(problem)), "{body}");
+    }
     let district = json!({"orgUnit": fixture::OU_DISTRICT, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
     let body = expect_error(p.post(&district).await, StatusCode::BAD_REQUEST).await;
     assert!(details(&body)[0].contains("is at level 2, above the facility level 4"), "{body}");
