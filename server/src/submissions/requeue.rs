@@ -215,18 +215,28 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
     if let Some(server) = server.filter(|_| targets.is_empty()) {
         return Err(AppError::NotFound(format!("Submission {id} does not go to a DHIS2 server named {server}")));
     }
-    // Held values are kept by their position in the payload, which a requeue rebuilds: a
+    // Only aggregate data translated through mappings is rebuilt (a fixed mapping fixes it),
+    // and only when it goes to every server: one server is sent the payload the others got,
+    // so the log keeps one payload for all. Tracker data (UIDs already assigned), org-unit
+    // pushes and data sent in DHIS2's own terms are sent again as they were.
+    let rebuild =
+        row.kind == "aggregate" && row.dhis2_query.is_none() && (server.is_none() || row.dhis2_payload.is_none());
+    // Held values are kept by their position in the payload, which a rebuild changes: a
     // destination this requeue does not start afresh must have none.
-    let keeps_held = sqlx::query_scalar!(
+    let keeps_held = if !rebuild {
+        None
+    } else {
+        sqlx::query_scalar!(
         r#"SELECT s.name FROM submission_destinations d JOIN dhis2_servers s ON s.id = d.server_id
            WHERE d.submission_id = $1 AND EXISTS (SELECT 1 FROM value_outcomes v WHERE v.destination_id = d.id AND v.outcome = 'held')
              AND (d.status IN ('queued', 'processing') OR ($2::text IS NOT NULL AND s.name <> $2))
            LIMIT 1"#,
-        id,
-        server
-    )
-    .fetch_optional(&state.db)
-    .await?;
+            id,
+            server
+        )
+        .fetch_optional(&state.db)
+        .await?
+    };
     if let Some(other) = keeps_held {
         return Err(AppError::Conflict(format!(
             "Submission {id} has values on hold for {other}; requeue it to every server once no release is under way, or release or discard those values first"
@@ -241,11 +251,9 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
             "Submission {id} is {status} already; requeue it once this delivery has finished"
         )));
     }
-    // Only aggregate data translated through mappings is rebuilt (a fixed mapping fixes it),
-    // and screened as at the door, in the submitter's mode: what DHIS2 would still refuse is
-    // refused here. Tracker data (UIDs already assigned), org-unit pushes and data sent in
-    // DHIS2's own terms are sent again as they were.
-    let (payload, value_keys, warnings) = if row.kind == "aggregate" && row.dhis2_query.is_none() {
+    // A rebuild is screened as at the door, in the submitter's mode: what DHIS2 would still
+    // refuse is refused here.
+    let (payload, value_keys, warnings) = if rebuild {
         let submission = aggregate::parse(&row.payload)?;
         let scope = Scope { source_name: row.source_name, instance_name: row.instance_name };
         let completion = row.submitters_completion.and_then(|c| c.parse().ok());

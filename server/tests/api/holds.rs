@@ -371,8 +371,9 @@ async fn on_2_43_a_period_that_opens_goes_without_the_one_still_closed_in_the_sa
 }
 
 #[tokio::test]
-async fn a_requeue_to_one_server_waits_while_another_holds_values() {
-    // The held values are kept by their place in the payload, which a requeue rebuilds.
+async fn a_requeue_to_one_server_resends_its_payload_while_another_holds_values() {
+    // The held values are kept by their place in the payload, which only a requeue to every
+    // server rebuilds (through the mappings as they are then).
     let cc = dhis2_double::Dhis2Double::start(Version::V2_40).await;
     let dir = crate::servers::conf_dir(json!([crate::servers::cc_server("cc", &cc)]));
     let p = pipeline(Version::V2_40, |c| {
@@ -384,14 +385,32 @@ async fn a_requeue_to_one_server_waits_while_another_holds_values() {
     let id = submit_for(&p, &months_ago(3), json!({"positives": 1})).await;
     p.destination(id, "cc", &["succeeded"]).await;
     p.destination(id, "primary", &["held"]).await;
+    let sent_before = p.log(id).await["dhis2_payload"].clone();
+    // A mapping changed since: a requeue to one server still sends what the others got.
+    let mappings = p.get_as_admin("/api/v2/mappings?code=positives").await;
+    let mapping = mappings["items"][0]["id"].as_i64().unwrap();
+    let moved = json!({"code": "positives", "dataElement": fixture::DE_REMARKS});
+    let r = p.call(Method::PUT, &format!("/api/v2/mappings/{mapping}"), Some(moved)).await;
+    expect_json(r, StatusCode::OK).await;
     let one = p.call(Method::POST, &format!("/api/v2/logs/{id}/restart?server=cc"), None).await;
-    let refused = expect_error(one, StatusCode::CONFLICT).await;
-    assert!(refused["error"].as_str().unwrap().contains("values on hold for primary"), "{refused}");
-    // To every server it goes: the held delivery starts afresh too, and is held again.
+    assert_eq!(expect_json(one, StatusCode::OK).await["reEnqueued"], 1);
+    let started = std::time::Instant::now();
+    while cc.values()[0].times_written < 2 {
+        assert!(started.elapsed() < Duration::from_secs(15), "cc was not sent it again: {:?}", cc.values());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    p.destination(id, "cc", &["succeeded"]).await;
+    assert_eq!(cc.values().len(), 1, "the recorded payload, not one rebuilt through the new mapping");
+    let log = p.log(id).await;
+    assert_eq!(log["dhis2_payload"], sent_before);
+    p.destination(id, "primary", &["held"]).await;
+    assert!(log["values"].as_array().unwrap().iter().any(|v| v["outcome"] == "held"), "{log:#}");
+    // To every server it goes rebuilt: the held delivery starts afresh too, and is held again.
     let all = p.call(Method::POST, &format!("/api/v2/logs/{id}/restart"), None).await;
     assert_eq!(expect_json(all, StatusCode::OK).await["reEnqueued"], 1);
     p.destination(id, "primary", &["held"]).await;
-    assert_eq!(cc.values()[0].times_written, 2);
+    p.destination(id, "cc", &["succeeded"]).await;
+    assert!(cc.value(fixture::DE_REMARKS, &months_ago(3), fixture::OU_FACILITY_1, fixture::DEFAULT_COC).is_some());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
