@@ -445,6 +445,16 @@ async fn tracker_job_locations_come_from_configuration_not_the_host_header() {
     assert!(
         answer["response"]["location"].as_str().unwrap().starts_with("https://gw.example.org/dhis2/api/tracker/jobs/")
     );
+    // Behind a trusted proxy (this host here), its X-Forwarded-Proto and -Host are believed.
+    let proxied = pipeline(Version::V2_40, |c| c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let request = proxied
+        .as_partner(Method::POST, "/dhis2/api/tracker")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "gw.example.org:8443")
+        .json(&te);
+    let answer = expect_json(request.send().await.unwrap(), StatusCode::OK).await;
+    let at = answer["response"]["location"].as_str().unwrap();
+    assert!(at.starts_with("https://gw.example.org:8443/dhis2/api/tracker/jobs/"), "{at}");
 }
 
 #[tokio::test]
@@ -863,7 +873,7 @@ async fn servers_added_through_the_api_are_not_connected_to_at_inner_addresses()
             password: Some(dhis2_double::PASSWORD.into()),
             ..Default::default()
         };
-        dhis2gw::servers::create(&strict.db, Some(&key), Actor::Cli, input, true).await.unwrap();
+        dhis2gw::servers::create(&strict.db, Some(&key), Actor::Cli, input, true, chrono_tz::UTC).await.unwrap();
     }
     // The gateway refuses to connect to them, before any request: the address when the client
     // is built, the name when it is resolved. Its health check (every 15 s) says so.
