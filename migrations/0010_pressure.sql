@@ -17,3 +17,13 @@ CREATE OR REPLACE FUNCTION matching_submissions(c jsonb) RETURNS SETOF submissio
                     AND (c->>'code' IS NULL OR v.error_code = c->>'code')
                     AND (c->>'element' IS NULL OR v.data_element = c->>'element' OR v.partner_key = c->>'element')))
 $$ LANGUAGE sql STABLE;
+
+-- A server's maintenance windows (`00:00-04:00 Africa/Kampala`): deliveries wait through them.
+ALTER TABLE dhis2_servers ADD COLUMN maintenance text[] NOT NULL DEFAULT '{}';
+
+-- A delivery held back until an earlier submission's delivery of the same data set, org unit
+-- and period to the same server is final: that one, which wakes it.
+ALTER TABLE submission_destinations ADD COLUMN waits_for bigint REFERENCES submission_destinations (id) ON DELETE SET NULL;
+CREATE INDEX submission_destinations_waits_for_idx ON submission_destinations (waits_for) WHERE waits_for IS NOT NULL;
+-- Each delivery looks for earlier submissions of the same values.
+CREATE INDEX submission_log_values_idx ON submission_log (org_unit, period, data_set) WHERE kind = 'aggregate';

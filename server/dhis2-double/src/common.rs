@@ -49,6 +49,17 @@ pub enum Fault {
     Reset,
 }
 
+/// See [`crate::Dhis2Double::set_capacity`].
+#[derive(Clone, Copy, Debug)]
+pub struct Capacity {
+    /// Imports served at once; one more is refused with 503.
+    pub limit: usize,
+    /// Added to each import's time per other import running beside it.
+    pub per_request: Duration,
+    /// The `Retry-After` the 503 carries, in whole seconds (`None`: without the header).
+    pub retry_after: Option<u64>,
+}
+
 /// One data value as the double stores it (all identifiers are UIDs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredValue {

@@ -5,7 +5,9 @@
 //! 2.40 or 2.43 would: the same envelopes, HTTP status codes, error codes and import counts
 //! (see [`Version`]):
 //!
-//! * `/api/system/info`, `/api/me`;
+//! * `/api/system/info`, `/api/me`; `/api/system/ping`, which answers `pong` without asking
+//!   who is calling (derived from DHIS2's `SystemController` and its security configuration,
+//!   not verified against a running server);
 //! * `POST /api/dataValueSets` with its async job endpoints (`src/import.rs` describes the
 //!   three regimes and `src/import/problem.rs` tabulates the error codes);
 //! * `POST /api/tracker` with `/api/tracker/jobs/{id}` and `/report` (`src/tracker/mod.rs`,
@@ -38,7 +40,10 @@
 //! was delivered, and how often.
 //!
 //! Tests can also make it misbehave: added latency, queued faults (error statuses, hangs,
-//! connection resets) for the write endpoints, or a whole server that is "down".
+//! connection resets) for the write endpoints, a limited capacity (503 with `Retry-After`
+//! above N concurrent imports, slower under load: what a proxy with a connection limit in
+//! front of a busy DHIS2 answers; DHIS2 itself has no such limit), or a whole server that is
+//! "down".
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -64,7 +69,9 @@ mod stats;
 mod time;
 mod tracker;
 
-pub use common::{DEFAULT_TRACKER_JOB_DELAY, Fault, PASSWORD, PAT, RecordedRequest, StoredValue, USERNAME, Version};
+pub use common::{
+    Capacity, DEFAULT_TRACKER_JOB_DELAY, Fault, PASSWORD, PAT, RecordedRequest, StoredValue, USERNAME, Version,
+};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -121,6 +128,7 @@ impl Dhis2Double {
             tracker_requests: AtomicUsize::new(0),
             tracker_jobs: Mutex::new(HashMap::new()),
             tracker_job_delay: Mutex::new(DEFAULT_TRACKER_JOB_DELAY),
+            capacity: Mutex::new(None),
         });
         tokio::spawn(server::serve(listener, Arc::clone(&shared)));
         Ok(Dhis2Double { shared })
@@ -152,6 +160,14 @@ impl Dhis2Double {
     /// While down, every connection and request is reset without an answer.
     pub fn set_down(&self, down: bool) {
         self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Limits `POST /api/dataValueSets` to `capacity.limit` at a time, as a DHIS2 behind a
+    /// proxy with a connection limit: one more is answered 503 at once with `Retry-After`, and
+    /// each import takes `capacity.per_request` longer for every import running beside it.
+    /// `None` lifts the limit.
+    pub fn set_capacity(&self, capacity: Option<Capacity>) {
+        *lock(&self.shared.capacity) = capacity;
     }
 
     /// Every stored value, sorted by (data element, period, org unit, COC, AOC).
@@ -261,6 +277,28 @@ impl Dhis2Double {
     pub fn rename_org_unit(&self, uid: &str, name: &str) {
         if let Err(message) = lock(&self.shared.org_units).rename(uid, name) {
             panic!("rename_org_unit: {message}");
+        }
+    }
+
+    /// Deletes an org unit without children, as DHIS2's maintenance app does (it leaves its
+    /// groups). An incremental sync (`lastUpdated:gt:`) does not see a deletion.
+    ///
+    /// # Panics
+    /// If there is no org unit `uid`, or it has children.
+    pub fn delete_org_unit(&self, uid: &str) {
+        if let Err(message) = lock(&self.shared.org_units).delete(uid) {
+            panic!("delete_org_unit: {message}");
+        }
+    }
+
+    /// Moves an org unit (and its subtree) under `parent`; its `lastUpdated` becomes now, its
+    /// descendants' paths change without theirs.
+    ///
+    /// # Panics
+    /// If either unit does not exist, or `parent` is in the moved subtree.
+    pub fn move_org_unit(&self, uid: &str, parent: &str) {
+        if let Err(message) = lock(&self.shared.org_units).move_under(uid, parent) {
+            panic!("move_org_unit: {message}");
         }
     }
 

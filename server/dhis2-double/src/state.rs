@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) tracker_requests: AtomicUsize,
     pub(crate) tracker_jobs: Mutex<HashMap<String, tracker::Job>>,
     pub(crate) tracker_job_delay: Mutex<Duration>,
+    /// Set: imports above its limit are refused with 503, and each is slower the more run.
+    pub(crate) capacity: Mutex<Option<crate::common::Capacity>>,
 }
 
 impl Shared {

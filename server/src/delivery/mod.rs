@@ -28,6 +28,8 @@ use crate::infra::dhis2::summary::{self, Interpretation, Verdict};
 use crate::infra::dhis2::{Answer, TrackerMode, TransportError};
 use crate::infra::metrics::Metrics;
 use crate::infra::queue::{DeliveryJob, Queue};
+use crate::infra::windows as maintenance;
+use crate::servers::flow::{Admission, Signal};
 use crate::servers::{Connection, Registry};
 use crate::submissions::verdict::conflict_view;
 
@@ -100,15 +102,23 @@ struct Claim {
 
 /// The queue handler: claim, send, record, schedule what comes next.
 pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Result<(), BoxDynError> {
-    let d = &**deliverer;
+    let deliverer = Arc::clone(&*deliverer);
+    // A task of its own: a queue worker that stops (Redis forgot its registration, say) drops
+    // the handlers it runs, and a delivery dropped between sending and recording would be sent
+    // again once its lease lapsed. Detached, it finishes and records whatever happens here.
+    tokio::spawn(async move { deliver_destination(&deliverer, job.destination_id).await }).await??;
+    Ok(())
+}
+
+async fn deliver_destination(d: &Deliverer, destination_id: i64) -> Result<(), BoxDynError> {
     // The claim's own name: two deliveries in this process never pass for each other.
     let lease = format!("{}/{}", d.worker, uuid::Uuid::new_v4().simple());
-    let Some(claim) = claim(d, job.destination_id, &lease).await? else {
+    let Some(claim) = claim(d, destination_id, &lease).await? else {
         // Already delivered, being delivered elsewhere, not due, or its server is switched
         // off (the delivery waits in PostgreSQL): nothing to do for this job.
         return Ok(());
     };
-    let heartbeat = Heartbeat::start(d.db.clone(), job.destination_id, lease.clone());
+    let heartbeat = Heartbeat::start(d.db.clone(), destination_id, lease.clone());
     let server = match d.servers.connection(claim.server_id).await {
         Ok(server) => server,
         // E.g. credentials that no longer decrypt: recorded, and retried like an outage.
@@ -120,11 +130,40 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
                 unreachable: false,
             };
             drop(heartbeat);
-            record(d, job.destination_id, &lease, &claim, Utc::now(), Err(unusable), None).await?;
+            record(d, destination_id, &lease, &claim, Utc::now(), Err(unusable), None).await?;
             return Ok(());
         }
     };
-    let _server_permit = server.permits.acquire().await?;
+    if let Some((end, window)) = maintenance::until(&server.maintenance, Utc::now()) {
+        drop(heartbeat);
+        let local_end = end.with_timezone(&d.config.server.timezone).format("%Y-%m-%d %H:%M");
+        let why = format!("{} is in its maintenance window {window} until {local_end}", server.name);
+        let delay = (end - Utc::now()).to_std().unwrap_or_default();
+        hold_back(d, destination_id, &lease, Wait { delay, why, behind: None }).await?;
+        return Ok(());
+    }
+    if let Some(earlier) = earlier_delivery(d, destination_id).await? {
+        drop(heartbeat);
+        let why = format!(
+            "waits for submission {}, stored earlier for the same data set, org unit and period, to be delivered to {} first",
+            earlier.submission_id, server.name
+        );
+        // It wakes this one when it is final; until then, a look now and then in case it was deleted.
+        let delay = (earlier.next_attempt_at.unwrap_or_else(Utc::now) - Utc::now()).to_std().unwrap_or_default();
+        let delay = delay.clamp(Duration::from_secs(2), Duration::from_secs(60));
+        hold_back(d, destination_id, &lease, Wait { delay, why, behind: Some(earlier.id) }).await?;
+        return Ok(());
+    }
+    let slot = match server.flow.admit(&server.client).await {
+        Admission::Send(slot) => slot,
+        Admission::Wait { until, why } => {
+            drop(heartbeat);
+            let delay = until.saturating_duration_since(std::time::Instant::now());
+            hold_back(d, destination_id, &lease, Wait { delay, why: format!("{}: {why}", server.name), behind: None })
+                .await?;
+            return Ok(());
+        }
+    };
     let _permit = d.permits.acquire().await?;
     let _in_flight = d.metrics.delivery_started();
     let started_at = Utc::now();
@@ -133,11 +172,76 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
         "metadata" => send_metadata(&server, d.config.api.metadata_batch_size as usize, &claim.payload).await,
         _ => server.client.post_data_value_set(&claim.payload, claim.dhis2_query.as_deref().unwrap_or_default()).await,
     };
+    slot.finish(match &sent {
+        Ok(answer) => Signal::of(Some(answer.status), false, answer.retry_after),
+        Err(e) => Signal::of(None, !e.unreachable, None),
+    });
     let version = server.client.version().await;
     // Stopped before recording, which releases the lease: a beat after that would find it gone.
     drop(heartbeat);
-    record(d, job.destination_id, &lease, &claim, started_at, sent, version).await?;
+    record(d, destination_id, &lease, &claim, started_at, sent, version).await?;
     Ok(())
+}
+
+/// Why a claimed delivery is not sent now, and when it is tried again.
+struct Wait {
+    delay: Duration,
+    why: String,
+    /// The earlier delivery it waits for, which wakes it when final.
+    behind: Option<i64>,
+}
+
+/// Puts a claimed delivery back without sending it, its retries untouched: its server is in a
+/// maintenance window or its circuit is open, or an earlier submission of the same values is
+/// still to be delivered there.
+async fn hold_back(d: &Deliverer, destination_id: i64, lease: &str, wait: Wait) -> anyhow::Result<()> {
+    let Wait { delay, why, behind } = wait;
+    let waiting = sqlx::query!(
+        r#"UPDATE submission_destinations
+           SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $3), last_error = $4,
+               locked_by = NULL, locked_until = NULL, generation = generation + 1, waits_for = $5
+           WHERE id = $1 AND locked_by = $2
+           RETURNING submission_id, generation"#,
+        destination_id,
+        lease,
+        delay.as_secs_f64(),
+        format!("Not sent: {why}"),
+        behind,
+    )
+    .fetch_optional(&d.db)
+    .await?;
+    let Some(waiting) = waiting else { return Ok(()) };
+    sqlx::query_scalar!("SELECT refresh_submission_status($1)", waiting.submission_id).fetch_one(&d.db).await?;
+    if let Err(e) = d.queue.push(destination_id, waiting.generation, delay).await {
+        tracing::warn!(destination_id, error = %e, "could not schedule a held-back delivery; the sweep will");
+    }
+    Ok(())
+}
+
+/// An earlier submission's delivery to the same server of the same data set, org unit and
+/// period that is not final yet: a later correction must not reach DHIS2 before it, or the
+/// earlier one's retry would overwrite it.
+struct Earlier {
+    id: i64,
+    submission_id: i64,
+    next_attempt_at: Option<DateTime<Utc>>,
+}
+
+async fn earlier_delivery(d: &Deliverer, destination_id: i64) -> sqlx::Result<Option<Earlier>> {
+    sqlx::query_as!(
+        Earlier,
+        r#"SELECT e.id, e.submission_id, e.next_attempt_at
+           FROM submission_destinations d
+           JOIN submission_log s ON s.id = d.submission_id
+           JOIN submission_log es ON es.period = s.period AND es.org_unit = s.org_unit AND es.data_set = s.data_set
+                AND es.kind = 'aggregate' AND es.id < s.id
+           JOIN submission_destinations e ON e.submission_id = es.id AND e.server_id = d.server_id
+           WHERE d.id = $1 AND s.kind = 'aggregate' AND e.status IN ('queued', 'processing', 'retrying')
+           ORDER BY es.id LIMIT 1"#,
+        destination_id
+    )
+    .fetch_optional(&d.db)
+    .await
 }
 
 /// Renews a claim's lease every [`HEARTBEAT`] until dropped.
@@ -222,7 +326,13 @@ async fn send_tracker(server: &Connection, threshold: usize, payload: &Value) ->
         }
     }
     let report = client.tracker_report(&job).await?;
-    Ok(Answer { url: accepted.url, status: report.status, body: report.body, duration: started.elapsed() })
+    Ok(Answer {
+        url: accepted.url,
+        status: report.status,
+        body: report.body,
+        duration: started.elapsed(),
+        retry_after: None,
+    })
 }
 
 /// Org-unit metadata for a CC server: levels and units in batches of `api.metadata_batch_size`
@@ -262,7 +372,7 @@ async fn send_metadata(server: &Connection, batch_size: usize, payload: &Value) 
             }
         }
     }
-    Ok(Answer { url, status: 200, body: combined.finish().to_string(), duration: started.elapsed() })
+    Ok(Answer { url, status: 200, body: combined.finish().to_string(), duration: started.elapsed(), retry_after: None })
 }
 
 /// The ImportReports of a batched metadata push, added up.
@@ -319,7 +429,8 @@ async fn claim(d: &Deliverer, destination_id: i64, lease: &str) -> sqlx::Result<
     let row = sqlx::query!(
         r#"WITH claimed AS (
                UPDATE submission_destinations
-               SET status = 'processing', locked_by = $2, locked_until = now() + make_interval(secs => $3)
+               SET status = 'processing', locked_by = $2, locked_until = now() + make_interval(secs => $3),
+                   waits_for = NULL
                WHERE id = $1
                  AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
                  AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '1 second')
@@ -383,6 +494,7 @@ async fn record(
     sent: Result<Answer, TransportError>,
     version: Option<String>,
 ) -> anyhow::Result<()> {
+    let retry_after = sent.as_ref().ok().and_then(|answer| answer.retry_after);
     let (url, http_status, body, duration, meaning) = match sent {
         Ok(answer) => {
             let meaning = match claim.kind.as_str() {
@@ -403,7 +515,7 @@ async fn record(
             (e.url, None, None, e.duration, meaning)
         }
     };
-    let mut outcome = decide(d, claim.retry_count, claim.attempts, &meaning);
+    let mut outcome = decide(d, claim.retry_count, claim.attempts, &meaning, retry_after);
     let conflicts: Vec<ConflictView> = meaning.conflicts.iter().map(|c| conflict_view(c, &claim.value_keys)).collect();
     let saved_body = body.filter(|_| d.config.api.save_response);
     // Deliveries of one submission to several servers can finish at the same moment. Each
@@ -496,6 +608,9 @@ async fn record(
         values::link_attempt(&mut tx, destination_id, recorded.attempt_id).await?;
     }
     tx.commit().await?;
+    if recorded.is_some() && outcome.next_attempt_at.is_none() {
+        wake_waiting_behind(d, destination_id).await?;
+    }
     match (recorded.map(|r| r.generation), outcome.next_attempt_at) {
         (Some(generation), Some(at)) => {
             let delay = (at - Utc::now()).to_std().unwrap_or_default();
@@ -522,8 +637,34 @@ async fn record(
     Ok(())
 }
 
-/// `attempts`: how many attempts this delivery had before this one.
-fn decide(d: &Deliverer, retry_count: i32, attempts: i64, meaning: &Interpretation) -> Outcome {
+/// Later deliveries held back behind this one, now final, go at once.
+async fn wake_waiting_behind(d: &Deliverer, destination_id: i64) -> anyhow::Result<()> {
+    let woken = sqlx::query!(
+        r#"UPDATE submission_destinations SET next_attempt_at = now(), generation = generation + 1, waits_for = NULL
+           WHERE waits_for = $1 AND status = 'retrying'
+           RETURNING id, generation"#,
+        destination_id
+    )
+    .fetch_all(&d.db)
+    .await?;
+    let due: Vec<(i64, i32)> = woken.iter().map(|w| (w.id, w.generation)).collect();
+    if !due.is_empty()
+        && let Err(e) = d.queue.push_due(&due).await
+    {
+        tracing::warn!(destination_id, error = %e, "could not queue the deliveries that waited; the sweep will");
+    }
+    Ok(())
+}
+
+/// `attempts`: how many attempts this delivery had before this one; `retry_after`: how long
+/// the server asked to be left alone, which the next attempt honours.
+fn decide(
+    d: &Deliverer,
+    retry_count: i32,
+    attempts: i64,
+    meaning: &Interpretation,
+    retry_after: Option<Duration>,
+) -> Outcome {
     let final_outcome = |status| Outcome { status, retry_count, next_attempt_at: None, error: meaning.error.clone() };
     match meaning.verdict {
         Verdict::Succeeded => final_outcome("succeeded"),
@@ -533,7 +674,8 @@ fn decide(d: &Deliverer, retry_count: i32, attempts: i64, meaning: &Interpretati
         // delivery resumes soon after it is back (its health check wakes them sooner still).
         Verdict::Unavailable => {
             let streak = i32::try_from(attempts + 1).unwrap_or(i32::MAX);
-            let at = Utc::now() + d.backoff(streak).min(OUTAGE_MAX_WAIT);
+            let wait = retry_after.unwrap_or_else(|| d.backoff(streak)).min(OUTAGE_MAX_WAIT);
+            let at = Utc::now() + wait;
             Outcome { status: "retrying", retry_count, next_attempt_at: Some(at), error: meaning.error.clone() }
         }
         Verdict::Retry => {
@@ -542,7 +684,7 @@ fn decide(d: &Deliverer, retry_count: i32, attempts: i64, meaning: &Interpretati
                 let error = meaning.error.clone().map(|e| format!("{e} (gave up after {retry_count} retries)"));
                 Outcome { status: "dead", retry_count, next_attempt_at: None, error }
             } else {
-                let at = Utc::now() + d.backoff(retry);
+                let at = Utc::now() + d.backoff(retry).max(retry_after.unwrap_or_default());
                 Outcome {
                     status: "retrying",
                     retry_count: retry,

@@ -58,6 +58,9 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Respo
         Ok(held) => m.set_held(&held),
         Err(e) => tracing::debug!(error = %e, "held values unavailable"),
     }
+    for (server, flow) in state.servers.flows() {
+        m.set_flow(&server, flow.window(), flow.is_open());
+    }
     m.set_pool("api", &state.db);
     m.set_pool("workers", &state.worker_db);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], m.render()).into_response())

@@ -296,6 +296,10 @@ pub struct ApiConfig {
     pub hold_max_days: u32,
     #[serde(deserialize_with = "lenient::from_str")]
     pub metadata_batch_size: u32,
+    /// When the primary DHIS2 is not sent to (`[days] HH:MM-HH:MM [Area/City]`, in
+    /// `server.timezone` unless one is given): its nightly analytics, say.
+    #[serde(deserialize_with = "lenient::list")]
+    pub dhis2_maintenance_windows: Vec<String>,
     /// Seconds to wait for DHIS2 to answer one request.
     #[serde(deserialize_with = "lenient::from_str")]
     pub dhis2_timeout: u64,
@@ -325,6 +329,7 @@ impl Default for ApiConfig {
             submission_levels: Vec::new(),
             dhis2_district_oulevel_name: "District/City".into(),
             cc_dhis2_servers: Vec::new(),
+            dhis2_maintenance_windows: Vec::new(),
             cc_dhis2_hierarchy_servers: Vec::new(),
             cc_dhis2_create_servers: Vec::new(),
             cc_dhis2_update_servers: Vec::new(),
@@ -536,6 +541,7 @@ const API_KEYS: &[&str] = &[
     "hold_max_days",
     "metadata_batch_size",
     "dhis2_timeout",
+    "dhis2_maintenance_windows",
     "tracker_async_threshold",
 ];
 
@@ -760,6 +766,8 @@ impl Config {
         }
         parse_cron(&a.sync_cron_expression).map_err(|e| ("api.sync_cron_expression", e))?;
         parse_cron(&a.retry_cron_expression).map_err(|e| ("api.retry_cron_expression", e))?;
+        crate::infra::windows::normalise(&a.dhis2_maintenance_windows, s.timezone, "")
+            .map_err(|(field, e)| ("api.dhis2_maintenance_windows", format!("{field}: {e}")))?;
         parse_cron(&a.hold_recheck_cron).map_err(|e| ("api.hold_recheck_cron", e))?;
         if a.hold_max_days == 0 {
             return Err(("api.hold_max_days", "must be at least 1".into()));
@@ -1156,6 +1164,10 @@ mod tests {
         assert_eq!(c.api.dhis2_tree_i_ds, ["a1", "b2"]);
         assert_eq!(c.api.cc_dhis2_servers, ["x", "y", "z"]);
         assert_eq!(c.api.dhis2_password.expose(), "12345");
+        let windows =
+            [("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_DHIS2_MAINTENANCE_WINDOWS", "00:00-04:00, Sun 02:00-06:00 UTC")];
+        let c = load("", &windows).unwrap().config;
+        assert_eq!(c.api.dhis2_maintenance_windows, ["00:00-04:00", "Sun 02:00-06:00 UTC"]);
     }
 
     #[test]
@@ -1179,6 +1191,11 @@ mod tests {
             ("", &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_DB", "mysql://x/y")], "database.uri: scheme"),
             ("", &[("DHIS2GW_JWT_SECRET", SECRET), ("DISPATCHER2_TIMEZONE", "Mars/Olympus")], "server.timezone"),
             ("", &[("DHIS2GW_JWT_SECRET", SECRET), ("save_response", "maybe")], "api.save_response: invalid boolean"),
+            (
+                "",
+                &[("DHIS2GW_JWT_SECRET", SECRET), ("dhis2_maintenance_windows", "00:00-04:00, nightly")],
+                "api.dhis2_maintenance_windows: [1]: 'nightly' is not a window",
+            ),
         ];
         for (yaml, env, expected) in cases {
             let err = load(yaml, env).expect_err(expected).to_string();

@@ -53,6 +53,11 @@ struct PoolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabel {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabel {
     pool: &'static str,
 }
@@ -71,6 +76,8 @@ pub struct Metrics {
     held_values: Family<ClassLabel, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Family<PoolLabel, Gauge>,
+    concurrency_window: Family<ServerLabel, Gauge>,
+    circuit_open: Family<ServerLabel, Gauge>,
 }
 
 /// Buckets from 5 ms to about 41 s: gateway requests are fast, DHIS2 imports can be slow.
@@ -121,6 +128,18 @@ impl Default for Metrics {
         registry.register("db_pool_connections", "PostgreSQL connections by pool and state", pool_connections.clone());
         let pool_max = Family::default();
         registry.register("db_pool_max_connections", "Size limit of each PostgreSQL pool", pool_max.clone());
+        let concurrency_window = Family::default();
+        registry.register(
+            "server_concurrency_window",
+            "Deliveries this process lets go to a DHIS2 server at once, as its answers allow (1 to max_concurrent)",
+            concurrency_window.clone(),
+        );
+        let circuit_open = Family::default();
+        registry.register(
+            "server_circuit_open",
+            "1 while deliveries to a DHIS2 server are held back because it stopped answering, until a ping answers",
+            circuit_open.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -133,6 +152,8 @@ impl Default for Metrics {
             held_values,
             pool_connections,
             pool_max,
+            concurrency_window,
+            circuit_open,
         }
     }
 }
@@ -182,6 +203,13 @@ impl Metrics {
             let n = held.iter().find(|(c, _)| *c == class).map_or(0, |(_, n)| *n);
             self.held_values.get_or_create(&ClassLabel { class: class.as_str() }).set(n);
         }
+    }
+
+    /// A DHIS2 server's flow in this process: its window and whether its circuit is open.
+    pub fn set_flow(&self, server: &str, window: usize, open: bool) {
+        let label = ServerLabel { server: server.to_string() };
+        self.concurrency_window.get_or_create(&label).set(window as i64);
+        self.circuit_open.get_or_create(&label).set(i64::from(open));
     }
 
     pub fn set_pool(&self, pool: &'static str, db: &sqlx::PgPool) {

@@ -1,7 +1,8 @@
 //! What the domain stands on, knowing nothing of it: the configuration ([`config`]),
 //! PostgreSQL ([`db`]) and the Redis queue ([`queue`]), the DHIS2 Web API client ([`dhis2`]),
 //! the one error type ([`error`]), logs ([`telemetry`]) and metrics ([`metrics`]), and small
-//! shared rules: UIDs ([`uid`]), paging and search ([`query`]); DHIS2 periods are in the wire crate.
+//! shared rules: UIDs ([`uid`]), paging and search ([`query`]), weekly time windows
+//! ([`windows`]: a DHIS2 server's maintenance); DHIS2 periods are in the wire crate.
 
 pub mod config;
 pub mod db;
@@ -12,3 +13,4 @@ pub mod query;
 pub mod queue;
 pub mod telemetry;
 pub mod uid;
+pub mod windows;

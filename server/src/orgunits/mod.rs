@@ -131,9 +131,13 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
     let mut units = 0;
     let mut newest = watermark.clone();
     let mut changes = Changes { first: watermark.is_none(), ..Default::default() };
-    for root in roots {
+    let scope = |root: Option<&str>| {
         let mut filters = vec![format!("level:le:{}", api.dhis2_facility_level)];
         filters.extend(root.map(|r| format!("path:like:{r}")));
+        filters
+    };
+    for &root in &roots {
+        let mut filters = scope(root);
         filters.extend(watermark.as_ref().map(|w| format!("lastUpdated:gt:{w}")));
         let filters: String = filters.iter().map(|f| format!("&filter={f}")).collect();
         let mut page = 1;
@@ -158,6 +162,23 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
                 _ => break,
             }
         }
+    }
+
+    // A unit deleted in DHIS2, or moved out of the synced subtrees, changes no `lastUpdated`
+    // in scope: what DHIS2 still has there is compared with what is stored.
+    let mut in_scope: Vec<String> = Vec::new();
+    for &root in &roots {
+        let filters: String = scope(root).iter().map(|f| format!("&filter={f}")).collect();
+        let ids = client.get_json(&format!("organisationUnits?fields=id&paging=false{filters}")).await?;
+        let ids = ids["organisationUnits"].as_array().context("DHIS2's organisationUnits answer has no list")?;
+        in_scope.extend(ids.iter().filter_map(|u| u["id"].as_str().map(str::to_string)));
+    }
+    let removed =
+        sqlx::query_scalar!("DELETE FROM organisationunit WHERE NOT (uid = ANY($1)) RETURNING uid", &in_scope)
+            .fetch_all(db)
+            .await?;
+    if !removed.is_empty() {
+        tracing::info!(removed = removed.len(), units = ?removed, "org units gone from DHIS2 (or out of dhis2_tree_i_ds) removed");
     }
 
     let groups =
@@ -214,6 +235,7 @@ async fn sync_locked(db: &PgPool, client: &Dhis2Client, config: &Config) -> anyh
         levels: levels.len(),
         units,
         groups: groups.len(),
+        removed: removed.len(),
         finished_at,
         pushes: Vec::new(),
     };

@@ -123,6 +123,9 @@ fn leases(state: AppState) -> Run {
 fn health(state: AppState) -> Run {
     Box::pin(async move {
         for server in state.servers.check_health().await? {
+            if let Ok(connection) = state.servers.connection(server).await {
+                connection.flow.reachable();
+            }
             match crate::servers::wake_retrying(&state.db, server).await {
                 Ok(due) => {
                     tracing::info!(server, deliveries = due.len(), "DHIS2 server is back; its retries go now");

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use dhis2gw_wire::{Dhis2Server, ServerInput};
+use flow::Flow;
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
-use tokio::sync::Semaphore;
 
 use crate::access::audit::{self, Actor};
 use crate::infra::config::Config;
@@ -24,9 +25,11 @@ use crate::infra::error::{AppError, AppResult, on_unique};
 use crate::infra::metrics::Metrics;
 use crate::infra::queue::Queue;
 use crate::infra::uid;
+use crate::infra::windows as maintenance;
 
 mod address;
 mod credentials;
+pub mod flow;
 pub use credentials::CredentialsKey;
 
 /// How long the intake trusts its list of destination servers; server changes made through
@@ -40,11 +43,13 @@ pub async fn sync_primary(db: &PgPool, config: &Config) -> sqlx::Result<Option<i
         return Ok(None);
     }
     let id = sqlx::query_scalar!(
-        r#"INSERT INTO dhis2_servers (uid, name, base_url, auth_method, username, timeout_secs, max_concurrent, is_primary, origin)
-           VALUES ($1, 'primary', $2, $3, $4, $5, $6, true, 'config')
+        r#"INSERT INTO dhis2_servers (uid, name, base_url, auth_method, username, timeout_secs, max_concurrent, is_primary,
+               origin, maintenance)
+           VALUES ($1, 'primary', $2, $3, $4, $5, $6, true, 'config', $7)
            ON CONFLICT (name) DO UPDATE SET base_url = EXCLUDED.base_url, auth_method = EXCLUDED.auth_method,
                username = EXCLUDED.username, timeout_secs = EXCLUDED.timeout_secs,
-               max_concurrent = EXCLUDED.max_concurrent, is_primary = true, origin = 'config'
+               max_concurrent = EXCLUDED.max_concurrent, is_primary = true, origin = 'config',
+               maintenance = EXCLUDED.maintenance
            RETURNING id"#,
         uid::generate(),
         api.dhis2_base_url.trim(),
@@ -52,6 +57,8 @@ pub async fn sync_primary(db: &PgPool, config: &Config) -> sqlx::Result<Option<i
         api.dhis2_user,
         api.dhis2_timeout as i32,
         config.server.max_concurrent as i32,
+        // Checked when the configuration was loaded.
+        &maintenance::normalise(&api.dhis2_maintenance_windows, config.server.timezone, "").unwrap_or_default(),
     )
     .fetch_one(db)
     .await?;
@@ -79,6 +86,8 @@ struct ServerRow {
     last_checked_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
     metadata_problem: Option<String>,
+    /// Maintenance windows, in their stored form ([`maintenance::Window`]).
+    maintenance: Vec<String>,
     pending: i64,
 }
 
@@ -87,7 +96,8 @@ impl ServerRow {
     fn fingerprint(&self) -> String {
         let (url, auth, user, pw, pat) =
             (&self.base_url, &self.auth_method, &self.username, &self.password_enc, &self.pat_enc);
-        format!("{url}|{auth}|{user}|{pw:?}|{pat:?}|{}|{}", self.timeout_secs, self.max_concurrent)
+        let windows = self.maintenance.join(";");
+        format!("{url}|{auth}|{user}|{pw:?}|{pat:?}|{}|{}|{windows}", self.timeout_secs, self.max_concurrent)
     }
 }
 
@@ -110,6 +120,8 @@ impl From<ServerRow> for Dhis2Server {
             last_checked_at: r.last_checked_at,
             last_error: r.last_error,
             metadata_problem: r.metadata_problem,
+            maintenance_until: maintenance::until(&maintenance::stored(&r.maintenance), Utc::now()).map(|(end, _)| end),
+            maintenance: r.maintenance,
             pending: r.pending,
         }
     }
@@ -122,7 +134,7 @@ async fn rows(db: impl PgExecutor<'_>, uid: Option<&str>, id: Option<i64>) -> sq
         r#"SELECT s.id, s.uid, s.name, s.base_url, s.auth_method, s.username, s.password_enc, s.pat_enc,
                s.credentials_version, s.timeout_secs,
                s.max_concurrent, s.is_primary, s.origin, s.enabled, s.dhis2_version, s.last_checked_at, s.last_error,
-               s.metadata_problem,
+               s.metadata_problem, s.maintenance,
                (SELECT count(*) FROM submission_destinations d
                 WHERE d.server_id = s.id AND d.status IN ('queued', 'processing', 'retrying')) AS "pending!"
            FROM dhis2_servers s
@@ -158,12 +170,13 @@ struct Spec {
     timeout: i32,
     max_concurrent: i32,
     enabled: bool,
+    maintenance: Vec<String>,
 }
 
 impl Spec {
     /// Merges `input` over `current` (an update) or over nothing (a create) and checks the
-    /// result, naming every bad field.
-    fn check(input: ServerInput, current: Option<&ServerRow>) -> AppResult<Spec> {
+    /// result, naming every bad field. Maintenance windows without a time zone are in `zone`.
+    fn check(input: ServerInput, current: Option<&ServerRow>, zone: Tz) -> AppResult<Spec> {
         let mut problems = Vec::new();
         let name = input.name.or_else(|| current.map(|c| c.name.clone())).unwrap_or_default().trim().to_string();
         let name_ok = (1..=64).contains(&name.len())
@@ -231,6 +244,14 @@ impl Spec {
         if !(1..=100).contains(&max_concurrent) {
             problems.push("max_concurrent: 1 to 100".into());
         }
+        let maintenance = match input.maintenance.map(|m| maintenance::normalise(&m, zone, "maintenance")) {
+            Some(Ok(windows)) => windows,
+            Some(Err((field, problem))) => {
+                problems.push(format!("{field}: {problem}"));
+                Vec::new()
+            }
+            None => current.map(|c| c.maintenance.clone()).unwrap_or_default(),
+        };
         if !problems.is_empty() {
             return Err(AppError::BadRequest { message: "Invalid DHIS2 server".into(), detail: problems });
         }
@@ -244,6 +265,7 @@ impl Spec {
             timeout,
             max_concurrent,
             enabled: input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true),
+            maintenance,
         })
     }
 }
@@ -270,8 +292,8 @@ async fn insert(db: impl PgExecutor<'_>, key: Option<&CredentialsKey>, spec: Spe
     let (password, pat) = (seal(key, &spec.password, &uid)?.flatten(), seal(key, &spec.pat, &uid)?.flatten());
     sqlx::query_scalar!(
         r#"INSERT INTO dhis2_servers (uid, name, base_url, auth_method, username, password_enc, pat_enc, timeout_secs,
-               max_concurrent, enabled, origin)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"#,
+               max_concurrent, enabled, origin, maintenance)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"#,
         uid,
         spec.name,
         spec.base_url,
@@ -283,6 +305,7 @@ async fn insert(db: impl PgExecutor<'_>, key: Option<&CredentialsKey>, spec: Spe
         spec.max_concurrent,
         spec.enabled,
         origin,
+        &spec.maintenance,
     )
     .fetch_one(db)
     .await
@@ -301,7 +324,7 @@ async fn store(
         r#"UPDATE dhis2_servers SET name = $2, base_url = $3, auth_method = $4, username = $5,
                password_enc = CASE WHEN $6 THEN $7 ELSE password_enc END,
                pat_enc = CASE WHEN $8 THEN $9 ELSE pat_enc END,
-               timeout_secs = $10, max_concurrent = $11, enabled = $12,
+               timeout_secs = $10, max_concurrent = $11, enabled = $12, maintenance = $13,
                dhis2_version = CASE WHEN base_url = $3 THEN dhis2_version END
            WHERE id = $1"#,
         id,
@@ -316,6 +339,7 @@ async fn store(
         spec.timeout,
         spec.max_concurrent,
         spec.enabled,
+        &spec.maintenance,
     )
     .execute(db)
     .await
@@ -332,8 +356,9 @@ pub async fn create(
     actor: Actor<'_>,
     input: ServerInput,
     allow_private: bool,
+    zone: Tz,
 ) -> AppResult<Dhis2Server> {
-    let spec = Spec::check(input, None)?;
+    let spec = Spec::check(input, None, zone)?;
     if !allow_private {
         address::check_public(&spec.base_url).await?;
     }
@@ -356,6 +381,7 @@ async fn update(
     uid: &str,
     input: ServerInput,
     allow_private: bool,
+    zone: Tz,
 ) -> AppResult<(Dhis2Server, bool)> {
     let sent: Vec<&str> = [
         ("name", input.name.is_some()),
@@ -367,6 +393,7 @@ async fn update(
         ("timeout", input.timeout.is_some()),
         ("max_concurrent", input.max_concurrent.is_some()),
         ("enabled", input.enabled.is_some()),
+        ("maintenance", input.maintenance.is_some()),
     ]
     .into_iter()
     .filter_map(|(field, sent)| sent.then_some(field))
@@ -392,7 +419,7 @@ async fn update(
                 .await?;
         }
         None => {
-            let spec = Spec::check(input, Some(&current))?;
+            let spec = Spec::check(input, Some(&current), zone)?;
             if !allow_private && spec.base_url != current.base_url {
                 address::check_public(&spec.base_url).await?;
             }
@@ -511,7 +538,7 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
                 ServerRow,
                 r#"SELECT id, uid, name, base_url, auth_method, username, password_enc, pat_enc, credentials_version, timeout_secs,
                        max_concurrent, is_primary, origin, enabled, dhis2_version, last_checked_at, last_error,
-                       metadata_problem, 0::bigint AS "pending!"
+                       metadata_problem, maintenance, 0::bigint AS "pending!"
                    FROM dhis2_servers WHERE name = $1"#,
                 name.trim()
             )
@@ -534,7 +561,7 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
                 enabled: input.enabled.or(existing.as_ref().map(|e| e.enabled)),
                 ..input
             };
-            let spec = Spec::check(input, None).map_err(invalid)?;
+            let spec = Spec::check(input, None, config.server.timezone).map_err(invalid)?;
             match existing {
                 Some(current) => store(db, key, &current, spec).await.map_err(invalid)?,
                 None => {
@@ -594,11 +621,14 @@ pub async fn reseal_unbound(db: &PgPool, key: Option<&CredentialsKey>) -> sqlx::
 /// A server ready to deliver to.
 #[derive(Clone)]
 pub struct Connection {
+    pub name: String,
     pub client: Arc<Dhis2Client>,
     /// How long one request to it may take.
     pub timeout: Duration,
-    /// Caps deliveries to this server in flight at its `max_concurrent`.
-    pub permits: Arc<Semaphore>,
+    /// How many deliveries go to it at once (up to its `max_concurrent`), when, and whether.
+    pub flow: Arc<Flow>,
+    /// When it is not sent to.
+    pub maintenance: Vec<maintenance::Window>,
 }
 
 /// The servers' clients, built from their rows (credentials opened) and rebuilt when a row
@@ -611,6 +641,8 @@ pub struct Registry {
     cc_names: Vec<String>,
     /// `server.allow_private_dhis2_addresses`: servers added through the API may be inner.
     allow_private: bool,
+    /// `server.timezone`: maintenance windows given without one are in it.
+    zone: Tz,
     connections: Mutex<HashMap<i64, (String, Connection)>>,
     destinations: moka::sync::Cache<(), Vec<i64>>,
     /// CC names already reported as missing, so the log says it once.
@@ -626,6 +658,7 @@ impl Registry {
             primary,
             cc_names: config.api.cc_dhis2_servers.clone(),
             allow_private: config.server.allow_private_dhis2_addresses,
+            zone: config.server.timezone,
             connections: Mutex::new(HashMap::new()),
             destinations: moka::sync::Cache::builder().time_to_live(DESTINATIONS_TTL).build(),
             warned_missing: Mutex::default(),
@@ -638,12 +671,13 @@ impl Registry {
 
     /// Adds a server through the API; new submissions go to it at once.
     pub async fn create(self: &Arc<Self>, actor: Actor<'_>, input: ServerInput) -> AppResult<Dhis2Server> {
-        let server = create(&self.db, self.key(), actor, input, self.allow_private).await?;
+        let server = create(&self.db, self.key(), actor, input, self.allow_private, self.zone).await?;
         self.changed();
         Ok(server)
     }
 
-    /// Changes a server; switched on again, what waited for it is queued.
+    /// Changes a server; switched on again, what waited for it is queued; with its maintenance
+    /// windows changed, what waited for one to end is tried again now.
     pub async fn update(
         self: &Arc<Self>,
         queue: &Queue,
@@ -651,15 +685,22 @@ impl Registry {
         uid: &str,
         input: ServerInput,
     ) -> AppResult<Dhis2Server> {
-        let (server, resumed) = update(&self.db, self.key(), actor, uid, input, self.allow_private).await?;
+        let windows_changed = input.maintenance.is_some();
+        let (server, resumed) = update(&self.db, self.key(), actor, uid, input, self.allow_private, self.zone).await?;
         self.changed();
+        let mut waiting = Vec::new();
         if resumed {
-            let waiting = wake_waiting_deliveries(&self.db, uid).await?;
-            // If Redis is down now, the sweep pushes them.
-            if let Err(e) = queue.push_due(&waiting).await {
-                tracing::warn!(server = %server.name, error = %e, "resumed; the sweep will queue what waited");
-            }
+            waiting = wake_waiting_deliveries(&self.db, uid).await?;
             tracing::info!(server = %server.name, waiting = waiting.len(), "DHIS2 server switched on again");
+        }
+        if windows_changed {
+            let id =
+                sqlx::query_scalar!("SELECT id FROM dhis2_servers WHERE uid = $1", uid).fetch_one(&self.db).await?;
+            waiting.extend(wake_retrying(&self.db, id).await?);
+        }
+        // If Redis is down now, the sweep pushes them.
+        if let Err(e) = queue.push_due(&waiting).await {
+            tracing::warn!(server = %server.name, error = %e, "the sweep will queue what waited");
         }
         Ok(server)
     }
@@ -723,9 +764,17 @@ impl Registry {
             _ => Arc::new(self.client_of(&row)?),
         };
         let timeout = Duration::from_secs(row.timeout_secs as u64);
-        let connection = Connection { client, timeout, permits: Arc::new(Semaphore::new(row.max_concurrent as usize)) };
+        let flow = Arc::new(Flow::new(row.max_concurrent as usize));
+        let maintenance = maintenance::stored(&row.maintenance);
+        let connection = Connection { name: row.name.clone(), client, timeout, flow, maintenance };
         self.connections.lock().expect("not poisoned").insert(server_id, (row.fingerprint(), connection.clone()));
         Ok(connection)
+    }
+
+    /// The flow of every server this process has delivered to, by name (for the metrics).
+    pub fn flows(&self) -> Vec<(String, Arc<Flow>)> {
+        let connections = self.connections.lock().expect("not poisoned");
+        connections.values().map(|(_, c)| (c.name.clone(), c.flow.clone())).collect()
     }
 
     fn client_of(&self, row: &ServerRow) -> anyhow::Result<Dhis2Client> {

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod console;
 mod dhis2_api;
+mod flow;
 mod fuzz;
 mod holds;
 mod hostile;

@@ -11,11 +11,11 @@ use crate::cli::{Operator, env_refs, start_gateway};
 use dhis2gw_test_support::*;
 
 /// The value of one sample line (`name{labels} value`) of a Prometheus exposition.
-fn sample(exposition: &str, series: &str) -> Option<f64> {
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-async fn scrape(client: &reqwest::Client, base: &str) -> String {
+pub async fn scrape(client: &reqwest::Client, base: &str) -> String {
     let response = client.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));

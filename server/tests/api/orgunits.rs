@@ -246,3 +246,35 @@ async fn a_facility_level_deeper_than_dhis2s_hierarchy_is_its_deepest_level() {
     let body = expect_error(p.post(&at(fixture::OU_DISTRICT)).await, StatusCode::BAD_REQUEST).await;
     assert!(details(&body)[0].contains("is at level 2, above the facility level 4"), "{body}");
 }
+
+/// An incremental sync reads only what changed, which a deletion or a move out of the synced
+/// subtrees is not: those units are removed all the same, and data for them is refused,
+/// aggregate and tracker alike.
+#[tokio::test]
+async fn units_deleted_in_dhis2_or_moved_out_of_the_synced_subtrees_are_removed() {
+    let p = pipeline(Version::V2_40, |c| {
+        c.api.dhis2_facility_level = 4;
+        c.api.dhis2_tree_i_ds = vec![fixture::OU_DISTRICT.into()];
+    })
+    .await;
+    let first = expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    assert_eq!((first["units"].as_u64(), first["removed"].as_u64()), (Some(4), Some(0)), "{first}");
+    p.dhis2.delete_org_unit(fixture::OU_FACILITY_2);
+    p.dhis2.move_org_unit(fixture::OU_FACILITY_1, fixture::OU_SUBCOUNTY_2);
+    let next = expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    assert_eq!((next["incremental"].as_bool(), next["removed"].as_u64()), (Some(true), Some(2)), "{next}");
+    let left = p.get_as_admin("/api/v2/orgunits").await;
+    assert_eq!(uids(&left), [fixture::OU_DISTRICT, fixture::OU_SUBCOUNTY], "{left}");
+
+    for unit in [fixture::OU_FACILITY_1, fixture::OU_FACILITY_2] {
+        let aggregate = json!({"orgUnit": unit, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV, "dataValues": {"positives": 1}});
+        let refused = expect_error(p.post(&aggregate).await, StatusCode::BAD_REQUEST).await;
+        assert!(
+            details(&refused)[0].starts_with(&format!("orgUnit: '{unit}' is not in the organisation-unit hierarchy")),
+            "{refused}"
+        );
+    }
+    let tracker = json!({"trackedEntities": [{"ref": "P-1", "trackedEntityType": fixture::TET_PERSON, "orgUnit": fixture::OU_FACILITY_1}]});
+    let refused = expect_error(p.post_tracker(&tracker, "").await, StatusCode::BAD_REQUEST).await;
+    assert!(details(&refused).iter().any(|d| d.contains(fixture::OU_FACILITY_1)), "{refused}");
+}

@@ -348,3 +348,29 @@ async fn completion_is_registered_when_asked_or_as_the_partners_setting_says() {
     expect_json(set("").await, StatusCode::OK).await;
     assert!(send(json!({})).await["payload"].get("completeDate").is_none(), "the gateway's setting again");
 }
+
+/// A correction posted while the first submission of the same values waits for its retry:
+/// the correction waits for it, so DHIS2 ends with the newer value, not the retried older one.
+#[tokio::test]
+async fn a_later_correction_is_never_overwritten_by_an_earlier_submissions_retry() {
+    // The first one's retry comes 3 s after its failure, long after the correction is posted.
+    let p = pipeline(Version::V2_40, |c| c.server.request_process_interval = 3).await;
+    p.dhis2.fail_next(Fault::Status(500), 1);
+    let first = p.submit(json!({"positives": 1})).await;
+    p.destination(first, "primary", &["retrying"]).await;
+    let correction = p.submit(json!({"positives": 2})).await;
+    let waiting = p.destination(correction, "primary", &["retrying", "succeeded"]).await;
+    if waiting["status"] == "retrying" {
+        let why = waiting["last_error"].as_str().unwrap_or_default();
+        assert!(why.starts_with(&format!("Not sent: waits for submission {first}")), "{why}");
+    }
+    p.settled(first, FINAL, Duration::from_secs(20)).await;
+    let corrected = p.settled(correction, FINAL, Duration::from_secs(20)).await;
+    assert_eq!(corrected["status"], "succeeded", "{corrected:#}");
+    let stored = p.dhis2.value(fixture::DE_POSITIVES, "202401", fixture::OU_FACILITY_1, fixture::DEFAULT_COC).unwrap();
+    assert_eq!(stored.value, "2", "the newer value wins");
+    let imports: Vec<String> =
+        p.dhis2.requests().iter().filter(|r| r.path.ends_with("/dataValueSets")).map(|r| r.body.clone()).collect();
+    assert_eq!(imports.len(), 3, "the failed first, its retry, then the correction: {imports:?}");
+    assert!(imports[2].contains("\"value\":\"2\""), "{imports:?}");
+}

@@ -42,6 +42,9 @@ pub struct OrgUnitSync {
     /// Units created or changed.
     pub units: usize,
     pub groups: usize,
+    /// Units removed: deleted in DHIS2, or moved out of `dhis2_tree_i_ds`.
+    #[serde(default)]
+    pub removed: usize,
     pub finished_at: DateTime<Utc>,
     /// Submissions (kind `metadata`) queued to push the changes to CC servers.
     pub pushes: Vec<i64>,

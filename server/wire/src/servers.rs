@@ -35,6 +35,13 @@ pub struct Dhis2Server {
     /// the last metadata sync (values sent there would be refused).
     #[serde(default)]
     pub metadata_problem: Option<String>,
+    /// When it is not sent to (its nightly analytics, say), each window with its time zone:
+    /// `00:00-04:00 Africa/Kampala`, `Sun 02:00-06:00 UTC`, `Mon-Fri 22:00-02:00 UTC`.
+    #[serde(default)]
+    pub maintenance: Vec<String>,
+    /// Set while a maintenance window holds its deliveries back: when it ends.
+    #[serde(default)]
+    pub maintenance_until: Option<DateTime<Utc>>,
     /// Deliveries to this server not finished yet (queued, processing or retrying).
     pub pending: i64,
 }
@@ -55,6 +62,10 @@ pub struct ServerInput {
     pub timeout: Option<i32>,
     pub max_concurrent: Option<i32>,
     pub enabled: Option<bool>,
+    /// Maintenance windows, `[days] HH:MM-HH:MM [Area/City]` (`00:00-04:00`, `Sun 02:00-06:00`,
+    /// `Mon-Fri 22:00-02:00 Africa/Kampala`), in the gateway's `server.timezone` unless one is
+    /// given; deliveries wait through them. Replaces the list; `[]` removes them.
+    pub maintenance: Option<Vec<String>>,
 }
 
 /// Where one submission stands with one server.

@@ -327,6 +327,15 @@ fn Servers(servers: Vec<Dhis2Server>, reload: Callback<()>) -> impl IntoView {
                                     <td>{format::count(s.pending)}</td>
                                     <td>
                                         {if s.enabled { "On" } else { "Paused" }}
+                                        {s.maintenance_until.map(|until| view! {
+                                            " "
+                                            <span class="badge status-retrying maintenance-until">
+                                                {format!("Maintenance until {}", format::local_time(&until))}
+                                            </span>
+                                        })}
+                                        {(!s.maintenance.is_empty()).then(|| view! {
+                                            <div class="small muted maintenance">{format!("Maintenance: {}", s.maintenance.join("; "))}</div>
+                                        })}
                                         <Show when=move || session.is_admin()>
                                             {
                                                 let server = server.clone();

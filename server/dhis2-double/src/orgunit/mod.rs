@@ -331,6 +331,38 @@ impl Registry {
         Ok(())
     }
 
+    /// Deletes a unit for a test (`Dhis2Double::delete_org_unit`): like DHIS2, only one
+    /// without children; it leaves its groups too.
+    pub(crate) fn delete(&mut self, uid: &str) -> Result<(), String> {
+        if !self.units.contains_key(uid) {
+            return Err(format!("org unit `{uid}` does not exist"));
+        }
+        if let Some(child) = self.units.values().find(|u| u.parent.as_deref() == Some(uid)) {
+            return Err(format!("org unit `{uid}` has a child (`{}`); DHIS2 deletes only leaves", child.id));
+        }
+        self.units.remove(uid);
+        for group in self.groups.values_mut() {
+            group.members.remove(uid);
+        }
+        Ok(())
+    }
+
+    /// Moves a unit under another parent for a test (`Dhis2Double::move_org_unit`): its
+    /// path, level and `lastUpdated` change, and its descendants' paths with it (their
+    /// `lastUpdated` stays: DHIS2 rewrites paths without touching the rows' timestamps).
+    pub(crate) fn move_under(&mut self, uid: &str, parent: &str) -> Result<(), String> {
+        if !self.units.contains_key(parent) {
+            return Err(format!("parent org unit `{parent}` does not exist"));
+        }
+        if self.ancestry(parent).iter().any(|a| a == uid) {
+            return Err(format!("`{parent}` is `{uid}` or below it"));
+        }
+        let unit = self.units.get_mut(uid).ok_or_else(|| format!("org unit `{uid}` does not exist"))?;
+        unit.parent = Some(parent.to_owned());
+        unit.last_updated = time::now();
+        Ok(())
+    }
+
     /// Deletes a data element for a test: the data sets holding it change too (DHIS2 updates
     /// their `lastUpdated`).
     pub(crate) fn delete_data_element(&mut self, uid: &str) {

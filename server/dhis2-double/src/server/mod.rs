@@ -13,7 +13,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -44,6 +44,7 @@ const IMPORT_PATH: &str = "/api/dataValueSets";
 const TRACKER_PATH: &str = "/api/tracker";
 const METADATA_PATH: &str = "/api/metadata";
 const JOB_TYPE: &str = "DATAVALUE_IMPORT";
+const PING_PATH: &str = "/api/system/ping";
 
 /// The job descriptor an async import answers with.
 #[derive(Serialize)]
@@ -134,6 +135,18 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Incoming>) -> 
     let is_import = is_post && parts.uri.path() == IMPORT_PATH;
     let is_write = is_post && [IMPORT_PATH, TRACKER_PATH, METADATA_PATH].contains(&parts.uri.path());
     let _in_flight = is_import.then(|| InFlight::enter(&shared));
+    let capacity = *lock(&shared.capacity);
+    if let Some(capacity) = capacity.filter(|_| is_import) {
+        let running = shared.in_flight.load(Ordering::SeqCst);
+        if running > capacity.limit {
+            let mut refused = fault_response(503);
+            if let Some(seconds) = capacity.retry_after {
+                refused.headers_mut().insert(RETRY_AFTER, seconds.into());
+            }
+            return Ok(refused);
+        }
+        tokio::time::sleep(capacity.per_request * u32::try_from(running - 1).unwrap_or(u32::MAX)).await;
+    }
     // Faults are taken in arrival order, before the latency.
     let fault = if is_write { lock(&shared.faults).pop_front() } else { None };
     let latency = *lock(&shared.latency);
@@ -149,6 +162,10 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Incoming>) -> 
     // The server may have gone down while this request waited.
     if shared.is_down() {
         return Err(Dropped);
+    }
+    // Anyone may ping (DHIS2's security configuration lets it through unauthenticated).
+    if parts.method == Method::GET && parts.uri.path() == PING_PATH {
+        return Ok((StatusCode::OK, [(CONTENT_TYPE, "text/plain;charset=UTF-8")], "pong").into_response());
     }
     if !authorized(&parts.headers) {
         return Ok(web_message(StatusCode::UNAUTHORIZED, "Unauthorized"));

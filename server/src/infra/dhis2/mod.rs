@@ -51,6 +51,8 @@ pub struct Answer {
     pub status: u16,
     pub body: String,
     pub duration: Duration,
+    /// How long the server asked to be left alone (`Retry-After`, in seconds or as a date).
+    pub retry_after: Option<Duration>,
 }
 
 /// The request never got an HTTP answer (connection refused or reset, timeout, TLS).
@@ -211,8 +213,10 @@ impl Dhis2Client {
         let answer = async {
             let response = self.http.execute(request).await.map_err(transport)?;
             let status = response.status().as_u16();
+            let retry_after =
+                response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| retry_after(v.to_str().ok()?));
             let body = response.text().await.map_err(transport)?;
-            Ok(Answer { url: url.clone(), status, body, duration: started.elapsed() })
+            Ok(Answer { url: url.clone(), status, body, duration: started.elapsed(), retry_after })
         }
         .await;
         self.metrics.dhis2_answered(answer.as_ref().ok().map(|a| a.status), started.elapsed());
@@ -229,6 +233,12 @@ impl Dhis2Client {
         self.check().await.ok()
     }
 
+    /// Whether `/api/system/ping` answers (it needs no credentials: only that DHIS2 is up).
+    pub async fn ping(&self) -> bool {
+        let ping = self.send(self.http.get(format!("{}/system/ping", self.api))).await;
+        ping.is_ok_and(|answer| answer.status == 200)
+    }
+
     /// Asks `/api/system/info` now: the version, or why the server cannot be used.
     pub async fn check(&self) -> Result<String, String> {
         let answer = self.send(self.request(reqwest::Method::GET, "/system/info")).await.map_err(|e| e.message)?;
@@ -241,6 +251,16 @@ impl Dhis2Client {
         *self.version.lock().expect("not poisoned") = Some((Instant::now(), version.clone()));
         Ok(version)
     }
+}
+
+/// A `Retry-After` value: whole seconds, or an HTTP date (how long from now).
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok().or(Some(Duration::ZERO))
 }
 
 /// `https://x/`, `https://x/api` and `https://x/api/` all mean the API root `https://x/api`.
@@ -271,6 +291,16 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after(" 120 "), Some(Duration::from_secs(120)));
+        let in_a_minute = (chrono::Utc::now() + chrono::Duration::seconds(61)).to_rfc2822().replace("+0000", "GMT");
+        let wait = retry_after(&in_a_minute).unwrap();
+        assert!((58..=61).contains(&wait.as_secs()), "{wait:?} for {in_a_minute}");
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO), "past: at once");
+        assert_eq!(retry_after("soon"), None);
+    }
 
     #[test]
     fn base_url_with_or_without_api_gives_the_same_root() {

@@ -25,8 +25,9 @@ pub enum Verdict {
     /// The problem was on the way (server error, credentials, a proxy page, a timeout): try
     /// again later, at most `max_retries` times.
     Retry,
-    /// The server is not there (connection refused or dropped, 502/503/504 from its proxy): wait for it as
-    /// long as it takes, without using up retries. Its health check wakes the deliveries.
+    /// The server is not there (connection refused or dropped, 502/503/504 from its proxy) or
+    /// asks for less (429): wait for it as long as it takes, without using up retries. Its
+    /// health check wakes the deliveries.
     Unavailable,
 }
 
@@ -303,8 +304,9 @@ fn without_summary(http_status: u16, json: Option<&Value>, body: &str) -> Interp
     let message = json.and_then(|j| j["message"].as_str()).map(str::to_string);
     let verdict = match http_status {
         200..=299 => Verdict::Retry,
-        401 | 403 | 404 | 407 | 408 | 429 => Verdict::Retry,
-        502..=504 => Verdict::Unavailable,
+        401 | 403 | 404 | 407 | 408 => Verdict::Retry,
+        // "Not now" from a server that is there: waiting for it uses up no retries.
+        429 | 502..=504 => Verdict::Unavailable,
         500..=599 => Verdict::Retry,
         _ => Verdict::Failed,
     };
@@ -469,11 +471,12 @@ mod tests {
 
     #[test]
     fn transport_level_answers_are_retried_and_other_errors_fail() {
-        for status in [500, 429, 401, 404] {
+        for status in [500, 401, 404] {
             assert_eq!(interpret(status, "<html>busy</html>").verdict, Verdict::Retry, "{status}");
         }
-        // A proxy saying its DHIS2 is not there: waited for, not retried against a limit.
-        for status in [502, 503, 504] {
+        // A proxy saying its DHIS2 is not there, or a server asking for less: waited for, not
+        // retried against a limit.
+        for status in [429, 502, 503, 504] {
             assert_eq!(interpret(status, "<html>busy</html>").verdict, Verdict::Unavailable, "{status}");
         }
         assert_eq!(interpret(200, "<html>login</html>").verdict, Verdict::Retry);
