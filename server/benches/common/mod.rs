@@ -2,6 +2,9 @@
 //! local PostgreSQL and Redis and a DHIS2 test double, its fixture mappings and partner
 //! token, and partners posting `POST /aggregate` as fast as they can.
 
+// Each benchmark is its own crate and uses part of this.
+#![allow(dead_code)]
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,12 +23,19 @@ pub struct Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        // After `kill_hard` there is nobody left to tell, and `kill` would say so.
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).stderr(Stdio::null()).status();
         let _ = self.child.wait();
     }
 }
 
 impl Gateway {
+    /// SIGKILL: no shutdown, deliveries cut wherever they are.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Peak resident memory of the gateway process, in MB (VmHWM).
     pub fn peak_rss_mb(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
@@ -112,17 +122,24 @@ pub async fn prepare(gateway: &Gateway) -> String {
         let body = json!({"code": code, "dataElement": element, "categoryOptionCombo": coc});
         call(client.post(format!("{base}/api/v2/mappings")).bearer_auth(&jwt).json(&body)).await;
     }
+    partner(gateway, &jwt, "partner").await
+}
+
+/// A new partner user named `name`, and its API token.
+pub async fn partner(gateway: &Gateway, jwt: &str, name: &str) -> String {
+    let client = reqwest::Client::new();
+    let base = &gateway.base;
     let partner = call(
         client
             .post(format!("{base}/api/v2/users"))
-            .bearer_auth(&jwt)
-            .json(&json!({"username": "partner", "password": "partner password", "role": "partner"})),
+            .bearer_auth(jwt)
+            .json(&json!({"username": name, "password": "partner password", "role": "partner"})),
     )
     .await;
     let token = call(
         client
             .post(format!("{base}/api/v2/users/{}/tokens", partner["uid"].as_str().unwrap()))
-            .bearer_auth(&jwt)
+            .bearer_auth(jwt)
             .json(&json!({})),
     )
     .await;
