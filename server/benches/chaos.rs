@@ -274,17 +274,10 @@ async fn main() {
         p95(&small_waits),
         p95(&calm_waits)
     );
-    let missed: Vec<&str> = [
+    common::exit_if_missed(&[
         (lost > 0, "lost submissions"),
         (all_final > FINAL_WITHIN, "final within 90 s of the last fault"),
         (twice as i64 > unrecorded, "values written twice beyond the cut requests"),
         (p95(&calm_waits) >= 10.0, "small partners' p95 wait under 10 s (needs fair scheduling across partners)"),
-    ]
-    .into_iter()
-    .filter_map(|(missed, what)| missed.then_some(what))
-    .collect();
-    if !missed.is_empty() {
-        eprintln!("missed: {}", missed.join(", "));
-        std::process::exit(1);
-    }
+    ]);
 }

@@ -81,16 +81,9 @@ async fn main() {
     println!("  retries used up          {retries}");
     println!("  dead                     {dead} (target 0)");
     println!("  most imports open at once {} (refused ones included)", dhis2.max_in_flight());
-    let missed: Vec<&str> = [
+    common::exit_if_missed(&[
         (throughput < 0.9 * capacity, "throughput"),
         (per_delivery > 1.2, "attempts per delivery"),
         (dead > 0, "dead deliveries"),
-    ]
-    .into_iter()
-    .filter_map(|(missed, what)| missed.then_some(what))
-    .collect();
-    if !missed.is_empty() {
-        eprintln!("missed: {}", missed.join(", "));
-        std::process::exit(1);
-    }
+    ]);
 }

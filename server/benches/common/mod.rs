@@ -194,3 +194,12 @@ pub async fn intake(gateway: &Gateway, token: &str, clients: usize, seconds: u64
     latencies.sort();
     (latencies, elapsed)
 }
+
+/// Exits non-zero naming each target whose condition is true (missed).
+pub fn exit_if_missed(targets: &[(bool, &str)]) {
+    let missed: Vec<&str> = targets.iter().filter(|(missed, _)| *missed).map(|(_, what)| *what).collect();
+    if !missed.is_empty() {
+        eprintln!("missed: {}", missed.join(", "));
+        std::process::exit(1);
+    }
+}

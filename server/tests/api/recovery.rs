@@ -52,18 +52,15 @@ async fn submit_many(base: &str, n: usize) -> Vec<i64> {
         .await
 }
 
+/// `GET /api/v2/{path}` as the admin.
+async fn get(base: &str, path: &str) -> Value {
+    let request = reqwest::Client::new().get(format!("{base}/api/v2/{path}")).basic_auth(ADMIN.0, Some(ADMIN.1));
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// How many submissions have succeeded, as the log counts them.
 async fn succeeded(base: &str) -> i64 {
-    let page: Value = reqwest::Client::new()
-        .get(format!("{base}/api/v2/logs?status=succeeded&page_size=1"))
-        .basic_auth(ADMIN.0, Some(ADMIN.1))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["total"].as_i64().unwrap()
+    get(base, "logs?status=succeeded&page_size=1").await["total"].as_i64().unwrap()
 }
 
 /// The `POST /api/dataValueSets` DHIS2 has received, answered or not.
@@ -135,15 +132,7 @@ async fn a_delivery_cut_by_sigkill_is_taken_up_again_after_restart() {
 
     let (mut gateway, base) = start_gateway(&op, &env).await;
     until_all_succeeded(&base, 1, Duration::from_secs(40)).await;
-    let log: Value = reqwest::Client::new()
-        .get(format!("{base}/api/v2/logs/{id}"))
-        .basic_auth(ADMIN.0, Some(ADMIN.1))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = get(&base, &format!("logs/{id}")).await;
     assert_eq!(log["attempts"].as_array().unwrap().len(), 1, "the cut attempt left no record; the new one did");
     assert_delivered_once(&dhis2, &op, 1).await;
     let ready = reqwest::get(format!("{base}/health/ready")).await.unwrap();
