@@ -136,8 +136,9 @@ async fn deliver_destination(d: &Deliverer, destination_id: i64) -> Result<(), B
     };
     if let Some((end, window)) = maintenance::until(&server.maintenance, Utc::now()) {
         drop(heartbeat);
-        let local_end = end.with_timezone(&d.config.server.timezone).format("%Y-%m-%d %H:%M");
-        let why = format!("{} is in its maintenance window {window} until {local_end}", server.name);
+        let zone = d.config.server.timezone;
+        let local_end = end.with_timezone(&zone).format("%Y-%m-%d %H:%M");
+        let why = format!("{} is in its maintenance window {window} until {local_end} {zone}", server.name);
         let delay = (end - Utc::now()).to_std().unwrap_or_default();
         hold_back(d, destination_id, &lease, Wait { delay, why, behind: None }).await?;
         return Ok(());
