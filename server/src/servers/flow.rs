@@ -7,7 +7,8 @@
 //!   by one delivery's worth per window of them, half as fast once the server has pushed back
 //!   (additive increase: it keeps probing for more, one refusal per two windows). A server that
 //!   slows down at night gets fewer requests at once; a fast one gets its `max_concurrent`.
-//! - **When:** a `Retry-After` pauses every delivery to the server until then.
+//! - **When:** a `Retry-After` pauses every delivery to the server until then (a pause longer
+//!   than a few seconds puts the deliveries back rather than holding worker slots).
 //! - **Whether:** after [`FAILURES_TO_OPEN`] requests in a row that found nobody serving (no
 //!   answer at all, or a proxy's 502 or 504) the circuit opens: deliveries are not sent, and wait
 //!   without an attempt or a retry used up. Once the wait is over one delivery asks
@@ -33,6 +34,10 @@ const DECREASE: f64 = 0.9;
 
 /// The longest pause a `Retry-After` imposes.
 const MAX_PAUSE: Duration = Duration::from_secs(300);
+
+/// A pause up to this long is waited out holding the worker slot; a longer one puts the
+/// delivery back.
+const WAIT_IN_SLOT: Duration = Duration::from_secs(5);
 
 /// A server's flow, shared by the deliveries to it in this process.
 pub struct Flow {
@@ -65,7 +70,8 @@ enum Circuit {
 pub enum Admission<'a> {
     /// Send now; the slot is given back when dropped.
     Send(Slot<'a>),
-    /// The circuit is open: put the delivery back without an attempt, to be tried at `until`.
+    /// The circuit is open, or the server asked for a long pause: put the delivery back
+    /// without an attempt, to be tried at `until`.
     Wait { until: Instant, why: String },
 }
 
@@ -135,6 +141,11 @@ impl Flow {
                     }
                     Circuit::Probing { .. } => Next::Wait(None),
                     Circuit::Closed { .. } => match state.paused_until.filter(|until| *until > now) {
+                        // A long pause is waited out in PostgreSQL, not in a worker slot that
+                        // other servers' deliveries could use.
+                        Some(until) if until - now > WAIT_IN_SLOT => {
+                            return Admission::Wait { until, why: paused_why(until - now) };
+                        }
                         Some(until) => Next::Wait(Some(until)),
                         None if state.in_flight < state.window.floor() as usize => {
                             state.in_flight += 1;
@@ -200,6 +211,10 @@ enum Next {
     Probe(Duration),
     /// Until this, or until the state changes.
     Wait(Option<Instant>),
+}
+
+fn paused_why(left: Duration) -> String {
+    format!("asked to be left alone (Retry-After) for {} s more", left.as_secs().max(1))
 }
 
 fn open_why(wait: Duration) -> String {

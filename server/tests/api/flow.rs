@@ -144,3 +144,22 @@ async fn a_server_in_its_maintenance_window_is_not_sent_to_and_says_until_when()
     p.destination(id, "cc", &["succeeded"]).await;
     assert_eq!(cc.import_requests(), 1);
 }
+
+#[tokio::test]
+async fn a_long_retry_after_puts_the_servers_other_deliveries_back_instead_of_holding_workers() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    p.dhis2.set_capacity(Some(Capacity { limit: 0, per_request: Duration::ZERO, retry_after: Some(8) }));
+    let first = p.submit(json!({"positives": 1})).await;
+    p.destination(first, "primary", &["retrying"]).await;
+    let body = json!({"orgUnit": fixture::OU_FACILITY_2, "period": "202401", "dataSet": fixture::DS_MONTHLY_HIV,
+                      "dataValues": {"positives": 2}});
+    let second = expect_json(p.post(&body).await, StatusCode::OK).await["submission_id"].as_i64().unwrap();
+    let waiting = p.destination(second, "primary", &["retrying"]).await;
+    let why = waiting["last_error"].as_str().unwrap_or_default();
+    assert!(why.starts_with("Not sent: primary: asked to be left alone (Retry-After)"), "{why}");
+    assert_eq!(p.log(second).await["attempts"].as_array().unwrap().len(), 0, "not sent during the pause");
+    p.dhis2.set_capacity(None);
+    for id in [first, second] {
+        assert_eq!(p.settled(id, FINAL, Duration::from_secs(30)).await["status"], "succeeded");
+    }
+}
