@@ -284,8 +284,7 @@ impl Pipeline {
 
     /// Polls a job's notifications until the newest says it completed. Patient: a delivery
     /// retried while DHIS2 was down waits out its backoff (1, 2, 4, 8, 16 s…; longer the longer
-    /// a loaded machine kept DHIS2 "down"), and under load a retry's queue job has been seen to
-    /// go only when the sweep renews it, a minute late (the open problem noted for issue 17).
+    /// a loaded machine kept DHIS2 "down"), or the circuit's wait, until a ping answers.
     pub async fn completed(&self, path: &str) -> Value {
         let started = Instant::now();
         loop {
