@@ -274,6 +274,7 @@ async fn main() {
         p95(&small_waits),
         p95(&calm_waits)
     );
+    drop((gateway, redis));
     common::exit_if_missed(&[
         (lost > 0, "lost submissions"),
         (all_final > FINAL_WITHIN, "final within 90 s of the last fault"),

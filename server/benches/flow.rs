@@ -81,6 +81,7 @@ async fn main() {
     println!("  retries used up          {retries}");
     println!("  dead                     {dead} (target 0)");
     println!("  most imports open at once {} (refused ones included)", dhis2.max_in_flight());
+    drop(gateway);
     common::exit_if_missed(&[
         (throughput < 0.9 * capacity, "throughput"),
         (per_delivery > 1.2, "attempts per delivery"),

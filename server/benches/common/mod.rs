@@ -195,7 +195,8 @@ pub async fn intake(gateway: &Gateway, token: &str, clients: usize, seconds: u64
     (latencies, elapsed)
 }
 
-/// Exits non-zero naming each target whose condition is true (missed).
+/// Exits non-zero naming each target whose condition is true (missed). Exiting runs no
+/// destructors: stop the gateway (drop it) before.
 pub fn exit_if_missed(targets: &[(bool, &str)]) {
     let missed: Vec<&str> = targets.iter().filter(|(missed, _)| *missed).map(|(_, what)| *what).collect();
     if !missed.is_empty() {
