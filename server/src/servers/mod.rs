@@ -694,8 +694,7 @@ impl Registry {
             tracing::info!(server = %server.name, waiting = waiting.len(), "DHIS2 server switched on again");
         }
         if windows_changed {
-            let id =
-                sqlx::query_scalar!("SELECT id FROM dhis2_servers WHERE uid = $1", uid).fetch_one(&self.db).await?;
+            let id = row(&self.db, uid).await?.id;
             waiting.extend(wake_retrying(&self.db, id).await?);
         }
         // If Redis is down now, the sweep pushes them.
