@@ -122,6 +122,7 @@ impl Application {
                 worker: format!("dhis2gw-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
                 metrics: state.metrics.clone(),
             });
+            tokio::spawn(delivery::feed::run_feeder(deliverer.clone(), stopping()));
             tokio::spawn(delivery::run_workers(deliverer, stopping()))
         });
         let mut scheduler = scheduler::start(&state).await?;

@@ -11,6 +11,8 @@
 //! succeeded / warning / failed are final; transport errors, 5xx and 429 are retried with
 //! exponential back-off up to `max_retries`, then the delivery is dead.
 
+pub mod feed;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +39,7 @@ use crate::submissions::verdict::conflict_view;
 const JOB_POLL_FIRST: Duration = Duration::from_millis(250);
 const JOB_POLL_MAX: Duration = Duration::from_secs(5);
 
-/// How often an idle worker looks for work that fell due (scheduled retries).
+/// How often an idle worker looks for jobs (the feeder pushes them, perhaps from another process).
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Longest wait between two attempts while a server is unavailable.
@@ -113,9 +115,19 @@ pub async fn deliver(job: DeliveryJob, deliverer: Data<Arc<Deliverer>>) -> Resul
 async fn deliver_destination(d: &Deliverer, destination_id: i64) -> Result<(), BoxDynError> {
     // The claim's own name: two deliveries in this process never pass for each other.
     let lease = format!("{}/{}", d.worker, uuid::Uuid::new_v4().simple());
-    let Some(claim) = claim(d, destination_id, &lease).await? else {
+    let claimed = claim(d, destination_id, &lease).await;
+    // Its job has left Redis either way: a place in its partner's share there.
+    d.queue.nudge();
+    let Some(claim) = claimed? else {
         // Already delivered, being delivered elsewhere, not due, or its server is switched
-        // off (the delivery waits in PostgreSQL): nothing to do for this job.
+        // off (the delivery waits in PostgreSQL): nothing to do for this job, which the
+        // feeder may give it again.
+        sqlx::query!(
+            "UPDATE submission_destinations SET in_queue = false WHERE id = $1 AND in_queue AND status IN ('queued', 'retrying')",
+            destination_id
+        )
+        .execute(&d.db)
+        .await?;
         return Ok(());
     };
     let heartbeat = Heartbeat::start(d.db.clone(), destination_id, lease.clone());
@@ -200,9 +212,9 @@ async fn hold_back(d: &Deliverer, destination_id: i64, lease: &str, wait: Wait) 
     let waiting = sqlx::query!(
         r#"UPDATE submission_destinations
            SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $3), last_error = $4,
-               locked_by = NULL, locked_until = NULL, generation = generation + 1, waits_for = $5
+               locked_by = NULL, locked_until = NULL, waits_for = $5
            WHERE id = $1 AND locked_by = $2
-           RETURNING submission_id, generation"#,
+           RETURNING submission_id"#,
         destination_id,
         lease,
         delay.as_secs_f64(),
@@ -212,10 +224,8 @@ async fn hold_back(d: &Deliverer, destination_id: i64, lease: &str, wait: Wait) 
     .fetch_optional(&d.db)
     .await?;
     let Some(waiting) = waiting else { return Ok(()) };
+    // The feeder gives it a job again once `delay` is over.
     sqlx::query_scalar!("SELECT refresh_submission_status($1)", waiting.submission_id).fetch_one(&d.db).await?;
-    if let Err(e) = d.queue.push(destination_id, waiting.generation, delay).await {
-        tracing::warn!(destination_id, error = %e, "could not schedule a held-back delivery; the sweep will");
-    }
     Ok(())
 }
 
@@ -431,7 +441,7 @@ async fn claim(d: &Deliverer, destination_id: i64, lease: &str) -> sqlx::Result<
         r#"WITH claimed AS (
                UPDATE submission_destinations
                SET status = 'processing', locked_by = $2, locked_until = now() + make_interval(secs => $3),
-                   waits_for = NULL
+                   waits_for = NULL, in_queue = false
                WHERE id = $1
                  AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
                  AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '1 second')
@@ -580,10 +590,10 @@ async fn record(
            destination AS (
                UPDATE submission_destinations
                SET status = $15, retry_count = $16, next_attempt_at = $17, last_error = $14, locked_by = NULL,
-                   locked_until = NULL, generation = generation + CASE WHEN $15 = 'retrying' THEN 1 ELSE 0 END
+                   locked_until = NULL
                WHERE id = $2 AND locked_by = $18
-               RETURNING generation)
-           SELECT destination.generation, attempt.id AS attempt_id FROM destination, attempt"#,
+               RETURNING id)
+           SELECT attempt.id AS attempt_id FROM destination, attempt"#,
         claim.submission_id,
         destination_id,
         started_at,
@@ -612,19 +622,9 @@ async fn record(
     if recorded.is_some() && outcome.next_attempt_at.is_none() {
         wake_waiting_behind(d, destination_id).await?;
     }
-    match (recorded.map(|r| r.generation), outcome.next_attempt_at) {
-        (Some(generation), Some(at)) => {
-            let delay = (at - Utc::now()).to_std().unwrap_or_default();
-            // If Redis is down the sweep pushes it once the retry is due.
-            if let Err(e) = d.queue.push(destination_id, generation, delay).await {
-                tracing::warn!(destination_id, error = %e, "could not schedule the retry; the sweep will");
-            }
-        }
-        (None, _) => tracing::warn!(
-            destination_id,
-            "lease expired during delivery; attempt recorded, state left to the new holder"
-        ),
-        _ => {}
+    // A retry is fed to the queue by the feeder once due.
+    if recorded.is_none() {
+        tracing::warn!(destination_id, "lease expired during delivery; attempt recorded, state left to the new holder");
     }
     d.metrics.delivery_finished(outcome.status);
     tracing::info!(
@@ -641,18 +641,14 @@ async fn record(
 /// Later deliveries held back behind this one, now final, go at once.
 async fn wake_waiting_behind(d: &Deliverer, destination_id: i64) -> anyhow::Result<()> {
     let woken = sqlx::query!(
-        r#"UPDATE submission_destinations SET next_attempt_at = now(), generation = generation + 1, waits_for = NULL
-           WHERE waits_for = $1 AND status = 'retrying'
-           RETURNING id, generation"#,
+        r#"UPDATE submission_destinations SET next_attempt_at = now(), waits_for = NULL
+           WHERE waits_for = $1 AND status = 'retrying'"#,
         destination_id
     )
-    .fetch_all(&d.db)
+    .execute(&d.db)
     .await?;
-    let due: Vec<(i64, i32)> = woken.iter().map(|w| (w.id, w.generation)).collect();
-    if !due.is_empty()
-        && let Err(e) = d.queue.push_due(&due).await
-    {
-        tracing::warn!(destination_id, error = %e, "could not queue the deliveries that waited; the sweep will");
+    if woken.rows_affected() > 0 {
+        d.queue.nudge();
     }
     Ok(())
 }
@@ -741,7 +737,7 @@ pub async fn run_workers(deliverer: Arc<Deliverer>, shutdown: impl Future<Output
         .register(move |restarts| {
             // A fresh name per (re)start: apalis refuses a name that heart-beat recently.
             WorkerBuilder::new(format!("{name}-{restarts}"))
-                // Poll even when idle: retries scheduled for later wake no one when they fall due.
+                // Poll even when idle: a job pushed by another process wakes no one here.
                 .backend(storage.clone().poll_with_interval(IDLE_POLL))
                 .data(deliverer.clone())
                 .concurrency(concurrency)

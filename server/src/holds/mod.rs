@@ -13,7 +13,6 @@
 pub mod values;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::period::Period;
@@ -322,10 +321,10 @@ async fn release_selected(state: &AppState, criteria: &Value) -> AppResult<usize
                RETURNING destination_id),
            released AS (
                UPDATE submission_destinations
-               SET status = 'queued', retry_count = 0, next_attempt_at = NULL, generation = generation + 1
+               SET status = 'queued', retry_count = 0, next_attempt_at = NULL
                WHERE id IN (SELECT destination_id FROM chosen)
-               RETURNING id, generation, submission_id)
-           SELECT r.id, r.generation, r.submission_id,
+               RETURNING id, submission_id)
+           SELECT r.id, r.submission_id,
                (SELECT count(*) FROM chosen c WHERE c.destination_id = r.id) AS "values!"
            FROM released r"#,
         criteria,
@@ -337,11 +336,7 @@ async fn release_selected(state: &AppState, criteria: &Value) -> AppResult<usize
         sqlx::query_scalar!("SELECT refresh_submission_status($1)", r.submission_id).fetch_one(&mut *tx).await?;
     }
     tx.commit().await?;
-    for r in &released {
-        if let Err(e) = state.queue.push(r.id, r.generation, Duration::ZERO).await {
-            tracing::warn!(destination_id = r.id, error = %e, "released in PostgreSQL; the sweep will queue it");
-        }
-    }
+    state.queue.nudge();
     Ok(released.iter().map(|r| r.values as usize).sum())
 }
 

@@ -1,7 +1,9 @@
 //! The Redis work queue (apalis-redis). PostgreSQL holds the truth about every delivery;
-//! a queue job only says "deliver destination N now". Jobs are named after the delivery's
+//! a queue job only says "deliver destination N now", and only due deliveries have one: the
+//! feeder ([`crate::delivery::feed`]) moves them from PostgreSQL to Redis a few per partner at a
+//! time, whenever it is [nudged](Queue::nudge). Jobs are named after the delivery's
 //! generation, so pushing one that is still queued does nothing, while one lost with a
-//! flushed or restarted Redis is pushed again by the sweep ([`crate::scheduler::sweep`]).
+//! flushed or restarted Redis is fed again after the sweep ([`crate::scheduler::sweep`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::{Config as RedisQueueConfig, RedisStorage};
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 
 use crate::infra::config::Config;
 
@@ -27,18 +29,9 @@ pub type Storage = RedisStorage<DeliveryJob>;
 /// The job of a destination's generation: its name makes a repeated push a no-op. The name
 /// starts with the database's installation id, so a database created anew (ids restarting at
 /// 1) never meets the names of the old one still remembered by Redis.
-fn job(
-    installation: &str,
-    destination_id: i64,
-    generation: i32,
-    delay: Duration,
-) -> apalis::prelude::Task<DeliveryJob> {
+fn job(installation: &str, destination_id: i64, generation: i32) -> apalis::prelude::Task<DeliveryJob> {
     TaskBuilder::new(DeliveryJob { destination_id })
         .idempotency_key(format!("{installation}-d{destination_id}-g{generation}"))
-        // The whole delay: Redis keeps whole seconds, so the job falls due less than a second
-        // early, which a claim allows. Cut to whole seconds first it came up to two seconds
-        // early, the claim found the retry not yet due, and it waited for the sweep.
-        .run_after(delay)
         .build()
 }
 
@@ -52,6 +45,8 @@ pub struct Queue {
     installation: Arc<str>,
     /// A key that vanishes with the jobs when Redis restarts without persistence or is flushed.
     marker: Arc<str>,
+    /// Deliveries became due (stored, requeued, released, woken) or left Redis (claimed).
+    waiting: Arc<Notify>,
 }
 
 impl Queue {
@@ -72,6 +67,7 @@ impl Queue {
             url: config.redis_url(),
             installation: installation.into(),
             marker: format!("{}:deliveries:marker", config.server.queue_prefix).into(),
+            waiting: Arc::new(Notify::new()),
         }
     }
 
@@ -86,21 +82,21 @@ impl Queue {
             .cloned()
     }
 
-    /// Pushes the job of a destination's current generation, after `delay`.
-    pub async fn push(&self, destination_id: i64, generation: i32, delay: Duration) -> anyhow::Result<()> {
-        let mut storage = self.storage().await?;
-        storage
-            .push_task(job(&self.installation, destination_id, generation, delay))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(())
+    /// Tells this process's feeder that deliveries may be waiting for Redis: it looks at once
+    /// rather than at its next tick. Many nudges before it looks make one look.
+    pub fn nudge(&self) {
+        self.waiting.notify_one();
     }
 
-    /// Pushes the jobs of many (destination, generation) pairs, due now, in batches.
+    /// Resolves at the next [`Queue::nudge`] (or at once for one given since the last look).
+    pub async fn nudged(&self) {
+        self.waiting.notified().await;
+    }
+
+    /// Pushes the jobs of (destination, generation) pairs, due now, in this order.
     pub async fn push_due(&self, due: &[(i64, i32)]) -> anyhow::Result<()> {
         let mut storage = self.storage().await?;
-        let tasks: Vec<_> =
-            due.iter().map(|&(id, generation)| job(&self.installation, id, generation, Duration::ZERO)).collect();
+        let tasks: Vec<_> = due.iter().map(|&(id, generation)| job(&self.installation, id, generation)).collect();
         storage.push_all(futures_util::stream::iter(tasks)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
@@ -134,21 +130,5 @@ impl Queue {
         let (due, later): (i64, i64) =
             redis::pipe().llen(&active).zcard(&scheduled).query_async(storage.get_connection()).await?;
         Ok((due, later))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_job_falls_due_less_than_a_second_before_its_retry() {
-        for millis in [0, 400, 999, 1_000, 1_900, 4_999] {
-            let delay = Duration::from_millis(millis);
-            let due = std::time::SystemTime::now() + delay;
-            let run_at = job("i", 1, 1, delay).ctx().run_at().expect("scheduled");
-            let due = due.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-            assert!(due - (run_at as f64) < 1.0, "{millis} ms: due {due}, falls due at {run_at}");
-        }
     }
 }

@@ -3,7 +3,7 @@
 //! the job's name and retried at the next time.
 //!
 //! - `sweep` ([`sweep`]) on `api.retry_cron_expression`, and at start: PostgreSQL is the
-//!   truth, Redis only carries work, so what the queue lost is pushed again;
+//!   truth, Redis only carries work, so what the queue lost is fed to it again;
 //! - `leases` every 5 seconds, and at start: deliveries whose process died mid-way are queued
 //!   again as soon as their lease lapses ([`sweep::reclaim`]), and the whole sweep runs at
 //!   once when Redis has lost its jobs (restarted without persistence, flushed);
@@ -99,7 +99,7 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
 
 fn sweep(state: AppState) -> Run {
     Box::pin(async move {
-        let swept = sweep::sweep(&state.db, &state.queue).await?;
+        let swept = sweep::sweep(&state.db, &state.queue, false).await?;
         if swept != Swept::default() {
             tracing::info!(?swept, "sweep");
         }
@@ -111,10 +111,11 @@ fn leases(state: AppState) -> Run {
     Box::pin(async move {
         sweep::reclaim(&state.db, &state.queue).await?;
         if state.queue.lost_jobs().await? {
+            let swept = sweep::sweep(&state.db, &state.queue, true).await?;
             tracing::info!(
+                ?swept,
                 "Redis holds no jobs of this gateway (new, restarted or flushed): pending deliveries are queued again"
             );
-            sweep(state).await?;
         }
         Ok(())
     })
@@ -127,11 +128,9 @@ fn health(state: AppState) -> Run {
                 connection.flow.reachable();
             }
             match crate::servers::wake_retrying(&state.db, server).await {
-                Ok(due) => {
-                    tracing::info!(server, deliveries = due.len(), "DHIS2 server is back; its retries go now");
-                    if let Err(e) = state.queue.push_due(&due).await {
-                        tracing::warn!(error = %e, "could not queue the retries; the sweep will");
-                    }
+                Ok(woken) => {
+                    tracing::info!(server, deliveries = woken, "DHIS2 server is back; its retries go now");
+                    state.queue.nudge();
                 }
                 Err(e) => tracing::warn!(server, error = %e, "could not bring the retries forward"),
             }

@@ -456,34 +456,16 @@ async fn delete(db: &PgPool, actor: Actor<'_>, uid: &str) -> AppResult<Dhis2Serv
     Ok(current.into())
 }
 
-/// Schedules anew what waited for a server that was switched off, under a new generation:
-/// the jobs pushed while it was off were consumed without sending.
-async fn wake_waiting_deliveries(db: &PgPool, uid: &str) -> sqlx::Result<Vec<(i64, i32)>> {
-    let rows = sqlx::query!(
-        r#"UPDATE submission_destinations d SET generation = d.generation + 1
-           FROM dhis2_servers s
-           WHERE s.id = d.server_id AND s.uid = $1
-             AND (d.status = 'queued' OR (d.status = 'retrying' AND d.next_attempt_at <= now()))
-           RETURNING d.id, d.generation"#,
-        uid
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.generation)).collect())
-}
-
-/// Brings forward the retries of a server that is reachable again, under a new generation so
-/// their jobs are queued afresh.
-pub async fn wake_retrying(db: &PgPool, server_id: i64) -> sqlx::Result<Vec<(i64, i32)>> {
-    let rows = sqlx::query!(
-        r#"UPDATE submission_destinations SET next_attempt_at = now(), generation = generation + 1
-           WHERE server_id = $1 AND status = 'retrying'
-           RETURNING id, generation"#,
+/// Brings forward the retries of a server that is reachable again (or whose maintenance
+/// windows changed); how many.
+pub async fn wake_retrying(db: &PgPool, server_id: i64) -> sqlx::Result<u64> {
+    let woken = sqlx::query!(
+        "UPDATE submission_destinations SET next_attempt_at = now() WHERE server_id = $1 AND status = 'retrying'",
         server_id
     )
-    .fetch_all(db)
+    .execute(db)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.generation)).collect())
+    Ok(woken.rows_affected())
 }
 
 /// One server in a `server.conf_dir` file (the file holds `servers: [...]`).
@@ -688,19 +670,15 @@ impl Registry {
         let windows_changed = input.maintenance.is_some();
         let (server, resumed) = update(&self.db, self.key(), actor, uid, input, self.allow_private, self.zone).await?;
         self.changed();
-        let mut waiting = Vec::new();
         if resumed {
-            waiting = wake_waiting_deliveries(&self.db, uid).await?;
-            tracing::info!(server = %server.name, waiting = waiting.len(), "DHIS2 server switched on again");
+            // Its deliveries waited in PostgreSQL (the feeder skips a switched-off server).
+            tracing::info!(server = %server.name, "DHIS2 server switched on again");
         }
         if windows_changed {
             let id = row(&self.db, uid).await?.id;
-            waiting.extend(wake_retrying(&self.db, id).await?);
+            wake_retrying(&self.db, id).await?;
         }
-        // If Redis is down now, the sweep pushes them.
-        if let Err(e) = queue.push_due(&waiting).await {
-            tracing::warn!(server = %server.name, error = %e, "the sweep will queue what waited");
-        }
+        queue.nudge();
         Ok(server)
     }
 
@@ -774,6 +752,17 @@ impl Registry {
     pub fn flows(&self) -> Vec<(String, Arc<Flow>)> {
         let connections = self.connections.lock().expect("not poisoned");
         connections.values().map(|(_, c)| (c.name.clone(), c.flow.clone())).collect()
+    }
+
+    /// The servers whose deliveries this process would hand back now: circuit open, asked for
+    /// a long pause, or in a maintenance window.
+    pub fn holding_back(&self, now: DateTime<Utc>) -> Vec<i64> {
+        let connections = self.connections.lock().expect("not poisoned");
+        connections
+            .iter()
+            .filter(|(_, (_, c))| c.flow.holds_back() || maintenance::until(&c.maintenance, now).is_some())
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn client_of(&self, row: &ServerRow) -> anyhow::Result<Dhis2Client> {

@@ -1,9 +1,8 @@
 //! Intake: a submission is validated, mapped and written to PostgreSQL, with one
-//! destination row per DHIS2 server, before the partner gets an answer; only then is a queue
-//! job pushed. If the push fails the data is safe and the sweep pushes it later.
+//! destination row per DHIS2 server, before the partner gets an answer; the feeder
+//! ([`crate::delivery::feed`]) then gives each delivery a queue job in its partner's turn.
 
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use chrono::Utc;
 use dhis2gw_wire::{AggregateAccepted, DryRunResult, RegisterCompletion};
@@ -286,9 +285,9 @@ async fn store(
                    dhis2_query, job_uid)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18)
                RETURNING id)
-           INSERT INTO submission_destinations (submission_id, server_id)
-           SELECT s.id, server FROM s, unnest($16::bigint[]) AS server
-           RETURNING submission_id, id AS destination_id, generation"#,
+           INSERT INTO submission_destinations (submission_id, server_id, partner_id)
+           SELECT s.id, server, COALESCE($2, 0) FROM s, unnest($16::bigint[]) AS server
+           RETURNING submission_id"#,
         new.kind,
         caller.map(|c| c.id),
         new.body,
@@ -326,12 +325,8 @@ async fn store(
     };
     accepted.submission_id = stored.first().map(|d| d.submission_id).unwrap_or_default();
     state.metrics.submission_received(new.kind);
-    for destination in stored {
-        if let Err(e) = state.queue.push(destination.destination_id, destination.generation, Duration::ZERO).await {
-            let submission_id = destination.submission_id;
-            tracing::warn!(submission_id, error = %e, "stored but not queued; the sweep will queue it");
-        }
-    }
+    // Fed to the queue in its partner's turn.
+    state.queue.nudge();
     Ok(accepted)
 }
 

@@ -1,7 +1,6 @@
 //! Requeue, one by one or by selection (ids, task ids, a log filter), and batch delete.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use dhis2gw_wire::{DeleteResult, LogFilter, RequeueRequest, RequeueResult};
 use serde_json::{Value, json};
@@ -280,49 +279,39 @@ async fn resend(state: &AppState, id: i64, server: Option<&str>, audited: Option
     )
     .execute(&mut *tx)
     .await?;
-    let destinations: Vec<(i64, i32)> = if first_delivery {
+    let resent: Vec<i64> = if first_delivery {
         let servers = state.servers.destinations().await?;
-        sqlx::query!(
-            r#"INSERT INTO submission_destinations (submission_id, server_id)
-               SELECT $1, server FROM unnest($2::bigint[]) AS server
-               ON CONFLICT (submission_id, server_id) DO NOTHING RETURNING id, generation"#,
+        sqlx::query_scalar!(
+            r#"INSERT INTO submission_destinations (submission_id, server_id, partner_id)
+               SELECT $1, server, COALESCE((SELECT user_id FROM submission_log WHERE id = $1), 0)
+               FROM unnest($2::bigint[]) AS server
+               ON CONFLICT (submission_id, server_id) DO NOTHING RETURNING id"#,
             id,
             &servers
         )
         .fetch_all(&mut *tx)
         .await?
-        .into_iter()
-        .map(|d| (d.id, d.generation))
-        .collect()
     } else {
-        sqlx::query!(
+        sqlx::query_scalar!(
             r#"UPDATE submission_destinations
-               SET status = 'queued', retry_count = 0, next_attempt_at = NULL, last_error = NULL, generation = generation + 1
+               SET status = 'queued', retry_count = 0, next_attempt_at = NULL, last_error = NULL
                WHERE submission_id = $1 AND status NOT IN ('queued', 'processing')
                  AND ($2::text IS NULL OR server_id = (SELECT id FROM dhis2_servers WHERE name = $2))
-               RETURNING id, generation"#,
+               RETURNING id"#,
             id,
             server
         )
         .fetch_all(&mut *tx)
         .await?
-        .into_iter()
-        .map(|d| (d.id, d.generation))
-        .collect()
     };
     // A whole new delivery: what became of each value last time no longer holds (and held
     // values must not make it a release of those alone).
-    let resent: Vec<i64> = destinations.iter().map(|(id, _)| *id).collect();
     sqlx::query!("DELETE FROM value_outcomes WHERE destination_id = ANY($1)", &resent).execute(&mut *tx).await?;
     sqlx::query_scalar!("SELECT refresh_submission_status($1)", id).fetch_one(&mut *tx).await?;
     if let Some((actor, detail)) = audited {
         audit::record(&mut *tx, actor, "submission.requeue", "submission", &id.to_string(), detail).await?;
     }
     tx.commit().await?;
-    for (destination, generation) in destinations {
-        if let Err(e) = state.queue.push(destination, generation, Duration::ZERO).await {
-            tracing::warn!(submission_id = id, error = %e, "requeued in PostgreSQL; the sweep will queue it");
-        }
-    }
+    state.queue.nudge();
     Ok(())
 }
