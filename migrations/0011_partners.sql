@@ -17,3 +17,25 @@ CREATE INDEX submission_destinations_waiting_idx
 -- Deliveries whose jobs are in Redis: a partner's share there.
 CREATE INDEX submission_destinations_in_queue_idx ON submission_destinations (partner_id, server_id)
     WHERE status IN ('queued', 'retrying') AND in_queue;
+
+-- Per-partner limits and scopes (`access::partners`). A user's scope and a token's scope both
+-- apply; empty lists allow everything. Limits left NULL follow the configuration.
+ALTER TABLE users
+    ADD COLUMN scope jsonb NOT NULL DEFAULT '{}',
+    ADD COLUMN requests_per_second integer CHECK (requests_per_second > 0),
+    ADD COLUMN values_per_day bigint CHECK (values_per_day > 0),
+    ADD COLUMN expires_at timestamptz,
+    ADD COLUMN last_login_ip text;
+ALTER TABLE user_apitoken
+    ADD COLUMN scope jsonb NOT NULL DEFAULT '{}',
+    ADD COLUMN last_used_ip text,
+    -- The token this one was rotated into; it keeps working until its (shortened) expiry.
+    ADD COLUMN rotated_to bigint REFERENCES user_apitoken (id) ON DELETE SET NULL;
+
+-- Values accepted per partner and day (in `server.timezone`), for `values_per_day`.
+CREATE TABLE partner_usage (
+    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    day     date   NOT NULL,
+    "values" bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, day)
+);

@@ -34,6 +34,8 @@ pub struct AppState {
     pub credentials: Arc<crate::access::users::KnownCredentials>,
     /// Bounds password hashing and guesses.
     pub sign_in: Arc<crate::access::auth::SignInGuard>,
+    /// Partners' request buckets and refusals over their limits, in this process.
+    pub limits: Arc<crate::access::partners::Limits>,
     /// The delivery workers' pool (asynchronous commits), apart so intake never waits for it.
     pub worker_db: PgPool,
     pub metrics: Arc<Metrics>,

@@ -82,12 +82,13 @@ impl Application {
                 dhis2,
                 primary_server_id,
                 worker_db,
-                metrics,
+                metrics: metrics.clone(),
                 servers,
                 hierarchy: Arc::default(),
                 metadata,
                 dhis2_api_cache: crate::infra::dhis2::proxy::answer_cache(),
                 sign_in: Arc::default(),
+                limits: Arc::new(crate::access::partners::Limits::new(metrics.clone())),
             },
         })
     }

@@ -3,7 +3,7 @@
 //! checking a route's role is the HTTP layer's (`http/auth.rs`); hashing is [`crate::access::secrets`]'.
 
 use chrono::{DateTime, Duration, Utc};
-use dhis2gw_wire::{Role, TokenResponse};
+use dhis2gw_wire::{PartnerScope, Role, TokenResponse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -159,7 +159,7 @@ pub async fn refresh(db: &PgPool, jwt: &JwtKeys, server: &ServerConfig, presente
     }
     sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1", row.id).execute(&mut *tx).await?;
     tx.commit().await?;
-    let user = users::find_by_id(db, row.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
+    let user = users::find_by_id(db, row.user_id).await?.filter(|u| u.is_current()).ok_or_else(invalid)?;
     issue_tokens(db, jwt, server, &user, Some(Family { id: row.family_id, started: row.family_started })).await
 }
 
@@ -183,21 +183,23 @@ pub async fn access_token_user(db: &PgPool, jwt: &JwtKeys, token: &str) -> AppRe
     Ok(users::find_by_uid(db, &uid).await?)
 }
 
-/// The user a partner API token belongs to; `known` remembers verified tokens for a moment.
+/// The user a partner API token belongs to, and the token's scope; `known` remembers verified
+/// tokens for a moment. `client` is the caller's address.
 pub async fn api_token_user(
     db: &PgPool,
     known: &users::KnownCredentials,
     token: &str,
-) -> AppResult<Option<users::UserRow>> {
+    client: std::net::IpAddr,
+) -> AppResult<Option<(users::UserRow, PartnerScope)>> {
     let hash = token_hash(token);
-    if let Some(user) = known.api_tokens.get(&hash) {
-        return Ok(Some(user));
+    if let Some(found) = known.api_tokens.get(&hash) {
+        return Ok(Some(found));
     }
-    let user = users::find_by_api_token(db, &hash).await?;
-    if let Some(user) = &user {
-        known.api_tokens.insert(hash, user.clone());
+    let found = users::find_by_api_token(db, &hash, client).await?;
+    if let Some(found) = &found {
+        known.api_tokens.insert(hash, found.clone());
     }
-    Ok(user)
+    Ok(found)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,7 +283,7 @@ pub async fn sign_in(
         // Still the same password, still active: a change made through another gateway
         // process counts at once, without hashing again.
         match users::find_by_id(db, verified.id).await? {
-            Some(user) if user.is_active && user.password == verified.password => {
+            Some(user) if user.is_current() && user.password == verified.password => {
                 forgive(db, &local, None).await?;
                 return Ok(user);
             }
@@ -297,7 +299,7 @@ pub async fn sign_in(
     let user = users::find_by_username(db, username.trim()).await?;
     let ok = verify_password(password.to_string(), user.as_ref().map(|u| u.password.clone())).await;
     match user {
-        Some(mut user) if ok && user.is_active => {
+        Some(mut user) if ok && user.is_current() => {
             forgive(db, &local, Some(&global.0)).await?;
             if is_legacy_hash(&user.password) {
                 // A password the original dhis2gw hashed with bcrypt, proved: argon2id from now on.
@@ -312,7 +314,13 @@ pub async fn sign_in(
                 .await?;
                 user.password = upgraded;
             }
-            sqlx::query!("UPDATE users SET last_login = now() WHERE id = $1", user.id).execute(db).await?;
+            sqlx::query!(
+                "UPDATE users SET last_login = now(), last_login_ip = $2 WHERE id = $1",
+                user.id,
+                client.to_string()
+            )
+            .execute(db)
+            .await?;
             known.passwords.insert(fingerprint, user.clone());
             Ok(user)
         }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use crate::access::audit::{self, Actor};
-use crate::access::identity::AuthUser;
+use crate::access::identity::{self, AuthUser};
 use crate::access::secrets;
 use crate::infra::error::{AppError, AppResult, on_unique};
 use crate::infra::query::{like_pattern, paging};
@@ -37,6 +37,12 @@ pub struct UserRow {
     pub updated: DateTime<Utc>,
     pub intake_validation: Option<String>,
     pub register_completion: Option<String>,
+    /// A [`dhis2gw_wire::PartnerScope`] as stored (see [`partners`]).
+    pub scope: Value,
+    pub requests_per_second: Option<i32>,
+    pub values_per_day: Option<i64>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_login_ip: Option<String>,
 }
 
 impl UserRow {
@@ -63,7 +69,15 @@ impl UserRow {
             role: self.role()?,
             intake_validation: self.intake_validation(),
             register_completion: self.register_completion(),
+            scopes: [identity::stored_scope(&self.scope)].into_iter().filter(|s| !s.is_empty()).collect(),
+            requests_per_second: self.requests_per_second.and_then(|r| u32::try_from(r).ok()),
+            values_per_day: self.values_per_day,
         })
+    }
+
+    /// Whether the user may still sign in and call: active and not past its expiry.
+    pub fn is_current(&self) -> bool {
+        self.is_active && self.expires_at.is_none_or(|at| at > Utc::now())
     }
 
     pub fn to_wire(&self) -> anyhow::Result<User> {
@@ -104,6 +118,11 @@ impl UserRow {
             updated: Utc::now(),
             intake_validation: None,
             register_completion: None,
+            scope: json!({}),
+            requests_per_second: None,
+            values_per_day: None,
+            expires_at: None,
+            last_login_ip: None,
         }
     }
 }
@@ -120,37 +139,35 @@ pub async fn find_by_username(db: &PgPool, username: &str) -> sqlx::Result<Optio
     sqlx::query_as!(UserRow, "SELECT * FROM users WHERE lower(username) = lower($1)", username).fetch_optional(db).await
 }
 
-/// The owner of an active, unexpired API token (given as its hash).
-pub async fn find_by_api_token(db: &PgPool, hash: &str) -> sqlx::Result<Option<UserRow>> {
+/// The owner of an active, unexpired API token (given as its hash), and the token's own scope;
+/// `client` is where the call came from, remembered as the token's last use.
+pub async fn find_by_api_token(
+    db: &PgPool,
+    hash: &str,
+    client: std::net::IpAddr,
+) -> sqlx::Result<Option<(UserRow, dhis2gw_wire::PartnerScope)>> {
     let found = sqlx::query!(
-        r#"SELECT t.id AS token_id, t.last_used_at, u.* FROM users u JOIN user_apitoken t ON t.user_id = u.id
-           WHERE t.token_hash = $1 AND t.is_active AND (t.expires_at IS NULL OR t.expires_at > now())"#,
+        r#"SELECT id, user_id, last_used_at, last_used_ip, scope FROM user_apitoken
+           WHERE token_hash = $1 AND is_active AND (expires_at IS NULL OR expires_at > now())"#,
         hash
     )
     .fetch_optional(db)
     .await?;
-    let Some(r) = found else { return Ok(None) };
-    // Written at most once a minute, so a busy partner's calls stay reads.
-    if r.last_used_at.is_none_or(|at| at < Utc::now() - chrono::Duration::minutes(1)) {
-        sqlx::query!("UPDATE user_apitoken SET last_used_at = now() WHERE id = $1", r.token_id).execute(db).await?;
+    let Some(token) = found else { return Ok(None) };
+    // Written at most once a minute (or from a new address), so a busy partner's calls stay reads.
+    let client = client.to_string();
+    if token.last_used_at.is_none_or(|at| at < Utc::now() - chrono::Duration::minutes(1))
+        || token.last_used_ip.as_deref() != Some(client.as_str())
+    {
+        sqlx::query!(
+            "UPDATE user_apitoken SET last_used_at = now(), last_used_ip = $2 WHERE id = $1",
+            token.id,
+            client
+        )
+        .execute(db)
+        .await?;
     }
-    Ok(Some(UserRow {
-        id: r.id,
-        uid: r.uid,
-        username: r.username,
-        password: r.password,
-        firstname: r.firstname,
-        lastname: r.lastname,
-        email: r.email,
-        telephone: r.telephone,
-        role: r.role,
-        is_active: r.is_active,
-        last_login: r.last_login,
-        created: r.created,
-        updated: r.updated,
-        intake_validation: r.intake_validation,
-        register_completion: r.register_completion,
-    }))
+    Ok(find_by_id(db, token.user_id).await?.map(|user| (user, identity::stored_scope(&token.scope))))
 }
 
 pub async fn count(db: &PgPool) -> sqlx::Result<i64> {
@@ -162,13 +179,18 @@ pub async fn count(db: &PgPool) -> sqlx::Result<i64> {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Default)]
-struct Problems(Vec<String>);
+pub(crate) struct Problems(Vec<String>);
 
 impl Problems {
-    fn check(&mut self, ok: bool, field: &str, problem: &str) {
+    pub(crate) fn check(&mut self, ok: bool, field: &str, problem: &str) {
         if !ok {
             self.0.push(format!("{field}: {problem}"));
         }
+    }
+
+    /// A problem already worded `field: problem`.
+    pub(crate) fn push(&mut self, problem: String) {
+        self.0.push(problem);
     }
 
     fn username(&mut self, username: &str) {
@@ -208,7 +230,7 @@ impl Problems {
         self.check(value.chars().count() <= 200 && !value.contains('\0'), field, "at most 200 characters");
     }
 
-    fn finish(self) -> AppResult<()> {
+    pub(crate) fn finish(self) -> AppResult<()> {
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -453,6 +475,9 @@ struct TokenRow {
     is_active: bool,
     expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
+    last_used_ip: Option<String>,
+    scope: Value,
+    rotated_to: Option<i64>,
     created: DateTime<Utc>,
 }
 
@@ -465,17 +490,25 @@ impl From<TokenRow> for ApiToken {
             is_active: r.is_active,
             expires_at: r.expires_at,
             last_used_at: r.last_used_at,
+            last_used_ip: r.last_used_ip,
+            scope: identity::stored_scope(&r.scope),
+            rotated_to: r.rotated_to,
             created: r.created,
         }
     }
 }
 
+/// The longest a rotated token keeps working beside its successor.
+const MAX_ROTATION_OVERLAP_SECS: u64 = 30 * 24 * 3600;
+
 /// A new API token for the user `uid`; the answer is the only time the token is shown.
+/// `scope` is the input's, resolved by `submissions::partner_scope::resolve`.
 pub async fn create_token(
     db: &PgPool,
     actor: Actor<'_>,
     uid: &str,
     input: CreateApiToken,
+    scope: dhis2gw_wire::PartnerScope,
 ) -> AppResult<CreatedApiToken> {
     let user = get(db, uid).await?;
     let mut problems = Problems::default();
@@ -483,8 +516,56 @@ pub async fn create_token(
     problems.check(input.expires_at.is_none_or(|t| t > Utc::now()), "expires_at", "must be in the future");
     problems.finish()?;
     let mut tx = db.begin().await?;
-    let created = insert_token(&mut tx, actor, &user, input.name.trim(), input.expires_at).await?;
+    let new = NewToken { name: input.name.trim(), expires_at: input.expires_at, scope: json!(scope) };
+    let created = insert_token(&mut tx, actor, &user, new, "token.create").await?;
     tx.commit().await?;
+    Ok(created)
+}
+
+/// Replaces a token with a new one of the same name, scope and expiry; the old one keeps
+/// working for `overlap_secs` more (so the partner system can switch without a gap), then
+/// stops. The answer is the only time the new token is shown.
+pub async fn rotate_token(
+    db: &PgPool,
+    known: &KnownCredentials,
+    actor: Actor<'_>,
+    uid: &str,
+    token_id: i64,
+    overlap_secs: u64,
+) -> AppResult<CreatedApiToken> {
+    let user = get(db, uid).await?;
+    let mut problems = Problems::default();
+    let most = MAX_ROTATION_OVERLAP_SECS;
+    problems.check(overlap_secs <= most, "overlap_secs", &format!("at most {most} (30 days)"));
+    problems.finish()?;
+    let mut tx = db.begin().await?;
+    let old = sqlx::query!(
+        r#"SELECT name, expires_at, scope FROM user_apitoken
+           WHERE id = $1 AND user_id = $2 AND is_active AND rotated_to IS NULL
+             AND (expires_at IS NULL OR expires_at > now())
+           FOR UPDATE"#,
+        token_id,
+        user.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| {
+        AppError::NotFound(format!("No working, unrotated token {token_id} of user {} to rotate", user.uid))
+    })?;
+    let new = NewToken { name: &old.name, expires_at: old.expires_at, scope: old.scope };
+    let created = insert_token(&mut tx, actor, &user, new, "token.rotate").await?;
+    sqlx::query!(
+        r#"UPDATE user_apitoken
+           SET rotated_to = $2, expires_at = LEAST(expires_at, now() + make_interval(secs => $3))
+           WHERE id = $1"#,
+        token_id,
+        created.info.id,
+        overlap_secs as f64,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    known.forget_all();
     Ok(created)
 }
 
@@ -501,7 +582,8 @@ pub async fn issue_get_token(db: &PgPool, user: &UserRow, ttl_secs: u64) -> AppR
     let caller = user.identity()?;
     let expires = Utc::now() + chrono::Duration::seconds(ttl_secs as i64);
     let mut tx = db.begin().await?;
-    let created = insert_token(&mut tx, Actor::User(&caller), user, GET_TOKEN_NAME, Some(expires)).await?;
+    let new = NewToken { name: GET_TOKEN_NAME, expires_at: Some(expires), scope: json!({}) };
+    let created = insert_token(&mut tx, Actor::User(&caller), user, new, "token.create").await?;
     sqlx::query!(
         r#"UPDATE user_apitoken SET is_active = false
            WHERE user_id = $1 AND name = $2 AND is_active
@@ -517,36 +599,44 @@ pub async fn issue_get_token(db: &PgPool, user: &UserRow, ttl_secs: u64) -> AppR
     Ok(created)
 }
 
+/// What a new token is: its name, expiry and scope (as stored).
+struct NewToken<'a> {
+    name: &'a str,
+    expires_at: Option<DateTime<Utc>>,
+    scope: Value,
+}
+
 async fn insert_token(
     tx: &mut Transaction<'_, Postgres>,
     actor: Actor<'_>,
     user: &UserRow,
-    name: &str,
-    expires_at: Option<DateTime<Utc>>,
+    new: NewToken<'_>,
+    action: &str,
 ) -> AppResult<CreatedApiToken> {
     let token = secrets::random_token("dgw_");
     let row = sqlx::query_as!(
         TokenRow,
-        r#"INSERT INTO user_apitoken (user_id, name, token_hash, token_prefix, expires_at)
-           VALUES ($1, $2, $3, $4, $5)
-           RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, created"#,
+        r#"INSERT INTO user_apitoken (user_id, name, token_hash, token_prefix, expires_at, scope)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, last_used_ip, scope, rotated_to, created"#,
         user.id,
-        name,
+        new.name,
         secrets::token_hash(&token),
         token.chars().take(10).collect::<String>(),
-        expires_at,
+        new.expires_at,
+        new.scope,
     )
     .fetch_one(&mut **tx)
     .await?;
-    let detail = json!({"token_id": row.id, "name": row.name, "expires_at": row.expires_at});
-    audit::record(&mut **tx, actor, "token.create", "user", &user.uid, detail).await?;
+    let detail = json!({"token_id": row.id, "name": row.name, "expires_at": row.expires_at, "scope": row.scope});
+    audit::record(&mut **tx, actor, action, "user", &user.uid, detail).await?;
     Ok(CreatedApiToken { token, info: row.into() })
 }
 
 pub async fn list_tokens(db: &PgPool, user: &UserRow) -> AppResult<Vec<ApiToken>> {
     let rows = sqlx::query_as!(
         TokenRow,
-        r#"SELECT id, name, token_prefix, is_active, expires_at, last_used_at, created
+        r#"SELECT id, name, token_prefix, is_active, expires_at, last_used_at, last_used_ip, scope, rotated_to, created
            FROM user_apitoken WHERE user_id = $1 ORDER BY created DESC, id DESC"#,
         user.id
     )
@@ -568,7 +658,7 @@ pub async fn revoke_token(
     let token = sqlx::query_as!(
         TokenRow,
         r#"UPDATE user_apitoken SET is_active = false WHERE id = $1 AND user_id = $2
-           RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, created"#,
+           RETURNING id, name, token_prefix, is_active, expires_at, last_used_at, last_used_ip, scope, rotated_to, created"#,
         token_id,
         user.id
     )
@@ -586,7 +676,7 @@ pub async fn revoke_token(
 /// change to a user or a token forgets them all, so the change counts at once.
 pub struct KnownCredentials {
     /// Partner API token hash → its owner; short-lived, as another gateway process may revoke.
-    pub api_tokens: moka::sync::Cache<String, UserRow>,
+    pub api_tokens: moka::sync::Cache<String, (UserRow, dhis2gw_wire::PartnerScope)>,
     /// Password sign-ins by their fingerprint (see `auth::SignInGuard`) → the user.
     pub passwords: moka::sync::Cache<String, UserRow>,
 }

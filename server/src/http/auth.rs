@@ -13,8 +13,8 @@ use axum::http::request::Parts;
 use base64::Engine;
 use dhis2gw_wire::Role;
 
-use crate::access::auth;
 use crate::access::identity::AuthUser;
+use crate::access::{auth, partners};
 use crate::app::AppState;
 use crate::http::client::ClientAddr;
 use crate::infra::error::{AppError, AppResult};
@@ -75,23 +75,33 @@ async fn authenticate(parts: &Parts, state: &AppState) -> AppResult<AuthUser> {
         .ok_or_else(|| AppError::Unauthorized("Authentication required: send an Authorization header".into()))?
         .to_str()
         .map_err(|_| AppError::Unauthorized("Authorization header is not valid text".into()))?;
+    let client = ClientAddr::of(parts, &state.config.server).0;
+    let mut token_scope = None;
     let user = match parse_authorization(header)? {
         Credentials::Bearer(jwt) => auth::access_token_user(&state.db, &state.jwt, &jwt).await?,
-        Credentials::ApiToken(token) => auth::api_token_user(&state.db, &state.credentials, &token).await?,
+        Credentials::ApiToken(token) => {
+            auth::api_token_user(&state.db, &state.credentials, &token, client).await?.map(|(user, scope)| {
+                token_scope = Some(scope);
+                user
+            })
+        }
         Credentials::Basic { username, password } => {
             if !state.config.server.allow_basic_auth {
                 return Err(AppError::Unauthorized("Basic authentication is disabled on this gateway".into()));
             }
-            let client = ClientAddr::of(parts, &state.config.server).0;
             Some(auth::sign_in(&state.db, &state.sign_in, &state.credentials, &username, &password, client).await?)
         }
     };
-    // A deactivated user's credentials are as good as none, and say no more than that.
+    // A deactivated or expired user's credentials are as good as none, and say no more than that.
     let user = user
-        .filter(|u| u.is_active)
+        .filter(|u| u.is_current())
         .ok_or_else(|| AppError::Unauthorized("Invalid, expired or revoked credentials".into()))?;
     tracing::Span::current().record("user", user.username.as_str());
-    Ok(user.identity()?)
+    let mut caller = user.identity()?;
+    caller.scopes.extend(token_scope.filter(|s| !s.is_empty()));
+    partners::check_network(&caller, client)?;
+    state.limits.admit_request(&state.config, &caller)?;
+    Ok(caller)
 }
 
 /// Which roles a route admits.

@@ -19,7 +19,7 @@ pub fn status(error: &AppError) -> StatusCode {
         AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        AppError::TooManyAttempts(_) | AppError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        AppError::TooManyAttempts(_) | AppError::Busy(_) | AppError::OverLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -31,9 +31,12 @@ impl IntoResponse for AppError {
         let retry_after = match self {
             AppError::TooManyAttempts(seconds) => Some(seconds.max(1)),
             AppError::Busy(seconds) => Some(seconds.max(1) as i64),
+            // Whole seconds, rounded up: a client waiting that long finds room.
+            AppError::OverLimit { retry_after, .. } => Some(retry_after.as_secs_f64().ceil().max(1.0) as i64),
             _ => None,
         };
         let (error, detail) = match self {
+            AppError::OverLimit { limit, message, .. } => (message, vec![limit.to_string()]),
             AppError::BadRequest { message, detail } | AppError::Unprocessable { message, detail } => (message, detail),
             AppError::Internal(ref e) => {
                 // The request id is on the current span, so this line ties back to the request.

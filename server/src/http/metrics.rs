@@ -61,6 +61,10 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Respo
     for (server, flow) in state.servers.flows() {
         m.set_flow(&server, flow.window(), flow.is_open());
     }
+    match crate::access::partners::values_today(&state.db, &state.config).await {
+        Ok(partners) => partners.iter().for_each(|(partner, values)| m.set_partner_values_today(partner, *values)),
+        Err(e) => tracing::debug!(error = %e, "partners' values unavailable"),
+    }
     m.set_pool("api", &state.db);
     m.set_pool("workers", &state.worker_db);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], m.render()).into_response())

@@ -4,17 +4,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{
-    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, UpdateUser, User, UserCreated, UserFilter,
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, ErrorBody, Page, PartnerAccess, PartnerAccessView,
+    RotateApiToken, UpdateUser, User, UserCreated, UserFilter,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query};
 use crate::access::audit::Actor;
-use crate::access::users;
+use crate::access::{partners, users};
 use crate::app::AppState;
 use crate::http::auth::{Admin, Authorized};
 use crate::infra::error::AppResult;
+use crate::submissions::partner_scope;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,6 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user, update_user, deactivate_user))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+        .routes(routes!(rotate_token))
+        .routes(routes!(get_access, set_access))
 }
 
 /// Create a user (the original's route; same as `POST /users`).
@@ -162,8 +166,65 @@ async fn create_token(
     Path(uid): Path<String>,
     Json(body): Json<CreateApiToken>,
 ) -> AppResult<(StatusCode, axum::Json<CreatedApiToken>)> {
-    let created = users::create_token(&state.db, Actor::User(&caller), &uid, body).await?;
+    let scope =
+        partner_scope::resolve(&state.db, &state.metadata, &state.hierarchy, "scope", body.scope.clone()).await?;
+    let created = users::create_token(&state.db, Actor::User(&caller), &uid, body, scope).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Rotate an API token: a new one with the same name, scope and expiry, shown this once; the
+/// old one keeps working for `overlap_secs` more, then stops.
+#[utoipa::path(
+    post, path = paths::USER_TOKEN_ROTATE, tag = "users",
+    params(("uid" = String, Path), ("id" = i64, Path)), request_body = RotateApiToken,
+    responses((status = 201, body = CreatedApiToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn rotate_token(
+    State(state): State<AppState>,
+    caller: Authorized<Admin>,
+    Path((uid, id)): Path<(String, i64)>,
+    Json(body): Json<RotateApiToken>,
+) -> AppResult<(StatusCode, axum::Json<CreatedApiToken>)> {
+    let actor = Actor::User(&caller);
+    let created = users::rotate_token(&state.db, &state.credentials, actor, &uid, id, body.overlap_secs).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// A user's scope, limits and expiry, the limits in force and today's use.
+#[utoipa::path(
+    get, path = paths::USER_ACCESS, tag = "users", params(("uid" = String, Path)),
+    responses((status = 200, body = PartnerAccessView), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn get_access(
+    State(state): State<AppState>,
+    _caller: Authorized<Admin>,
+    Path(uid): Path<String>,
+) -> AppResult<axum::Json<PartnerAccessView>> {
+    Ok(axum::Json(partners::view(&state.db, &state.config, &state.limits, &uid).await?))
+}
+
+/// Set a user's scope (data sets and org-unit subtrees by UID or code, client networks),
+/// limits (requests per second, values per day; `null` follows the configuration) and expiry.
+#[utoipa::path(
+    put, path = paths::USER_ACCESS, tag = "users", params(("uid" = String, Path)), request_body = PartnerAccess,
+    responses(
+        (status = 200, body = PartnerAccessView),
+        (status = 400, body = ErrorBody, description = "A field is invalid or names nothing synced; `detail` says which"),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn set_access(
+    State(state): State<AppState>,
+    caller: Authorized<Admin>,
+    Path(uid): Path<String>,
+    Json(mut body): Json<PartnerAccess>,
+) -> AppResult<axum::Json<PartnerAccessView>> {
+    body.scope = partner_scope::resolve(&state.db, &state.metadata, &state.hierarchy, "scope", body.scope).await?;
+    partners::update(&state.db, &state.credentials, Actor::User(&caller), &uid, body).await?;
+    Ok(axum::Json(partners::view(&state.db, &state.config, &state.limits, &uid).await?))
 }
 
 /// Revoke an API token: it stops working at once.

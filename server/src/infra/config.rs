@@ -307,6 +307,13 @@ pub struct ApiConfig {
     /// and polled; smaller ones synchronously.
     #[serde(deserialize_with = "lenient::from_str")]
     pub tracker_async_threshold: usize,
+    /// Requests per second each partner may make (0: no limit); a user's own limit wins.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub partner_requests_per_second: u32,
+    /// Data values each partner may send per day in `server.timezone` (0: no limit); a
+    /// user's own limit wins.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub partner_values_per_day: u64,
 }
 
 impl Default for ApiConfig {
@@ -341,6 +348,8 @@ impl Default for ApiConfig {
             metadata_batch_size: 50,
             dhis2_timeout: 60,
             tracker_async_threshold: 256 * 1024,
+            partner_requests_per_second: 0,
+            partner_values_per_day: 0,
         }
     }
 }
@@ -543,6 +552,8 @@ const API_KEYS: &[&str] = &[
     "dhis2_timeout",
     "dhis2_maintenance_windows",
     "tracker_async_threshold",
+    "partner_requests_per_second",
+    "partner_values_per_day",
 ];
 
 /// YAML keys of the original service (and its sample file's misspellings) → our keys.

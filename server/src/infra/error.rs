@@ -33,6 +33,9 @@ pub enum AppError {
     /// Too many passwords are being checked at once; the client should retry shortly.
     #[error("the gateway is busy checking other sign-ins; try again in {0} seconds")]
     Busy(u64),
+    /// Over one of a partner's limits, named by `limit`; may try again after `retry_after`.
+    #[error("{message}")]
+    OverLimit { limit: &'static str, message: String, retry_after: std::time::Duration },
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]

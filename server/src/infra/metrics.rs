@@ -58,6 +58,17 @@ struct ServerLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartnerLabel {
+    partner: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartnerLimitLabels {
+    partner: String,
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabel {
     pool: &'static str,
 }
@@ -78,6 +89,8 @@ pub struct Metrics {
     pool_max: Family<PoolLabel, Gauge>,
     concurrency_window: Family<ServerLabel, Gauge>,
     circuit_open: Family<ServerLabel, Gauge>,
+    partner_refused: Family<PartnerLimitLabels, Counter>,
+    partner_values_today: Family<PartnerLabel, Gauge>,
 }
 
 /// Buckets from 5 ms to about 41 s: gateway requests are fast, DHIS2 imports can be slow.
@@ -134,6 +147,18 @@ impl Default for Metrics {
             "Deliveries this process lets go to a DHIS2 server at once, as its answers allow (1 to max_concurrent)",
             concurrency_window.clone(),
         );
+        let partner_refused = Family::default();
+        registry.register(
+            "partner_refused_over_limit",
+            "Requests refused with 429 because a partner went over a limit (requests_per_second, values_per_day)",
+            partner_refused.clone(),
+        );
+        let partner_values_today = Family::default();
+        registry.register(
+            "partner_values_today",
+            "Data values each partner had accepted today (server.timezone), against its values_per_day",
+            partner_values_today.clone(),
+        );
         let circuit_open = Family::default();
         registry.register(
             "server_circuit_open",
@@ -154,6 +179,8 @@ impl Default for Metrics {
             pool_max,
             concurrency_window,
             circuit_open,
+            partner_refused,
+            partner_values_today,
         }
     }
 }
@@ -210,6 +237,15 @@ impl Metrics {
         let label = ServerLabel { server: server.to_string() };
         self.concurrency_window.get_or_create(&label).set(window as i64);
         self.circuit_open.get_or_create(&label).set(i64::from(open));
+    }
+
+    /// A partner went over `limit`.
+    pub fn partner_refused(&self, partner: &str, limit: &'static str) {
+        self.partner_refused.get_or_create(&PartnerLimitLabels { partner: partner.to_string(), limit }).inc();
+    }
+
+    pub fn set_partner_values_today(&self, partner: &str, values: i64) {
+        self.partner_values_today.get_or_create(&PartnerLabel { partner: partner.to_string() }).set(values);
     }
 
     pub fn set_pool(&self, pool: &'static str, db: &sqlx::PgPool) {

@@ -404,6 +404,8 @@ pub struct Known {
     pub uid: String,
     pub name: String,
     pub level: i32,
+    /// `/root/…/uid`: the units it is within.
+    pub path: String,
 }
 
 /// The intake's view of the hierarchy, cached briefly.
@@ -469,7 +471,7 @@ impl Hierarchy {
         }
         let found = sqlx::query_as!(
             Known,
-            r#"SELECT uid, name, hierarchylevel AS level FROM organisationunit
+            r#"SELECT uid, name, hierarchylevel AS level, path FROM organisationunit
                WHERE uid = $1 OR code = $1 ORDER BY (uid = $1) DESC LIMIT 1"#,
             text
         )

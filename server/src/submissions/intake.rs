@@ -15,11 +15,13 @@ use super::screen::{self, Screened, Screening};
 use super::verdict::{Check, check_with_dhis2};
 use super::{aggregate, tracker};
 use crate::access::identity::AuthUser;
+use crate::access::partners;
 use crate::app::{AppState, no_primary};
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::uid;
 use crate::mappings::ScopeMappings;
 use crate::orgunits::Levels;
+use crate::submissions::partner_scope;
 
 /// Where the mappings of a submission come from (`?source_name=&instance_name=`).
 #[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
@@ -258,7 +260,8 @@ impl<'a> Repeat<'a> {
 }
 
 /// Stores the submission with one destination per server, before anything is answered,
-/// then queues the deliveries.
+/// then queues the deliveries. A partner's scope and values-per-day limit are checked here,
+/// where every kind of submission passes.
 async fn store(
     state: &AppState,
     caller: Option<&AuthUser>,
@@ -276,6 +279,12 @@ async fn store(
         payload: new.payload,
         warnings: new.warnings,
     };
+    let mut tx = state.db.begin().await?;
+    if let Some(caller) = caller {
+        partner_scope::check(&state.db, &state.hierarchy, caller, new.kind, &accepted.payload).await?;
+        let values = partners::count_values(&accepted.payload);
+        partners::take_values(&mut tx, &state.config, &state.limits, caller, values).await?;
+    }
     // One statement stores the submission, its destinations and (for an Idempotency-Key) the
     // answer to repeat, which gets its submission_id when replayed.
     let stored = sqlx::query!(
@@ -307,7 +316,7 @@ async fn store(
         new.dhis2_query,
         new.job_uid,
     )
-    .fetch_all(&state.db)
+    .fetch_all(&mut *tx)
     .await;
     let stored = match stored {
         Ok(rows) => rows,
@@ -323,6 +332,7 @@ async fn store(
         }
         Err(e) => return Err(e.into()),
     };
+    tx.commit().await?;
     accepted.submission_id = stored.first().map(|d| d.submission_id).unwrap_or_default();
     state.metrics.submission_received(new.kind);
     // Fed to the queue in its partner's turn.

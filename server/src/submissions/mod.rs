@@ -1,6 +1,7 @@
 //! Submissions: [`intake`] (validate, map, persist, enqueue), the submission [`log`],
 //! [`requeue`], and the DHIS2-shaped views of them ([`jobs`], [`verdict`]). The payload
-//! formats are [`aggregate`], [`data_value_set`] and [`tracker`]; [`org_unit_push`] turns an
+//! formats are [`aggregate`], [`data_value_set`] and [`tracker`]; [`partner_scope`] bounds what a
+//! scoped partner may submit; [`org_unit_push`] turns an
 //! org-unit sync into metadata submissions for CC servers.
 
 pub mod aggregate;
@@ -10,6 +11,7 @@ pub mod jobs;
 pub mod log;
 pub mod org_unit_push;
 pub mod overview;
+pub mod partner_scope;
 pub mod refused;
 pub mod requeue;
 pub mod screen;

@@ -17,6 +17,7 @@ mod metadata;
 mod operations;
 mod orgunits;
 mod overview;
+mod partners;
 mod pipeline;
 mod recovery;
 mod roles;

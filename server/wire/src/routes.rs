@@ -43,6 +43,8 @@ pub const SIGN_OUT: &str = "/users/signOut";
 pub const USER: &str = "/users/{uid}";
 pub const USER_TOKENS: &str = "/users/{uid}/tokens";
 pub const USER_TOKEN: &str = "/users/{uid}/tokens/{id}";
+pub const USER_TOKEN_ROTATE: &str = "/users/{uid}/tokens/{id}/rotate";
+pub const USER_ACCESS: &str = "/users/{uid}/access";
 
 /// `route` with its `{…}` parameters replaced by `values`, in order.
 pub fn fill(route: &str, values: &[&dyn std::fmt::Display]) -> String {

@@ -162,6 +162,78 @@ pub struct CreateApiToken {
     /// When the token stops working; never when omitted.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// What the token may submit and from where, within its user's own scope.
+    #[serde(default)]
+    pub scope: PartnerScope,
+}
+
+/// What a partner's submissions may touch and where they may come from: a user's scope and
+/// its token's both apply. An empty list allows everything of its kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PartnerScope {
+    /// Data sets, by DHIS2 UID or code (stored as UIDs).
+    #[serde(default)]
+    pub data_sets: Vec<String>,
+    /// Org-unit subtrees, by UID or code in the synced hierarchy (stored as UIDs).
+    #[serde(default)]
+    pub org_units: Vec<String>,
+    /// Client addresses allowed, as CIDR networks or single addresses (`10.0.0.0/8`,
+    /// `2001:db8::/32`); behind a proxy, the `X-Forwarded-For` of `server.trusted_proxies`.
+    #[serde(default)]
+    pub networks: Vec<String>,
+}
+
+impl PartnerScope {
+    pub fn is_empty(&self) -> bool {
+        self.data_sets.is_empty() && self.org_units.is_empty() && self.networks.is_empty()
+    }
+}
+
+/// A partner's limits, scope and expiry: `GET` and `PUT /users/{uid}/access`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PartnerAccess {
+    #[serde(default)]
+    pub scope: PartnerScope,
+    /// Requests per second; `None` follows `api.partner_requests_per_second`.
+    #[serde(default)]
+    pub requests_per_second: Option<u32>,
+    /// Data values accepted per day (in `server.timezone`); `None` follows
+    /// `api.partner_values_per_day`.
+    #[serde(default)]
+    pub values_per_day: Option<i64>,
+    /// When the user stops being able to sign in or submit; never when `None`.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /users/{uid}/access`: the settings, what is in force, and today's use.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PartnerAccessView {
+    #[serde(flatten)]
+    pub access: PartnerAccess,
+    /// The limits in force (the user's own, else the configuration's); `None`: unlimited.
+    pub effective_requests_per_second: Option<u32>,
+    pub effective_values_per_day: Option<i64>,
+    /// Values accepted today.
+    pub values_today: i64,
+    /// Requests refused over a limit since this process started.
+    pub refused_over_limit: u64,
+    /// Where the user last signed in from.
+    pub last_login_ip: Option<String>,
+}
+
+/// Body of `POST /users/{uid}/tokens/{id}/rotate`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RotateApiToken {
+    /// How long the old token keeps working beside the new one (at most 30 days).
+    pub overlap_secs: u64,
 }
 
 /// A partner API token as listed: the secret itself is never shown again.
@@ -175,6 +247,14 @@ pub struct ApiToken {
     pub is_active: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The client address of that last use.
+    #[serde(default)]
+    pub last_used_ip: Option<String>,
+    #[serde(default)]
+    pub scope: PartnerScope,
+    /// The token this one was rotated into (it works until its `expires_at`).
+    #[serde(default)]
+    pub rotated_to: Option<i64>,
     pub created: DateTime<Utc>,
 }
 
