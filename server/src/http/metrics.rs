@@ -50,7 +50,7 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Respo
     let m = &state.metrics;
     // A Redis outage must not cost the scrape: the gauge then keeps its last value.
     match tokio::time::timeout(QUEUE_TIMEOUT, state.queue.depth()).await {
-        Ok(Ok((due, scheduled))) => m.set_queue_depth(due, scheduled),
+        Ok(Ok(due)) => m.set_queue_depth(due),
         Ok(Err(e)) => tracing::debug!(error = %e, "queue depth unavailable"),
         Err(_) => tracing::debug!("queue depth: Redis did not answer in time"),
     }

@@ -128,7 +128,7 @@ impl Default for Metrics {
         let queue_depth = Family::default();
         registry.register(
             "queue_depth",
-            "Deliveries in the Redis queue: due now, or scheduled for a later retry",
+            "Jobs in the Redis queue, all due now (later retries, and partners' deliveries beyond their share, wait in PostgreSQL)",
             queue_depth.clone(),
         );
         let held_values = Family::default();
@@ -219,9 +219,8 @@ impl Metrics {
         self.dhis2_duration.get_or_create(&Dhis2Labels { status }).observe(elapsed.as_secs_f64());
     }
 
-    pub fn set_queue_depth(&self, due: i64, scheduled: i64) {
+    pub fn set_queue_depth(&self, due: i64) {
         self.queue_depth.get_or_create(&QueueLabel { state: "due" }).set(due);
-        self.queue_depth.get_or_create(&QueueLabel { state: "scheduled" }).set(scheduled);
     }
 
     /// Held values by class; classes with none read 0.

@@ -122,13 +122,11 @@ impl Queue {
         Ok(())
     }
 
-    /// Jobs waiting in Redis (due now, and scheduled for later).
-    pub async fn depth(&self) -> anyhow::Result<(i64, i64)> {
+    /// Jobs waiting in Redis (all due: later retries wait in PostgreSQL).
+    pub async fn depth(&self) -> anyhow::Result<i64> {
         let mut storage = self.storage().await?;
         let active = storage.get_config().active_jobs_list();
-        let scheduled = storage.get_config().scheduled_jobs_set();
-        let (due, later): (i64, i64) =
-            redis::pipe().llen(&active).zcard(&scheduled).query_async(storage.get_connection()).await?;
-        Ok((due, later))
+        let due: i64 = redis::cmd("LLEN").arg(&active).query_async(storage.get_connection()).await?;
+        Ok(due)
     }
 }

@@ -30,11 +30,11 @@ pub async fn overview(state: &AppState) -> AppResult<Overview> {
         crate::servers::list(&state.db),
         tokio::time::timeout(REDIS_TIMEOUT, state.queue.depth()),
     );
-    let (counts, (in_flight, pending)) = (counts?, waiting?);
-    let (due, scheduled, redis_error) = match redis {
-        Ok(Ok((due, scheduled))) => (due, scheduled, None),
-        Ok(Err(e)) => (0, 0, Some(format!("{e:#}"))),
-        Err(_) => (0, 0, Some(format!("no answer within {} s", REDIS_TIMEOUT.as_secs()))),
+    let (counts, (in_flight, pending, scheduled)) = (counts?, waiting?);
+    let (due, redis_error) = match redis {
+        Ok(Ok(due)) => (due, None),
+        Ok(Err(e)) => (0, Some(format!("{e:#}"))),
+        Err(_) => (0, Some(format!("no answer within {} s", REDIS_TIMEOUT.as_secs()))),
     };
     if let Some(e) = &redis_error {
         tracing::warn!(error = %e, "overview without the Redis queue depth");
@@ -103,14 +103,16 @@ async fn counts_by_day(
 }
 
 /// Deliveries being sent now, and every delivery not finished.
-async fn deliveries_waiting(state: &AppState) -> AppResult<(i64, i64)> {
+/// Deliveries being sent, not finished, and waiting for a later retry.
+async fn deliveries_waiting(state: &AppState) -> AppResult<(i64, i64, i64)> {
     let row = sqlx::query!(
-        r#"SELECT count(*) FILTER (WHERE status = 'processing') AS "in_flight!", count(*) AS "pending!"
+        r#"SELECT count(*) FILTER (WHERE status = 'processing') AS "in_flight!", count(*) AS "pending!",
+               count(*) FILTER (WHERE status = 'retrying' AND next_attempt_at > now()) AS "scheduled!"
            FROM submission_destinations WHERE status IN ('queued', 'processing', 'retrying')"#
     )
     .fetch_one(&state.db)
     .await?;
-    Ok((row.in_flight, row.pending))
+    Ok((row.in_flight, row.pending, row.scheduled))
 }
 
 /// The most recent attempt that failed, is to be retried, or gave up.

@@ -66,15 +66,16 @@ pub struct DailyCounts {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueDepth {
-    /// Jobs in Redis due now.
+    /// Jobs in Redis, due now (a partner's further deliveries wait in PostgreSQL for its turn).
     pub due: i64,
-    /// Jobs in Redis scheduled for later (retries waiting for their back-off).
+    /// Deliveries waiting in PostgreSQL for a later retry (back-off, maintenance window,
+    /// a server that is down, or an earlier submission of the same values).
     pub scheduled: i64,
     /// Deliveries being sent now.
     pub in_flight: i64,
     /// Destinations not finished (queued, processing, retrying).
     pub pending: i64,
-    /// Why Redis could not be asked; `due` and `scheduled` are then 0.
+    /// Why Redis could not be asked; `due` is then 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis_error: Option<String>,
 }
