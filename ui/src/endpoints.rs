@@ -9,8 +9,8 @@ use dhis2gw_wire::{
     ApiToken, AuditEntry, AuditFilter, CreateApiToken, CreateUser, CreatedApiToken, DeleteResult, Dhis2Server,
     HealthState, HeldGroup, HeldResult, HeldSelection, ImportReport, LogFilter, Mapping, MappingFields, MappingFilter,
     Message, MetadataFilter, MetadataObject, MetadataStatus, MetadataSync, OrgUnit, OrgUnitFilter, Overview, Page,
-    RefusedFilter, RefusedValue, RequeueRequest, RequeueResult, ServerInput, Submission, SubmissionDetail, UpdateUser,
-    User, UserCreated, UserFilter,
+    PartnerAccess, PartnerAccessView, RefusedFilter, RefusedValue, RequeueRequest, RequeueResult, RotateApiToken,
+    ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
 };
 use serde::de::DeserializeOwned;
 
@@ -206,6 +206,18 @@ pub async fn create_token(session: Session, uid: String, body: CreateApiToken) -
 
 pub async fn revoke_token(session: Session, uid: String, id: i64) -> ApiResult<ApiToken> {
     session.fetch(Call::delete(fill(paths::USER_TOKEN, &[&uid, &id]))).await
+}
+
+pub async fn rotate_token(session: Session, uid: String, id: i64, body: RotateApiToken) -> ApiResult<CreatedApiToken> {
+    session.fetch(Call::post(fill(paths::USER_TOKEN_ROTATE, &[&uid, &id])).json(&body)).await
+}
+
+pub async fn access(session: Session, uid: String) -> ApiResult<PartnerAccessView> {
+    session.fetch(Call::get(fill(paths::USER_ACCESS, &[&uid]))).await
+}
+
+pub async fn set_access(session: Session, uid: String, body: PartnerAccess) -> ApiResult<PartnerAccessView> {
+    session.fetch(Call::put(fill(paths::USER_ACCESS, &[&uid])).json(&body)).await
 }
 
 pub async fn audit(session: Session, filter: AuditFilter) -> ApiResult<Page<AuditEntry>> {

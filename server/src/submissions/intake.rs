@@ -65,6 +65,8 @@ pub async fn accept(
     let mut built = build(state, &submission, scope, caller.register_completion, false).await?;
     screen::screen_aggregate(state, screen::mode_of(state, caller), &mut built).await?;
     if submission.dry_run {
+        // A dry run answers as the real post would: out of scope is refused here too.
+        partner_scope::check(&state.db, &state.hierarchy, caller, "aggregate", &built.payload).await?;
         return Ok(Intake::DryRun(
             check_with_dhis2(state, Check::DataValueSet, built.payload, &built.value_keys, built.warnings).await,
         ));
@@ -164,6 +166,7 @@ pub async fn accept_tracker(
     }
     // A validation stores nothing, so there is nothing to replay either.
     if validate_only {
+        partner_scope::check(&state.db, &state.hierarchy, caller, "tracker", &built.payload).await?;
         return Ok(Intake::DryRun(
             check_with_dhis2(state, Check::Tracker, built.payload, &built.refs, Vec::new()).await,
         ));

@@ -137,6 +137,9 @@ async fn scoped_partners_submit_only_their_data_sets_and_org_unit_subtrees() {
     let body = expect_error(p.post(&elsewhere).await, StatusCode::FORBIDDEN).await;
     let error = body["error"].as_str().unwrap();
     assert!(error.starts_with(&format!("orgUnit: '{}' is outside", fixture::OU_FACILITY_3)), "{body}");
+    // A dry run answers as the post would.
+    elsewhere["dryRun"] = json!(true);
+    expect_error(p.post(&elsewhere).await, StatusCode::FORBIDDEN).await;
     // Another data set: 403 naming it.
     let mut other_set = p.submission(values(1));
     other_set["dataSet"] = json!(fixture::DS_QUARTERLY_TB);

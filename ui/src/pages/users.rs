@@ -1,9 +1,10 @@
-//! Users (admins only): list, create, edit, change role, reset password, deactivate; and each
-//! user's partner API tokens: create (shown once), list, revoke.
+//! Users (admins only): list, create, edit, change role, reset password, deactivate; each
+//! user's scope, limits and expiry with today's use; and their partner API tokens: create
+//! (shown once, optionally scoped), list with their last use, rotate, revoke.
 
 use dhis2gw_wire::{
-    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, IntakeValidation, Page, RegisterCompletion, Role,
-    UpdateUser, User, UserFilter,
+    ApiToken, CreateApiToken, CreateUser, CreatedApiToken, IntakeValidation, Page, PartnerAccess, PartnerAccessView,
+    PartnerScope, RegisterCompletion, Role, RotateApiToken, UpdateUser, User, UserFilter,
 };
 use leptos::prelude::*;
 
@@ -273,9 +274,173 @@ fn UserPanel(u: User, on_change: Callback<()>, on_close: Callback<()>) -> impl I
                 <input type="password" aria-label="New password" placeholder="New password" bind:value=password/>
                 <button on:click=reset disabled=move || password.with(String::is_empty)>"Set password"</button>
             </div>
+            <Access uid=u.uid.clone()/>
             <Tokens uid=u.uid.clone()/>
         </aside>
     }
+}
+
+/// A user's scope, limits and expiry; what is in force and today's use.
+#[component]
+fn Access(uid: String) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let d = dialogs();
+    let data = RwSignal::new(Load::<PartnerAccessView>::Loading);
+    let scope = ScopeFields::default();
+    let per_second = RwSignal::new(String::new());
+    let per_day = RwSignal::new(String::new());
+    let expires = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let show = move |view: &PartnerAccessView| {
+        scope.show(&view.access.scope);
+        per_second.set(view.access.requests_per_second.map(|r| r.to_string()).unwrap_or_default());
+        per_day.set(view.access.values_per_day.map(|v| v.to_string()).unwrap_or_default());
+        expires.set(view.access.expires_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default());
+    };
+    {
+        let uid = uid.clone();
+        api::spawn(endpoints::access(session, uid), move |r| {
+            if let Ok(view) = &r {
+                show(view);
+            }
+            data.set(Load::from(r));
+        });
+    }
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = match access_input(
+            &scope.read(),
+            &per_second.get_untracked(),
+            &per_day.get_untracked(),
+            &expires.get_untracked(),
+        ) {
+            Ok(body) => body,
+            Err(e) => return error.set(Some(ApiError { status: 400, message: e, detail: Vec::new() })),
+        };
+        api::spawn(endpoints::set_access(session, uid.clone(), body), move |r| match r {
+            Ok(view) => {
+                error.set(None);
+                show(&view);
+                data.set(Load::Ready(view));
+                d.notify("Scope and limits saved", false);
+            }
+            Err(e) => error.set(Some(e)),
+        });
+    };
+    view! {
+        <h3>"Scope and limits"</h3>
+        <Loaded state=data view={move |v: PartnerAccessView| view! {
+            <p class="muted small" id="access-in-force">
+                {in_force(&v)}
+            </p>
+        }}/>
+        <form class="form-grid" id="access-form" on:submit=save>
+            <ScopeInputs fields=scope prefix="access"/>
+            <label>"Requests per second" <input id="access-rps" type="number" min="1" placeholder="The gateway's" bind:value=per_second/></label>
+            <label>"Data values per day" <input id="access-vpd" type="number" min="1" placeholder="The gateway's" bind:value=per_day/></label>
+            <label>"Expires" <input id="access-expires" type="date" bind:value=expires/></label>
+            {move || error.get().map(|e| view! { <ErrorNote error=e/> })}
+            <div class="actions"><button class="primary" id="access-save" type="submit">"Save scope and limits"</button></div>
+        </form>
+    }
+}
+
+/// What is in force for a user and how much of it was used today, in a sentence.
+fn in_force(v: &PartnerAccessView) -> String {
+    let rate = match v.effective_requests_per_second {
+        Some(r) => format!("{r} requests per second"),
+        None => "no request limit".into(),
+    };
+    let day = match v.effective_values_per_day {
+        Some(limit) => format!("{} of {limit} data values sent today", v.values_today),
+        None => format!("{} data values sent today (no daily limit)", v.values_today),
+    };
+    let refused = match v.refused_over_limit {
+        0 => String::new(),
+        n => format!("; {n} requests refused over a limit"),
+    };
+    let seen = v.last_login_ip.as_ref().map(|ip| format!("; last signed in from {ip}")).unwrap_or_default();
+    format!("In force: {rate}; {day}{refused}{seen}.")
+}
+
+/// The access form as the API takes it; a number that is not one is named.
+pub fn access_input(
+    scope: &PartnerScope,
+    per_second: &str,
+    per_day: &str,
+    expires: &str,
+) -> Result<PartnerAccess, String> {
+    let number = |text: &str, what: &str| -> Result<Option<i64>, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse::<i64>().map(Some).map_err(|_| format!("{what}: '{text}' is not a whole number"))
+    };
+    let requests_per_second = number(per_second, "Requests per second")?
+        .map(|r| u32::try_from(r).map_err(|_| format!("Requests per second: {r} is out of range")))
+        .transpose()?;
+    Ok(PartnerAccess {
+        scope: scope.clone(),
+        requests_per_second,
+        values_per_day: number(per_day, "Data values per day")?,
+        expires_at: parse_expiry(expires)?,
+    })
+}
+
+/// The three lists of a scope, as comma-separated inputs.
+#[derive(Clone, Copy, Default)]
+struct ScopeFields {
+    data_sets: RwSignal<String>,
+    org_units: RwSignal<String>,
+    networks: RwSignal<String>,
+}
+
+impl ScopeFields {
+    fn show(&self, scope: &PartnerScope) {
+        self.data_sets.set(scope.data_sets.join(", "));
+        self.org_units.set(scope.org_units.join(", "));
+        self.networks.set(scope.networks.join(", "));
+    }
+
+    fn read(&self) -> PartnerScope {
+        PartnerScope {
+            data_sets: split_list(&self.data_sets.get_untracked()),
+            org_units: split_list(&self.org_units.get_untracked()),
+            networks: split_list(&self.networks.get_untracked()),
+        }
+    }
+}
+
+#[component]
+fn ScopeInputs(fields: ScopeFields, prefix: &'static str) -> impl IntoView {
+    view! {
+        <label>"Data sets (UIDs or codes; empty: any)"
+            <input id=format!("{prefix}-data-sets") placeholder="e.g. MONTHLY_HIV" bind:value=fields.data_sets/></label>
+        <label>"Org-unit subtrees (UIDs or codes; empty: any)"
+            <input id=format!("{prefix}-org-units") placeholder="e.g. DIST001, FAC004" bind:value=fields.org_units/></label>
+        <label>"Client networks (CIDR; empty: anywhere)"
+            <input id=format!("{prefix}-networks") placeholder="e.g. 10.0.0.0/8, 192.0.2.7" bind:value=fields.networks/></label>
+    }
+}
+
+/// A comma- (or space-) separated list, without blanks.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// A token's scope in a few words.
+fn scope_summary(scope: &PartnerScope) -> String {
+    if scope.is_empty() {
+        return "the user's".into();
+    }
+    let parts = [("data sets", &scope.data_sets), ("org units", &scope.org_units), ("networks", &scope.networks)];
+    parts
+        .iter()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(what, l)| format!("{what}: {}", l.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[component]
@@ -285,6 +450,8 @@ fn Tokens(uid: String) -> impl IntoView {
     let data = RwSignal::new(Load::<Vec<ApiToken>>::Loading);
     let name = RwSignal::new(String::new());
     let expires = RwSignal::new(String::new());
+    let scope = ScopeFields::default();
+    let overlap = RwSignal::new(String::from("86400"));
     let created = RwSignal::new(None::<CreatedApiToken>);
     let error = RwSignal::new(None::<ApiError>);
     let reload = {
@@ -299,13 +466,14 @@ fn Tokens(uid: String) -> impl IntoView {
                 Ok(e) => e,
                 Err(e) => return error.set(Some(ApiError { status: 400, message: e, detail: Vec::new() })),
             };
-            let body = CreateApiToken { name: name.get_untracked(), expires_at };
+            let body = CreateApiToken { name: name.get_untracked(), expires_at, scope: scope.read() };
             let reload = reload.clone();
             api::spawn(endpoints::create_token(session, uid.clone(), body), move |r| {
                 match r {
                     Ok(t) => {
                         created.set(Some(t));
                         name.set(String::new());
+                        scope.show(&PartnerScope::default());
                         error.set(None);
                     }
                     Err(e) => error.set(Some(e)),
@@ -327,6 +495,35 @@ fn Tokens(uid: String) -> impl IntoView {
                     let reload = reload.clone();
                     api::spawn(endpoints::revoke_token(session, uid.clone(), t.id), move |r| {
                         d.outcome(&r, "Token revoked");
+                        reload();
+                    });
+                },
+            );
+        }
+    };
+    let rotate = {
+        let (uid, reload) = (uid.clone(), reload.clone());
+        move |t: ApiToken| {
+            let (uid, reload) = (uid.clone(), reload.clone());
+            let seconds: u64 = overlap.get_untracked().parse().unwrap_or(86_400);
+            d.ask(
+                "Rotate token",
+                format!(
+                    "Make a new token in place of '{}' ({}…)? The old one keeps working for {} so the partner system can switch, then stops.",
+                    t.name,
+                    t.prefix,
+                    overlap_words(seconds)
+                ),
+                "Rotate",
+                false,
+                move || {
+                    let reload = reload.clone();
+                    let body = RotateApiToken { overlap_secs: seconds };
+                    api::spawn(endpoints::rotate_token(session, uid.clone(), t.id, body), move |r| {
+                        match r {
+                            Ok(new) => created.set(Some(new)),
+                            Err(e) => error.set(Some(e)),
+                        }
                         reload();
                     });
                 },
@@ -355,27 +552,51 @@ fn Tokens(uid: String) -> impl IntoView {
             <label class="inline">"Expires " <input id="token-expires" type="date" bind:value=expires/></label>
             <button id="create-token" class="primary" on:click=create>"Create token"</button>
         </div>
+        <details class="token-scope">
+            <summary>"Narrow the new token's scope (within the user's)"</summary>
+            <div class="form-grid"><ScopeInputs fields=scope prefix="token"/></div>
+        </details>
+        <label class="inline">"When rotating, the old token keeps working for "
+            <select id="rotation-overlap" on:change=move |ev| overlap.set(event_target_value(&ev))>
+                {[3_600u64, 86_400, 7 * 86_400].into_iter().map(|s| view! {
+                    <option value=s.to_string() selected=move || overlap.get() == s.to_string()>{overlap_words(s)}</option>
+                }).collect_view()}
+            </select>
+        </label>
         {move || error.get().map(|e| view! { <ErrorNote error=e/> })}
         <Loaded state=data view={move |tokens: Vec<ApiToken>| {
             if tokens.is_empty() {
                 return view! { <Empty text="No tokens."/> }.into_any();
             }
-            let revoke = revoke.clone();
+            let (revoke, rotate) = (revoke.clone(), rotate.clone());
             view! {
                 <table class="grid compact" id="tokens">
-                    <thead><tr><th>"Name"</th><th>"Starts with"</th><th>"Active"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+                    <thead><tr><th>"Name"</th><th>"Starts with"</th><th>"Active"</th><th>"Scope"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
                     <tbody>
                         {tokens.into_iter().map(|t| {
-                            let revoke = revoke.clone();
-                            let token = t.clone();
+                            let (revoke, rotate) = (revoke.clone(), rotate.clone());
+                            let (token, again) = (t.clone(), t.clone());
+                            let state = match (t.is_active, t.rotated_to) {
+                                (false, _) => "revoked".to_string(),
+                                (true, Some(next)) => format!("rotated (to #{next})"),
+                                (true, None) => "yes".to_string(),
+                            };
+                            let used = match (&t.last_used_at, &t.last_used_ip) {
+                                (Some(at), Some(ip)) => format!("{} from {ip}", format::local_time(at)),
+                                (at, _) => format::local_time_opt(at),
+                            };
                             view! {
                                 <tr>
                                     <td>{t.name.clone()}</td>
                                     <td class="mono">{format!("{}…", t.prefix)}</td>
-                                    <td>{if t.is_active { "yes" } else { "revoked" }}</td>
+                                    <td>{state}</td>
+                                    <td class="small">{scope_summary(&t.scope)}</td>
                                     <td>{expiry(&t)}</td>
-                                    <td>{format::local_time_opt(&t.last_used_at)}</td>
-                                    <td>{t.is_active.then(|| view! { <button class="small danger" on:click=move |_| revoke(token.clone())>"Revoke"</button> })}</td>
+                                    <td>{used}</td>
+                                    <td class="actions">
+                                        {(t.is_active && t.rotated_to.is_none()).then(|| view! { <button class="small" on:click=move |_| rotate(again.clone())>"Rotate"</button> })}
+                                        {t.is_active.then(|| view! { <button class="small danger" on:click=move |_| revoke(token.clone())>"Revoke"</button> })}
+                                    </td>
                                 </tr>
                             }
                         }).collect_view()}
@@ -406,10 +627,20 @@ fn expiry(token: &ApiToken) -> AnyView {
         Some(at) => format::local_time(at).into_any(),
         None if token.is_active => view! {
             <span class="never">"Never"</span>
-            <span class="muted small">" — rotate it: create a new token, give it to the partner, revoke this one"</span>
+            <span class="muted small">" — rotate it, and give the new one to the partner"</span>
         }
         .into_any(),
         None => "Never".into_any(),
+    }
+}
+
+/// A rotation overlap in words.
+fn overlap_words(seconds: u64) -> String {
+    match seconds {
+        3_600 => "1 hour".into(),
+        86_400 => "1 day".into(),
+        s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s => format!("{s} seconds"),
     }
 }
 
@@ -433,5 +664,19 @@ mod tests {
         assert_eq!(parse_expiry(""), Ok(None));
         assert_eq!(parse_expiry("2027-01-31").unwrap().unwrap().to_rfc3339(), "2027-01-31T23:59:59+00:00");
         assert!(parse_expiry("31/01/2027").is_err());
+    }
+
+    #[wasm_bindgen_test]
+    fn the_access_form_reads_lists_and_numbers_and_names_what_is_not_a_number() {
+        assert_eq!(split_list(" MONTHLY_HIV,DIST001  FAC004,, "), ["MONTHLY_HIV", "DIST001", "FAC004"]);
+        let scope = PartnerScope { org_units: vec!["DIST001".into()], ..Default::default() };
+        let access = access_input(&scope, "5", "", "2027-01-31").unwrap();
+        assert_eq!((access.requests_per_second, access.values_per_day), (Some(5), None));
+        assert_eq!(access.scope, scope);
+        assert_eq!(
+            access_input(&scope, "", "lots", "").unwrap_err(),
+            "Data values per day: 'lots' is not a whole number"
+        );
+        assert_eq!(overlap_words(7 * 86_400), "7 days");
     }
 }
