@@ -177,6 +177,27 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   const me = await fetch(`${GATEWAY}/api/v2/me`, { headers: { Authorization: `Token ${token}` } });
   assert.equal(me.status, 200, 'the token shown works');
 
+  // Its limits and networks; what is in force shows at once.
+  await page.fill('#access-rps', '5');
+  await page.fill('#access-networks', '127.0.0.0/8, ::1');
+  await page.click('#access-save');
+  await waitForText(page, '#access-in-force', '5 requests per second');
+
+  // Rotation: a new token shown once, the old one still working through the overlap.
+  await page.click('#copy-token ~ button.ghost');
+  await page.click('#tokens button:has-text("Rotate")');
+  await waitForText(page, '#confirm-title', 'Rotate token');
+  await page.click('#confirm-action');
+  await waitForText(page, '#tokens', 'rotated (to #');
+  await waitForText(page, '#tokens', 'from 127.0.0.1');
+  const rotated = (await page.locator('#new-token-value').textContent()).trim();
+  assert.notEqual(rotated, token, 'a new token');
+  for (const t of [token, rotated]) {
+    const r = await fetch(`${GATEWAY}/api/v2/me`, { headers: { Authorization: `Token ${t}` } });
+    assert.equal(r.status, 200, 'both work during the overlap');
+  }
+  await shot(page, 'user-access');
+
   // The audit log holds what was just done.
   await page.click('a[href="#/audit"]');
   await waitForText(page, '#audit', 'lab-system');

@@ -54,6 +54,10 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Respo
         Ok(Err(e)) => tracing::debug!(error = %e, "queue depth unavailable"),
         Err(_) => tracing::debug!("queue depth: Redis did not answer in time"),
     }
+    match crate::submissions::overview::deliveries_waiting(&state.db).await {
+        Ok((_, pending, scheduled)) => m.set_pending(pending, scheduled),
+        Err(e) => tracing::debug!(error = %e, "deliveries pending unavailable"),
+    }
     match crate::holds::by_class(&state.db).await {
         Ok(held) => m.set_held(&held),
         Err(e) => tracing::debug!(error = %e, "held values unavailable"),

@@ -84,6 +84,7 @@ pub struct Metrics {
     deliveries_in_flight: Gauge,
     dhis2_duration: HistogramFamily<Dhis2Labels>,
     queue_depth: Family<QueueLabel, Gauge>,
+    deliveries_pending: Family<QueueLabel, Gauge>,
     held_values: Family<ClassLabel, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Family<PoolLabel, Gauge>,
@@ -131,6 +132,12 @@ impl Default for Metrics {
             "Jobs in the Redis queue, all due now (later retries, and partners' deliveries beyond their share, wait in PostgreSQL)",
             queue_depth.clone(),
         );
+        let deliveries_pending = Family::default();
+        registry.register(
+            "deliveries_pending",
+            "Deliveries not finished, in PostgreSQL: all of them, and those scheduled for a later retry",
+            deliveries_pending.clone(),
+        );
         let held_values = Family::default();
         registry.register(
             "held_values",
@@ -174,6 +181,7 @@ impl Default for Metrics {
             deliveries_in_flight,
             dhis2_duration,
             queue_depth,
+            deliveries_pending,
             held_values,
             pool_connections,
             pool_max,
@@ -221,6 +229,12 @@ impl Metrics {
 
     pub fn set_queue_depth(&self, due: i64) {
         self.queue_depth.get_or_create(&QueueLabel { state: "due" }).set(due);
+    }
+
+    /// Deliveries not finished, and those of them waiting for a later retry.
+    pub fn set_pending(&self, pending: i64, scheduled: i64) {
+        self.deliveries_pending.get_or_create(&QueueLabel { state: "all" }).set(pending);
+        self.deliveries_pending.get_or_create(&QueueLabel { state: "scheduled" }).set(scheduled);
     }
 
     /// Held values by class; classes with none read 0.

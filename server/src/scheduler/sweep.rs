@@ -13,8 +13,11 @@ use sqlx::PgPool;
 
 use crate::infra::queue::Queue;
 
-/// How long a delivery's job may stay untaken before it is taken for lost.
-const STALE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a delivery's job may stay untaken before it is taken for lost. A process killed
+/// with jobs fetched but not yet claimed takes them along, and they hold their partner's share
+/// in Redis until then: short, so a crash stalls no partner for long. A job that was only
+/// slow to be taken is then in Redis twice, and the second one finds it claimed.
+const STALE: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Swept {

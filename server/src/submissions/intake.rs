@@ -282,9 +282,13 @@ async fn store(
         payload: new.payload,
         warnings: new.warnings,
     };
-    let mut tx = state.db.begin().await?;
     if let Some(caller) = caller {
         partner_scope::check(&state.db, &state.hierarchy, caller, new.kind, &accepted.payload).await?;
+    }
+    // Nothing but the transaction's connection is used until it ends: a request holding one
+    // connection while waiting for another would starve the pool under load.
+    let mut tx = state.db.begin().await?;
+    if let Some(caller) = caller {
         let values = partners::count_values(&accepted.payload);
         partners::take_values(&mut tx, &state.config, &state.limits, caller, values).await?;
     }

@@ -25,7 +25,7 @@ pub async fn overview(state: &AppState) -> AppResult<Overview> {
     let first = today - Days::new(DAYS - 1);
     let (counts, waiting, last_error, servers, redis) = tokio::join!(
         counts_by_day(state, tz, first),
-        deliveries_waiting(state),
+        deliveries_waiting(&state.db),
         last_error(state),
         crate::servers::list(&state.db),
         tokio::time::timeout(REDIS_TIMEOUT, state.queue.depth()),
@@ -104,13 +104,13 @@ async fn counts_by_day(
 
 /// Deliveries being sent now, and every delivery not finished.
 /// Deliveries being sent, not finished, and waiting for a later retry.
-async fn deliveries_waiting(state: &AppState) -> AppResult<(i64, i64, i64)> {
+pub async fn deliveries_waiting(db: &sqlx::PgPool) -> AppResult<(i64, i64, i64)> {
     let row = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE status = 'processing') AS "in_flight!", count(*) AS "pending!",
                count(*) FILTER (WHERE status = 'retrying' AND next_attempt_at > now()) AS "scheduled!"
            FROM submission_destinations WHERE status IN ('queued', 'processing', 'retrying')"#
     )
-    .fetch_one(&state.db)
+    .fetch_one(db)
     .await?;
     Ok((row.in_flight, row.pending, row.scheduled))
 }
