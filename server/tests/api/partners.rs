@@ -1,10 +1,12 @@
-//! Partners' limits and scopes: requests per second and values per day (429 with
-//! `Retry-After` naming the limit), data-set, org-unit and network scopes on the user and on a
-//! token (403 naming what is outside), expiry, and token rotation with an overlap.
+//! Partners served in turn, whatever one of them has queued; their limits: requests per
+//! second and values per day (429 with `Retry-After` naming the limit); their scopes:
+//! data-set, org-unit and network scopes on the user and on a token (403 naming what is
+//! outside); expiry, and token rotation with an overlap.
 
 use std::time::Duration;
 
 use dhis2_double::{Version, fixture};
+use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -28,6 +30,38 @@ fn values(n: usize) -> Value {
 
 fn retry_after(r: &reqwest::Response) -> u64 {
     r.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn another_partners_single_submission_goes_ahead_of_one_partners_backlog() {
+    const BACKLOG: usize = 400;
+    let p = pipeline(Version::V2_40, |c| c.server.max_concurrent = 2).await;
+    p.dhis2.set_latency(Duration::from_millis(60));
+    // The big partner's backlog, posted at once.
+    let p = &p;
+    let posts = (0..BACKLOG).map(|i| {
+        let mut body = p.submission(values(1));
+        body["period"] = json!(format!("{}{:02}", 1980 + i / 12, i % 12 + 1));
+        async move { expect_json(p.post(&body).await, StatusCode::OK).await }
+    });
+    futures_util::future::join_all(posts).await;
+    let delivered = || async {
+        let log = p.get_as_admin("/api/v2/logs?status=succeeded&page_size=1").await;
+        log["total"].as_u64().unwrap() as usize
+    };
+    // Then another partner's one submission.
+    let lab = p.app.user("lab", Role::Partner).await;
+    let token = p.app.api_token(&p.admin, &lab).await;
+    let body = p.submission(values(2));
+    let r = p.app.request(Method::POST, "/api/v2/aggregate").header("Authorization", format!("Token {token}"));
+    let id = expect_json(r.json(&body).send().await.unwrap(), StatusCode::OK).await["submission_id"].as_i64().unwrap();
+    let before = delivered().await;
+    assert!(before < BACKLOG / 2, "the backlog was mostly gone ({before} delivered) before the other partner posted");
+    p.settled(id, &["succeeded"], Duration::from_secs(60)).await;
+    // Two deliveries at a time, it had at most the big partner's share (two jobs) and those in
+    // flight ahead of it, not the hundreds left of the backlog.
+    let ahead = delivered().await - before - 1;
+    assert!(ahead <= 8, "{ahead} of the backlog's remaining {} went before the other partner's one", BACKLOG - before);
 }
 
 #[tokio::test]
