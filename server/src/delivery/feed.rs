@@ -7,13 +7,12 @@
 //!
 //! Every process that delivers runs a feeder. It looks when [nudged](Queue::nudge) (a delivery
 //! stored, requeued, released, woken, or claimed, which frees a place in its partner's share)
-//! and every [`TICK`], when retries fall due. Servers this process would hand deliveries back
-//! for (open circuit, long pause, maintenance window) are not fed: their deliveries wait in
-//! PostgreSQL without taking turns in Redis.
+//! and every [`TICK`], when retries fall due. A delivery to a server in a maintenance window,
+//! with an open circuit or a long pause is still fed: its claim puts it back saying why, due
+//! when the wait is over, so every waiting delivery shows its reason.
 
 use std::time::Duration;
 
-use chrono::Utc;
 use sqlx::PgPool;
 
 use super::Deliverer;
@@ -26,8 +25,8 @@ const TICK: Duration = Duration::from_millis(250);
 const BATCH: i64 = 2_000;
 
 /// Gives due deliveries their jobs, round-robin across partners and servers, up to `share` in
-/// Redis per partner and server; returns how many. Servers in `holding_back` are skipped.
-pub async fn feed(db: &PgPool, queue: &Queue, share: i64, holding_back: &[i64]) -> anyhow::Result<usize> {
+/// Redis per partner and server; returns how many.
+pub async fn feed(db: &PgPool, queue: &Queue, share: i64) -> anyhow::Result<usize> {
     // The (partner, server) pairs with waiting deliveries come from a skip scan of the waiting
     // index, so a backlog of any size costs one index probe per pair, not a scan.
     let fed = sqlx::query!(
@@ -44,7 +43,7 @@ pub async fn feed(db: &PgPool, queue: &Queue, share: i64, holding_back: &[i64]) 
            chosen AS (
                SELECT w.id, w.turn, p.partner_id
                FROM pairs p
-               JOIN dhis2_servers s ON s.id = p.server_id AND s.enabled AND s.id <> ALL($2)
+               JOIN dhis2_servers s ON s.id = p.server_id AND s.enabled
                CROSS JOIN LATERAL (
                    SELECT count(*) AS jobs FROM submission_destinations q
                    WHERE q.partner_id = p.partner_id AND q.server_id = p.server_id
@@ -58,7 +57,7 @@ pub async fn feed(db: &PgPool, queue: &Queue, share: i64, holding_back: &[i64]) 
                    ORDER BY COALESCE(d.next_attempt_at, '-infinity'), d.id
                    LIMIT greatest($1 - queued.jobs, 0)) w
                ORDER BY w.turn, p.partner_id
-               LIMIT $3),
+               LIMIT $2),
            fed AS (
                -- By primary key (a join would read the whole table for a few rows).
                UPDATE submission_destinations d SET in_queue = true, generation = d.generation + 1
@@ -66,7 +65,6 @@ pub async fn feed(db: &PgPool, queue: &Queue, share: i64, holding_back: &[i64]) 
                RETURNING d.id, d.generation)
            SELECT fed.id, fed.generation FROM fed JOIN chosen c ON c.id = fed.id ORDER BY c.turn, c.partner_id"#,
         share,
-        holding_back,
         BATCH,
     )
     .fetch_all(db)
@@ -93,8 +91,7 @@ pub async fn run_feeder(deliverer: std::sync::Arc<Deliverer>, shutdown: impl Fut
     let mut shutdown = std::pin::pin!(shutdown);
     let mut failing = false;
     loop {
-        let holding_back = d.servers.holding_back(Utc::now());
-        let full = match feed(&d.db, &d.queue, share, &holding_back).await {
+        let full = match feed(&d.db, &d.queue, share).await {
             Ok(fed) => {
                 failing = false;
                 fed as i64 >= BATCH

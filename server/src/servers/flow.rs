@@ -192,19 +192,6 @@ impl Flow {
         self.lock().window.floor() as usize
     }
 
-    /// Whether a delivery admitted now would be handed back: the circuit is open and its wait
-    /// not over, or the server asked for a long pause. The feeder leaves such a server's
-    /// deliveries in PostgreSQL meanwhile.
-    pub fn holds_back(&self) -> bool {
-        let now = Instant::now();
-        let state = self.lock();
-        match state.circuit {
-            Circuit::Open { until, .. } => now < until,
-            Circuit::Probing { .. } => false,
-            Circuit::Closed { .. } => state.paused_until.is_some_and(|until| until > now + WAIT_IN_SLOT),
-        }
-    }
-
     /// Whether deliveries are being held back by an open circuit (for the metrics).
     pub fn is_open(&self) -> bool {
         !matches!(self.lock().circuit, Circuit::Closed { .. })

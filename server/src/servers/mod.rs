@@ -754,17 +754,6 @@ impl Registry {
         connections.values().map(|(_, c)| (c.name.clone(), c.flow.clone())).collect()
     }
 
-    /// The servers whose deliveries this process would hand back now: circuit open, asked for
-    /// a long pause, or in a maintenance window.
-    pub fn holding_back(&self, now: DateTime<Utc>) -> Vec<i64> {
-        let connections = self.connections.lock().expect("not poisoned");
-        connections
-            .iter()
-            .filter(|(_, (_, c))| c.flow.holds_back() || maintenance::until(&c.maintenance, now).is_some())
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
     fn client_of(&self, row: &ServerRow) -> anyhow::Result<Dhis2Client> {
         let owner = (row.credentials_version >= 2).then_some(row.uid.as_str());
         let open = |sealed: &Option<Vec<u8>>| -> anyhow::Result<String> {
