@@ -357,6 +357,7 @@ fn in_force(v: &PartnerAccessView) -> String {
     };
     let refused = match v.refused_over_limit {
         0 => String::new(),
+        1 => "; 1 request refused over a limit".into(),
         n => format!("; {n} requests refused over a limit"),
     };
     let seen = v.last_login_ip.as_ref().map(|ip| format!("; last signed in from {ip}")).unwrap_or_default();
