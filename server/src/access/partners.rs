@@ -27,6 +27,7 @@ use crate::infra::config::Config;
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::metrics::Metrics;
 
+/// A CIDR network (`10.0.0.0/8`) or a single address (`192.0.2.7`, taken as `/32`).
 pub fn parse_network(text: &str) -> Option<IpNet> {
     let text = text.trim();
     text.parse::<IpNet>().ok().or_else(|| text.parse::<std::net::IpAddr>().ok().map(IpNet::from))

@@ -66,7 +66,7 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Respo
         m.set_flow(&server, flow.window(), flow.is_open());
     }
     match crate::access::partners::values_today(&state.db, &state.config).await {
-        Ok(partners) => partners.iter().for_each(|(partner, values)| m.set_partner_values_today(partner, *values)),
+        Ok(partners) => m.set_partner_values_today(&partners),
         Err(e) => tracing::debug!(error = %e, "partners' values unavailable"),
     }
     m.set_pool("api", &state.db);

@@ -257,8 +257,12 @@ impl Metrics {
         self.partner_refused.get_or_create(&PartnerLimitLabels { partner: partner.to_string(), limit }).inc();
     }
 
-    pub fn set_partner_values_today(&self, partner: &str, values: i64) {
-        self.partner_values_today.get_or_create(&PartnerLabel { partner: partner.to_string() }).set(values);
+    /// Every partner's values accepted today; those with none today drop out (after midnight).
+    pub fn set_partner_values_today(&self, partners: &[(String, i64)]) {
+        self.partner_values_today.clear();
+        for (partner, values) in partners {
+            self.partner_values_today.get_or_create(&PartnerLabel { partner: partner.clone() }).set(*values);
+        }
     }
 
     pub fn set_pool(&self, pool: &'static str, db: &sqlx::PgPool) {
