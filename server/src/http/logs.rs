@@ -127,7 +127,8 @@ async fn delete_many(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct PurgeParams {
-    /// RFC 3339 instant: finished submissions older than this are deleted.
+    /// A day (`2024-01-01`: its start in `server.timezone`) or an RFC 3339 instant: finished
+    /// submissions older than this are deleted.
     date: Option<String>,
 }
 

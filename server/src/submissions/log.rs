@@ -357,11 +357,19 @@ pub(super) async fn remove(state: &AppState, id: i64, audited: Option<Actor<'_>>
 /// Deletes every finished submission older than `date` (RFC 3339); returns how many, and
 /// the instant read.
 pub async fn purge(state: &AppState, caller: &AuthUser, date: Option<&str>) -> AppResult<(u64, DateTime<Utc>)> {
-    let text =
-        date.ok_or_else(|| AppError::invalid_field("date", "is required (RFC 3339, e.g. 2024-01-01T00:00:00Z)"))?;
+    const FORMS: &str =
+        "a day (2024-01-01, its start in server.timezone) or an RFC 3339 instant (2024-01-01T00:00:00Z)";
+    let text = date.ok_or_else(|| AppError::invalid_field("date", format!("is required: {FORMS}")))?;
+    // The console's date field sends a day; API clients may send an instant.
+    let day_start = || {
+        let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+        day.and_hms_opt(0, 0, 0)?.and_local_timezone(state.config.server.timezone).earliest()
+    };
     let before = DateTime::parse_from_rfc3339(text)
-        .map_err(|_| AppError::invalid_field("date", format!("'{text}' is not RFC 3339, e.g. 2024-01-01T00:00:00Z")))?
-        .with_timezone(&Utc);
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| day_start().map(|t| t.with_timezone(&Utc)))
+        .ok_or_else(|| AppError::invalid_field("date", format!("'{text}' is neither {FORMS}")))?;
     let mut tx = state.db.begin().await?;
     let deleted = sqlx::query!(
         "DELETE FROM submission_log WHERE submitted_at < $1 AND status IN ('succeeded', 'warning', 'failed', 'dead')",
@@ -370,7 +378,7 @@ pub async fn purge(state: &AppState, caller: &AuthUser, date: Option<&str>) -> A
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let detail = json!({"before": text, "deleted": deleted});
+    let detail = json!({"before": before, "deleted": deleted});
     audit::record(&mut *tx, Actor::User(caller), "submission.purge", "submission", "", detail).await?;
     tx.commit().await?;
     Ok((deleted, before))

@@ -234,6 +234,10 @@ async fn delete_and_purge() {
         let body = expect_error(r, StatusCode::BAD_REQUEST).await;
         assert!(details(&body)[0].starts_with("date"));
     }
+    // A day, as the console's date field sends it: its start in server.timezone (Kampala, +03).
+    let r = p.app.request(Method::DELETE, "/api/v2/logs/purge?date=2000-01-01").bearer_auth(&p.admin.jwt).send();
+    let message = expect_json(r.await.unwrap(), StatusCode::OK).await["message"].clone();
+    assert_eq!(message, "Deleted 0 logs older than 1999-12-31T21:00:00+00:00");
     let r = p
         .app
         .request(Method::DELETE, "/api/v2/logs/purge?date=2999-01-01T00:00:00Z")
@@ -248,7 +252,7 @@ async fn delete_and_purge() {
             .fetch_all(&p.app.db)
             .await
             .unwrap();
-    assert_eq!(actions, ["submission.delete", "submission.purge"]);
+    assert_eq!(actions, ["submission.delete", "submission.purge", "submission.purge"]);
     let tamper = sqlx::query("UPDATE audit_log SET actor = 'someone else'").execute(&p.app.db).await;
     assert!(tamper.is_err(), "the audit log is append-only");
 }
