@@ -154,8 +154,7 @@ pub async fn take_values(
     let Some(limit) = effective_values_per_day(config, caller.role, caller.values_per_day) else {
         return Ok(());
     };
-    let now = Utc::now().with_timezone(&config.server.timezone);
-    let today = now.date_naive();
+    let today = today(config);
     let taken = sqlx::query_scalar!(
         r#"INSERT INTO partner_usage AS u (user_id, day, "values") VALUES ($1, $2, $3)
            ON CONFLICT (user_id, day) DO UPDATE SET "values" = u."values" + EXCLUDED."values"
@@ -188,10 +187,9 @@ pub async fn take_values(
 
 /// Every partner's values accepted today, for `/metrics`.
 pub async fn values_today(db: &PgPool, config: &Config) -> sqlx::Result<Vec<(String, i64)>> {
-    let today = Utc::now().with_timezone(&config.server.timezone).date_naive();
     let rows = sqlx::query!(
         r#"SELECT u.username, p."values" FROM partner_usage p JOIN users u ON u.id = p.user_id WHERE p.day = $1"#,
-        today
+        today(config)
     )
     .fetch_all(db)
     .await?;
@@ -202,13 +200,13 @@ pub async fn values_today(db: &PgPool, config: &Config) -> sqlx::Result<Vec<(Str
 pub async fn view(db: &PgPool, config: &Config, limits: &Limits, uid: &str) -> AppResult<PartnerAccessView> {
     let user = users::get(db, uid).await?;
     let role = user.role()?;
-    let today = Utc::now().with_timezone(&config.server.timezone).date_naive();
+    let today = today(config);
     let values_today =
         sqlx::query_scalar!(r#"SELECT "values" FROM partner_usage WHERE user_id = $1 AND day = $2"#, user.id, today)
             .fetch_optional(db)
             .await?
             .unwrap_or(0);
-    let requests_per_second = user.requests_per_second.map(|r| r as u32);
+    let requests_per_second = user.requests_per_second.and_then(|r| u32::try_from(r).ok());
     Ok(PartnerAccessView {
         effective_requests_per_second: effective_requests_per_second(config, role, requests_per_second),
         effective_values_per_day: effective_values_per_day(config, role, user.values_per_day),
@@ -235,6 +233,9 @@ pub async fn update(
     let user = users::get(db, uid).await?;
     let mut problems = Problems::default();
     problems.check(input.requests_per_second.is_none_or(|r| r > 0), "requests_per_second", "must be at least 1");
+    // Stored as a PostgreSQL integer: beyond it the update would fail as an internal error.
+    let storable = input.requests_per_second.is_none_or(|r| i32::try_from(r).is_ok());
+    problems.check(storable, "requests_per_second", "must be at most 2147483647");
     problems.check(input.values_per_day.is_none_or(|v| v > 0), "values_per_day", "must be at least 1");
     problems.check(expiry_ok(input.expires_at), "expires_at", "must be in the future");
     problems.finish()?;
@@ -244,7 +245,7 @@ pub async fn update(
         "UPDATE users SET scope = $2, requests_per_second = $3, values_per_day = $4, expires_at = $5 WHERE id = $1",
         user.id,
         scope,
-        input.requests_per_second.map(|r| r as i32),
+        input.requests_per_second.and_then(|r| i32::try_from(r).ok()),
         input.values_per_day,
         input.expires_at,
     )
@@ -258,6 +259,11 @@ pub async fn update(
     tx.commit().await?;
     known.forget_all();
     Ok(())
+}
+
+/// The day the values-per-day limit counts in: today in `server.timezone`.
+fn today(config: &Config) -> chrono::NaiveDate {
+    Utc::now().with_timezone(&config.server.timezone).date_naive()
 }
 
 fn expiry_ok(expires_at: Option<DateTime<Utc>>) -> bool {

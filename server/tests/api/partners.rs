@@ -97,6 +97,9 @@ async fn a_partner_over_its_requests_per_second_gets_429_naming_the_limit_and_wh
     let bad =
         expect_error(set_access(&p, &uid, json!({"requests_per_second": 0})).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(details(&bad), ["requests_per_second: must be at least 1"]);
+    let huge = set_access(&p, &uid, json!({"requests_per_second": 3_000_000_000u64})).await;
+    let huge = expect_error(huge, StatusCode::BAD_REQUEST).await;
+    assert_eq!(details(&huge), ["requests_per_second: must be at most 2147483647"]);
 }
 
 #[tokio::test]
