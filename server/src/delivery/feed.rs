@@ -87,7 +87,8 @@ pub async fn feed(db: &PgPool, queue: &Queue, share: i64) -> anyhow::Result<usiz
 /// Feeds until `shutdown` resolves.
 pub async fn run_feeder(deliverer: std::sync::Arc<Deliverer>, shutdown: impl Future<Output = ()> + Send + 'static) {
     let d = &*deliverer;
-    let share = i64::from(d.config.server.max_concurrent).max(1);
+    // Twice what one process fetches at once, so a second process finds work too.
+    let share = 2 * i64::from(d.config.server.max_concurrent).max(1);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut failing = false;
     loop {

@@ -52,8 +52,9 @@ pub struct Queue {
 impl Queue {
     pub fn new(config: &Config, installation: &str) -> Queue {
         let queue_config = RedisQueueConfig::default()
-            // One fetch can fill every delivery slot.
-            .batch_size(2 * config.server.max_concurrent as usize)
+            // One fetch can fill every delivery slot, and leaves the rest of a partner's share
+            // (twice that, see delivery::feed) to the other gateway processes.
+            .batch_size(config.server.max_concurrent as usize)
             .queue(format!("{}:deliveries", config.server.queue_prefix))
             // A worker that stops heart-beating for 15 s has its jobs taken over.
             .heartbeat_interval(Duration::from_secs(5))

@@ -58,10 +58,11 @@ async fn another_partners_single_submission_goes_ahead_of_one_partners_backlog()
     let before = delivered().await;
     assert!(before < BACKLOG / 2, "the backlog was mostly gone ({before} delivered) before the other partner posted");
     p.settled(id, &["succeeded"], Duration::from_secs(60)).await;
-    // Two deliveries at a time, it had at most the big partner's share (two jobs) and those in
-    // flight ahead of it, not the hundreds left of the backlog.
+    // Two deliveries at a time, it had at most the big partner's share (four jobs), those in
+    // flight and one fed in the same turn ahead of it, and those finishing beside it while the
+    // log was polled: a dozen at most, not the hundreds left of the backlog.
     let ahead = delivered().await - before - 1;
-    assert!(ahead <= 8, "{ahead} of the backlog's remaining {} went before the other partner's one", BACKLOG - before);
+    assert!(ahead <= 12, "{ahead} of the backlog's remaining {} went before the other partner's one", BACKLOG - before);
 }
 
 #[tokio::test]
