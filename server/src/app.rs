@@ -48,6 +48,8 @@ pub struct AppState {
     /// Metadata read through the DHIS2-compatible API: the read's key → (fetched, status, body);
     /// bounded by bytes and age ([`crate::infra::dhis2::proxy::answer_cache`]).
     pub dhis2_api_cache: moka::sync::Cache<String, crate::infra::dhis2::proxy::CachedAnswer>,
+    /// How alert notifications go out (email, webhooks).
+    pub alert_channels: Arc<crate::infra::notify::Channels>,
 }
 
 /// How long a readiness check waits for each dependency.

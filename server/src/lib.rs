@@ -22,6 +22,7 @@
 //! delivery side: [`delivery`], [`infra::dhis2`], [`scheduler`].
 
 pub mod access;
+pub mod alerts;
 pub mod app;
 pub mod delivery;
 pub mod holds;

@@ -63,6 +63,7 @@ impl Application {
                 None => None,
             };
         let jwt = Arc::new(JwtKeys::new(config.server.jwt_secret.expose(), config.server.access_token_ttl));
+        let alert_channels = crate::infra::notify::Channels::new(&config.alerts)?;
         let metadata = Arc::new(metadata::Catalog::default());
         metadata.reload(&db).await?;
         for warning in metadata::check::default_warnings(&metadata.snapshot(), &config.api) {
@@ -88,6 +89,7 @@ impl Application {
                 metadata,
                 dhis2_api_cache: crate::infra::dhis2::proxy::answer_cache(),
                 sign_in: Arc::default(),
+                alert_channels,
                 limits: Arc::new(crate::access::partners::Limits::new(metrics.clone())),
             },
         })
@@ -126,6 +128,7 @@ impl Application {
             tokio::spawn(delivery::feed::run_feeder(deliverer.clone(), stopping()));
             tokio::spawn(delivery::run_workers(deliverer, stopping()))
         });
+        crate::alerts::start(&state, stopping(), stopping());
         let mut scheduler = scheduler::start(&state).await?;
         let app = http::app(state.clone());
         let address = self.listener.local_addr()?;

@@ -25,6 +25,7 @@ use crate::infra::error::AppError;
 use crate::infra::metrics::{HttpLabels, Metrics};
 
 mod aggregate;
+mod alerts;
 mod audit;
 pub mod auth;
 pub mod client;
@@ -68,6 +69,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "metadata", description = "DHIS2's data sets, data elements and combos as synced, which submissions are checked against"),
         (name = "overview", description = "The console's summary: submissions by status, queue, server health"),
         (name = "audit", description = "Who did what (staff)"),
+        (name = "alerts", description = "Alert rules, what fires and the notifications sent (staff; admins change rules)"),
         (name = "health", description = "Liveness and readiness probes, Prometheus metrics"),
     )
 )]
@@ -108,6 +110,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(metadata::router())
         .merge(overview::router())
         .merge(audit::router())
+        .merge(alerts::router())
 }
 
 /// The OpenAPI document of the whole gateway.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use dhis2gw_wire::{IntakeValidation, RegisterCompletion};
+use dhis2gw_wire::{AlertRule, IntakeValidation, RegisterCompletion};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -23,6 +23,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub api: ApiConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -354,6 +355,79 @@ impl Default for ApiConfig {
     }
 }
 
+/// The `alerts` section: how notifications go out, and rules beyond (or replacing) the
+/// built-in ones ([`crate::alerts`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertsConfig {
+    /// Seconds between checks of the rules (`90`, `90s`, `5m`).
+    #[serde(deserialize_with = "lenient::seconds")]
+    pub check_interval: u64,
+    /// Seconds between reminders while a rule keeps firing (`6h`).
+    #[serde(deserialize_with = "lenient::seconds")]
+    pub alert_repeat: u64,
+    /// `HH:MM` in `server.timezone` when the daily digest goes out; empty: no digest.
+    #[serde(deserialize_with = "lenient::string")]
+    pub digest_time: String,
+    /// Email addresses and webhook URLs that hear of every rule without recipients of its own,
+    /// and get the digest.
+    #[serde(deserialize_with = "lenient::list")]
+    pub recipients: Vec<String>,
+    /// Send each partner with an email address a daily digest of its own refused values.
+    #[serde(deserialize_with = "lenient::bool")]
+    pub partner_digests: bool,
+    /// The SMTP server email goes through; empty: no email.
+    #[serde(deserialize_with = "lenient::string")]
+    pub smtp_host: String,
+    /// 0: the TLS mode's usual port (25, 587 or 465).
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    #[serde(deserialize_with = "lenient::string")]
+    pub smtp_user: String,
+    pub smtp_password: Secret,
+    /// The `From` of every email: `dhis2gw <gateway@moh.example.org>`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub smtp_from: String,
+    /// Signs webhook bodies: `X-Dhis2gw-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+    pub webhook_secret: Secret,
+    /// Rules (`name`, `kind`, `enabled`, `threshold`, `window`, `after`, `recipients`); one
+    /// named like a built-in rule replaces it. As an environment variable: a JSON list.
+    #[serde(deserialize_with = "lenient::rules")]
+    pub rules: Vec<AlertRule>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            check_interval: 60,
+            alert_repeat: 6 * 3600,
+            digest_time: "07:00".into(),
+            recipients: Vec::new(),
+            partner_digests: false,
+            smtp_host: String::new(),
+            smtp_port: 0,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_user: String::new(),
+            smtp_password: Secret::default(),
+            smtp_from: "dhis2gw <dhis2gw@localhost>".into(),
+            webhook_secret: Secret::default(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// The digest's time of day, when there is one.
+    pub fn digest_at(&self) -> Result<Option<chrono::NaiveTime>, String> {
+        let text = self.digest_time.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        chrono::NaiveTime::parse_from_str(text, "%H:%M").map(Some).map_err(|_| format!("'{text}' is not HH:MM"))
+    }
+}
+
 /// A value that must not be printed or logged.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Secret(#[serde(deserialize_with = "lenient::string")] String);
@@ -456,6 +530,11 @@ keyword_enum!(
     AuthMethod { Basic => "basic", Pat => "pat" | "token" | "apitoken" }
 );
 keyword_enum!(LogFormat { Text => "text", Json => "json" });
+keyword_enum!(
+    /// How email reaches the SMTP server: in the clear, upgraded with STARTTLS, or TLS from
+    /// the first byte (SMTPS).
+    SmtpTls { None => "none", Starttls => "starttls", Tls => "tls" | "ssl" | "smtps" }
+);
 
 impl ApiConfig {
     /// The configured auth method, or the one the given credentials imply.
@@ -554,6 +633,23 @@ const API_KEYS: &[&str] = &[
     "tracker_async_threshold",
     "partner_requests_per_second",
     "partner_values_per_day",
+];
+
+/// The `alerts` section: each key is set by `DHIS2GW_ALERTS_` + its upper-case name.
+const ALERTS_KEYS: &[&str] = &[
+    "check_interval",
+    "alert_repeat",
+    "digest_time",
+    "recipients",
+    "partner_digests",
+    "smtp_host",
+    "smtp_port",
+    "smtp_tls",
+    "smtp_user",
+    "smtp_password",
+    "smtp_from",
+    "webhook_secret",
+    "rules",
 ];
 
 /// YAML keys of the original service (and its sample file's misspellings) → our keys.
@@ -656,7 +752,9 @@ impl Config {
         let api_vars = API_KEYS.iter().flat_map(|key| {
             [(key.to_string(), format!("api.{key}")), (format!("DHIS2GW_{}", key.to_uppercase()), format!("api.{key}"))]
         });
-        let env_vars = ENV_VARS.iter().map(|(n, k)| (n.to_string(), k.to_string())).chain(api_vars);
+        let alerts_vars =
+            ALERTS_KEYS.iter().map(|key| (format!("DHIS2GW_ALERTS_{}", key.to_uppercase()), format!("alerts.{key}")));
+        let env_vars = ENV_VARS.iter().map(|(n, k)| (n.to_string(), k.to_string())).chain(api_vars).chain(alerts_vars);
         for (name, key) in env_vars {
             if let Some(value) = env(&name) {
                 set_path(&mut tree, &key, Value::String(value));
@@ -792,12 +890,41 @@ impl Config {
         if a.dhis2_timeout == 0 {
             return Err(("api.dhis2_timeout", "must be at least 1 second".into()));
         }
-        Ok(())
+        self.alerts.validate()
     }
 
     /// The Redis URL the queues and health checks connect to.
     pub fn redis_url(&self) -> String {
         self.server.redis_address.url(self.server.redis_db)
+    }
+}
+
+impl AlertsConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.check_interval == 0 {
+            return Err(("alerts.check_interval", "must be at least 1 second".into()));
+        }
+        if self.alert_repeat < 60 {
+            return Err(("alerts.alert_repeat", "must be at least 60 seconds".into()));
+        }
+        self.digest_at().map_err(|e| ("alerts.digest_time", e))?;
+        for (i, recipient) in self.recipients.iter().enumerate() {
+            dhis2gw_wire::recipient_problem(recipient).map_err(|e| ("alerts.recipients", format!("[{i}]: {e}")))?;
+        }
+        if !self.smtp_host.trim().is_empty() && !self.smtp_from.contains('@') {
+            return Err((
+                "alerts.smtp_from",
+                format!("'{}' is not an address like dhis2gw <gw@example.org>", self.smtp_from),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            rule.problem().map_err(|(field, e)| ("alerts.rules", format!("[{i}].{field}: {e}")))?;
+            if !names.insert(rule.name.as_str()) {
+                return Err(("alerts.rules", format!("[{i}].name: '{}' is named twice", rule.name)));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1074,6 +1201,42 @@ mod lenient {
         Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
     }
 
+    /// Seconds: a number, or a duration like `90s`, `15m`, `6h`, `1day`.
+    pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = scalar_text(Value::deserialize(d)?).map_err(D::Error::custom)?;
+        duration_seconds(&text).map_err(D::Error::custom)
+    }
+
+    fn duration_seconds(text: &str) -> Result<u64, String> {
+        let text = text.trim();
+        text.parse::<u64>()
+            .or_else(|_| humantime::parse_duration(text).map(|d| d.as_secs()))
+            .map_err(|e| format!("invalid duration '{text}': {e} (seconds, or like 90s, 15m, 6h, 1day)"))
+    }
+
+    /// Alert rules: a YAML list, or that list as JSON text (an environment variable). Their
+    /// `window` and `after` may be written as durations.
+    pub fn rules<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<dhis2gw_wire::AlertRule>, D::Error> {
+        let mut value = match Value::deserialize(d)? {
+            Value::String(text) if text.trim().is_empty() => Value::Array(Vec::new()),
+            Value::String(text) => {
+                serde_yaml_ng::from_str(&text).map_err(|e| D::Error::custom(format!("not a list of rules: {e}")))?
+            }
+            Value::Null => Value::Array(Vec::new()),
+            other => other,
+        };
+        for (i, rule) in value.as_array_mut().into_iter().flatten().enumerate() {
+            for field in ["window", "after"] {
+                if let Some(text) = rule.get(field).and_then(Value::as_str) {
+                    let seconds =
+                        duration_seconds(text).map_err(|e| D::Error::custom(format!("[{i}].{field}: {e}")))?;
+                    rule[field] = seconds.into();
+                }
+            }
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| D::Error::custom(format!("{}: {}", e.path(), e.inner())))
+    }
+
     /// A list of numbers, written as [`list`] reads lists.
     pub fn numbers<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Vec<T>, D::Error>
     where
@@ -1232,6 +1395,35 @@ mod tests {
         assert_eq!(redis_url("redis://h:1/4", 0).unwrap(), "redis://h:1/4");
         assert!(redis_url("", 0).is_err());
         assert!(redis_url("redis://", 0).is_err());
+    }
+
+    #[test]
+    fn alerts_take_durations_and_rules_from_the_file_or_a_json_environment_variable() {
+        let yaml = "alerts:\n  alert_repeat: 6h\n  check_interval: 90s\n  recipients: ops@moh.example.org, https://hooks.example.org/x\n  rules:\n    - {name: slow-queue, kind: queue_age, after: 30m, recipients: [oncall@moh.example.org]}\n";
+        let l = load(yaml, &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap();
+        let a = &l.config.alerts;
+        assert_eq!((a.alert_repeat, a.check_interval), (6 * 3600, 90));
+        assert_eq!(a.recipients, ["ops@moh.example.org", "https://hooks.example.org/x"]);
+        assert_eq!((a.rules[0].name.as_str(), a.rules[0].after), ("slow-queue", Some(1800)));
+        let env = r#"[{"name": "big-db", "kind": "database_size", "threshold": 2048}]"#;
+        let l = load(
+            "",
+            &[("DHIS2GW_JWT_SECRET", SECRET), ("DHIS2GW_ALERTS_RULES", env), ("DHIS2GW_ALERTS_SMTP_TLS", "ssl")],
+        )
+        .unwrap();
+        assert_eq!((l.config.alerts.rules[0].threshold, l.config.alerts.smtp_tls), (Some(2048.0), SmtpTls::Tls));
+        for (yaml, key) in [
+            ("alerts:\n  alert_repeat: soon\n", "alerts.alert_repeat"),
+            ("alerts:\n  digest_time: '7am'\n", "alerts.digest_time"),
+            ("alerts:\n  recipients: [ops]\n", "alerts.recipients"),
+            ("alerts:\n  rules: [{name: x, kind: disk}]\n", "alerts.rules"),
+            ("alerts:\n  rules: [{name: x, kind: queue_age, after: 1h, colour: red}]\n", "alerts.rules"),
+            ("alerts:\n  rules: [{name: x, kind: queue_age}, {name: x, kind: held_age}]\n", "alerts.rules"),
+            ("alerts:\n  smtp_host: mail\n  smtp_from: dhis2gw\n", "alerts.smtp_from"),
+        ] {
+            let e = load(yaml, &[("DHIS2GW_JWT_SECRET", SECRET)]).unwrap_err().to_string();
+            assert!(e.contains(key), "{yaml}: {e}");
+        }
     }
 
     #[test]

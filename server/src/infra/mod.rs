@@ -9,6 +9,7 @@ pub mod db;
 pub mod dhis2;
 pub mod error;
 pub mod metrics;
+pub mod notify;
 pub mod query;
 pub mod queue;
 pub mod telemetry;

@@ -802,7 +802,8 @@ impl Registry {
             }
             sqlx::query!(
                 r#"UPDATE dhis2_servers SET dhis2_version = COALESCE($2, dhis2_version), last_error = $3,
-                       last_checked_at = now()
+                       last_checked_at = now(),
+                       down_since = CASE WHEN $3::text IS NULL THEN NULL ELSE COALESCE(down_since, now()) END
                    WHERE id = $1"#,
                 id,
                 version,

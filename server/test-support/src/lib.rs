@@ -3,6 +3,8 @@
 //! tests make to it ([`TestApp`]), the gateway binary with a clean environment
 //! ([`gateway_command`]), and the delivery fixture ([`pipeline`]).
 
+pub mod receivers;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Once;

@@ -1,6 +1,7 @@
 //! Black-box tests: each starts the real gateway on port 0 against its own PostgreSQL
 //! database and Redis namespace, and talks to it over HTTP only.
 
+mod alerts;
 mod audit;
 mod auth;
 mod browser;

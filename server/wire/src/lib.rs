@@ -4,6 +4,7 @@
 //! the `openapi` feature) and by the console (compiled to wasm32), so both sides always agree
 //! on the wire format.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod common;
@@ -19,6 +20,7 @@ pub mod servers;
 pub mod submissions;
 pub mod users;
 
+pub use alerts::*;
 pub use audit::*;
 pub use auth::*;
 pub use common::*;

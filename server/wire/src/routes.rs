@@ -4,6 +4,12 @@
 pub const AGGREGATE: &str = "/aggregate";
 pub const REQUEUE_BATCH: &str = "/aggregate/reenqueue/batch";
 pub const REQUEUE_TASK: &str = "/aggregate/reenqueue/{task_id}";
+pub const ALERTS: &str = "/alerts";
+pub const ALERT_NOTIFICATIONS: &str = "/alerts/notifications";
+pub const ALERT_RULES: &str = "/alerts/rules";
+pub const ALERT_RULE: &str = "/alerts/rules/{name}";
+pub const ALERT_RULE_CHECK: &str = "/alerts/rules/{name}/check";
+pub const ALERT_TEST: &str = "/alerts/test";
 pub const AUDIT: &str = "/audit";
 pub const AUDIT_ACTIONS: &str = "/audit/actions";
 pub const HELD: &str = "/held";
