@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use dhis2gw_wire::routes::{self as paths, fill};
 use dhis2gw_wire::{
+    AlertFinding, AlertNotification, AlertRuleInput, AlertRuleView, AlertTest, AlertTestResult, AlertsOverview,
     ApiToken, AuditEntry, AuditFilter, CreateApiToken, CreateUser, CreatedApiToken, DeleteResult, Dhis2Server,
     HealthState, HeldGroup, HeldResult, HeldSelection, ImportReport, LogFilter, Mapping, MappingFields, MappingFilter,
-    Message, MetadataFilter, MetadataObject, MetadataStatus, MetadataSync, OrgUnit, OrgUnitFilter, Overview, Page,
-    PartnerAccess, PartnerAccessView, RefusedFilter, RefusedValue, RequeueRequest, RequeueResult, RotateApiToken,
-    ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
+    Message, MetadataFilter, MetadataObject, MetadataStatus, MetadataSync, NotificationFilter, OrgUnit, OrgUnitFilter,
+    Overview, Page, PartnerAccess, PartnerAccessView, RefusedFilter, RefusedValue, RequeueRequest, RequeueResult,
+    RotateApiToken, ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
 };
 use serde::de::DeserializeOwned;
 
@@ -227,4 +228,33 @@ pub async fn audit(session: Session, filter: AuditFilter) -> ApiResult<Page<Audi
 /// Every action the audit log holds, for its filter.
 pub async fn audit_actions(session: Session) -> ApiResult<Vec<String>> {
     session.fetch(Call::get(paths::AUDIT_ACTIONS)).await
+}
+
+pub async fn alerts(session: Session) -> ApiResult<AlertsOverview> {
+    session.fetch(Call::get(paths::ALERTS)).await
+}
+
+pub async fn alert_rules(session: Session) -> ApiResult<Vec<AlertRuleView>> {
+    session.fetch(Call::get(paths::ALERT_RULES)).await
+}
+
+pub async fn put_alert_rule(session: Session, name: String, body: AlertRuleInput) -> ApiResult<AlertRuleView> {
+    session.fetch(Call::put(fill(paths::ALERT_RULE, &[&name])).json(&body)).await
+}
+
+/// Undoes an admin's change to a rule.
+pub async fn reset_alert_rule(session: Session, name: String) -> ApiResult<Message> {
+    session.fetch(Call::delete(fill(paths::ALERT_RULE, &[&name]))).await
+}
+
+pub async fn check_alert_rule(session: Session, name: String) -> ApiResult<Vec<AlertFinding>> {
+    session.fetch(Call::post(fill(paths::ALERT_RULE_CHECK, &[&name]))).await
+}
+
+pub async fn alert_notifications(session: Session, filter: NotificationFilter) -> ApiResult<Page<AlertNotification>> {
+    session.fetch(Call::get(paths::ALERT_NOTIFICATIONS).filter(&filter)).await
+}
+
+pub async fn test_alert(session: Session, recipient: String) -> ApiResult<AlertTestResult> {
+    session.fetch(Call::post(paths::ALERT_TEST).json(&AlertTest { recipient })).await
 }

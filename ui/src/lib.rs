@@ -108,6 +108,7 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
         }
         if session.is_staff() {
             items.push((Route::Mappings, "Mappings"));
+            items.push((Route::Alerts, "Alerts"));
             items.push((Route::Audit, "Audit log"));
         }
         if session.is_admin() {
@@ -195,6 +196,7 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
                 Route::Mappings if session.is_staff() => view! { <pages::mappings::Mappings/> }.into_any(),
                 Route::Users if session.is_admin() => view! { <pages::users::Users/> }.into_any(),
                 Route::Audit if session.is_staff() => view! { <pages::audit::Audit/> }.into_any(),
+                Route::Alerts if session.is_staff() => view! { <pages::alerts::Alerts/> }.into_any(),
                 Route::Held => view! { <pages::held::Held/> }.into_any(),
                 Route::Refused => view! { <pages::held::Refused/> }.into_any(),
                 _ => view! { <pages::submissions::Submissions open=None/> }.into_any(),

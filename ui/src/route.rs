@@ -17,6 +17,8 @@ pub enum Route {
     Held,
     /// Every value DHIS2 did not store.
     Refused,
+    /// What fires, the rules and the notifications sent.
+    Alerts,
 }
 
 impl Route {
@@ -31,6 +33,7 @@ impl Route {
             (Some("audit"), _) => Route::Audit,
             (Some("held"), _) => Route::Held,
             (Some("refused"), _) => Route::Refused,
+            (Some("alerts"), _) => Route::Alerts,
             _ => Route::Overview,
         }
     }
@@ -45,6 +48,7 @@ impl Route {
             Route::Audit => "#/audit".into(),
             Route::Held => "#/held".into(),
             Route::Refused => "#/refused".into(),
+            Route::Alerts => "#/alerts".into(),
         }
     }
 }
@@ -88,6 +92,7 @@ mod tests {
             Route::Audit,
             Route::Held,
             Route::Refused,
+            Route::Alerts,
         ] {
             assert_eq!(Route::parse(&route.href()), route);
         }

@@ -10,8 +10,8 @@ use crate::infra::error::AppResult;
 const MEGABYTE: f64 = 1024.0 * 1024.0;
 
 pub async fn find(state: &AppState, rule: &AlertRule) -> AppResult<Vec<AlertFinding>> {
-    let (threshold, window, after) = parameters(rule);
-    let (window, after) = (window as f64, after as f64);
+    let p = parameters(rule);
+    let (threshold, window, after) = (p.threshold, p.window as f64, p.after as f64);
     let db = &state.db;
     let findings = match rule.kind {
         AlertKind::Failures | AlertKind::DeadLetters => {

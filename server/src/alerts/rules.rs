@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use dhis2gw_wire::{AlertKind, AlertRule, AlertRuleInput, AlertRuleView};
+use dhis2gw_wire::{AlertKind, AlertParameters, AlertRule, AlertRuleInput, AlertRuleView};
 use sqlx::PgPool;
 
 use crate::access::audit::{self, Actor};
@@ -22,10 +22,10 @@ pub struct InForce {
     pub updated: Option<DateTime<Utc>>,
 }
 
-/// The kind's parameters where a rule leaves them out: (threshold, window, after).
-pub fn defaults(kind: AlertKind) -> (f64, u64, u64) {
+/// The kind's parameters where a rule leaves them out.
+pub fn defaults(kind: AlertKind) -> AlertParameters {
     const HOUR: u64 = 3600;
-    match kind {
+    let (threshold, window, after) = match kind {
         AlertKind::Failures => (20.0, HOUR, 0),
         AlertKind::DeadLetters => (0.0, HOUR, 0),
         AlertKind::ServerUnavailable => (0.0, 0, 10 * 60),
@@ -34,13 +34,18 @@ pub fn defaults(kind: AlertKind) -> (f64, u64, u64) {
         AlertKind::PartnerSilent => (3.0, 0, 24 * HOUR),
         AlertKind::MappingHealth => (0.0, 0, 0),
         AlertKind::DatabaseSize => (10_240.0, 0, 0),
-    }
+    };
+    AlertParameters { threshold, window, after }
 }
 
 /// The parameters a check uses: the rule's own, else the kind's.
-pub fn parameters(rule: &AlertRule) -> (f64, u64, u64) {
-    let (threshold, window, after) = defaults(rule.kind);
-    (rule.threshold.unwrap_or(threshold), rule.window.unwrap_or(window), rule.after.unwrap_or(after))
+pub fn parameters(rule: &AlertRule) -> AlertParameters {
+    let d = defaults(rule.kind);
+    AlertParameters {
+        threshold: rule.threshold.unwrap_or(d.threshold),
+        window: rule.window.unwrap_or(d.window),
+        after: rule.after.unwrap_or(d.after),
+    }
 }
 
 /// One built-in rule per kind, named like it and using its defaults.
@@ -103,6 +108,8 @@ pub async fn views(state: &AppState) -> AppResult<Vec<AlertRuleView>> {
             title: r.rule.kind.title().to_string(),
             firing: firing.get(&r.rule.name).copied().unwrap_or(0),
             effective_recipients: recipients(&r.rule, &state.config).to_vec(),
+            in_force: parameters(&r.rule),
+            defaults: defaults(r.rule.kind),
             origin: r.origin.to_string(),
             updated_by: r.updated_by,
             updated: r.updated,
@@ -205,7 +212,7 @@ mod tests {
         assert_eq!(rules.len(), AlertKind::ALL.len());
         for rule in &rules {
             rule.problem().unwrap();
-            let (threshold, window, after) = parameters(rule);
+            let AlertParameters { threshold, window, after } = parameters(rule);
             let (uses_threshold, uses_window, uses_after) = rule.kind.uses();
             assert!(!uses_window || window > 0, "{} needs a window", rule.name);
             assert!(uses_threshold || threshold == 0.0, "{}", rule.name);

@@ -305,6 +305,7 @@ async fn the_digest_lists_silent_partners_and_each_partner_hears_of_its_refused_
         .wait(Duration::from_secs(30), |mails| {
             mails.iter().any(|m| subject(m).contains("Daily digest") && m.data.contains("lab-system"))
                 && mails.iter().any(|m| m.to == ["emr-team@clinic.example.org"])
+                && mails.iter().any(|m| subject(m).contains("FIRING: partner lab-system"))
         })
         .await;
     let digests: Vec<_> = mails.iter().filter(|m| subject(m).contains("Daily digest")).collect();

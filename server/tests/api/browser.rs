@@ -245,3 +245,38 @@ async fn an_administrator_sees_held_values_and_sends_them_once_dhis2_opens_the_p
     assert_eq!(stored.map(|v| v.value), Some("4".to_string()));
     assert_eq!(p.dhis2.lock_exceptions().len(), 1, "the lock exception came from the test, as a DHIS2 admin's");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_watches_alerts_tunes_a_rule_and_tests_a_recipient_in_the_console() {
+    use dhis2gw_test_support::receivers::SmtpServer;
+    let smtp = SmtpServer::start().await;
+    let p = gateway_with_console(|c| {
+        let a = &mut c.alerts;
+        (a.smtp_host, a.smtp_port, a.smtp_tls) = ("127.0.0.1".into(), smtp.port, dhis2gw::infra::config::SmtpTls::None);
+        a.recipients = vec!["ops@moh.example.org".into()];
+        a.webhook_secret = dhis2gw::infra::config::Secret::new("signing");
+        a.check_interval = 1;
+        // Fires at once: any database is larger than 0 MB.
+        let rule = json!([{"name": "database-size", "kind": "database_size", "threshold": 0}]);
+        a.rules = serde_json::from_value(rule).unwrap();
+    })
+    .await;
+    let fired = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert!(fired[0].header("Subject").unwrap().contains("FIRING: the database holds"));
+
+    let work = tempfile::tempdir().unwrap();
+    run_node_test(
+        "alerts.test.mjs",
+        false,
+        &[
+            ("GATEWAY", p.app.address.clone()),
+            ("ADMIN_USER", "admin".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("MAIL_TO", "me@moh.example.org".into()),
+            ("SCREENSHOTS", screenshots(&work).display().to_string()),
+        ],
+    )
+    .await;
+    let test_mail = smtp.mails().into_iter().find(|m| m.to == ["me@moh.example.org"]).expect("the test mail arrived");
+    assert!(test_mail.header("Subject").unwrap().contains("Test notification"));
+}

@@ -186,6 +186,19 @@ pub struct AlertRuleView {
     pub firing: i64,
     /// The recipients notifications go to (the rule's own, or `alerts.recipients`).
     pub effective_recipients: Vec<String>,
+    /// The parameters checked: the rule's own, else the kind's defaults.
+    pub in_force: AlertParameters,
+    /// The kind's defaults.
+    pub defaults: AlertParameters,
+}
+
+/// A rule's `threshold`, `window` and `after` with nothing left out.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertParameters {
+    pub threshold: f64,
+    pub window: u64,
+    pub after: u64,
 }
 
 /// `PUT /alerts/rules/{name}`: the whole rule but its name. `kind` may be left out when a rule
