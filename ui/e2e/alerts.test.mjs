@@ -1,9 +1,9 @@
 // Alerts in the console: what fires, a rule changed and its change undone, a test send that
-// reports the SMTP server's answer, and the notifications sent. Started by
+// reports the SMTP server's answer, the notifications sent, and the audit log's export. Started by
 // server/tests/api/browser.rs with GATEWAY, ADMIN_USER, PASSWORD, MAIL_TO and SCREENSHOTS set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { env, launch, signedIn } from './common.mjs';
 
@@ -55,6 +55,17 @@ test('an administrator sees what fires, tunes a rule and tests a recipient', asy
     assert.match(sent, /Test notification from/);
     assert.match(sent, /FIRING: the database holds/);
     assert.match(sent, /250 2\.0\.0 OK queued as test-/);
+
+    // The rule's change and its undoing are in the audit log, which exports with its filter.
+    await page.click('nav >> text=Audit log');
+    await page.fill('#audit-q', 'queue-age');
+    await page.press('#audit-q', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#audit tbody tr').length === 2);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+    assert.equal(download.suggestedFilename(), 'dhis2gw_audit_log.csv');
+    const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
+    assert.equal(csv[0], 'id,created,actor,action,target_type,target_id,detail');
+    assert.deepEqual(csv.slice(1).map((line) => line.split(',')[3]), ['alert_rule.delete', 'alert_rule.update']);
   } finally {
     await browser.close();
   }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError, ApiResult};
+use crate::endpoints;
 use crate::format;
+use crate::session::Session;
 
 /// Where a screen's data stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -403,5 +405,23 @@ where
             </datalist>
             <span class="picked muted">{picked_name}</span>
         </span>
+    }
+}
+
+/// "Export CSV…" and "Export Excel…": the list at `route` with the screen's filter `inputs`, saved
+/// where the user chooses.
+#[component]
+pub fn ExportButtons(
+    route: &'static str,
+    #[prop(into)] inputs: Signal<std::collections::BTreeMap<String, String>>,
+) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let export = move |format: &'static str| {
+        use futures::FutureExt;
+        save_download(endpoints::export(session, route, inputs.get_untracked(), format).boxed_local());
+    };
+    view! {
+        <button id="export-csv" on:click=move |_| export("csv")>"Export CSV…"</button>
+        <button id="export-xlsx" on:click=move |_| export("xlsx")>"Export Excel…"</button>
     }
 }

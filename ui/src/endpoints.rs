@@ -129,10 +129,20 @@ pub async fn refused(session: Session, filter: RefusedFilter) -> ApiResult<Page<
     session.fetch(Call::get(paths::LOGS_REFUSED).filter(&filter)).await
 }
 
-/// The same list as a file (`filter.format`: csv or xlsx).
-pub async fn export_refused(session: Session, filter: RefusedFilter) -> ApiResult<(String, Vec<u8>)> {
-    let fallback = format!("refused-values.{}", filter.format.as_deref().unwrap_or("csv"));
-    session.download(Call::get(paths::LOGS_EXPORT).filter(&filter), &fallback).await
+/// A list as a file, streamed by the gateway: the screen's filter inputs (empty ones left out)
+/// and `format` (csv or xlsx) at the list's export route.
+pub async fn export(
+    session: Session,
+    route: &'static str,
+    inputs: BTreeMap<String, String>,
+    format: &'static str,
+) -> ApiResult<(String, Vec<u8>)> {
+    let pairs = inputs
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k, v.trim().to_string()))
+        .chain([("format".to_string(), format.to_string())]);
+    session.download(Call::get(route).query(pairs), &format!("export.{format}")).await
 }
 
 /// Requeues the submissions with a value refused that came from this mapping's code.

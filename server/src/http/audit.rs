@@ -13,7 +13,7 @@ use crate::http::auth::{Authorized, Staff};
 use crate::infra::error::AppResult;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(actions))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(actions)).routes(routes!(export))
 }
 
 /// Who did what, newest first.
@@ -38,4 +38,22 @@ async fn list(
 )]
 async fn actions(State(state): State<AppState>, _caller: Authorized<Staff>) -> AppResult<axum::Json<Vec<String>>> {
     Ok(axum::Json(audit::actions(&state.db).await?))
+}
+
+/// The audit log as a file, with the same filters: `format=csv` (the default) or `xlsx`, every
+/// matching entry, streamed.
+#[utoipa::path(
+    get, path = paths::AUDIT_EXPORT, tag = "audit", params(AuditFilter),
+    responses(
+        (status = 200, content_type = "text/csv", description = "dhis2gw_audit_log.csv (or .xlsx)"),
+        (status = 400, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn export(
+    State(state): State<AppState>,
+    _caller: Authorized<Staff>,
+    Query(filter): Query<AuditFilter>,
+) -> AppResult<axum::response::Response> {
+    Ok(super::download::streamed(audit::export(&state.db, state.config.server.timezone, &filter)?))
 }

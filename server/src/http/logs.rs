@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::download::download;
+use super::download::streamed;
 use super::extract::{Json, Path, Query};
 use crate::app::AppState;
 use crate::http::auth::{Admin, AnyRole, Authorized, Operator};
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(restart))
         .routes(routes!(refused))
         .routes(routes!(export_refused))
+        .routes(routes!(export_log))
 }
 
 /// Values DHIS2 did not store, newest first: refused (with the class of who must act), held,
@@ -45,9 +46,9 @@ async fn refused(
     Ok(axum::Json(submissions::refused::list(&state, &caller, &filter).await?))
 }
 
-/// The same list as a file: `format=csv` (the default) or `xlsx`, up to 100 000 values.
+/// The same list as a file: `format=csv` (the default) or `xlsx`, every value, streamed.
 #[utoipa::path(
-    get, path = paths::LOGS_EXPORT, tag = "submissions", params(RefusedFilter),
+    get, path = paths::LOGS_REFUSED_EXPORT, tag = "submissions", params(RefusedFilter),
     responses(
         (status = 200, content_type = "text/csv", description = "dhis2gw_refused_values.csv (or .xlsx)"),
         (status = 400, body = ErrorBody),
@@ -59,8 +60,25 @@ async fn export_refused(
     caller: Authorized<AnyRole>,
     Query(filter): Query<RefusedFilter>,
 ) -> AppResult<Response> {
-    let file = submissions::refused::export(&state, &caller, &filter).await?;
-    Ok(download(file.bytes, file.content_type, file.file_name))
+    Ok(streamed(submissions::refused::export(&state, &caller, &filter)?))
+}
+
+/// The submissions log as a file, with the same filters: `format=csv` (the default) or `xlsx`,
+/// every matching submission, streamed. Partners get only their own.
+#[utoipa::path(
+    get, path = paths::LOGS_EXPORT, tag = "submissions", params(LogFilter),
+    responses(
+        (status = 200, content_type = "text/csv", description = "dhis2gw_submissions.csv (or .xlsx)"),
+        (status = 400, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn export_log(
+    State(state): State<AppState>,
+    caller: Authorized<AnyRole>,
+    Query(filter): Query<LogFilter>,
+) -> AppResult<Response> {
+    Ok(streamed(submissions::log::export(&state, &caller, filter)?))
 }
 
 /// Submissions, newest first unless `sort`/`order` say otherwise. Partners see only their own.

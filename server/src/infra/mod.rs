@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod dhis2;
 pub mod error;
+pub mod export;
 pub mod metrics;
 pub mod notify;
 pub mod query;

@@ -16,8 +16,10 @@ use crate::app::AppState;
 use crate::holds;
 use crate::infra::dhis2::refusal;
 use crate::infra::error::{AppError, AppResult};
+use crate::infra::export::{self, Export, Format};
 use crate::infra::query::{date_range, like_pattern, paging};
 use crate::orgunits;
+use futures_util::TryStreamExt;
 
 /// A filter checked and ready for SQL.
 #[derive(Serialize)]
@@ -249,6 +251,67 @@ pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> App
     .await?;
     let submissions = named(state, rows.into_iter().map(Submission::from).collect()).await?;
     Ok(Page::new(submissions, total, page, size))
+}
+
+const EXPORT_COLUMNS: &[&str] = &[
+    "id",
+    "kind",
+    "submitted_at",
+    "partner",
+    "status",
+    "data_set",
+    "data_set_name",
+    "org_unit",
+    "period",
+    "retry_count",
+    "last_attempt_at",
+    "task_id",
+    "job_id",
+    "errors",
+];
+
+/// Every submission the filter matches, newest first, streamed as CSV or XLSX.
+pub fn export(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Export> {
+    let format = Format::parse(filter.format.as_deref())?;
+    let c = criteria(filter, caller, state.config.server.timezone)?.as_json();
+    let (db, metadata) = (state.db.clone(), state.metadata.clone());
+    Ok(export::start(format, "dhis2gw_submissions", "Submissions", EXPORT_COLUMNS, move |mut rows| async move {
+        let snapshot = metadata.snapshot();
+        let mut submissions = sqlx::query!(
+            r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!", u.username AS "username?",
+                   s.status AS "status!", s.data_set, s.org_unit, s.period, s.retry_count AS "retry_count!",
+                   s.last_attempt_at, s.task_id, s.job_uid, s.errors
+               FROM matching_submissions($1::jsonb) s LEFT JOIN users u ON u.id = s.user_id
+               ORDER BY s.submitted_at DESC, s.id DESC"#,
+            c
+        )
+        .fetch(&db);
+        let text = |s: Option<String>| s.unwrap_or_default();
+        while let Some(s) = submissions.try_next().await? {
+            let data_set_name = s.data_set.as_deref().and_then(|d| snapshot.name_of(d)).map(str::to_string);
+            let row = vec![
+                s.id.to_string(),
+                s.kind,
+                s.submitted_at.to_rfc3339(),
+                text(s.username),
+                s.status,
+                text(s.data_set),
+                text(data_set_name),
+                text(s.org_unit),
+                text(s.period),
+                s.retry_count.to_string(),
+                s.last_attempt_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                text(s.task_id),
+                text(s.job_uid),
+                text(s.errors),
+            ];
+            if rows.push(row).await.is_err() {
+                break;
+            }
+        }
+        drop(submissions);
+        Ok(rows)
+    }))
 }
 
 /// One submission with every attempt; partners only their own.

@@ -9,17 +9,10 @@ use crate::access::identity::AuthUser;
 use crate::app::AppState;
 use crate::holds::OutcomeRow;
 use crate::infra::error::{AppError, AppResult};
+use crate::infra::export::{self, Export, Format};
 use crate::infra::query::{date_range, paging};
-
-/// The most rows one export holds.
-const EXPORT_LIMIT: i64 = 100_000;
-
-/// An export file: its bytes, content type and name.
-pub struct Export {
-    pub bytes: Vec<u8>,
-    pub content_type: &'static str,
-    pub file_name: &'static str,
-}
+use crate::metadata::Snapshot;
+use futures_util::TryStreamExt;
 
 /// The filter checked, as `refused_values(jsonb)` takes it.
 fn criteria(filter: &RefusedFilter, caller: &AuthUser, tz: chrono_tz::Tz) -> AppResult<Value> {
@@ -60,39 +53,42 @@ pub async fn list(state: &AppState, caller: &AuthUser, filter: &RefusedFilter) -
     Ok(Page::new(items, total, page, size))
 }
 
-/// Every value the filter names (up to 100 000), as CSV (the default) or XLSX.
-pub async fn export(state: &AppState, caller: &AuthUser, filter: &RefusedFilter) -> AppResult<Export> {
-    let xlsx = match filter.format.as_deref().map(str::trim).unwrap_or("csv") {
-        "" | "csv" => false,
-        "xlsx" => true,
-        other => return Err(AppError::invalid_field("format", format!("'{other}' is neither csv nor xlsx"))),
-    };
+/// Every value the filter names, newest first, streamed as CSV (the default) or XLSX.
+pub fn export(state: &AppState, caller: &AuthUser, filter: &RefusedFilter) -> AppResult<Export> {
+    let format = Format::parse(filter.format.as_deref())?;
     let criteria = criteria(filter, caller, state.config.server.timezone)?;
-    let (items, _) = fetch(state, &criteria, EXPORT_LIMIT, 0).await?;
-    // Up to 100 000 rows of CPU work: off the async workers.
-    let bytes = tokio::task::spawn_blocking(move || {
-        let rows: Vec<[String; 15]> = items.iter().map(row).collect();
-        if xlsx { workbook(&rows) } else { csv(&rows) }
-    })
-    .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("writing the export: {e}")))?
-    .map_err(AppError::Internal)?;
-    Ok(if xlsx {
-        Export {
-            bytes,
-            content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            file_name: "dhis2gw_refused_values.xlsx",
+    let (db, metadata) = (state.db.clone(), state.metadata.clone());
+    Ok(export::start(format, "dhis2gw_refused_values", "Refused values", &COLUMNS, move |mut rows| async move {
+        let snapshot = metadata.snapshot();
+        let mut outcomes = outcome_rows(&db, &criteria, None, 0);
+        while let Some(r) = outcomes.try_next().await? {
+            if rows.push(row(&refused_value(r, &snapshot)).into()).await.is_err() {
+                break;
+            }
         }
-    } else {
-        Export { bytes, content_type: "text/csv; charset=utf-8", file_name: "dhis2gw_refused_values.csv" }
-    })
+        drop(outcomes);
+        Ok(rows)
+    }))
 }
 
 async fn fetch(state: &AppState, criteria: &Value, limit: i64, offset: i64) -> AppResult<(Vec<RefusedValue>, i64)> {
     let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM refused_values($1)"#, criteria)
         .fetch_one(&state.db)
         .await?;
-    let rows = sqlx::query_as!(
+    let rows: Vec<OutcomeRow> = outcome_rows(&state.db, criteria, Some(limit), offset).try_collect().await?;
+    let snapshot = state.metadata.snapshot();
+    let items = rows.into_iter().map(|r| refused_value(r, &snapshot)).collect();
+    Ok((items, total))
+}
+
+/// The values the criteria name, newest first; `limit` None for all of them.
+fn outcome_rows<'a>(
+    db: &'a sqlx::PgPool,
+    criteria: &'a Value,
+    limit: Option<i64>,
+    offset: i64,
+) -> futures_util::stream::BoxStream<'a, sqlx::Result<OutcomeRow>> {
+    sqlx::query_as!(
         OutcomeRow,
         r#"SELECT v.destination_id AS "destination_id!", sv.name AS server, v.value_index AS "value_index!",
                v.partner_key, v.data_element, v.category_option_combo, v.attribute_option_combo, v.org_unit, v.period,
@@ -109,19 +105,16 @@ async fn fetch(state: &AppState, criteria: &Value, limit: i64, offset: i64) -> A
         limit,
         offset,
     )
-    .fetch_all(&state.db)
-    .await?;
-    let snapshot = state.metadata.snapshot();
-    let items = rows
-        .into_iter()
-        .map(|r| RefusedValue {
-            submission_id: r.submission_id,
-            submitted_at: r.submitted_at,
-            user: r.username.clone(),
-            value: r.into_outcome(&snapshot),
-        })
-        .collect();
-    Ok((items, total))
+    .fetch(db)
+}
+
+fn refused_value(r: OutcomeRow, snapshot: &Snapshot) -> RefusedValue {
+    RefusedValue {
+        submission_id: r.submission_id,
+        submitted_at: r.submitted_at,
+        user: r.username.clone(),
+        value: r.into_outcome(snapshot),
+    }
 }
 
 const COLUMNS: [&str; 15] = [
@@ -162,30 +155,4 @@ fn row(r: &RefusedValue) -> [String; 15] {
         v.sentence.clone().or_else(|| v.message.clone()).unwrap_or_default(),
         v.decided_at.map(|d| d.to_rfc3339()).unwrap_or_default(),
     ]
-}
-
-fn csv(rows: &[[String; 15]]) -> anyhow::Result<Vec<u8>> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(COLUMNS)?;
-    for r in rows {
-        out.write_record(r)?;
-    }
-    Ok(out.into_inner()?)
-}
-
-fn workbook(rows: &[[String; 15]]) -> anyhow::Result<Vec<u8>> {
-    let mut workbook = rust_xlsxwriter::Workbook::new();
-    let sheet = workbook.add_worksheet();
-    sheet.set_name("Refused values")?;
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    for (c, name) in COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *name, &bold)?;
-        sheet.set_column_width(c as u16, if c == 13 { 80 } else { 18 })?;
-    }
-    for (r, cells) in rows.iter().enumerate() {
-        for (c, value) in cells.iter().enumerate() {
-            sheet.write_string(r as u32 + 1, c as u16, value)?;
-        }
-    }
-    Ok(workbook.save_to_buffer()?)
 }

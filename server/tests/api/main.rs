@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod console;
 mod dhis2_api;
+mod exports;
 mod flow;
 mod fuzz;
 mod holds;

@@ -43,4 +43,6 @@ pub struct AuditFilter {
     pub page: Option<i64>,
     /// 1 to 500; 50 by default.
     pub page_size: Option<i64>,
+    /// For `GET /audit/export`: `csv` (the default) or `xlsx`.
+    pub format: Option<String>,
 }

@@ -258,6 +258,8 @@ pub struct LogFilter {
     pub page: Option<i64>,
     /// 1 to 500; 10 by default.
     pub page_size: Option<i64>,
+    /// For `GET /logs/export`: `csv` (the default) or `xlsx`.
+    pub format: Option<String>,
 }
 
 /// What [`LogFilter::sort`] may name: the columns of the log.

@@ -1,10 +1,11 @@
 //! The audit log: who did what, to what and when, filterable.
 
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{AuditEntry, Page};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::components::{Empty, Load, Loaded, Pager, load_into};
+use crate::components::{Empty, ExportButtons, Load, Loaded, Pager, load_into};
 use crate::endpoints;
 use crate::format;
 use crate::session::Session;
@@ -43,7 +44,10 @@ pub fn Audit() -> impl IntoView {
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
     view! {
         <section class="page">
-            <div class="page-head"><h1>"Audit log"</h1></div>
+            <div class="page-head">
+                <h1>"Audit log"</h1>
+                <ExportButtons route=paths::AUDIT_EXPORT inputs=filters/>
+            </div>
             <form class="filters" on:submit=|ev| ev.prevent_default() aria-label="filters">
                 <label>"Action"
                     <select id="audit-action" on:change=move |ev| set("action", event_target_value(&ev))>

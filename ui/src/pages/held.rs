@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{
     HeldGroup, HeldResult, HeldSelection, Page, RefusalClass, RefusedFilter, RefusedValue, VALUE_OUTCOMES,
 };
-use futures::FutureExt;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiResult};
-use crate::components::{Empty, Load, Loaded, OutcomeBadge, Pager, WhyNotStored, dialogs, load_into, save_download};
+use crate::components::{Empty, ExportButtons, Load, Loaded, OutcomeBadge, Pager, WhyNotStored, dialogs, load_into};
 use crate::endpoints;
 use crate::format;
 use crate::route::Route;
@@ -190,23 +190,12 @@ pub fn Refused() -> impl IntoView {
         });
         page.set(1);
     };
-    let export = move |format: &'static str| {
-        let d = dialogs();
-        match filters.with_untracked(|f| endpoints::filter_from::<RefusedFilter>(f, 1, 50)) {
-            Ok(filter) => {
-                let filter = RefusedFilter { format: Some(format.into()), page: None, page_size: None, ..filter };
-                save_download(endpoints::export_refused(session, filter).boxed_local());
-            }
-            Err(e) => d.notify(e.to_string(), true),
-        }
-    };
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
     view! {
         <section class="page">
             <div class="page-head">
                 <h1>"Refused values"</h1>
-                <button id="export-csv" on:click=move |_| export("csv")>"Export CSV…"</button>
-                <button id="export-xlsx" on:click=move |_| export("xlsx")>"Export Excel…"</button>
+                <ExportButtons route=paths::LOGS_REFUSED_EXPORT inputs=filters/>
             </div>
             <form class="filters" on:submit=|ev| ev.prevent_default() aria-label="filters">
                 <label>"Who must act"

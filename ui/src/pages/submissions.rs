@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use dhis2gw_wire::routes as paths;
 use dhis2gw_wire::{
     Attempt, DestinationView, Page, RefusalClass, RequeueRequest, SUBMISSION_STATUSES, Submission, SubmissionDetail,
     ValueOutcome,
@@ -11,7 +12,8 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::components::{
-    Empty, Load, Loaded, Named, OutcomeBadge, Pager, Picker, StatusBadge, WhyNotStored, dialogs, load_into,
+    Empty, ExportButtons, Load, Loaded, Named, OutcomeBadge, Pager, Picker, StatusBadge, WhyNotStored, dialogs,
+    load_into,
 };
 use crate::endpoints;
 use crate::format;
@@ -250,6 +252,7 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
             <div class="page-head">
                 <h1>"Submissions"</h1>
                 <button on:click=move |_| reload()>"Refresh"</button>
+                <ExportButtons route=paths::LOGS_EXPORT inputs=Signal::derive(move || view_state.with(LogView::active_filters))/>
                 <Show when=move || session.is_admin()>
                     <Purge on_done=Callback::new(move |()| reload())/>
                 </Show>
