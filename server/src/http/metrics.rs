@@ -69,6 +69,10 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Respo
         Ok(partners) => m.set_partner_values_today(&partners),
         Err(e) => tracing::debug!(error = %e, "partners' values unavailable"),
     }
+    match crate::submissions::overview::storage(&state.db).await {
+        Ok(storage) => m.set_storage(&storage),
+        Err(e) => tracing::debug!(error = %e, "storage figures unavailable"),
+    }
     m.set_pool("api", &state.db);
     m.set_pool("workers", &state.worker_db);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], m.render()).into_response())

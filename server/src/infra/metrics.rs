@@ -58,6 +58,11 @@ struct ServerLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabel {
+    table: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PartnerLabel {
     partner: String,
 }
@@ -92,6 +97,10 @@ pub struct Metrics {
     circuit_open: Family<ServerLabel, Gauge>,
     partner_refused: Family<PartnerLimitLabels, Counter>,
     partner_values_today: Family<PartnerLabel, Gauge>,
+    database_bytes: Gauge,
+    table_bytes: Family<TableLabel, Gauge>,
+    table_rows: Family<TableLabel, Gauge>,
+    oldest_submission: Gauge,
 }
 
 /// Buckets from 5 ms to about 41 s: gateway requests are fast, DHIS2 imports can be slow.
@@ -137,6 +146,18 @@ impl Default for Metrics {
             "deliveries_pending",
             "Deliveries not finished, in PostgreSQL: all of them, and those scheduled for a later retry",
             deliveries_pending.clone(),
+        );
+        let database_bytes = Gauge::default();
+        registry.register("database_bytes", "Size of the gateway's PostgreSQL database", database_bytes.clone());
+        let table_bytes = Family::default();
+        registry.register("table_bytes", "Size of each table, its indexes and TOAST included", table_bytes.clone());
+        let table_rows = Family::default();
+        registry.register("table_rows", "Rows in each table, as PostgreSQL counts them as it goes", table_rows.clone());
+        let oldest_submission = Gauge::default();
+        registry.register(
+            "oldest_submission_timestamp_seconds",
+            "When the oldest submission kept was received (0: none)",
+            oldest_submission.clone(),
         );
         let held_values = Family::default();
         registry.register(
@@ -189,6 +210,10 @@ impl Default for Metrics {
             circuit_open,
             partner_refused,
             partner_values_today,
+            database_bytes,
+            table_bytes,
+            table_rows,
+            oldest_submission,
         }
     }
 }
@@ -263,6 +288,17 @@ impl Metrics {
         for (partner, values) in partners {
             self.partner_values_today.get_or_create(&PartnerLabel { partner: partner.clone() }).set(*values);
         }
+    }
+
+    pub fn set_storage(&self, storage: &dhis2gw_wire::Storage) {
+        self.database_bytes.set(storage.database_bytes);
+        self.table_bytes.clear();
+        self.table_rows.clear();
+        for t in &storage.tables {
+            self.table_bytes.get_or_create(&TableLabel { table: t.table.clone() }).set(t.bytes);
+            self.table_rows.get_or_create(&TableLabel { table: t.table.clone() }).set(t.rows);
+        }
+        self.oldest_submission.set(storage.oldest_submission.map_or(0, |t| t.timestamp()));
     }
 
     pub fn set_pool(&self, pool: &'static str, db: &sqlx::PgPool) {

@@ -1,12 +1,13 @@
 //! The console's overview: submissions by status over the last 30 local days, the work
-//! waiting in Redis and PostgreSQL, the last delivery error and every DHIS2 server's health.
+//! waiting in Redis and PostgreSQL, the last delivery error, every DHIS2 server's health and
+//! how much the database holds.
 //! Read-only, and cheap enough for a console to poll.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
-use dhis2gw_wire::{DailyCounts, LastDeliveryError, Overview, QueueDepth, StatusCounts};
+use dhis2gw_wire::{DailyCounts, LastDeliveryError, Overview, QueueDepth, StatusCounts, Storage, TableSize};
 
 use crate::app::AppState;
 use crate::infra::error::AppResult;
@@ -70,7 +71,24 @@ pub async fn overview(state: &AppState) -> AppResult<Overview> {
         servers: servers?,
         metadata: crate::metadata::status(&state.db, &state.metadata, &state.config).await?,
         held: crate::holds::summary(&state.db, &serde_json::json!({})).await?,
+        storage: storage(&state.db).await?,
     })
+}
+
+/// The database's size, each table's rows and bytes, and the oldest submission kept.
+pub async fn storage(db: &sqlx::PgPool) -> sqlx::Result<Storage> {
+    let database_bytes =
+        sqlx::query_scalar!(r#"SELECT pg_database_size(current_database()) AS "bytes!""#).fetch_one(db).await?;
+    let tables = sqlx::query_as!(
+        TableSize,
+        r#"SELECT relname::text AS "table!", n_live_tup AS "rows!", pg_total_relation_size(relid) AS "bytes!"
+           FROM pg_stat_user_tables WHERE schemaname = current_schema()
+           ORDER BY 3 DESC, 1"#
+    )
+    .fetch_all(db)
+    .await?;
+    let oldest_submission = sqlx::query_scalar!("SELECT min(submitted_at) FROM submission_log").fetch_one(db).await?;
+    Ok(Storage { database_bytes, tables, oldest_submission })
 }
 
 /// Submissions received since the start of `first` (a local day), by local day and status,

@@ -128,3 +128,37 @@ async fn without_redis_the_overview_still_answers_and_says_why_the_queue_is_zero
     assert!(o.daily.iter().all(|d| d.by_status.is_empty()));
     assert!(o.last_error.is_none());
 }
+
+#[tokio::test]
+async fn storage_figures_show_the_database_its_tables_and_the_oldest_submission() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let first = p.submit(json!({"positives": 1})).await;
+    p.submit(json!({"positives": 2})).await;
+    let received =
+        sqlx::query_scalar::<_, chrono::DateTime<Utc>>("SELECT submitted_at FROM submission_log WHERE id = $1")
+            .bind(first)
+            .fetch_one(&p.app.db)
+            .await
+            .unwrap();
+    // PostgreSQL counts rows as its backends report them, within a second or so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let storage = loop {
+        let o = overview(&p.app, &p.admin.jwt).await;
+        let rows = o.storage.tables.iter().find(|t| t.table == "submission_log").map_or(0, |t| t.rows);
+        if rows == 2 {
+            break o.storage;
+        }
+        assert!(std::time::Instant::now() < deadline, "submission_log rows: {rows}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(storage.database_bytes > 1_000_000, "{}", storage.database_bytes);
+    assert_eq!(storage.oldest_submission.map(|t| t.timestamp_micros()), Some(received.timestamp_micros()));
+    assert!(storage.tables.windows(2).all(|w| w[0].bytes >= w[1].bytes), "largest first");
+    assert!(storage.tables.iter().any(|t| t.table == "delivery_attempts"));
+
+    let metrics = p.app.request(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("dhis2gw_table_rows{table=\"submission_log\"} 2"), "{metrics}");
+    assert!(metrics.contains(&format!("dhis2gw_oldest_submission_timestamp_seconds {}", received.timestamp())));
+    let size = metrics.lines().find_map(|l| l.strip_prefix("dhis2gw_database_bytes ")).unwrap();
+    assert!(size.parse::<i64>().unwrap() > 1_000_000);
+}

@@ -29,6 +29,28 @@ pub struct Overview {
     /// Values waiting for DHIS2 to open a closed period or undo an approval.
     #[serde(default)]
     pub held: HeldSummary,
+    /// How much the database holds.
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+/// The database's size, its largest tables and its oldest submission.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Storage {
+    pub database_bytes: i64,
+    /// Every table with its rows (PostgreSQL's running count) and bytes (indexes and TOAST
+    /// included), largest first.
+    pub tables: Vec<TableSize>,
+    pub oldest_submission: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TableSize {
+    pub table: String,
+    pub rows: i64,
+    pub bytes: i64,
 }
 
 /// The hold queue at a glance.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dhis2gw_wire::{DailyCounts, Dhis2Server, MetadataStatus, Overview as OverviewData, StatusCounts};
+use dhis2gw_wire::{DailyCounts, Dhis2Server, MetadataStatus, Overview as OverviewData, StatusCounts, Storage};
 use leptos::prelude::*;
 
 use crate::api;
@@ -114,6 +114,37 @@ fn OverviewBody(o: OverviewData, reload: Callback<()>) -> impl IntoView {
         </div>
         <Metadata m=o.metadata.clone() reload/>
         <Servers servers=o.servers.clone() reload/>
+        <StorageCard s=o.storage.clone()/>
+    }
+}
+
+/// Bytes in the unit that fits: `812 kB`, `3.4 MB`, `12.0 GB`.
+pub fn size(bytes: i64) -> String {
+    let b = bytes.max(0) as f64;
+    match b {
+        b if b < 1e6 => format!("{:.0} kB", b / 1e3),
+        b if b < 1e9 => format!("{:.1} MB", b / 1e6),
+        b => format!("{:.1} GB", b / 1e9),
+    }
+}
+
+/// How much the database holds: its size, the largest tables and the oldest submission.
+#[component]
+fn StorageCard(s: Storage) -> impl IntoView {
+    let oldest = s.oldest_submission.map(|t| format::local_time(&t)).unwrap_or_else(|| "none".into());
+    view! {
+        <div class="card" id="storage">
+            <h2>"Storage"</h2>
+            <p>{format!("The database holds {}; the oldest submission kept is from {oldest}.", size(s.database_bytes))}</p>
+            <table class="grid">
+                <thead><tr><th>"Table"</th><th>"Rows"</th><th>"Size"</th></tr></thead>
+                <tbody>
+                    {s.tables.into_iter().take(8).map(|t| view! {
+                        <tr><td class="mono">{t.table}</td><td>{format::count(t.rows)}</td><td>{size(t.bytes)}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 
@@ -362,6 +393,13 @@ fn Servers(servers: Vec<Dhis2Server>, reload: Callback<()>) -> impl IntoView {
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn sizes_read_in_the_unit_that_fits() {
+        assert_eq!(size(812_000), "812 kB");
+        assert_eq!(size(3_420_000), "3.4 MB");
+        assert_eq!(size(12_000_000_000), "12.0 GB");
+    }
 
     #[wasm_bindgen_test]
     fn bars_scale_to_the_tallest_day_and_stack_in_a_fixed_order() {
