@@ -230,6 +230,23 @@ pub async fn notifications(db: &PgPool, filter: NotificationFilter) -> AppResult
     Ok(Page::new(items, total, page, size))
 }
 
+/// How long sent and given-up notifications are kept.
+const NOTIFICATIONS_KEPT_DAYS: i32 = 90;
+
+/// Forgets notifications older than [`NOTIFICATIONS_KEPT_DAYS`] that are no longer being sent,
+/// and which days' digests were composed a month ago; how many notifications went.
+pub async fn prune(db: &PgPool) -> sqlx::Result<u64> {
+    let notes = sqlx::query!(
+        "DELETE FROM alert_notifications WHERE status <> 'pending' AND created < now() - make_interval(days => $1)",
+        NOTIFICATIONS_KEPT_DAYS
+    )
+    .execute(db)
+    .await?
+    .rows_affected();
+    sqlx::query!("DELETE FROM alert_digests WHERE day < current_date - 31").execute(db).await?;
+    Ok(notes)
+}
+
 /// Starts the sender and the checker, each stopping when its future resolves.
 pub fn start(
     state: &AppState,

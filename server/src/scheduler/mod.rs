@@ -9,8 +9,8 @@
 //!   once when Redis has lost its jobs (restarted without persistence, flushed);
 //! - `health` every 15 seconds, and at start: every switched-on DHIS2 server is asked for its
 //!   version; one that answers again has its retries brought forward;
-//! - `prune` hourly: sign-in attempts whose window is over and refresh tokens that can no
-//!   longer be used;
+//! - `prune` hourly: sign-in attempts whose window is over, refresh tokens that can no
+//!   longer be used, and alert notifications older than 90 days;
 //! - `orgunit-sync` on `api.sync_cron_expression` when a primary DHIS2 is configured: the
 //!   hierarchy, and its pushes to CC servers;
 //! - `metadata-sync` on the same schedule: data sets, data elements, combos and option sets,
@@ -151,6 +151,10 @@ fn prune(state: AppState) -> Run {
         let (attempts, tokens) = crate::access::auth::prune(&state.db).await?;
         if attempts + tokens > 0 {
             tracing::info!(attempts, tokens, "forgot old sign-in attempts and unusable refresh tokens");
+        }
+        let notifications = crate::alerts::prune(&state.db).await?;
+        if notifications > 0 {
+            tracing::info!(notifications, "forgot alert notifications older than 90 days");
         }
         Ok(())
     })

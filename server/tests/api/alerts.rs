@@ -243,6 +243,21 @@ async fn a_test_send_reports_the_smtp_or_webhook_answer_and_failures_are_kept() 
     assert_eq!(statuses, vec!["failed", "sent", "sent", "failed"], "newest first: {tests:#?}");
     let overview = get(&p, "/api/v2/alerts").await;
     assert_eq!((overview["smtp_host"].as_str(), overview["webhook_signed"].as_bool()), (Some("127.0.0.1"), Some(true)));
+
+    // The hourly prune forgets finished notifications after 90 days, never one still being sent.
+    sqlx::query("UPDATE alert_notifications SET created = now() - interval '91 days' WHERE status = 'sent'")
+        .execute(&p.app.db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO alert_notifications (event, channel, recipient, title, body, created, next_attempt_at) VALUES ('test', 'email', 'x@example.org', 't', 'b', now() - interval '1 year', now() + interval '1 hour')")
+        .execute(&p.app.db)
+        .await
+        .unwrap();
+    assert_eq!(dhis2gw::alerts::prune(&p.app.db).await.unwrap(), 2);
+    let left = notifications(&p, "").await;
+    let statuses: Vec<&str> = left.iter().map(|n| n["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "failed").count(), 2, "{statuses:?}");
+    assert!(statuses.contains(&"pending"), "the old one still to send stays: {statuses:?}");
 }
 
 /// A zone whose local time is about 06:00 now, so a digest at 00:00 is due and not late.
