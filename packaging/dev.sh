@@ -292,6 +292,7 @@ cmd_package_check() {
     [ "$(stat -c '%U:%G %a' /etc/dhis2gw/$key)" = "root:dhis2gw 640" ] || fail "no generated $key with 640 root:dhis2gw"
   done
   [ "$(stat -c '%U %a' /var/log/dhis2gw)" = "dhis2gw 750" ] || fail "/var/log/dhis2gw must belong to dhis2gw"
+  [ "$(stat -c '%U %a' /var/lib/dhis2gw/archive)" = "dhis2gw 750" ] || fail "/var/lib/dhis2gw/archive must belong to dhis2gw"
   if [ -d /run/systemd/system ] || systemd-analyze --version >/dev/null 2>&1; then
     systemd-analyze verify /lib/systemd/system/dhis2gw.service || fail "systemd-analyze verify"
   fi
@@ -344,7 +345,7 @@ cmd_package_check() {
   [ ! -e /usr/bin/dhis2gw ] && [ -e /etc/dhis2gw/dhis2gw.yml ] || fail "remove must delete the binary and keep the config"
   as_root dpkg --purge dhis2gw >/dev/null
   local left
-  left=$(ls -d /etc/dhis2gw /var/log/dhis2gw /usr/share/dhis2gw /usr/share/doc/dhis2gw /lib/systemd/system/dhis2gw.service \
+  left=$(ls -d /etc/dhis2gw /var/log/dhis2gw /var/lib/dhis2gw /usr/share/dhis2gw /usr/share/doc/dhis2gw /lib/systemd/system/dhis2gw.service \
     /etc/systemd/system/multi-user.target.wants/dhis2gw.service /var/lib/systemd/deb-systemd-helper-enabled/dhis2gw.service 2>/dev/null || true)
   [ -z "$left" ] || fail "left after purge: $left"
   getent passwd dhis2gw >/dev/null || fail "the service user should stay (Debian policy)"

@@ -31,6 +31,7 @@ pub mod infra;
 pub mod mappings;
 pub mod metadata;
 pub mod orgunits;
+pub mod retention;
 pub mod scheduler;
 pub mod servers;
 pub mod startup;

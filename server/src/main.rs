@@ -11,6 +11,7 @@ use dhis2gw::access::users;
 use dhis2gw::infra::config::{self, Config, Loaded};
 use dhis2gw::infra::error::AppError;
 use dhis2gw::infra::{db, telemetry};
+use dhis2gw::retention::{self, archive};
 use dhis2gw::startup::{self, Application};
 use dhis2gw::upgrade;
 use dhis2gw_wire::{CreateUser, Role, UpdateUser};
@@ -55,6 +56,12 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Archives of old submissions (`retention.archive_directory`): list them, show one,
+    /// restore one into the log, or archive what is due now.
+    Archive {
+        #[command(subcommand)]
+        action: ArchiveAction,
+    },
     /// Create a user, e.g. the first admin.
     CreateUser {
         #[arg(long)]
@@ -71,6 +78,26 @@ enum Command {
         #[arg(long, default_value = "")]
         lastname: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ArchiveAction {
+    /// Every archive with what it holds, each checked against its manifest.
+    List,
+    /// One archive's manifest and a line per submission in it.
+    Show {
+        /// A file in the archive directory, or a path.
+        file: String,
+    },
+    /// Check an archive and say what restoring it would do; with --into-log, do it: the
+    /// submissions are in the log again, readable and requeueable.
+    Restore {
+        file: String,
+        #[arg(long)]
+        into_log: bool,
+    },
+    /// Archive and delete what the retention settings say is old enough, now.
+    Run,
 }
 
 fn main() -> ExitCode {
@@ -172,6 +199,7 @@ async fn run(command: Command, loaded: Loaded) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Archive { action } => archive(action, &config).await,
         Command::SetPassword { username, password_stdin } => {
             let password = read_password(password_stdin)?;
             let pool = db::connect(&config).await?;
@@ -229,4 +257,89 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         anyhow::bail!("the passwords do not match");
     }
     Ok(password)
+}
+
+async fn archive(action: ArchiveAction, config: &Config) -> anyhow::Result<()> {
+    let dir = std::path::Path::new(&config.retention.archive_directory);
+    match action {
+        ArchiveAction::List => {
+            let files = archive::list(dir)?;
+            if files.is_empty() {
+                println!("no archives in {}", dir.display());
+            }
+            for (path, manifest) in files {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                match manifest {
+                    Ok(m) => println!(
+                        "{name}  {} submissions  ids {}-{}  submitted {} to {}  {} bytes  checksum ok",
+                        m.records,
+                        m.first_id,
+                        m.last_id,
+                        day(m.oldest_submitted_at),
+                        day(m.newest_submitted_at),
+                        m.bytes
+                    ),
+                    Err(e) => println!("{name}  NOT USABLE: {e:#}"),
+                }
+            }
+            Ok(())
+        }
+        ArchiveAction::Show { file } => {
+            let path = archive::locate(dir, &file);
+            let manifest = archive::verify(&path)?;
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            for record in archive::records(&path)? {
+                let r = record?;
+                let s = &r.submission;
+                let text = |key: &str| s[key].as_str().unwrap_or("-").to_string();
+                println!(
+                    "{}  {}  {}  data set {}  org unit {}  period {}  {} deliveries  {} attempts",
+                    r.id(),
+                    text("submitted_at"),
+                    text("status"),
+                    text("data_set"),
+                    text("org_unit"),
+                    text("period"),
+                    r.destinations.len(),
+                    r.attempts.len()
+                );
+            }
+            Ok(())
+        }
+        ArchiveAction::Restore { file, into_log } => {
+            let pool = db::connect(config).await?;
+            db::migrate(&pool, config).await?;
+            let (manifest, done) = retention::restore(&pool, &archive::locate(dir, &file), into_log).await?;
+            let verb = if into_log { "restored" } else { "would restore" };
+            println!(
+                "{}: {verb} {} submissions; {} already in the log; {} could not come back",
+                manifest.file,
+                done.restored,
+                done.present,
+                done.failed.len()
+            );
+            for failure in &done.failed {
+                println!("  {failure}");
+            }
+            if !into_log && done.restored > 0 {
+                println!("nothing changed: add --into-log to restore");
+            }
+            anyhow::ensure!(done.failed.is_empty(), "{} submissions could not be restored", done.failed.len());
+            Ok(())
+        }
+        ArchiveAction::Run => {
+            let pool = db::connect(config).await?;
+            db::migrate(&pool, config).await?;
+            let done = retention::run(&pool, config).await?;
+            for m in &done.files {
+                println!("{}: {} submissions archived", m.file, m.records);
+            }
+            println!("{} submissions deleted from the database", done.deleted);
+            Ok(())
+        }
+    }
+}
+
+fn day(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into())
 }

@@ -11,10 +11,11 @@ use crate::infra::query::date_range;
 use crate::infra::query::{like_pattern, paging};
 use futures_util::TryStreamExt;
 
-/// Who acted: a signed-in user, or the command line.
+/// Who acted: a signed-in user, the command line, or the gateway on its own schedule.
 pub enum Actor<'a> {
     User(&'a AuthUser),
     Cli,
+    Scheduler,
 }
 
 pub async fn record<'e>(
@@ -28,6 +29,7 @@ pub async fn record<'e>(
     let (actor_id, actor_name) = match actor {
         Actor::User(u) => (Some(u.id), u.username.as_str()),
         Actor::Cli => (None, "cli"),
+        Actor::Scheduler => (None, "scheduler"),
     };
     sqlx::query!(
         "INSERT INTO audit_log (actor_id, actor, action, target_type, target_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",

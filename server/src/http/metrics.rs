@@ -69,7 +69,7 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> AppResult<Respo
         Ok(partners) => m.set_partner_values_today(&partners),
         Err(e) => tracing::debug!(error = %e, "partners' values unavailable"),
     }
-    match crate::submissions::overview::storage(&state.db).await {
+    match crate::submissions::overview::storage(&state.db, &state.config).await {
         Ok(storage) => m.set_storage(&storage),
         Err(e) => tracing::debug!(error = %e, "storage figures unavailable"),
     }

@@ -24,6 +24,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub api: ApiConfig,
     pub alerts: AlertsConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -428,6 +429,40 @@ impl AlertsConfig {
     }
 }
 
+/// The `retention` section: how long finished submissions stay in the database before they are
+/// archived and deleted ([`crate::retention`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionConfig {
+    /// Days succeeded and partly stored submissions are kept whole (0: forever).
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub succeeded_days: u32,
+    /// Days failed and given-up submissions are kept whole (0: forever).
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub failed_days: u32,
+    /// Where archive files go (`archive-YYYY-MM-DD.jsonl.gz` and its manifest).
+    #[serde(deserialize_with = "lenient::string")]
+    pub archive_directory: String,
+    /// When old submissions are archived and deleted.
+    #[serde(deserialize_with = "lenient::string")]
+    pub cron: String,
+    /// Submissions read, and deleted, per statement.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub batch_size: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            succeeded_days: 90,
+            failed_days: 365,
+            archive_directory: "/var/lib/dhis2gw/archive".into(),
+            cron: "30 2 * * *".into(),
+            batch_size: 500,
+        }
+    }
+}
+
 /// A value that must not be printed or logged.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Secret(#[serde(deserialize_with = "lenient::string")] String);
@@ -652,6 +687,9 @@ const ALERTS_KEYS: &[&str] = &[
     "rules",
 ];
 
+/// The `retention` section: each key is set by `DHIS2GW_RETENTION_` + its upper-case name.
+const RETENTION_KEYS: &[&str] = &["succeeded_days", "failed_days", "archive_directory", "cron", "batch_size"];
+
 /// YAML keys of the original service (and its sample file's misspellings) → our keys.
 const KEY_ALIASES: &[(&str, &str)] = &[
     ("server.http_port", "server.port"),
@@ -754,7 +792,15 @@ impl Config {
         });
         let alerts_vars =
             ALERTS_KEYS.iter().map(|key| (format!("DHIS2GW_ALERTS_{}", key.to_uppercase()), format!("alerts.{key}")));
-        let env_vars = ENV_VARS.iter().map(|(n, k)| (n.to_string(), k.to_string())).chain(api_vars).chain(alerts_vars);
+        let retention_vars = RETENTION_KEYS
+            .iter()
+            .map(|key| (format!("DHIS2GW_RETENTION_{}", key.to_uppercase()), format!("retention.{key}")));
+        let env_vars = ENV_VARS
+            .iter()
+            .map(|(n, k)| (n.to_string(), k.to_string()))
+            .chain(api_vars)
+            .chain(alerts_vars)
+            .chain(retention_vars);
         for (name, key) in env_vars {
             if let Some(value) = env(&name) {
                 set_path(&mut tree, &key, Value::String(value));
@@ -890,7 +936,16 @@ impl Config {
         if a.dhis2_timeout == 0 {
             return Err(("api.dhis2_timeout", "must be at least 1 second".into()));
         }
-        self.alerts.validate()
+        self.alerts.validate()?;
+        let r = &self.retention;
+        parse_cron(&r.cron).map_err(|e| ("retention.cron", e))?;
+        if r.batch_size == 0 {
+            return Err(("retention.batch_size", "must be at least 1".into()));
+        }
+        if (r.succeeded_days > 0 || r.failed_days > 0) && r.archive_directory.trim().is_empty() {
+            return Err(("retention.archive_directory", "is needed while submissions are archived".into()));
+        }
+        Ok(())
     }
 
     /// The Redis URL the queues and health checks connect to.

@@ -101,6 +101,7 @@ pub struct Metrics {
     table_bytes: Family<TableLabel, Gauge>,
     table_rows: Family<TableLabel, Gauge>,
     oldest_submission: Gauge,
+    archive_bytes: Gauge,
 }
 
 /// Buckets from 5 ms to about 41 s: gateway requests are fast, DHIS2 imports can be slow.
@@ -159,6 +160,12 @@ impl Default for Metrics {
             "When the oldest submission kept was received (0: none)",
             oldest_submission.clone(),
         );
+        let archive_bytes = Gauge::default();
+        registry.register(
+            "archive_bytes",
+            "Size of the archive files (retention.archive_directory)",
+            archive_bytes.clone(),
+        );
         let held_values = Family::default();
         registry.register(
             "held_values",
@@ -214,6 +221,7 @@ impl Default for Metrics {
             table_bytes,
             table_rows,
             oldest_submission,
+            archive_bytes,
         }
     }
 }
@@ -299,6 +307,7 @@ impl Metrics {
             self.table_rows.get_or_create(&TableLabel { table: t.table.clone() }).set(t.rows);
         }
         self.oldest_submission.set(storage.oldest_submission.map_or(0, |t| t.timestamp()));
+        self.archive_bytes.set(storage.archive_bytes);
     }
 
     pub fn set_pool(&self, pool: &'static str, db: &sqlx::PgPool) {

@@ -17,6 +17,8 @@
 //!   which the intake checks submissions against;
 //! - `hold-recheck` on `api.hold_recheck_cron` when a primary DHIS2 is configured: held
 //!   values DHIS2 would accept now are delivered, those held too long fail;
+//! - `retention` on `retention.cron`: finished submissions past their retention are archived
+//!   to files, then deleted ([`crate::retention`]);
 //! - `metadata-reload` every 30 seconds: the in-memory copy of that metadata is rebuilt when
 //!   another gateway process synced it.
 
@@ -66,6 +68,12 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
         Named { name: "health", schedule: HEALTH_CHECK.into(), at_start: true, run: health },
         Named { name: "prune", schedule: PRUNE.into(), at_start: false, run: prune },
         Named { name: "metadata-reload", schedule: METADATA_RELOAD.into(), at_start: false, run: metadata_reload },
+        Named {
+            name: "retention",
+            schedule: with_seconds(&state.config.retention.cron),
+            at_start: false,
+            run: retention,
+        },
     ];
     if state.dhis2.is_some() {
         let schedule = with_seconds(&api.sync_cron_expression);
@@ -135,6 +143,13 @@ fn health(state: AppState) -> Run {
                 Err(e) => tracing::warn!(server, error = %e, "could not bring the retries forward"),
             }
         }
+        Ok(())
+    })
+}
+
+fn retention(state: AppState) -> Run {
+    Box::pin(async move {
+        crate::retention::run(&state.db, &state.config).await?;
         Ok(())
     })
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use dhis2gw_wire::{DailyCounts, LastDeliveryError, Overview, QueueDepth, StatusCounts, Storage, TableSize};
 
 use crate::app::AppState;
+use crate::infra::config::Config;
 use crate::infra::error::AppResult;
 
 /// Days the daily series covers, today included.
@@ -71,12 +72,13 @@ pub async fn overview(state: &AppState) -> AppResult<Overview> {
         servers: servers?,
         metadata: crate::metadata::status(&state.db, &state.metadata, &state.config).await?,
         held: crate::holds::summary(&state.db, &serde_json::json!({})).await?,
-        storage: storage(&state.db).await?,
+        storage: storage(&state.db, &state.config).await?,
     })
 }
 
-/// The database's size, each table's rows and bytes, and the oldest submission kept.
-pub async fn storage(db: &sqlx::PgPool) -> sqlx::Result<Storage> {
+/// The database's size, each table's rows and bytes, the oldest submission kept, and what the
+/// archives take.
+pub async fn storage(db: &sqlx::PgPool, config: &Config) -> sqlx::Result<Storage> {
     let database_bytes =
         sqlx::query_scalar!(r#"SELECT pg_database_size(current_database()) AS "bytes!""#).fetch_one(db).await?;
     let tables = sqlx::query_as!(
@@ -88,7 +90,14 @@ pub async fn storage(db: &sqlx::PgPool) -> sqlx::Result<Storage> {
     .fetch_all(db)
     .await?;
     let oldest_submission = sqlx::query_scalar!("SELECT min(submitted_at) FROM submission_log").fetch_one(db).await?;
-    Ok(Storage { database_bytes, tables, oldest_submission })
+    let dir = std::path::PathBuf::from(&config.retention.archive_directory);
+    let archive_bytes = tokio::task::spawn_blocking(move || crate::retention::archive::size(&dir)).await.unwrap_or(0);
+    Ok(Storage {
+        database_bytes,
+        tables,
+        oldest_submission,
+        archive_bytes: i64::try_from(archive_bytes).unwrap_or(i64::MAX),
+    })
 }
 
 /// Submissions received since the start of `first` (a local day), by local day and status,

@@ -91,6 +91,11 @@ pub fn test_config(database: &TestDatabase) -> Config {
     config.server.logdir = String::new();
     config.server.conf_dir = String::new();
     config.server.credentials_key = Secret::new(CREDENTIALS_KEY);
+    // Retention runs only where a test calls it, archiving to a folder of its own.
+    config.retention.succeeded_days = 0;
+    config.retention.failed_days = 0;
+    config.retention.archive_directory =
+        std::env::temp_dir().join(format!("dhis2gw-archive-{id}")).display().to_string();
     // The DHIS2 test doubles listen on 127.0.0.1.
     config.server.allow_private_dhis2_addresses = true;
     // The gateway crate's own folders, next to this crate's.

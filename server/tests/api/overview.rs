@@ -155,6 +155,7 @@ async fn storage_figures_show_the_database_its_tables_and_the_oldest_submission(
     assert_eq!(storage.oldest_submission.map(|t| t.timestamp_micros()), Some(received.timestamp_micros()));
     assert!(storage.tables.windows(2).all(|w| w[0].bytes >= w[1].bytes), "largest first");
     assert!(storage.tables.iter().any(|t| t.table == "delivery_attempts"));
+    assert_eq!(storage.archive_bytes, 0, "nothing archived yet");
 
     let metrics = p.app.request(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("dhis2gw_table_rows{table=\"submission_log\"} 2"), "{metrics}");

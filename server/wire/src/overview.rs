@@ -43,6 +43,9 @@ pub struct Storage {
     /// included), largest first.
     pub tables: Vec<TableSize>,
     pub oldest_submission: Option<DateTime<Utc>>,
+    /// Bytes the archive files take (`retention.archive_directory`).
+    #[serde(default)]
+    pub archive_bytes: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

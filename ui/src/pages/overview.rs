@@ -135,7 +135,11 @@ fn StorageCard(s: Storage) -> impl IntoView {
     view! {
         <div class="card" id="storage">
             <h2>"Storage"</h2>
-            <p>{format!("The database holds {}; the oldest submission kept is from {oldest}.", size(s.database_bytes))}</p>
+            <p>{format!(
+                "The database holds {}; the oldest submission kept is from {oldest}. Archives take {}.",
+                size(s.database_bytes),
+                size(s.archive_bytes)
+            )}</p>
             <table class="grid">
                 <thead><tr><th>"Table"</th><th>"Rows"</th><th>"Size"</th></tr></thead>
                 <tbody>
