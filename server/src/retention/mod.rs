@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -36,6 +37,11 @@ pub struct Archived {
 /// Archives and deletes what the retention settings say is old enough; nothing when another
 /// process is at it.
 pub async fn run(db: &PgPool, config: &Config) -> anyhow::Result<Archived> {
+    run_as_of(db, config, Utc::now()).await
+}
+
+/// [`run`] as if it were `now` (the retention benchmark simulates a year with it).
+pub async fn run_as_of(db: &PgPool, config: &Config, now: DateTime<Utc>) -> anyhow::Result<Archived> {
     let r = &config.retention;
     if r.succeeded_days == 0 && r.failed_days == 0 {
         return Ok(Archived::default());
@@ -46,15 +52,15 @@ pub async fn run(db: &PgPool, config: &Config) -> anyhow::Result<Archived> {
     if !locked {
         return Ok(Archived::default());
     }
-    let result = archive_all(db, config).await;
+    let result = archive_all(db, config, now).await;
     sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", LOCK).fetch_one(&mut *lock).await?;
     result
 }
 
-async fn archive_all(db: &PgPool, config: &Config) -> anyhow::Result<Archived> {
+async fn archive_all(db: &PgPool, config: &Config, now: DateTime<Utc>) -> anyhow::Result<Archived> {
     let r = &config.retention;
     let dir = Path::new(&r.archive_directory);
-    let today = chrono::Utc::now().with_timezone(&config.server.timezone).date_naive();
+    let today = now.with_timezone(&config.server.timezone).date_naive();
     let mut done = Archived::default();
     let mut after = 0i64;
     loop {
@@ -64,13 +70,14 @@ async fn archive_all(db: &PgPool, config: &Config) -> anyhow::Result<Archived> {
             let batch = sqlx::query_scalar!(
                 r#"SELECT id FROM submission_log
                    WHERE id > $1
-                     AND ((status IN ('succeeded', 'warning') AND $2 > 0 AND submitted_at < now() - make_interval(days => $2))
-                       OR (status IN ('failed', 'dead') AND $3 > 0 AND submitted_at < now() - make_interval(days => $3)))
+                     AND ((status IN ('succeeded', 'warning') AND $2 > 0 AND submitted_at < $5::timestamptz - make_interval(days => $2))
+                       OR (status IN ('failed', 'dead') AND $3 > 0 AND submitted_at < $5 - make_interval(days => $3)))
                    ORDER BY id LIMIT $4"#,
                 after,
                 r.succeeded_days as i32,
                 r.failed_days as i32,
                 i64::from(r.batch_size),
+                now,
             )
             .fetch_all(db)
             .await?;
