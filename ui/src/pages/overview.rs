@@ -131,12 +131,15 @@ pub fn size(bytes: i64) -> String {
 /// How much the database holds: its size, the largest tables and the oldest submission.
 #[component]
 fn StorageCard(s: Storage) -> impl IntoView {
-    let oldest = s.oldest_submission.map(|t| format::local_time(&t)).unwrap_or_else(|| "none".into());
+    let oldest = match s.oldest_submission {
+        Some(t) => format!("the oldest submission kept is from {}", format::local_time(&t)),
+        None => "no submission is kept yet".into(),
+    };
     view! {
         <div class="card" id="storage">
             <h2>"Storage"</h2>
             <p>{format!(
-                "The database holds {}; the oldest submission kept is from {oldest}. Archives take {}.",
+                "The database holds {}; {oldest}. Archives take {}.",
                 size(s.database_bytes),
                 size(s.archive_bytes)
             )}</p>
