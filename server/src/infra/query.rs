@@ -43,6 +43,12 @@ pub fn date_range(
     Ok((from, to))
 }
 
+/// A day (its start in the gateway's time zone) or an RFC 3339 instant; a bad one is a 400
+/// naming `field`.
+pub fn day_or_instant(field: &str, text: &str, tz: chrono_tz::Tz) -> AppResult<Instant> {
+    instant(field, text, tz, false)
+}
+
 /// `from` is the start of its day, `to` the end of its day, in the gateway's time zone.
 fn instant(field: &str, text: &str, tz: chrono_tz::Tz, end_of_day: bool) -> AppResult<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {

@@ -17,7 +17,7 @@ use crate::holds;
 use crate::infra::dhis2::refusal;
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::export::{self, Export, Format};
-use crate::infra::query::{date_range, like_pattern, paging};
+use crate::infra::query::{date_range, day_or_instant, like_pattern, paging};
 use crate::orgunits;
 use futures_util::TryStreamExt;
 
@@ -417,22 +417,17 @@ pub(super) async fn remove(state: &AppState, id: i64, audited: Option<Actor<'_>>
     Ok(())
 }
 
-/// Deletes every finished submission older than `date` (RFC 3339); returns how many, and
-/// the instant read.
+/// Deletes every finished submission older than `date` (a day or an RFC 3339 instant); returns
+/// how many, and the instant read.
 pub async fn purge(state: &AppState, caller: &AuthUser, date: Option<&str>) -> AppResult<(u64, DateTime<Utc>)> {
-    const FORMS: &str =
-        "a day (2024-01-01, its start in server.timezone) or an RFC 3339 instant (2024-01-01T00:00:00Z)";
-    let text = date.ok_or_else(|| AppError::invalid_field("date", format!("is required: {FORMS}")))?;
+    let text = date.ok_or_else(|| {
+        AppError::invalid_field(
+            "date",
+            "is required: a day (2024-01-01, its start in server.timezone) or an RFC 3339 instant",
+        )
+    })?;
     // The console's date field sends a day; API clients may send an instant.
-    let day_start = || {
-        let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-        day.and_hms_opt(0, 0, 0)?.and_local_timezone(state.config.server.timezone).earliest()
-    };
-    let before = DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| day_start().map(|t| t.with_timezone(&Utc)))
-        .ok_or_else(|| AppError::invalid_field("date", format!("'{text}' is neither {FORMS}")))?;
+    let before = day_or_instant("date", text, state.config.server.timezone)?;
     let mut tx = state.db.begin().await?;
     let deleted = sqlx::query!(
         "DELETE FROM submission_log WHERE submitted_at < $1 AND status IN ('succeeded', 'warning', 'failed', 'dead')",
