@@ -63,7 +63,7 @@ impl Application {
                 None => None,
             };
         let jwt = Arc::new(JwtKeys::new(config.server.jwt_secret.expose(), config.server.access_token_ttl));
-        let alert_channels = crate::infra::notify::Channels::new(&config.alerts)?;
+        let alert_channels = crate::infra::notify::Channels::new(&config)?;
         let metadata = Arc::new(metadata::Catalog::default());
         metadata.reload(&db).await?;
         for warning in metadata::check::default_warnings(&metadata.snapshot(), &config.api) {

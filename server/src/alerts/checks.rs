@@ -21,6 +21,7 @@ pub async fn find(state: &AppState, rule: &AlertRule) -> AppResult<Vec<AlertFind
                    FROM delivery_attempts a
                    JOIN submission_destinations d ON d.id = a.destination_id
                    JOIN dhis2_servers s ON s.id = d.server_id
+                   -- The IN list matches delivery_attempts_trouble_idx, so only troubled attempts are read.
                    WHERE a.outcome IN ('failed', 'retry', 'dead') AND a.outcome = $1
                      AND a.started_at > now() - make_interval(secs => $2)
                    GROUP BY s.name ORDER BY s.name"#,

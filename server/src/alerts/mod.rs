@@ -45,7 +45,7 @@ pub async fn check(state: &AppState, channels: &Channels) -> AppResult<bool> {
     .fetch_all(&mut *tx)
     .await?;
     let mut was: BTreeMap<(String, String), f64> = firing.into_iter().map(|r| ((r.rule, r.subject), r.quiet)).collect();
-    let gateway = gateway_name(state);
+    let gateway = &channels.gateway;
     for (name, in_force) in rules.iter().filter(|(_, r)| r.rule.enabled) {
         let rule = &in_force.rule;
         let findings = match checks::find(state, rule).await {
@@ -117,7 +117,7 @@ pub async fn check(state: &AppState, channels: &Channels) -> AppResult<bool> {
             .execute(&mut *tx)
             .await?;
     }
-    digest::compose_when_due(state, &mut tx, &gateway).await?;
+    digest::compose_when_due(state, &mut tx, gateway).await?;
     tx.commit().await?;
     channels.queued.notify_one();
     Ok(true)
@@ -125,23 +125,6 @@ pub async fn check(state: &AppState, channels: &Channels) -> AppResult<bool> {
 
 fn reminder_note(repeat: f64) -> String {
     format!(", and be reminded every {} while it lasts", checks::span(repeat))
-}
-
-/// How notifications name this gateway: its public URL, else its host name.
-pub fn gateway_name(state: &AppState) -> String {
-    let url = state.config.server.public_url.trim();
-    if !url.is_empty() {
-        return url.to_string();
-    }
-    hostname()
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// The checker: checks every `alerts.check_interval` until `stopping` resolves.

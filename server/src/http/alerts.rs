@@ -124,8 +124,7 @@ async fn test(
     let recipient = request.recipient.trim();
     dhis2gw_wire::recipient_problem(recipient)
         .map_err(|e| AppError::BadRequest { message: format!("recipient: {e}"), detail: vec!["recipient".into()] })?;
-    let gateway = alerts::gateway_name(&state);
-    let result = notify::test(&state.db, &state.alert_channels, recipient, &gateway).await?;
+    let result = notify::test(&state.db, &state.alert_channels, recipient).await?;
     let detail = serde_json::json!({"sent": result.sent, "answer": result.answer, "error": result.error});
     audit::record(&state.db, Actor::User(&caller), "alert.test", "alert", recipient, detail).await?;
     Ok(axum::Json(result))

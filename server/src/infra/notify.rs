@@ -19,7 +19,7 @@ use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use tokio::sync::Notify;
 
-use crate::infra::config::{AlertsConfig, SmtpTls};
+use crate::infra::config::{Config, SmtpTls};
 
 /// Tries before a notification is given up.
 const MAX_ATTEMPTS: i32 = 8;
@@ -44,10 +44,13 @@ pub struct Channels {
     webhook_key: Option<aws_lc_rs::hmac::Key>,
     /// Wakes the sender when notifications are queued.
     pub queued: Notify,
+    /// How notifications name this gateway: `server.public_url`, else the host's name.
+    pub gateway: String,
 }
 
 impl Channels {
-    pub fn new(config: &AlertsConfig) -> anyhow::Result<Arc<Self>> {
+    pub fn new(whole: &Config) -> anyhow::Result<Arc<Self>> {
+        let config = &whole.alerts;
         let mailer = if config.smtp_host.trim().is_empty() {
             None
         } else {
@@ -79,7 +82,11 @@ impl Channels {
         let webhook_key = (!config.webhook_secret.is_empty()).then(|| {
             aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, config.webhook_secret.expose().as_bytes())
         });
-        Ok(Arc::new(Channels { mailer, http, webhook_key, queued: Notify::new() }))
+        let gateway = match whole.server.public_url.trim() {
+            "" => hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "localhost".into()),
+            url => url.to_string(),
+        };
+        Ok(Arc::new(Channels { mailer, http, webhook_key, queued: Notify::new(), gateway }))
     }
 
     /// Sends one notification; the recipient's answer, or why it was not sent.
@@ -176,7 +183,8 @@ pub async fn enqueue<'e>(
 }
 
 /// Sends a test notification now and records it with its answer.
-pub async fn test(db: &PgPool, channels: &Channels, recipient: &str, gateway: &str) -> sqlx::Result<AlertTestResult> {
+pub async fn test(db: &PgPool, channels: &Channels, recipient: &str) -> sqlx::Result<AlertTestResult> {
+    let gateway = &channels.gateway;
     let mut note = Outgoing {
         id: 0,
         event: "test".into(),
