@@ -121,19 +121,17 @@ impl Writer {
         self.manifest.records
     }
 
-    /// Gives up a file nothing was written to.
-    pub fn discard(self) -> anyhow::Result<()> {
-        drop(self.out);
-        std::fs::remove_file(self.dir.join(format!("{}.part", self.name)))?;
-        Ok(())
+    /// Where the file is while it is written: removed if it is never finished.
+    pub fn part_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.part", self.name))
     }
 
     /// Finishes the file: synced, renamed into place, checksummed, its manifest written.
     pub fn finish(self) -> anyhow::Result<Manifest> {
+        let part = self.part_path();
         let file = self.out.finish()?.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
-        let part = self.dir.join(format!("{}.part", self.name));
         let path = self.dir.join(&self.name);
         std::fs::rename(&part, &path)?;
         let (bytes, sha256) = checksum(&path)?;

@@ -65,6 +65,8 @@ async fn archive_all(db: &PgPool, config: &Config, now: DateTime<Utc>) -> anyhow
     let mut after = 0i64;
     loop {
         let mut writer = Writer::create(dir, today)?;
+        // Whatever ends this round early (an error, nothing to archive) leaves no half file.
+        let _unfinished = RemoveOnDrop(writer.part_path());
         let mut ids = Vec::new();
         while writer.records() < PER_FILE {
             let batch = sqlx::query_scalar!(
@@ -94,7 +96,6 @@ async fn archive_all(db: &PgPool, config: &Config, now: DateTime<Utc>) -> anyhow
             ids.extend(batch);
         }
         if ids.is_empty() {
-            writer.discard()?;
             return Ok(done);
         }
         let manifest = tokio::task::spawn_blocking(move || writer.finish()).await??;
@@ -106,6 +107,15 @@ async fn archive_all(db: &PgPool, config: &Config, now: DateTime<Utc>) -> anyhow
         tracing::info!(file = manifest.file, submissions = ids.len(), deleted, "archived old submissions");
         done.deleted += deleted;
         done.files.push(manifest);
+    }
+}
+
+/// Removes a file when dropped, if it is still there.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
