@@ -35,7 +35,8 @@
 //! expiry days ([`Dhis2Double::set_expiry_days`]) with lock exceptions, open future periods
 //! (the fixture's 0 leaves the current period closed), data input periods and data approval
 //! ([`Dhis2Double::approve`]), refused per value with E7640–E7643 up to 2.42 and per data set
-//! with E8030/E8033 on 2.43. Org units start as the fixture hierarchy but can change (metadata imports, [`Dhis2Double::add_org_unit`], …).
+//! with E8030/E8033 on 2.43. A data set's `timelyDays` ([`Dhis2Double::set_timely_days`], DHIS2's
+//! default 15) is listed and never enforced, as in DHIS2, where only completeness reporting reads it. Org units start as the fixture hierarchy but can change (metadata imports, [`Dhis2Double::add_org_unit`], …).
 //! Data values, tracker objects and org units are kept in memory so tests can check what
 //! was delivered, and how often.
 //!
@@ -338,6 +339,13 @@ impl Dhis2Double {
     /// after its end plus `days` (E7640 / E8030), unless a lock exception covers it.
     pub fn set_expiry_days(&self, data_set: &str, days: u32) {
         self.change_data_set(data_set, |s| s.expiry_days = i64::from(days));
+    }
+
+    /// Sets data set `data_set`'s timely days (DHIS2's default is 15), as an admin in the
+    /// maintenance app (its `lastUpdated` becomes now). Entry ignores it, as DHIS2's does; it
+    /// only tells a reporting client when a report stops being timely.
+    pub fn set_timely_days(&self, data_set: &str, days: u32) {
+        self.change_data_set(data_set, |s| s.timely_days = days);
     }
 
     /// Sets how many future periods data set `data_set` is open for (0, the fixture's value,

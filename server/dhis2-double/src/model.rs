@@ -127,12 +127,22 @@ pub(crate) struct InputPeriod {
     pub(crate) closing: Option<NaiveDateTime>,
 }
 
-/// A data set's entry settings (the fixture starts every data set at 0, 0, none).
-#[derive(Clone, Debug, Default)]
+/// A data set's entry settings (the fixture starts every data set at 0, 0, none, and DHIS2's
+/// default of 15 timely days).
+#[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) expiry_days: i64,
     pub(crate) open_future_periods: i64,
     pub(crate) input_periods: Vec<InputPeriod>,
+    /// Days after a period's end within which a report counts as timely; DHIS2 only reports
+    /// it (completeness analytics), entry does not depend on it.
+    pub(crate) timely_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { expiry_days: 0, open_future_periods: 0, input_periods: Vec::new(), timely_days: 15 }
+    }
 }
 
 /// An org unit the double starts with; which data sets and programs are assigned to it is
@@ -420,7 +430,7 @@ pub(crate) fn metadata_objects(
                 let entry = settings(d.id.uid);
                 v["openFuturePeriods"] = json!(entry.open_future_periods);
                 v["expiryDays"] = json!(entry.expiry_days);
-                v["timelyDays"] = json!(15);
+                v["timelyDays"] = json!(entry.timely_days);
                 v["dataInputPeriods"] = entry
                     .input_periods
                     .iter()

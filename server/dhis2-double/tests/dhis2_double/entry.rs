@@ -94,6 +94,11 @@ async fn the_current_period_waits_for_open_future_periods_and_recent_ones_are_op
     let data_set = &listed["dataSets"][0];
     assert_eq!((data_set["expiryDays"].as_i64(), data_set["openFuturePeriods"].as_i64()), (Some(10), Some(1)));
     assert_eq!(data_set["workflow"], json!({"id": WF_MONTHLY_HIV}));
+    assert_eq!(data_set["timelyDays"], 15, "DHIS2's default");
+    dhis2.set_timely_days(DS_MONTHLY_HIV, 3);
+    assert_eq!(post_import(&dhis2, "", &two_values(&now)).await.status, 200, "entry ignores timely days");
+    let listed = get(&dhis2, &format!("/api/dataSets?filter=id:eq:{DS_MONTHLY_HIV}&fields=*")).await.json();
+    assert_eq!(listed["dataSets"][0]["timelyDays"], 3);
 }
 
 #[tokio::test]
