@@ -66,6 +66,11 @@ impl Period {
 
     /// The last day of the period.
     pub fn end(&self) -> NaiveDate {
+        // The 27th bi-week of a 53-week year is its last week alone (derived): the next
+        // year's first bi-week starts on its own ISO week 1.
+        if self.period_type() == "BiWeekly" && self.0.ends_with("BiW27") {
+            return self.start() + Days::new(6);
+        }
         self.step().after(self.start(), 1) - Days::new(1)
     }
 
@@ -86,6 +91,90 @@ impl Period {
     pub fn is_open(&self, today: NaiveDate, open_future: i64) -> bool {
         let n = u32::try_from(open_future.max(0)).unwrap_or(u32::MAX).min(1000);
         self.start() <= self.step().after(today, n)
+    }
+
+    /// The period of type `period_type` (a DHIS2 `periodType`) that holds `day`, or `None`
+    /// for a type DHIS2 does not have.
+    pub fn containing(period_type: &str, day: NaiveDate) -> Option<Period> {
+        use chrono::Datelike;
+        let months = |anchor: u32, length: u32| {
+            // Months since year 0, counted from the type's first month.
+            let index = day.year() * 12 + day.month0() as i32 - (anchor as i32 - 1);
+            let start = index - index.rem_euclid(length as i32) + (anchor as i32 - 1);
+            NaiveDate::from_ymd_opt(start.div_euclid(12), start.rem_euclid(12) as u32 + 1, 1)
+        };
+        let week_name = |monday: NaiveDate, prefix: &str| {
+            let week = monday.iso_week();
+            format!("{}{prefix}W{}", week.year(), week.week())
+        };
+        let name = match period_type {
+            "Daily" => day.format("%Y%m%d").to_string(),
+            "Weekly" => week_name(day, ""),
+            "BiWeekly" => {
+                let week = day.iso_week();
+                format!("{}BiW{}", week.year(), week.week().div_ceil(2))
+            }
+            weekly if weekly.starts_with("Weekly") => {
+                let (prefix, _) = WEEKLY_PREFIXES.iter().find(|(_, name)| *name == weekly)?;
+                let first_day = match *prefix {
+                    "Wed" => Weekday::Wed,
+                    "Thu" => Weekday::Thu,
+                    "Fri" => Weekday::Fri,
+                    "Sat" => Weekday::Sat,
+                    _ => Weekday::Sun,
+                };
+                let start = day - Days::new(u64::from(day.weekday().days_since(first_day)));
+                // Named after the ISO week whose Monday `start` moves to (see `start`).
+                let monday = match *prefix {
+                    "Sat" => start + Days::new(2),
+                    "Sun" => start + Days::new(1),
+                    _ => start - Days::new(u64::from(start.weekday().days_since(Weekday::Mon))),
+                };
+                week_name(monday, prefix)
+            }
+            "Monthly" => day.format("%Y%m").to_string(),
+            "BiMonthly" => format!("{}{:02}B", day.year(), day.month0() / 2 + 1),
+            "Quarterly" => format!("{}Q{}", day.year(), day.month0() / 3 + 1),
+            "SixMonthly" => format!("{}S{}", day.year(), day.month0() / 6 + 1),
+            "Yearly" => day.year().to_string(),
+            "QuarterlyNov" | "SixMonthlyNov" => {
+                let length = if period_type == "QuarterlyNov" { 3 } else { 6 };
+                let start = months(11, length)?;
+                // Named after the year most of it falls in: November 2024 opens 2025NovQ1.
+                let year = start.year() + i32::from(start.month() >= 11);
+                let number = (start.month() + 1) % 12 / length + 1;
+                let kind = if length == 3 { "Q" } else { "S" };
+                format!("{year}Nov{kind}{number}")
+            }
+            "SixMonthlyApril" => {
+                let start = months(4, 6)?;
+                let year = if start.month() >= 4 { start.year() } else { start.year() - 1 };
+                format!("{year}AprilS{}", if start.month() == 4 { 1 } else { 2 })
+            }
+            financial => {
+                let (suffix, _) = FINANCIAL.iter().find(|(_, name)| *name == financial)?;
+                let names = ["Jan", "Feb", "Mar", "April", "May", "Jun", "July", "Aug", "Sep", "Oct", "Nov", "Dec"];
+                let anchor = names.iter().position(|n| n == suffix)? as u32 + 1;
+                format!("{}{suffix}", months(anchor, 12)?.year())
+            }
+        };
+        Period::parse(&name).ok()
+    }
+
+    /// The period of the same type that follows this one.
+    pub fn next(&self) -> Period {
+        let after = self.end().succ_opt().unwrap_or(NaiveDate::MAX);
+        Period::containing(self.period_type(), after).expect("every period type has a next period")
+    }
+
+    /// The period of the same type before this one (the first one stays itself).
+    pub fn previous(&self) -> Period {
+        match self.start().pred_opt() {
+            Some(before) => {
+                Period::containing(self.period_type(), before).expect("every period type has a previous period")
+            }
+            None => self.clone(),
+        }
     }
 
     /// How long one period of this type lasts.
@@ -312,6 +401,66 @@ mod tests {
         assert_eq!(label("20250515"), "15 May 2025");
         assert_eq!(label("2025"), "2025");
         assert_eq!(label("2025Q2"), "2025Q2, 1 Apr – 30 Jun 2025");
+    }
+
+    #[test]
+    fn every_day_lies_in_the_period_containing_it_and_periods_follow_each_other() {
+        let types = [
+            "Daily",
+            "Weekly",
+            "WeeklyWednesday",
+            "WeeklyThursday",
+            "WeeklyFriday",
+            "WeeklySaturday",
+            "WeeklySunday",
+            "BiWeekly",
+            "Monthly",
+            "BiMonthly",
+            "Quarterly",
+            "QuarterlyNov",
+            "SixMonthly",
+            "SixMonthlyApril",
+            "SixMonthlyNov",
+            "Yearly",
+            "FinancialApril",
+            "FinancialJuly",
+            "FinancialOct",
+            "FinancialNov",
+            "FinancialSep",
+            "FinancialFeb",
+            "FinancialAug",
+        ];
+        let first = NaiveDate::from_ymd_opt(2019, 12, 20).unwrap();
+        for kind in types {
+            let mut period = Period::containing(kind, first).unwrap_or_else(|| panic!("{kind}"));
+            for offset in 0..(6 * 366) {
+                let day = first + Days::new(offset);
+                if day > period.end() {
+                    let next = period.next();
+                    assert_eq!(
+                        next.start(),
+                        period.end() + Days::new(1),
+                        "{kind}: {} → {}",
+                        period.as_str(),
+                        next.as_str()
+                    );
+                    assert_eq!(next.previous(), period, "{kind}");
+                    period = next;
+                }
+                let found = Period::containing(kind, day).unwrap();
+                assert_eq!(found, period, "{kind} on {day}");
+                assert!(found.start() <= day && day <= found.end(), "{kind} on {day}: {}", found.as_str());
+                assert_eq!(found.period_type(), kind);
+            }
+        }
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let name = |kind: &str, d| Period::containing(kind, d).unwrap().as_str().to_string();
+        assert_eq!(name("QuarterlyNov", day(2024, 11, 3)), "2025NovQ1");
+        assert_eq!(name("SixMonthlyApril", day(2025, 2, 1)), "2024AprilS2");
+        assert_eq!(name("FinancialJuly", day(2025, 6, 30)), "2024July");
+        assert_eq!(name("BiMonthly", day(2025, 12, 1)), "202506B");
+        assert_eq!(name("Weekly", day(2026, 1, 1)), "2026W1");
+        assert!(Period::containing("Fortnightly", day(2025, 1, 1)).is_none());
     }
 
     #[test]
