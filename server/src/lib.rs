@@ -7,8 +7,8 @@
 //! main, startup            the process: CLI, wiring, serving
 //! http, scheduler          routes that parse, call one operation and shape the answer; named jobs
 //! delivery                 the workers that send queued work to DHIS2
-//! submissions, holds       intake, the log, requeue, the hold queue: operations that need the
-//!                          whole context
+//! submissions, holds,      intake, the log, requeue, the hold queue, completeness reports:
+//!   reports                operations that need the whole context
 //! upgrade                  adopting the original dhis2gw's database beside ours
 //! app                      that context: pools, clients, and the caches of the areas below
 //! mappings, servers,       domain areas that own their state, their audit entries and caches
@@ -31,6 +31,7 @@ pub mod infra;
 pub mod mappings;
 pub mod metadata;
 pub mod orgunits;
+pub mod reports;
 pub mod retention;
 pub mod scheduler;
 pub mod servers;

@@ -124,6 +124,24 @@ pub async fn find(state: &AppState, rule: &AlertRule) -> AppResult<Vec<AlertFind
             }
         }
         AlertKind::PartnerSilent => partners_silent(state, threshold, after).await?,
+        AlertKind::ReportsMissing => crate::reports::missing_by_partner(state)
+            .await?
+            .into_iter()
+            .filter(|m| m.missing as f64 > threshold)
+            .map(|m| AlertFinding {
+                message: format!(
+                    "partner {} is missing {} of {} expected reports of {} for {} (timely until {})",
+                    m.partner,
+                    m.missing,
+                    m.expected,
+                    m.data_set,
+                    m.period,
+                    m.timely_until.format("%-d %b %Y")
+                ),
+                subject: format!("{} · {}", m.partner, m.data_set),
+                value: Some(m.missing as f64),
+            })
+            .collect(),
         AlertKind::MappingHealth => {
             let snapshot = state.metadata.snapshot();
             if !snapshot.is_loaded() {

@@ -32,6 +32,7 @@ pub fn defaults(kind: AlertKind) -> AlertParameters {
         AlertKind::QueueAge => (0.0, 0, 2 * HOUR),
         AlertKind::HeldAge => (0.0, 0, 7 * 24 * HOUR),
         AlertKind::PartnerSilent => (3.0, 0, 24 * HOUR),
+        AlertKind::ReportsMissing => (0.0, 0, 0),
         AlertKind::MappingHealth => (0.0, 0, 0),
         AlertKind::DatabaseSize => (10_240.0, 0, 0),
     };

@@ -43,6 +43,7 @@ mod metrics;
 mod orgunits;
 mod overview;
 mod pages;
+mod reports;
 mod servers;
 mod session;
 mod tracker;
@@ -68,6 +69,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "orgunits", description = "The organisation-unit hierarchy synced from DHIS2"),
         (name = "metadata", description = "DHIS2's data sets, data elements and combos as synced, which submissions are checked against"),
         (name = "overview", description = "The console's summary: submissions by status, queue, server health"),
+        (name = "reports", description = "Reporting completeness: expected reports received on time, late or missing"),
         (name = "audit", description = "Who did what (staff)"),
         (name = "alerts", description = "Alert rules, what fires and the notifications sent (staff; admins change rules)"),
         (name = "health", description = "Liveness and readiness probes, Prometheus metrics"),
@@ -109,6 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(orgunits::router())
         .merge(metadata::router())
         .merge(overview::router())
+        .merge(reports::router())
         .merge(audit::router())
         .merge(alerts::router())
 }

@@ -27,6 +27,9 @@ pub async fn last_error(db: &PgPool) -> sqlx::Result<Option<String>> {
     Ok(state["error"].as_str().map(str::to_string))
 }
 
+/// DHIS2's `timelyDays` when a data set does not say.
+const DEFAULT_TIMELY_DAYS: i64 = 15;
+
 #[derive(Deserialize)]
 struct IdRef {
     id: String,
@@ -50,6 +53,8 @@ struct RemoteDataSet {
     open_future_periods: i64,
     #[serde(default)]
     expiry_days: i64,
+    /// A number: some DHIS2 versions write it as a double (`15.0`).
+    timely_days: Option<f64>,
     #[serde(default)]
     data_input_periods: Vec<serde_json::Value>,
     category_combo: Option<IdRef>,
@@ -107,6 +112,8 @@ pub struct DataSet {
     pub open_future_periods: i64,
     /// Days after a period's end that DHIS2 still accepts its data (0: no limit).
     pub expiry_days: i64,
+    /// Days after a period's end within which a report is timely (DHIS2's default: 15).
+    pub timely_days: i64,
     /// Whether entry is limited to listed input periods.
     pub has_input_periods: bool,
     /// The attribute category combo: its option combos are the valid AOCs.
@@ -240,6 +247,7 @@ impl Snapshot {
                         period_type: d.period_type,
                         open_future_periods: d.open_future_periods,
                         expiry_days: d.expiry_days,
+                        timely_days: d.timely_days.map_or(DEFAULT_TIMELY_DAYS, |t| t.max(0.0).round() as i64),
                         has_input_periods: !d.data_input_periods.is_empty(),
                         attribute_combo: d.category_combo.map(|c| c.id),
                         elements: d

@@ -22,6 +22,7 @@ mod overview;
 mod partners;
 mod pipeline;
 mod recovery;
+mod reports;
 mod retention;
 mod roles;
 mod security;

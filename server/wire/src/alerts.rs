@@ -24,6 +24,9 @@ pub enum AlertKind {
     /// Per partner: nothing received for `threshold` times its usual interval between
     /// submissions, and at least `after` seconds.
     PartnerSilent,
+    /// Per partner and data set its scope names: more than `threshold` of the reports it is
+    /// expected to send missing in the last period whose timely days are over.
+    ReportsMissing,
     /// Mappings whose DHIS2 metadata is missing or mismatched (more than `threshold`).
     MappingHealth,
     /// The database larger than `threshold` megabytes.
@@ -31,13 +34,14 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 8] = [
+    pub const ALL: [AlertKind; 9] = [
         AlertKind::Failures,
         AlertKind::DeadLetters,
         AlertKind::ServerUnavailable,
         AlertKind::QueueAge,
         AlertKind::HeldAge,
         AlertKind::PartnerSilent,
+        AlertKind::ReportsMissing,
         AlertKind::MappingHealth,
         AlertKind::DatabaseSize,
     ];
@@ -51,6 +55,7 @@ impl AlertKind {
             AlertKind::QueueAge => "queue_age",
             AlertKind::HeldAge => "held_age",
             AlertKind::PartnerSilent => "partner_silent",
+            AlertKind::ReportsMissing => "reports_missing",
             AlertKind::MappingHealth => "mapping_health",
             AlertKind::DatabaseSize => "database_size",
         }
@@ -65,6 +70,7 @@ impl AlertKind {
             AlertKind::QueueAge => "Deliveries waiting too long",
             AlertKind::HeldAge => "Values on hold too long",
             AlertKind::PartnerSilent => "Partner stopped reporting",
+            AlertKind::ReportsMissing => "Expected reports missing",
             AlertKind::MappingHealth => "Broken mappings",
             AlertKind::DatabaseSize => "Database size",
         }
@@ -76,7 +82,7 @@ impl AlertKind {
             AlertKind::Failures | AlertKind::DeadLetters => (true, true, false),
             AlertKind::ServerUnavailable | AlertKind::QueueAge | AlertKind::HeldAge => (false, false, true),
             AlertKind::PartnerSilent => (true, false, true),
-            AlertKind::MappingHealth | AlertKind::DatabaseSize => (true, false, false),
+            AlertKind::ReportsMissing | AlertKind::MappingHealth | AlertKind::DatabaseSize => (true, false, false),
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn parameters(v: &AlertRuleView) -> String {
         AlertKind::Failures | AlertKind::DeadLetters => format!("more than {threshold} within {}", duration(window)),
         AlertKind::ServerUnavailable | AlertKind::QueueAge | AlertKind::HeldAge => format!("after {}", duration(after)),
         AlertKind::PartnerSilent => format!("{threshold} × its usual interval, at least {}", duration(after)),
+        AlertKind::ReportsMissing => format!("more than {threshold} missing after the timely days"),
         AlertKind::MappingHealth => format!("more than {threshold}"),
         AlertKind::DatabaseSize => format!("over {threshold} MB"),
     }
