@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use dhis2gw_wire::routes::{self as paths, fill};
 use dhis2gw_wire::{
     AlertFinding, AlertNotification, AlertRuleInput, AlertRuleView, AlertTest, AlertTestResult, AlertsOverview,
-    ApiToken, AuditEntry, AuditFilter, CreateApiToken, CreateUser, CreatedApiToken, DeleteResult, Dhis2Server,
-    HealthState, HeldGroup, HeldResult, HeldSelection, ImportReport, LogFilter, Mapping, MappingFields, MappingFilter,
-    Message, MetadataFilter, MetadataObject, MetadataStatus, MetadataSync, NotificationFilter, OrgUnit, OrgUnitFilter,
-    Overview, Page, PartnerAccess, PartnerAccessView, RefusedFilter, RefusedValue, RequeueRequest, RequeueResult,
-    RotateApiToken, ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
+    ApiToken, AuditEntry, AuditFilter, Completeness, CompletenessFilter, CreateApiToken, CreateUser, CreatedApiToken,
+    DeleteResult, Dhis2Server, HealthState, HeldGroup, HeldResult, HeldSelection, ImportReport, LogFilter, Mapping,
+    MappingFields, MappingFilter, Message, MetadataFilter, MetadataObject, MetadataStatus, MetadataSync,
+    NotificationFilter, OrgUnit, OrgUnitFilter, OrgUnitLevel, Overview, Page, PartnerAccess, PartnerAccessView,
+    RefusedFilter, RefusedValue, ReportSubmission, RequeueRequest, RequeueResult, RotateApiToken, ServerInput,
+    Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
 };
 use serde::de::DeserializeOwned;
 
@@ -125,6 +126,18 @@ pub async fn discard_held(session: Session, selection: HeldSelection) -> ApiResu
 }
 
 /// Values DHIS2 did not store, newest first.
+pub async fn completeness(session: Session, filter: CompletenessFilter) -> ApiResult<Completeness> {
+    session.fetch(Call::get(paths::REPORTS_COMPLETENESS).filter(&filter)).await
+}
+
+pub async fn report_submissions(session: Session, filter: CompletenessFilter) -> ApiResult<Vec<ReportSubmission>> {
+    session.fetch(Call::get(paths::REPORTS_COMPLETENESS_SUBMISSIONS).filter(&filter)).await
+}
+
+pub async fn org_unit_levels(session: Session) -> ApiResult<Vec<OrgUnitLevel>> {
+    session.fetch(Call::get(paths::ORGUNIT_LEVELS)).await
+}
+
 pub async fn refused(session: Session, filter: RefusedFilter) -> ApiResult<Page<RefusedValue>> {
     session.fetch(Call::get(paths::LOGS_REFUSED).filter(&filter)).await
 }

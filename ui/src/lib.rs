@@ -102,6 +102,7 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
             (Route::Submissions, "Submissions"),
             (Route::Held, "On hold"),
             (Route::Refused, "Refused values"),
+            (Route::Reports, "Reporting"),
         ];
         if !session.is_staff() {
             items.remove(0);
@@ -199,6 +200,7 @@ fn Shell(theme: RwSignal<String>) -> impl IntoView {
                 Route::Alerts if session.is_staff() => view! { <pages::alerts::Alerts/> }.into_any(),
                 Route::Held => view! { <pages::held::Held/> }.into_any(),
                 Route::Refused => view! { <pages::held::Refused/> }.into_any(),
+                Route::Reports => view! { <pages::reports::Reports/> }.into_any(),
                 _ => view! { <pages::submissions::Submissions open=None/> }.into_any(),
             }}
         </main>

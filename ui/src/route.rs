@@ -19,6 +19,8 @@ pub enum Route {
     Refused,
     /// What fires, the rules and the notifications sent.
     Alerts,
+    /// Which expected reports arrived on time, late or not at all.
+    Reports,
 }
 
 impl Route {
@@ -34,6 +36,7 @@ impl Route {
             (Some("held"), _) => Route::Held,
             (Some("refused"), _) => Route::Refused,
             (Some("alerts"), _) => Route::Alerts,
+            (Some("reporting"), _) => Route::Reports,
             _ => Route::Overview,
         }
     }
@@ -49,6 +52,7 @@ impl Route {
             Route::Held => "#/held".into(),
             Route::Refused => "#/refused".into(),
             Route::Alerts => "#/alerts".into(),
+            Route::Reports => "#/reporting".into(),
         }
     }
 }
@@ -93,6 +97,7 @@ mod tests {
             Route::Held,
             Route::Refused,
             Route::Alerts,
+            Route::Reports,
         ] {
             assert_eq!(Route::parse(&route.href()), route);
         }

@@ -280,3 +280,41 @@ async fn an_administrator_watches_alerts_tunes_a_rule_and_tests_a_recipient_in_t
     let test_mail = smtp.mails().into_iter().find(|m| m.to == ["me@moh.example.org"]).expect("the test mail arrived");
     assert!(test_mail.header("Subject").unwrap().contains("Test notification"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_me_officer_reads_which_facilities_reported_and_opens_the_submissions_behind_a_cell() {
+    let p = gateway_with_console(|c| c.api.dhis2_facility_level = 4).await;
+    // Last month's reports are timely whatever today is; those of three months ago are not.
+    p.dhis2.set_timely_days(fixture::DS_MONTHLY_HIV, 40);
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    expect_json(p.sync_metadata().await, StatusCode::OK).await;
+    let month = |n: u32| {
+        let first = chrono::Datelike::with_day(&chrono::Utc::now().date_naive(), 1).unwrap();
+        first.checked_sub_months(chrono::Months::new(n)).unwrap().format("%Y%m").to_string()
+    };
+    let (old, last) = (month(3), month(1));
+    let mut ids = Vec::new();
+    for (org_unit, period) in [(fixture::OU_FACILITY_1, &last), (fixture::OU_FACILITY_2, &old)] {
+        let body = json!({"orgUnit": org_unit, "period": period, "dataSet": fixture::DS_MONTHLY_HIV,
+                          "dataValues": {"positives": 2, "tests_male": 7}});
+        ids.push(expect_json(p.post(&body).await, StatusCode::OK).await["submission_id"].as_i64().unwrap());
+    }
+    for id in &ids {
+        p.settled(*id, FINAL, Duration::from_secs(30)).await;
+    }
+    let work = tempfile::tempdir().unwrap();
+    run_node_test(
+        "reporting.test.mjs",
+        false,
+        &[
+            ("GATEWAY", p.app.address.clone()),
+            ("ADMIN_USER", "admin".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("OLD", old.clone()),
+            ("LAST", last.clone()),
+            ("LAST_ID", ids[0].to_string()),
+            ("SCREENSHOTS", screenshots(&work).display().to_string()),
+        ],
+    )
+    .await;
+}

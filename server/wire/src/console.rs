@@ -16,6 +16,8 @@ pub struct Settings {
     pub theme: String,
     /// The submission log's filters, sort and page size.
     pub log_filters: BTreeMap<String, String>,
+    /// The Reporting screen's data set, periods, org unit, partner and `level`.
+    pub report_filters: BTreeMap<String, String>,
     /// Refresh tokens by gateway (desktop only; a browser keeps them for the tab's life).
     pub refresh_tokens: BTreeMap<String, String>,
 }

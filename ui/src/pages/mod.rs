@@ -5,6 +5,7 @@ pub mod audit;
 pub mod held;
 pub mod mappings;
 pub mod overview;
+pub mod reports;
 pub mod signin;
 pub mod submissions;
 pub mod users;
