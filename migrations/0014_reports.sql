@@ -1,8 +1,9 @@
 -- What each aggregate submission reported, for completeness (`reports`): per org unit,
 -- period and the data set its payload named (NULL: none; its elements then tell which data
 -- sets it counts for), the data element of every value, one entry per value. A trigger keeps
--- it in step with `dhis2_payload` (stored at intake, rebuilt on requeue). Rows outlive
--- retention on purpose: a month's completeness stays answerable after its payloads are archived.
+-- it in step with `dhis2_payload` (stored at intake, rebuilt on requeue, restored from an
+-- archive). Rows outlive retention and purges on purpose: a month's completeness stays
+-- answerable after its payloads are archived; deleting one submission deletes its rows.
 CREATE TABLE report_receipts (
     submission_id bigint      NOT NULL,
     user_id       bigint,
@@ -32,9 +33,8 @@ $$ LANGUAGE sql STABLE;
 
 CREATE FUNCTION record_report_receipts() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        DELETE FROM report_receipts WHERE submission_id = NEW.id;
-    END IF;
+    -- Also on INSERT: a submission restored from an archive kept its rows.
+    DELETE FROM report_receipts WHERE submission_id = NEW.id;
     INSERT INTO report_receipts SELECT * FROM report_receipts_of(NEW);
     RETURN NULL;
 END

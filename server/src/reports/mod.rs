@@ -153,12 +153,11 @@ pub async fn submissions(
 }
 
 /// For the `reports_missing` alert: per partner whose scope names data sets, and per such data
-/// set, the reports missing in the last period whose timely days are over, as (partner,
-/// data set name, missing, expected, period label).
+/// set, the reports missing in the last period whose timely days are over.
 pub async fn missing_by_partner(state: &AppState) -> AppResult<Vec<MissingReports>> {
     let snapshot = state.metadata.snapshot();
     let partners = sqlx::query!(
-        r#"SELECT id, uid, username, scope AS "scope: sqlx::types::Json<PartnerScope>" FROM users
+        r#"SELECT id, username, scope AS "scope: sqlx::types::Json<PartnerScope>" FROM users
            WHERE role = 'partner' AND is_active AND jsonb_array_length(COALESCE(scope->'data_sets', '[]')) > 0
            ORDER BY username"#
     )
@@ -173,7 +172,6 @@ pub async fn missing_by_partner(state: &AppState) -> AppResult<Vec<MissingReport
                 data_set: Some(data_set.uid.clone()),
                 period_from: Some(period.as_str().to_string()),
                 period_to: Some(period.as_str().to_string()),
-                partner: Some(partner.uid.clone()),
                 ..Default::default()
             };
             let report = Report::compute(state, &filter, Some(partner.id)).await?;

@@ -409,7 +409,14 @@ pub(super) async fn remove(state: &AppState, id: i64, audited: Option<Actor<'_>>
     if status == "processing" {
         return Err(AppError::Conflict(format!("Submission {id} is being delivered right now; try again in a moment")));
     }
-    sqlx::query!("DELETE FROM submission_log WHERE id = $1 AND status <> 'processing'", id).execute(&mut *tx).await?;
+    // Deleted on purpose, it no longer counts for completeness either (retention keeps that).
+    sqlx::query!(
+        r#"WITH receipts AS (DELETE FROM report_receipts WHERE submission_id = $1)
+           DELETE FROM submission_log WHERE id = $1 AND status <> 'processing'"#,
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
     if let Some(actor) = audited {
         audit::record(&mut *tx, actor, "submission.delete", "submission", &id.to_string(), json!({})).await?;
     }

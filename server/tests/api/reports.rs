@@ -276,6 +276,12 @@ async fn a_scripted_quarter_reads_on_time_late_missing_and_due_per_facility_dist
     assert_eq!(xlsx.status(), StatusCode::OK);
     assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"), "an XLSX is a zip");
 
+    // A submission deleted on purpose no longer counts: Facility 2's last month is due again.
+    let r = p.call(Method::DELETE, &format!("/api/v2/logs/{}", ids[3]), None).await;
+    expect_json(r, StatusCode::OK).await;
+    let after = report(&p, &format!("dataSet={}&periodFrom={last}&periodTo={last}", fixture::DS_MONTHLY_HIV)).await;
+    assert_eq!(state(cell(&after, "Facility 2", &last)), "due");
+
     // The alert: emr misses at least facility 4's report of the last overdue month; lab has
     // no data-set scope, so nothing is expected of it.
     let found =

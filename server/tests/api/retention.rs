@@ -66,6 +66,12 @@ async fn old_submissions_are_archived_then_deleted_and_restored_with_every_field
     assert_eq!(refused, 1, "the archive carries each value's outcome too");
     assert!(before.len() > 2 + 2 + 2, "submissions, deliveries, attempts and outcomes: {before:#?}");
 
+    let receipts = || async {
+        let query = "SELECT count(*) FROM report_receipts WHERE submission_id = ANY($1)";
+        sqlx::query_scalar::<_, i64>(query).bind(&archived[..]).fetch_one(&p.app.db).await.unwrap()
+    };
+    assert_eq!(receipts().await, 2, "one report (org unit and period) each");
+
     let done = dhis2gw::retention::run(&p.app.db, &config).await.unwrap();
     assert_eq!((done.files.len(), done.deleted), (1, 2));
     let manifest = &done.files[0];
@@ -76,6 +82,7 @@ async fn old_submissions_are_archived_then_deleted_and_restored_with_every_field
         expect_error(r, StatusCode::NOT_FOUND).await;
     }
     assert!(rows(&p.app.db, &archived).await.is_empty(), "their deliveries, attempts and outcomes went with them");
+    assert_eq!(receipts().await, 2, "completeness outlives retention");
     for id in [failed_young, succeeded_new] {
         assert_ne!(p.log(id).await["status"], Value::Null, "kept: {id}");
     }
@@ -120,6 +127,7 @@ async fn old_submissions_are_archived_then_deleted_and_restored_with_every_field
     assert!(restore.status.success(), "{}", text(&restore));
     assert!(text(&restore).contains("restored 2 submissions; 0 already in the log; 0 could not come back"));
     assert_eq!(rows(&p.app.db, &archived).await, before, "every row and field as it was");
+    assert_eq!(receipts().await, 2, "restored, they count once");
     let again = cli(&["archive", "restore", &manifest.file, "--into-log"]);
     assert!(text(&again).contains("restored 0 submissions; 2 already in the log"), "{}", text(&again));
 
