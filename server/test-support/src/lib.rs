@@ -36,13 +36,21 @@ pub fn redis_address() -> String {
 pub struct TestDatabase {
     pub url: String,
     name: String,
+    /// Left in place when dropped.
+    kept: bool,
 }
 
 impl TestDatabase {
     /// A fresh name; the database is created by whoever connects first (the gateway does).
     pub fn new() -> Self {
         let name = format!("dhis2gw_test_{}", uuid::Uuid::new_v4().simple());
-        TestDatabase { url: format!("{}/{name}", postgres_server()), name }
+        TestDatabase { url: format!("{}/{name}", postgres_server()), name, kept: false }
+    }
+
+    /// A database named `name` that outlives this value: a benchmark's large fixture, made once
+    /// and reused by later runs.
+    pub fn kept(name: &str) -> Self {
+        TestDatabase { url: format!("{}/{name}", postgres_server()), name: name.to_string(), kept: true }
     }
 }
 
@@ -54,6 +62,9 @@ impl Default for TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
         // Drop may run inside a runtime (a test) or outside one (a benchmark's end): a thread
         // with a runtime of its own works in both.
         let (server, name) = (postgres_server(), self.name.clone());
