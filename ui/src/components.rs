@@ -130,9 +130,14 @@ pub fn WhyNotStored(v: dhis2gw_wire::ValueOutcome) -> impl IntoView {
 
 pub const PAGE_SIZES: [i64; 4] = [10, 25, 50, 100];
 
-/// Previous/next, "page x of y", and the page size.
+/// Previous/next, "page x of y", and the page size; "about" when the total is an estimate.
 #[component]
-pub fn Pager(page: RwSignal<i64>, page_size: RwSignal<i64>, total: Signal<i64>) -> impl IntoView {
+pub fn Pager(
+    page: RwSignal<i64>,
+    page_size: RwSignal<i64>,
+    total: Signal<i64>,
+    #[prop(optional, into)] estimate: Signal<bool>,
+) -> impl IntoView {
     let pages = move || (total.get() + page_size.get() - 1).max(0) / page_size.get().max(1);
     // Rows deleted or filtered away: stay on the last page there is, not past it.
     Effect::new(move |_| {
@@ -147,7 +152,11 @@ pub fn Pager(page: RwSignal<i64>, page_size: RwSignal<i64>, total: Signal<i64>) 
                 "‹ Previous"
             </button>
             <span>
-                {move || format!("Page {} of {} · {}", page.get(), pages().max(1), format::plural(total.get(), "row", "rows"))}
+                {move || {
+                    let about = if estimate.get() { "about " } else { "" };
+                    let rows = format::plural(total.get(), "row", "rows");
+                    format!("Page {} of {about}{} · {about}{rows}", page.get(), pages().max(1))
+                }}
             </span>
             <button on:click=move |_| page.update(|p| *p += 1) disabled={move || page.get() >= pages()}>
                 "Next ›"

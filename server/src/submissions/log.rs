@@ -8,6 +8,7 @@ use dhis2gw_wire::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 
 use super::verdict;
 use crate::access::audit::{self, Actor};
@@ -212,9 +213,7 @@ async fn named(state: &AppState, mut submissions: Vec<Submission>) -> sqlx::Resu
 pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Page<Submission>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 10)?;
     let c = criteria(filter, caller, state.config.server.timezone)?;
-    let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM matching_submissions($1::jsonb)"#, c.as_json(),)
-        .fetch_one(&state.db)
-        .await?;
+    let (total, estimated) = count_matching(&state.db, &c).await?;
     let rows = sqlx::query_as!(
         SubmissionRow,
         r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!", u.username AS "username?",
@@ -250,7 +249,38 @@ pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> App
     .fetch_all(&state.db)
     .await?;
     let submissions = named(state, rows.into_iter().map(Submission::from).collect()).await?;
-    Ok(Page::new(submissions, total, page, size))
+    Ok(if estimated {
+        Page::estimated(submissions, total, page, size)
+    } else {
+        Page::new(submissions, total, page, size)
+    })
+}
+
+/// Submissions counted exactly; past this the planner's estimate is given, and said to be one.
+const COUNTED_UP_TO: i64 = 10_000;
+/// The planner expecting this many or more, nothing is counted: counting the first 10,000 of
+/// a text search alone would take longer than the page.
+const CLEARLY_MORE: i64 = 100_000;
+
+/// How many submissions match: (count, whether it is an estimate).
+async fn count_matching(db: &PgPool, c: &Criteria) -> sqlx::Result<(i64, bool)> {
+    let estimate = sqlx::query_scalar!(
+        r#"SELECT estimated_rows(format('SELECT 1 FROM matching_submissions(%L::jsonb)', $1::jsonb)) AS "n!""#,
+        c.as_json()
+    )
+    .fetch_one(db)
+    .await?;
+    if estimate >= CLEARLY_MORE {
+        return Ok((estimate, true));
+    }
+    let counted = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM matching_submissions($1::jsonb) LIMIT $2) m"#,
+        c.as_json(),
+        COUNTED_UP_TO + 1
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(if counted <= COUNTED_UP_TO { (counted, false) } else { (estimate.max(counted), true) })
 }
 
 const EXPORT_COLUMNS: &[&str] = &[

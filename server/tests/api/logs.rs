@@ -421,3 +421,25 @@ async fn the_log_sorts_by_any_column_both_ways_with_stable_pages() {
         assert!(details(&body)[0].starts_with(field), "{query}: {body}");
     }
 }
+
+#[tokio::test]
+async fn past_ten_thousand_the_total_is_an_estimate_and_says_so_and_below_it_is_exact() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    // 15,000 finished submissions written straight to the log, 7 of them for one org unit.
+    sqlx::query(
+        "INSERT INTO submission_log (payload, status, org_unit, period, submitted_at) \
+         SELECT jsonb_build_object('n', g), 'succeeded', CASE WHEN g % 2000 = 0 THEN 'OrgFew00001' ELSE 'OrgMany0001' END, \
+                '202401', now() - make_interval(secs => g) FROM generate_series(1, 15000) g",
+    )
+    .execute(&p.app.db)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE submission_log").execute(&p.app.db).await.unwrap();
+    let all = p.get_as_admin("/api/v2/logs?page_size=25&page=3").await;
+    assert_eq!(all["total_is_estimate"], true, "{all:#}");
+    let total = all["total"].as_i64().unwrap();
+    assert!((10_001..=30_000).contains(&total), "a fair estimate of 15,000: {total}");
+    assert_eq!(all["items"].as_array().unwrap().len(), 25);
+    let few = p.get_as_admin("/api/v2/logs?org_unit=OrgFew00001").await;
+    assert_eq!((few["total"].as_i64(), few["total_is_estimate"].as_bool()), (Some(7), Some(false)));
+}

@@ -20,12 +20,21 @@ pub struct Page<T> {
     pub page: i64,
     pub total_pages: i64,
     pub page_size: i64,
+    /// `total` (and so `total_pages`) is PostgreSQL's estimate, not a count: lists that would
+    /// take too long to count past some thousands say so.
+    #[serde(default)]
+    pub total_is_estimate: bool,
 }
 
 impl<T> Page<T> {
     pub fn new(items: Vec<T>, total: i64, page: i64, page_size: i64) -> Self {
         let total_pages = if total == 0 { 0 } else { (total + page_size - 1) / page_size };
-        Page { items, total, page, total_pages, page_size }
+        Page { items, total, page, total_pages, page_size, total_is_estimate: false }
+    }
+
+    /// A page whose `total` is an estimate.
+    pub fn estimated(items: Vec<T>, total: i64, page: i64, page_size: i64) -> Self {
+        Page { total_is_estimate: true, ..Page::new(items, total, page, page_size) }
     }
 }
 

@@ -189,6 +189,7 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
     });
     let reload = move || reload_count.update(|n| *n += 1);
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
+    let estimate = Signal::derive(move || data.with(|d| d.ready().is_some_and(|p| p.total_is_estimate)));
     let set_filter = move |key: &'static str, value: String| {
         view_state.update(|v| {
             v.filters.insert(key.to_string(), value);
@@ -338,7 +339,10 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
                     }}
                     <Show when={move || whole_page_selected() && !all_matching.get() && selected.with(BTreeSet::len) < total.get() as usize}>
                         <button class="link" id="select-all-matching" on:click=move |_| all_matching.set(true)>
-                            {move || format!("Select all {} matching", format::count(total.get()))}
+                            {move || {
+                                let about = if estimate.get() { "about " } else { "" };
+                                format!("Select all {about}{} matching", format::count(total.get()))
+                            }}
                         </button>
                     </Show>
                     <button id="bulk-requeue" class="primary" disabled=move || selection().count() == 0 on:click=move |_| bulk(&REQUEUE)>"Requeue"</button>
@@ -404,7 +408,7 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
                                 .into_any()
                         }}
                     />
-                    <Pager page page_size total/>
+                    <Pager page page_size total estimate/>
                 </div>
                 {open.map(|id| view! { <Detail id on_change=Callback::new(move |()| reload())/> })}
             </div>
