@@ -443,3 +443,40 @@ async fn past_ten_thousand_the_total_is_an_estimate_and_says_so_and_below_it_is_
     let few = p.get_as_admin("/api/v2/logs?org_unit=OrgFew00001").await;
     assert_eq!((few["total"].as_i64(), few["total_is_estimate"].as_bool()), (Some(7), Some(false)));
 }
+
+/// The plan PostgreSQL picks for a page of the log with these criteria, as JSON text.
+async fn log_plan(p: &Pipeline, criteria: Value) -> String {
+    let explain = "EXPLAIN (FORMAT JSON) SELECT id FROM matching_submissions($1::jsonb) \
+                   ORDER BY submitted_at DESC, id DESC LIMIT 25";
+    let plan: Value = sqlx::query_scalar(explain).bind(criteria).fetch_one(&p.app.db).await.unwrap();
+    plan.to_string()
+}
+
+#[tokio::test]
+async fn the_main_filters_are_planned_on_their_indexes() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    sqlx::query(
+        "INSERT INTO submission_log (payload, status, org_unit, period, task_id, submitted_at) \
+         SELECT jsonb_build_object('facility', 'Facility ' || g), CASE WHEN g % 50 = 0 THEN 'failed' ELSE 'succeeded' END, \
+                'OrgUnit' || lpad((g % 3000)::text, 4, '0'), '2024' || lpad((1 + g % 12)::text, 2, '0'), md5(g::text), \
+                now() - make_interval(mins => g) FROM generate_series(1, 60000) g",
+    )
+    .execute(&p.app.db)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE submission_log").execute(&p.app.db).await.unwrap();
+    let week_ago = (chrono::Utc::now() - chrono::Duration::days(7)).to_rfc3339();
+    let cases = [
+        (json!({"from": week_ago, "to": chrono::Utc::now().to_rfc3339()}), "submission_log_submitted_idx"),
+        (json!({"org_unit": "OrgUnit0042"}), "submission_log_org_unit_idx"),
+        (json!({"task_id": "c4ca4238a0b923820dcc509a6f75849b"}), "submission_log_task_idx"),
+        (json!({"q": "%Facility 4321%"}), "submission_log_text_idx"),
+    ];
+    for (criteria, index) in cases {
+        let plan = log_plan(&p, criteria.clone()).await;
+        assert!(plan.contains(index), "{criteria} should use {index}: {plan}");
+        // Bounded by the index, not merely read in its order and filtered.
+        assert!(plan.contains("\"Index Cond\""), "{criteria} is not an index condition: {plan}");
+        assert!(!plan.contains("\"Seq Scan\""), "{criteria} reads the whole log: {plan}");
+    }
+}
