@@ -57,10 +57,12 @@ fn instant(field: &str, text: &str, tz: chrono_tz::Tz, end_of_day: bool) -> AppR
     let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| AppError::invalid_field(field, format!("'{text}' is neither yyyy-MM-dd nor an RFC 3339 time")))?;
     let day = if end_of_day { day.succ_opt().unwrap_or(day) } else { day };
-    tz.from_local_datetime(&day.and_time(NaiveTime::MIN))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| AppError::invalid_field(field, "does not exist in the gateway's time zone"))
+    start_of_day(tz, day).ok_or_else(|| AppError::invalid_field(field, "does not exist in the gateway's time zone"))
+}
+
+/// The first instant of `day` in `tz`; `None` when a clock change skips that midnight.
+pub fn start_of_day(tz: chrono_tz::Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
+    tz.from_local_datetime(&day.and_time(NaiveTime::MIN)).earliest().map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

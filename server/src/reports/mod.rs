@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use dhis2gw_wire::period::Period;
 use dhis2gw_wire::{
     Completeness, CompletenessFilter, CompletenessRow, Page, PartnerCompleteness, PartnerScope, ReportCell,
@@ -19,7 +19,7 @@ use crate::access::identity::AuthUser;
 use crate::app::AppState;
 use crate::infra::error::{AppError, AppResult};
 use crate::infra::export::{self, Export, Format};
-use crate::infra::query::paging;
+use crate::infra::query::{paging, start_of_day};
 use crate::metadata::catalog::DataSet;
 
 /// Periods one report may span: eight years of months, a year and a bit of days.
@@ -114,7 +114,6 @@ pub async fn submissions(
 ) -> AppResult<Vec<ReportSubmission>> {
     let partner = partner_asked(state, caller, filter).await?;
     let selection = Selection::resolve(state, filter, partner).await?;
-    let periods: Vec<String> = selection.periods.iter().map(|p| p.as_str().to_string()).collect();
     let units: Vec<String> = selection.units.iter().map(|u| u.uid.clone()).collect();
     let rows = sqlx::query!(
         r#"SELECT r.submission_id, r.received_at, u.username AS "partner?", r.org_unit, o.name AS "org_unit_name?",
@@ -128,7 +127,7 @@ pub async fn submissions(
              AND (r.data_set = $4 OR (r.data_set IS NULL AND r.data_elements && $3))
              AND ($5::bigint IS NULL OR r.user_id = $5)
            ORDER BY r.received_at, r.submission_id LIMIT $6"#,
-        &periods,
+        &selection.period_names,
         &units,
         &selection.elements,
         selection.data_set.uid,
@@ -272,8 +271,17 @@ struct Selection {
     data_set: DataSetHead,
     elements: Vec<String>,
     periods: Vec<Period>,
+    /// The periods as DHIS2 names them, for queries.
+    period_names: Vec<String>,
     units: Vec<Unit>,
-    scopes: BTreeMap<i64, PartnerScope>,
+    scopes: BTreeMap<i64, Expected>,
+}
+
+/// A partner expected to report the data set: who, and what its scope covers.
+struct Expected {
+    username: String,
+    name: String,
+    scope: PartnerScope,
 }
 
 impl Selection {
@@ -314,7 +322,8 @@ impl Selection {
             },
             None => Vec::new(),
         };
-        let partner_roots = partner.and_then(|id| scopes.get(&id)).map(|s| s.org_units.clone()).unwrap_or_default();
+        let partner_roots =
+            partner.and_then(|id| scopes.get(&id)).map(|e| e.scope.org_units.clone()).unwrap_or_default();
         let units = assigned_units(state, data_set)
             .await?
             .into_iter()
@@ -330,6 +339,7 @@ impl Selection {
             },
             elements,
             periods,
+            period_names,
             units,
             scopes,
         })
@@ -356,9 +366,8 @@ impl Report {
     async fn compute(state: &AppState, filter: &CompletenessFilter, partner: Option<i64>) -> AppResult<Report> {
         let tz = state.config.server.timezone;
         let now = Utc::now();
-        let Selection { data_set, elements, periods, units, scopes } =
+        let Selection { data_set, elements, periods, period_names, units, scopes } =
             Selection::resolve(state, filter, partner).await?;
-        let period_names: Vec<String> = periods.iter().map(|p| p.as_str().to_string()).collect();
         let unit_uids: Vec<String> = units.iter().map(|u| u.uid.clone()).collect();
         let received = received(state, &data_set.uid, &elements, &period_names, &unit_uids, partner).await?;
 
@@ -372,7 +381,11 @@ impl Report {
             .collect();
         let deadlines: Vec<DateTime<Utc>> = report_periods
             .iter()
-            .map(|p| start_of_day(tz, p.timely_until.succ_opt().unwrap_or(NaiveDate::MAX)))
+            .map(|p| {
+                // A midnight a clock change skips: the deadline is that day's start in UTC.
+                let next = p.timely_until.succ_opt().unwrap_or(NaiveDate::MAX);
+                start_of_day(tz, next).unwrap_or_else(|| next.and_time(NaiveTime::MIN).and_utc())
+            })
             .collect();
         let judge = |unit: &Unit, index: usize, from: &dyn Fn(&(String, String)) -> Option<Received>| {
             let period = &periods[index];
@@ -395,19 +408,18 @@ impl Report {
 
         // Every partner's own figures: its scope's units, its own receipts.
         let mut partners = Vec::new();
-        for (id, scope) in &scopes {
-            let Some(head) = partner_heads(state, *id).await? else { continue };
+        for (id, expected) in &scopes {
             let mut counts = ReportCounts::default();
-            for unit in units.iter().filter(|u| u.within(&scope.org_units)) {
+            for unit in units.iter().filter(|u| u.within(&expected.scope.org_units)) {
                 for index in 0..periods.len() {
                     let from = |key: &(String, String)| received.get(&(key.0.clone(), key.1.clone(), *id)).copied();
                     counts.add(&judge(unit, index, &from).reports);
                 }
             }
             partners.push(PartnerCompleteness {
-                summary: summary(&head.0, &counts, &data_set, &report_periods),
-                partner: head.0,
-                name: head.1,
+                summary: summary(&expected.username, &counts, &data_set, &report_periods),
+                partner: expected.username.clone(),
+                name: expected.name.clone(),
                 reports: counts,
             });
         }
@@ -522,16 +534,6 @@ async fn partner_id(state: &AppState, given: &str) -> AppResult<i64> {
     })
 }
 
-async fn partner_heads(state: &AppState, id: i64) -> AppResult<Option<(String, String)>> {
-    let head = sqlx::query!("SELECT username, firstname, lastname FROM users WHERE id = $1", id)
-        .fetch_optional(&state.db)
-        .await?;
-    Ok(head.map(|h| {
-        let name = format!("{} {}", h.firstname, h.lastname).trim().to_string();
-        (h.username, name)
-    }))
-}
-
 /// The partners expected to report the data set, with their scopes: those whose scope names
 /// it, and those without a data-set scope that sent values for it in `periods`. Only
 /// `partner` when given.
@@ -541,9 +543,10 @@ async fn partner_scopes(
     elements: &[String],
     periods: &[String],
     partner: Option<i64>,
-) -> AppResult<BTreeMap<i64, PartnerScope>> {
+) -> AppResult<BTreeMap<i64, Expected>> {
     let rows = sqlx::query!(
-        r#"SELECT u.id, u.scope AS "scope: sqlx::types::Json<PartnerScope>" FROM users u
+        r#"SELECT u.id, u.username, u.firstname, u.lastname, u.scope AS "scope: sqlx::types::Json<PartnerScope>"
+           FROM users u
            WHERE u.role = 'partner' AND ($2::bigint IS NULL OR u.id = $2)
              AND (u.scope->'data_sets' ? $1
                   OR (jsonb_array_length(COALESCE(u.scope->'data_sets', '[]')) = 0
@@ -558,7 +561,13 @@ async fn partner_scopes(
     )
     .fetch_all(&state.db)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.scope.0)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let name = format!("{} {}", r.firstname, r.lastname).trim().to_string();
+            (r.id, Expected { username: r.username, name, scope: r.scope.0 })
+        })
+        .collect())
 }
 
 /// The org units the data set is assigned to, with where they sit in the synced hierarchy;
@@ -695,13 +704,6 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// The start of `day` in the gateway's time zone.
-fn start_of_day(tz: chrono_tz::Tz, day: NaiveDate) -> DateTime<Utc> {
-    tz.from_local_datetime(&day.and_time(NaiveTime::MIN))
-        .earliest()
-        .map_or_else(|| day.and_time(NaiveTime::MIN).and_utc(), |t| t.with_timezone(&Utc))
 }
 
 /// "lab-system: 212 of 240 expected monthly reports for May 2025, 9 late, 19 missing".

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{Days, NaiveDate, NaiveTime, Utc};
 use dhis2gw_wire::{DailyCounts, LastDeliveryError, Overview, QueueDepth, StatusCounts, Storage, TableSize};
 
 use crate::app::AppState;
 use crate::infra::config::Config;
 use crate::infra::error::AppResult;
+use crate::infra::query::start_of_day;
 
 /// Days the daily series covers, today included.
 const DAYS: u64 = 30;
@@ -107,12 +108,8 @@ async fn counts_by_day(
     tz: chrono_tz::Tz,
     first: NaiveDate,
 ) -> AppResult<BTreeMap<NaiveDate, BTreeMap<String, i64>>> {
-    let midnight = first.and_time(NaiveTime::MIN);
     // A midnight skipped by a clock change: start a day early; rows before `first` are dropped.
-    let since: DateTime<Utc> = match tz.from_local_datetime(&midnight).earliest() {
-        Some(start) => start.to_utc(),
-        None => midnight.and_utc() - Days::new(1),
-    };
+    let since = start_of_day(tz, first).unwrap_or_else(|| first.and_time(NaiveTime::MIN).and_utc() - Days::new(1));
     let rows = sqlx::query!(
         r#"SELECT (submitted_at AT TIME ZONE $1)::date AS "day!", status, count(*) AS "n!"
            FROM submission_log WHERE submitted_at >= $2
