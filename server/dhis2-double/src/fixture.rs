@@ -95,6 +95,44 @@ pub const DS_QUARTERLY_TB_CODE: &str = "QUARTERLY_TB";
 /// Name of the data set "Quarterly TB".
 pub const DS_QUARTERLY_TB_NAME: &str = "Quarterly TB";
 
+/// UID of the data set "Monthly lab" (Monthly; the ten [`DE_LAB`] elements): a wide form, as
+/// a lab or HMIS monthly report sends ten or more values at once.
+pub const DS_MONTHLY_LAB: &str = "LabMonthly1";
+/// Code of the data set "Monthly lab".
+pub const DS_MONTHLY_LAB_CODE: &str = "MONTHLY_LAB";
+/// Name of the data set "Monthly lab".
+pub const DS_MONTHLY_LAB_NAME: &str = "Monthly lab";
+/// UIDs of the ten data elements of "Monthly lab": INTEGER_ZERO_OR_POSITIVE, default combo,
+/// coded `LAB_01`..`LAB_10`, named "Lab test 1".."Lab test 10".
+pub const DE_LAB: [&str; 10] = [
+    "DeLabTest01",
+    "DeLabTest02",
+    "DeLabTest03",
+    "DeLabTest04",
+    "DeLabTest05",
+    "DeLabTest06",
+    "DeLabTest07",
+    "DeLabTest08",
+    "DeLabTest09",
+    "DeLabTest10",
+];
+/// Codes of [`DE_LAB`], in order.
+pub const DE_LAB_CODES: [&str; 10] =
+    ["LAB_01", "LAB_02", "LAB_03", "LAB_04", "LAB_05", "LAB_06", "LAB_07", "LAB_08", "LAB_09", "LAB_10"];
+/// Names of [`DE_LAB`], in order.
+pub const DE_LAB_NAMES: [&str; 10] = [
+    "Lab test 1",
+    "Lab test 2",
+    "Lab test 3",
+    "Lab test 4",
+    "Lab test 5",
+    "Lab test 6",
+    "Lab test 7",
+    "Lab test 8",
+    "Lab test 9",
+    "Lab test 10",
+];
+
 /// UID of the data element "HIV tests": NUMBER, disaggregated by the "Sex" combo.
 pub const DE_HIV_TESTS: &str = "DeNumber001";
 /// Code of the data element "HIV tests".

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use dhis2_double::{DEFAULT_TRACKER_JOB_DELAY, Dhis2Double, PASSWORD, USERNAME, Version};
+use dhis2_double::{DEFAULT_TRACKER_JOB_DELAY, Dhis2Double, PASSWORD, USERNAME, Version, fixture};
 
 const USAGE: &str = "usage: dhis2-double [--port N] [--version 2.37|2.40|2.43] [--latency-ms N] \
                      [--tracker-job-delay-ms N] [--expiry-days N] [--no-org-units]";
@@ -105,7 +105,7 @@ async fn main() -> ExitCode {
         dhis2.clear_org_units();
     }
     if args.expiry_days > 0 {
-        for data_set in [dhis2_double::fixture::DS_MONTHLY_HIV, dhis2_double::fixture::DS_QUARTERLY_TB] {
+        for data_set in [fixture::DS_MONTHLY_HIV, fixture::DS_QUARTERLY_TB, fixture::DS_MONTHLY_LAB] {
             dhis2.set_expiry_days(data_set, args.expiry_days);
         }
     }

@@ -199,7 +199,7 @@ const fn ident(uid: &'static str, code: &'static str, name: &'static str) -> Ide
     Ident { uid, code, name }
 }
 
-static DATA_ELEMENTS: [DataElement; 7] = [
+static DATA_ELEMENTS: [DataElement; 17] = [
     DataElement {
         id: ident(DE_HIV_TESTS, DE_HIV_TESTS_CODE, DE_HIV_TESTS_NAME),
         value_type: ValueType::Number,
@@ -236,6 +236,16 @@ static DATA_ELEMENTS: [DataElement; 7] = [
         category_combo: DEFAULT_CATEGORY_COMBO,
         option_set: Some(&TEST_RESULTS),
     },
+    lab_element(0),
+    lab_element(1),
+    lab_element(2),
+    lab_element(3),
+    lab_element(4),
+    lab_element(5),
+    lab_element(6),
+    lab_element(7),
+    lab_element(8),
+    lab_element(9),
     // Tracker domain: in the program stages, in no data set.
     DataElement {
         id: ident(DE_WEIGHT, DE_WEIGHT_CODE, DE_WEIGHT_NAME),
@@ -245,13 +255,23 @@ static DATA_ELEMENTS: [DataElement; 7] = [
     },
 ];
 
+/// The `i`th element of "Monthly lab".
+const fn lab_element(i: usize) -> DataElement {
+    DataElement {
+        id: ident(DE_LAB[i], DE_LAB_CODES[i], DE_LAB_NAMES[i]),
+        value_type: ValueType::IntegerZeroOrPositive,
+        category_combo: DEFAULT_CATEGORY_COMBO,
+        option_set: None,
+    }
+}
+
 static CATEGORY_OPTION_COMBOS: [CategoryOptionCombo; 3] = [
     CategoryOptionCombo { id: ident(DEFAULT_COC, DEFAULT_CODE, DEFAULT_NAME), combo: DEFAULT_CATEGORY_COMBO },
     CategoryOptionCombo { id: ident(COC_MALE, COC_MALE_CODE, COC_MALE_NAME), combo: SEX_CATEGORY_COMBO },
     CategoryOptionCombo { id: ident(COC_FEMALE, COC_FEMALE_CODE, COC_FEMALE_NAME), combo: SEX_CATEGORY_COMBO },
 ];
 
-static DATA_SETS: [DataSet; 2] = [
+static DATA_SETS: [DataSet; 3] = [
     DataSet {
         id: ident(DS_MONTHLY_HIV, DS_MONTHLY_HIV_CODE, DS_MONTHLY_HIV_NAME),
         period_type: PeriodType::Monthly,
@@ -264,10 +284,16 @@ static DATA_SETS: [DataSet; 2] = [
         attribute_combo: DEFAULT_CATEGORY_COMBO,
         data_elements: &[DE_POSITIVES],
     },
+    DataSet {
+        id: ident(DS_MONTHLY_LAB, DS_MONTHLY_LAB_CODE, DS_MONTHLY_LAB_NAME),
+        period_type: PeriodType::Monthly,
+        attribute_combo: DEFAULT_CATEGORY_COMBO,
+        data_elements: &DE_LAB,
+    },
 ];
 
 /// Data sets and programs assigned to every fixture facility.
-const FACILITY_DATA_SETS: &[&str] = &[DS_MONTHLY_HIV, DS_QUARTERLY_TB];
+const FACILITY_DATA_SETS: &[&str] = &[DS_MONTHLY_HIV, DS_QUARTERLY_TB, DS_MONTHLY_LAB];
 const FACILITY_PROGRAMS: &[&str] = &[PROGRAM_CARE, PROGRAM_EVENTS];
 
 const fn seed(

@@ -50,7 +50,7 @@ async fn the_copy_is_synced_whole_then_incrementally_and_outlives_dhis2_being_do
 
     let first = synced(&p).await;
     assert_eq!(first["incremental"], false);
-    assert_eq!(first["changed"], json!({"categoryCombos": 2, "dataElements": 7, "dataSets": 2, "optionSets": 1}));
+    assert_eq!(first["changed"], json!({"categoryCombos": 2, "dataElements": 17, "dataSets": 3, "optionSets": 1}));
     let second = synced(&p).await;
     assert_eq!(second["incremental"], true);
     assert_eq!(second["changed"], json!({"categoryCombos": 0, "dataElements": 0, "dataSets": 0, "optionSets": 0}));
@@ -61,8 +61,8 @@ async fn the_copy_is_synced_whole_then_incrementally_and_outlives_dhis2_being_do
     let third = synced(&p).await;
     assert_eq!(third["changed"]["dataSets"], 1);
     let status = p.get_as_admin("/api/v2/metadata").await;
-    assert_eq!((status["validation_on"].as_bool(), status["data_sets"].as_i64()), (Some(true), Some(2)), "{status}");
-    assert_eq!((status["data_elements"].as_i64(), status["option_sets"].as_i64()), (Some(7), Some(1)));
+    assert_eq!((status["validation_on"].as_bool(), status["data_sets"].as_i64()), (Some(true), Some(3)), "{status}");
+    assert_eq!((status["data_elements"].as_i64(), status["option_sets"].as_i64()), (Some(17), Some(1)));
 
     p.dhis2.set_down(true);
     let failed = expect_error(p.sync_metadata().await, StatusCode::SERVICE_UNAVAILABLE).await;
@@ -319,7 +319,7 @@ async fn submissions_and_dhis2s_conflicts_read_in_names() {
     let listed = p.get_as_admin("/api/v2/logs").await;
     assert_eq!(listed["items"][0]["org_unit_path"], "Root › District › Sub-county 1 › Facility 1");
 
-    let sets = p.get_as_admin("/api/v2/metadata/objects?kind=dataSet&q=monthly").await;
+    let sets = p.get_as_admin("/api/v2/metadata/objects?kind=dataSet&q=hiv").await;
     assert_eq!(
         sets["items"],
         json!([{"uid": fixture::DS_MONTHLY_HIV, "code": fixture::DS_MONTHLY_HIV_CODE,

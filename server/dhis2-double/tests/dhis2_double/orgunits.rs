@@ -362,7 +362,7 @@ async fn updates_overwrite_every_property_and_parent_cycles_are_refused() {
     assert_eq!(moved["level"], 1);
     let facility = dhis2.org_unit(OU_FACILITY_3).unwrap();
     assert_eq!(facility["path"], format!("/{OU_SUBCOUNTY_2}/{OU_FACILITY_3}"), "descendants follow");
-    assert!(facility["dataSets"].as_array().unwrap().len() == 2, "assignments are not the import's business");
+    assert!(facility["dataSets"].as_array().unwrap().len() == 3, "assignments are not the import's business");
 
     let cycle = json!({ "organisationUnits": [unit(OU_SUBCOUNTY_2, "Loop", Some(OU_FACILITY_3))] });
     let reply = post_json(&dhis2, "/api/metadata", &cycle).await;
