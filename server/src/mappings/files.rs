@@ -10,7 +10,7 @@ use dhis2gw_wire::{ImportReport, ImportRow, MappingFields, RowAction};
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::{MappingCache, MappingRow, health, normalize, problems};
+use super::{MappingCache, health, normalize, problems};
 use crate::access::audit::{self, Actor};
 use crate::infra::error::{AppError, AppResult, on_unique};
 use crate::metadata::Snapshot;
@@ -64,24 +64,41 @@ struct FileRow {
 }
 
 impl FileRow {
-    fn fields(&self) -> MappingFields {
-        let cell = |name: &str| self.cells[COLUMNS.iter().position(|c| *c == name).expect("known column")].clone();
-        let what = cell("what");
+    /// The row as mapping fields, its cells moved rather than copied: a 100,000-row file
+    /// is held once, not twice.
+    fn into_fields(self) -> MappingFields {
+        let FileRow { cells, .. } = self;
+        let [
+            code,
+            what,
+            name,
+            description,
+            data_set,
+            data_element,
+            category_option_combo,
+            category_option,
+            category_combo,
+            instance_name,
+            source_name,
+            source_org_unit,
+            destination_org_unit,
+            attribute_option_combo,
+        ] = cells;
         MappingFields {
-            code: cell("code"),
+            code,
             what: if what.trim().is_empty() { "de".into() } else { what },
-            name: cell("name"),
-            description: cell("description"),
-            data_set: cell("dataset"),
-            data_element: cell("dataelement"),
-            category_option_combo: Some(cell("category_option_combo")),
-            attribute_option_combo: Some(cell("attribute_option_combo")),
-            category_option: cell("category_option"),
-            category_combo: cell("category_combo"),
-            instance_name: cell("instance_name"),
-            source_name: cell("source_name"),
-            source_org_unit: cell("source_orgunit"),
-            destination_org_unit: cell("destination_orgunit"),
+            name,
+            description,
+            data_set,
+            data_element,
+            category_option_combo: Some(category_option_combo),
+            attribute_option_combo: Some(attribute_option_combo),
+            category_option,
+            category_combo,
+            instance_name,
+            source_name,
+            source_org_unit,
+            destination_org_unit,
         }
     }
 }
@@ -166,6 +183,11 @@ fn sniff_delimiter(text: &str) -> u8 {
 /// spreadsheet reader sees it.
 fn read_excel(bytes: &[u8]) -> AppResult<Vec<FileRow>> {
     check_workbook(bytes)?;
+    if bytes.starts_with(b"PK\x03\x04")
+        && let Ok(workbook) = calamine::Xlsx::new(Cursor::new(bytes))
+    {
+        return read_xlsx(workbook);
+    }
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| file_error(format!("not a readable Excel workbook: {e}")))?;
     let mut last_error = file_error("the workbook has no sheets");
@@ -173,6 +195,42 @@ fn read_excel(bytes: &[u8]) -> AppResult<Vec<FileRow>> {
         let range = workbook.worksheet_range(&name).map_err(|e| file_error(format!("sheet '{name}': {e}")))?;
         let records = range.rows().map(|row| Ok(row.iter().map(cell_text).collect()));
         match rows_from(records) {
+            Ok(rows) => return Ok(rows),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
+}
+
+/// Reads an `.xlsx` a cell at a time: a 100,000-row sheet is held once, as rows of text, not
+/// also as the spreadsheet reader's grid of cells.
+fn read_xlsx(mut workbook: calamine::Xlsx<Cursor<&[u8]>>) -> AppResult<Vec<FileRow>> {
+    let unreadable = |e: calamine::XlsxError| file_error(format!("not a readable Excel workbook: {e}"));
+    let mut last_error = file_error("the workbook has no sheets");
+    for name in workbook.sheet_names() {
+        let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+        let mut records: Vec<Vec<String>> = Vec::new();
+        while let Some(cell) = cells.next_cell().map_err(unreadable)? {
+            let (row, column) = cell.get_position();
+            let (row, column) = (row as usize, column as usize);
+            let text = match Data::from(cell.get_value().clone()) {
+                Data::String(s) => s,
+                other => cell_text(&other),
+            };
+            if text.is_empty() {
+                continue;
+            }
+            // The extent was checked: rows and columns are bounded.
+            if records.len() <= row {
+                records.resize_with(row + 1, Vec::new);
+            }
+            let record = &mut records[row];
+            if record.len() <= column {
+                record.resize_with(column + 1, String::new);
+            }
+            record[column] = text;
+        }
+        match rows_from(records.into_iter().map(Ok)) {
             Ok(rows) => return Ok(rows),
             Err(e) => last_error = e,
         }
@@ -207,9 +265,8 @@ impl Extent {
 /// Checks a workbook before it is parsed: `.xlsx` and `.ods` are zips, `.xls` a compound file.
 fn check_workbook(bytes: &[u8]) -> AppResult<()> {
     if bytes.starts_with(b"PK\x03\x04") {
-        let parts = inflated_parts(bytes)?;
-        if let Some(content) = parts.get("content.xml") {
-            return ods_extent(content)?.check();
+        if let Some(content) = inflate_checked(bytes, "content.xml")? {
+            return ods_extent(&content)?.check();
         }
         return xlsx_extents(bytes);
     }
@@ -219,34 +276,40 @@ fn check_workbook(bytes: &[u8]) -> AppResult<()> {
     Ok(())
 }
 
-/// Every part of a zip, inflated with a bound on the total actually produced.
-fn inflated_parts(bytes: &[u8]) -> AppResult<HashMap<String, Vec<u8>>> {
+/// Inflates every part of a zip with a bound on the total actually produced, keeping only
+/// the part named `keep` (if there is one): the others are counted, not held.
+fn inflate_checked(bytes: &[u8], keep: &str) -> AppResult<Option<Vec<u8>>> {
     use std::io::Read;
     let corrupt = |e: zip::result::ZipError| file_error(format!("corrupt workbook: {e}"));
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
     if archive.len() > MAX_ZIP_ENTRIES {
         return Err(file_error(format!("the workbook has {} parts; at most {MAX_ZIP_ENTRIES}", archive.len())));
     }
-    let mut parts = HashMap::new();
+    let mut kept = None;
     let mut total = 0u64;
     for i in 0..archive.len() {
         let entry = archive.by_index(i).map_err(corrupt)?;
         let name = entry.name().map_err(corrupt)?.to_string();
-        let mut part = Vec::new();
-        entry
-            .take(MAX_UNCOMPRESSED - total + 1)
-            .read_to_end(&mut part)
-            .map_err(|e| file_error(format!("corrupt workbook part {name}: {e}")))?;
-        total += part.len() as u64;
+        let mut bounded = entry.take(MAX_UNCOMPRESSED - total + 1);
+        let unreadable = |e: std::io::Error| file_error(format!("corrupt workbook part {name}: {e}"));
+        let inflated = if name == keep {
+            let mut part = Vec::new();
+            bounded.read_to_end(&mut part).map_err(unreadable)?;
+            let size = part.len() as u64;
+            kept = Some(part);
+            size
+        } else {
+            std::io::copy(&mut bounded, &mut std::io::sink()).map_err(unreadable)?
+        };
+        total += inflated;
         if total > MAX_UNCOMPRESSED {
             return Err(file_error(format!(
                 "the workbook inflates to more than {} MiB",
                 MAX_UNCOMPRESSED / 1024 / 1024
             )));
         }
-        parts.insert(name, part);
     }
-    Ok(parts)
+    Ok(kept)
 }
 
 /// The extent of every sheet of an `.xlsx`, from its cells one at a time (the sheet's own
@@ -407,37 +470,74 @@ pub async fn import(
     })
     .await
     .map_err(|e| AppError::Internal(e.into()))??;
-    let mut tx = db.begin().await?;
-    let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
-    let mut report = ImportReport {
-        dry_run,
-        total: rows.len(),
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        rejected: 0,
-        rows: Vec::new(),
-    };
-    for row in &rows {
-        let mut fields = normalize(row.fields());
+    let mut checked = Vec::with_capacity(rows.len());
+    let mut seen: HashMap<MappingKey, usize> = HashMap::new();
+    for row in rows {
+        let number = row.number;
+        let mut fields = normalize(row.into_fields());
         let resolved = health::resolve(snapshot, &mut fields);
         let mut errors = problems(&fields);
-        let key = (fields.code.clone(), fields.source_name.clone(), fields.instance_name.clone(), fields.what.clone());
-        if let Some(first) = seen.get(&key) {
-            errors.push(format!("code: duplicate of row {first} (same code, what, source_name and instance_name)"));
-        } else {
-            seen.insert(key, row.number);
+        match seen.entry(MappingKey::of(&fields)) {
+            std::collections::hash_map::Entry::Occupied(first) => errors.push(format!(
+                "code: duplicate of row {} (same code, what, source_name and instance_name)",
+                first.get()
+            )),
+            std::collections::hash_map::Entry::Vacant(place) => {
+                place.insert(number);
+            }
         }
-        let action = if errors.is_empty() { upsert(&mut tx, &fields).await? } else { RowAction::Rejected };
+        checked.push((number, fields, resolved, errors));
+    }
+    drop(seen);
+    // The whole file is read, compared and written in a few set statements, not a few per
+    // row: 100,000 rows take seconds, not minutes.
+    let mut tx = db.begin().await?;
+    // Which valid rows are stored already, and whether as they are, asked of PostgreSQL in
+    // one statement rather than by reading every stored row into memory.
+    let valid: Vec<usize> = (0..checked.len()).filter(|i| checked[*i].3.is_empty()).collect();
+    let mut asked = Columns::default();
+    for i in &valid {
+        asked.push(0, &checked[*i].1);
+    }
+    let mut actions: Vec<RowAction> = checked
+        .iter()
+        .map(|(_, _, _, errors)| if errors.is_empty() { RowAction::Created } else { RowAction::Rejected })
+        .collect();
+    let mut stored_ids = vec![0; checked.len()];
+    for (position, id, same) in asked.stored(&mut tx).await? {
+        let row = valid[position];
+        stored_ids[row] = id;
+        actions[row] = if same { RowAction::Unchanged } else { RowAction::Updated };
+    }
+    drop(asked);
+    let (mut created, mut updated) = (Columns::default(), Columns::default());
+    for ((_, fields, _, _), (action, id)) in checked.iter().zip(actions.iter().zip(&stored_ids)) {
         match action {
-            RowAction::Created => report.created += 1,
-            RowAction::Updated => report.updated += 1,
-            RowAction::Unchanged => report.unchanged += 1,
-            RowAction::Rejected => report.rejected += 1,
+            RowAction::Created => created.push(0, fields),
+            RowAction::Updated => updated.push(*id, fields),
+            RowAction::Unchanged | RowAction::Rejected => {}
         }
+    }
+    if !dry_run {
+        // A parallel import may have created the same row a moment ago.
+        created.insert(&mut tx).await.map_err(|e| on_unique(e, super::UNIQUE, super::UNIQUE_FIELD))?;
+        updated.update(&mut tx).await.map_err(|e| on_unique(e, super::UNIQUE, super::UNIQUE_FIELD))?;
+    }
+    drop((created, updated));
+    let count = |action: RowAction| actions.iter().filter(|a| **a == action).count();
+    let mut report = ImportReport {
+        dry_run,
+        total: checked.len(),
+        created: count(RowAction::Created),
+        updated: count(RowAction::Updated),
+        unchanged: count(RowAction::Unchanged),
+        rejected: count(RowAction::Rejected),
+        rows: Vec::with_capacity(checked.len()),
+    };
+    for ((row, fields, resolved, errors), action) in checked.into_iter().zip(actions) {
         let (health, names) = (health::health(snapshot, &fields), health::names(snapshot, &fields));
         report.rows.push(ImportRow {
-            row: row.number,
+            row,
             code: fields.code,
             what: fields.what,
             action,
@@ -459,33 +559,161 @@ pub async fn import(
     Ok(report)
 }
 
-async fn upsert(tx: &mut sqlx::PgConnection, fields: &MappingFields) -> AppResult<RowAction> {
-    let existing = sqlx::query_as!(
-        MappingRow,
-        "SELECT * FROM dhis2_mappings WHERE code = $1 AND source_name = $2 AND instance_name = $3 AND what = $4",
-        fields.code,
-        fields.source_name,
-        fields.instance_name,
-        fields.what,
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(match existing {
-        None => {
-            // A parallel import may have created the same row a moment ago.
-            super::insert(&mut *tx, fields).await.map_err(|e| on_unique(e, super::UNIQUE, super::UNIQUE_FIELD))?;
-            RowAction::Created
+/// What makes a mapping unique: (code, source_name, instance_name, what).
+#[derive(PartialEq, Eq, Hash)]
+struct MappingKey(String, String, String, String);
+
+impl MappingKey {
+    fn of(f: &MappingFields) -> MappingKey {
+        MappingKey(f.code.clone(), f.source_name.clone(), f.instance_name.clone(), f.what.clone())
+    }
+}
+
+/// Many mappings, a column at a time, for one `unnest` statement; borrowed from the rows.
+#[derive(Default)]
+struct Columns<'a> {
+    id: Vec<i64>,
+    code: Vec<&'a str>,
+    what: Vec<&'a str>,
+    name: Vec<&'a str>,
+    description: Vec<&'a str>,
+    data_set: Vec<&'a str>,
+    data_element: Vec<&'a str>,
+    category_option_combo: Vec<Option<&'a str>>,
+    attribute_option_combo: Vec<Option<&'a str>>,
+    category_option: Vec<&'a str>,
+    category_combo: Vec<&'a str>,
+    instance_name: Vec<&'a str>,
+    source_name: Vec<&'a str>,
+    source_org_unit: Vec<&'a str>,
+    destination_org_unit: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    /// Adds a mapping: the one with `id` to update, or a new one (any id).
+    fn push(&mut self, id: i64, f: &'a MappingFields) {
+        self.id.push(id);
+        self.code.push(&f.code);
+        self.what.push(&f.what);
+        self.name.push(&f.name);
+        self.description.push(&f.description);
+        self.data_set.push(&f.data_set);
+        self.data_element.push(&f.data_element);
+        self.category_option_combo.push(f.category_option_combo.as_deref());
+        self.attribute_option_combo.push(f.attribute_option_combo.as_deref());
+        self.category_option.push(&f.category_option);
+        self.category_combo.push(&f.category_combo);
+        self.instance_name.push(&f.instance_name);
+        self.source_name.push(&f.source_name);
+        self.source_org_unit.push(&f.source_org_unit);
+        self.destination_org_unit.push(&f.destination_org_unit);
+    }
+
+    /// The mappings already stored under the same keys, as (position here, stored id, whether
+    /// stored exactly so).
+    async fn stored(&self, tx: &mut sqlx::PgConnection) -> sqlx::Result<Vec<(usize, i64, bool)>> {
+        let rows = sqlx::query!(
+            r#"SELECT u.position AS "position!", m.id,
+                   (m.name = u.name AND m.description = u.description AND m.dataset = u.dataset
+                    AND m.dataelement = u.dataelement AND m.category_option_combo IS NOT DISTINCT FROM u.coc
+                    AND m.attribute_option_combo IS NOT DISTINCT FROM u.aoc AND m.category_option = u.category_option
+                    AND m.category_combo = u.category_combo AND m.source_orgunit = u.source_orgunit
+                    AND m.dest_orgunit = u.dest_orgunit) AS "same!"
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+                   WITH ORDINALITY AS u(code, what, name, description, dataset, dataelement, coc, aoc, category_option,
+                        category_combo, instance_name, source_name, source_orgunit, dest_orgunit, position)
+               JOIN dhis2_mappings m ON m.code = u.code AND m.source_name = u.source_name
+                   AND m.instance_name = u.instance_name AND m.what = u.what"#,
+            &self.code as &[&str],
+            &self.what as &[&str],
+            &self.name as &[&str],
+            &self.description as &[&str],
+            &self.data_set as &[&str],
+            &self.data_element as &[&str],
+            &self.category_option_combo as &[Option<&str>],
+            &self.attribute_option_combo as &[Option<&str>],
+            &self.category_option as &[&str],
+            &self.category_combo as &[&str],
+            &self.instance_name as &[&str],
+            &self.source_name as &[&str],
+            &self.source_org_unit as &[&str],
+            &self.destination_org_unit as &[&str],
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.position as usize - 1, r.id, r.same)).collect())
+    }
+
+    /// Stores the mappings as new ones, each with a new UID.
+    async fn insert(&self, tx: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+        if self.id.is_empty() {
+            return Ok(());
         }
-        Some(row) => {
-            let id = row.id;
-            if dhis2gw_wire::Mapping::from(row).fields == *fields {
-                RowAction::Unchanged
-            } else {
-                super::overwrite(&mut *tx, id, fields).await?;
-                RowAction::Updated
-            }
+        let uids: Vec<String> = self.id.iter().map(|_| crate::infra::uid::generate()).collect();
+        sqlx::query!(
+            r#"INSERT INTO dhis2_mappings (uid, code, what, name, description, dataset, dataelement, category_option_combo,
+                   attribute_option_combo, category_option, category_combo, instance_name, source_name, source_orgunit,
+                   dest_orgunit)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])"#,
+            &uids,
+            &self.code as &[&str],
+            &self.what as &[&str],
+            &self.name as &[&str],
+            &self.description as &[&str],
+            &self.data_set as &[&str],
+            &self.data_element as &[&str],
+            &self.category_option_combo as &[Option<&str>],
+            &self.attribute_option_combo as &[Option<&str>],
+            &self.category_option as &[&str],
+            &self.category_combo as &[&str],
+            &self.instance_name as &[&str],
+            &self.source_name as &[&str],
+            &self.source_org_unit as &[&str],
+            &self.destination_org_unit as &[&str],
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Overwrites the stored mappings with these ids.
+    async fn update(&self, tx: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+        if self.id.is_empty() {
+            return Ok(());
         }
-    })
+        sqlx::query!(
+            r#"UPDATE dhis2_mappings m SET code = u.code, what = u.what, name = u.name, description = u.description,
+                   dataset = u.dataset, dataelement = u.dataelement, category_option_combo = u.coc,
+                   attribute_option_combo = u.aoc, category_option = u.category_option, category_combo = u.category_combo,
+                   instance_name = u.instance_name, source_name = u.source_name, source_orgunit = u.source_orgunit,
+                   dest_orgunit = u.dest_orgunit
+               FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])
+                   AS u(id, code, what, name, description, dataset, dataelement, coc, aoc, category_option, category_combo,
+                        instance_name, source_name, source_orgunit, dest_orgunit)
+               WHERE m.id = u.id"#,
+            &self.id,
+            &self.code as &[&str],
+            &self.what as &[&str],
+            &self.name as &[&str],
+            &self.description as &[&str],
+            &self.data_set as &[&str],
+            &self.data_element as &[&str],
+            &self.category_option_combo as &[Option<&str>],
+            &self.attribute_option_combo as &[Option<&str>],
+            &self.category_option as &[&str],
+            &self.category_combo as &[&str],
+            &self.instance_name as &[&str],
+            &self.source_name as &[&str],
+            &self.source_org_unit as &[&str],
+            &self.destination_org_unit as &[&str],
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
 }
 
 /// An xlsx with one sheet, `Mappings`: the header row, then `rows`.
@@ -541,7 +769,7 @@ mod tests {
             Format::Excel => read_excel(bytes),
         };
         match rows {
-            Ok(rows) => Ok(rows.iter().map(|r| normalize(r.fields())).collect()),
+            Ok(rows) => Ok(rows.into_iter().map(|r| normalize(r.into_fields())).collect()),
             Err(AppError::BadRequest { detail, .. }) => Err(detail),
             Err(other) => panic!("{other:?}"),
         }
