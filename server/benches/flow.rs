@@ -51,7 +51,7 @@ async fn main() {
     let token = common::prepare(&gateway).await;
     let db = sqlx::PgPool::connect(&database.url).await.unwrap();
 
-    let (latencies, _) = common::intake(&gateway, &token, CLIENTS, INTAKE_SECONDS).await;
+    let (latencies, _) = common::intake(&gateway, &token, CLIENTS, INTAKE_SECONDS, common::Form::Hiv).await;
     let accepted = latencies.len() as i64;
     tokio::time::sleep(SETTLE).await;
     let (before, started) = (delivered(&db).await, Instant::now());

@@ -41,7 +41,7 @@ async fn main() {
             let sync = reqwest::Client::new().post(format!("{}/api/v2/metadata/sync", gateway.base)).bearer_auth(&jwt);
             common::call(sync).await;
             dhis2.set_latency(Duration::from_secs(3600));
-            let (latencies, elapsed) = common::intake(&gateway, &token, CLIENTS, SECONDS).await;
+            let (latencies, elapsed) = common::intake(&gateway, &token, CLIENTS, SECONDS, common::Form::Hiv).await;
             let rate = latencies.len() as f64 / elapsed;
             println!(
                 "round {} validation {mode:>6}: {rate:.0} req/s, p99 {:.1} ms, peak RSS {:.0} MB",

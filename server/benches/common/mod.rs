@@ -38,12 +38,57 @@ impl Gateway {
 
     /// Peak resident memory of the gateway process, in MB (VmHWM).
     pub fn peak_rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
+        memory_mb(self.child.id(), "VmHWM:")
+    }
+
+    /// Watches the gateway's resident memory from now on (see [`MemoryWatch`]).
+    pub fn watch_memory(&self) -> MemoryWatch {
+        MemoryWatch::start(self.child.id())
+    }
+}
+
+/// A figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in MB.
+fn memory_mb(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The most resident memory a process held during each phase of a benchmark: VmHWM only
+/// ever grows, so a phase after a hungrier one needs its own samples (every 20 ms).
+pub struct MemoryWatch {
+    highest_kb: Arc<std::sync::atomic::AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MemoryWatch {
+    fn start(pid: u32) -> MemoryWatch {
+        let highest_kb = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (highest, stopped) = (highest_kb.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let kb = (memory_mb(pid, "VmRSS:") * 1024.0) as u64;
+                highest.fetch_max(kb, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        MemoryWatch { highest_kb, stop }
+    }
+
+    /// The most memory held since the last phase ended (or the watch began), in MB; the next
+    /// phase starts now.
+    pub fn phase_mb(&self) -> f64 {
+        self.highest_kb.swap(0, Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+impl Drop for MemoryWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -111,13 +156,42 @@ pub async fn admin_jwt(gateway: &Gateway) -> String {
     tokens["token"].as_str().unwrap().to_string()
 }
 
-/// Mappings for the fixture, and a partner API token.
+/// What the benchmark partners send in each submission.
+#[derive(Clone, Copy)]
+pub enum Form {
+    /// Two values of Monthly HIV (`male`, `positives`).
+    Hiv,
+    /// Ten values of Monthly lab (`lab01`..`lab10`): a lab's or an HMIS form's monthly report.
+    Lab,
+}
+
+impl Form {
+    /// The submission `n` of client `c` for `org_unit` and `period`.
+    fn body(self, org_unit: &str, period: &str, n: u64, c: usize) -> Value {
+        match self {
+            Form::Hiv => json!({"orgUnit": org_unit, "period": period, "dataSet": fixture::DS_MONTHLY_HIV,
+                "dataValues": {"male": n, "positives": c + 1}}),
+            Form::Lab => {
+                let values: serde_json::Map<String, Value> =
+                    (1..=10u64).map(|i| (format!("lab{i:02}"), json!(n % 1000 + i))).collect();
+                json!({"orgUnit": org_unit, "period": period, "dataSet": fixture::DS_MONTHLY_LAB, "dataValues": values})
+            }
+        }
+    }
+}
+
+/// Mappings for both [`Form`]s, and a partner API token.
 pub async fn prepare(gateway: &Gateway) -> String {
     let client = reqwest::Client::new();
     let base = &gateway.base;
     let jwt = admin_jwt(gateway).await;
-    for (code, element, coc) in
-        [("male", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE)), ("positives", fixture::DE_POSITIVES, None)]
+    let lab = (0..10).map(|i| (format!("lab{:02}", i + 1), fixture::DE_LAB[i], None));
+    for (code, element, coc) in [
+        ("male".to_string(), fixture::DE_HIV_TESTS, Some(fixture::COC_MALE)),
+        ("positives".to_string(), fixture::DE_POSITIVES, None),
+    ]
+    .into_iter()
+    .chain(lab)
     {
         let body = json!({"code": code, "dataElement": element, "categoryOptionCombo": coc});
         call(client.post(format!("{base}/api/v2/mappings")).bearer_auth(&jwt).json(&body)).await;
@@ -150,9 +224,9 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// `clients` partners post for `seconds`, each submission a new (org unit, period) of the
-/// monthly data set; returns every request's latency, sorted, and the time it took.
-pub async fn intake(gateway: &Gateway, token: &str, clients: usize, seconds: u64) -> (Vec<Duration>, f64) {
+/// `clients` partners post `form` for `seconds`, each submission a new (org unit, period) of
+/// its monthly data set; returns every request's latency, sorted, and the time it took.
+pub async fn intake(gateway: &Gateway, token: &str, clients: usize, seconds: u64, form: Form) -> (Vec<Duration>, f64) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -171,8 +245,7 @@ pub async fn intake(gateway: &Gateway, token: &str, clients: usize, seconds: u64
                     let org_unit =
                         [fixture::OU_FACILITY_1, fixture::OU_FACILITY_2, fixture::OU_FACILITY_3][(i / 12 % 3) as usize];
                     let period = format!("{}{:02}", 1000 + i / 36 % 1000, i % 12 + 1);
-                    let body = json!({"orgUnit": org_unit, "period": period, "dataSet": fixture::DS_MONTHLY_HIV,
-                        "dataValues": {"male": n, "positives": c + 1}});
+                    let body = form.body(org_unit, &period, n, c);
                     let t = Instant::now();
                     let response =
                         client.post(&url).header("Authorization", format!("Token {token}")).json(&body).send().await;
@@ -203,4 +276,32 @@ pub fn exit_if_missed(targets: &[(bool, &str)]) {
         eprintln!("missed: {}", missed.join(", "));
         std::process::exit(1);
     }
+}
+
+/// PostgreSQL's own limit for the intake: single-row inserts per second by `pgbench` at
+/// `clients` connections for `seconds`, into a table of the benchmark's database.
+pub async fn pgbench_insert_rate(database_url: &str, clients: usize, seconds: u64) -> f64 {
+    let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS pgbench_rows (id bigserial PRIMARY KEY, v int, at timestamptz DEFAULT now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let script = std::env::temp_dir().join(format!("dhis2gw-pgbench-{}.sql", std::process::id()));
+    std::fs::write(&script, "\\set v random(1, 1000000)\nINSERT INTO pgbench_rows (v) VALUES (:v);\n").unwrap();
+    let output = Command::new("pgbench")
+        .args(["--no-vacuum", "--client", &clients.to_string(), "--jobs", "2", "--time", &seconds.to_string()])
+        .arg("--file")
+        .arg(&script)
+        .arg(database_url)
+        .output()
+        .expect("pgbench runs (Debian's postgresql-client has it)");
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("pgbench printed no rate: {text}{}", String::from_utf8_lossy(&output.stderr)))
 }
