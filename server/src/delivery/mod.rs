@@ -177,14 +177,17 @@ async fn deliver_destination(d: &Deliverer, destination_id: i64) -> Result<(), B
             return Ok(());
         }
     };
-    let _permit = d.permits.acquire().await?;
-    let _in_flight = d.metrics.delivery_started();
+    // `max_concurrent` bounds what is in flight to DHIS2, not the bookkeeping around it: the
+    // permit is held for the request alone, so recording one answer overlaps the next request.
+    let permit = d.permits.acquire().await?;
+    let in_flight = d.metrics.delivery_started();
     let started_at = Utc::now();
     let sent = match claim.kind.as_str() {
         "tracker" => send_tracker(&server, d.config.api.tracker_async_threshold, &claim.payload).await,
         "metadata" => send_metadata(&server, d.config.api.metadata_batch_size as usize, &claim.payload).await,
         _ => server.client.post_data_value_set(&claim.payload, claim.dhis2_query.as_deref().unwrap_or_default()).await,
     };
+    drop((in_flight, permit));
     slot.finish(match &sent {
         Ok(answer) => Signal::of(Some(answer.status), false, answer.retry_after),
         Err(e) => Signal::of(None, !e.unreachable, None),
@@ -730,7 +733,9 @@ pub async fn run_workers(deliverer: Arc<Deliverer>, shutdown: impl Future<Output
             }
         }
     };
-    let concurrency = deliverer.config.server.max_concurrent as usize;
+    // Twice the deliveries in flight: while `max_concurrent` requests are out, as many more
+    // are claimed and checked or have their answers recorded.
+    let concurrency = 2 * deliverer.config.server.max_concurrent as usize;
     let grace = Duration::from_secs(deliverer.config.server.shutdown_timeout);
     let name = deliverer.worker.clone();
     let monitor = Monitor::new()
