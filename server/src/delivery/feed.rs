@@ -21,6 +21,10 @@ use crate::infra::queue::Queue;
 /// How often the feeder looks without being nudged: a retry falls due at most this late.
 const TICK: Duration = Duration::from_millis(250);
 
+/// Looks start at least this far apart when nudged: under a rush of submissions every one
+/// nudges, and looking after each would keep a core busy with looks that find a handful.
+const LEAST_GAP: Duration = Duration::from_millis(20);
+
 /// Jobs pushed in one look at most; a full look is followed by another at once.
 const BATCH: i64 = 2_000;
 
@@ -92,6 +96,7 @@ pub async fn run_feeder(deliverer: std::sync::Arc<Deliverer>, shutdown: impl Fut
     let mut shutdown = std::pin::pin!(shutdown);
     let mut failing = false;
     loop {
+        let look = tokio::time::Instant::now();
         let full = match feed(&d.db, &d.queue, share).await {
             Ok(fed) => {
                 failing = false;
@@ -111,7 +116,7 @@ pub async fn run_feeder(deliverer: std::sync::Arc<Deliverer>, shutdown: impl Fut
         }
         tokio::select! {
             _ = &mut shutdown => return,
-            _ = d.queue.nudged() => {}
+            _ = d.queue.nudged() => tokio::time::sleep_until(look + LEAST_GAP).await,
             _ = tokio::time::sleep(if failing { Duration::from_secs(2) } else { TICK }) => {}
         }
     }
