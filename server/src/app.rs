@@ -36,6 +36,8 @@ pub struct AppState {
     pub sign_in: Arc<crate::access::auth::SignInGuard>,
     /// Partners' request buckets and refusals over their limits, in this process.
     pub limits: Arc<crate::access::partners::Limits>,
+    /// Stores accepted submissions, those that arrive together in one statement.
+    pub intake: crate::infra::intake_writer::IntakeWriter,
     /// The delivery workers' pool (asynchronous commits), apart so intake never waits for it.
     pub worker_db: PgPool,
     pub metrics: Arc<Metrics>,

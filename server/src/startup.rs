@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use axum_server::tls_rustls::RustlsConfig;
 use dhis2gw_wire::{CreateUser, RegisterCompletion, Role};
 use sqlx::PgPool;
@@ -75,6 +76,7 @@ impl Application {
             state: AppState {
                 mappings: Arc::new(MappingCache::new(config.api.mapping_scheme)),
                 credentials: Arc::default(),
+                intake: crate::infra::intake_writer::IntakeWriter::start(db.clone()),
                 db,
                 config: Arc::new(config),
                 jwt,
@@ -145,7 +147,16 @@ impl Application {
         let files = state.config.server.tls_files().map(|(cert, key)| (cert.to_string(), key.to_string()));
         tokio::spawn(reload_on_hangup(self.tls.clone().zip(files)));
         let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match self.tls {
-            None => Box::pin(axum::serve(self.listener, app).with_graceful_shutdown(stop_accepting).into_future()),
+            None => {
+                // Answers go out as soon as they are written: without TCP_NODELAY, one written in
+                // two parts may wait for the client's delayed acknowledgement of the first.
+                let listener = self.listener.tap_io(|connection| {
+                    if let Err(e) = connection.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+                    }
+                });
+                Box::pin(axum::serve(listener, app).with_graceful_shutdown(stop_accepting).into_future())
+            }
             Some(tls) => {
                 let handle = axum_server::Handle::new();
                 let stopper = handle.clone();

@@ -141,6 +141,11 @@ fn effective_values_per_day(config: &Config, role: Role, own: Option<i64>) -> Op
     own.or((config.api.partner_values_per_day > 0).then_some(config.api.partner_values_per_day as i64))
 }
 
+/// Whether the caller's submissions count against a values-per-day limit.
+pub fn counts_values(config: &Config, caller: &AuthUser) -> bool {
+    effective_values_per_day(config, caller.role, caller.values_per_day).is_some()
+}
+
 /// Counts `values` against the caller's values-per-day limit, in the same transaction as the
 /// submission is stored: refused (429 until midnight in `server.timezone`) when they would
 /// go over it.

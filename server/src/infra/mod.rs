@@ -1,5 +1,5 @@
 //! What the domain stands on, knowing nothing of it: the configuration ([`config`]),
-//! PostgreSQL ([`db`]) and the Redis queue ([`queue`]), the DHIS2 Web API client ([`dhis2`]),
+//! PostgreSQL ([`db`], and the intake's group commit: [`intake_writer`]) and the Redis queue ([`queue`]), the DHIS2 Web API client ([`dhis2`]),
 //! the one error type ([`error`]), logs ([`telemetry`]) and metrics ([`metrics`]), and small
 //! shared rules: UIDs ([`uid`]), paging and search ([`query`]), weekly time windows
 //! ([`windows`]: a DHIS2 server's maintenance); DHIS2 periods are in the wire crate.
@@ -9,6 +9,7 @@ pub mod db;
 pub mod dhis2;
 pub mod error;
 pub mod export;
+pub mod intake_writer;
 pub mod metrics;
 pub mod notify;
 pub mod query;

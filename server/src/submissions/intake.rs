@@ -18,6 +18,7 @@ use crate::access::identity::AuthUser;
 use crate::access::partners;
 use crate::app::{AppState, no_primary};
 use crate::infra::error::{AppError, AppResult};
+use crate::infra::intake_writer::{self, NewRow};
 use crate::infra::uid;
 use crate::mappings::ScopeMappings;
 use crate::orgunits::Levels;
@@ -285,48 +286,48 @@ async fn store(
     if let Some(caller) = caller {
         partner_scope::check(&state.db, &state.hierarchy, caller, new.kind, &accepted.payload).await?;
     }
-    // Nothing but the transaction's connection is used until it ends: a request holding one
-    // connection while waiting for another would starve the pool under load.
-    let mut tx = state.db.begin().await?;
-    if let Some(caller) = caller {
-        let values = partners::count_values(&accepted.payload);
-        partners::take_values(&mut tx, &state.config, &state.limits, caller, values).await?;
-    }
-    // One statement stores the submission, its destinations and (for an Idempotency-Key) the
-    // answer to repeat, which gets its submission_id when replayed.
-    let stored = sqlx::query!(
-        r#"WITH s AS (
-               INSERT INTO submission_log (kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name,
-                   instance_name, data_set, org_unit, period, idempotency_key, request_hash, idempotent_response,
-                   dhis2_query, job_uid)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18)
-               RETURNING id)
-           INSERT INTO submission_destinations (submission_id, server_id, partner_id)
-           SELECT s.id, server, COALESCE($2, 0) FROM s, unnest($16::bigint[]) AS server
-           RETURNING submission_id"#,
-        new.kind,
-        caller.map(|c| c.id),
-        new.body,
-        accepted.payload,
-        json!(new.value_keys),
-        json!(accepted.warnings),
-        accepted.task_id,
-        new.scope.source_name,
-        new.scope.instance_name,
-        new.data_set,
-        org_unit_of(&accepted.payload),
-        new.period,
-        repeat.key,
-        repeat.hash,
-        repeat.key.map(|_| replay_answer(&accepted)),
-        destinations,
-        new.dhis2_query,
-        new.job_uid,
-    )
-    .fetch_all(&mut *tx)
-    .await;
-    let stored = match stored {
-        Ok(rows) => rows,
+    let row = NewRow {
+        kind: new.kind,
+        user_id: caller.map(|c| c.id),
+        payload: new.body.clone(),
+        dhis2_payload: accepted.payload.clone(),
+        value_keys: json!(new.value_keys),
+        warnings: json!(accepted.warnings),
+        task_id: accepted.task_id.clone(),
+        source_name: new.scope.source_name.clone(),
+        instance_name: new.scope.instance_name.clone(),
+        data_set: new.data_set.map(str::to_string),
+        org_unit: org_unit_of(&accepted.payload),
+        period: new.period.map(str::to_string),
+        idempotency_key: repeat.key.map(str::to_string),
+        request_hash: repeat.hash.clone(),
+        idempotent_response: repeat.key.map(|_| replay_answer(&accepted)),
+        dhis2_query: new.dhis2_query.clone(),
+        job_uid: new.job_uid.clone(),
+        destinations: destinations.to_vec(),
+    };
+    let limited = caller.filter(|c| partners::counts_values(&state.config, c));
+    let stored = match limited {
+        // A partner with a values-per-day limit takes its values in the same transaction as
+        // the submission is stored. Nothing but the transaction's connection is used until it
+        // ends: a request holding one connection while waiting for another would starve the
+        // pool under load.
+        Some(caller) => {
+            let mut tx = state.db.begin().await?;
+            let values = partners::count_values(&accepted.payload);
+            partners::take_values(&mut tx, &state.config, &state.limits, caller, values).await?;
+            let stored = intake_writer::insert_one(&mut *tx, &row).await;
+            if stored.is_ok() {
+                tx.commit().await?;
+            }
+            stored
+        }
+        // Alone: a key already taken fails this submission only.
+        None if repeat.key.is_some() => intake_writer::insert_one(&state.db, &row).await,
+        None => state.intake.store(row).await,
+    };
+    let id = match stored {
+        Ok(id) => id,
         // The same key raced in from a parallel request: answer as for a repeat.
         Err(sqlx::Error::Database(e))
             if e.constraint() == Some("submission_log_idempotency_key")
@@ -339,8 +340,7 @@ async fn store(
         }
         Err(e) => return Err(e.into()),
     };
-    tx.commit().await?;
-    accepted.submission_id = stored.first().map(|d| d.submission_id).unwrap_or_default();
+    accepted.submission_id = id;
     state.metrics.submission_received(new.kind);
     // Fed to the queue in its partner's turn.
     state.queue.nudge();
