@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 use super::{MappingCache, health, normalize, problems};
 use crate::access::audit::{self, Actor};
-use crate::infra::error::{AppError, AppResult, on_unique};
+use crate::infra::error::{AppError, AppResult};
 use crate::metadata::Snapshot;
 
 /// Largest number of data rows one file may hold.
@@ -67,38 +67,25 @@ impl FileRow {
     /// The row as mapping fields, its cells moved rather than copied: a 100,000-row file
     /// is held once, not twice.
     fn into_fields(self) -> MappingFields {
-        let FileRow { cells, .. } = self;
-        let [
-            code,
-            what,
-            name,
-            description,
-            data_set,
-            data_element,
-            category_option_combo,
-            category_option,
-            category_combo,
-            instance_name,
-            source_name,
-            source_org_unit,
-            destination_org_unit,
-            attribute_option_combo,
-        ] = cells;
+        let mut cells = self.cells;
+        let mut take =
+            |name: &str| std::mem::take(&mut cells[COLUMNS.iter().position(|c| *c == name).expect("known column")]);
+        let what = take("what");
         MappingFields {
-            code,
+            code: take("code"),
             what: if what.trim().is_empty() { "de".into() } else { what },
-            name,
-            description,
-            data_set,
-            data_element,
-            category_option_combo: Some(category_option_combo),
-            attribute_option_combo: Some(attribute_option_combo),
-            category_option,
-            category_combo,
-            instance_name,
-            source_name,
-            source_org_unit,
-            destination_org_unit,
+            name: take("name"),
+            description: take("description"),
+            data_set: take("dataset"),
+            data_element: take("dataelement"),
+            category_option_combo: Some(take("category_option_combo")),
+            attribute_option_combo: Some(take("attribute_option_combo")),
+            category_option: take("category_option"),
+            category_combo: take("category_combo"),
+            instance_name: take("instance_name"),
+            source_name: take("source_name"),
+            source_org_unit: take("source_orgunit"),
+            destination_org_unit: take("destination_orgunit"),
         }
     }
 }
@@ -492,38 +479,21 @@ pub async fn import(
     // The whole file is read, compared and written in a few set statements, not a few per
     // row: 100,000 rows take seconds, not minutes.
     let mut tx = db.begin().await?;
-    // Which valid rows are stored already, and whether as they are, asked of PostgreSQL in
-    // one statement rather than by reading every stored row into memory.
+    // The valid rows compared with what is stored and (unless a dry run) written, in one
+    // statement rather than a few per row or by reading every stored row into memory.
     let valid: Vec<usize> = (0..checked.len()).filter(|i| checked[*i].3.is_empty()).collect();
-    let mut asked = Columns::default();
+    let mut valid_rows = Columns::default();
     for i in &valid {
-        asked.push(0, &checked[*i].1);
+        valid_rows.push(&checked[*i].1);
     }
     let mut actions: Vec<RowAction> = checked
         .iter()
         .map(|(_, _, _, errors)| if errors.is_empty() { RowAction::Created } else { RowAction::Rejected })
         .collect();
-    let mut stored_ids = vec![0; checked.len()];
-    for (position, id, same) in asked.stored(&mut tx).await? {
-        let row = valid[position];
-        stored_ids[row] = id;
-        actions[row] = if same { RowAction::Unchanged } else { RowAction::Updated };
+    for (position, same) in valid_rows.apply(&mut tx, !dry_run).await? {
+        actions[valid[position]] = if same { RowAction::Unchanged } else { RowAction::Updated };
     }
-    drop(asked);
-    let (mut created, mut updated) = (Columns::default(), Columns::default());
-    for ((_, fields, _, _), (action, id)) in checked.iter().zip(actions.iter().zip(&stored_ids)) {
-        match action {
-            RowAction::Created => created.push(0, fields),
-            RowAction::Updated => updated.push(*id, fields),
-            RowAction::Unchanged | RowAction::Rejected => {}
-        }
-    }
-    if !dry_run {
-        // A parallel import may have created the same row a moment ago.
-        created.insert(&mut tx).await.map_err(|e| on_unique(e, super::UNIQUE, super::UNIQUE_FIELD))?;
-        updated.update(&mut tx).await.map_err(|e| on_unique(e, super::UNIQUE, super::UNIQUE_FIELD))?;
-    }
-    drop((created, updated));
+    drop(valid_rows);
     let count = |action: RowAction| actions.iter().filter(|a| **a == action).count();
     let mut report = ImportReport {
         dry_run,
@@ -572,7 +542,6 @@ impl MappingKey {
 /// Many mappings, a column at a time, for one `unnest` statement; borrowed from the rows.
 #[derive(Default)]
 struct Columns<'a> {
-    id: Vec<i64>,
     code: Vec<&'a str>,
     what: Vec<&'a str>,
     name: Vec<&'a str>,
@@ -590,9 +559,7 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    /// Adds a mapping: the one with `id` to update, or a new one (any id).
-    fn push(&mut self, id: i64, f: &'a MappingFields) {
-        self.id.push(id);
+    fn push(&mut self, f: &'a MappingFields) {
         self.code.push(&f.code);
         self.what.push(&f.what);
         self.name.push(&f.name);
@@ -609,54 +576,48 @@ impl<'a> Columns<'a> {
         self.destination_org_unit.push(&f.destination_org_unit);
     }
 
-    /// The mappings already stored under the same keys, as (position here, stored id, whether
-    /// stored exactly so).
-    async fn stored(&self, tx: &mut sqlx::PgConnection) -> sqlx::Result<Vec<(usize, i64, bool)>> {
-        let rows = sqlx::query!(
-            r#"SELECT u.position AS "position!", m.id,
-                   (m.name = u.name AND m.description = u.description AND m.dataset = u.dataset
-                    AND m.dataelement = u.dataelement AND m.category_option_combo IS NOT DISTINCT FROM u.coc
-                    AND m.attribute_option_combo IS NOT DISTINCT FROM u.aoc AND m.category_option = u.category_option
-                    AND m.category_combo = u.category_combo AND m.source_orgunit = u.source_orgunit
-                    AND m.dest_orgunit = u.dest_orgunit) AS "same!"
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-                   WITH ORDINALITY AS u(code, what, name, description, dataset, dataelement, coc, aoc, category_option,
-                        category_combo, instance_name, source_name, source_orgunit, dest_orgunit, position)
-               JOIN dhis2_mappings m ON m.code = u.code AND m.source_name = u.source_name
-                   AND m.instance_name = u.instance_name AND m.what = u.what"#,
-            &self.code as &[&str],
-            &self.what as &[&str],
-            &self.name as &[&str],
-            &self.description as &[&str],
-            &self.data_set as &[&str],
-            &self.data_element as &[&str],
-            &self.category_option_combo as &[Option<&str>],
-            &self.attribute_option_combo as &[Option<&str>],
-            &self.category_option as &[&str],
-            &self.category_combo as &[&str],
-            &self.instance_name as &[&str],
-            &self.source_name as &[&str],
-            &self.source_org_unit as &[&str],
-            &self.destination_org_unit as &[&str],
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        Ok(rows.into_iter().map(|r| (r.position as usize - 1, r.id, r.same)).collect())
-    }
-
-    /// Stores the mappings as new ones, each with a new UID.
-    async fn insert(&self, tx: &mut sqlx::PgConnection) -> sqlx::Result<()> {
-        if self.id.is_empty() {
-            return Ok(());
+    /// Compares the mappings with those stored under the same keys (code, what, source_name,
+    /// instance_name) and, with `write`, stores the new and changed ones: new ones with a new
+    /// UID each, changed ones overwritten (also if a parallel import made them a moment ago).
+    /// Returns (position here, whether stored exactly so) for those stored before.
+    async fn apply(&self, tx: &mut sqlx::PgConnection, write: bool) -> sqlx::Result<Vec<(usize, bool)>> {
+        if self.code.is_empty() {
+            return Ok(Vec::new());
         }
-        let uids: Vec<String> = self.id.iter().map(|_| crate::infra::uid::generate()).collect();
-        sqlx::query!(
-            r#"INSERT INTO dhis2_mappings (uid, code, what, name, description, dataset, dataelement, category_option_combo,
-                   attribute_option_combo, category_option, category_combo, instance_name, source_name, source_orgunit,
-                   dest_orgunit)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])"#,
+        let uids: Vec<String> = self.code.iter().map(|_| crate::infra::uid::generate()).collect();
+        // Every part of one statement sees the table as it was before it: `before` is
+        // what was stored, whatever `written` does.
+        let rows = sqlx::query!(
+            r#"WITH u AS (
+                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                       $14::text[], $15::text[])
+                       WITH ORDINALITY AS u(uid, code, what, name, description, dataset, dataelement, coc, aoc,
+                           category_option, category_combo, instance_name, source_name, source_orgunit, dest_orgunit,
+                           position)),
+               before AS (
+                   SELECT u.position,
+                       (m.name = u.name AND m.description = u.description AND m.dataset = u.dataset
+                        AND m.dataelement = u.dataelement AND m.category_option_combo IS NOT DISTINCT FROM u.coc
+                        AND m.attribute_option_combo IS NOT DISTINCT FROM u.aoc AND m.category_option = u.category_option
+                        AND m.category_combo = u.category_combo AND m.source_orgunit = u.source_orgunit
+                        AND m.dest_orgunit = u.dest_orgunit) AS same
+                   FROM u JOIN dhis2_mappings m ON m.code = u.code AND m.source_name = u.source_name
+                       AND m.instance_name = u.instance_name AND m.what = u.what),
+               written AS (
+                   INSERT INTO dhis2_mappings (uid, code, what, name, description, dataset, dataelement,
+                       category_option_combo, attribute_option_combo, category_option, category_combo, instance_name,
+                       source_name, source_orgunit, dest_orgunit)
+                   SELECT uid, code, what, name, description, dataset, dataelement, coc, aoc, category_option,
+                       category_combo, instance_name, source_name, source_orgunit, dest_orgunit
+                   FROM u WHERE $16 AND u.position NOT IN (SELECT position FROM before WHERE same)
+                   ON CONFLICT (code, source_name, instance_name, what) DO UPDATE SET name = EXCLUDED.name,
+                       description = EXCLUDED.description, dataset = EXCLUDED.dataset,
+                       dataelement = EXCLUDED.dataelement, category_option_combo = EXCLUDED.category_option_combo,
+                       attribute_option_combo = EXCLUDED.attribute_option_combo,
+                       category_option = EXCLUDED.category_option, category_combo = EXCLUDED.category_combo,
+                       source_orgunit = EXCLUDED.source_orgunit, dest_orgunit = EXCLUDED.dest_orgunit)
+               SELECT position AS "position!", same AS "same!" FROM before"#,
             &uids,
             &self.code as &[&str],
             &self.what as &[&str],
@@ -672,47 +633,11 @@ impl<'a> Columns<'a> {
             &self.source_name as &[&str],
             &self.source_org_unit as &[&str],
             &self.destination_org_unit as &[&str],
+            write,
         )
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(())
-    }
-
-    /// Overwrites the stored mappings with these ids.
-    async fn update(&self, tx: &mut sqlx::PgConnection) -> sqlx::Result<()> {
-        if self.id.is_empty() {
-            return Ok(());
-        }
-        sqlx::query!(
-            r#"UPDATE dhis2_mappings m SET code = u.code, what = u.what, name = u.name, description = u.description,
-                   dataset = u.dataset, dataelement = u.dataelement, category_option_combo = u.coc,
-                   attribute_option_combo = u.aoc, category_option = u.category_option, category_combo = u.category_combo,
-                   instance_name = u.instance_name, source_name = u.source_name, source_orgunit = u.source_orgunit,
-                   dest_orgunit = u.dest_orgunit
-               FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])
-                   AS u(id, code, what, name, description, dataset, dataelement, coc, aoc, category_option, category_combo,
-                        instance_name, source_name, source_orgunit, dest_orgunit)
-               WHERE m.id = u.id"#,
-            &self.id,
-            &self.code as &[&str],
-            &self.what as &[&str],
-            &self.name as &[&str],
-            &self.description as &[&str],
-            &self.data_set as &[&str],
-            &self.data_element as &[&str],
-            &self.category_option_combo as &[Option<&str>],
-            &self.attribute_option_combo as &[Option<&str>],
-            &self.category_option as &[&str],
-            &self.category_combo as &[&str],
-            &self.instance_name as &[&str],
-            &self.source_name as &[&str],
-            &self.source_org_unit as &[&str],
-            &self.destination_org_unit as &[&str],
-        )
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
+        Ok(rows.into_iter().map(|r| (r.position as usize - 1, r.same)).collect())
     }
 }
 
