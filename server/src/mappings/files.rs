@@ -476,11 +476,9 @@ pub async fn import(
         checked.push((number, fields, resolved, errors));
     }
     drop(seen);
-    // The whole file is read, compared and written in a few set statements, not a few per
-    // row: 100,000 rows take seconds, not minutes.
     let mut tx = db.begin().await?;
     // The valid rows compared with what is stored and (unless a dry run) written, in one
-    // statement rather than a few per row or by reading every stored row into memory.
+    // statement rather than a few per row: 100,000 rows take seconds, not minutes.
     let valid: Vec<usize> = (0..checked.len()).filter(|i| checked[*i].3.is_empty()).collect();
     let mut valid_rows = Columns::default();
     for i in &valid {
