@@ -2,7 +2,8 @@
 //! submissions of 10 values each (20 partners of different sizes, the statuses, data sets, org
 //! units and periods mixed as in a real log, 3 % with refused values), written with generated
 //! SQL rather than a million posts; then every filter the console offers, through the
-//! gateway's `GET /api/v2/logs` as the console calls it, first page and a later one.
+//! gateway's `GET /api/v2/logs` as the console calls it, sorted by each column the console sorts
+//! by, first page, a later one and a deep one.
 //!
 //! Run with `cargo bench -p dhis2gw --bench log_scale` (`LOG_SCALE_ROWS` for another size;
 //! `LOG_SCALE_DATABASE=name` keeps the generated log in that database and reuses it next time).
@@ -22,6 +23,9 @@ const CHUNK: i64 = 50_000;
 /// Requests per filter and page; the 95th percentile of these is reported.
 const RUNS: usize = 20;
 const TARGET_MS: f64 = 100.0;
+/// The pages asked for, 25 submissions each: the console steps through pages one by one, so
+/// page 1,000 (submissions 24,976–25,000) is deeper than anyone pages there.
+const PAGES: [usize; 3] = [1, 20, 1000];
 
 #[tokio::main]
 async fn main() {
@@ -57,7 +61,7 @@ async fn main() {
     .await
     .unwrap();
     let (task, org_unit, period, data_set, id) = sample;
-    let filters: Vec<(&str, String)> = vec![
+    let mut filters: Vec<(String, String)> = [
         ("none", String::new()),
         ("status=failed", "status=failed".into()),
         ("status=succeeded", "status=succeeded".into()),
@@ -74,19 +78,25 @@ async fn main() {
         ("refused: class", "class=data".into()),
         ("refused: code", "code=E7619".into()),
         ("refused: element", "element=positives".into()),
-        ("sorted by period", "sort=period&order=asc".into()),
         ("org unit + period", format!("org_unit={org_unit}&period={period}")),
-    ];
+    ]
+    .map(|(name, query)| (name.to_string(), query))
+    .into();
+    for key in dhis2gw_wire::SORT_KEYS {
+        for order in ["asc", "desc"] {
+            filters.push((format!("by {key} {order}"), format!("sort={key}&order={order}")));
+        }
+    }
     let client = reqwest::Client::new();
     println!(
-        "{:<20} {:>10} {:>9} {:>11} {:>11}  target ≤ {TARGET_MS:.0} ms (p95 of {RUNS})",
-        "filter", "total", "estimate", "page 1 ms", "page 20 ms"
+        "{:<24} {:>10} {:>9} {:>10} {:>10} {:>10}  target ≤ {TARGET_MS:.0} ms (p95 of {RUNS})",
+        "filter", "total", "estimate", "page 1", "page 20", "page 1000"
     );
     let mut missed = Vec::new();
     for (name, query) in &filters {
         let mut result = (0i64, false);
         let mut timings = Vec::new();
-        for page in [1, 20] {
+        for page in PAGES {
             let mut times = Vec::with_capacity(RUNS);
             for _ in 0..RUNS {
                 let url = format!("{}/api/v2/logs?{query}&page={page}&page_size=25", gateway.base);
@@ -103,14 +113,15 @@ async fn main() {
         }
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
-            "{name:<20} {:>10} {:>9} {:>11.1} {:>11.1}",
+            "{name:<24} {:>10} {:>9} {:>10.1} {:>10.1} {:>10.1}",
             result.0,
             if result.1 { "yes" } else { "" },
             ms(timings[0]),
-            ms(timings[1])
+            ms(timings[1]),
+            ms(timings[2])
         );
         if timings.iter().any(|t| ms(*t) > TARGET_MS) {
-            missed.push(*name);
+            missed.push(name.clone());
         }
     }
     println!("\ngateway peak RSS {:.0} MB", gateway.peak_rss_mb());

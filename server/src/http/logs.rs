@@ -78,7 +78,7 @@ async fn export_log(
     caller: Authorized<AnyRole>,
     Query(filter): Query<LogFilter>,
 ) -> AppResult<Response> {
-    Ok(streamed(submissions::log::export(&state, &caller, filter)?))
+    Ok(streamed(submissions::log::export(&state, &caller, filter).await?))
 }
 
 /// Submissions, newest first unless `sort`/`order` say otherwise. Partners see only their own.

@@ -36,12 +36,17 @@ pub(super) struct Criteria {
     data_set: Option<String>,
     org_unit: Option<String>,
     period: Option<String>,
+    /// A partner's name, and its id (`None` if no partner has that name: nothing matches).
     user: Option<String>,
+    user_id: Option<i64>,
     q: Option<String>,
     /// Of the values DHIS2 did not store: the class, error code, data element or partner key.
     class: Option<String>,
     code: Option<String>,
     element: Option<String>,
+    /// When few submissions have refused values like that: their ids (a hint for the planner,
+    /// which the refused-value criteria above still decide).
+    among: Option<Vec<i64>>,
     /// Partners only ever see their own submissions.
     owner: Option<i64>,
     /// One of [`SORT_KEYS`].
@@ -74,8 +79,44 @@ fn status_of(word: &str) -> Option<&'static str> {
     })
 }
 
-/// The filter checked, with what the caller may see.
-pub(super) fn criteria(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) -> AppResult<Criteria> {
+/// The filter checked, with what the caller may see. A partner's name is looked up here, so
+/// that PostgreSQL plans with the partner's id and knows how many submissions it has: a
+/// partner that sent little is found through its index, not by reading the log for it.
+pub(super) async fn criteria(
+    db: &PgPool,
+    filter: LogFilter,
+    caller: &AuthUser,
+    tz: chrono_tz::Tz,
+) -> AppResult<Criteria> {
+    let mut c = checked(filter, caller, tz)?;
+    if let Some(name) = &c.user {
+        c.user_id = sqlx::query_scalar!("SELECT id FROM users WHERE lower(username) = lower($1)", name)
+            .fetch_optional(db)
+            .await?;
+    }
+    if c.class.is_some() || c.code.is_some() || c.element.is_some() {
+        let ids = sqlx::query_scalar!(
+            r#"SELECT DISTINCT submission_id AS "id!" FROM value_outcomes
+               WHERE outcome <> 'released' AND ($1::text IS NULL OR class = $1) AND ($2::text IS NULL OR error_code = $2)
+                 AND ($3::text IS NULL OR data_element = $3 OR partner_key = $3)
+               LIMIT $4"#,
+            c.class,
+            c.code,
+            c.element,
+            FEW_REFUSED + 1,
+        )
+        .fetch_all(db)
+        .await?;
+        c.among = (ids.len() as i64 <= FEW_REFUSED).then_some(ids);
+    }
+    Ok(c)
+}
+
+/// Up to this many submissions with the refused values asked for are looked up by id; more are
+/// common enough to be met reading the log in the page's order.
+const FEW_REFUSED: i64 = 2_000;
+
+fn checked(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) -> AppResult<Criteria> {
     let status = match filter.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(word) => Some(status_of(word).ok_or_else(|| {
@@ -120,6 +161,8 @@ pub(super) fn criteria(filter: LogFilter, caller: &AuthUser, tz: chrono_tz::Tz) 
         org_unit: blank(filter.org_unit),
         period: blank(filter.period),
         user: blank(filter.user),
+        user_id: None,
+        among: None,
         q: blank(filter.q).map(|q| like_pattern(&q)),
         class: blank(filter.class)
             .map(|word| word.parse::<RefusalClass>().map(|c| c.as_str().to_string()))
@@ -212,34 +255,17 @@ async fn named(state: &AppState, mut submissions: Vec<Submission>) -> sqlx::Resu
 
 pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Page<Submission>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 10)?;
-    let c = criteria(filter, caller, state.config.server.timezone)?;
+    let c = criteria(&state.db, filter, caller, state.config.server.timezone).await?;
     let (total, estimated) = count_matching(&state.db, &c).await?;
     let rows = sqlx::query_as!(
         SubmissionRow,
-        r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!", u.username AS "username?",
+        r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!",
+               (SELECT username FROM users u WHERE u.id = s.user_id) AS "username?",
                s.payload AS "payload!", s.dhis2_payload, s.status AS "status!", s.retry_count AS "retry_count!",
                s.last_attempt_at, s.next_attempt_at, s.task_id, s.job_uid, s.response, s.errors, s.data_set, s.org_unit,
                s.period, s.warnings AS "warnings!"
-           FROM matching_submissions($1::jsonb) s LEFT JOIN users u ON u.id = s.user_id
-           -- One key per column type and direction; the others are NULL for every row. PostgreSQL
-           -- folds them away when it plans with the values, so the default order still walks the
-           -- (submitted_at, id) index and stops after one page.
-           ORDER BY
-               CASE WHEN $4::text = 'submitted_at' AND $5::text = 'asc' THEN s.submitted_at END ASC,
-               CASE WHEN $4 = 'submitted_at' AND $5 = 'desc' THEN s.submitted_at END DESC,
-               CASE WHEN $5 = 'asc' THEN CASE $4 WHEN 'status' THEN s.status WHEN 'period' THEN s.period
-                   WHEN 'org_unit' THEN s.org_unit WHEN 'data_set' THEN s.data_set WHEN 'user' THEN u.username END
-               END ASC NULLS LAST,
-               CASE WHEN $5 = 'desc' THEN CASE $4 WHEN 'status' THEN s.status WHEN 'period' THEN s.period
-                   WHEN 'org_unit' THEN s.org_unit WHEN 'data_set' THEN s.data_set WHEN 'user' THEN u.username END
-               END DESC NULLS LAST,
-               CASE WHEN $4 = 'retry_count' AND $5 = 'asc' THEN s.retry_count END ASC,
-               CASE WHEN $4 = 'retry_count' AND $5 = 'desc' THEN s.retry_count END DESC,
-               CASE WHEN $4 = 'last_attempt_at' AND $5 = 'asc' THEN s.last_attempt_at END ASC NULLS LAST,
-               CASE WHEN $4 = 'last_attempt_at' AND $5 = 'desc' THEN s.last_attempt_at END DESC NULLS LAST,
-               CASE WHEN $5 = 'asc' THEN s.id END ASC,
-               s.id DESC
-           LIMIT $2 OFFSET $3"#,
+           -- In the page's order: nothing here joins or sorts again.
+           FROM log_page($1::jsonb, $4, $5, $2, $3) s"#,
         c.as_json(),
         size,
         offset,
@@ -301,9 +327,9 @@ const EXPORT_COLUMNS: &[&str] = &[
 ];
 
 /// Every submission the filter matches, newest first, streamed as CSV or XLSX.
-pub fn export(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Export> {
+pub async fn export(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Export> {
     let format = Format::parse(filter.format.as_deref())?;
-    let c = criteria(filter, caller, state.config.server.timezone)?.as_json();
+    let c = criteria(&state.db, filter, caller, state.config.server.timezone).await?.as_json();
     let (db, metadata) = (state.db.clone(), state.metadata.clone());
     Ok(export::start(format, "dhis2gw_submissions", "Submissions", EXPORT_COLUMNS, move |mut rows| async move {
         let snapshot = metadata.snapshot();

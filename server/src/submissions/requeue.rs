@@ -74,7 +74,7 @@ impl Selection {
                 Selected { ids: found.into_iter().map(|f| f.id).collect(), missing }
             }
             Selection::Filter(filter) => {
-                let criteria = criteria(*filter, caller, state.config.server.timezone)?;
+                let criteria = criteria(&state.db, *filter, caller, state.config.server.timezone).await?;
                 Selected { ids: matching_ids(state, &criteria).await?, missing: Vec::new() }
             }
         })

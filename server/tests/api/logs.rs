@@ -383,7 +383,8 @@ async fn the_log_sorts_by_any_column_both_ways_with_stable_pages() {
     let ids = |page: &Value| -> Vec<i64> {
         page["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect()
     };
-    // Ties are broken by id in the same direction; empty values come last both ways.
+    // Ties are broken by id in the same direction; empty values come last ascending and first
+    // descending, as the column's index holds them.
     for (query, expected) in [
         ("", vec![c, b, a]),
         ("sort=submitted_at&order=desc", vec![c, b, a]),
@@ -394,15 +395,15 @@ async fn the_log_sorts_by_any_column_both_ways_with_stable_pages() {
         ("sort=retry_count&order=asc", vec![b, a, c]),
         ("sort=retry_count&order=desc", vec![c, a, b]),
         ("sort=period&order=asc", vec![b, a, c]),
-        ("sort=period&order=desc", vec![a, b, c]),
+        ("sort=period&order=desc", vec![c, a, b]),
         ("sort=org_unit&order=asc", vec![b, a, c]),
         ("sort=org_unit", vec![c, a, b]),
         ("sort=data_set&order=asc", vec![c, a, b]),
-        ("sort=data_set&order=DESC", vec![a, c, b]),
+        ("sort=data_set&order=DESC", vec![b, a, c]),
         ("sort=user&order=asc", vec![c, a, b]),
         ("sort=user&order=desc", vec![b, a, c]),
         ("sort=last_attempt_at&order=asc", vec![c, a, b]),
-        ("sort=last_attempt_at&order=desc", vec![a, c, b]),
+        ("sort=last_attempt_at&order=desc", vec![b, a, c]),
         ("sort=status&order=asc&status=succeeded", vec![a, c]),
     ] {
         assert_eq!(ids(&logs(&p, &jwt, query).await), expected, "{query}");
@@ -444,39 +445,106 @@ async fn past_ten_thousand_the_total_is_an_estimate_and_says_so_and_below_it_is_
     assert_eq!((few["total"].as_i64(), few["total_is_estimate"].as_bool()), (Some(7), Some(false)));
 }
 
-/// The plan PostgreSQL picks for a page of the log with these criteria, as JSON text.
-async fn log_plan(p: &Pipeline, criteria: Value) -> String {
-    let explain = "EXPLAIN (FORMAT JSON) SELECT id FROM matching_submissions($1::jsonb) \
-                   ORDER BY submitted_at DESC, id DESC LIMIT 25";
-    let plan: Value = sqlx::query_scalar(explain).bind(criteria).fetch_one(&p.app.db).await.unwrap();
-    plan.to_string()
+/// The plan PostgreSQL picks for a page of the log with these criteria and this order: the
+/// query the gateway runs for a page, as the JSON text of its plan and its nodes.
+async fn log_plan(p: &Pipeline, criteria: &Value, sort: &str, direction: &str) -> (String, Vec<Value>) {
+    let explain = "EXPLAIN (FORMAT JSON) SELECT id FROM log_page($1::jsonb, $2, $3, 25, 0)";
+    let plan: Value =
+        sqlx::query_scalar(explain).bind(criteria).bind(sort).bind(direction).fetch_one(&p.app.db).await.unwrap();
+    let mut nodes = Vec::new();
+    let mut todo = vec![plan[0]["Plan"].clone()];
+    while let Some(mut node) = todo.pop() {
+        if let Some(Value::Array(children)) = node.as_object_mut().and_then(|n| n.remove("Plans")) {
+            todo.extend(children);
+        }
+        nodes.push(node);
+    }
+    (plan.to_string(), nodes)
+}
+
+/// Whether any node of a plan reads the whole log.
+fn reads_whole_log(nodes: &[Value]) -> bool {
+    nodes.iter().any(|n| n["Node Type"] == "Seq Scan" && n["Relation Name"] == "submission_log")
 }
 
 #[tokio::test]
-async fn the_main_filters_are_planned_on_their_indexes() {
+async fn the_main_filters_and_sorts_are_planned_on_their_indexes() {
     let p = pipeline(Version::V2_40, |_| {}).await;
+    // 60,000 submissions by five partners (one of them small), 3 % with a refused value.
     sqlx::query(
-        "INSERT INTO submission_log (payload, status, org_unit, period, task_id, submitted_at) \
-         SELECT jsonb_build_object('facility', 'Facility ' || g), CASE WHEN g % 50 = 0 THEN 'failed' ELSE 'succeeded' END, \
-                'OrgUnit' || lpad((g % 3000)::text, 4, '0'), '2024' || lpad((1 + g % 12)::text, 2, '0'), md5(g::text), \
-                now() - make_interval(mins => g) FROM generate_series(1, 60000) g",
+        "INSERT INTO users (uid, username, password, role) \
+         SELECT 'PlanPartnr' || g, 'plan-partner-' || g, 'x', 'partner' FROM generate_series(1, 5) g",
     )
     .execute(&p.app.db)
     .await
     .unwrap();
-    sqlx::query("ANALYZE submission_log").execute(&p.app.db).await.unwrap();
+    sqlx::query(
+        "WITH s AS (
+             INSERT INTO submission_log (payload, status, org_unit, period, data_set, task_id, submitted_at, user_id,
+                                         retry_count, last_attempt_at)
+             SELECT jsonb_build_object('facility', 'Facility ' || g), CASE WHEN g % 33 = 0 THEN 'warning' ELSE 'succeeded' END,
+                    'OrgUnit' || lpad((g % 3000)::text, 4, '0'), '2024' || lpad((1 + g % 12)::text, 2, '0'),
+                    'DataSet' || g % 5, md5(g::text), now() - make_interval(mins => g),
+                    (SELECT id FROM users WHERE username = 'plan-partner-' || CASE WHEN g % 1000 = 0 THEN 5 ELSE 1 + g % 4 END),
+                    g % 3, now() - make_interval(mins => g - 1)
+             FROM generate_series(1, 60000) g
+             RETURNING id, status),
+         d AS (
+             INSERT INTO submission_destinations (submission_id, server_id, status)
+             SELECT id, (SELECT min(id) FROM dhis2_servers), status FROM s WHERE status = 'warning'
+             RETURNING id, submission_id)
+         INSERT INTO value_outcomes (submission_id, destination_id, value_index, partner_key, data_element, outcome,
+                                     class, error_code)
+         SELECT submission_id, id, 0, 'positives', 'DeHivPos001', 'refused', 'data', 'E7619' FROM d",
+    )
+    .execute(&p.app.db)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE").execute(&p.app.db).await.unwrap();
     let week_ago = (chrono::Utc::now() - chrono::Duration::days(7)).to_rfc3339();
-    let cases = [
+    // As the gateway asks: a partner's name comes with the partner's id.
+    let small_partner: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'plan-partner-5'")
+        .fetch_one(&p.app.db)
+        .await
+        .unwrap();
+    let filters = [
         (json!({"from": week_ago, "to": chrono::Utc::now().to_rfc3339()}), "submission_log_submitted_idx"),
         (json!({"org_unit": "OrgUnit0042"}), "submission_log_org_unit_idx"),
+        (json!({"period": "202403", "org_unit": "OrgUnit0042"}), "submission_log_org_unit_idx"),
         (json!({"task_id": "c4ca4238a0b923820dcc509a6f75849b"}), "submission_log_task_idx"),
-        (json!({"q": "%Facility 4321%"}), "submission_log_text_idx"),
+        (json!({"user": "plan-partner-5", "user_id": small_partner}), "submission_log_user_idx"),
+        // A text no submission holds: one some do may be a bound of the statistics' histogram, and so
+        // be expected to be common.
+        (json!({"q": "%Facility 99999%"}), "submission_log_text_idx"),
+        // Refused values that few submissions have come with those submissions' ids.
+        (json!({"class": "data", "code": "E7619", "among": [60, 120, 180]}), "submission_log_pkey"),
     ];
-    for (criteria, index) in cases {
-        let plan = log_plan(&p, criteria.clone()).await;
+    for (criteria, index) in &filters {
+        let (plan, nodes) = log_plan(&p, criteria, "submitted_at", "desc").await;
         assert!(plan.contains(index), "{criteria} should use {index}: {plan}");
         // Bounded by the index, not merely read in its order and filtered.
         assert!(plan.contains("\"Index Cond\""), "{criteria} is not an index condition: {plan}");
-        assert!(!plan.contains("\"Seq Scan\""), "{criteria} reads the whole log: {plan}");
+        assert!(!reads_whole_log(&nodes), "{criteria} reads the whole log: {plan}");
+    }
+    // Sorted by a column, the whole log is read off that column's index in either direction;
+    // by partner, a page's worth of each partner's is, and only those are sorted.
+    let sorts = [
+        ("period", "submission_log_period_idx"),
+        ("status", "submission_log_status_sort_idx"),
+        ("org_unit", "submission_log_org_unit_idx"),
+        ("data_set", "submission_log_data_set_idx"),
+        ("retry_count", "submission_log_retry_count_idx"),
+        ("last_attempt_at", "submission_log_last_attempt_idx"),
+        ("submitted_at", "submission_log_submitted_idx"),
+        ("user", "submission_log_user_idx"),
+    ];
+    for (sort, index) in sorts {
+        for direction in ["asc", "desc"] {
+            let (plan, nodes) = log_plan(&p, &json!({}), sort, direction).await;
+            assert!(plan.contains(index), "sorted by {sort} {direction} should use {index}: {plan}");
+            assert!(!reads_whole_log(&nodes), "sorted by {sort} {direction} reads the whole log: {plan}");
+            let sorted = nodes.iter().filter(|n| n["Node Type"] == "Sort").map(|n| n["Plan Rows"].as_f64().unwrap());
+            assert!(sorted.fold(0.0, f64::max) <= 1_000.0, "sorted by {sort} {direction} sorts many rows: {plan}");
+        }
     }
 }

@@ -251,9 +251,10 @@ pub struct LogFilter {
     /// … of this data element (UID or code as sent) or partner key.
     pub element: Option<String>,
     /// One of submitted_at (the default), status, period, org_unit, data_set, user,
-    /// retry_count, last_attempt_at. Ties are broken by id, so pages never overlap.
+    /// retry_count, last_attempt_at. Ties are broken by id (by user: by time, then id), so pages
+    /// never overlap.
     pub sort: Option<String>,
-    /// `asc` or `desc` (the default). Empty values sort last either way.
+    /// `asc` or `desc` (the default). Empty values sort last ascending and first descending.
     pub order: Option<String>,
     pub page: Option<i64>,
     /// 1 to 500; 10 by default.
