@@ -189,35 +189,58 @@ fn read_excel(bytes: &[u8]) -> AppResult<Vec<FileRow>> {
     Err(last_error)
 }
 
-/// Reads an `.xlsx` a cell at a time: a 100,000-row sheet is held once, as rows of text, not
-/// also as the spreadsheet reader's grid of cells.
+/// Reads an `.xlsx` a cell at a time, a row at a time: a 100,000-row sheet is held once, as
+/// the mapping rows it holds, not also as the spreadsheet reader's grid of cells or as rows
+/// of text.
 fn read_xlsx(mut workbook: calamine::Xlsx<Cursor<&[u8]>>) -> AppResult<Vec<FileRow>> {
     let unreadable = |e: calamine::XlsxError| file_error(format!("not a readable Excel workbook: {e}"));
     let mut last_error = file_error("the workbook has no sheets");
     for name in workbook.sheet_names() {
         let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
-        let mut records: Vec<Vec<String>> = Vec::new();
-        while let Some(cell) = cells.next_cell().map_err(unreadable)? {
-            let (row, column) = cell.get_position();
-            let (row, column) = (row as usize, column as usize);
-            let text = match Data::from(cell.get_value().clone()) {
-                Data::String(s) => s,
-                other => cell_text(&other),
-            };
-            if text.is_empty() {
-                continue;
+        // The sheet's next non-empty cell, read but not yet placed: (row, column, text).
+        let mut ahead: Option<(usize, usize, String)> = None;
+        let mut finished = false;
+        let mut row_number = 0;
+        // Row after row, empty ones included (cells come row by row, left to right; the
+        // extent was checked, so rows and columns are bounded).
+        let records = std::iter::from_fn(|| {
+            let mut record: Vec<String> = Vec::new();
+            loop {
+                while ahead.is_none() && !finished {
+                    match cells.next_cell() {
+                        Err(e) => return Some(Err(unreadable(e))),
+                        Ok(None) => finished = true,
+                        Ok(Some(cell)) => {
+                            let (row, column) = cell.get_position();
+                            let text = match Data::from(cell.get_value().clone()) {
+                                Data::String(s) => s,
+                                other => cell_text(&other),
+                            };
+                            if !text.is_empty() {
+                                ahead = Some((row as usize, column as usize, text));
+                            }
+                        }
+                    }
+                }
+                match ahead.take() {
+                    Some((row, column, text)) if row <= row_number => {
+                        if record.len() <= column {
+                            record.resize_with(column + 1, String::new);
+                        }
+                        record[column] = text;
+                    }
+                    later => {
+                        if later.is_none() && record.is_empty() {
+                            return None;
+                        }
+                        ahead = later;
+                        row_number += 1;
+                        return Some(Ok(record));
+                    }
+                }
             }
-            // The extent was checked: rows and columns are bounded.
-            if records.len() <= row {
-                records.resize_with(row + 1, Vec::new);
-            }
-            let record = &mut records[row];
-            if record.len() <= column {
-                record.resize_with(column + 1, String::new);
-            }
-            record[column] = text;
-        }
-        match rows_from(records.into_iter().map(Ok)) {
+        });
+        match rows_from(records) {
             Ok(rows) => return Ok(rows),
             Err(e) => last_error = e,
         }
@@ -754,6 +777,26 @@ mod tests {
         assert_eq!(parsed(&bytes, Format::Excel).unwrap(), rows);
         let template = workbook(&[]).unwrap();
         assert!(parsed(&template, Format::Excel).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_sheet_keeps_its_row_numbers_across_empty_rows_and_cells() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        // Row 1 empty, the header on row 2 in another order, row 4 empty, a gap of columns.
+        for (c, name) in ["dataelement", "", "code"].iter().enumerate() {
+            sheet.write_string(1, c as u16, *name).unwrap();
+        }
+        sheet.write_string(2, 0, "DeNumber001").unwrap();
+        sheet.write_string(2, 2, "a").unwrap();
+        sheet.write_string(4, 2, "b").unwrap();
+        sheet.write_number(5, 0, 12.0).unwrap();
+        sheet.write_string(5, 2, "c").unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        let rows = read_excel(&bytes).unwrap();
+        let numbered: Vec<(usize, &str, &str)> =
+            rows.iter().map(|r| (r.number, r.cells[0].as_str(), r.cells[5].as_str())).collect();
+        assert_eq!(numbered, [(3, "a", "DeNumber001"), (5, "b", ""), (6, "c", "12")]);
     }
 
     #[test]
