@@ -20,7 +20,9 @@
 //! - `retention` on `retention.cron`: finished submissions past their retention are archived
 //!   to files, then deleted ([`crate::retention`]);
 //! - `metadata-reload` every 30 seconds: the in-memory copy of that metadata is rebuilt when
-//!   another gateway process synced it.
+//!   another gateway process synced it;
+//! - `search-index` every second: what was stored since joins the log's text-search index
+//!   ([`crate::submissions::log::merge_search_index`]).
 
 pub mod sweep;
 
@@ -45,6 +47,9 @@ const LEASE_CHECK: &str = "*/5 * * * * *";
 /// How soon a gateway process sees metadata another process synced.
 const METADATA_RELOAD: &str = "*/30 * * * * *";
 
+/// Every second: new submissions join the text-search index here rather than in a request.
+const SEARCH_INDEX: &str = "* * * * * *";
+
 /// Hourly, at a minute no other job favours.
 const PRUNE: &str = "0 17 * * * *";
 
@@ -68,6 +73,7 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
         Named { name: "health", schedule: HEALTH_CHECK.into(), at_start: true, run: health },
         Named { name: "prune", schedule: PRUNE.into(), at_start: false, run: prune },
         Named { name: "metadata-reload", schedule: METADATA_RELOAD.into(), at_start: false, run: metadata_reload },
+        Named { name: "search-index", schedule: SEARCH_INDEX.into(), at_start: false, run: search_index },
         Named {
             name: "retention",
             schedule: with_seconds(&state.config.retention.cron),
@@ -103,6 +109,10 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
     }
     scheduler.start().await?;
     Ok(scheduler)
+}
+
+fn search_index(state: AppState) -> Run {
+    Box::pin(async move { Ok(crate::submissions::log::merge_search_index(&state.db).await?) })
 }
 
 fn sweep(state: AppState) -> Run {

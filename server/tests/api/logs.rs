@@ -548,3 +548,24 @@ async fn the_main_filters_and_sorts_are_planned_on_their_indexes() {
         }
     }
 }
+
+#[tokio::test]
+async fn new_submissions_are_merged_into_the_search_index_outside_requests() {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    let index_limit: String = sqlx::query_scalar(
+        "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'submission_log_text_idx'",
+    )
+    .fetch_one(&p.app.db)
+    .await
+    .unwrap();
+    assert_eq!(index_limit, "gin_pending_list_limit=16384", "requests do not fill the pending list");
+    let id = p.submit(json!({"positives": 3, "remarks": "seen at the Kisoro needle clinic"})).await;
+    dhis2gw::submissions::log::merge_search_index(&p.app.db).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT gin_clean_pending_list('submission_log_text_idx'::regclass)")
+        .fetch_one(&p.app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the pending list was merged");
+    let found = logs(&p, &p.admin.jwt, "q=needle clinic").await;
+    assert_eq!(found["items"][0]["id"].as_i64(), Some(id), "{found:#}");
+}
