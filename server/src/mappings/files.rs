@@ -167,13 +167,21 @@ fn sniff_delimiter(text: &str) -> u8 {
 
 /// Reads the first sheet that has a header row with a `code` column. A hostile workbook
 /// (a zip bomb, a sheet spanning millions of rows and columns) is refused before the
-/// spreadsheet reader sees it.
+/// spreadsheet reader holds it: `.xlsx` and `.ods` are zips whose parts are inflated with a
+/// bound first; an `.xlsx` is then read a cell at a time, its extent checked as it goes; the
+/// extent of an `.ods` or `.xls` is read before the reader expands it.
 fn read_excel(bytes: &[u8]) -> AppResult<Vec<FileRow>> {
-    check_workbook(bytes)?;
-    if bytes.starts_with(b"PK\x03\x04")
-        && let Ok(workbook) = calamine::Xlsx::new(Cursor::new(bytes))
-    {
-        return read_xlsx(workbook);
+    if bytes.starts_with(b"PK\x03\x04") {
+        match inflate_checked(bytes, "content.xml")? {
+            Some(content) => ods_extent(&content)?.check()?,
+            None => {
+                let workbook = calamine::Xlsx::new(Cursor::new(bytes))
+                    .map_err(|e| file_error(format!("not a readable Excel workbook: {e}")))?;
+                return read_xlsx(workbook);
+            }
+        }
+    } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        xls_extent(bytes)?.check()?;
     }
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| file_error(format!("not a readable Excel workbook: {e}")))?;
@@ -201,8 +209,9 @@ fn read_xlsx(mut workbook: calamine::Xlsx<Cursor<&[u8]>>) -> AppResult<Vec<FileR
         let mut ahead: Option<(usize, usize, String)> = None;
         let mut finished = false;
         let mut row_number = 0;
-        // Row after row, empty ones included (cells come row by row, left to right; the
-        // extent was checked, so rows and columns are bounded).
+        // The sheet's own `dimension` may lie: its extent is that of the cells read so far.
+        let mut extent = Extent::default();
+        // Row after row, empty ones included (cells come row by row, left to right).
         let records = std::iter::from_fn(|| {
             let mut record: Vec<String> = Vec::new();
             loop {
@@ -217,6 +226,10 @@ fn read_xlsx(mut workbook: calamine::Xlsx<Cursor<&[u8]>>) -> AppResult<Vec<FileR
                                 other => cell_text(&other),
                             };
                             if !text.is_empty() {
+                                extent.include(row.into(), column.into());
+                                if let Err(e) = extent.check() {
+                                    return Some(Err(e));
+                                }
                                 ahead = Some((row as usize, column as usize, text));
                             }
                         }
@@ -272,20 +285,6 @@ impl Extent {
     }
 }
 
-/// Checks a workbook before it is parsed: `.xlsx` and `.ods` are zips, `.xls` a compound file.
-fn check_workbook(bytes: &[u8]) -> AppResult<()> {
-    if bytes.starts_with(b"PK\x03\x04") {
-        if let Some(content) = inflate_checked(bytes, "content.xml")? {
-            return ods_extent(&content)?.check();
-        }
-        return xlsx_extents(bytes);
-    }
-    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-        return xls_extent(bytes)?.check();
-    }
-    Ok(())
-}
-
 /// Inflates every part of a zip with a bound on the total actually produced, keeping only
 /// the part named `keep` (if there is one): the others are counted, not held.
 fn inflate_checked(bytes: &[u8], keep: &str) -> AppResult<Option<Vec<u8>>> {
@@ -320,25 +319,6 @@ fn inflate_checked(bytes: &[u8], keep: &str) -> AppResult<Option<Vec<u8>>> {
         }
     }
     Ok(kept)
-}
-
-/// The extent of every sheet of an `.xlsx`, from its cells one at a time (the sheet's own
-/// `dimension` may lie).
-fn xlsx_extents(bytes: &[u8]) -> AppResult<()> {
-    let unreadable = |e: calamine::XlsxError| file_error(format!("not a readable Excel workbook: {e}"));
-    let mut workbook = calamine::Xlsx::new(Cursor::new(bytes)).map_err(unreadable)?;
-    for name in workbook.sheet_names() {
-        let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
-        let mut extent = Extent::default();
-        while let Some(cell) = cells.next_cell().map_err(unreadable)? {
-            if !matches!(cell.get_value(), calamine::DataRef::Empty) {
-                let (row, column) = cell.get_position();
-                extent.include(row.into(), column.into());
-                extent.check()?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The extent of an `.ods` spreadsheet's data: rows and cells may say they repeat a million
