@@ -5,9 +5,11 @@
 //! intake's statement did 2,150 submissions/s one at a time and 10,200/s twenty at a time. So
 //! submissions that arrive together are stored together, one statement and one commit, each
 //! still with its own id and answer. A submission alone waits for nobody: a batch is whatever
-//! is waiting when a writer is free. Small batches and several writers measured best end to end
-//! (`benches/performance.rs`, 32 partners: 2,311/s and p99 27 ms one at a time; 64 × 3 writers
-//! 2,546/s, p99 60 ms; 16 × 6 3,353/s, p99 22 ms; 8 × 8 3,377/s, p99 19.7 ms).
+//! is waiting when a writer is free. Measured end to end (`benches/performance.rs`, 32 partners):
+//! 2,311/s and p99 27 ms one at a time; 64 × 3 writers 2,546/s, p99 60 ms; 16 × 6 3,353/s, p99
+//! 22 ms; 8 × 8 3,377/s, p99 19.7 ms. Once the search index was merged outside requests (the
+//! scheduler's `search-index` job), on a faster machine: 8 × 8 4,258–4,489/s, p99 16 ms;
+//! 16 × 4 4,953/s, p99 13.7 ms; 32 × 2 3,393/s, p99 53 ms.
 
 use std::sync::Arc;
 
@@ -16,9 +18,9 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Most submissions in one statement.
-const MAX_BATCH: usize = 8;
+const MAX_BATCH: usize = 16;
 /// Statements in progress at once: while some wait for their commit, others are sent.
-const WRITERS: usize = 8;
+const WRITERS: usize = 4;
 
 /// A submission as stored.
 pub struct NewRow {
