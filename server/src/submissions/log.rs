@@ -95,8 +95,10 @@ pub(super) async fn criteria(
             .await?;
     }
     if c.class.is_some() || c.code.is_some() || c.element.is_some() {
-        let ids = sqlx::query_scalar!(
-            r#"SELECT DISTINCT submission_id AS "id!" FROM value_outcomes
+        // Not DISTINCT, which would read every matching value before answering: past
+        // FEW_REFUSED values (of fewer submissions, perhaps) they are simply common.
+        let mut ids = sqlx::query_scalar!(
+            r#"SELECT submission_id FROM value_outcomes
                WHERE outcome <> 'released' AND ($1::text IS NULL OR class = $1) AND ($2::text IS NULL OR error_code = $2)
                  AND ($3::text IS NULL OR data_element = $3 OR partner_key = $3)
                LIMIT $4"#,
@@ -107,12 +109,16 @@ pub(super) async fn criteria(
         )
         .fetch_all(db)
         .await?;
-        c.among = (ids.len() as i64 <= FEW_REFUSED).then_some(ids);
+        if ids.len() as i64 <= FEW_REFUSED {
+            ids.sort_unstable();
+            ids.dedup();
+            c.among = Some(ids);
+        }
     }
     Ok(c)
 }
 
-/// Up to this many submissions with the refused values asked for are looked up by id; more are
+/// Up to this many refused values asked for, their submissions are looked up by id; more are
 /// common enough to be met reading the log in the page's order.
 const FEW_REFUSED: i64 = 2_000;
 
