@@ -1,9 +1,10 @@
 //! Talking to a DHIS2 server: the HTTP client (auth, base URL, timeouts), in [`summary`]
-//! reading its import answers in every version's shape, and in [`refusal`] who must act on
-//! what it refused.
+//! reading its import answers in every version's shape, in [`share`] dividing one answer
+//! among the submissions a request carried, and in [`refusal`] who must act on what it refused.
 
 pub mod proxy;
 pub mod refusal;
+pub mod share;
 pub mod summary;
 
 use std::sync::{Arc, Mutex};
@@ -45,7 +46,7 @@ pub enum TrackerMode {
 }
 
 /// DHIS2's answer, as received.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Answer {
     pub url: String,
     pub status: u16,
@@ -56,7 +57,7 @@ pub struct Answer {
 }
 
 /// The request never got an HTTP answer (connection refused or reset, timeout, TLS).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct TransportError {
     pub url: String,
