@@ -38,6 +38,25 @@ pub fn describe_counts(count: &Value) -> String {
     format!("{} imported, {} updated, {} ignored, {} deleted", n("imported"), n("updated"), n("ignored"), n("deleted"))
 }
 
+/// Where an attempt's request, shared with other submissions, stands beside this one's part.
+pub fn describe_batch(batch: &dhis2gw_wire::AttemptBatch) -> String {
+    let others = batch.members - 1;
+    let mut text = format!(
+        "Sent in one request with {others} other submission{} of this partner ({} values; this submission's from value {} on). \
+         The counts and conflicts are this submission's; DHIS2's raw answer is the whole request's.",
+        if others == 1 { "" } else { "s" },
+        count(batch.values as i64),
+        batch.first + 1,
+    );
+    if batch.counts_exact == Some(false) {
+        text.push_str(
+            " DHIS2 stored some of the request's values as new and others as updates without saying which, \
+             so how this submission's stored values divide between the two is an estimate.",
+        );
+    }
+    text
+}
+
 /// A time in the viewer's local zone, to the second.
 pub fn local_time(t: &DateTime<Utc>) -> String {
     t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()

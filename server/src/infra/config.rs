@@ -305,6 +305,10 @@ pub struct ApiConfig {
     /// Seconds to wait for DHIS2 to answer one request.
     #[serde(deserialize_with = "lenient::from_str")]
     pub dhis2_timeout: u64,
+    /// The primary's `coalesce_max_values`: a partner's waiting submissions of one data set
+    /// go to it together, in requests of up to this many values (0: each alone).
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub dhis2_coalesce_max_values: u32,
     /// Tracker payloads larger than this many bytes are imported as DHIS2 jobs (`async=true`)
     /// and polled; smaller ones synchronously.
     #[serde(deserialize_with = "lenient::from_str")]
@@ -349,6 +353,7 @@ impl Default for ApiConfig {
             hold_max_days: 90,
             metadata_batch_size: 50,
             dhis2_timeout: 60,
+            dhis2_coalesce_max_values: 0,
             tracker_async_threshold: 256 * 1024,
             partner_requests_per_second: 0,
             partner_values_per_day: 0,
@@ -578,6 +583,14 @@ impl ApiConfig {
     }
 }
 
+/// What `coalesce_max_values` may be, in words.
+pub const COALESCE_MAX_VALUES_RULE: &str = "0 (each submission goes alone) or 2 to 10000 values per request";
+
+/// Whether `values` is a `coalesce_max_values` (the database checks the same).
+pub fn valid_coalesce_max_values(values: i32) -> bool {
+    values == 0 || (2..=10_000).contains(&values)
+}
+
 /// Environment variables and the key each sets. Later rows win over earlier ones for the
 /// same key, so a clean spelling overrides the documented legacy one.
 const ENV_VARS: &[(&str, &str)] = &[
@@ -664,6 +677,7 @@ const API_KEYS: &[&str] = &[
     "hold_max_days",
     "metadata_batch_size",
     "dhis2_timeout",
+    "dhis2_coalesce_max_values",
     "dhis2_maintenance_windows",
     "tracker_async_threshold",
     "partner_requests_per_second",
@@ -935,6 +949,10 @@ impl Config {
         }
         if a.dhis2_timeout == 0 {
             return Err(("api.dhis2_timeout", "must be at least 1 second".into()));
+        }
+        if !i32::try_from(a.dhis2_coalesce_max_values).is_ok_and(valid_coalesce_max_values) {
+            let rule = COALESCE_MAX_VALUES_RULE;
+            return Err(("api.dhis2_coalesce_max_values", format!("must be {rule}")));
         }
         self.alerts.validate()?;
         let r = &self.retention;

@@ -19,7 +19,7 @@ use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 
 use crate::access::audit::{self, Actor};
-use crate::infra::config::Config;
+use crate::infra::config::{COALESCE_MAX_VALUES_RULE, Config, valid_coalesce_max_values};
 use crate::infra::dhis2::{Auth, Dhis2Client};
 use crate::infra::error::{AppError, AppResult, on_unique};
 use crate::infra::metrics::Metrics;
@@ -44,12 +44,12 @@ pub async fn sync_primary(db: &PgPool, config: &Config) -> sqlx::Result<Option<i
     }
     let id = sqlx::query_scalar!(
         r#"INSERT INTO dhis2_servers (uid, name, base_url, auth_method, username, timeout_secs, max_concurrent, is_primary,
-               origin, maintenance)
-           VALUES ($1, 'primary', $2, $3, $4, $5, $6, true, 'config', $7)
+               origin, maintenance, coalesce_max_values)
+           VALUES ($1, 'primary', $2, $3, $4, $5, $6, true, 'config', $7, $8)
            ON CONFLICT (name) DO UPDATE SET base_url = EXCLUDED.base_url, auth_method = EXCLUDED.auth_method,
                username = EXCLUDED.username, timeout_secs = EXCLUDED.timeout_secs,
                max_concurrent = EXCLUDED.max_concurrent, is_primary = true, origin = 'config',
-               maintenance = EXCLUDED.maintenance
+               maintenance = EXCLUDED.maintenance, coalesce_max_values = EXCLUDED.coalesce_max_values
            RETURNING id"#,
         uid::generate(),
         api.dhis2_base_url.trim(),
@@ -59,6 +59,7 @@ pub async fn sync_primary(db: &PgPool, config: &Config) -> sqlx::Result<Option<i
         config.server.max_concurrent as i32,
         // Checked when the configuration was loaded.
         &maintenance::normalise(&api.dhis2_maintenance_windows, config.server.timezone, "").unwrap_or_default(),
+        api.dhis2_coalesce_max_values as i32,
     )
     .fetch_one(db)
     .await?;
@@ -79,6 +80,7 @@ struct ServerRow {
     credentials_version: i16,
     timeout_secs: i32,
     max_concurrent: i32,
+    coalesce_max_values: i32,
     is_primary: bool,
     origin: String,
     enabled: bool,
@@ -97,7 +99,8 @@ impl ServerRow {
         let (url, auth, user, pw, pat) =
             (&self.base_url, &self.auth_method, &self.username, &self.password_enc, &self.pat_enc);
         let windows = self.maintenance.join(";");
-        format!("{url}|{auth}|{user}|{pw:?}|{pat:?}|{}|{}|{windows}", self.timeout_secs, self.max_concurrent)
+        let (timeout, concurrent, coalesce) = (self.timeout_secs, self.max_concurrent, self.coalesce_max_values);
+        format!("{url}|{auth}|{user}|{pw:?}|{pat:?}|{timeout}|{concurrent}|{coalesce}|{windows}")
     }
 }
 
@@ -113,6 +116,7 @@ impl From<ServerRow> for Dhis2Server {
             has_pat: r.pat_enc.is_some(),
             timeout: r.timeout_secs,
             max_concurrent: r.max_concurrent,
+            coalesce_max_values: r.coalesce_max_values,
             enabled: r.enabled,
             is_primary: r.is_primary,
             origin: r.origin,
@@ -133,7 +137,7 @@ async fn rows(db: impl PgExecutor<'_>, uid: Option<&str>, id: Option<i64>) -> sq
         ServerRow,
         r#"SELECT s.id, s.uid, s.name, s.base_url, s.auth_method, s.username, s.password_enc, s.pat_enc,
                s.credentials_version, s.timeout_secs,
-               s.max_concurrent, s.is_primary, s.origin, s.enabled, s.dhis2_version, s.last_checked_at, s.last_error,
+               s.max_concurrent, s.coalesce_max_values, s.is_primary, s.origin, s.enabled, s.dhis2_version, s.last_checked_at, s.last_error,
                s.metadata_problem, s.maintenance,
                (SELECT count(*) FROM submission_destinations d
                 WHERE d.server_id = s.id AND d.status IN ('queued', 'processing', 'retrying')) AS "pending!"
@@ -169,6 +173,7 @@ struct Spec {
     pat: Option<String>,
     timeout: i32,
     max_concurrent: i32,
+    coalesce_max_values: i32,
     enabled: bool,
     maintenance: Vec<String>,
 }
@@ -244,6 +249,11 @@ impl Spec {
         if !(1..=100).contains(&max_concurrent) {
             problems.push("max_concurrent: 1 to 100".into());
         }
+        let coalesce_max_values =
+            input.coalesce_max_values.or(current.map(|c| c.coalesce_max_values)).unwrap_or_default();
+        if !valid_coalesce_max_values(coalesce_max_values) {
+            problems.push(format!("coalesce_max_values: {COALESCE_MAX_VALUES_RULE}"));
+        }
         let maintenance = match input.maintenance.map(|m| maintenance::normalise(&m, zone, "maintenance")) {
             Some(Ok(windows)) => windows,
             Some(Err((field, problem))) => {
@@ -264,6 +274,7 @@ impl Spec {
             pat: input.pat,
             timeout,
             max_concurrent,
+            coalesce_max_values,
             enabled: input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true),
             maintenance,
         })
@@ -292,8 +303,8 @@ async fn insert(db: impl PgExecutor<'_>, key: Option<&CredentialsKey>, spec: Spe
     let (password, pat) = (seal(key, &spec.password, &uid)?.flatten(), seal(key, &spec.pat, &uid)?.flatten());
     sqlx::query_scalar!(
         r#"INSERT INTO dhis2_servers (uid, name, base_url, auth_method, username, password_enc, pat_enc, timeout_secs,
-               max_concurrent, enabled, origin, maintenance)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"#,
+               max_concurrent, enabled, origin, maintenance, coalesce_max_values)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"#,
         uid,
         spec.name,
         spec.base_url,
@@ -306,6 +317,7 @@ async fn insert(db: impl PgExecutor<'_>, key: Option<&CredentialsKey>, spec: Spe
         spec.enabled,
         origin,
         &spec.maintenance,
+        spec.coalesce_max_values,
     )
     .fetch_one(db)
     .await
@@ -324,7 +336,7 @@ async fn store(
         r#"UPDATE dhis2_servers SET name = $2, base_url = $3, auth_method = $4, username = $5,
                password_enc = CASE WHEN $6 THEN $7 ELSE password_enc END,
                pat_enc = CASE WHEN $8 THEN $9 ELSE pat_enc END,
-               timeout_secs = $10, max_concurrent = $11, enabled = $12, maintenance = $13,
+               timeout_secs = $10, max_concurrent = $11, enabled = $12, maintenance = $13, coalesce_max_values = $14,
                dhis2_version = CASE WHEN base_url = $3 THEN dhis2_version END
            WHERE id = $1"#,
         id,
@@ -340,6 +352,7 @@ async fn store(
         spec.max_concurrent,
         spec.enabled,
         &spec.maintenance,
+        spec.coalesce_max_values,
     )
     .execute(db)
     .await
@@ -392,6 +405,7 @@ async fn update(
         ("pat", input.pat.is_some()),
         ("timeout", input.timeout.is_some()),
         ("max_concurrent", input.max_concurrent.is_some()),
+        ("coalesce_max_values", input.coalesce_max_values.is_some()),
         ("enabled", input.enabled.is_some()),
         ("maintenance", input.maintenance.is_some()),
     ]
@@ -519,7 +533,7 @@ pub async fn sync_conf_dir(db: &PgPool, config: &Config, key: Option<&Credential
             let existing = sqlx::query_as!(
                 ServerRow,
                 r#"SELECT id, uid, name, base_url, auth_method, username, password_enc, pat_enc, credentials_version, timeout_secs,
-                       max_concurrent, is_primary, origin, enabled, dhis2_version, last_checked_at, last_error,
+                       max_concurrent, coalesce_max_values, is_primary, origin, enabled, dhis2_version, last_checked_at, last_error,
                        metadata_problem, maintenance, 0::bigint AS "pending!"
                    FROM dhis2_servers WHERE name = $1"#,
                 name.trim()
@@ -611,6 +625,8 @@ pub struct Connection {
     pub flow: Arc<Flow>,
     /// When it is not sent to.
     pub maintenance: Vec<maintenance::Window>,
+    /// Values a request may carry when waiting submissions go together; below 2, each goes alone.
+    pub coalesce_max_values: usize,
 }
 
 /// The servers' clients, built from their rows (credentials opened) and rebuilt when a row
@@ -743,7 +759,8 @@ impl Registry {
         let timeout = Duration::from_secs(row.timeout_secs as u64);
         let flow = Arc::new(Flow::new(row.max_concurrent as usize));
         let maintenance = maintenance::stored(&row.maintenance);
-        let connection = Connection { name: row.name.clone(), client, timeout, flow, maintenance };
+        let coalesce_max_values = usize::try_from(row.coalesce_max_values).unwrap_or_default();
+        let connection = Connection { name: row.name.clone(), client, timeout, flow, maintenance, coalesce_max_values };
         self.connections.lock().expect("not poisoned").insert(server_id, (row.fingerprint(), connection.clone()));
         Ok(connection)
     }

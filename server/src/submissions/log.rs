@@ -428,7 +428,7 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
     let attempts = sqlx::query!(
         r#"SELECT s.name AS "server?", a.attempt, a.started_at, a.duration_ms, a.request_url, a.request_payload,
                a.http_status, a.dhis2_version, a.response_body, a.import_status, a.import_count, a.conflicts, a.outcome,
-               a.error
+               a.error, a.batch
            FROM delivery_attempts a
            LEFT JOIN submission_destinations d ON d.id = a.destination_id
            LEFT JOIN dhis2_servers s ON s.id = d.server_id
@@ -466,6 +466,7 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
             conflicts,
             outcome: a.outcome,
             error: a.error,
+            batch: a.batch.and_then(|b| serde_json::from_value(b).ok()),
         }
     })
     .collect();

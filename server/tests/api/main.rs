@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod browser;
 mod cli;
+mod coalescing;
 mod console;
 mod dhis2_api;
 mod exports;

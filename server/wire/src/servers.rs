@@ -21,6 +21,10 @@ pub struct Dhis2Server {
     pub timeout: i32,
     /// Deliveries to this server in flight at once, per gateway process.
     pub max_concurrent: i32,
+    /// A partner's waiting submissions of one data set go to it together, in requests of up
+    /// to this many values (DHIS2 2.38 and later); 0: each submission in its own request.
+    #[serde(default)]
+    pub coalesce_max_values: i32,
     /// Off: deliveries to it wait (queued), they do not fail.
     pub enabled: bool,
     pub is_primary: bool,
@@ -61,6 +65,8 @@ pub struct ServerInput {
     pub pat: Option<String>,
     pub timeout: Option<i32>,
     pub max_concurrent: Option<i32>,
+    /// 0, or 2 to 10000: see [`Dhis2Server::coalesce_max_values`].
+    pub coalesce_max_values: Option<i32>,
     pub enabled: Option<bool>,
     /// Maintenance windows, `[days] HH:MM-HH:MM [Area/City]` (`00:00-04:00`, `Sun 02:00-06:00`,
     /// `Mon-Fri 22:00-02:00 Africa/Kampala`), in the gateway's `server.timezone` unless one is

@@ -179,6 +179,28 @@ pub struct Attempt {
     /// succeeded, warning, failed, retry or dead.
     pub outcome: String,
     pub error: Option<String>,
+    /// Sent in one request with other submissions of the same partner (coalescing).
+    #[serde(default)]
+    pub batch: Option<AttemptBatch>,
+}
+
+/// The request an attempt shared with other submissions. Its `request_payload` holds this
+/// submission's values as they were sent in it; `response_body` is DHIS2's answer to the whole
+/// request, and the attempt's counts and conflicts are this submission's part of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttemptBatch {
+    /// The request's id, shared by its members' attempts.
+    pub id: String,
+    /// How many submissions and values the request carried.
+    pub members: i32,
+    pub values: i32,
+    /// Where this submission's values began among the request's (0-based).
+    pub first: i32,
+    /// Whether the counts are DHIS2's own: `false` when the request stored values in several
+    /// ways (new and updated), which DHIS2 does not tell value by value, so they were divided.
+    /// Empty when DHIS2's answer had no counts.
+    pub counts_exact: Option<bool>,
 }
 
 /// Body of `POST /aggregate/reenqueue/batch` and `POST /logs/delete`: one of the three

@@ -374,6 +374,11 @@ fn Servers(servers: Vec<Dhis2Server>, reload: Callback<()>) -> impl IntoView {
                                         {(!s.maintenance.is_empty()).then(|| view! {
                                             <div class="small muted maintenance">{format!("Maintenance: {}", s.maintenance.join("; "))}</div>
                                         })}
+                                        {(s.coalesce_max_values > 0).then(|| view! {
+                                            <div class="small muted coalescing">
+                                                {format!("Waiting submissions go together, up to {} values a request", format::count(s.coalesce_max_values as i64))}
+                                            </div>
+                                        })}
                                         <Show when=move || session.is_admin()>
                                             {
                                                 let server = server.clone();

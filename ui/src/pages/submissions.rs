@@ -689,6 +689,7 @@ fn AttemptView(a: Attempt) -> impl IntoView {
                 {a.dhis2_version.clone().map(|v| format!(" · DHIS2 {v}"))}
                 " · " <StatusBadge status=outcome_status(&a.outcome)/>
             </p>
+            {a.batch.as_ref().map(|b| view! { <p class="small muted batch">{format::describe_batch(b)}</p> })}
             {a.import_count.as_ref().map(|c| view! { <p class="counts-line">{format::describe_counts(c)}</p> })}
             {a.error.clone().map(|e| view! { <p class="error">{e}</p> })}
             {(!a.conflicts.is_empty()).then(|| view! {
