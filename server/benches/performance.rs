@@ -9,6 +9,11 @@
 //! 3. Delivery: the server enabled, the intake's backlog drains; deliveries per second over
 //!    30 s, against `max_concurrent / latency`.
 //! 4. Mapping import: a 100,000-row CSV and the same rows as XLSX, previewed then imported.
+//! 5. Coalescing: 1,000 small submissions (2 values; every 100th with a value DHIS2 refuses)
+//!    wait while the server is paused and then drain, once sent one by one and once with
+//!    `dhis2_coalesce_max_values` 1,000, each run with its own gateway, database and double:
+//!    requests to DHIS2 per 1,000 submissions, and whether every submission and every value
+//!    in DHIS2 ended the same.
 //!
 //! Memory is the gateway's resident set: idle after start, and the most it held during each phase.
 //! Exits non-zero when a target is missed.
@@ -29,6 +34,8 @@ const LATENCY: Duration = Duration::from_millis(50);
 /// The documented default of `server.max_concurrent`.
 const MAX_CONCURRENT: u64 = 5;
 const MAPPING_ROWS: usize = 100_000;
+const SMALL_SUBMISSIONS: usize = 1_000;
+const COALESCE_MAX_VALUES: &str = "1000";
 
 /// One line of the table: what was measured, the figure, the target, whether it was met.
 struct Line {
@@ -170,17 +177,103 @@ async fn main() {
         table.check(&format!("memory, importing {file}"), format!("{importing:.1} MB"), "≤ 200 MB", importing <= 200.0);
     }
 
+    drop(memory);
+    drop(gateway);
+
+    // 5. Requests to DHIS2 per 1,000 small submissions, one by one and coalesced.
+    let alone = small_submissions(&run, "0").await;
+    let together = small_submissions(&run, COALESCE_MAX_VALUES).await;
+    table.info(
+        &format!("requests to DHIS2 per {SMALL_SUBMISSIONS} small submissions, one by one"),
+        format!("{} ({:.1} s to deliver)", alone.requests, alone.seconds),
+    );
+    table.check(
+        &format!("… coalesced (up to {COALESCE_MAX_VALUES} values a request)"),
+        format!("{} ({:.1} s to deliver)", together.requests, together.seconds),
+        "fewer",
+        together.requests < alone.requests,
+    );
+    let alike = together.endings == alone.endings && together.stored == alone.stored;
+    let warnings = alone.endings.iter().filter(|e| e.as_str() == "warning").count();
+    table.check(
+        "… every submission's status and every value in DHIS2 alike",
+        format!(
+            "{} ({warnings} warnings each, {} values stored)",
+            if alike { "yes" } else { "NO" },
+            alone.stored.len()
+        ),
+        "alike",
+        alike,
+    );
+
     println!(
         "dhis2gw performance, {} cores, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::env::consts::ARCH
     );
     table.print();
-    drop(memory);
-    drop(gateway);
     db.close().await;
     let missed = table.missed();
     common::exit_if_missed(&[(!missed.is_empty(), &missed.join(", "))]);
+}
+
+/// What became of the small submissions of one run.
+struct Drained {
+    requests: usize,
+    seconds: f64,
+    /// Each submission's status, in the order they were posted.
+    endings: Vec<String>,
+    /// Every value DHIS2 holds, as `(key, value)`, sorted.
+    stored: Vec<(String, String)>,
+}
+
+/// Posts [`SMALL_SUBMISSIONS`] two-value submissions while the server is paused, resumes it,
+/// and waits until all are final; with `coalesce_max_values`.
+async fn small_submissions(run: &str, coalesce_max_values: &str) -> Drained {
+    let database = TestDatabase::new();
+    let dhis2 = Dhis2Double::start(Version::V2_40).await;
+    dhis2.set_latency(LATENCY);
+    let run = format!("{run}c{coalesce_max_values}");
+    let env = [("DHIS2GW_DHIS2_COALESCE_MAX_VALUES", coalesce_max_values)];
+    let gateway = common::start_gateway(&dhis2, &run, &database, MAX_CONCURRENT, &env).await;
+    let token = common::prepare(&gateway).await;
+    let jwt = common::admin_jwt(&gateway).await;
+    let server = primary_server(&gateway, &jwt).await;
+    set_enabled(&gateway, &jwt, &server, false).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v2/aggregate", gateway.base);
+    let mut ids = Vec::with_capacity(SMALL_SUBMISSIONS);
+    for i in 0..SMALL_SUBMISSIONS {
+        let org_unit = [fixture::OU_FACILITY_1, fixture::OU_FACILITY_2, fixture::OU_FACILITY_3][i % 3];
+        let period = format!("{}{:02}", 1000 + i / 36, i / 3 % 12 + 1);
+        let positives = if i % 100 == 99 { json!("n/a") } else { json!(i % 7) };
+        let body = json!({"orgUnit": org_unit, "period": period, "dataSet": fixture::DS_MONTHLY_HIV,
+            "dataValues": {"male": i, "positives": positives}});
+        let accepted =
+            common::call(client.post(&url).header("Authorization", format!("Token {token}")).json(&body)).await;
+        ids.push(accepted["submission_id"].as_i64().unwrap());
+    }
+    let db = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let began = Instant::now();
+    set_enabled(&gateway, &jwt, &server, true).await;
+    while (count_final(&db).await as usize) < SMALL_SUBMISSIONS {
+        assert!(began.elapsed() < Duration::from_secs(120), "the small submissions did not drain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    let endings: Vec<String> = sqlx::query_scalar("SELECT status FROM submission_log WHERE id = ANY($1) ORDER BY id")
+        .bind(&ids)
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let mut stored: Vec<(String, String)> = dhis2
+        .values()
+        .into_iter()
+        .map(|v| (format!("{}/{}/{}/{}", v.data_element, v.period, v.org_unit, v.category_option_combo), v.value))
+        .collect();
+    stored.sort();
+    db.close().await;
+    Drained { requests: dhis2.import_requests(), seconds, endings, stored }
 }
 
 /// The uid of the gateway's primary DHIS2 server.
