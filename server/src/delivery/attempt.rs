@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::holds::values;
 use crate::infra::config::Config;
+use crate::infra::dhis2::share::Share;
 use crate::infra::dhis2::summary::{self, Interpretation, Verdict};
 use crate::infra::dhis2::{Answer, TrackerMode, TransportError};
 use crate::infra::metrics::Metrics;
@@ -386,9 +387,9 @@ struct Outcome {
 pub(super) struct Part {
     /// Which request, how many members and values it had, where this member's values began.
     pub(super) batch: Value,
-    /// The answer DHIS2 would have given this member alone.
-    pub(super) status: u16,
-    pub(super) body: String,
+    /// The answer DHIS2 would have given this member alone; none when the request's answer
+    /// (no summary, or no answer at all) is every member's as it is.
+    pub(super) own: Option<Share>,
 }
 
 /// One request to DHIS2 for a claimed delivery, ready to be recorded.
@@ -408,15 +409,16 @@ pub(super) async fn record(d: &Deliverer, lease: &str, claim: &Claim, attempted:
     let retry_after = sent.as_ref().ok().and_then(|answer| answer.retry_after);
     // The status the claim's values were answered with (its own part's, when coalesced).
     let mut answered_status = None;
+    let own = share.as_ref().and_then(|part| part.own.as_ref());
     let (url, http_status, body, duration, meaning) = match sent {
         Ok(answer) => {
-            let meaning = match (&share, claim.kind.as_str()) {
-                (Some(part), _) => summary::interpret(part.status, &part.body),
+            let meaning = match (own, claim.kind.as_str()) {
+                (Some(own), _) => summary::interpret(own.status, &own.body),
                 (None, "tracker") => summary::interpret_tracker(answer.status, &answer.body),
                 (None, "metadata") => summary::interpret_metadata(answer.status, &answer.body),
                 (None, _) => summary::interpret(answer.status, &answer.body),
             };
-            answered_status = Some(share.as_ref().map_or(answer.status, |part| part.status));
+            answered_status = Some(own.map_or(answer.status, |own| own.status));
             (answer.url, Some(answer.status as i32), Some(answer.body), answer.duration, meaning)
         }
         Err(e) => {

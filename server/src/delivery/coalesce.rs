@@ -189,13 +189,8 @@ pub(super) async fn deliver(
     drop(heartbeat);
     let ids: Vec<i64> = members.iter().map(|m| m.destination_id).collect();
     renew(&d.db, &ids, lease).await?;
-    let records = members.into_iter().zip(slices).zip(parts).zip(firsts).map(|(((member, slice), part), first)| {
-        let (status, body) = match (&part, &sent) {
-            (Some(part), _) => (part.status, part.body.clone()),
-            (None, Ok(answer)) => (answer.status, answer.body.clone()),
-            (None, Err(_)) => (0, String::new()),
-        };
-        let part = Part { batch: batch(first, part.as_ref().map(|p| p.counts_exact)), status, body };
+    let records = members.into_iter().zip(slices).zip(parts).zip(firsts).map(|(((member, slice), own), first)| {
+        let part = Part { batch: batch(first, own.as_ref().map(|own| own.counts_exact)), own };
         let attempted = Attempted { started_at, sent: sent.clone(), version: version.clone(), share: Some(part) };
         async move { record(d, lease, &Claim { payload: slice, ..member }, attempted).await }
     });
