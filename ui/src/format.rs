@@ -139,6 +139,16 @@ pub fn plural(n: i64, one: &str, many: &str) -> String {
     format!("{} {}", count(n), if n == 1 { one } else { many })
 }
 
+/// A standard a submission was sent in, in words.
+pub fn source_format(format: &str) -> &str {
+    match format {
+        "adx" => "ADX",
+        "fhir" => "FHIR MeasureReport",
+        "spreadsheet" => "a spreadsheet uploaded in the console",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

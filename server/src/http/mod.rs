@@ -46,6 +46,7 @@ mod pages;
 mod reports;
 mod servers;
 mod session;
+mod standards;
 mod tracker;
 mod users;
 
@@ -103,6 +104,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(session::router())
         .merge(users::router())
         .merge(aggregate::router())
+        .merge(standards::router())
         .merge(tracker::router())
         .merge(logs::router())
         .merge(holds::router())

@@ -43,6 +43,9 @@ pub struct NewRow {
     pub idempotent_response: Option<Value>,
     pub dhis2_query: Option<String>,
     pub job_uid: Option<String>,
+    /// Sent as a standard document: its format, and its part of the document as sent.
+    pub source_format: Option<&'static str>,
+    pub source_document: Option<String>,
     /// The DHIS2 servers it goes to, each a delivery.
     pub destinations: Vec<i64>,
 }
@@ -61,17 +64,18 @@ pub async fn insert(db: impl sqlx::PgExecutor<'_>, rows: &[NewRow]) -> sqlx::Res
         r#"WITH new AS (
                SELECT * FROM unnest($1::text[], $2::bigint[], $3::jsonb[], $4::jsonb[], $5::jsonb[], $6::jsonb[],
                    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                   $15::jsonb[], $16::text[], $17::text[], $18::text[])
+                   $15::jsonb[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
                    WITH ORDINALITY AS n(kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name,
                        instance_name, data_set, org_unit, period, idempotency_key, request_hash, idempotent_response,
-                       dhis2_query, job_uid, destinations, position)),
+                       dhis2_query, job_uid, destinations, source_format, source_document, position)),
            s AS (
                -- In arrival order, so a later submission of the same values has the higher id.
                INSERT INTO submission_log (kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name,
                    instance_name, data_set, org_unit, period, idempotency_key, request_hash, idempotent_response,
-                   dhis2_query, job_uid)
+                   dhis2_query, job_uid, source_format, source_document)
                SELECT kind, user_id, payload, dhis2_payload, value_keys, warnings, task_id, source_name, instance_name,
-                   data_set, org_unit, period, idempotency_key, request_hash, idempotent_response, dhis2_query, job_uid
+                   data_set, org_unit, period, idempotency_key, request_hash, idempotent_response, dhis2_query, job_uid,
+                   source_format, source_document
                FROM new ORDER BY position
                RETURNING id, task_id, user_id),
            d AS (
@@ -97,6 +101,8 @@ pub async fn insert(db: impl sqlx::PgExecutor<'_>, rows: &[NewRow]) -> sqlx::Res
         &column(|r| r.dhis2_query.as_deref()) as &[Option<&str>],
         &column(|r| r.job_uid.as_deref()) as &[Option<&str>],
         &destinations,
+        &column(|r| r.source_format) as &[Option<&str>],
+        &column(|r| r.source_document.as_deref()) as &[Option<&str>],
     )
     .fetch_all(db)
     .await?;

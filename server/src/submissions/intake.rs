@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::data_value_set::{self, ImportOptions};
+use super::document::{Format, Part, Problem, Refused};
 use super::screen::{self, Screened, Screening};
 use super::verdict::{Check, check_with_dhis2};
 use super::{aggregate, tracker};
@@ -83,6 +84,107 @@ pub async fn accept(
         ..NewSubmission::new("aggregate", body, built.payload)
     };
     store(state, Some(caller), new, &repeat, &destinations).await.map(Intake::Accepted)
+}
+
+/// A standard document's parts (see [`document`]) as submissions, each keeping its part of
+/// the document. Every part is checked before any is stored, so a document is taken whole or
+/// refused whole, with each problem placed in it. An Idempotency-Key covers the document:
+/// part `i` is stored under `key#i` (the first under `key`), so a retry after an interruption
+/// replays what was stored and stores the rest. Each answer comes with its warnings placed.
+pub async fn accept_document(
+    state: &AppState,
+    caller: &AuthUser,
+    format: Format,
+    text: &str,
+    parts: &[Part],
+    scope: &Scope,
+    idempotency_key: Option<&str>,
+) -> Result<Vec<(AggregateAccepted, Vec<Problem>)>, Refused> {
+    let digest = hex::encode(Sha256::digest(text));
+    let keys: Vec<Option<String>> = (0..parts.len())
+        .map(|i| idempotency_key.map(|k| if i == 0 { k.to_string() } else { format!("{k}#{i}") }))
+        .collect();
+    let repeats: Vec<Repeat> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let request = format!("{}|{i}|{}|{}|{digest}", format.name(), scope.source_name, scope.instance_name);
+            Repeat::of(key.as_deref(), request)
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(parts.len());
+    for repeat in &repeats {
+        answers.push(repeat.replay(state, caller).await?);
+    }
+    let (mut built, mut problems, mut refusal) = (Vec::new(), Vec::new(), None);
+    for (part, answer) in parts.iter().zip(&answers) {
+        if answer.is_some() {
+            built.push(None);
+            continue;
+        }
+        match build_part(state, caller, part, scope).await {
+            Ok(part_built) => built.push(Some(part_built)),
+            Err(AppError::BadRequest { detail, .. }) => {
+                problems.extend(detail.into_iter().map(|d| Problem::new(part.place_of(&d), d)));
+                // A bad field anywhere makes the document a 400.
+                refusal =
+                    Some(AppError::BadRequest { message: "The document is not valid".into(), detail: Vec::new() });
+                built.push(None);
+            }
+            Err(AppError::Unprocessable { message, detail }) => {
+                problems.extend(detail.into_iter().map(|d| Problem::new(part.place_of(&d), d)));
+                if refusal.is_none() {
+                    refusal = Some(AppError::Unprocessable { message, detail: Vec::new() });
+                }
+                built.push(None);
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    if let Some(error) = refusal {
+        return Err(Refused { error, problems });
+    }
+    let destinations = state.servers.destinations().await?;
+    for (i, part_built) in built.into_iter().enumerate() {
+        let Some((submission, built)) = part_built else { continue };
+        let data_set = built.payload["dataSet"].as_str().map(str::to_string);
+        let new = NewSubmission {
+            value_keys: built.value_keys,
+            warnings: built.warnings,
+            scope,
+            data_set: data_set.as_deref(),
+            period: Some(submission.period.as_str()),
+            source: Some((format, parts[i].text.clone())),
+            ..NewSubmission::new("aggregate", &parts[i].body, built.payload)
+        };
+        answers[i] = Some(store(state, Some(caller), new, &repeats[i], &destinations).await?);
+    }
+    Ok(parts
+        .iter()
+        .zip(answers)
+        .map(|(part, answer)| {
+            let accepted = answer.expect("every part replayed or stored");
+            let warnings = accepted.warnings.iter().map(|w| Problem::new(part.place_of(w), w.clone())).collect();
+            (accepted, warnings)
+        })
+        .collect())
+}
+
+/// A part of a document checked as `POST /aggregate` checks a body, partner scope included.
+async fn build_part(
+    state: &AppState,
+    caller: &AuthUser,
+    part: &Part,
+    scope: &Scope,
+) -> AppResult<(aggregate::Aggregate, aggregate::Built)> {
+    let submission = match aggregate::parse(&part.body) {
+        Ok(submission) => submission,
+        Err(shape) => return Err(with_org_unit_problems(state, &part.body, scope, shape).await?),
+    };
+    let mut built = build(state, &submission, scope, caller.register_completion, false).await?;
+    screen::screen_aggregate(state, screen::mode_of(state, caller), &mut built).await?;
+    partner_scope::check(&state.db, &state.hierarchy, caller, "aggregate", &built.payload).await?;
+    Ok((submission, built))
 }
 
 /// A data value set already in DHIS2's terms (the DHIS2-compatible API): checked for shape
@@ -220,6 +322,8 @@ struct NewSubmission<'a> {
     /// Through the DHIS2-compatible API: the query DHIS2 gets, and the job id clients poll.
     dhis2_query: Option<String>,
     job_uid: Option<String>,
+    /// Sent as a standard document: its format and its part of the document.
+    source: Option<(Format, String)>,
 }
 
 impl<'a> NewSubmission<'a> {
@@ -237,6 +341,7 @@ impl<'a> NewSubmission<'a> {
             period: None,
             dhis2_query: None,
             job_uid: None,
+            source: None,
         }
     }
 }
@@ -304,6 +409,8 @@ async fn store(
         idempotent_response: repeat.key.map(|_| replay_answer(&accepted)),
         dhis2_query: new.dhis2_query.clone(),
         job_uid: new.job_uid.clone(),
+        source_format: new.source.as_ref().map(|(format, _)| format.name()),
+        source_document: new.source.map(|(_, text)| text),
         destinations: destinations.to_vec(),
     };
     let limited = caller.filter(|c| partners::counts_values(&state.config, c));

@@ -211,6 +211,7 @@ struct SubmissionRow {
     org_unit: Option<String>,
     period: Option<String>,
     warnings: Value,
+    source_format: Option<String>,
 }
 
 impl From<SubmissionRow> for Submission {
@@ -237,6 +238,7 @@ impl From<SubmissionRow> for Submission {
             data_set_name: None,
             org_unit_name: None,
             org_unit_path: None,
+            source_format: r.source_format,
         }
     }
 }
@@ -269,7 +271,7 @@ pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> App
                (SELECT username FROM users u WHERE u.id = s.user_id) AS "username?",
                s.payload AS "payload!", s.dhis2_payload, s.status AS "status!", s.retry_count AS "retry_count!",
                s.last_attempt_at, s.next_attempt_at, s.task_id, s.job_uid, s.response, s.errors, s.data_set, s.org_unit,
-               s.period, s.warnings AS "warnings!"
+               s.period, s.warnings AS "warnings!", s.source_format
            -- In the page's order: nothing here joins or sorts again.
            FROM log_page($1::jsonb, $4, $5, $2, $3) s"#,
         c.as_json(),
@@ -406,7 +408,7 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
         SubmissionRow,
         r#"SELECT s.id, s.kind, s.submitted_at, u.username AS "username?", s.payload, s.dhis2_payload, s.status, s.retry_count,
                s.last_attempt_at, s.next_attempt_at, s.task_id, s.job_uid, s.response, s.errors, s.data_set, s.org_unit, s.period,
-               s.warnings
+               s.warnings, s.source_format
            FROM submission_log s LEFT JOIN users u ON u.id = s.user_id
            WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2)"#,
         id,
@@ -470,13 +472,14 @@ pub async fn get(state: &AppState, caller: &AuthUser, id: i64) -> AppResult<Subm
         }
     })
     .collect();
-    let keys =
-        sqlx::query_scalar!("SELECT value_keys FROM submission_log WHERE id = $1", id).fetch_one(&state.db).await?;
-    let keys: Vec<String> = serde_json::from_value(keys).unwrap_or_default();
+    let extra = sqlx::query!("SELECT value_keys, source_document FROM submission_log WHERE id = $1", id)
+        .fetch_one(&state.db)
+        .await?;
+    let keys: Vec<String> = serde_json::from_value(extra.value_keys).unwrap_or_default();
     let values =
         holds::outcomes(state, id, row.dhis2_payload.as_ref().filter(|_| row.kind == "aggregate"), &keys).await?;
     let submission = named(state, vec![row.into()]).await?.remove(0);
-    Ok(SubmissionDetail { submission, destinations, attempts, values })
+    Ok(SubmissionDetail { submission, destinations, attempts, values, source_document: extra.source_document })
 }
 
 /// Deletes one submission and its attempts, unless it is being delivered right now.

@@ -29,6 +29,7 @@ mod roles;
 mod security;
 mod servers;
 mod service;
+mod standards;
 mod tracker;
 mod upgrade;
 mod users;

@@ -161,6 +161,17 @@ impl Period {
         Period::parse(&name).ok()
     }
 
+    /// The period that runs exactly from `start` to `end` (both included), of `period_type`
+    /// when that is known (the data set's), else of the first type whose period fits: the
+    /// period of a standard (ADX, FHIR) that gives dates where DHIS2 wants a name.
+    pub fn spanning(start: NaiveDate, end: NaiveDate, period_type: Option<&str>) -> Option<Period> {
+        let fits = |kind: &str| Period::containing(kind, start).filter(|p| p.start() == start && p.end() == end);
+        match period_type {
+            Some(kind) => fits(kind),
+            None => SPANNING_ORDER.iter().find_map(|kind| fits(kind)),
+        }
+    }
+
     /// The period of the same type that follows this one.
     pub fn next(&self) -> Period {
         let after = self.end().succ_opt().unwrap_or(NaiveDate::MAX);
@@ -218,6 +229,34 @@ impl Step {
         .unwrap_or(NaiveDate::MAX)
     }
 }
+
+/// The types [`Period::spanning`] tries when the data set's is not known: the common ones
+/// first, so a calendar quarter is `2024Q1`, not a QuarterlyNov or financial period.
+const SPANNING_ORDER: [&str; 23] = [
+    "Daily",
+    "Weekly",
+    "Monthly",
+    "BiMonthly",
+    "Quarterly",
+    "SixMonthly",
+    "Yearly",
+    "BiWeekly",
+    "WeeklyWednesday",
+    "WeeklyThursday",
+    "WeeklyFriday",
+    "WeeklySaturday",
+    "WeeklySunday",
+    "QuarterlyNov",
+    "SixMonthlyApril",
+    "SixMonthlyNov",
+    "FinancialApril",
+    "FinancialJuly",
+    "FinancialOct",
+    "FinancialNov",
+    "FinancialSep",
+    "FinancialFeb",
+    "FinancialAug",
+];
 
 const WEEKLY_PREFIXES: [(&str, &str); 6] = [
     ("Wed", "WeeklyWednesday"),
@@ -299,6 +338,22 @@ fn weeks_in_year(year: i32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_become_the_period_they_span() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let span = |a, b, kind| Period::spanning(d(a), d(b), kind).map(|p| p.as_str().to_string());
+        assert_eq!(span("2024-01-01", "2024-01-31", None).as_deref(), Some("202401"));
+        assert_eq!(span("2024-01-01", "2024-03-31", None).as_deref(), Some("2024Q1"));
+        assert_eq!(span("2024-01-01", "2024-12-31", None).as_deref(), Some("2024"));
+        assert_eq!(span("2024-07-01", "2025-06-30", None).as_deref(), Some("2024July"));
+        assert_eq!(span("2024-01-15", "2024-01-15", None).as_deref(), Some("20240115"));
+        assert_eq!(span("2024-01-01", "2024-01-07", None).as_deref(), Some("2024W1"));
+        // The data set's type decides: a month is no quarter, and a quarter of it no month.
+        assert_eq!(span("2024-01-01", "2024-01-31", Some("Quarterly")), None);
+        assert_eq!(span("2024-01-01", "2024-03-31", Some("Quarterly")).as_deref(), Some("2024Q1"));
+        assert_eq!(span("2024-01-02", "2024-01-31", None), None);
+    }
 
     #[test]
     fn every_period_type_parses() {

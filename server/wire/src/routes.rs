@@ -1,6 +1,7 @@
 //! The gateway's REST routes below `/api/v2`, as the gateway mounts them and the console
 //! calls them. `{name}` marks a path parameter; [`fill`] puts values in.
 
+pub const ADX: &str = "/adx";
 pub const AGGREGATE: &str = "/aggregate";
 pub const REQUEUE_BATCH: &str = "/aggregate/reenqueue/batch";
 pub const REQUEUE_TASK: &str = "/aggregate/reenqueue/{task_id}";
@@ -13,6 +14,8 @@ pub const ALERT_TEST: &str = "/alerts/test";
 pub const AUDIT: &str = "/audit";
 pub const AUDIT_ACTIONS: &str = "/audit/actions";
 pub const AUDIT_EXPORT: &str = "/audit/export";
+pub const FHIR: &str = "/fhir";
+pub const FHIR_MEASURE_REPORT: &str = "/fhir/MeasureReport";
 pub const HELD: &str = "/held";
 pub const HELD_DISCARD: &str = "/held/discard";
 pub const HELD_RECHECK: &str = "/held/recheck";

@@ -47,6 +47,15 @@ pub struct AggregateAccepted {
     pub warnings: Vec<String>,
 }
 
+/// Answer of an accepted standard document (`POST /adx`): a submission per group, in order,
+/// each with its warnings placed in the document (`line 7 <dataValue>: …`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DocumentAccepted {
+    pub message: String,
+    pub submissions: Vec<AggregateAccepted>,
+}
+
 /// Answer of `POST /aggregate` with `dryRun`: the would-be payload and DHIS2's verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -139,6 +148,9 @@ pub struct Submission {
     /// Its path of names from the root: `Demo Republic › Kabarole › Bukuku HC III`.
     #[serde(default)]
     pub org_unit_path: Option<String>,
+    /// The standard it was sent in (`adx`, `fhir`, `spreadsheet`); none for JSON.
+    #[serde(default)]
+    pub source_format: Option<String>,
 }
 
 /// `GET /logs/{id}`: the submission with every delivery attempt.
@@ -154,6 +166,9 @@ pub struct SubmissionDetail {
     /// refused (with why and who must act), held, released, discarded or expired.
     #[serde(default)]
     pub values: Vec<crate::ValueOutcome>,
+    /// Its part of the standard document it came in, as sent (an ADX group, a MeasureReport).
+    #[serde(default)]
+    pub source_document: Option<String>,
 }
 
 /// One delivery attempt, exactly as it happened.

@@ -578,7 +578,10 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
     view! {
         <dl class="facts">
             <dt>"Status"</dt><dd id="detail-status"><StatusBadge status=sub.status.clone()/></dd>
-            <dt>"Kind"</dt><dd>{sub.kind.clone()}</dd>
+            <dt>"Kind"</dt>
+            <dd id="detail-kind">
+                {sub.kind.clone()}{sub.source_format.as_deref().map(|f| format!(", sent as {}", format::source_format(f)))}
+            </dd>
             <dt>"Submitted"</dt><dd>{format::local_time(&sub.submitted_at)}{sub.user.clone().map(|u| format!(" by {u}"))}</dd>
             <dt>"Task id"</dt><dd class="mono">{sub.task_id.clone().unwrap_or_default()}</dd>
             {sub.job_id.clone().map(|job| view! { <dt>"Job id"</dt><dd class="mono" id="detail-job-id">{job}</dd> })}
@@ -635,8 +638,14 @@ fn DetailBody(s: SubmissionDetail, requeue: Callback<String>) -> impl IntoView {
         } else {
             view! { <ol class="attempts" id="attempts">{s.attempts.iter().cloned().map(|a| view! { <AttemptView a/> }).collect_view()}</ol> }.into_any()
         }}
-        <details open>
-            <summary>"What the partner sent"</summary>
+        {s.source_document.clone().map(|document| view! {
+            <details open>
+                <summary>{format!("What the partner sent ({}, as sent)", format::source_format(sub.source_format.as_deref().unwrap_or_default()))}</summary>
+                <pre class="json" id="source-document">{document}</pre>
+            </details>
+        })}
+        <details open=s.source_document.is_none()>
+            <summary>{if s.source_document.is_some() { "The same as an /aggregate body (what a requeue rebuilds from)" } else { "What the partner sent" }}</summary>
             <pre class="json" id="partner-payload">{format::pretty(&sub.payload)}</pre>
         </details>
         <details>

@@ -1,0 +1,406 @@
+//! Intake in standards: ADX messages and FHIR MeasureReports become ordinary submissions that
+//! reach DHIS2 exactly as the same data posted as JSON does, and each sender hears of
+//! problems in its own format (the gateway's JSON naming lines for ADX, `OperationOutcome`
+//! with FHIRPath expressions for FHIR).
+
+use std::time::Duration;
+
+use dhis2_double::{Version, fixture};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use dhis2gw_test_support::*;
+
+/// A pipeline whose DHIS2 metadata and hierarchy are synced (data set and org-unit codes
+/// resolve, the data set's period type is known), with mappings for the standards' keys.
+async fn standards_pipeline() -> Pipeline {
+    let p = pipeline(Version::V2_40, |_| {}).await;
+    expect_json(p.sync_metadata().await, StatusCode::OK).await;
+    expect_json(p.sync_org_units().await, StatusCode::OK).await;
+    for (code, element, coc) in [
+        ("HIV_TESTS[SEX=M]", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE)),
+        ("HIV_TESTS[SEX=F]", fixture::DE_HIV_TESTS, Some(fixture::COC_FEMALE)),
+        ("HIV_POSITIVES", fixture::DE_POSITIVES, None),
+    ] {
+        let body = json!({"code": code, "dataElement": element, "categoryOptionCombo": coc, "dataSet": fixture::DS_MONTHLY_HIV});
+        expect_json(p.call(Method::POST, "/api/v2/mappings", Some(body)).await, StatusCode::CREATED).await;
+    }
+    p
+}
+
+/// One month of Facility 1's HIV data as an ADX message.
+fn adx_month(period: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<adx xmlns="urn:ihe:qrph:adx:2015" exported="2024-02-03T10:00:00Z">
+  <group dataSet="{ds}" orgUnit="{ou}" period="{period}">
+    <dataValue dataElement="HIV_TESTS" SEX="M" value="10"/>
+    <dataValue dataElement="HIV_TESTS" SEX="F" value="12"/>
+    <dataValue dataElement="HIV_POSITIVES" value="3"/>
+  </group>
+</adx>
+"#,
+        ds = fixture::DS_MONTHLY_HIV_CODE,
+        ou = fixture::OU_FACILITY_1_CODE,
+    )
+}
+
+/// The same month as a FHIR MeasureReport: a total, and tests stratified by sex.
+fn measure_report(start: &str, end: &str) -> Value {
+    let coding = |code: &str| json!({"coding": [{"system": "urn:example:codes", "code": code}]});
+    json!({
+        "resourceType": "MeasureReport",
+        "status": "complete",
+        "type": "summary",
+        "measure": format!("http://moh.example.org/Measure/{}", fixture::DS_MONTHLY_HIV_CODE),
+        "subject": {"identifier": {"system": "urn:example:facilities", "value": fixture::OU_FACILITY_1_CODE}},
+        "period": {"start": start, "end": end},
+        "group": [
+            {"code": coding("HIV_TESTS"), "stratifier": [{"code": [coding("SEX")], "stratum": [
+                {"value": coding("M"), "measureScore": {"value": 10}},
+                {"value": coding("F"), "measureScore": {"value": 12}}
+            ]}]},
+            {"code": coding("HIV_POSITIVES"), "measureScore": {"value": 3}}
+        ]
+    })
+}
+
+async fn post_adx(p: &Pipeline, xml: &str, query: &str) -> reqwest::Response {
+    p.app
+        .request(Method::POST, &format!("/api/v2/adx{query}"))
+        .header("Authorization", format!("Token {}", p.partner_token))
+        .header("Content-Type", "application/adx+xml")
+        .body(xml.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post_fhir(p: &Pipeline, path: &str, body: &Value) -> reqwest::Response {
+    p.app
+        .request(Method::POST, &format!("/api/v2{path}"))
+        .header("Authorization", format!("Token {}", p.partner_token))
+        .header("Content-Type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The data value set DHIS2 was sent for a settled submission.
+async fn sent(p: &Pipeline, id: i64) -> Value {
+    let log = p.settled(id, FINAL, Duration::from_secs(30)).await;
+    assert_eq!(log["status"], "succeeded", "{log:#}");
+    log["attempts"].as_array().unwrap().last().unwrap()["request_payload"].clone()
+}
+
+#[tokio::test]
+async fn json_adx_and_fhir_of_the_same_month_reach_dhis2_identically() {
+    let p = standards_pipeline().await;
+    let json_id = p.submit(json!({"tests_male": 10, "tests_female": 12, "positives": 3})).await;
+    let by_json = sent(&p, json_id).await;
+
+    let answer = expect_json(post_adx(&p, &adx_month("2024-01-01/P1M"), "").await, StatusCode::ACCEPTED).await;
+    let adx_id = answer["submissions"][0]["submission_id"].as_i64().unwrap();
+    assert_eq!(answer["submissions"][0]["warnings"], json!([]), "{answer:#}");
+    let by_adx = sent(&p, adx_id).await;
+
+    let r = post_fhir(&p, "/fhir/MeasureReport", &measure_report("2024-01-01", "2024-01-31")).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["content-type"], "application/fhir+json");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let outcome: Value = r.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["issue"][0]["severity"], "information");
+    let fhir_id: i64 = location.strip_prefix("/api/v2/logs/").unwrap().parse().unwrap();
+    assert!(outcome["issue"][0]["diagnostics"].as_str().unwrap().contains(&format!("submission {fhir_id}")));
+    let by_fhir = sent(&p, fhir_id).await;
+
+    assert_eq!(by_adx, by_json);
+    assert_eq!(by_fhir, by_json);
+    assert_eq!(by_json["dataValues"].as_array().unwrap().len(), 3, "{by_json:#}");
+    let stored = p.dhis2.value(fixture::DE_HIV_TESTS, "202401", fixture::OU_FACILITY_1, fixture::COC_FEMALE).unwrap();
+    assert_eq!(stored.value, "12");
+
+    // Each keeps its part of the document as sent, and /aggregate's form of it, which a
+    // requeue rebuilds from.
+    let adx = p.log(adx_id).await;
+    assert_eq!(adx["source_format"], "adx");
+    let group = adx["source_document"].as_str().unwrap();
+    assert!(group.starts_with("<group ") && group.ends_with("</group>"), "{group}");
+    assert_eq!(adx["payload"]["dataValues"]["HIV_TESTS[SEX=F]"]["value"], "12");
+    let fhir = p.log(fhir_id).await;
+    assert_eq!(fhir["source_format"], "fhir");
+    let kept: Value = serde_json::from_str(fhir["source_document"].as_str().unwrap()).unwrap();
+    assert_eq!(kept, measure_report("2024-01-01", "2024-01-31"));
+    assert_eq!(p.log(json_id).await["source_format"], Value::Null);
+    let requeued = p.call(Method::POST, "/api/v2/aggregate/reenqueue/batch", Some(json!({"ids": [adx_id]}))).await;
+    assert_eq!(expect_json(requeued, StatusCode::OK).await["reEnqueued"], 1);
+    assert_eq!(sent(&p, adx_id).await, by_json);
+    assert_eq!(p.log(adx_id).await["attempts"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_adx_message_is_checked_whole_and_its_problems_named_by_line() {
+    let p = standards_pipeline().await;
+    let lines = |body: &Value| details(body);
+
+    // Not well-formed: the line of the fault.
+    let broken = "<adx xmlns=\"urn:ihe:qrph:adx:2015\">\n  <group>\n</adx>";
+    let body = expect_error(post_adx(&p, broken, "").await, StatusCode::BAD_REQUEST).await;
+    assert!(lines(&body)[0].starts_with("line 3"), "{body:#}");
+
+    // Schema problems, all at once: namespace, required attributes, strange elements, periods.
+    let invalid = format!(
+        r#"<adx xmlns="urn:example:not-adx">
+  <group dataSet="{ds}" period="2024-01-01/P3M">
+    <dataValue dataElement="HIV_POSITIVES"/>
+    <value>3</value>
+  </group>
+  <group dataSet="NO_SUCH_SET" orgUnit="{ou}" period="January">
+    <dataValue dataElement="HIV_POSITIVES" value="1"/>
+  </group>
+</adx>"#,
+        ds = fixture::DS_MONTHLY_HIV_CODE,
+        ou = fixture::OU_FACILITY_1_CODE,
+    );
+    let body = expect_error(post_adx(&p, &invalid, "").await, StatusCode::BAD_REQUEST).await;
+    let found = lines(&body);
+    for expected in [
+        "line 1 <adx>: the root element must be in the ADX namespace urn:ihe:qrph:adx:2015",
+        "line 2 <group>: orgUnit is required",
+        "line 2 <group>: period: '2024-01-01/P3M' is not a Monthly period, as the data set's are",
+        "line 3 <dataValue>: value is required",
+        "line 4 <value>: is not an ADX element here; expected <dataValue>",
+        "line 6 <group>: dataSet: 'NO_SUCH_SET' is not the code of a data set in DHIS2",
+        "line 6 <group>: period: 'January' is not an ADX period (a start date and an ISO 8601 duration: 2024-01-01/P1M)",
+    ] {
+        assert!(found.iter().any(|d| d == expected), "missing {expected:?} in {found:#?}");
+    }
+
+    // Unmapped codes: the same per-key report as JSON, each with its line; the rest is stored.
+    let unmapped = adx_month("2024-02-01/P1M").replace("SEX=\"F\"", "SEX=\"X\"");
+    let body = expect_json(post_adx(&p, &unmapped, "").await, StatusCode::ACCEPTED).await;
+    assert_eq!(
+        body["submissions"][0]["warnings"],
+        json!(["line 5 <dataValue>: dataValues.HIV_TESTS[SEX=X]: no mapping; left out"])
+    );
+    // Nothing mappable in one group refuses the message; its other group is not stored either.
+    let before = p.get_as_admin("/api/v2/logs").await["total"].clone();
+    let two = adx_month("2024-03-01/P1M").replace(
+        "</adx>",
+        &format!(
+            "  <group dataSet=\"{}\" orgUnit=\"{}\" period=\"2024-03-01/P1M\">\n    <dataValue dataElement=\"NOPE\" value=\"1\"/>\n  </group>\n</adx>",
+            fixture::DS_MONTHLY_HIV,
+            fixture::OU_FACILITY_2
+        ),
+    );
+    let body = expect_error(post_adx(&p, &two, "").await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(lines(&body), ["line 9 <dataValue>: dataValues.NOPE: no mapping; left out"]);
+    assert_eq!(p.get_as_admin("/api/v2/logs").await["total"], before);
+
+    // Id schemes as DHIS2 names them: uid asks for UIDs; names are not taken.
+    let body =
+        expect_error(post_adx(&p, &adx_month("2024-04-01/P1M"), "?orgUnitIdScheme=uid").await, StatusCode::BAD_REQUEST)
+            .await;
+    assert_eq!(
+        lines(&body),
+        [format!("line 3 <group>: orgUnit: '{}' is not a DHIS2 UID", fixture::OU_FACILITY_1_CODE)]
+    );
+    let body =
+        expect_error(post_adx(&p, &adx_month("2024-04-01/P1M"), "?idScheme=name").await, StatusCode::BAD_REQUEST).await;
+    assert!(lines(&body)[0].starts_with("idScheme: 'name' is not taken here"), "{body:#}");
+
+    // A retry with the same Idempotency-Key gets the first answer; other content under it, 409.
+    let message = adx_month("2024-05-01/P1M");
+    let keyed = |xml: String| {
+        p.app
+            .request(Method::POST, "/api/v2/adx")
+            .header("Authorization", format!("Token {}", p.partner_token))
+            .header("Content-Type", "application/adx+xml")
+            .header("Idempotency-Key", "adx-2024-05")
+            .body(xml)
+            .send()
+    };
+    let first = expect_json(keyed(message.clone()).await.unwrap(), StatusCode::ACCEPTED).await;
+    let again = expect_json(keyed(message.clone()).await.unwrap(), StatusCode::ACCEPTED).await;
+    assert_eq!(first["submissions"][0]["submission_id"], again["submissions"][0]["submission_id"]);
+    expect_error(keyed(message.replace("value=\"3\"", "value=\"4\"")).await.unwrap(), StatusCode::CONFLICT).await;
+
+    // Comments come from annotations, entities and all; groups of a message become submissions in order.
+    let annotated = adx_month("2024-06-01/P1M")
+        .replace(
+            "<dataValue dataElement=\"HIV_POSITIVES\" value=\"3\"/>",
+            "<dataValue dataElement=\"HIV_POSITIVES\" value=\"3\"><annotation>checked &amp; signed</annotation></dataValue>",
+        )
+        .replace(
+            "</adx>",
+            &format!(
+                "<group dataSet=\"{}\" orgUnit=\"{}\" period=\"2024-06-01/P1M\"><dataValue dataElement=\"HIV_POSITIVES\" value=\"5\"/></group></adx>",
+                fixture::DS_MONTHLY_HIV,
+                fixture::OU_FACILITY_2
+            ),
+        );
+    let body = expect_json(post_adx(&p, &annotated, "").await, StatusCode::ACCEPTED).await;
+    let ids: Vec<i64> =
+        body["submissions"].as_array().unwrap().iter().map(|s| s["submission_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    let first = p.log(ids[0]).await;
+    let positives = first["dhis2_payload"]["dataValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["dataElement"] == fixture::DE_POSITIVES)
+        .cloned();
+    assert_eq!(positives.unwrap()["comment"], "checked & signed");
+    assert_eq!(p.log(ids[1]).await["dhis2_payload"]["orgUnit"], fixture::OU_FACILITY_2);
+}
+
+#[tokio::test]
+async fn fhir_senders_get_operation_outcomes_and_bundles() {
+    let p = standards_pipeline().await;
+
+    // A Bundle: a batch-response with a location per report.
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": measure_report("2024-02-01", "2024-02-29"), "request": {"method": "POST", "url": "MeasureReport"}},
+        {"resource": measure_report("2024-03", "2024-03")},
+    ]});
+    let r = post_fhir(&p, "/fhir", &bundle).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["resourceType"], "Bundle");
+    assert_eq!(answer["type"], "batch-response");
+    let entries = answer["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for entry in entries {
+        assert_eq!(entry["response"]["status"], "202 Accepted");
+        let id: i64 =
+            entry["response"]["location"].as_str().unwrap().strip_prefix("/api/v2/logs/").unwrap().parse().unwrap();
+        assert_eq!(entry["response"]["outcome"]["resourceType"], "OperationOutcome");
+        p.settled(id, &["succeeded"], Duration::from_secs(30)).await;
+    }
+    assert!(p.dhis2.value(fixture::DE_POSITIVES, "202403", fixture::OU_FACILITY_1, fixture::DEFAULT_COC).is_some());
+
+    // Bad resources: an issue per element, with its FHIRPath, in the R4 shape.
+    let mut bad = measure_report("2024-04-01", "2024-04-15");
+    bad["status"] = json!("pending");
+    bad["group"][0]["stratifier"][0]["stratum"][1]["measureScore"]["value"] = json!("twelve");
+    let mut other = measure_report("2024-04-01", "2024-04-30");
+    other["subject"] = json!({});
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": bad}, {"resource": other}, {"resource": {"resourceType": "Patient"}}
+    ]});
+    let r = post_fhir(&p, "/fhir", &bundle).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["content-type"], "application/fhir+json");
+    let outcome: Value = r.json().await.unwrap();
+    check_operation_outcome(&outcome);
+    let expressions: Vec<&str> =
+        outcome["issue"].as_array().unwrap().iter().map(|i| i["expression"][0].as_str().unwrap()).collect();
+    assert_eq!(
+        expressions,
+        [
+            "Bundle.entry[0].resource.status",
+            "Bundle.entry[0].resource.group[0].stratifier[0].stratum[1].measureScore.value",
+            "Bundle.entry[1].resource.subject",
+            "Bundle.entry[2].resource.resourceType",
+        ]
+    );
+    // The period is checked against the data set's type once the rest is readable.
+    let r = post_fhir(&p, "/fhir/MeasureReport", &measure_report("2024-04-01", "2024-04-15")).await;
+    let outcome: Value = r.json().await.unwrap();
+    check_operation_outcome(&outcome);
+    assert_eq!(outcome["issue"][0]["expression"], json!(["MeasureReport.period"]));
+    assert_eq!(outcome["issue"][0]["code"], "invalid");
+
+    // Unmapped codes: a warning per value on success; nothing mapped is a 422 outcome.
+    let mut unmapped = measure_report("2024-05-01", "2024-05-31");
+    unmapped["group"][0]["stratifier"][0]["stratum"][1]["value"] = json!({"coding": [{"code": "X"}]});
+    let r = post_fhir(&p, "/fhir/MeasureReport", &unmapped).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let outcome: Value = r.json().await.unwrap();
+    check_operation_outcome(&outcome);
+    assert_eq!(outcome["issue"][1]["severity"], "warning");
+    assert_eq!(
+        outcome["issue"][1]["expression"],
+        json!(["MeasureReport.group[0].stratifier[0].stratum[1].measureScore"])
+    );
+    let mut nothing = measure_report("2024-06-01", "2024-06-30");
+    nothing["group"] = json!([{"code": {"coding": [{"code": "NOPE"}]}, "measureScore": {"value": 1}}]);
+    let r = post_fhir(&p, "/fhir/MeasureReport", &nothing).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let outcome: Value = r.json().await.unwrap();
+    check_operation_outcome(&outcome);
+    assert_eq!(outcome["issue"][0]["expression"], json!(["MeasureReport.group[0].measureScore"]));
+
+    // Even a missing credential or a wrong resource answers in FHIR's terms.
+    let r = p
+        .app
+        .request(Method::POST, "/api/v2/fhir/MeasureReport")
+        .header("Content-Type", "application/fhir+json")
+        .body(measure_report("2024-01-01", "2024-01-31").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let outcome: Value = r.json().await.unwrap();
+    check_operation_outcome(&outcome);
+    assert_eq!(outcome["issue"][0]["code"], "login");
+    let r = post_fhir(&p, "/fhir/MeasureReport", &json!({"resourceType": "Bundle", "type": "batch"})).await;
+    let outcome: Value = r.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["expression"], json!(["resourceType"]));
+    let r = post_fhir(&p, "/fhir", &json!([1, 2])).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    check_operation_outcome(&r.json().await.unwrap());
+}
+
+/// An OperationOutcome as FHIR R4 defines it: `issue` 1..*, each with a `severity` and a
+/// `code` from their value sets, `diagnostics` a string, `expression` a list of strings.
+fn check_operation_outcome(outcome: &Value) {
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome:#}");
+    let issues = outcome["issue"].as_array().expect("issue is a list");
+    assert!(!issues.is_empty());
+    let codes = [
+        "invalid",
+        "structure",
+        "required",
+        "value",
+        "invariant",
+        "security",
+        "login",
+        "unknown",
+        "expired",
+        "forbidden",
+        "suppressed",
+        "processing",
+        "not-supported",
+        "duplicate",
+        "multiple-matches",
+        "not-found",
+        "deleted",
+        "too-long",
+        "code-invalid",
+        "extension",
+        "too-costly",
+        "business-rule",
+        "conflict",
+        "transient",
+        "lock-error",
+        "no-store",
+        "exception",
+        "timeout",
+        "incomplete",
+        "throttled",
+        "informational",
+    ];
+    for issue in issues {
+        let object = issue.as_object().unwrap();
+        assert!(object.keys().all(|k| ["severity", "code", "diagnostics", "expression", "details", "location"].contains(&k.as_str())));
+        assert!(["fatal", "error", "warning", "information"].contains(&issue["severity"].as_str().unwrap()), "{issue}");
+        assert!(codes.contains(&issue["code"].as_str().unwrap()), "{issue}");
+        assert!(issue["diagnostics"].is_string());
+        if let Some(expression) = issue.get("expression") {
+            assert!(expression.as_array().unwrap().iter().all(Value::is_string));
+        }
+    }
+}
