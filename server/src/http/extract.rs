@@ -2,8 +2,9 @@
 //! request ever gets axum's plain-text answers.
 
 use axum::body::Bytes;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
@@ -132,4 +133,25 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .map(|axum::extract::Path(v)| Path(v))
             .map_err(|e: PathRejection| AppError::invalid_field("path", e.body_text()))
     }
+}
+
+/// The file of a multipart upload (field `file`): its name and bytes.
+pub async fn uploaded_file(multipart: Result<Multipart, MultipartRejection>) -> Result<(String, Bytes), AppError> {
+    let mut multipart = multipart.map_err(|e| {
+        AppError::invalid_field("file", format!("send the file as multipart/form-data: {}", e.body_text()))
+    })?;
+    let bad = |e: MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::invalid_field("file", format!("the upload is not valid multipart/form-data: {}", e.body_text()))
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("upload").to_string();
+            return Ok((name, field.bytes().await.map_err(bad)?));
+        }
+    }
+    Err(AppError::invalid_field("file", "No file is received: send it as the multipart field `file`"))
 }

@@ -11,11 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::download::{XLSX, download};
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, uploaded_file};
 use crate::access::audit::Actor;
 use crate::app::AppState;
 use crate::http::auth::{Authorized, Operator, Staff};
-use crate::infra::error::{AppError, AppResult};
+use crate::infra::error::AppResult;
 use crate::mappings::files::{self, Format, Upload};
 use crate::mappings::{self, health};
 use crate::submissions;
@@ -171,25 +171,7 @@ async fn import(
     multipart: Result<Multipart, MultipartRejection>,
     format: Format,
 ) -> AppResult<axum::Json<ImportReport>> {
-    let mut multipart = multipart.map_err(|e| {
-        AppError::invalid_field("file", format!("send the file as multipart/form-data: {}", e.body_text()))
-    })?;
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge
-        } else {
-            AppError::invalid_field("file", format!("the upload is not valid multipart/form-data: {}", e.body_text()))
-        }
-    };
-    let mut file = None;
-    while let Some(field) = multipart.next_field().await.map_err(bad)? {
-        if field.name() == Some("file") {
-            file = Some((field.file_name().unwrap_or("upload").to_string(), field.bytes().await.map_err(bad)?));
-            break;
-        }
-    }
-    let (name, bytes) = file
-        .ok_or_else(|| AppError::invalid_field("file", "No file is received: send it as the multipart field `file`"))?;
+    let (name, bytes) = uploaded_file(multipart).await?;
     let upload = Upload { name, format, bytes: bytes.to_vec() };
     Ok(axum::Json(
         files::import(
