@@ -314,6 +314,9 @@ pub struct Target {
     pub data_element: String,
     pub category_option_combo: Option<String>,
     pub attribute_option_combo: Option<String>,
+    /// The data set its mapping names, if any: a submission that names none and has no
+    /// default goes to this one.
+    pub data_set: Option<String>,
 }
 
 /// The mappings one submission needs.
@@ -338,7 +341,8 @@ pub struct ScopeMappings {
 impl ScopeMappings {
     pub async fn load(db: &PgPool, scheme: MappingScheme, source: &str, instance: &str) -> sqlx::Result<ScopeMappings> {
         let rows = sqlx::query!(
-            r#"SELECT what, code, name, dataelement, category_option_combo, attribute_option_combo, dest_orgunit, source_orgunit
+            r#"SELECT what, code, name, dataelement, category_option_combo, attribute_option_combo, dest_orgunit, source_orgunit,
+                   dataset
                FROM dhis2_mappings WHERE source_name = $1 AND instance_name = $2 ORDER BY id"#,
             source,
             instance,
@@ -364,6 +368,7 @@ impl ScopeMappings {
                 data_element: row.dataelement,
                 category_option_combo: row.category_option_combo,
                 attribute_option_combo: row.attribute_option_combo,
+                data_set: Some(row.dataset).filter(|d| !d.trim().is_empty()),
             });
         }
         Ok(scope)

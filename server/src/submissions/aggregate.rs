@@ -254,9 +254,6 @@ pub fn build(
     scheme: MappingScheme,
     defaults: &Defaults,
 ) -> Result<Built, AppError> {
-    let Some(data_set) = submission.data_set.as_deref().or(defaults.data_set) else {
-        return Err(AppError::invalid_field("dataSet", "is required (no default data set is configured)"));
-    };
     let org_unit = match &lookup.org_unit {
         Some(mapped) => mapped.clone(),
         None if uid::is_valid(&submission.org_unit) => submission.org_unit.clone(),
@@ -308,6 +305,11 @@ pub fn build(
             detail: if warnings.is_empty() { vec!["dataValues: every value is null".into()] } else { warnings },
         });
     }
+    // Known once something is mapped: else it may come from the values' mappings.
+    let data_set = match submission.data_set.as_deref().or(defaults.data_set) {
+        Some(data_set) => data_set.to_string(),
+        None => mapped_data_set(submission, lookup)?,
+    };
     let mut payload = Map::new();
     payload.insert("dataSet".into(), json!(data_set));
     payload.insert("period".into(), json!(submission.period.as_str()));
@@ -328,6 +330,32 @@ pub fn unmapped_org_unit(org_unit: &str) -> AppError {
         "orgUnit",
         format!("'{org_unit}' is not a DHIS2 UID and no org unit (ou) mapping translates it"),
     )
+}
+
+/// The one data set the mappings of a submission's values name, for a submission that names
+/// none where no default is configured.
+fn mapped_data_set(submission: &Aggregate, lookup: &Lookup) -> Result<String, AppError> {
+    let mut named: Vec<&str> = submission
+        .values
+        .keys()
+        .filter_map(|key| match lookup.data_elements.get(key).map(Vec::as_slice) {
+            Some([target]) => target.data_set.as_deref(),
+            _ => None,
+        })
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    match named.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(AppError::invalid_field(
+            "dataSet",
+            "is required (no default data set is configured, and the values' mappings name none)",
+        )),
+        several => Err(AppError::invalid_field(
+            "dataSet",
+            format!("is required: the values' mappings name several data sets ({})", several.join(", ")),
+        )),
+    }
 }
 
 /// The DHIS2 target of one partner key.
@@ -353,6 +381,7 @@ fn uid_key(key: &str) -> Option<Target> {
         data_element: de.to_string(),
         category_option_combo: coc.map(str::to_string),
         attribute_option_combo: None,
+        data_set: None,
     })
 }
 
@@ -375,6 +404,7 @@ mod tests {
                 data_element: de.to_string(),
                 category_option_combo: coc.map(str::to_string),
                 attribute_option_combo: None,
+                data_set: None,
             });
         }
         l
@@ -540,6 +570,23 @@ mod tests {
         let built = build(&s, &Lookup::default(), MappingScheme::Uid, &defaults).unwrap();
         assert_eq!(built.payload["dataSet"], "pBOMPrpg1QY");
         assert_eq!(built.payload["attributeOptionCombo"], "HllvX50cXC0");
+    }
+
+    #[test]
+    fn else_the_data_set_its_mappings_name() {
+        let s = parse(&json!({"orgUnit": "OrgFac00001", "period": "202401", "dataValues": {"a": 1, "b": 2, "c": 3}}))
+            .unwrap();
+        let mut l = lookup(&[("a", "DeInteger01", None), ("b", "DeNumber001", None), ("c", "DeNumber002", None)]);
+        let mut name = |key: &str, data_set: Option<&str>| {
+            l.data_elements.get_mut(key).unwrap()[0].data_set = data_set.map(str::to_string);
+        };
+        name("a", Some("pBOMPrpg1QY"));
+        name("b", Some("pBOMPrpg1QY"));
+        let built = build(&s, &l, MappingScheme::Code, &Defaults::default()).unwrap();
+        assert_eq!(built.payload["dataSet"], "pBOMPrpg1QY");
+        l.data_elements.get_mut("c").unwrap()[0].data_set = Some("TbQuarter01".into());
+        let err = build(&s, &l, MappingScheme::Code, &Defaults::default()).unwrap_err();
+        assert!(format!("{err:?}").contains("several data sets (TbQuarter01, pBOMPrpg1QY)"), "{err:?}");
     }
 
     #[test]
