@@ -2,7 +2,8 @@
 // server/tests/api/browser.rs, which prepares the gateway, its database and a DHIS2 test double
 // and passes them in the environment:
 //   GATEWAY, ADMIN_USER, VIEWER_USER, PASSWORD, REJECTED_ID (a submission DHIS2 rejected),
-//   FIX_CSV (a mappings file that fixes it), SCREENSHOTS (folder for one picture per screen).
+//   FIX_CSV (a mappings file that fixes it), DATA_CSV (a month of data values as a spreadsheet),
+//   SCREENSHOTS (folder for one picture per screen).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -158,6 +159,30 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   await waitForText(page, '#detail-status', 'Succeeded', '#detail button.ghost');
   await waitForText(page, '#attempts', 'HTTP 200');
 
+  // Data values from a spreadsheet, on the Submissions screen: a file that is no spreadsheet is
+  // refused at once; the CSV is previewed per org unit and period, then sent on confirm.
+  await page.click('a[href="#/submissions"]');
+  await page.waitForSelector('#data-upload');
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['just some notes'], 'notes.txt', { type: 'text/plain' }));
+    const zone = document.querySelector('#submissions');
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await waitForText(page, '#data-upload .error', 'notes.txt is not a CSV or Excel file');
+  await page.setInputFiles('#data-file-input', env('DATA_CSV'));
+  await waitForText(page, '#data-preview', 'Preview of may.csv: 2 submissions');
+  await waitForText(page, '#data-preview', 'Facility 2');
+  await waitForText(page, '#data-preview', 'row 4: dataValues.not_mapped: no mapping; left out');
+  await shot(page, 'data-upload');
+  await page.click('#confirm-upload');
+  await waitForText(page, '#data-result', 'may.csv: 2 submissions queued for DHIS2.');
+  await page.click('#data-result li:first-child a');
+  await waitForText(page, '#detail-kind', 'sent as a spreadsheet uploaded in the console');
+  await waitForText(page, '#source-document', 'tests_male');
+  await waitForText(page, '#detail-status', 'Succeeded', '#detail button.ghost');
+
   // Users: a partner with an API token, shown once.
   await page.click('a[href="#/users"]');
   await page.click('#new-user');
@@ -230,6 +255,7 @@ test('a viewer sees submissions but no requeue or delete, and is signed out with
   assert.equal(await page.locator('#requeue').count(), 0, 'no requeue button for a viewer');
   assert.equal(await page.locator('#delete').count(), 0, 'no delete button for a viewer');
   assert.equal(await page.locator('#bulk').count(), 0, 'no bulk actions for a viewer');
+  assert.equal(await page.locator('#data-upload').count(), 0, 'no data upload for a viewer');
   assert.equal(await page.locator('a[href="#/users"]').count(), 0, 'no user management for a viewer');
   // The server refuses it anyway.
   const token = await page.evaluate(async ({ gateway, password }) => {

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use crate::api::{self, ApiError, ApiResult};
 use crate::endpoints;
 use crate::format;
+use crate::platform::{self, PickedFile};
 use crate::session::Session;
 
 /// Where a screen's data stands.
@@ -97,6 +98,62 @@ pub fn ErrorNote(error: ApiError) -> impl IntoView {
                 <ul>{error.detail.iter().map(|d| view! { <li>{d.clone()}</li> }).collect_view()}</ul>
             </Show>
         </div>
+    }
+}
+
+/// The spreadsheet files the console uploads (mappings, data values).
+pub const SPREADSHEETS: [&str; 4] = ["csv", "xlsx", "xls", "ods"];
+
+/// Whether a file's name says it is a spreadsheet the gateway reads.
+pub fn is_spreadsheet(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SPREADSHEETS.iter().any(|extension| lower.ends_with(&format!(".{extension}")))
+}
+
+/// "choose a file…" for a spreadsheet: the native dialog in the desktop app, the browser's
+/// file input elsewhere.
+#[component]
+pub fn FileChooser(
+    button_id: &'static str,
+    input_id: &'static str,
+    on_file: Callback<PickedFile>,
+    on_error: Callback<String>,
+) -> impl IntoView {
+    let input = NodeRef::<leptos::html::Input>::new();
+    let open = move |_| {
+        if platform::in_desktop() {
+            api::spawn(platform::open_native(&SPREADSHEETS), move |r| match r {
+                Ok(Some(file)) => on_file.run(file),
+                Ok(None) => {}
+                Err(e) => on_error.run(e),
+            });
+        } else if let Some(input) = input.get() {
+            input.click();
+        }
+    };
+    let picked = move |_| {
+        let file = input.get().and_then(|i| i.files()).and_then(|f| f.get(0));
+        if let Some(file) = file {
+            api::spawn(async move { platform::read_file(&file).await }, move |r| match r {
+                Ok(file) => on_file.run(file),
+                Err(e) => on_error.run(e),
+            });
+        }
+        if let Some(i) = input.get() {
+            i.set_value("");
+        }
+    };
+    view! {
+        <button id=button_id on:click=open>"choose a file…"</button>
+        <input id=input_id type="file" accept=".csv,.xlsx,.xls,.ods" class="hidden" node_ref=input on:change=picked/>
+    }
+}
+
+/// The file dropped on a screen, read; nothing when the drop held none.
+pub fn read_dropped(ev: &leptos::ev::DragEvent, done: impl FnOnce(Result<PickedFile, String>) + 'static) {
+    let file = ev.data_transfer().and_then(|dt| dt.files()).and_then(|files| files.get(0));
+    if let Some(file) = file {
+        api::spawn(async move { platform::read_file(&file).await }, done);
     }
 }
 

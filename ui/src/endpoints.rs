@@ -8,11 +8,11 @@ use dhis2gw_wire::routes::{self as paths, fill};
 use dhis2gw_wire::{
     AlertFinding, AlertNotification, AlertRuleInput, AlertRuleView, AlertTest, AlertTestResult, AlertsOverview,
     ApiToken, AuditEntry, AuditFilter, Completeness, CompletenessFilter, CreateApiToken, CreateUser, CreatedApiToken,
-    DeleteResult, Dhis2Server, HealthState, HeldGroup, HeldResult, HeldSelection, ImportReport, LogFilter, Mapping,
-    MappingFields, MappingFilter, Message, MetadataFilter, MetadataObject, MetadataStatus, MetadataSync,
-    NotificationFilter, OrgUnit, OrgUnitFilter, OrgUnitLevel, Overview, Page, PartnerAccess, PartnerAccessView,
-    RefusedFilter, RefusedValue, ReportSubmission, RequeueRequest, RequeueResult, RotateApiToken, ServerInput,
-    Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
+    DataFilePreview, DeleteResult, Dhis2Server, DocumentAccepted, HealthState, HeldGroup, HeldResult, HeldSelection,
+    ImportReport, LogFilter, Mapping, MappingFields, MappingFilter, Message, MetadataFilter, MetadataObject,
+    MetadataStatus, MetadataSync, NotificationFilter, OrgUnit, OrgUnitFilter, OrgUnitLevel, Overview, Page,
+    PartnerAccess, PartnerAccessView, RefusedFilter, RefusedValue, ReportSubmission, RequeueRequest, RequeueResult,
+    RotateApiToken, ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
 };
 use serde::de::DeserializeOwned;
 
@@ -192,6 +192,21 @@ pub async fn import_mappings(session: Session, name: String, bytes: Vec<u8>, dry
     let route = import_route(&name).unwrap_or(paths::MAPPINGS_IMPORT_CSV);
     let call = Call::post(route).query(dry_run.then_some(("dryRun", "true"))).file(name, bytes);
     session.fetch(call).await
+}
+
+/// What a data file (CSV or a workbook) would become, checked as its upload will be.
+pub async fn preview_data_file(session: Session, name: String, bytes: Vec<u8>) -> ApiResult<DataFilePreview> {
+    session.fetch(Call::post(paths::AGGREGATE_FILE_PREVIEW).file(name, bytes)).await
+}
+
+/// Uploads a data file: a submission per data set, org unit and period, or none.
+pub async fn upload_data_file(session: Session, name: String, bytes: Vec<u8>) -> ApiResult<DocumentAccepted> {
+    session.fetch(Call::post(paths::AGGREGATE_FILE).file(name, bytes)).await
+}
+
+/// The empty data-values workbook with the header row.
+pub async fn data_file_template(session: Session) -> ApiResult<(String, Vec<u8>)> {
+    session.download(Call::get(paths::AGGREGATE_FILE_TEMPLATE), "dhis2gw_data_values.xlsx").await
 }
 
 /// Every mapping as a workbook: its suggested file name and bytes.

@@ -70,6 +70,11 @@ impl Session {
         self.role().is_some_and(Role::can_operate)
     }
 
+    /// May submit data, and so upload data files (admin, operator, partner).
+    pub fn can_submit(&self) -> bool {
+        self.role().is_some_and(Role::can_submit)
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role() == Some(Role::Admin)
     }

@@ -141,7 +141,7 @@ impl Requirement for Operator {
 }
 impl Requirement for Submitter {
     fn admits(role: Role) -> bool {
-        role != Role::Viewer
+        role.can_submit()
     }
     const WHO: &'static str = "partners, admins and operators";
 }

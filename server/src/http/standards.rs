@@ -1,30 +1,42 @@
-//! Intake in standards: `POST /adx` (IHE ADX), `POST /fhir/MeasureReport` and `POST /fhir`
-//! (FHIR R4 MeasureReports, alone or in a Bundle). Each document becomes ordinary
-//! submissions ([`crate::submissions::document`]); each partner hears back in its standard:
-//! ADX senders in the gateway's JSON, FHIR senders in `OperationOutcome`s and Bundles.
+//! Intake of documents: `POST /adx` (IHE ADX), `POST /fhir/MeasureReport` and `POST /fhir`
+//! (FHIR R4 MeasureReports, alone or in a Bundle), and data values in a spreadsheet
+//! (`POST /aggregate/file`, previewed by `POST /aggregate/file/preview`, as the console
+//! uploads them). Each document becomes ordinary submissions
+//! ([`crate::submissions::document`]); each sender hears back in its standard: ADX and
+//! spreadsheets in the gateway's JSON, FHIR senders in `OperationOutcome`s and Bundles.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, OriginalUri, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dhis2gw_wire::routes as paths;
-use dhis2gw_wire::{AggregateAccepted, DocumentAccepted, ErrorBody};
+use dhis2gw_wire::{AggregateAccepted, DataFilePreview, DocumentAccepted, ErrorBody, PreviewedSubmission};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::aggregate::idempotency_key;
+use super::download::{XLSX, download};
 use super::error::status;
-use super::extract::{Query, explicit_credentials};
+use super::extract::{Query, explicit_credentials, uploaded_file};
 use crate::app::AppState;
 use crate::http::auth::{Authorized, Submitter};
 use crate::infra::error::{AppError, AppResult};
-use crate::submissions::document::{Format, Options, Problem, Refused, Resolver};
-use crate::submissions::{self, adx, fhir};
+use crate::infra::sheet;
+use crate::orgunits;
+use crate::submissions::document::{Format, Options, Part, Problem, Refused, Resolver};
+use crate::submissions::{self, adx, data_file, fhir};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(submit_adx)).routes(routes!(submit_fhir)).routes(routes!(submit_measure_report))
+    OpenApiRouter::new()
+        .routes(routes!(submit_adx))
+        .routes(routes!(submit_fhir))
+        .routes(routes!(submit_measure_report))
+        .routes(routes!(submit_file))
+        .routes(routes!(preview_file))
+        .routes(routes!(file_template))
 }
 
 /// Submit an IHE ADX message (`application/adx+xml`).
@@ -64,20 +76,33 @@ async fn submit_adx(
     let schemes = options.schemes()?;
     let snapshot = state.metadata.snapshot();
     let resolver = Resolver { schemes, snapshot: &snapshot };
-    let refused = |r: Refused| adx_refusal(r);
-    let parts = adx::read(text, &resolver).map_err(|problems| refused(Refused::unreadable(problems)))?;
-    let scope = options.scope();
-    let accepted =
-        submissions::accept_document(&state, &caller, Format::Adx, text, &parts, &scope, key).await.map_err(refused)?;
-    let submissions: Vec<AggregateAccepted> = accepted
+    let parts = adx::read(text, &resolver).map_err(|problems| placed_refusal(Refused::unreadable(problems)))?;
+    let accepted = accept_placed(&state, &caller, Format::Adx, text, &parts, &options, key).await?;
+    let message = format!("ADX message with {} group(s) queued for processing", accepted.len());
+    Ok((StatusCode::ACCEPTED, axum::Json(DocumentAccepted { message, submissions: accepted })).into_response())
+}
+
+/// A document's parts accepted, each answer's warnings placed (`line 7 <dataValue>: …`); a
+/// refusal in the gateway's JSON, each problem placed.
+async fn accept_placed(
+    state: &AppState,
+    caller: &Authorized<Submitter>,
+    format: Format,
+    text: &str,
+    parts: &[Part],
+    options: &Options,
+    key: Option<&str>,
+) -> AppResult<Vec<AggregateAccepted>> {
+    let accepted = submissions::accept_document(state, caller, format, text, parts, &options.scope(), key)
+        .await
+        .map_err(placed_refusal)?;
+    Ok(accepted
         .into_iter()
         .map(|(mut accepted, warnings)| {
             accepted.warnings = warnings.iter().map(placed).collect();
             accepted
         })
-        .collect();
-    let message = format!("ADX message with {} group(s) queued for processing", submissions.len());
-    Ok((StatusCode::ACCEPTED, axum::Json(DocumentAccepted { message, submissions })).into_response())
+        .collect())
 }
 
 /// `line 7 <dataValue>: dataValues.MAL01[SEX=F]: no mapping; left out`
@@ -85,14 +110,136 @@ fn placed(problem: &Problem) -> String {
     if problem.place.is_empty() { problem.detail.clone() } else { format!("{}: {}", problem.place, problem.detail) }
 }
 
-/// An ADX refusal: the gateway's JSON error, each problem with its line.
-fn adx_refusal(refused: Refused) -> AppError {
+/// A refusal as the gateway's JSON error, each problem with its place.
+fn placed_refusal(refused: Refused) -> AppError {
     let detail = refused.problems.iter().map(placed).collect();
     match refused.error {
         AppError::BadRequest { message, .. } => AppError::BadRequest { message, detail },
         AppError::Unprocessable { message, .. } => AppError::Unprocessable { message, detail },
         other => other,
     }
+}
+
+/// Submit data values in a spreadsheet (multipart field `file`: `.csv`, `.xlsx`, `.xls`, `.ods`).
+///
+/// A row per value: `data_element` (a data element code or mapping code), optional
+/// `category_option_combo` (the key is then `CODE.COC`), `org_unit`, `period`, `value`, and
+/// optional `attribute_option_combo`, `comment` and `data_set`. The rows of each data set, org
+/// unit, period and attribute option combo become one submission, checked as `/aggregate`
+/// checks a body; every one is checked before any is stored, and problems name their rows.
+#[utoipa::path(
+    post, path = paths::AGGREGATE_FILE, tag = "submissions", params(Options,
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key for the whole file")),
+    request_body(content_type = "multipart/form-data", description = "field `file`: the spreadsheet"),
+    responses(
+        (status = 202, body = DocumentAccepted, description = "Every submission of the file stored and queued"),
+        (status = 400, body = ErrorBody, description = "A file or row that cannot be taken; `detail` names each row"),
+        (status = 422, body = ErrorBody, description = "Nothing could be mapped for some org unit and period"),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn submit_file(
+    State(state): State<AppState>,
+    caller: Authorized<Submitter>,
+    Query(options): Query<Options>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let (name, parts) = file_parts(&state, &options, multipart).await?;
+    // What makes a repeat the same file: its rows as kept.
+    let text: String = parts.iter().map(|p| p.text.as_str()).collect();
+    let accepted = accept_placed(&state, &caller, Format::Spreadsheet, &text, &parts, &options, key).await?;
+    let message = format!("{name}: {} submission(s) queued for processing", accepted.len());
+    Ok((StatusCode::ACCEPTED, axum::Json(DocumentAccepted { message, submissions: accepted })).into_response())
+}
+
+/// What a data file would become (as `POST /aggregate/file`), submission by submission, with
+/// the same checks; nothing is stored.
+#[utoipa::path(
+    post, path = paths::AGGREGATE_FILE_PREVIEW, tag = "submissions", params(Options),
+    request_body(content_type = "multipart/form-data", description = "field `file`: the spreadsheet"),
+    responses(
+        (status = 200, body = DataFilePreview),
+        (status = 400, body = ErrorBody, description = "A file or row that cannot be read; `detail` names each row"),
+    ),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn preview_file(
+    State(state): State<AppState>,
+    caller: Authorized<Submitter>,
+    Query(options): Query<Options>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<axum::Json<DataFilePreview>> {
+    let (_, parts) = file_parts(&state, &options, multipart).await?;
+    let previews = submissions::preview_document(&state, &caller, &parts, &options.scope()).await?;
+    let snapshot = state.metadata.snapshot();
+    let mut units: Vec<String> =
+        previews.iter().flatten().filter_map(|b| b.payload["orgUnit"].as_str().map(str::to_string)).collect();
+    units.sort();
+    units.dedup();
+    let names = orgunits::names(&state.db, &units).await?;
+    let mut preview = DataFilePreview { submissions: Vec::with_capacity(parts.len()), ready: true };
+    for (part, outcome) in parts.iter().zip(previews) {
+        let text = |field: &str| part.body[field].as_str().map(str::to_string);
+        let mut shown = PreviewedSubmission {
+            rows: part.place.clone(),
+            data_set: text("dataSet"),
+            org_unit: text("orgUnit"),
+            period: text("period"),
+            ..Default::default()
+        };
+        match outcome {
+            Ok(built) => {
+                let payload = &built.payload;
+                shown.data_set = payload["dataSet"].as_str().map(str::to_string);
+                shown.org_unit = payload["orgUnit"].as_str().map(str::to_string);
+                shown.values = payload["dataValues"].as_array().map_or(0, Vec::len);
+                shown.warnings = built.warnings.iter().map(|w| format!("{}: {w}", part.place_of(w))).collect();
+                shown.payload = Some(built.payload);
+            }
+            Err(refused) => {
+                preview.ready = false;
+                shown.problems = refused.problems.iter().map(placed).collect();
+            }
+        }
+        shown.data_set_name = shown.data_set.as_deref().and_then(|d| snapshot.name_of(d)).map(str::to_string);
+        shown.org_unit_name = shown.org_unit.as_ref().and_then(|o| names.get(o)).map(|(name, _)| name.clone());
+        preview.submissions.push(shown);
+    }
+    Ok(axum::Json(preview))
+}
+
+/// An empty data file (xlsx) with the header row, to fill in and upload.
+#[utoipa::path(
+    get, path = paths::AGGREGATE_FILE_TEMPLATE, tag = "submissions",
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "dhis2gw_data_values.xlsx")),
+    security(("bearer" = []), ("token" = []), ("basic" = []))
+)]
+async fn file_template(_caller: Authorized<Submitter>) -> AppResult<Response> {
+    let bytes = sheet::with_header("Data values", &data_file::COLUMNS)
+        .and_then(|mut workbook| workbook.save_to_buffer())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(download(bytes, XLSX, "dhis2gw_data_values.xlsx"))
+}
+
+/// An uploaded data file's name and parts; a 400 naming each row that cannot be read.
+async fn file_parts(
+    state: &AppState,
+    options: &Options,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<(String, Vec<Part>)> {
+    let (name, bytes) = uploaded_file(multipart).await?;
+    let schemes = options.schemes()?;
+    let format = sheet::Format::of_name(&name);
+    // Parsing a large workbook is CPU work: keep it off the async runtime's threads.
+    let rows = tokio::task::spawn_blocking(move || sheet::read(&bytes, format, &data_file::LAYOUT))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))??;
+    let snapshot = state.metadata.snapshot();
+    let parts = data_file::parts(rows, &Resolver { schemes, snapshot: &snapshot })
+        .map_err(|problems| placed_refusal(Refused::unreadable(problems)))?;
+    Ok((name, parts))
 }
 
 /// Submit one FHIR R4 MeasureReport (`application/fhir+json`).
@@ -181,20 +328,20 @@ async fn fhir_intake(
     // Submissions are read at `…/logs/{id}` beside wherever this route is mounted.
     let base = uri.path().rsplit_once("/fhir").map_or("", |(base, _)| base).to_string();
     let location = |id: i64| format!("{base}{}", paths::fill(paths::LOG, &[&id]));
-    let is_bundle = serde_json::from_str::<Value>(text).is_ok_and(|v| v["resourceType"] == "Bundle");
-    if !is_bundle {
+    // A Bundle's type, read as it was taken; none for a report alone.
+    let bundle_type = serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(|v| v["resourceType"] == "Bundle")
+        .map(|v| v["type"].as_str().unwrap_or_default().to_string());
+    let Some(bundle_type) = bundle_type else {
         let (accepted, warnings) = accepted.into_iter().next().expect("a report is one part");
-        let mut response = fhir_json(StatusCode::ACCEPTED, success_outcome(&accepted, &warnings)).into_response();
+        let mut response = fhir_json(StatusCode::ACCEPTED, success_outcome(&accepted, &warnings));
         if let Ok(value) = HeaderValue::from_str(&location(accepted.submission_id)) {
             response.headers_mut().insert(LOCATION, value);
         }
         return Ok(response);
-    }
-    let kind = serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| v["type"].as_str().map(str::to_string))
-        .filter(|t| t == "transaction")
-        .map_or("batch-response", |_| "transaction-response");
+    };
+    let kind = if bundle_type == "transaction" { "transaction-response" } else { "batch-response" };
     let entries: Vec<Value> = accepted
         .iter()
         .map(|(accepted, warnings)| {

@@ -59,8 +59,8 @@ pub fn read(text: &str, resolver: &Resolver) -> Result<Vec<Part>, Vec<Problem>> 
                         }
                     }
                     (1, "group") => {
-                        let read = Group::read(&e, line, resolver);
-                        problems.extend(read.problems.iter().cloned());
+                        let mut read = Group::read(&e, line, resolver);
+                        problems.append(&mut read.problems);
                         if empty {
                             problems.push(Problem::new(format!("line {line} <group>"), "holds no dataValue"));
                         } else {
@@ -248,7 +248,7 @@ impl Group {
     fn add(&mut self, value: Value, problems: &mut Vec<Problem>) {
         self.values += 1;
         let comment = value.comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
-        if let Err(earlier) = self.part.add_value(value.key.clone(), value.value, comment, value.place.clone()) {
+        if let Err(earlier) = self.part.add_value(value.key.clone(), Some(value.value), comment, value.place.clone()) {
             problems.push(Problem::new(
                 value.place,
                 format!("{} is given twice in this group (first at {earlier})", value.key),

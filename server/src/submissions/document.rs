@@ -55,11 +55,12 @@ impl Part {
         self.places.push((field.to_string(), place.into()));
     }
 
-    /// Adds a value under `key`; the place of an earlier value with the same key when there is one.
+    /// Adds a value under `key` (none: an empty cell, left out with a warning, as a JSON
+    /// null is); the place of an earlier value with the same key when there is one.
     pub fn add_value(
         &mut self,
         key: String,
-        value: String,
+        value: Option<String>,
         comment: Option<String>,
         place: String,
     ) -> Result<(), String> {
@@ -68,7 +69,7 @@ impl Part {
             return Err(earlier.clone());
         }
         let mut entry = Map::new();
-        entry.insert("value".into(), json!(value));
+        entry.insert("value".into(), value.map_or(Value::Null, Value::String));
         if let Some(comment) = comment {
             entry.insert("comment".into(), json!(comment));
         }
@@ -284,9 +285,9 @@ mod tests {
     fn a_problem_is_placed_by_the_longest_field_it_names() {
         let mut part = Part::new("line 2".into(), String::new(), "ds", "ou", "202401");
         part.set("orgUnit", "FAC1", "line 2, orgUnit");
-        part.add_value("A".into(), "1".into(), None, "line 3".into()).unwrap();
-        part.add_value("A[SEX=F]".into(), "2".into(), None, "line 4".into()).unwrap();
-        assert_eq!(part.add_value("A".into(), "5".into(), None, "line 9".into()), Err("line 3".into()));
+        part.add_value("A".into(), Some("1".into()), None, "line 3".into()).unwrap();
+        part.add_value("A[SEX=F]".into(), Some("2".into()), None, "line 4".into()).unwrap();
+        assert_eq!(part.add_value("A".into(), Some("5".into()), None, "line 9".into()), Err("line 3".into()));
         assert_eq!(part.place_of("dataValues.A[SEX=F]: no mapping"), "line 4");
         assert_eq!(part.place_of("dataValues.A.comment: too long"), "line 3");
         assert_eq!(part.place_of("orgUnit: not found"), "line 2, orgUnit");

@@ -209,7 +209,7 @@ impl Values<'_> {
     }
 
     fn add(&mut self, key: String, value: String, place: String) {
-        if let Err(earlier) = self.part.add_value(key.clone(), value, None, place.clone()) {
+        if let Err(earlier) = self.part.add_value(key.clone(), Some(value), None, place.clone()) {
             self.problems
                 .push(Problem::new(place, format!("{key} is given twice in this report (first at {earlier})")));
         }

@@ -74,13 +74,10 @@ pub async fn accept(
         ));
     }
     let destinations = state.servers.destinations().await?;
-    let data_set = built.payload["dataSet"].as_str().map(str::to_string);
     let new = NewSubmission {
         value_keys: built.value_keys,
         warnings: built.warnings,
         scope,
-        data_set: data_set.as_deref(),
-        period: Some(submission.period.as_str()),
         ..NewSubmission::new("aggregate", body, built.payload)
     };
     store(state, Some(caller), new, &repeat, &destinations).await.map(Intake::Accepted)
@@ -122,23 +119,16 @@ pub async fn accept_document(
             built.push(None);
             continue;
         }
-        match build_part(state, caller, part, scope).await {
+        match check_part(state, caller, part, scope).await? {
             Ok(part_built) => built.push(Some(part_built)),
-            Err(AppError::BadRequest { detail, .. }) => {
-                problems.extend(detail.into_iter().map(|d| Problem::new(part.place_of(&d), d)));
-                // A bad field anywhere makes the document a 400.
-                refusal =
-                    Some(AppError::BadRequest { message: "The document is not valid".into(), detail: Vec::new() });
-                built.push(None);
-            }
-            Err(AppError::Unprocessable { message, detail }) => {
-                problems.extend(detail.into_iter().map(|d| Problem::new(part.place_of(&d), d)));
-                if refusal.is_none() {
-                    refusal = Some(AppError::Unprocessable { message, detail: Vec::new() });
+            Err(part_refused) => {
+                problems.extend(part_refused.problems);
+                // A bad field anywhere makes the document a 400, else a 422.
+                if !matches!(refusal, Some(AppError::BadRequest { .. })) {
+                    refusal = Some(part_refused.error);
                 }
                 built.push(None);
             }
-            Err(other) => return Err(other.into()),
         }
     }
     if let Some(error) = refusal {
@@ -146,14 +136,11 @@ pub async fn accept_document(
     }
     let destinations = state.servers.destinations().await?;
     for (i, part_built) in built.into_iter().enumerate() {
-        let Some((submission, built)) = part_built else { continue };
-        let data_set = built.payload["dataSet"].as_str().map(str::to_string);
+        let Some(built) = part_built else { continue };
         let new = NewSubmission {
             value_keys: built.value_keys,
             warnings: built.warnings,
             scope,
-            data_set: data_set.as_deref(),
-            period: Some(submission.period.as_str()),
             source: Some((format, parts[i].text.clone())),
             ..NewSubmission::new("aggregate", &parts[i].body, built.payload)
         };
@@ -170,13 +157,46 @@ pub async fn accept_document(
         .collect())
 }
 
-/// A part of a document checked as `POST /aggregate` checks a body, partner scope included.
-async fn build_part(
+/// What each part of a document would become (the DHIS2 payload and warnings), or why it
+/// would be refused, checked as [`accept_document`] checks it; nothing is stored.
+pub async fn preview_document(
+    state: &AppState,
+    caller: &AuthUser,
+    parts: &[Part],
+    scope: &Scope,
+) -> AppResult<Vec<Result<aggregate::Built, Refused>>> {
+    let mut previews = Vec::with_capacity(parts.len());
+    for part in parts {
+        previews.push(check_part(state, caller, part, scope).await?);
+    }
+    Ok(previews)
+}
+
+/// A part of a document checked as `POST /aggregate` checks a body, partner scope included:
+/// what it becomes, or why not with each problem placed in the document. Failures that are
+/// not the part's (the database, no DHIS2 server) are the outer error.
+pub async fn check_part(
     state: &AppState,
     caller: &AuthUser,
     part: &Part,
     scope: &Scope,
-) -> AppResult<(aggregate::Aggregate, aggregate::Built)> {
+) -> AppResult<Result<aggregate::Built, Refused>> {
+    let placed = |detail: Vec<String>| detail.into_iter().map(|d| Problem::new(part.place_of(&d), d)).collect();
+    match build_part(state, caller, part, scope).await {
+        Ok(built) => Ok(Ok(built)),
+        Err(AppError::BadRequest { detail, .. }) => Ok(Err(Refused {
+            error: AppError::BadRequest { message: "The document is not valid".into(), detail: Vec::new() },
+            problems: placed(detail),
+        })),
+        Err(AppError::Unprocessable { message, detail }) => Ok(Err(Refused {
+            error: AppError::Unprocessable { message, detail: Vec::new() },
+            problems: placed(detail),
+        })),
+        Err(other) => Err(other),
+    }
+}
+
+async fn build_part(state: &AppState, caller: &AuthUser, part: &Part, scope: &Scope) -> AppResult<aggregate::Built> {
     let submission = match aggregate::parse(&part.body) {
         Ok(submission) => submission,
         Err(shape) => return Err(with_org_unit_problems(state, &part.body, scope, shape).await?),
@@ -184,7 +204,7 @@ async fn build_part(
     let mut built = build(state, &submission, scope, caller.register_completion, false).await?;
     screen::screen_aggregate(state, screen::mode_of(state, caller), &mut built).await?;
     partner_scope::check(&state.db, &state.hierarchy, caller, "aggregate", &built.payload).await?;
-    Ok((submission, built))
+    Ok(built)
 }
 
 /// A data value set already in DHIS2's terms (the DHIS2-compatible API): checked for shape
@@ -206,8 +226,6 @@ pub async fn accept_data_value_set(
     let new = NewSubmission {
         value_keys: data_value_set::keys(body),
         warnings,
-        data_set: body["dataSet"].as_str(),
-        period: body["period"].as_str(),
         dhis2_query: Some(options.dhis2_query.clone()),
         job_uid: Some(job_uid),
         ..NewSubmission::new("aggregate", body, body.clone())
@@ -317,8 +335,6 @@ struct NewSubmission<'a> {
     value_keys: Vec<String>,
     warnings: Vec<String>,
     scope: &'a Scope,
-    data_set: Option<&'a str>,
-    period: Option<&'a str>,
     /// Through the DHIS2-compatible API: the query DHIS2 gets, and the job id clients poll.
     dhis2_query: Option<String>,
     job_uid: Option<String>,
@@ -337,8 +353,6 @@ impl<'a> NewSubmission<'a> {
             value_keys: Vec::new(),
             warnings: Vec::new(),
             scope: &DEFAULT_SCOPE,
-            data_set: None,
-            period: None,
             dhis2_query: None,
             job_uid: None,
             source: None,
@@ -401,9 +415,10 @@ async fn store(
         task_id: accepted.task_id.clone(),
         source_name: new.scope.source_name.clone(),
         instance_name: new.scope.instance_name.clone(),
-        data_set: new.data_set.map(str::to_string),
+        // The data set and period a data value set is for, where it names them (a bulk one may not).
+        data_set: accepted.payload["dataSet"].as_str().map(str::to_string),
         org_unit: org_unit_of(&accepted.payload),
-        period: new.period.map(str::to_string),
+        period: accepted.payload["period"].as_str().map(str::to_string),
         idempotency_key: repeat.key.map(str::to_string),
         request_hash: repeat.hash.clone(),
         idempotent_response: repeat.key.map(|_| replay_answer(&accepted)),

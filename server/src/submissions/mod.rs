@@ -1,12 +1,13 @@
 //! Submissions: [`intake`] (validate, map, persist, enqueue), the submission [`log`],
 //! [`requeue`], and the DHIS2-shaped views of them ([`jobs`], [`verdict`]). The payload
-//! formats are [`aggregate`], [`data_value_set`] and [`tracker`], and the standard
-//! [`document`]s, [`adx`] and [`fhir`]; [`partner_scope`] bounds what a
+//! formats are [`aggregate`], [`data_value_set`] and [`tracker`], and the
+//! [`document`]s: [`adx`], [`fhir`] and uploaded [`data_file`]s; [`partner_scope`] bounds what a
 //! scoped partner may submit; [`org_unit_push`] turns an
 //! org-unit sync into metadata submissions for CC servers.
 
 pub mod adx;
 pub mod aggregate;
+pub mod data_file;
 pub mod data_value_set;
 pub mod document;
 pub mod fhir;
@@ -24,7 +25,7 @@ pub mod verdict;
 
 pub use intake::{
     Intake, Scope, accept, accept_data_value_set, accept_document, accept_tracker, elements_out_of_scope,
-    screen_data_value_set,
+    preview_document, screen_data_value_set,
 };
 pub use log::{delete, get, list, purge};
 pub use requeue::{delete_many, requeue, requeue_one, requeue_refused_for_mapping, requeue_task};

@@ -103,6 +103,14 @@ async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
         fixture::DS_MONTHLY_HIV
     );
     std::fs::write(&csv, fix).unwrap();
+    // A month of data values, as a partner's spreadsheet: two facilities, one unmapped key.
+    let data = work.path().join("may.csv");
+    let rows = format!(
+        "org_unit,period,data_element,value\n{ou1},202405,tests_male,4\n{ou1},202405,positives,1\n{ou1},202405,not_mapped,9\n{ou2},202405,positives,2\n",
+        ou1 = fixture::OU_FACILITY_1_CODE,
+        ou2 = fixture::OU_FACILITY_2_CODE,
+    );
+    std::fs::write(&data, rows).unwrap();
     run_node_test(
         "console.test.mjs",
         false,
@@ -113,6 +121,7 @@ async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
             ("PASSWORD", PASSWORD.into()),
             ("REJECTED_ID", rejected.to_string()),
             ("FIX_CSV", csv.display().to_string()),
+            ("DATA_CSV", data.display().to_string()),
             ("SCREENSHOTS", screenshots(&work).display().to_string()),
         ],
     )
@@ -123,6 +132,9 @@ async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
     assert_eq!(log["status"], "succeeded", "{log:#}");
     let stored = p.dhis2.value(fixture::DE_HIV_TESTS, "202401", fixture::OU_FACILITY_1, fixture::COC_MALE);
     assert_eq!(stored.map(|v| v.value), Some("7".to_string()), "the requeued value reached DHIS2");
+    // ... the uploaded spreadsheet's values too ...
+    let uploaded = p.dhis2.value(fixture::DE_POSITIVES, "202405", fixture::OU_FACILITY_2, fixture::DEFAULT_COC);
+    assert_eq!(uploaded.map(|v| v.value), Some("2".to_string()), "the spreadsheet's values reached DHIS2");
     // ... and the partner user the console created can submit with the token it showed.
     let users =
         p.app.request(Method::GET, "/api/v2/users?username=lab-system").bearer_auth(&p.admin.jwt).send().await.unwrap();

@@ -21,6 +21,8 @@ async fn standards_pipeline() -> Pipeline {
         ("HIV_TESTS[SEX=M]", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE)),
         ("HIV_TESTS[SEX=F]", fixture::DE_HIV_TESTS, Some(fixture::COC_FEMALE)),
         ("HIV_POSITIVES", fixture::DE_POSITIVES, None),
+        ("HIV_TESTS.MALE", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE)),
+        ("HIV_TESTS.FEMALE", fixture::DE_HIV_TESTS, Some(fixture::COC_FEMALE)),
     ] {
         let body = json!({"code": code, "dataElement": element, "categoryOptionCombo": coc, "dataSet": fixture::DS_MONTHLY_HIV});
         expect_json(p.call(Method::POST, "/api/v2/mappings", Some(body)).await, StatusCode::CREATED).await;
@@ -76,6 +78,28 @@ async fn post_adx(p: &Pipeline, xml: &str, query: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The same month as rows of a spreadsheet, in the column order of one partner's export.
+fn data_rows(period: &str) -> String {
+    let ou = fixture::OU_FACILITY_1_CODE;
+    format!(
+        "Org Unit,Period,Data Element,Category Option Combo,Value\n\
+         {ou},{period},HIV_TESTS,MALE,10\n{ou},{period},HIV_TESTS,FEMALE,12\n{ou},{period},HIV_POSITIVES,,3\n"
+    )
+}
+
+/// Uploads a data file as the console does (multipart field `file`) to `path`.
+async fn upload(p: &Pipeline, path: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+    p.app
+        .request(Method::POST, &format!("/api/v2{path}"))
+        .header("Authorization", format!("Token {}", p.partner_token))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn post_fhir(p: &Pipeline, path: &str, body: &Value) -> reqwest::Response {
     p.app
         .request(Method::POST, &format!("/api/v2{path}"))
@@ -116,8 +140,30 @@ async fn json_adx_and_fhir_of_the_same_month_reach_dhis2_identically() {
     assert!(outcome["issue"][0]["diagnostics"].as_str().unwrap().contains(&format!("submission {fhir_id}")));
     let by_fhir = sent(&p, fhir_id).await;
 
+    // The spreadsheet: previewed as the console shows it, then uploaded.
+    let preview = expect_json(
+        upload(&p, "/aggregate/file/preview", "jan.csv", data_rows("202401").into_bytes()).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(preview["ready"], true, "{preview:#}");
+    assert_eq!(preview["submissions"][0]["payload"], by_json);
+    assert_eq!(preview["submissions"][0]["org_unit_name"], fixture::OU_FACILITY_1_NAME);
+    assert_eq!(preview["submissions"][0]["values"], 3);
+    let answer = expect_json(
+        upload(&p, "/aggregate/file", "jan.csv", data_rows("202401").into_bytes()).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let file_id = answer["submissions"][0]["submission_id"].as_i64().unwrap();
+    let by_file = sent(&p, file_id).await;
+
     assert_eq!(by_adx, by_json);
     assert_eq!(by_fhir, by_json);
+    assert_eq!(by_file, by_json);
+    let file = p.log(file_id).await;
+    assert_eq!(file["source_format"], "spreadsheet");
+    assert_eq!(file["source_document"].as_str().unwrap().lines().count(), 4, "{file:#}");
     assert_eq!(by_json["dataValues"].as_array().unwrap().len(), 3, "{by_json:#}");
     let stored = p.dhis2.value(fixture::DE_HIV_TESTS, "202401", fixture::OU_FACILITY_1, fixture::COC_FEMALE).unwrap();
     assert_eq!(stored.value, "12");
@@ -254,6 +300,84 @@ async fn an_adx_message_is_checked_whole_and_its_problems_named_by_line() {
         .cloned();
     assert_eq!(positives.unwrap()["comment"], "checked & signed");
     assert_eq!(p.log(ids[1]).await["dhis2_payload"]["orgUnit"], fixture::OU_FACILITY_2);
+}
+
+#[tokio::test]
+async fn a_data_file_is_previewed_and_taken_whole_with_its_rows_named() {
+    let p = standards_pipeline().await;
+
+    // An Excel workbook too, with a group of another facility and an unmapped value.
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let rows = [
+        ["data_element", "category_option_combo", "org_unit", "period", "value", "comment"],
+        ["HIV_TESTS", "MALE", fixture::OU_FACILITY_1_CODE, "202402", "10", ""],
+        ["HIV_POSITIVES", "", fixture::OU_FACILITY_2, "202402", "1", "from the lab"],
+        ["HIV_TESTS", "OTHER", fixture::OU_FACILITY_1_CODE, "202402", "2", ""],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *cell).unwrap();
+        }
+    }
+    let xlsx = workbook.save_to_buffer().unwrap();
+    let preview =
+        expect_json(upload(&p, "/aggregate/file/preview", "feb.xlsx", xlsx.clone()).await, StatusCode::OK).await;
+    assert_eq!(preview["ready"], true, "{preview:#}");
+    let shown = preview["submissions"].as_array().unwrap();
+    assert_eq!(shown.len(), 2);
+    assert_eq!(shown[0]["warnings"], json!(["row 4: dataValues.HIV_TESTS.OTHER: no mapping; left out"]));
+    assert_eq!(shown[1]["org_unit"], fixture::OU_FACILITY_2);
+    assert_eq!(shown[1]["payload"]["dataValues"][0]["comment"], "from the lab");
+    assert_eq!(p.get_as_admin("/api/v2/logs").await["total"], 0, "a preview stores nothing");
+    let answer = expect_json(upload(&p, "/aggregate/file", "feb.xlsx", xlsx).await, StatusCode::ACCEPTED).await;
+    assert_eq!(answer["submissions"].as_array().unwrap().len(), 2);
+    assert_eq!(p.get_as_admin("/api/v2/logs").await["total"], 2);
+
+    // A group that cannot be taken shows in the preview and refuses the upload whole.
+    let csv = format!("{}{},202403,NOPE,,1\n", data_rows("202403"), fixture::OU_FACILITY_2_CODE);
+    let preview =
+        expect_json(upload(&p, "/aggregate/file/preview", "mar.csv", csv.clone().into_bytes()).await, StatusCode::OK)
+            .await;
+    assert_eq!(preview["ready"], false);
+    assert_eq!(preview["submissions"][1]["problems"], json!(["row 5: dataValues.NOPE: no mapping; left out"]));
+    let body = expect_error(
+        upload(&p, "/aggregate/file", "mar.csv", csv.into_bytes()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(details(&body), ["row 5: dataValues.NOPE: no mapping; left out"]);
+    assert_eq!(p.get_as_admin("/api/v2/logs").await["total"], 2);
+
+    // Rows that cannot be read, and files that are no spreadsheet, are named.
+    let csv = "org_unit,period,data_element,value\nFAC001,202401,HIV_POSITIVES,1\n,202401,HIV_POSITIVES,2\nFAC001,2024-01,HIV_POSITIVES,3\n";
+    let body =
+        expect_error(upload(&p, "/aggregate/file", "bad.csv", csv.as_bytes().to_vec()).await, StatusCode::BAD_REQUEST)
+            .await;
+    assert_eq!(details(&body)[0], "row 3: org_unit is required");
+    let body = expect_error(
+        upload(&p, "/aggregate/file", "x.csv", b"value,period\n1,202401\n".to_vec()).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(details(&body)[0].starts_with("file: row 1 has no 'data_element' column"), "{body:#}");
+    let body = expect_error(
+        upload(&p, "/aggregate/file", "x.xlsx", b"not a workbook".to_vec()).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(details(&body)[0].contains("not a readable Excel workbook"), "{body:#}");
+    let template = p
+        .app
+        .request(Method::GET, "/api/v2/aggregate/file/template")
+        .header("Authorization", format!("Token {}", p.partner_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(template.status(), StatusCode::OK);
+    let bytes = template.bytes().await.unwrap().to_vec();
+    let body = expect_json(upload(&p, "/aggregate/file/preview", "t.xlsx", bytes).await, StatusCode::OK).await;
+    assert_eq!(body["submissions"], json!([]), "the template reads back empty");
 }
 
 #[tokio::test]

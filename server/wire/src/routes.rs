@@ -3,6 +3,9 @@
 
 pub const ADX: &str = "/adx";
 pub const AGGREGATE: &str = "/aggregate";
+pub const AGGREGATE_FILE: &str = "/aggregate/file";
+pub const AGGREGATE_FILE_PREVIEW: &str = "/aggregate/file/preview";
+pub const AGGREGATE_FILE_TEMPLATE: &str = "/aggregate/file/template";
 pub const REQUEUE_BATCH: &str = "/aggregate/reenqueue/batch";
 pub const REQUEUE_TASK: &str = "/aggregate/reenqueue/{task_id}";
 pub const ALERTS: &str = "/alerts";

@@ -47,13 +47,45 @@ pub struct AggregateAccepted {
     pub warnings: Vec<String>,
 }
 
-/// Answer of an accepted standard document (`POST /adx`): a submission per group, in order,
-/// each with its warnings placed in the document (`line 7 <dataValue>: …`).
+/// Answer of an accepted document (`POST /adx`, `POST /aggregate/file`): a submission per ADX
+/// group or per data set, org unit and period of a file, in order, each with its warnings
+/// placed in the document (`line 7 <dataValue>: …`, `row 5: …`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentAccepted {
     pub message: String,
     pub submissions: Vec<AggregateAccepted>,
+}
+
+/// `POST /aggregate/file/preview`: what a data file would become, submission by submission,
+/// checked as its upload will be. `ready` when every one would be taken.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DataFilePreview {
+    pub submissions: Vec<PreviewedSubmission>,
+    pub ready: bool,
+}
+
+/// One submission a data file would become.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreviewedSubmission {
+    /// Where its rows begin: `row 2`.
+    pub rows: String,
+    pub data_set: Option<String>,
+    pub data_set_name: Option<String>,
+    pub org_unit: Option<String>,
+    pub org_unit_name: Option<String>,
+    pub period: Option<String>,
+    /// Values that would go to DHIS2.
+    pub values: usize,
+    /// The data value set DHIS2 would get; none when it would be refused.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub payload: Option<Value>,
+    /// Values left out, with their rows.
+    pub warnings: Vec<String>,
+    /// Why it would be refused, with the rows.
+    pub problems: Vec<String>,
 }
 
 /// Answer of `POST /aggregate` with `dryRun`: the would-be payload and DHIS2's verdict.

@@ -36,6 +36,11 @@ impl Role {
     pub fn can_operate(self) -> bool {
         matches!(self, Role::Admin | Role::Operator)
     }
+
+    /// May submit data (partners, and admins and operators, e.g. to test or to upload a file).
+    pub fn can_submit(self) -> bool {
+        self != Role::Viewer
+    }
 }
 
 impl std::str::FromStr for Role {

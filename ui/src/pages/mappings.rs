@@ -8,11 +8,13 @@ use futures::FutureExt;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
-use crate::components::{Empty, ErrorNote, Load, Loaded, Named, Pager, Picker, dialogs, load_into, save_download};
+use crate::components::{
+    Empty, ErrorNote, FileChooser, Load, Loaded, Named, Pager, Picker, dialogs, load_into, read_dropped, save_download,
+};
 use crate::endpoints::{self, import_route};
 use crate::format;
 use crate::pickers;
-use crate::platform::{self, PickedFile};
+use crate::platform::PickedFile;
 use crate::session::Session;
 
 const FILTERS: [(&str, &str); 5] = [
@@ -104,13 +106,10 @@ pub fn Mappings() -> impl IntoView {
         if !session.can_operate() {
             return;
         }
-        let file = ev.data_transfer().and_then(|dt| dt.files()).and_then(|files| files.get(0));
-        if let Some(file) = file {
-            api::spawn(async move { platform::read_file(&file).await }, move |r| match r {
-                Ok(f) => check(f),
-                Err(e) => import.set(Import::Failed(ApiError { status: 400, message: e, detail: Vec::new() })),
-            });
-        }
+        read_dropped(&ev, move |r| match r {
+            Ok(f) => check(f),
+            Err(e) => import.set(Import::Failed(ApiError { status: 400, message: e, detail: Vec::new() })),
+        });
     };
 
     view! {
@@ -207,38 +206,15 @@ fn ImportPanel(
     check: impl Fn(PickedFile) + Copy + Send + Sync + 'static,
     confirm: Callback<()>,
 ) -> impl IntoView {
-    let input = NodeRef::<leptos::html::Input>::new();
-    let open = move |_| {
-        if platform::in_desktop() {
-            api::spawn(platform::open_native(&["csv", "xlsx", "xls", "ods"]), move |r| match r {
-                Ok(Some(file)) => check(file),
-                Ok(None) => {}
-                Err(e) => import.set(Import::Failed(ApiError { status: 0, message: e, detail: Vec::new() })),
-            });
-        } else if let Some(input) = input.get() {
-            input.click();
-        }
-    };
-    let picked = move |_| {
-        let file = input.get().and_then(|i| i.files()).and_then(|f| f.get(0));
-        if let Some(file) = file {
-            api::spawn(async move { platform::read_file(&file).await }, move |r| {
-                if let Ok(f) = r {
-                    check(f)
-                }
-            });
-        }
-        if let Some(i) = input.get() {
-            i.set_value("");
-        }
-    };
+    let failed = Callback::new(move |e: String| {
+        import.set(Import::Failed(ApiError { status: 0, message: e, detail: Vec::new() }))
+    });
     view! {
         <div class="card dropzone" id="dropzone">
             <p>
                 <strong>"Import mappings: "</strong>
                 "drop a CSV or Excel file anywhere on this screen, or "
-                <button id="open-file" on:click=open>"choose a file…"</button>
-                <input id="file-input" type="file" accept=".csv,.xlsx,.xls,.ods" class="hidden" node_ref=input on:change=picked/>
+                <FileChooser button_id="open-file" input_id="file-input" on_file=Callback::new(check) on_error=failed/>
                 " Nothing changes until you confirm the preview."
             </p>
             {move || match import.get() {

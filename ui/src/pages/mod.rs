@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod data_upload;
 pub mod held;
 pub mod mappings;
 pub mod overview;

@@ -13,10 +13,11 @@ use leptos::prelude::*;
 use crate::api;
 use crate::components::{
     Empty, ExportButtons, Load, Loaded, Named, OutcomeBadge, Pager, Picker, StatusBadge, WhyNotStored, dialogs,
-    load_into,
+    load_into, read_dropped,
 };
 use crate::endpoints;
 use crate::format;
+use crate::pages::data_upload::{self, DataUpload, Upload};
 use crate::pickers;
 use crate::platform;
 use crate::route::{self, Route};
@@ -188,6 +189,19 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
         load_into(data, async move { endpoints::logs(session, filter?).await });
     });
     let reload = move || reload_count.update(|n| *n += 1);
+    let upload = RwSignal::new(Upload::Idle);
+    let check_upload = data_upload::checker(session, upload);
+    let dragging = RwSignal::new(false);
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if session.can_submit() {
+            read_dropped(&ev, move |r| match r {
+                Ok(file) => check_upload.run(file),
+                Err(e) => upload.set(Upload::Failed(api::ApiError { status: 400, message: e, detail: Vec::new() })),
+            });
+        }
+    };
     let total = Signal::derive(move || data.with(|d| d.ready().map_or(0, |p| p.total)));
     let estimate = Signal::derive(move || data.with(|d| d.ready().is_some_and(|p| p.total_is_estimate)));
     let set_filter = move |key: &'static str, value: String| {
@@ -249,7 +263,18 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
     };
 
     view! {
-        <section class="page" class:with-detail=open.is_some()>
+        <section
+            class="page"
+            id="submissions"
+            class:with-detail=open.is_some()
+            class:dragging=move || dragging.get()
+            on:dragover=move |ev| {
+                ev.prevent_default();
+                dragging.set(session.can_submit());
+            }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop
+        >
             <div class="page-head">
                 <h1>"Submissions"</h1>
                 <button on:click=move |_| reload()>"Refresh"</button>
@@ -258,6 +283,9 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
                     <Purge on_done=Callback::new(move |()| reload())/>
                 </Show>
             </div>
+            <Show when=move || session.can_submit()>
+                <DataUpload upload check=check_upload on_done=Callback::new(move |()| reload())/>
+            </Show>
             <form class="filters" on:submit=|ev| ev.prevent_default() aria-label="filters">
                 <label>
                     "Status"
