@@ -186,6 +186,79 @@ async fn json_adx_and_fhir_of_the_same_month_reach_dhis2_identically() {
     assert_eq!(p.log(adx_id).await["attempts"].as_array().unwrap().len(), 2);
 }
 
+/// The DHIS2 values a stored submission will send, as (data element, COC, AOC, value).
+async fn values_of(p: &Pipeline, id: i64) -> Vec<(String, String, String, String)> {
+    let payload = p.log(id).await["dhis2_payload"].clone();
+    let text = |v: &Value, field: &str| v[field].as_str().or(payload[field].as_str()).unwrap_or_default().to_string();
+    let mut values: Vec<_> = payload["dataValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (text(v, "dataElement"), text(v, "categoryOptionCombo"), text(v, "attributeOptionCombo"), text(v, "value"))
+        })
+        .collect();
+    values.sort();
+    values
+}
+
+#[tokio::test]
+async fn every_disaggregation_form_reaches_the_mapping_of_its_key() {
+    let p = standards_pipeline().await;
+    let aoc = fixture::DEFAULT_AOC;
+    for (code, element, coc, aoc) in [
+        ("HIV_TESTS[FUNDER=MOH,SEX=F]", fixture::DE_HIV_TESTS, Some(fixture::COC_FEMALE), Some(aoc)),
+        ("HIV_TESTS[categoryOptionCombo=MALE]", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE), None),
+        ("HIV_TESTS[AGE=15+,SEX=M]", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE), None),
+        ("HIV_POSITIVES[population=numerator]", fixture::DE_POSITIVES, None, None),
+    ] {
+        let body =
+            json!({"code": code, "dataElement": element, "categoryOptionCombo": coc, "attributeOptionCombo": aoc});
+        expect_json(p.call(Method::POST, "/api/v2/mappings", Some(body)).await, StatusCode::CREATED).await;
+    }
+
+    // ADX: an attribute category on the group joins every value's key; a category option combo
+    // given whole on a value is a dimension of its own; a whole AOC on the group is a code.
+    let adx = format!(
+        r#"<adx xmlns="urn:ihe:qrph:adx:2015">
+  <group dataSet="{ds}" orgUnit="{ou}" period="2024-07-01/P1M" FUNDER="MOH">
+    <dataValue dataElement="HIV_TESTS" SEX="F" value="5"/>
+  </group>
+  <group dataSet="{ds}" orgUnit="{ou}" period="2024-08-01/P1M" attributeOptionCombo="default">
+    <dataValue dataElement="HIV_TESTS" categoryOptionCombo="MALE" value="6"/>
+  </group>
+</adx>"#,
+        ds = fixture::DS_MONTHLY_HIV_CODE,
+        ou = fixture::OU_FACILITY_1_CODE,
+    );
+    let answer = expect_json(post_adx(&p, &adx, "").await, StatusCode::ACCEPTED).await;
+    let ids: Vec<i64> =
+        answer["submissions"].as_array().unwrap().iter().map(|s| s["submission_id"].as_i64().unwrap()).collect();
+    let value =
+        |de: &str, coc: &str, aoc: &str, v: &str| (de.to_string(), coc.to_string(), aoc.to_string(), v.to_string());
+    assert_eq!(values_of(&p, ids[0]).await, [value(fixture::DE_HIV_TESTS, fixture::COC_FEMALE, aoc, "5")]);
+    assert_eq!(values_of(&p, ids[1]).await, [value(fixture::DE_HIV_TESTS, fixture::COC_MALE, aoc, "6")]);
+    assert_eq!(p.log(ids[1]).await["dhis2_payload"]["attributeOptionCombo"], aoc);
+
+    // FHIR: a stratum of several components, and a population's count.
+    let coding = |code: &str| json!({"coding": [{"code": code}]});
+    let mut report = measure_report("2024-09-01", "2024-09-30");
+    report["group"] = json!([
+        {"code": coding("HIV_TESTS"), "stratifier": [{"code": [coding("AGE_SEX")], "stratum": [
+            {"component": [{"code": coding("SEX"), "value": coding("M")}, {"code": coding("AGE"), "value": coding("15+")}],
+             "measureScore": {"value": 7}}
+        ]}]},
+        {"code": coding("HIV_POSITIVES"), "population": [{"code": coding("numerator"), "count": 2}]}
+    ]);
+    let r = post_fhir(&p, "/fhir/MeasureReport", &report).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id: i64 = r.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().parse().unwrap();
+    let mut expected =
+        vec![value(fixture::DE_HIV_TESTS, fixture::COC_MALE, "", "7"), value(fixture::DE_POSITIVES, "", "", "2")];
+    expected.sort();
+    assert_eq!(values_of(&p, id).await, expected);
+}
+
 #[tokio::test]
 async fn an_adx_message_is_checked_whole_and_its_problems_named_by_line() {
     let p = standards_pipeline().await;
