@@ -269,8 +269,9 @@ async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
         && !request.uri().path().ends_with("/users/getToken")
     {
         return AppError::UnsupportedMediaType(
-            "A POST without a Bearer or Token credential must declare its body's type \
-             (Content-Type: application/json, or text/csv for CSV); forms and plain text are refused"
+            "A POST without a Bearer or Token credential must declare its body's type (Content-Type: \
+             application/json, application/adx+xml, application/fhir+json, or text/csv for CSV); forms and \
+             plain text are refused"
                 .into(),
         )
         .into_response();

@@ -65,12 +65,7 @@ async fn submit_adx(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    let mime = media_type(&headers);
-    if !matches!(mime.as_str(), "application/adx+xml" | "application/xml" | "text/xml")
-        && !explicit_credentials(&headers)
-    {
-        return Err(AppError::UnsupportedMediaType("Send the message with Content-Type: application/adx+xml".into()));
-    }
+    require_media(&headers, &["application/adx+xml", "application/xml", "text/xml"])?;
     let key = idempotency_key(&headers)?;
     let text = utf8(&body)?;
     let schemes = options.schemes()?;
@@ -311,13 +306,7 @@ async fn fhir_intake(
 ) -> Result<Response, Refused> {
     let caller = caller?;
     let Query(options) = options?;
-    let mime = media_type(&headers);
-    if !matches!(mime.as_str(), "application/fhir+json" | "application/json") && !explicit_credentials(&headers) {
-        return Err(AppError::UnsupportedMediaType(
-            "Send the resource with Content-Type: application/fhir+json".into(),
-        )
-        .into());
-    }
+    require_media(&headers, &["application/fhir+json", "application/json"])?;
     let key = idempotency_key(&headers)?;
     let text = utf8(&body)?;
     let schemes = options.schemes()?;
@@ -419,10 +408,16 @@ fn fhir_json(code: StatusCode, body: Value) -> Response {
     response
 }
 
-/// The body's media type, lower case, without parameters.
-fn media_type(headers: &HeaderMap) -> String {
+/// The body must be of one of `types` (the first is the standard's own), unless the request
+/// carries a credential no browser attaches by itself (see [`super::extract::require_json`]).
+fn require_media(headers: &HeaderMap, types: &[&str]) -> AppResult<()> {
     let value = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if types.contains(&mime.as_str()) || explicit_credentials(headers) {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType(format!("Send the body with Content-Type: {}", types[0])))
+    }
 }
 
 fn utf8(body: &[u8]) -> AppResult<&str> {

@@ -42,8 +42,8 @@ pub fn read(text: &str, resolver: &Resolver) -> Result<Vec<Part>, Vec<Problem>> 
                 return Err(vec![Problem::new(format!("line {line}"), format!("not well-formed XML: {e}"))]);
             }
         };
-        // Where the event's markup begins (trimmed whitespace comes before it).
-        let at = text[before..].find('<').map_or(before, |i| before + i);
+        // Where the event begins: its markup, or a text's first visible character.
+        let at = before + (text[before..].len() - text[before..].trim_start().len());
         let line = lines.at(at);
         match event {
             Event::Start(e) | Event::Empty(e) => {
@@ -70,6 +70,7 @@ pub fn read(text: &str, resolver: &Resolver) -> Result<Vec<Part>, Vec<Problem>> 
                     (2, "dataValue") => {
                         // Inside an element that is no group, a problem already.
                         let Some((group, _)) = group.as_mut() else { continue };
+                        group.values += 1;
                         match Value::read(&e, line, group, resolver) {
                             Ok(read) if empty => group.add(read, &mut problems),
                             Ok(read) => value = Some(read),
@@ -141,7 +142,12 @@ pub fn read(text: &str, resolver: &Resolver) -> Result<Vec<Part>, Vec<Problem>> 
     } else if parts.is_empty() && problems.is_empty() {
         problems.push(Problem::new("line 1 <adx>", "holds no group"));
     }
-    if problems.is_empty() { Ok(parts) } else { Err(problems) }
+    if problems.is_empty() {
+        return Ok(parts);
+    }
+    // In the order of the document.
+    problems.sort_by_key(|p| p.place.strip_prefix("line ").and_then(|l| l.split(' ').next()?.parse::<usize>().ok()));
+    Err(problems)
 }
 
 /// What may appear at `depth`.
@@ -189,6 +195,7 @@ fn attributes(e: &BytesStart, place: &str, problems: &mut Vec<Problem>) -> Vec<(
 struct Group {
     part: Part,
     attribution: Vec<(String, String)>,
+    /// `dataValue` elements seen, readable or not.
     values: usize,
     problems: Vec<Problem>,
 }
@@ -246,7 +253,6 @@ impl Group {
     }
 
     fn add(&mut self, value: Value, problems: &mut Vec<Problem>) {
-        self.values += 1;
         let comment = value.comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
         if let Err(earlier) = self.part.add_value(value.key.clone(), Some(value.value), comment, value.place.clone()) {
             problems.push(Problem::new(

@@ -84,10 +84,10 @@ pub async fn accept(
 }
 
 /// A standard document's parts (see [`document`]) as submissions, each keeping its part of
-/// the document. Every part is checked before any is stored, so a document is taken whole or
-/// refused whole, with each problem placed in it. An Idempotency-Key covers the document:
-/// part `i` is stored under `key#i` (the first under `key`), so a retry after an interruption
-/// replays what was stored and stores the rest. Each answer comes with its warnings placed.
+/// the document. Every part is checked before any is stored, and all are stored in one
+/// transaction, so a document is taken whole or refused whole, with each problem placed in
+/// it. An Idempotency-Key covers the document: part `i` is stored under `key#i` (the first
+/// under `key`), so a retry gets the first answer. Each answer comes with its warnings placed.
 pub async fn accept_document(
     state: &AppState,
     caller: &AuthUser,
@@ -135,6 +135,8 @@ pub async fn accept_document(
         return Err(Refused { error, problems });
     }
     let destinations = state.servers.destinations().await?;
+    // The parts not replayed, stored together.
+    let (mut stored_at, mut news) = (Vec::new(), Vec::new());
     for (i, part_built) in built.into_iter().enumerate() {
         let Some(built) = part_built else { continue };
         let new = NewSubmission {
@@ -144,7 +146,11 @@ pub async fn accept_document(
             source: Some((format, parts[i].text.clone())),
             ..NewSubmission::new("aggregate", &parts[i].body, built.payload)
         };
-        answers[i] = Some(store(state, Some(caller), new, &repeats[i], &destinations).await?);
+        stored_at.push(i);
+        news.push((new, &repeats[i]));
+    }
+    for (i, accepted) in stored_at.into_iter().zip(store_all(state, Some(caller), news, &destinations).await?) {
+        answers[i] = Some(accepted);
     }
     Ok(parts
         .iter()
@@ -392,81 +398,114 @@ async fn store(
     repeat: &Repeat<'_>,
     destinations: &[i64],
 ) -> AppResult<AggregateAccepted> {
+    let mut stored = store_all(state, caller, vec![(new, repeat)], destinations).await?;
+    Ok(stored.remove(0))
+}
+
+/// Stores submissions as [`store`] does, all or none: several (a document's parts) in one
+/// transaction, so a failure or a values-per-day limit crossed by the last leaves none stored.
+async fn store_all(
+    state: &AppState,
+    caller: Option<&AuthUser>,
+    news: Vec<(NewSubmission<'_>, &Repeat<'_>)>,
+    destinations: &[i64],
+) -> AppResult<Vec<AggregateAccepted>> {
     if state.primary_server_id.is_none() {
         return Err(no_primary());
     }
-    let mut accepted = AggregateAccepted {
-        message: "Aggregate request queued for processing".into(),
-        submission_id: 0,
-        task_id: new_task_id(),
-        payload: new.payload,
-        warnings: new.warnings,
-    };
-    if let Some(caller) = caller {
-        partner_scope::check(&state.db, &state.hierarchy, caller, new.kind, &accepted.payload).await?;
+    if news.is_empty() {
+        return Ok(Vec::new());
     }
-    let row = NewRow {
-        kind: new.kind,
-        user_id: caller.map(|c| c.id),
-        payload: new.body.clone(),
-        dhis2_payload: accepted.payload.clone(),
-        value_keys: json!(new.value_keys),
-        warnings: json!(accepted.warnings),
-        task_id: accepted.task_id.clone(),
-        source_name: new.scope.source_name.clone(),
-        instance_name: new.scope.instance_name.clone(),
-        // The data set and period a data value set is for, where it names them (a bulk one may not).
-        data_set: accepted.payload["dataSet"].as_str().map(str::to_string),
-        org_unit: org_unit_of(&accepted.payload),
-        period: accepted.payload["period"].as_str().map(str::to_string),
-        idempotency_key: repeat.key.map(str::to_string),
-        request_hash: repeat.hash.clone(),
-        idempotent_response: repeat.key.map(|_| replay_answer(&accepted)),
-        dhis2_query: new.dhis2_query.clone(),
-        job_uid: new.job_uid.clone(),
-        source_format: new.source.as_ref().map(|(format, _)| format.name()),
-        source_document: new.source.map(|(_, text)| text),
-        destinations: destinations.to_vec(),
-    };
+    let (mut answers, mut rows, mut repeats) = (Vec::new(), Vec::new(), Vec::new());
+    for (new, repeat) in news {
+        let accepted = AggregateAccepted {
+            message: "Aggregate request queued for processing".into(),
+            submission_id: 0,
+            task_id: new_task_id(),
+            payload: new.payload,
+            warnings: new.warnings,
+        };
+        if let Some(caller) = caller {
+            partner_scope::check(&state.db, &state.hierarchy, caller, new.kind, &accepted.payload).await?;
+        }
+        rows.push(NewRow {
+            kind: new.kind,
+            user_id: caller.map(|c| c.id),
+            payload: new.body.clone(),
+            dhis2_payload: accepted.payload.clone(),
+            value_keys: json!(new.value_keys),
+            warnings: json!(accepted.warnings),
+            task_id: accepted.task_id.clone(),
+            source_name: new.scope.source_name.clone(),
+            instance_name: new.scope.instance_name.clone(),
+            // The data set and period a data value set is for, where it names them (a bulk one may not).
+            data_set: accepted.payload["dataSet"].as_str().map(str::to_string),
+            org_unit: org_unit_of(&accepted.payload),
+            period: accepted.payload["period"].as_str().map(str::to_string),
+            idempotency_key: repeat.key.map(str::to_string),
+            request_hash: repeat.hash.clone(),
+            idempotent_response: repeat.key.map(|_| replay_answer(&accepted)),
+            dhis2_query: new.dhis2_query.clone(),
+            job_uid: new.job_uid.clone(),
+            source_format: new.source.as_ref().map(|(format, _)| format.name()),
+            source_document: new.source.map(|(_, text)| text),
+            destinations: destinations.to_vec(),
+        });
+        answers.push(accepted);
+        repeats.push(repeat);
+    }
     let limited = caller.filter(|c| partners::counts_values(&state.config, c));
-    let stored = match limited {
-        // A partner with a values-per-day limit takes its values in the same transaction as
-        // the submission is stored. Nothing but the transaction's connection is used until it
-        // ends: a request holding one connection while waiting for another would starve the
-        // pool under load.
-        Some(caller) => {
+    let stored = match (limited, rows.len()) {
+        // Together, or with a values-per-day limit taken in the same transaction. Nothing but
+        // the transaction's connection is used until it ends: a request holding one connection
+        // while waiting for another would starve the pool under load.
+        (Some(_), _) | (None, 2..) => {
             let mut tx = state.db.begin().await?;
-            let values = partners::count_values(&accepted.payload);
-            partners::take_values(&mut tx, &state.config, &state.limits, caller, values).await?;
-            let stored = intake_writer::insert_one(&mut *tx, &row).await;
+            if let Some(caller) = limited {
+                let values = answers.iter().map(|a| partners::count_values(&a.payload)).sum();
+                partners::take_values(&mut tx, &state.config, &state.limits, caller, values).await?;
+            }
+            let stored = intake_writer::insert(&mut *tx, &rows).await;
             if stored.is_ok() {
                 tx.commit().await?;
             }
             stored
         }
         // Alone: a key already taken fails this submission only.
-        None if repeat.key.is_some() => intake_writer::insert_one(&state.db, &row).await,
-        None => state.intake.store(row).await,
+        (None, _) if repeats[0].key.is_some() => {
+            intake_writer::insert_one(&state.db, &rows[0]).await.map(|id| vec![id])
+        }
+        (None, _) => {
+            let row = rows.pop().expect("one submission");
+            state.intake.store(row).await.map(|id| vec![id])
+        }
     };
-    let id = match stored {
-        Ok(id) => id,
+    let ids = match stored {
+        Ok(ids) => ids,
         // The same key raced in from a parallel request: answer as for a repeat.
         Err(sqlx::Error::Database(e))
             if e.constraint() == Some("submission_log_idempotency_key")
                 && let Some(caller) = caller =>
         {
-            return repeat
-                .replay(state, caller)
-                .await?
-                .ok_or_else(|| AppError::Conflict("Idempotency-Key is in use by a request being processed".into()));
+            let mut replayed = Vec::with_capacity(repeats.len());
+            for repeat in repeats {
+                replayed.push(repeat.replay(state, caller).await?.ok_or_else(|| {
+                    AppError::Conflict("Idempotency-Key is in use by a request being processed".into())
+                })?);
+            }
+            return Ok(replayed);
         }
         Err(e) => return Err(e.into()),
     };
-    accepted.submission_id = id;
-    state.metrics.submission_received(new.kind);
+    for (accepted, id) in answers.iter_mut().zip(ids) {
+        accepted.submission_id = id;
+    }
+    for row in &rows {
+        state.metrics.submission_received(row.kind);
+    }
     // Fed to the queue in its partner's turn.
     state.queue.nudge();
-    Ok(accepted)
+    Ok(answers)
 }
 
 /// The answer to repeat for an Idempotency-Key, without the DHIS2 payload: that is stored once,

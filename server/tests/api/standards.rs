@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use dhis2_double::{Version, fixture};
+use dhis2gw_wire::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -89,11 +90,15 @@ fn data_rows(period: &str) -> String {
 
 /// Uploads a data file as the console does (multipart field `file`) to `path`.
 async fn upload(p: &Pipeline, path: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+    upload_as(p, &p.partner_token, path, name, bytes).await
+}
+
+async fn upload_as(p: &Pipeline, token: &str, path: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
     p.app
         .request(Method::POST, &format!("/api/v2{path}"))
-        .header("Authorization", format!("Token {}", p.partner_token))
+        .header("Authorization", format!("Token {token}"))
         .multipart(form)
         .send()
         .await
@@ -101,9 +106,13 @@ async fn upload(p: &Pipeline, path: &str, name: &str, bytes: Vec<u8>) -> reqwest
 }
 
 async fn post_fhir(p: &Pipeline, path: &str, body: &Value) -> reqwest::Response {
+    post_fhir_as(p, &p.partner_token, path, body).await
+}
+
+async fn post_fhir_as(p: &Pipeline, token: &str, path: &str, body: &Value) -> reqwest::Response {
     p.app
         .request(Method::POST, &format!("/api/v2{path}"))
-        .header("Authorization", format!("Token {}", p.partner_token))
+        .header("Authorization", format!("Token {token}"))
         .header("Content-Type", "application/fhir+json")
         .body(body.to_string())
         .send()
@@ -119,7 +128,7 @@ async fn sent(p: &Pipeline, id: i64) -> Value {
 }
 
 #[tokio::test]
-async fn json_adx_and_fhir_of_the_same_month_reach_dhis2_identically() {
+async fn the_same_month_as_json_adx_fhir_and_a_spreadsheet_from_three_partners_reaches_dhis2_identically() {
     let p = standards_pipeline().await;
     let json_id = p.submit(json!({"tests_male": 10, "tests_female": 12, "positives": 3})).await;
     let by_json = sent(&p, json_id).await;
@@ -129,20 +138,50 @@ async fn json_adx_and_fhir_of_the_same_month_reach_dhis2_identically() {
     assert_eq!(answer["submissions"][0]["warnings"], json!([]), "{answer:#}");
     let by_adx = sent(&p, adx_id).await;
 
-    let r = post_fhir(&p, "/fhir/MeasureReport", &measure_report("2024-01-01", "2024-01-31")).await;
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // Another partner, an EMR with its own codes (its mapping scope `openmrs`), sends a FHIR Bundle.
+    let openmrs = p.app.user("openmrs", Role::Partner).await;
+    let openmrs_token = p.app.api_token(&p.admin, &openmrs).await;
+    for (code, element, coc) in [
+        ("TESTED[GENDER=male]", fixture::DE_HIV_TESTS, Some(fixture::COC_MALE)),
+        ("TESTED[GENDER=female]", fixture::DE_HIV_TESTS, Some(fixture::COC_FEMALE)),
+        ("POSITIVE", fixture::DE_POSITIVES, None),
+    ] {
+        let body = json!({"code": code, "dataElement": element, "categoryOptionCombo": coc,
+                          "dataSet": fixture::DS_MONTHLY_HIV, "sourceName": "openmrs"});
+        expect_json(p.call(Method::POST, "/api/v2/mappings", Some(body)).await, StatusCode::CREATED).await;
+    }
+    let mut report = measure_report("2024-01-01", "2024-01-31");
+    let coding = |code: &str| json!({"coding": [{"system": "http://openmrs.org/concepts", "code": code}]});
+    report["group"] = json!([
+        {"code": coding("TESTED"), "stratifier": [{"code": [coding("GENDER")], "stratum": [
+            {"value": coding("male"), "measureScore": {"value": 10}},
+            {"value": coding("female"), "measureScore": {"value": 12}}
+        ]}]},
+        {"code": coding("POSITIVE"), "measureScore": {"value": 3}}
+    ]);
+    let bundle = json!({"resourceType": "Bundle", "type": "batch",
+                        "entry": [{"resource": report, "request": {"method": "POST", "url": "MeasureReport"}}]});
+    let r = post_fhir_as(&p, &openmrs_token, "/fhir?source_name=openmrs", &bundle).await;
+    assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/fhir+json");
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let outcome: Value = r.json().await.unwrap();
-    assert_eq!(outcome["resourceType"], "OperationOutcome");
-    assert_eq!(outcome["issue"][0]["severity"], "information");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["type"], "batch-response");
+    let response = &answer["entry"][0]["response"];
+    assert_eq!(response["status"], "202 Accepted");
+    assert_eq!(response["outcome"]["issue"][0]["severity"], "information");
+    let location = response["location"].as_str().unwrap();
     let fhir_id: i64 = location.strip_prefix("/api/v2/logs/").unwrap().parse().unwrap();
-    assert!(outcome["issue"][0]["diagnostics"].as_str().unwrap().contains(&format!("submission {fhir_id}")));
+    assert!(
+        response["outcome"]["issue"][0]["diagnostics"].as_str().unwrap().contains(&format!("submission {fhir_id}"))
+    );
     let by_fhir = sent(&p, fhir_id).await;
 
-    // The spreadsheet: previewed as the console shows it, then uploaded.
+    // A third, a laboratory with only a spreadsheet: previewed as the console shows it, then uploaded.
+    let lab = p.app.user("lab", Role::Partner).await;
+    let lab_token = p.app.api_token(&p.admin, &lab).await;
+    let rows = data_rows("202401").into_bytes();
     let preview = expect_json(
-        upload(&p, "/aggregate/file/preview", "jan.csv", data_rows("202401").into_bytes()).await,
+        upload_as(&p, &lab_token, "/aggregate/file/preview", "jan.csv", rows.clone()).await,
         StatusCode::OK,
     )
     .await;
@@ -150,11 +189,8 @@ async fn json_adx_and_fhir_of_the_same_month_reach_dhis2_identically() {
     assert_eq!(preview["submissions"][0]["payload"], by_json);
     assert_eq!(preview["submissions"][0]["org_unit_name"], fixture::OU_FACILITY_1_NAME);
     assert_eq!(preview["submissions"][0]["values"], 3);
-    let answer = expect_json(
-        upload(&p, "/aggregate/file", "jan.csv", data_rows("202401").into_bytes()).await,
-        StatusCode::ACCEPTED,
-    )
-    .await;
+    let answer =
+        expect_json(upload_as(&p, &lab_token, "/aggregate/file", "jan.csv", rows).await, StatusCode::ACCEPTED).await;
     let file_id = answer["submissions"][0]["submission_id"].as_i64().unwrap();
     let by_file = sent(&p, file_id).await;
 
@@ -178,7 +214,8 @@ async fn json_adx_and_fhir_of_the_same_month_reach_dhis2_identically() {
     let fhir = p.log(fhir_id).await;
     assert_eq!(fhir["source_format"], "fhir");
     let kept: Value = serde_json::from_str(fhir["source_document"].as_str().unwrap()).unwrap();
-    assert_eq!(kept, measure_report("2024-01-01", "2024-01-31"));
+    assert_eq!(kept, bundle["entry"][0]["resource"], "the Bundle's report as sent");
+    assert_eq!(fhir["user"], "openmrs");
     assert_eq!(p.log(json_id).await["source_format"], Value::Null);
     let requeued = p.call(Method::POST, "/api/v2/aggregate/reenqueue/batch", Some(json!({"ids": [adx_id]}))).await;
     assert_eq!(expect_json(requeued, StatusCode::OK).await["reEnqueued"], 1);
@@ -318,6 +355,25 @@ async fn an_adx_message_is_checked_whole_and_its_problems_named_by_line() {
     assert_eq!(lines(&body), ["line 9 <dataValue>: dataValues.NOPE: no mapping; left out"]);
     assert_eq!(p.get_as_admin("/api/v2/logs").await["total"], before);
 
+    // Sent with a password (as a browser could be made to), a body must say it is XML; FHIR too.
+    let plain = |path: &str, body: String| {
+        p.app
+            .request(Method::POST, path)
+            .header("Authorization", basic("emr", PASSWORD))
+            .header("Content-Type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    let body = expect_error(
+        plain("/api/v2/adx", adx_month("2024-04-01/P1M")).await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    assert!(body["error"].as_str().unwrap().contains("application/adx+xml"), "{body}");
+    let r = plain("/api/v2/fhir", measure_report("2024-04-01", "2024-04-30").to_string()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.json::<Value>().await.unwrap()["issue"][0]["code"], "not-supported");
+
     // Id schemes as DHIS2 names them: uid asks for UIDs; names are not taken.
     let body =
         expect_error(post_adx(&p, &adx_month("2024-04-01/P1M"), "?orgUnitIdScheme=uid").await, StatusCode::BAD_REQUEST)
@@ -451,6 +507,25 @@ async fn a_data_file_is_previewed_and_taken_whole_with_its_rows_named() {
     let bytes = template.bytes().await.unwrap().to_vec();
     let body = expect_json(upload(&p, "/aggregate/file/preview", "t.xlsx", bytes).await, StatusCode::OK).await;
     assert_eq!(body["submissions"], json!([]), "the template reads back empty");
+}
+
+#[tokio::test]
+async fn a_document_over_a_partners_daily_limit_is_stored_not_in_part() {
+    let p = standards_pipeline().await;
+    let users = p.get_as_admin("/api/v2/users?username=emr").await;
+    let uid = users["items"][0]["uid"].as_str().unwrap().to_string();
+    let access = p.call(Method::PUT, &format!("/api/v2/users/{uid}/access"), Some(json!({"values_per_day": 5}))).await;
+    expect_json(access, StatusCode::OK).await;
+    // Two months of three values each: the second crosses the limit, so neither is stored.
+    let february = adx_month("2024-02-01/P1M");
+    let (_, february_groups) = february.split_once("exported=\"2024-02-03T10:00:00Z\">").unwrap();
+    let two = adx_month("2024-01-01/P1M").replace("</adx>", february_groups);
+    let body = expect_error(post_adx(&p, &two, "").await, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(details(&body), ["values_per_day"], "{body}");
+    assert_eq!(p.get_as_admin("/api/v2/logs").await["total"], 0);
+    // One month fits.
+    expect_json(post_adx(&p, &adx_month("2024-01-01/P1M"), "").await, StatusCode::ACCEPTED).await;
+    assert_eq!(p.get_as_admin("/api/v2/logs").await["total"], 1);
 }
 
 #[tokio::test]
