@@ -53,6 +53,17 @@ async function waitForText(page, selector, text, refresh, timeout = 60_000) {
   }
 }
 
+/** Drops a text file (no spreadsheet) on the screen `selector`, as a user dragging it there. */
+async function dropNotes(page, selector) {
+  await page.evaluate((selector) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['just some notes'], 'notes.txt', { type: 'text/plain' }));
+    const zone = document.querySelector(selector);
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, selector);
+}
+
 test('a wrong password is refused with a clear message', async () => {
   const page = await open();
   await page.fill('#username', env('ADMIN_USER'));
@@ -125,13 +136,7 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   const broken = page.locator('#mappings tbody tr').first();
   assert.equal(await broken.getAttribute('data-code'), 'orphan', 'broken mappings come first');
   assert.match(await broken.locator('td.health').textContent(), /Broken'Orphan' is not in data set 'Monthly HIV'/);
-  await page.evaluate(() => {
-    const dt = new DataTransfer();
-    dt.items.add(new File(['just some notes'], 'notes.txt', { type: 'text/plain' }));
-    const zone = document.querySelector('#mappings');
-    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-  });
+  await dropNotes(page, '#mappings');
   await waitForText(page, '#dropzone .error', 'notes.txt is not a CSV or Excel file');
   // ... and the CSV is checked first (nothing changes), then imported.
   await page.setInputFiles('#file-input', env('FIX_CSV'));
@@ -163,13 +168,7 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   // refused at once; the CSV is previewed per org unit and period, then sent on confirm.
   await page.click('a[href="#/submissions"]');
   await page.waitForSelector('#data-upload');
-  await page.evaluate(() => {
-    const dt = new DataTransfer();
-    dt.items.add(new File(['just some notes'], 'notes.txt', { type: 'text/plain' }));
-    const zone = document.querySelector('#submissions');
-    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-  });
+  await dropNotes(page, '#submissions');
   await waitForText(page, '#data-upload .error', 'notes.txt is not a CSV or Excel file');
   await page.setInputFiles('#data-file-input', env('DATA_CSV'));
   await waitForText(page, '#data-preview', 'Preview of may.csv: 2 submissions');

@@ -454,6 +454,7 @@ async fn store_all(
         answers.push(accepted);
         repeats.push(repeat);
     }
+    let kinds: Vec<&'static str> = rows.iter().map(|r| r.kind).collect();
     let limited = caller.filter(|c| partners::counts_values(&state.config, c));
     let stored = match (limited, rows.len()) {
         // Together, or with a values-per-day limit taken in the same transaction. Nothing but
@@ -500,8 +501,8 @@ async fn store_all(
     for (accepted, id) in answers.iter_mut().zip(ids) {
         accepted.submission_id = id;
     }
-    for row in &rows {
-        state.metrics.submission_received(row.kind);
+    for kind in kinds {
+        state.metrics.submission_received(kind);
     }
     // Fed to the queue in its partner's turn.
     state.queue.nudge();
