@@ -33,10 +33,10 @@ impl Format {
 }
 
 /// The columns a kind of file has, and how its problems are named.
-pub struct Layout {
+pub struct Layout<const N: usize> {
     /// What the file is, for messages: `mapping file`.
     pub file: &'static str,
-    pub columns: &'static [&'static str],
+    pub columns: &'static [&'static str; N],
     /// The column a header cell names, if any.
     pub column_of: fn(&str) -> Option<usize>,
     /// Columns the header must have.
@@ -44,7 +44,7 @@ pub struct Layout {
     pub max_rows: usize,
 }
 
-impl Layout {
+impl<const N: usize> Layout<N> {
     /// A problem with the file as a whole: 400, `file: …`.
     pub fn error(&self, problem: impl Into<String>) -> AppError {
         AppError::BadRequest {
@@ -54,13 +54,14 @@ impl Layout {
     }
 }
 
-/// One data row of a file: its row number and its cells, one per column of the layout.
-pub struct SheetRow {
+/// One data row of a file: its row number and its cells, one per column of the layout, held in
+/// the row itself (a row's own allocation per row would leave 100,000 small blocks behind).
+pub struct SheetRow<const N: usize> {
     pub number: usize,
-    pub cells: Vec<String>,
+    pub cells: [String; N],
 }
 
-impl SheetRow {
+impl<const N: usize> SheetRow<N> {
     /// The cell of `column`, moved out of the row.
     pub fn take(&mut self, column: usize) -> String {
         std::mem::take(&mut self.cells[column])
@@ -83,7 +84,7 @@ pub fn with_header(name: &str, columns: &[&str]) -> Result<rust_xlsxwriter::Work
 
 /// Reads an uploaded file of `layout`. Parsing a large workbook is CPU work: call it off the
 /// async runtime's threads.
-pub fn read(bytes: &[u8], format: Format, layout: &Layout) -> AppResult<Vec<SheetRow>> {
+pub fn read<const N: usize>(bytes: &[u8], format: Format, layout: &Layout<N>) -> AppResult<Vec<SheetRow<N>>> {
     match format {
         Format::Csv => read_csv(bytes, layout),
         Format::Excel => read_excel(bytes, layout),
@@ -92,7 +93,10 @@ pub fn read(bytes: &[u8], format: Format, layout: &Layout) -> AppResult<Vec<Shee
 
 /// Turns the header and data rows of a sheet into [`SheetRow`]s, reading one row at a time
 /// so that a file with too many rows is refused at the first one too many.
-fn rows_from(layout: &Layout, mut records: impl Iterator<Item = AppResult<Vec<String>>>) -> AppResult<Vec<SheetRow>> {
+fn rows_from<const N: usize>(
+    layout: &Layout<N>,
+    mut records: impl Iterator<Item = AppResult<Vec<String>>>,
+) -> AppResult<Vec<SheetRow<N>>> {
     let mut header_row = 0;
     let header = loop {
         header_row += 1;
@@ -124,7 +128,7 @@ fn rows_from(layout: &Layout, mut records: impl Iterator<Item = AppResult<Vec<St
         if rows.len() == layout.max_rows {
             return Err(layout.error(format!("more than {} rows; split the file", layout.max_rows)));
         }
-        let mut row = SheetRow { number: header_row + offset + 1, cells: vec![String::new(); layout.columns.len()] };
+        let mut row = SheetRow { number: header_row + offset + 1, cells: std::array::from_fn(|_| String::new()) };
         for (cell, column) in cells.into_iter().zip(&columns) {
             if let Some(c) = column {
                 row.cells[*c] = cell;
@@ -136,7 +140,7 @@ fn rows_from(layout: &Layout, mut records: impl Iterator<Item = AppResult<Vec<St
 }
 
 /// Reads a CSV file (UTF-8, with or without BOM; rows may be shorter than the header).
-fn read_csv(bytes: &[u8], layout: &Layout) -> AppResult<Vec<SheetRow>> {
+fn read_csv<const N: usize>(bytes: &[u8], layout: &Layout<N>) -> AppResult<Vec<SheetRow<N>>> {
     if bytes.starts_with(b"PK\x03\x04") {
         return Err(layout.error("this is an Excel (xlsx) file, not CSV; upload it as Excel"));
     }
@@ -167,7 +171,7 @@ fn sniff_delimiter(text: &str) -> u8 {
 /// spreadsheet reader holds it: `.xlsx` and `.ods` are zips whose parts are inflated with a
 /// bound first; an `.xlsx` is then read a cell at a time, its extent checked as it goes; the
 /// extent of an `.ods` or `.xls` is read before the reader expands it.
-fn read_excel(bytes: &[u8], layout: &Layout) -> AppResult<Vec<SheetRow>> {
+fn read_excel<const N: usize>(bytes: &[u8], layout: &Layout<N>) -> AppResult<Vec<SheetRow<N>>> {
     if bytes.starts_with(b"PK\x03\x04") {
         match inflate_checked(bytes, "content.xml", layout)? {
             Some(content) => ods_extent(&content, layout)?.check(layout)?,
@@ -196,7 +200,10 @@ fn read_excel(bytes: &[u8], layout: &Layout) -> AppResult<Vec<SheetRow>> {
 
 /// Reads an `.xlsx` a cell at a time, a row at a time: a 100,000-row sheet is held once, as
 /// the rows it holds, not also as the spreadsheet reader's grid of cells or as rows of text.
-fn read_xlsx(mut workbook: calamine::Xlsx<Cursor<&[u8]>>, layout: &Layout) -> AppResult<Vec<SheetRow>> {
+fn read_xlsx<const N: usize>(
+    mut workbook: calamine::Xlsx<Cursor<&[u8]>>,
+    layout: &Layout<N>,
+) -> AppResult<Vec<SheetRow<N>>> {
     let unreadable = |e: calamine::XlsxError| layout.error(format!("not a readable Excel workbook: {e}"));
     let mut last_error = layout.error("the workbook has no sheets");
     for name in workbook.sheet_names() {
@@ -270,7 +277,7 @@ impl Extent {
         self.columns = self.columns.max(column + 1);
     }
 
-    fn check(&self, layout: &Layout) -> AppResult<()> {
+    fn check<const N: usize>(&self, layout: &Layout<N>) -> AppResult<()> {
         if self.rows.saturating_mul(self.columns) > MAX_SHEET_CELLS {
             return Err(layout.error(format!(
                 "a sheet spans {} rows × {} columns; at most {MAX_SHEET_CELLS} cells (delete what lies far outside the table)",
@@ -283,7 +290,7 @@ impl Extent {
 
 /// Inflates every part of a zip with a bound on the total actually produced, keeping only
 /// the part named `keep` (if there is one): the others are counted, not held.
-fn inflate_checked(bytes: &[u8], keep: &str, layout: &Layout) -> AppResult<Option<Vec<u8>>> {
+fn inflate_checked<const N: usize>(bytes: &[u8], keep: &str, layout: &Layout<N>) -> AppResult<Option<Vec<u8>>> {
     use std::io::Read;
     let corrupt = |e: zip::result::ZipError| layout.error(format!("corrupt workbook: {e}"));
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
@@ -318,7 +325,7 @@ fn inflate_checked(bytes: &[u8], keep: &str, layout: &Layout) -> AppResult<Optio
 
 /// The extent of an `.ods` spreadsheet's data: rows and cells may say they repeat a million
 /// times, so the repeats are added up before any reader expands them.
-fn ods_extent(content: &[u8], layout: &Layout) -> AppResult<Extent> {
+fn ods_extent<const N: usize>(content: &[u8], layout: &Layout<N>) -> AppResult<Extent> {
     use quick_xml::events::{BytesStart, Event};
     let repeats = |e: &BytesStart, attribute: &str| -> u64 {
         e.try_get_attribute(attribute).ok().flatten().and_then(|a| a.value.parse().ok()).unwrap_or(1)
@@ -364,7 +371,7 @@ fn ods_extent(content: &[u8], layout: &Layout) -> AppResult<Extent> {
 
 /// The extent of an `.xls` workbook's data, from the BIFF records of its `Workbook` stream:
 /// each sheet's declared dimensions and every cell record's position.
-fn xls_extent(bytes: &[u8], layout: &Layout) -> AppResult<Extent> {
+fn xls_extent<const N: usize>(bytes: &[u8], layout: &Layout<N>) -> AppResult<Extent> {
     use std::io::Read;
     let corrupt = |e: std::io::Error| layout.error(format!("corrupt Excel 97-2003 workbook: {e}"));
     let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(corrupt)?;

@@ -47,11 +47,12 @@ fn column_of(header: &str) -> Option<usize> {
 }
 
 /// A mapping file: its `code` column must be there.
-const LAYOUT: Layout = Layout { file: "mapping file", columns: &COLUMNS, column_of, required: &[0], max_rows: 100_000 };
+const LAYOUT: Layout<{ COLUMNS.len() }> =
+    Layout { file: "mapping file", columns: &COLUMNS, column_of, required: &[0], max_rows: 100_000 };
 
 /// A row as mapping fields, its cells moved rather than copied: a 100,000-row file is held
 /// once, not twice.
-fn into_fields(mut row: SheetRow) -> MappingFields {
+fn into_fields(mut row: SheetRow<{ COLUMNS.len() }>) -> MappingFields {
     let mut take = |name: &str| row.take(COLUMNS.iter().position(|c| *c == name).expect("known column"));
     let what = take("what");
     MappingFields {

@@ -48,7 +48,7 @@ fn column_of(header: &str) -> Option<usize> {
     }
 }
 
-pub const LAYOUT: Layout = Layout {
+pub const LAYOUT: Layout<{ COLUMNS.len() }> = Layout {
     file: "data file",
     columns: &COLUMNS,
     column_of,
@@ -58,9 +58,9 @@ pub const LAYOUT: Layout = Layout {
 
 /// The rows of a file as parts, in the order their first rows come; every problem with a
 /// row when some cannot be read.
-pub fn parts(rows: Vec<SheetRow>, resolver: &Resolver) -> Result<Vec<Part>, Vec<Problem>> {
+pub fn parts(rows: Vec<SheetRow<{ COLUMNS.len() }>>, resolver: &Resolver) -> Result<Vec<Part>, Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut parts: Vec<(Part, Vec<Vec<String>>)> = Vec::new();
+    let mut parts: Vec<(Part, Vec<[String; COLUMNS.len()]>)> = Vec::new();
     let mut index: HashMap<[String; 4], usize> = HashMap::new();
     for row in rows {
         let place = format!("row {}", row.number);
@@ -122,7 +122,7 @@ pub fn parts(rows: Vec<SheetRow>, resolver: &Resolver) -> Result<Vec<Part>, Vec<
 }
 
 /// A part for the group of `row`: its data set, org unit, period and attribute option combo.
-fn new_part(row: &SheetRow, place: &str, resolver: &Resolver) -> Result<Part, Vec<Problem>> {
+fn new_part(row: &SheetRow<{ COLUMNS.len() }>, place: &str, resolver: &Resolver) -> Result<Part, Vec<Problem>> {
     let cell = |column: usize| row.cells[column].trim();
     let mut problems = Vec::new();
     let mut part = Part::new(place.to_string(), String::new(), "", cell(ORG_UNIT), cell(PERIOD));
@@ -148,11 +148,11 @@ fn new_part(row: &SheetRow, place: &str, resolver: &Resolver) -> Result<Part, Ve
 }
 
 /// Rows under the header, as CSV.
-fn as_csv(rows: &[Vec<String>]) -> String {
+fn as_csv(rows: &[[String; COLUMNS.len()]]) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let written = std::iter::once(COLUMNS.map(str::to_string).to_vec())
-        .chain(rows.iter().cloned())
-        .try_for_each(|record| writer.write_record(&record));
+    let written = std::iter::once(writer.write_record(COLUMNS))
+        .chain(rows.iter().map(|row| writer.write_record(row)))
+        .collect::<Result<(), _>>();
     let bytes = written.and_then(|()| writer.into_inner().map_err(|e| e.into_error().into()));
     String::from_utf8(bytes.expect("CSV into memory")).expect("cells are text")
 }
