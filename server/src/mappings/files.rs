@@ -116,21 +116,23 @@ pub async fn import(
     }
     drop(seen);
     let mut tx = db.begin().await?;
-    // The valid rows compared with what is stored and (unless a dry run) written, in one
-    // statement rather than a few per row: 100,000 rows take seconds, not minutes.
+    // The valid rows compared with what is stored and (unless a dry run) written, a statement
+    // per 10,000 rather than a few per row: 100,000 rows take seconds, not minutes, and no
+    // statement holds a second copy of the whole file. One transaction still: all or nothing.
     let valid: Vec<usize> = (0..checked.len()).filter(|i| checked[*i].3.is_empty()).collect();
-    let mut valid_rows = Columns::default();
-    for i in &valid {
-        valid_rows.push(&checked[*i].1);
-    }
     let mut actions: Vec<RowAction> = checked
         .iter()
         .map(|(_, _, _, errors)| if errors.is_empty() { RowAction::Created } else { RowAction::Rejected })
         .collect();
-    for (position, same) in valid_rows.apply(&mut tx, !dry_run).await? {
-        actions[valid[position]] = if same { RowAction::Unchanged } else { RowAction::Updated };
+    for part in valid.chunks(ROWS_PER_STATEMENT) {
+        let mut columns = Columns::default();
+        for i in part {
+            columns.push(&checked[*i].1);
+        }
+        for (position, same) in columns.apply(&mut tx, !dry_run).await? {
+            actions[part[position]] = if same { RowAction::Unchanged } else { RowAction::Updated };
+        }
     }
-    drop(valid_rows);
     let count = |action: RowAction| actions.iter().filter(|a| **a == action).count();
     let mut report = ImportReport {
         dry_run,
@@ -165,6 +167,9 @@ pub async fn import(
     cache.invalidate();
     Ok(report)
 }
+
+/// Mappings compared and written by one statement.
+const ROWS_PER_STATEMENT: usize = 10_000;
 
 /// What makes a mapping unique: (code, source_name, instance_name, what).
 #[derive(PartialEq, Eq, Hash)]

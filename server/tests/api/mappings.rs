@@ -54,6 +54,41 @@ async fn csv_import_reports_each_row_and_upserts() {
 }
 
 #[tokio::test]
+async fn a_large_file_is_compared_and_written_in_parts_each_row_reported_in_place() {
+    let app = spawn_app().await;
+    let admin = app.user("admin", Role::Admin).await;
+    // More rows than one statement takes (10,000), a rejected one early to shift the rest.
+    let file = |changed: &[usize]| {
+        let mut csv = String::from("code,dataelement,category_option_combo\n");
+        for row in 0..20_500 {
+            let coc = if changed.contains(&row) { "Female00000" } else { "Male000000a" };
+            let element = if row == 7 { "not-a-uid" } else { "DeNumber001" };
+            csv.push_str(&format!("code{row},{element},{coc}\n"));
+        }
+        csv.into_bytes()
+    };
+    let first = expect_json(upload(&app, &admin.jwt, "csv", file(&[]), "").await, StatusCode::OK).await;
+    assert_eq!((first["created"].as_u64(), first["rejected"].as_u64()), (Some(20_499), Some(1)));
+    let changed = [3, 10_002, 10_007, 20_499];
+    let again = expect_json(upload(&app, &admin.jwt, "csv", file(&changed), "").await, StatusCode::OK).await;
+    let actions = actions(&again);
+    for (row, action) in actions.iter().enumerate() {
+        let expected = match row {
+            7 => "rejected",
+            _ if changed.contains(&row) => "updated",
+            _ => "unchanged",
+        };
+        assert_eq!(action, expected, "row {}", row + 2);
+    }
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM dhis2_mappings WHERE category_option_combo = 'Female00000'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, 4);
+}
+
+#[tokio::test]
 async fn excel_export_reimports_unchanged_and_the_template_has_the_header() {
     let app = spawn_app().await;
     let admin = app.user("admin", Role::Admin).await;
