@@ -1,12 +1,14 @@
 //! The submission log: filtered, sorted pages, one submission with every attempt, and
 //! deleting.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use dhis2gw_wire::{
     Attempt, ConflictView, DestinationView, LogFilter, Page, RefusalClass, Role, SORT_KEYS, Submission,
     SubmissionDetail,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -261,10 +263,36 @@ async fn named(state: &AppState, mut submissions: Vec<Submission>) -> sqlx::Resu
     Ok(submissions)
 }
 
-pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> AppResult<Page<Submission>> {
+pub async fn list(state: &AppState, caller: &AuthUser, mut filter: LogFilter) -> AppResult<Page<Submission>> {
     let (page, size, offset) = paging(filter.page, filter.page_size, 10)?;
+    let after = filter.after.take();
     let c = criteria(&state.db, filter, caller, state.config.server.timezone).await?;
+    let after = after.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(|a| Position::read(a, &c)).transpose()?;
     let (total, estimated) = count_matching(&state.db, &c).await?;
+    let mut rows = page_rows(state, &c, size, offset, after.as_ref()).await?;
+    let short = size - rows.len() as i64;
+    if let Some(rest) = after.as_ref().and_then(|a| a.other_group(&c)).filter(|_| short > 0) {
+        rows.extend(page_rows(state, &c, short, 0, Some(&rest)).await?);
+    }
+    let next = rows.last().filter(|_| rows.len() as i64 == size).map(|last| Position::of(last, &c).token());
+    let submissions = named(state, rows).await?;
+    let mut page = if estimated {
+        Page::estimated(submissions, total, page, size)
+    } else {
+        Page::new(submissions, total, page, size)
+    };
+    page.next = next;
+    Ok(page)
+}
+
+/// `size` submissions matching `c` in its order, after a position or skipping `offset`.
+async fn page_rows(
+    state: &AppState,
+    c: &Criteria,
+    size: i64,
+    offset: i64,
+    after: Option<&Position>,
+) -> sqlx::Result<Vec<Submission>> {
     let rows = sqlx::query_as!(
         SubmissionRow,
         r#"SELECT s.id AS "id!", s.kind AS "kind!", s.submitted_at AS "submitted_at!",
@@ -273,21 +301,94 @@ pub async fn list(state: &AppState, caller: &AuthUser, filter: LogFilter) -> App
                s.last_attempt_at, s.next_attempt_at, s.task_id, s.job_uid, s.response, s.errors, s.data_set, s.org_unit,
                s.period, s.warnings AS "warnings!", s.source_format
            -- In the page's order: nothing here joins or sorts again.
-           FROM log_page($1::jsonb, $4, $5, $2, $3) s"#,
+           FROM log_page($1::jsonb, $4, $5, $2, $3, $6::jsonb) s"#,
         c.as_json(),
         size,
         offset,
         c.sort,
         c.order,
+        after.map(|a| serde_json::to_value(a).expect("a position serialises")),
     )
     .fetch_all(&state.db)
     .await?;
-    let submissions = named(state, rows.into_iter().map(Submission::from).collect()).await?;
-    Ok(if estimated {
-        Page::estimated(submissions, total, page, size)
-    } else {
-        Page::new(submissions, total, page, size)
-    })
+    Ok(rows.into_iter().map(Submission::from).collect())
+}
+
+/// Where a page of the log ended: the last row's value in the sorted column (as text; its
+/// partner's name by partner), time and id, and the order that was read in. Handed out as an
+/// opaque `next` (base64 of this in JSON) and taken back as `after`.
+#[derive(Clone, Serialize, Deserialize)]
+struct Position {
+    sort: String,
+    order: String,
+    value: Option<String>,
+    at: DateTime<Utc>,
+    id: i64,
+    /// Descending, past the empty values of the column: the rest is every non-empty one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    nulls_passed: bool,
+}
+
+/// Sort columns that may be empty: their empty values form a group of their own (see
+/// `log_page` in the migrations), which a position reaches only from the group's edge.
+const SORTS_WITH_EMPTY_VALUES: [&str; 4] = ["period", "org_unit", "data_set", "last_attempt_at"];
+
+impl Position {
+    fn of(last: &Submission, c: &Criteria) -> Position {
+        let value = match c.sort {
+            "status" => Some(last.status.clone()),
+            "period" => last.period.clone(),
+            "org_unit" => last.org_unit.clone(),
+            "data_set" => last.data_set.clone(),
+            "user" => last.user.clone(),
+            "retry_count" => Some(last.retry_count.to_string()),
+            "last_attempt_at" => last.last_attempt_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            _ => None,
+        };
+        Position {
+            sort: c.sort.to_string(),
+            order: c.order.to_string(),
+            value,
+            at: last.submitted_at,
+            id: last.id,
+            nulls_passed: false,
+        }
+    }
+
+    fn token(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("a position serialises"))
+    }
+
+    /// `after` as given, which must be a `next` of a page in the same order.
+    fn read(token: &str, c: &Criteria) -> AppResult<Position> {
+        let position: Position =
+            URL_SAFE_NO_PAD.decode(token).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).ok_or_else(
+                || AppError::invalid_field("after", "is not a page's `next`; start again from the first page"),
+            )?;
+        if position.sort != c.sort || position.order != c.order {
+            return Err(AppError::invalid_field(
+                "after",
+                format!(
+                    "ends a page sorted by {} {}, not by {} {}; start again from the first page",
+                    position.sort, position.order, c.sort, c.order
+                ),
+            ));
+        }
+        Ok(position)
+    }
+
+    /// Where the rest of the log begins once this position's group is read to its end: the
+    /// empty values after the others ascending, the others after the empty ones descending.
+    fn other_group(&self, c: &Criteria) -> Option<Position> {
+        if !SORTS_WITH_EMPTY_VALUES.contains(&c.sort) || self.nulls_passed {
+            return None;
+        }
+        match (c.order, &self.value) {
+            ("asc", Some(_)) => Some(Position { value: None, id: 0, ..self.clone() }),
+            ("desc", None) => Some(Position { nulls_passed: true, ..self.clone() }),
+            _ => None,
+        }
+    }
 }
 
 /// Merges what was stored since the last call into the text-search index. PostgreSQL queues a

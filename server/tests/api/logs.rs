@@ -384,7 +384,9 @@ async fn the_log_sorts_by_any_column_both_ways_with_stable_pages() {
         page["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect()
     };
     // Ties are broken by id in the same direction; empty values come last ascending and first
-    // descending, as the column's index holds them.
+    // descending, as the column's index holds them. Page by page, one row a page, by number
+    // and by following each page's `next`: every submission once, in the same order, across
+    // the empty values' edge too.
     for (query, expected) in [
         ("", vec![c, b, a]),
         ("sort=submitted_at&order=desc", vec![c, b, a]),
@@ -407,14 +409,31 @@ async fn the_log_sorts_by_any_column_both_ways_with_stable_pages() {
         ("sort=status&order=asc&status=succeeded", vec![a, c]),
     ] {
         assert_eq!(ids(&logs(&p, &jwt, query).await), expected, "{query}");
-    }
-    // Page by page, one at a time, ties included: every submission once.
-    for query in ["sort=status&order=asc", "sort=retry_count&order=desc", "sort=user"] {
-        let mut paged = Vec::new();
+        let mut by_number = Vec::new();
         for page in 1..=3 {
-            paged.extend(ids(&logs(&p, &jwt, &format!("{query}&page={page}&page_size=1")).await));
+            by_number.extend(ids(&logs(&p, &jwt, &format!("{query}&page={page}&page_size=1")).await));
         }
-        assert_eq!(paged, ids(&logs(&p, &jwt, query).await), "{query}");
+        assert_eq!(by_number, expected, "{query}, by page number");
+        let mut followed = Vec::new();
+        let mut page = logs(&p, &jwt, &format!("{query}&page_size=1")).await;
+        while let Some(next) = page["next"].as_str() {
+            followed.extend(ids(&page));
+            page = logs(&p, &jwt, &format!("{query}&page_size=1&after={next}")).await;
+        }
+        followed.extend(ids(&page));
+        assert_eq!(followed, expected, "{query}, following next");
+    }
+    // A position is of one order: another's, or a made-up one, is refused by name.
+    let by_period = logs(&p, &jwt, "sort=period&page_size=1").await;
+    let position = by_period["next"].as_str().unwrap();
+    for query in [
+        format!("sort=status&after={position}"),
+        format!("sort=period&order=asc&after={position}"),
+        "after=page-9".into(),
+    ] {
+        let r = p.app.request(Method::GET, &format!("/api/v2/logs?{query}")).bearer_auth(&jwt).send().await.unwrap();
+        let body = expect_error(r, StatusCode::BAD_REQUEST).await;
+        assert!(details(&body)[0].starts_with("after"), "{query}: {body}");
     }
     for (query, field) in [("sort=colour", "sort"), ("sort=id", "sort"), ("order=up", "order")] {
         let r = p.app.request(Method::GET, &format!("/api/v2/logs?{query}")).bearer_auth(&jwt).send().await.unwrap();
@@ -448,9 +467,26 @@ async fn past_ten_thousand_the_total_is_an_estimate_and_says_so_and_below_it_is_
 /// The plan PostgreSQL picks for a page of the log with these criteria and this order: the
 /// query the gateway runs for a page, as the JSON text of its plan and its nodes.
 async fn log_plan(p: &Pipeline, criteria: &Value, sort: &str, direction: &str) -> (String, Vec<Value>) {
-    let explain = "EXPLAIN (FORMAT JSON) SELECT id FROM log_page($1::jsonb, $2, $3, 25, 0)";
-    let plan: Value =
-        sqlx::query_scalar(explain).bind(criteria).bind(sort).bind(direction).fetch_one(&p.app.db).await.unwrap();
+    log_plan_after(p, criteria, sort, direction, None).await
+}
+
+/// The same, for the page after a position (as the gateway gives it to `log_page`).
+async fn log_plan_after(
+    p: &Pipeline,
+    criteria: &Value,
+    sort: &str,
+    direction: &str,
+    after: Option<Value>,
+) -> (String, Vec<Value>) {
+    let explain = "EXPLAIN (FORMAT JSON) SELECT id FROM log_page($1::jsonb, $2, $3, 25, 0, $4::jsonb)";
+    let plan: Value = sqlx::query_scalar(explain)
+        .bind(criteria)
+        .bind(sort)
+        .bind(direction)
+        .bind(after)
+        .fetch_one(&p.app.db)
+        .await
+        .unwrap();
     let mut nodes = Vec::new();
     let mut todo = vec![plan[0]["Plan"].clone()];
     while let Some(mut node) = todo.pop() {
@@ -545,6 +581,36 @@ async fn the_main_filters_and_sorts_are_planned_on_their_indexes() {
             assert!(!reads_whole_log(&nodes), "sorted by {sort} {direction} reads the whole log: {plan}");
             let sorted = nodes.iter().filter(|n| n["Node Type"] == "Sort").map(|n| n["Plan Rows"].as_f64().unwrap());
             assert!(sorted.fold(0.0, f64::max) <= 1_000.0, "sorted by {sort} {direction} sorts many rows: {plan}");
+        }
+    }
+    // A page deep in the log starts at its position in the index, in either direction: it
+    // neither reads nor skips the rows before it.
+    let deep: (i64, chrono::DateTime<chrono::Utc>, String, String) = sqlx::query_as(
+        "SELECT s.id, s.submitted_at, s.period, u.username FROM submission_log s JOIN users u ON u.id = s.user_id
+         ORDER BY s.id LIMIT 1 OFFSET 30000",
+    )
+    .fetch_one(&p.app.db)
+    .await
+    .unwrap();
+    let (id, at, period, partner) = deep;
+    // By partner, the position's partner is read from the position on, off its own index or
+    // off the time index (where its submissions are common enough to be met reading that).
+    for (sort, value, indexes) in [
+        ("submitted_at", None, &["submission_log_submitted_idx"][..]),
+        ("period", Some(period), &["submission_log_period_idx"]),
+        ("user", Some(partner), &["submission_log_user_idx", "submission_log_submitted_idx"]),
+    ] {
+        for direction in ["asc", "desc"] {
+            let after = json!({"value": value, "at": at, "id": id});
+            let (plan, nodes) = log_plan_after(&p, &json!({}), sort, direction, Some(after)).await;
+            assert!(
+                indexes.iter().any(|index| plan.contains(index)),
+                "after a position by {sort} {direction} should use one of {indexes:?}: {plan}"
+            );
+            assert!(plan.contains("ROW("), "after a position by {sort} {direction} is not bounded by it: {plan}");
+            assert!(!reads_whole_log(&nodes), "after a position by {sort} {direction} reads the whole log: {plan}");
+            let sorted = nodes.iter().filter(|n| n["Node Type"] == "Sort").map(|n| n["Plan Rows"].as_f64().unwrap());
+            assert!(sorted.fold(0.0, f64::max) <= 1_000.0, "after a position by {sort} {direction} sorts many: {plan}");
         }
     }
 }

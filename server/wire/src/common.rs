@@ -24,12 +24,16 @@ pub struct Page<T> {
     /// take too long to count past some thousands say so.
     #[serde(default)]
     pub total_is_estimate: bool,
+    /// Where this page ends, for listings read by position (the log): give it as `after` for
+    /// the page after this one. Absent on a listing's last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 impl<T> Page<T> {
     pub fn new(items: Vec<T>, total: i64, page: i64, page_size: i64) -> Self {
         let total_pages = if total == 0 { 0 } else { (total + page_size - 1) / page_size };
-        Page { items, total, page, total_pages, page_size, total_is_estimate: false }
+        Page { items, total, page, total_pages, page_size, total_is_estimate: false, next: None }
     }
 
     /// A page whose `total` is an estimate.

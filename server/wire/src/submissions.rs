@@ -325,9 +325,14 @@ pub struct LogFilter {
     pub sort: Option<String>,
     /// `asc` or `desc` (the default). Empty values sort last ascending and first descending.
     pub order: Option<String>,
+    /// Counted from 1. With `after`, only what the console shows; the rows are those after it.
     pub page: Option<i64>,
     /// 1 to 500; 10 by default.
     pub page_size: Option<i64>,
+    /// Where the previous page ended: its `next`. The page is then read from there (as fast
+    /// deep in the log as at its start) rather than by counting the rows before it; it must
+    /// come from a page of the same `sort` and `order`.
+    pub after: Option<String>,
     /// For `GET /logs/export`: `csv` (the default) or `xlsx`.
     pub format: Option<String>,
 }

@@ -99,6 +99,34 @@ impl LogView {
     }
 }
 
+/// Where each page of the log after the first begins (the `next` of the page before it), for
+/// the view they were read in: the pages are read from there, as quickly deep in the log as at
+/// its start, instead of by counting the rows before them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Positions {
+    view: Option<LogView>,
+    starts: BTreeMap<i64, String>,
+}
+
+impl Positions {
+    pub fn start_of(&self, view: &LogView, page: i64) -> Option<String> {
+        self.starts.get(&page).filter(|_| self.view.as_ref() == Some(view)).cloned()
+    }
+
+    /// Page `page` of `view` ends at `next` (none on the last page). Another view forgets the
+    /// positions of the one before.
+    pub fn learn(&mut self, view: &LogView, page: i64, next: Option<String>) {
+        if self.view.as_ref() != Some(view) {
+            self.view = Some(view.clone());
+            self.starts.clear();
+        }
+        match next {
+            Some(next) => self.starts.insert(page + 1, next),
+            None => self.starts.remove(&(page + 1)),
+        };
+    }
+}
+
 /// What a bulk action applies to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Selection {
@@ -179,14 +207,23 @@ pub fn Submissions(open: Option<i64>) -> impl IntoView {
             platform::update_settings(|s| s.log_filters = saved.to_settings());
         }
     });
+    let positions = RwSignal::new(Positions::default());
     Effect::new(move |_| {
-        let v = view_state.get();
+        let mut v = view_state.get();
         let (p, size) = (page.get(), page_size.get());
+        v.page_size = size;
         reload_count.track();
         let mut inputs = v.active_filters();
         inputs.extend([("sort".to_string(), v.sort.clone()), ("order".to_string(), v.order.clone())]);
+        if let Some(after) = positions.with_untracked(|known| known.start_of(&v, p)) {
+            inputs.insert("after".into(), after);
+        }
         let filter = endpoints::filter_from(&inputs, p, size);
-        load_into(data, async move { endpoints::logs(session, filter?).await });
+        load_into(data, async move {
+            let listed = endpoints::logs(session, filter?).await?;
+            positions.try_update(|known| known.learn(&v, p, listed.next.clone()));
+            Ok(listed)
+        });
     });
     let reload = move || reload_count.update(|n| *n += 1);
     let upload = RwSignal::new(Upload::Idle);
@@ -767,6 +804,26 @@ mod tests {
         let again = LogView::from_settings(&v.to_settings());
         assert_eq!(again.sort, "status");
         assert_eq!(again.active_filters(), BTreeMap::from([("status".to_string(), "failed".to_string())]));
+    }
+
+    #[wasm_bindgen_test]
+    fn pages_start_where_the_page_before_ended_in_the_same_view_only() {
+        let view = LogView::from_settings(&BTreeMap::new());
+        let mut known = Positions::default();
+        assert_eq!(known.start_of(&view, 2), None);
+        known.learn(&view, 1, Some("end-of-1".into()));
+        known.learn(&view, 2, Some("end-of-2".into()));
+        assert_eq!(known.start_of(&view, 2).as_deref(), Some("end-of-1"));
+        assert_eq!(known.start_of(&view, 3).as_deref(), Some("end-of-2"));
+        assert_eq!(known.start_of(&view, 1), None, "the first page has no position");
+        // The last page now ends the log: the page after it has no start any more.
+        known.learn(&view, 2, None);
+        assert_eq!(known.start_of(&view, 3), None);
+        let mut sorted = view.clone();
+        sorted.sort_by("period");
+        assert_eq!(known.start_of(&sorted, 2), None, "another order's positions are not this one's");
+        known.learn(&sorted, 1, Some("period-1".into()));
+        assert_eq!(known.start_of(&view, 2), None, "the view before is forgotten");
     }
 
     #[wasm_bindgen_test]
