@@ -269,6 +269,8 @@ pub async fn list(state: &AppState, caller: &AuthUser, mut filter: LogFilter) ->
     let c = criteria(&state.db, filter, caller, state.config.server.timezone).await?;
     let after = after.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(|a| Position::read(a, &c)).transpose()?;
     let (total, estimated) = count_matching(&state.db, &c).await?;
+    // After a position `page` only numbers the page: nothing is skipped.
+    let offset = if after.is_some() { 0 } else { offset };
     let mut rows = page_rows(state, &c, size, offset, after.as_ref()).await?;
     let short = size - rows.len() as i64;
     if let Some(rest) = after.as_ref().and_then(|a| a.other_group(&c)).filter(|_| short > 0) {

@@ -414,11 +414,13 @@ async fn the_log_sorts_by_any_column_both_ways_with_stable_pages() {
             by_number.extend(ids(&logs(&p, &jwt, &format!("{query}&page={page}&page_size=1")).await));
         }
         assert_eq!(by_number, expected, "{query}, by page number");
+        // As the console asks: the page's number with the position it starts at.
         let mut followed = Vec::new();
         let mut page = logs(&p, &jwt, &format!("{query}&page_size=1")).await;
         while let Some(next) = page["next"].as_str() {
             followed.extend(ids(&page));
-            page = logs(&p, &jwt, &format!("{query}&page_size=1&after={next}")).await;
+            let number = page["page"].as_i64().unwrap() + 1;
+            page = logs(&p, &jwt, &format!("{query}&page_size=1&page={number}&after={next}")).await;
         }
         followed.extend(ids(&page));
         assert_eq!(followed, expected, "{query}, following next");
