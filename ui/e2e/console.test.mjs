@@ -256,6 +256,32 @@ test('a viewer sees submissions but no requeue or delete, and is signed out with
   assert.equal(await page.locator('#bulk').count(), 0, 'no bulk actions for a viewer');
   assert.equal(await page.locator('#data-upload').count(), 0, 'no data upload for a viewer');
   assert.equal(await page.locator('a[href="#/users"]').count(), 0, 'no user management for a viewer');
+
+  // Paging the log: each page after the first is asked for from where the one before ended.
+  const asked = [];
+  page.on('request', (r) => { if (r.url().includes('/api/v2/logs?')) asked.push(new URL(r.url()).searchParams); });
+  await page.goto(`${GATEWAY}/console/#/submissions`);
+  await page.selectOption('nav.pager select', '10');
+  await waitForText(page, 'nav.pager span', 'Page 1 of ');
+  const shown = () => page.locator('tr[data-id]').evaluateAll((rows) => rows.map((r) => r.dataset.id));
+  const first = await shown();
+  assert.equal(first.length, 10);
+  await page.click('nav.pager button:has-text("Next")');
+  await waitForText(page, 'nav.pager span', 'Page 2 of ');
+  await page.waitForFunction((before) => document.querySelector('tr[data-id]')?.dataset.id !== before, first[0]);
+  const second = await shown();
+  assert.ok(second.length > 0 && second.every((id) => !first.includes(id)), `page 2 ${second} repeats page 1 ${first}`);
+  const last = asked.at(-1);
+  assert.equal(last.get('page'), '2');
+  assert.ok(last.get('after'), `page 2 was asked for by number only: ${last}`);
+  assert.deepEqual(second.map(Number), [...second.map(Number)].sort((a, b) => b - a), 'newest first');
+  assert.ok(Number(second[0]) < Number(first.at(-1)), 'page 2 goes on where page 1 ended');
+  await page.click('nav.pager button:has-text("Previous")');
+  await waitForText(page, 'nav.pager span', 'Page 1 of ');
+  await page.waitForFunction((id) => document.querySelector('tr[data-id]')?.dataset.id === id, first[0]);
+  assert.deepEqual(await shown(), first);
+  assert.equal(asked.at(-1).get('after'), null, 'the first page has no position');
+
   // The server refuses it anyway.
   const token = await page.evaluate(async ({ gateway, password }) => {
     const r = await fetch(`${gateway}/api/v2/users/getToken`, {

@@ -82,8 +82,8 @@ async fn an_administrator_fixes_a_rejected_submission_in_the_browser_console() {
     expect_json(r, StatusCode::CREATED).await;
     let rejected = p.submit(json!({"orphan": 7, "positives": 2})).await;
     assert_eq!(p.settled(rejected, FINAL, Duration::from_secs(20)).await["status"], "failed");
-    // Some history for the overview and the log.
-    for n in 0..5 {
+    // Some history for the overview, and for the log to have two pages of 10.
+    for n in 0..12 {
         let id = p.submit(json!({"positives": n, "remarks": format!("week {n}")})).await;
         p.settled(id, FINAL, Duration::from_secs(20)).await;
     }
