@@ -116,21 +116,27 @@ pub async fn import(
     }
     drop(seen);
     let mut tx = db.begin().await?;
-    // The valid rows compared with what is stored and (unless a dry run) written, a statement
-    // per 10,000 rather than a few per row: 100,000 rows take seconds, not minutes, and no
-    // statement holds a second copy of the whole file. One transaction still: all or nothing.
+    // The valid rows compared with what is stored, then (unless a dry run) the new and changed
+    // ones written: a statement per 10,000 rows rather than a few per row (100,000 rows take
+    // seconds, not minutes), and no statement holds a second copy of the whole file. Every
+    // comparison comes before any write: a comparison after a part was written would be
+    // planned as if the table still held what its statistics last saw. One transaction: all
+    // or nothing.
     let valid: Vec<usize> = (0..checked.len()).filter(|i| checked[*i].3.is_empty()).collect();
     let mut actions: Vec<RowAction> = checked
         .iter()
         .map(|(_, _, _, errors)| if errors.is_empty() { RowAction::Created } else { RowAction::Rejected })
         .collect();
     for part in valid.chunks(ROWS_PER_STATEMENT) {
-        let mut columns = Columns::default();
-        for i in part {
-            columns.push(&checked[*i].1);
-        }
-        for (position, same) in columns.apply(&mut tx, !dry_run).await? {
+        let columns = Columns::of(part.iter().map(|i| &checked[*i].1));
+        for (position, same) in columns.compare(&mut tx).await? {
             actions[part[position]] = if same { RowAction::Unchanged } else { RowAction::Updated };
+        }
+    }
+    if !dry_run {
+        let to_write: Vec<usize> = valid.into_iter().filter(|i| actions[*i] != RowAction::Unchanged).collect();
+        for part in to_write.chunks(ROWS_PER_STATEMENT) {
+            Columns::of(part.iter().map(|i| &checked[*i].1)).write(&mut tx).await?;
         }
     }
     let count = |action: RowAction| actions.iter().filter(|a| **a == action).count();
@@ -201,65 +207,81 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn push(&mut self, f: &'a MappingFields) {
-        self.code.push(&f.code);
-        self.what.push(&f.what);
-        self.name.push(&f.name);
-        self.description.push(&f.description);
-        self.data_set.push(&f.data_set);
-        self.data_element.push(&f.data_element);
-        self.category_option_combo.push(f.category_option_combo.as_deref());
-        self.attribute_option_combo.push(f.attribute_option_combo.as_deref());
-        self.category_option.push(&f.category_option);
-        self.category_combo.push(&f.category_combo);
-        self.instance_name.push(&f.instance_name);
-        self.source_name.push(&f.source_name);
-        self.source_org_unit.push(&f.source_org_unit);
-        self.destination_org_unit.push(&f.destination_org_unit);
+    fn of(rows: impl Iterator<Item = &'a MappingFields>) -> Columns<'a> {
+        let mut columns = Columns::default();
+        for f in rows {
+            columns.code.push(&f.code);
+            columns.what.push(&f.what);
+            columns.name.push(&f.name);
+            columns.description.push(&f.description);
+            columns.data_set.push(&f.data_set);
+            columns.data_element.push(&f.data_element);
+            columns.category_option_combo.push(f.category_option_combo.as_deref());
+            columns.attribute_option_combo.push(f.attribute_option_combo.as_deref());
+            columns.category_option.push(&f.category_option);
+            columns.category_combo.push(&f.category_combo);
+            columns.instance_name.push(&f.instance_name);
+            columns.source_name.push(&f.source_name);
+            columns.source_org_unit.push(&f.source_org_unit);
+            columns.destination_org_unit.push(&f.destination_org_unit);
+        }
+        columns
     }
 
     /// Compares the mappings with those stored under the same keys (code, what, source_name,
-    /// instance_name) and, with `write`, stores the new and changed ones: new ones with a new
-    /// UID each, changed ones overwritten (also if a parallel import made them a moment ago).
-    /// Returns (position here, whether stored exactly so) for those stored before.
-    async fn apply(&self, tx: &mut sqlx::PgConnection, write: bool) -> sqlx::Result<Vec<(usize, bool)>> {
-        if self.code.is_empty() {
-            return Ok(Vec::new());
-        }
-        let uids: Vec<String> = self.code.iter().map(|_| crate::infra::uid::generate()).collect();
-        // Every part of one statement sees the table as it was before it: `before` is
-        // what was stored, whatever `written` does.
+    /// instance_name): (position here, whether stored exactly so) for those stored before.
+    async fn compare(&self, tx: &mut sqlx::PgConnection) -> sqlx::Result<Vec<(usize, bool)>> {
         let rows = sqlx::query!(
-            r#"WITH u AS (
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-                       $14::text[], $15::text[])
-                       WITH ORDINALITY AS u(uid, code, what, name, description, dataset, dataelement, coc, aoc,
-                           category_option, category_combo, instance_name, source_name, source_orgunit, dest_orgunit,
-                           position)),
-               before AS (
-                   SELECT u.position,
-                       (m.name = u.name AND m.description = u.description AND m.dataset = u.dataset
-                        AND m.dataelement = u.dataelement AND m.category_option_combo IS NOT DISTINCT FROM u.coc
-                        AND m.attribute_option_combo IS NOT DISTINCT FROM u.aoc AND m.category_option = u.category_option
-                        AND m.category_combo = u.category_combo AND m.source_orgunit = u.source_orgunit
-                        AND m.dest_orgunit = u.dest_orgunit) AS same
-                   FROM u JOIN dhis2_mappings m ON m.code = u.code AND m.source_name = u.source_name
-                       AND m.instance_name = u.instance_name AND m.what = u.what),
-               written AS (
-                   INSERT INTO dhis2_mappings (uid, code, what, name, description, dataset, dataelement,
-                       category_option_combo, attribute_option_combo, category_option, category_combo, instance_name,
-                       source_name, source_orgunit, dest_orgunit)
-                   SELECT uid, code, what, name, description, dataset, dataelement, coc, aoc, category_option,
-                       category_combo, instance_name, source_name, source_orgunit, dest_orgunit
-                   FROM u WHERE $16 AND u.position NOT IN (SELECT position FROM before WHERE same)
-                   ON CONFLICT (code, source_name, instance_name, what) DO UPDATE SET name = EXCLUDED.name,
-                       description = EXCLUDED.description, dataset = EXCLUDED.dataset,
-                       dataelement = EXCLUDED.dataelement, category_option_combo = EXCLUDED.category_option_combo,
-                       attribute_option_combo = EXCLUDED.attribute_option_combo,
-                       category_option = EXCLUDED.category_option, category_combo = EXCLUDED.category_combo,
-                       source_orgunit = EXCLUDED.source_orgunit, dest_orgunit = EXCLUDED.dest_orgunit)
-               SELECT position AS "position!", same AS "same!" FROM before"#,
+            r#"SELECT u.position AS "position!",
+                   (m.name = u.name AND m.description = u.description AND m.dataset = u.dataset
+                    AND m.dataelement = u.dataelement AND m.category_option_combo IS NOT DISTINCT FROM u.coc
+                    AND m.attribute_option_combo IS NOT DISTINCT FROM u.aoc AND m.category_option = u.category_option
+                    AND m.category_combo = u.category_combo AND m.source_orgunit = u.source_orgunit
+                    AND m.dest_orgunit = u.dest_orgunit) AS "same!"
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+                   WITH ORDINALITY AS u(code, what, name, description, dataset, dataelement, coc, aoc,
+                       category_option, category_combo, instance_name, source_name, source_orgunit, dest_orgunit,
+                       position)
+               JOIN dhis2_mappings m ON m.code = u.code AND m.source_name = u.source_name
+                   AND m.instance_name = u.instance_name AND m.what = u.what"#,
+            &self.code as &[&str],
+            &self.what as &[&str],
+            &self.name as &[&str],
+            &self.description as &[&str],
+            &self.data_set as &[&str],
+            &self.data_element as &[&str],
+            &self.category_option_combo as &[Option<&str>],
+            &self.attribute_option_combo as &[Option<&str>],
+            &self.category_option as &[&str],
+            &self.category_combo as &[&str],
+            &self.instance_name as &[&str],
+            &self.source_name as &[&str],
+            &self.source_org_unit as &[&str],
+            &self.destination_org_unit as &[&str],
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.position as usize - 1, r.same)).collect())
+    }
+
+    /// Stores the mappings: new ones with a new UID each, those under a stored key overwritten
+    /// (also if a parallel import made them a moment ago).
+    async fn write(&self, tx: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+        let uids: Vec<String> = self.code.iter().map(|_| crate::infra::uid::generate()).collect();
+        sqlx::query!(
+            r#"INSERT INTO dhis2_mappings (uid, code, what, name, description, dataset, dataelement,
+                   category_option_combo, attribute_option_combo, category_option, category_combo, instance_name,
+                   source_name, source_orgunit, dest_orgunit)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                   $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                   $14::text[], $15::text[])
+               ON CONFLICT (code, source_name, instance_name, what) DO UPDATE SET name = EXCLUDED.name,
+                   description = EXCLUDED.description, dataset = EXCLUDED.dataset,
+                   dataelement = EXCLUDED.dataelement, category_option_combo = EXCLUDED.category_option_combo,
+                   attribute_option_combo = EXCLUDED.attribute_option_combo,
+                   category_option = EXCLUDED.category_option, category_combo = EXCLUDED.category_combo,
+                   source_orgunit = EXCLUDED.source_orgunit, dest_orgunit = EXCLUDED.dest_orgunit"#,
             &uids,
             &self.code as &[&str],
             &self.what as &[&str],
@@ -275,11 +297,10 @@ impl<'a> Columns<'a> {
             &self.source_name as &[&str],
             &self.source_org_unit as &[&str],
             &self.destination_org_unit as &[&str],
-            write,
         )
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await?;
-        Ok(rows.into_iter().map(|r| (r.position as usize - 1, r.same)).collect())
+        Ok(())
     }
 }
 
