@@ -68,10 +68,9 @@ async fn submit_adx(
     require_media(&headers, &["application/adx+xml", "application/xml", "text/xml"])?;
     let key = idempotency_key(&headers)?;
     let text = utf8(&body)?;
-    let schemes = options.schemes()?;
-    let snapshot = state.metadata.snapshot();
-    let resolver = Resolver { schemes, snapshot: &snapshot };
-    let parts = adx::read(text, &resolver).map_err(|problems| placed_refusal(Refused::unreadable(problems)))?;
+    let parts = read_document(&state, &options, &body, adx::read)
+        .await?
+        .map_err(|problems| placed_refusal(Refused::unreadable(problems)))?;
     let accepted = accept_placed(&state, &caller, Format::Adx, text, &parts, &options, key).await?;
     let message = format!("ADX message with {} group(s) queued for processing", accepted.len());
     Ok((StatusCode::ACCEPTED, axum::Json(DocumentAccepted { message, submissions: accepted })).into_response())
@@ -293,7 +292,27 @@ async fn submit_fhir(
     fhir_intake(state, caller, options, uri, headers, body, fhir::read).await.unwrap_or_else(outcome)
 }
 
-type Reader = fn(&str, &Resolver) -> Result<Vec<submissions::document::Part>, Vec<Problem>>;
+type Reader = fn(&str, &Resolver) -> Result<Vec<Part>, Vec<Problem>>;
+
+/// A document (checked to be UTF-8 text) read into its parts, off the async runtime's threads:
+/// a message of thousands of values is parsed and resolved against the metadata for long
+/// enough to hold up every other request on the thread.
+async fn read_document(
+    state: &AppState,
+    options: &Options,
+    body: &Bytes,
+    read: Reader,
+) -> AppResult<Result<Vec<Part>, Vec<Problem>>> {
+    let schemes = options.schemes()?;
+    let snapshot = state.metadata.snapshot();
+    let body = body.clone();
+    tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).unwrap_or_default();
+        read(text, &Resolver { schemes, snapshot: &snapshot })
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))
+}
 
 async fn fhir_intake(
     State(state): State<AppState>,
@@ -309,9 +328,7 @@ async fn fhir_intake(
     require_media(&headers, &["application/fhir+json", "application/json"])?;
     let key = idempotency_key(&headers)?;
     let text = utf8(&body)?;
-    let schemes = options.schemes()?;
-    let snapshot = state.metadata.snapshot();
-    let parts = read(text, &Resolver { schemes, snapshot: &snapshot }).map_err(Refused::unreadable)?;
+    let parts = read_document(&state, &options, &body, read).await?.map_err(Refused::unreadable)?;
     let scope = options.scope();
     let accepted = submissions::accept_document(&state, &caller, Format::Fhir, text, &parts, &scope, key).await?;
     // Submissions are read at `…/logs/{id}` beside wherever this route is mounted.
