@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use dhis2gw_wire::{
     Attempt, ConflictView, DestinationView, LogFilter, Page, RefusalClass, Role, SORT_KEYS, Submission,
     SubmissionDetail,
@@ -367,6 +367,17 @@ impl Position {
             URL_SAFE_NO_PAD.decode(token).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).ok_or_else(
                 || AppError::invalid_field("after", "is not a page's `next`; start again from the first page"),
             )?;
+        // Made up rather than handed out: a value PostgreSQL could not take as the column's.
+        let year_fits = |t: &DateTime<Utc>| (1..=9999).contains(&t.year());
+        let fits = match (position.sort.as_str(), position.value.as_deref()) {
+            (_, Some(v)) if v.contains('\0') => false,
+            ("retry_count", v) => v.is_some_and(|v| v.parse::<i32>().is_ok()),
+            ("last_attempt_at", Some(v)) => DateTime::parse_from_rfc3339(v).is_ok_and(|t| year_fits(&t.to_utc())),
+            _ => true,
+        };
+        if !fits || !year_fits(&position.at) {
+            return Err(AppError::invalid_field("after", "is not a page's `next`; start again from the first page"));
+        }
         if position.sort != c.sort || position.order != c.order {
             return Err(AppError::invalid_field(
                 "after",

@@ -428,10 +428,27 @@ async fn the_log_sorts_by_any_column_both_ways_with_stable_pages() {
     // A position is of one order: another's, or a made-up one, is refused by name.
     let by_period = logs(&p, &jwt, "sort=period&page_size=1").await;
     let position = by_period["next"].as_str().unwrap();
+    // Made up in the shape of one, with values the columns cannot hold.
+    use base64::Engine;
+    let forged = |position: Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&position).unwrap())
+    };
+    let at = "2024-01-01T00:00:00Z";
+    let retries = forged(json!({"sort": "retry_count", "order": "desc", "value": "many", "at": at, "id": 1}));
+    let attempted =
+        forged(json!({"sort": "last_attempt_at", "order": "desc", "value": "yesterday", "at": at, "id": 1}));
+    let period = forged(json!({"sort": "period", "order": "desc", "value": "2024\u{0}", "at": at, "id": 1}));
+    let time = forged(
+        json!({"sort": "submitted_at", "order": "desc", "value": null, "at": "+20000-01-01T00:00:00Z", "id": 1}),
+    );
     for query in [
         format!("sort=status&after={position}"),
         format!("sort=period&order=asc&after={position}"),
         "after=page-9".into(),
+        format!("sort=retry_count&after={retries}"),
+        format!("sort=last_attempt_at&after={attempted}"),
+        format!("sort=period&after={period}"),
+        format!("after={time}"),
     ] {
         let r = p.app.request(Method::GET, &format!("/api/v2/logs?{query}")).bearer_auth(&jwt).send().await.unwrap();
         let body = expect_error(r, StatusCode::BAD_REQUEST).await;
