@@ -120,12 +120,10 @@ pub async fn import(
     // one plan for any arrays, made guessing ten rows a part (re-importing 100,000 mappings
     // then took over 16 s a part instead of a quarter of a second). Planned with each part's own.
     sqlx::query!("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await?;
-    // The valid rows compared with what is stored, then (unless a dry run) the new and changed
-    // ones written: a statement per 10,000 rows rather than a few per row (100,000 rows take
-    // seconds, not minutes), and no statement holds a second copy of the whole file. Every
-    // comparison comes before any write: a comparison after a part was written would be
-    // planned as if the table still held what its statistics last saw. One transaction: all
-    // or nothing.
+    // The valid rows compared with what was stored before this import, then (unless a dry
+    // run) only the new and changed ones written: a statement per 10,000 rows rather than a
+    // few per row (100,000 rows take seconds, not minutes), and no statement holds a second
+    // copy of the whole file. One transaction: all or nothing.
     let valid: Vec<usize> = (0..checked.len()).filter(|i| checked[*i].3.is_empty()).collect();
     let mut actions: Vec<RowAction> = checked
         .iter()

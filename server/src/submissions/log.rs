@@ -363,10 +363,13 @@ impl Position {
 
     /// `after` as given, which must be a `next` of a page in the same order.
     fn read(token: &str, c: &Criteria) -> AppResult<Position> {
-        let position: Position =
-            URL_SAFE_NO_PAD.decode(token).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).ok_or_else(
-                || AppError::invalid_field("after", "is not a page's `next`; start again from the first page"),
-            )?;
+        let not_a_position =
+            || AppError::invalid_field("after", "is not a page's `next`; start again from the first page");
+        let position: Position = URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(not_a_position)?;
         // Made up rather than handed out: a value PostgreSQL could not take as the column's.
         let year_fits = |t: &DateTime<Utc>| (1..=9999).contains(&t.year());
         let fits = match (position.sort.as_str(), position.value.as_deref()) {
@@ -376,7 +379,7 @@ impl Position {
             _ => true,
         };
         if !fits || !year_fits(&position.at) {
-            return Err(AppError::invalid_field("after", "is not a page's `next`; start again from the first page"));
+            return Err(not_a_position());
         }
         if position.sort != c.sort || position.order != c.order {
             return Err(AppError::invalid_field(
