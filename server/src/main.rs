@@ -10,7 +10,7 @@ use dhis2gw::access::audit::Actor;
 use dhis2gw::access::users;
 use dhis2gw::infra::config::{self, Config, Loaded};
 use dhis2gw::infra::error::AppError;
-use dhis2gw::infra::{db, telemetry};
+use dhis2gw::infra::{db, memory, telemetry};
 use dhis2gw::retention::{self, archive};
 use dhis2gw::startup::{self, Application};
 use dhis2gw::upgrade;
@@ -100,26 +100,8 @@ enum ArchiveAction {
     Run,
 }
 
-/// glibc's malloc keeps whatever a burst once needed (a sign-in's 19 MiB of argon2, a
-/// 100,000-row import, a rush of submissions) in as many arenas as threads touched it, and
-/// raises its threshold for giving large blocks back each time one is freed: the gateway sat at
-/// 76 MB idle and 82 MB under load with its defaults, 37 and 40 MB with two arenas and large
-/// blocks (256 KiB and up) always mapped on their own and unmapped when freed.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn return_memory_to_the_system() {
-    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
-    // exists, and a refused setting (return value 0) leaves glibc's default, which still works.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn return_memory_to_the_system() {}
-
 fn main() -> ExitCode {
-    return_memory_to_the_system();
+    memory::return_large_blocks();
     let cli = Cli::parse();
     let path = cli.config.clone().unwrap_or_else(|| config::DEFAULT_CONFIG_PATH.into());
     let loaded = Config::load(&path, cli.config.is_some());

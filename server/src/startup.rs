@@ -133,6 +133,8 @@ impl Application {
         crate::alerts::start(&state, stopping(), stopping());
         let mut scheduler = scheduler::start(&state).await?;
         let app = http::app(state.clone());
+        // What migrations and building the routes freed is given back before the first request.
+        crate::infra::memory::trim();
         let address = self.listener.local_addr()?;
         tracing::info!(%address, version = crate::VERSION, "dhis2gw listening");
         // Migrations ran and the port is bound: `systemctl start` may return now.

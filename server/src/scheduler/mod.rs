@@ -22,7 +22,9 @@
 //! - `metadata-reload` every 30 seconds: the in-memory copy of that metadata is rebuilt when
 //!   another gateway process synced it;
 //! - `search-index` every second: what was stored since joins the log's text-search index
-//!   ([`crate::submissions::log::merge_search_index`]).
+//!   ([`crate::submissions::log::merge_search_index`]);
+//! - `memory` every minute: the allocator hands back the pages that a burst (an import, a
+//!   rush of submissions) used and freed ([`crate::infra::memory::trim`]).
 
 pub mod sweep;
 
@@ -50,6 +52,9 @@ const METADATA_RELOAD: &str = "*/30 * * * * *";
 /// Every second: new submissions join the text-search index here rather than in a request.
 const SEARCH_INDEX: &str = "* * * * * *";
 
+/// Every minute: memory a burst freed goes back to the system within a minute of the burst.
+const MEMORY: &str = "40 * * * * *";
+
 /// Hourly, at a minute no other job favours.
 const PRUNE: &str = "0 17 * * * *";
 
@@ -74,6 +79,7 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
         Named { name: "prune", schedule: PRUNE.into(), at_start: false, run: prune },
         Named { name: "metadata-reload", schedule: METADATA_RELOAD.into(), at_start: false, run: metadata_reload },
         Named { name: "search-index", schedule: SEARCH_INDEX.into(), at_start: false, run: search_index },
+        Named { name: "memory", schedule: MEMORY.into(), at_start: false, run: memory },
         Named {
             name: "retention",
             schedule: with_seconds(&state.config.retention.cron),
@@ -109,6 +115,13 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
     }
     scheduler.start().await?;
     Ok(scheduler)
+}
+
+fn memory(_: AppState) -> Run {
+    Box::pin(async {
+        tokio::task::spawn_blocking(crate::infra::memory::trim).await?;
+        Ok(())
+    })
 }
 
 fn search_index(state: AppState) -> Run {
