@@ -118,7 +118,10 @@ async fn main() {
     table.check("memory, idle", format!("{idle:.1} MB"), "≤ 30 MB", idle <= 30.0);
 
     // 2. Intake, deliveries paused.
+    let cpu = gateway.cpu_use();
     let (latencies, elapsed) = common::intake(&gateway, &token, CLIENTS, INTAKE_SECONDS, common::Form::Lab).await;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    table.info(&format!("CPU during intake, % of one core ({cores} cores)"), cpu.shares());
     let rate = latencies.len() as f64 / elapsed;
     let p99 = common::percentile(&latencies, 0.99).as_secs_f64() * 1e3;
     table.check(

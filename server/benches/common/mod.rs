@@ -41,9 +41,66 @@ impl Gateway {
         memory_mb(self.child.id(), "VmHWM:")
     }
 
+    /// Counts the CPU time spent from now on (see [`CpuUse`]).
+    pub fn cpu_use(&self) -> CpuUse {
+        CpuUse::start(self.child.id())
+    }
+
     /// Watches the gateway's resident memory from now on (see [`MemoryWatch`]).
     pub fn watch_memory(&self) -> MemoryWatch {
         MemoryWatch::start(self.child.id())
+    }
+}
+
+/// Where the machine's CPU went during a phase: the gateway, PostgreSQL's processes, Redis, and
+/// this benchmark itself (the partners posting, and the DHIS2 test double).
+pub struct CpuUse {
+    gateway: u32,
+    began: Instant,
+    at_start: [f64; 4],
+}
+
+impl CpuUse {
+    fn start(gateway: u32) -> CpuUse {
+        CpuUse { gateway, began: Instant::now(), at_start: Self::seconds(gateway) }
+    }
+
+    /// CPU seconds (user and system) used so far by each of the four.
+    fn seconds(gateway: u32) -> [f64; 4] {
+        // SAFETY: sysconf only reads a constant of the system.
+        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        // `/proc/<pid>/stat`: after the command's name in brackets, utime and stime are the 12th and 13th fields.
+        let of = |pid: &str| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+            let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+            (tick(11) + tick(12)) / ticks_per_second
+        };
+        let named = |name: &str| -> f64 {
+            let Ok(processes) = std::fs::read_dir("/proc") else { return 0.0 };
+            processes
+                .flatten()
+                .map(|p| p.file_name().to_string_lossy().into_owned())
+                .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name))
+                .map(|pid| of(&pid))
+                .sum()
+        };
+        [of(&gateway.to_string()), named("postgres"), named("redis-server"), of("self")]
+    }
+
+    /// Each one's share since the start, in % of one core.
+    pub fn shares(&self) -> String {
+        let elapsed = self.began.elapsed().as_secs_f64();
+        let now = Self::seconds(self.gateway);
+        let share = |i: usize| 100.0 * (now[i] - self.at_start[i]) / elapsed;
+        format!(
+            "gateway {:.0} %, PostgreSQL {:.0} %, Redis {:.0} %, partners (this benchmark) {:.0} %",
+            share(0),
+            share(1),
+            share(2),
+            share(3)
+        )
     }
 }
 
@@ -103,6 +160,8 @@ pub async fn start_gateway(
 ) -> Gateway {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let scratch = std::env::temp_dir().join(format!("dhis2gw-bench-{run}"));
+    let logs = scratch.join("logs");
+    std::fs::create_dir_all(&logs).expect("the scratch folder is writable");
     let mut command = gateway_command(env!("CARGO_BIN_EXE_dhis2gw"), &scratch, &[]);
     command
         .env("DHIS2GW_DB", &database.url)
@@ -114,6 +173,9 @@ pub async fn start_gateway(
         .env("DHIS2GW_MAX_CONCURRENT", max_concurrent.to_string())
         .env("DHIS2GW_DB_MAX_CONNECTIONS", "40")
         .env("DHIS2GW_LOG_LEVEL", "warn")
+        // A log folder, as the package makes and configures (`server.logdir`): its writer has
+        // memory of its own.
+        .env("DHIS2GW_LOGDIR", &logs)
         .env("DHIS2GW_MIGRATIONS_DIR", "embedded")
         .env("DHIS2GW_BOOTSTRAP_ADMIN_USER", "admin")
         .env("DHIS2GW_BOOTSTRAP_ADMIN_PASSWORD", "bench admin password")
