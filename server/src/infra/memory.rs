@@ -6,11 +6,11 @@
 /// raises its threshold for giving large blocks back each time one is freed: the gateway sat at
 /// 76 MB idle and 82 MB under load with its defaults, 37 and 40 MB with two arenas and large
 /// blocks (256 KiB and up) always mapped on their own and unmapped when freed.
-/// Call it first, before any other thread exists.
+/// Call it first: arenas that threads made before it stay.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn return_large_blocks() {
-    // SAFETY: mallopt only sets allocator parameters; the caller runs before any other thread
-    // exists, and a refused setting (return value 0) leaves glibc's default, which still works.
+    // SAFETY: mallopt only sets allocator parameters, under glibc's own lock; a refused
+    // setting (return value 0) leaves glibc's default, which still works.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
