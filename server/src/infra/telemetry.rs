@@ -35,9 +35,13 @@ pub fn init(config: &Config) -> anyhow::Result<Option<WorkerGuard>> {
         if server.log_retention_days > 0 {
             appender = appender.max_log_files(server.log_retention_days);
         }
-        let appender = appender.build(&server.logdir).with_context(|| {
+        let unwritable = || {
             format!("server.logdir: cannot write log files in {} (set it to \"\" to log to stdout only)", server.logdir)
-        })?;
+        };
+        // The appender creates a missing folder only after pruning old files from it, and
+        // prints an error about reading it first: create it here.
+        std::fs::create_dir_all(&server.logdir).with_context(unwritable)?;
+        let appender = appender.build(&server.logdir).with_context(unwritable)?;
         let (writer, flush_guard) =
             NonBlockingBuilder::default().buffered_lines_limit(LOG_LINES_BUFFERED).finish(appender);
         file = Some(writer);

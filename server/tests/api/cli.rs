@@ -359,6 +359,10 @@ async fn with_a_logdir_the_log_also_goes_to_a_dated_file_there() {
     reqwest::get(format!("{base}/health/live")).await.unwrap();
     terminate(&gateway);
     assert!(gateway.wait().unwrap().success());
+    // The folder did not exist: it is made, with nothing said about it.
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut gateway.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains("log directory"), "{stderr}");
     let today = chrono::Utc::now().format("%Y-%m-%d");
     let file = logdir.join(format!("dhis2gw.log.{today}"));
     let log = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
