@@ -12,7 +12,9 @@ use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dhis2gw_wire::routes as paths;
-use dhis2gw_wire::{AggregateAccepted, DataFilePreview, DocumentAccepted, ErrorBody, PreviewedSubmission};
+use dhis2gw_wire::{
+    AggregateAccepted, DataFilePreview, DocumentAccepted, DocumentDryRun, DryRunResult, ErrorBody, PreviewedSubmission,
+};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,11 +47,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// every category and option of a `dataValue` (its group's included) form its key,
 /// `MAL01[AGE=0-4,SEX=F]`, which the mappings translate. Every group is checked before any is
 /// stored; a problem refuses the message and is named by line and element. The message keeps
-/// its groups' XML beside their submissions.
+/// its groups' XML beside their submissions. With `?dryRun=true` nothing is stored: each group
+/// is checked, then DHIS2 is asked to import it with `dryRun=true`, as DHIS2's own ADX import
+/// does.
 #[utoipa::path(
     post, path = paths::ADX, tag = "submissions", request_body(content = String, content_type = "application/adx+xml"),
     params(Options, ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key for the whole message")),
     responses(
+        (status = 200, body = DocumentDryRun, description = "With dryRun: each group's payload and DHIS2's verdict; nothing stored"),
         (status = 202, body = DocumentAccepted, description = "Every group stored and queued"),
         (status = 400, body = ErrorBody, description = "Not ADX, or a field is invalid; `detail` names each by line"),
         (status = 409, body = ErrorBody, description = "Idempotency-Key reused with a different message"),
@@ -71,32 +76,55 @@ async fn submit_adx(
     let parts = read_document(&state, &options, &body, adx::read)
         .await?
         .map_err(|problems| placed_refusal(Refused::unreadable(problems)))?;
-    let accepted = accept_placed(&state, &caller, Format::Adx, text, &parts, &options, key).await?;
-    let message = format!("ADX message with {} group(s) queued for processing", accepted.len());
-    Ok((StatusCode::ACCEPTED, axum::Json(DocumentAccepted { message, submissions: accepted })).into_response())
+    let sent = Sent { format: Format::Adx, name: "ADX message", text, parts: &parts };
+    take_placed(&state, &caller, sent, &options, key).await
 }
 
-/// A document's parts accepted, each answer's warnings placed (`line 7 <dataValue>: …`); a
-/// refusal in the gateway's JSON, each problem placed.
-async fn accept_placed(
+/// A document answered in the gateway's JSON, as read.
+struct Sent<'a> {
+    format: Format,
+    /// What answers call it: `ADX message`, the file's name.
+    name: &'a str,
+    text: &'a str,
+    parts: &'a [Part],
+}
+
+/// A document's parts taken (202, [`DocumentAccepted`]) or, with `dryRun`, checked by DHIS2
+/// and not stored (200, [`DocumentDryRun`]); each warning placed (`line 7 <dataValue>: …`),
+/// a refusal in the gateway's JSON with each problem placed.
+async fn take_placed(
     state: &AppState,
     caller: &Authorized<Submitter>,
-    format: Format,
-    text: &str,
-    parts: &[Part],
+    sent: Sent<'_>,
     options: &Options,
     key: Option<&str>,
-) -> AppResult<Vec<AggregateAccepted>> {
-    let accepted = submissions::accept_document(state, caller, format, text, parts, &options.scope(), key)
-        .await
-        .map_err(placed_refusal)?;
-    Ok(accepted
-        .into_iter()
-        .map(|(mut accepted, warnings)| {
-            accepted.warnings = warnings.iter().map(placed).collect();
-            accepted
-        })
-        .collect())
+) -> AppResult<Response> {
+    let Sent { format, name, text, parts } = sent;
+    let scope = options.scope();
+    if options.dry_run {
+        let checked = submissions::check_document(state, caller, parts, &scope).await.map_err(placed_refusal)?;
+        let submissions: Vec<DryRunResult> = checked
+            .into_iter()
+            .map(|(mut result, warnings)| {
+                result.warnings = warnings.iter().map(placed).collect();
+                result
+            })
+            .collect();
+        let message = format!("Dry run: {name} checked as {} submission(s); nothing was stored", submissions.len());
+        return Ok(axum::Json(DocumentDryRun { message, submissions }).into_response());
+    }
+    let accepted: Vec<AggregateAccepted> =
+        submissions::accept_document(state, caller, format, text, parts, &scope, key)
+            .await
+            .map_err(placed_refusal)?
+            .into_iter()
+            .map(|(mut accepted, warnings)| {
+                accepted.warnings = warnings.iter().map(placed).collect();
+                accepted
+            })
+            .collect();
+    let message = format!("{name}: {} submission(s) queued for processing", accepted.len());
+    Ok((StatusCode::ACCEPTED, axum::Json(DocumentAccepted { message, submissions: accepted })).into_response())
 }
 
 /// `line 7 <dataValue>: dataValues.MAL01[SEX=F]: no mapping; left out`
@@ -121,11 +149,13 @@ fn placed_refusal(refused: Refused) -> AppError {
 /// optional `attribute_option_combo`, `comment` and `data_set`. The rows of each data set, org
 /// unit, period and attribute option combo become one submission, checked as `/aggregate`
 /// checks a body; every one is checked before any is stored, and problems name their rows.
+/// With `?dryRun=true` nothing is stored and DHIS2 checks each submission (`dryRun=true`).
 #[utoipa::path(
     post, path = paths::AGGREGATE_FILE, tag = "submissions", params(Options,
         ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key for the whole file")),
     request_body(content_type = "multipart/form-data", description = "field `file`: the spreadsheet"),
     responses(
+        (status = 200, body = DocumentDryRun, description = "With dryRun: each submission's payload and DHIS2's verdict; nothing stored"),
         (status = 202, body = DocumentAccepted, description = "Every submission of the file stored and queued"),
         (status = 400, body = ErrorBody, description = "A file or row that cannot be taken; `detail` names each row"),
         (status = 422, body = ErrorBody, description = "Nothing could be mapped for some org unit and period"),
@@ -143,9 +173,8 @@ async fn submit_file(
     let (name, parts) = file_parts(&state, &options, multipart).await?;
     // What makes a repeat the same file: its rows as kept.
     let text: String = parts.iter().map(|p| p.text.as_str()).collect();
-    let accepted = accept_placed(&state, &caller, Format::Spreadsheet, &text, &parts, &options, key).await?;
-    let message = format!("{name}: {} submission(s) queued for processing", accepted.len());
-    Ok((StatusCode::ACCEPTED, axum::Json(DocumentAccepted { message, submissions: accepted })).into_response())
+    let sent = Sent { format: Format::Spreadsheet, name: &name, text: &text, parts: &parts };
+    take_placed(&state, &caller, sent, &options, key).await
 }
 
 /// What a data file would become (as `POST /aggregate/file`), submission by submission, with
@@ -165,6 +194,12 @@ async fn preview_file(
     Query(options): Query<Options>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<axum::Json<DataFilePreview>> {
+    if options.dry_run {
+        return Err(AppError::invalid_field(
+            "dryRun",
+            "a preview never stores anything; send dryRun=true to POST /aggregate/file to have DHIS2 check the file",
+        ));
+    }
     let (_, parts) = file_parts(&state, &options, multipart).await?;
     let previews = submissions::preview_document(&state, &caller, &parts, &options.scope()).await?;
     let snapshot = state.metadata.snapshot();
@@ -189,7 +224,7 @@ async fn preview_file(
                 shown.data_set = payload["dataSet"].as_str().map(str::to_string);
                 shown.org_unit = payload["orgUnit"].as_str().map(str::to_string);
                 shown.values = payload["dataValues"].as_array().map_or(0, Vec::len);
-                shown.warnings = built.warnings.iter().map(|w| format!("{}: {w}", part.place_of(w))).collect();
+                shown.warnings = part.placed(&built.warnings).iter().map(placed).collect();
                 shown.payload = Some(built.payload);
             }
             Err(refused) => {
@@ -242,12 +277,15 @@ async fn file_parts(
 /// group codes with their stratifier categories and options form the keys the mappings
 /// translate. Answers 202 with `Location` (the submission in the log) and an
 /// `OperationOutcome` with the submission's id and any warnings; problems come back as an
-/// `OperationOutcome` with one issue per element, its FHIRPath in `expression`.
+/// `OperationOutcome` with one issue per element, its FHIRPath in `expression`. With
+/// `?dryRun=true` nothing is stored: DHIS2 checks the report (`dryRun=true`) and the answer is
+/// 200 with an `OperationOutcome` of its verdict, each conflict at its element.
 #[utoipa::path(
     post, path = paths::FHIR_MEASURE_REPORT, tag = "submissions",
     request_body(content = Object, content_type = "application/fhir+json"),
     params(Options, ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key")),
     responses(
+        (status = 200, body = Object, description = "With dryRun: an OperationOutcome with DHIS2's verdict; nothing stored"),
         (status = 202, body = Object, description = "Stored and queued: an OperationOutcome naming the submission"),
         (status = 400, body = Object, description = "An OperationOutcome, an issue per bad element"),
         (status = 422, body = Object, description = "An OperationOutcome: nothing could be mapped"),
@@ -269,7 +307,7 @@ async fn submit_measure_report(
 ///
 /// Every report is checked before any is stored. A Bundle is answered with a `batch-response`
 /// (or `transaction-response`) Bundle: per entry `202 Accepted`, the submission's `location`
-/// and an `outcome` with its warnings.
+/// and an `outcome` with its warnings; with `?dryRun=true`, `200 OK` and the dry run's outcome.
 #[utoipa::path(
     post, path = paths::FHIR, tag = "submissions", request_body(content = Object, content_type = "application/fhir+json"),
     params(Options, ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key for the whole Bundle")),
@@ -330,35 +368,80 @@ async fn fhir_intake(
     let text = utf8(&body)?;
     let parts = read_document(&state, &options, &body, read).await?.map_err(Refused::unreadable)?;
     let scope = options.scope();
-    let accepted = submissions::accept_document(&state, &caller, Format::Fhir, text, &parts, &scope, key).await?;
     // Submissions are read at `…/logs/{id}` beside wherever this route is mounted.
     let base = uri.path().rsplit_once("/fhir").map_or("", |(base, _)| base).to_string();
-    let location = |id: i64| format!("{base}{}", paths::fill(paths::LOG, &[&id]));
+    // Each report's answer: where the submission is in the log (none in a dry run), its outcome.
+    let answers: Vec<(Option<String>, Value)> = if options.dry_run {
+        let checked = submissions::check_document(&state, &caller, &parts, &scope).await?;
+        checked
+            .iter()
+            .zip(&parts)
+            .map(|((result, warnings), part)| (None, dry_run_outcome(result, part, warnings)))
+            .collect()
+    } else {
+        let accepted = submissions::accept_document(&state, &caller, Format::Fhir, text, &parts, &scope, key).await?;
+        accepted
+            .iter()
+            .map(|(accepted, warnings)| {
+                let location = format!("{base}{}", paths::fill(paths::LOG, &[&accepted.submission_id]));
+                (Some(location), success_outcome(accepted, warnings))
+            })
+            .collect()
+    };
     // A Bundle's type, read as it was taken; none for a report alone.
     let bundle_type = serde_json::from_str::<Value>(text)
         .ok()
         .filter(|v| v["resourceType"] == "Bundle")
         .map(|v| v["type"].as_str().unwrap_or_default().to_string());
     let Some(bundle_type) = bundle_type else {
-        let (accepted, warnings) = accepted.into_iter().next().expect("a report is one part");
-        let mut response = fhir_json(StatusCode::ACCEPTED, success_outcome(&accepted, &warnings));
-        if let Ok(value) = HeaderValue::from_str(&location(accepted.submission_id)) {
+        let (location, outcome) = answers.into_iter().next().expect("a report is one part");
+        let Some(location) = location else { return Ok(fhir_json(StatusCode::OK, outcome)) };
+        let mut response = fhir_json(StatusCode::ACCEPTED, outcome);
+        if let Ok(value) = HeaderValue::from_str(&location) {
             response.headers_mut().insert(LOCATION, value);
         }
         return Ok(response);
     };
     let kind = if bundle_type == "transaction" { "transaction-response" } else { "batch-response" };
-    let entries: Vec<Value> = accepted
-        .iter()
-        .map(|(accepted, warnings)| {
-            json!({"response": {
-                "status": "202 Accepted",
-                "location": location(accepted.submission_id),
-                "outcome": success_outcome(accepted, warnings),
-            }})
+    let entries: Vec<Value> = answers
+        .into_iter()
+        .map(|(location, outcome)| {
+            let mut response = json!({"status": "200 OK", "outcome": outcome});
+            if let Some(location) = location {
+                response["status"] = json!("202 Accepted");
+                response["location"] = json!(location);
+            }
+            json!({"response": response})
         })
         .collect();
     Ok(fhir_json(StatusCode::OK, json!({"resourceType": "Bundle", "type": kind, "entry": entries})))
+}
+
+/// An OperationOutcome for a report checked and not stored: the dry run's message, DHIS2's
+/// refusal of the whole report, each conflict at the elements of the values it names, then
+/// each warning.
+fn dry_run_outcome(result: &DryRunResult, part: &Part, warnings: &[Problem]) -> Value {
+    let mut issues = vec![json!({"severity": "information", "code": "informational", "diagnostics": result.message})];
+    if let Some(verdict) = &result.dhis2 {
+        if let Some(error) = &verdict.error {
+            issues.push(issue("error", "processing", &Problem::new(part.place.clone(), error.clone())));
+        }
+        for conflict in &verdict.conflicts {
+            let mut places: Vec<&str> =
+                conflict.partner_keys.iter().map(|key| part.place_of(&format!("dataValues.{key}:"))).collect();
+            places.dedup();
+            if places.is_empty() {
+                places.push(&part.place);
+            }
+            let said = [conflict.error_code.as_deref(), conflict.message.as_deref()];
+            let diagnostics = said.into_iter().flatten().collect::<Vec<_>>().join(": ");
+            issues.push(
+                json!({"severity": "error", "code": "business-rule", "diagnostics": diagnostics, "expression": places}),
+            );
+        }
+    }
+    issues.extend(warnings.iter().map(|w| issue("warning", "not-found", w)));
+    json!({"resourceType": "OperationOutcome", "issue": issues})
 }
 
 /// An OperationOutcome for a stored report: its submission, then each warning.

@@ -78,6 +78,11 @@ impl Part {
         Ok(())
     }
 
+    /// Warnings or problems (`field: what`), each at its place.
+    pub fn placed(&self, details: &[String]) -> Vec<Problem> {
+        details.iter().map(|d| Problem::new(self.place_of(d), d.clone())).collect()
+    }
+
     /// Where the problem `detail` (`field: problem`, in the words of `/aggregate`) lies: the
     /// place of the longest field it begins with, or the part's own.
     pub fn place_of(&self, detail: &str) -> &str {
@@ -161,6 +166,10 @@ pub struct Options {
     pub data_element_id_scheme: Option<String>,
     /// Attribute option combos given whole: `code` or `uid`.
     pub attribute_option_combo_id_scheme: Option<String>,
+    /// Check every part as it would be taken and ask DHIS2 to import each with `dryRun=true`;
+    /// nothing is stored, by the gateway or by DHIS2.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Identified by UID, or by code.

@@ -113,7 +113,7 @@ pub async fn accept_document(
     for repeat in &repeats {
         answers.push(repeat.replay(state, caller).await?);
     }
-    let (mut built, mut problems, mut refusal) = (Vec::new(), Vec::new(), None);
+    let (mut built, mut refusals) = (Vec::new(), Vec::new());
     for (part, answer) in parts.iter().zip(&answers) {
         if answer.is_some() {
             built.push(None);
@@ -122,17 +122,13 @@ pub async fn accept_document(
         match check_part(state, caller, part, scope).await? {
             Ok(part_built) => built.push(Some(part_built)),
             Err(part_refused) => {
-                problems.extend(part_refused.problems);
-                // A bad field anywhere makes the document a 400, else a 422.
-                if !matches!(refusal, Some(AppError::BadRequest { .. })) {
-                    refusal = Some(part_refused.error);
-                }
+                refusals.push(part_refused);
                 built.push(None);
             }
         }
     }
-    if let Some(error) = refusal {
-        return Err(Refused { error, problems });
+    if let Some(refused) = document_refusal(refusals) {
+        return Err(refused);
     }
     let destinations = state.servers.destinations().await?;
     // The parts not replayed, stored together.
@@ -157,10 +153,51 @@ pub async fn accept_document(
         .zip(answers)
         .map(|(part, answer)| {
             let accepted = answer.expect("every part replayed or stored");
-            let warnings = accepted.warnings.iter().map(|w| Problem::new(part.place_of(w), w.clone())).collect();
+            let warnings = part.placed(&accepted.warnings);
             (accepted, warnings)
         })
         .collect())
+}
+
+/// A document's dry run: every part checked as [`accept_document`] checks it, then DHIS2
+/// asked to import each with `dryRun=true`, one part after another as a single client would
+/// ask. Nothing is stored and an Idempotency-Key is not used up. Each result comes with its
+/// warnings placed.
+pub async fn check_document(
+    state: &AppState,
+    caller: &AuthUser,
+    parts: &[Part],
+    scope: &Scope,
+) -> Result<Vec<(DryRunResult, Vec<Problem>)>, Refused> {
+    let (mut built, mut refusals) = (Vec::with_capacity(parts.len()), Vec::new());
+    for checked in preview_document(state, caller, parts, scope).await? {
+        match checked {
+            Ok(part_built) => built.push(part_built),
+            Err(part_refused) => refusals.push(part_refused),
+        }
+    }
+    if let Some(refused) = document_refusal(refusals) {
+        return Err(refused);
+    }
+    let mut results = Vec::with_capacity(built.len());
+    for (part, built) in parts.iter().zip(built) {
+        let warnings = part.placed(&built.warnings);
+        let result = check_with_dhis2(state, Check::DataValueSet, built.payload, &built.value_keys, built.warnings);
+        results.push((result.await, warnings));
+    }
+    Ok(results)
+}
+
+/// The refusal of a document whose `refusals` are its refused parts': every problem of every
+/// part; a bad field anywhere makes the document a 400, else a 422.
+fn document_refusal(refusals: Vec<Refused>) -> Option<Refused> {
+    refusals.into_iter().reduce(|mut document, part| {
+        document.problems.extend(part.problems);
+        if !matches!(document.error, AppError::BadRequest { .. }) {
+            document.error = part.error;
+        }
+        document
+    })
 }
 
 /// What each part of a document would become (the DHIS2 payload and warnings), or why it
@@ -187,16 +224,15 @@ pub async fn check_part(
     part: &Part,
     scope: &Scope,
 ) -> AppResult<Result<aggregate::Built, Refused>> {
-    let placed = |detail: Vec<String>| detail.into_iter().map(|d| Problem::new(part.place_of(&d), d)).collect();
     match build_part(state, caller, part, scope).await {
         Ok(built) => Ok(Ok(built)),
         Err(AppError::BadRequest { detail, .. }) => Ok(Err(Refused {
             error: AppError::BadRequest { message: "The document is not valid".into(), detail: Vec::new() },
-            problems: placed(detail),
+            problems: part.placed(&detail),
         })),
         Err(AppError::Unprocessable { message, detail }) => Ok(Err(Refused {
             error: AppError::Unprocessable { message, detail: Vec::new() },
-            problems: placed(detail),
+            problems: part.placed(&detail),
         })),
         Err(other) => Err(other),
     }

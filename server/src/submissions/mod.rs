@@ -24,8 +24,8 @@ pub mod tracker;
 pub mod verdict;
 
 pub use intake::{
-    Intake, Scope, accept, accept_data_value_set, accept_document, accept_tracker, elements_out_of_scope,
-    preview_document, screen_data_value_set,
+    Intake, Scope, accept, accept_data_value_set, accept_document, accept_tracker, check_document,
+    elements_out_of_scope, preview_document, screen_data_value_set,
 };
 pub use log::{delete, get, list, purge};
 pub use requeue::{delete_many, requeue, requeue_one, requeue_refused_for_mapping, requeue_task};

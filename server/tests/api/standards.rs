@@ -94,15 +94,16 @@ async fn upload(p: &Pipeline, path: &str, name: &str, bytes: Vec<u8>) -> reqwest
 }
 
 async fn upload_as(p: &Pipeline, token: &str, path: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+    upload_request(p, token, path, name, bytes).send().await.unwrap()
+}
+
+fn upload_request(p: &Pipeline, token: &str, path: &str, name: &str, bytes: Vec<u8>) -> reqwest::RequestBuilder {
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
     p.app
         .request(Method::POST, &format!("/api/v2{path}"))
         .header("Authorization", format!("Token {token}"))
         .multipart(form)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn post_fhir(p: &Pipeline, path: &str, body: &Value) -> reqwest::Response {
@@ -624,6 +625,106 @@ async fn fhir_senders_get_operation_outcomes_and_bundles() {
     let r = post_fhir(&p, "/fhir", &json!([1, 2])).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     check_operation_outcome(&r.json().await.unwrap());
+}
+
+#[tokio::test]
+async fn documents_sent_as_dry_runs_are_checked_by_dhis2_and_stored_nowhere() {
+    let p = standards_pipeline().await;
+    // January is approved in DHIS2: something only DHIS2 knows, so only its dry run can tell.
+    p.dhis2.approve(fixture::DS_MONTHLY_HIV, "202401", fixture::OU_FACILITY_1);
+    let keys = |result: &Value| -> Vec<String> {
+        let conflicts = result["dhis2"]["conflicts"].as_array().unwrap();
+        let mut keys: Vec<String> = conflicts
+            .iter()
+            .flat_map(|c| c["partner_keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+
+    // ADX: each group's payload and DHIS2's verdict, in the gateway's JSON.
+    let r = post_adx(&p, &adx_month("2024-01-01/P1M"), "?dryRun=true").await;
+    let answer = expect_json(r, StatusCode::OK).await;
+    assert!(
+        answer["message"].as_str().unwrap().starts_with("Dry run: ADX message checked as 1 submission"),
+        "{answer:#}"
+    );
+    let january = &answer["submissions"][0];
+    assert_eq!(january["payload"]["dataValues"].as_array().unwrap().len(), 3);
+    assert_eq!(keys(january), ["HIV_POSITIVES", "HIV_TESTS[SEX=F]", "HIV_TESTS[SEX=M]"], "{january:#}");
+    let r = post_adx(&p, &adx_month("2024-02-01/P1M"), "?dryRun=true").await;
+    let february = &expect_json(r, StatusCode::OK).await["submissions"][0];
+    assert_eq!(february["dhis2"]["import_status"], "SUCCESS", "{february:#}");
+    assert_eq!(february["dhis2"]["conflicts"], json!([]));
+    // A message the gateway refuses is refused as it would be without dryRun.
+    let r = post_adx(&p, &adx_month("2024-01-01/P1D"), "?dryRun=true").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // FHIR: an OperationOutcome, each conflict at the elements of its values.
+    let r = post_fhir(&p, "/fhir/MeasureReport?dryRun=true", &measure_report("2024-01-01", "2024-01-31")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("location").is_none());
+    let outcome: Value = r.json().await.unwrap();
+    check_operation_outcome(&outcome);
+    let issues = outcome["issue"].as_array().unwrap();
+    assert_eq!(issues[0]["severity"], "information");
+    assert!(issues[0]["diagnostics"].as_str().unwrap().contains("nothing was stored"), "{outcome:#}");
+    let mut places: Vec<&str> = issues
+        .iter()
+        .filter(|i| i["code"] == "business-rule")
+        .flat_map(|i| i["expression"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()))
+        .collect();
+    places.sort();
+    places.dedup();
+    assert_eq!(
+        places,
+        [
+            "MeasureReport.group[0].stratifier[0].stratum[0].measureScore",
+            "MeasureReport.group[0].stratifier[0].stratum[1].measureScore",
+            "MeasureReport.group[1].measureScore",
+        ],
+        "{outcome:#}"
+    );
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": measure_report("2024-01-01", "2024-01-31")},
+        {"resource": measure_report("2024-02-01", "2024-02-29")},
+    ]});
+    let r = post_fhir(&p, "/fhir?dryRun=true", &bundle).await;
+    let answer = expect_json(r, StatusCode::OK).await;
+    assert_eq!(answer["type"], "batch-response");
+    for (entry, errors) in answer["entry"].as_array().unwrap().iter().zip([true, false]) {
+        assert_eq!(entry["response"]["status"], "200 OK");
+        assert!(entry["response"].get("location").is_none());
+        let issues = entry["response"]["outcome"]["issue"].as_array().unwrap();
+        assert_eq!(issues.iter().any(|i| i["severity"] == "error"), errors, "{entry:#}");
+    }
+
+    // A spreadsheet, with the key kept for the real upload: a dry run does not use it up.
+    let march = |path: &str| {
+        upload_request(&p, &p.partner_token, path, "march.csv", data_rows("202403").into_bytes())
+            .header("Idempotency-Key", "march-upload")
+            .send()
+    };
+    let answer = expect_json(march("/aggregate/file?dryRun=true").await.unwrap(), StatusCode::OK).await;
+    assert!(answer["message"].as_str().unwrap().starts_with("Dry run: march.csv"), "{answer:#}");
+    assert_eq!(answer["submissions"][0]["dhis2"]["import_status"], "SUCCESS", "{answer:#}");
+    let r = upload(&p, "/aggregate/file/preview?dryRun=true", "march.csv", data_rows("202403").into_bytes()).await;
+    let refused = expect_json(r, StatusCode::BAD_REQUEST).await;
+    assert!(refused.to_string().contains("dryRun"), "{refused}");
+
+    // Nothing was stored, by the gateway or by DHIS2, and DHIS2 was only ever asked to check.
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_log").fetch_one(&p.app.db).await.unwrap();
+    assert_eq!(stored, 0);
+    assert!(p.dhis2.values().is_empty());
+    let imports: Vec<_> = p.dhis2.requests().into_iter().filter(|r| r.path.ends_with("/dataValueSets")).collect();
+    assert_eq!(imports.len(), 6);
+    assert!(imports.iter().all(|r| r.query.contains("dryRun=true")), "{imports:?}");
+
+    // The real upload with the key the dry run carried is stored.
+    let accepted = expect_json(march("/aggregate/file").await.unwrap(), StatusCode::ACCEPTED).await;
+    let id = accepted["submissions"][0]["submission_id"].as_i64().unwrap();
+    assert_eq!(p.settled(id, &["succeeded"], Duration::from_secs(30)).await["status"], "succeeded");
 }
 
 /// An OperationOutcome as FHIR R4 defines it: `issue` 1..*, each with a `severity` and a

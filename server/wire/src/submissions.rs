@@ -57,6 +57,16 @@ pub struct DocumentAccepted {
     pub submissions: Vec<AggregateAccepted>,
 }
 
+/// Answer of a document sent with `?dryRun=true` (`POST /adx`, `POST /aggregate/file`): each
+/// submission it would become, in order, with DHIS2's verdict and its warnings placed in the
+/// document; nothing was stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DocumentDryRun {
+    pub message: String,
+    pub submissions: Vec<DryRunResult>,
+}
+
 /// `POST /aggregate/file/preview`: what a data file would become, submission by submission,
 /// checked as its upload will be. `ready` when every one would be taken.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
