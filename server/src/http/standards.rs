@@ -103,28 +103,26 @@ async fn take_placed(
     let scope = options.scope();
     if options.dry_run {
         let checked = submissions::check_document(state, caller, parts, &scope).await.map_err(placed_refusal)?;
-        let submissions: Vec<DryRunResult> = checked
-            .into_iter()
-            .map(|(mut result, warnings)| {
-                result.warnings = warnings.iter().map(placed).collect();
-                result
-            })
-            .collect();
+        let submissions = with_placed_warnings(checked, |result: &mut DryRunResult| &mut result.warnings);
         let message = format!("Dry run: {name} checked as {} submission(s); nothing was stored", submissions.len());
         return Ok(axum::Json(DocumentDryRun { message, submissions }).into_response());
     }
-    let accepted: Vec<AggregateAccepted> =
-        submissions::accept_document(state, caller, format, text, parts, &scope, key)
-            .await
-            .map_err(placed_refusal)?
-            .into_iter()
-            .map(|(mut accepted, warnings)| {
-                accepted.warnings = warnings.iter().map(placed).collect();
-                accepted
-            })
-            .collect();
+    let accepted =
+        submissions::accept_document(state, caller, format, text, parts, &scope, key).await.map_err(placed_refusal)?;
+    let accepted = with_placed_warnings(accepted, |accepted: &mut AggregateAccepted| &mut accepted.warnings);
     let message = format!("{name}: {} submission(s) queued for processing", accepted.len());
     Ok((StatusCode::ACCEPTED, axum::Json(DocumentAccepted { message, submissions: accepted })).into_response())
+}
+
+/// Each answer with its `warnings` set to the problems given, placed (`line 7 <dataValue>: …`).
+fn with_placed_warnings<T>(answers: Vec<(T, Vec<Problem>)>, warnings: fn(&mut T) -> &mut Vec<String>) -> Vec<T> {
+    answers
+        .into_iter()
+        .map(|(mut answer, problems)| {
+            *warnings(&mut answer) = problems.iter().map(placed).collect();
+            answer
+        })
+        .collect()
 }
 
 /// `line 7 <dataValue>: dataValues.MAL01[SEX=F]: no mapping; left out`
