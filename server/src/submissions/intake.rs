@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use chrono::Utc;
 use dhis2gw_wire::{AggregateAccepted, DryRunResult, RegisterCompletion};
+use futures_util::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -160,9 +161,9 @@ pub async fn accept_document(
 }
 
 /// A document's dry run: every part checked as [`accept_document`] checks it, then DHIS2
-/// asked to import each with `dryRun=true`, one part after another as a single client would
-/// ask. Nothing is stored and an Idempotency-Key is not used up. Each result comes with its
-/// warnings placed.
+/// asked to import each with `dryRun=true`, no more at once than `server.max_concurrent`
+/// allows deliveries. Nothing is stored and an Idempotency-Key is not used up. Each result,
+/// in the parts' order, comes with its warnings placed.
 pub async fn check_document(
     state: &AppState,
     caller: &AuthUser,
@@ -179,13 +180,16 @@ pub async fn check_document(
     if let Some(refused) = document_refusal(refusals) {
         return Err(refused);
     }
-    let mut results = Vec::with_capacity(built.len());
-    for (part, built) in parts.iter().zip(built) {
-        let warnings = part.placed(&built.warnings);
-        let result = check_with_dhis2(state, Check::DataValueSet, built.payload, &built.value_keys, built.warnings);
-        results.push((result.await, warnings));
-    }
-    Ok(results)
+    let at_once = state.config.server.max_concurrent.max(1) as usize;
+    let checks: Vec<_> = parts.iter().zip(built).map(|(part, built)| dry_run_part(state, part, built)).collect();
+    Ok(stream::iter(checks).buffered(at_once).collect().await)
+}
+
+/// DHIS2's dry run of one checked part, with the part's warnings placed.
+async fn dry_run_part(state: &AppState, part: &Part, built: aggregate::Built) -> (DryRunResult, Vec<Problem>) {
+    let warnings = part.placed(&built.warnings);
+    let result = check_with_dhis2(state, Check::DataValueSet, built.payload, &built.value_keys, built.warnings).await;
+    (result, warnings)
 }
 
 /// The refusal of a document whose `refusals` are its refused parts': every problem of every
