@@ -415,14 +415,21 @@ async fn fhir_intake(
     Ok(fhir_json(StatusCode::OK, json!({"resourceType": "Bundle", "type": kind, "entry": entries})))
 }
 
-/// An OperationOutcome for a report checked and not stored: the dry run's message, DHIS2's
-/// refusal of the whole report, each conflict at the elements of the values it names, then
-/// each warning.
+/// An OperationOutcome for a report checked and not stored: the dry run's message, each
+/// conflict at the elements of the values it names (or, without conflicts, what DHIS2 said of
+/// the whole report), then each warning.
 fn dry_run_outcome(result: &DryRunResult, part: &Part, warnings: &[Problem]) -> Value {
     let mut issues = vec![json!({"severity": "information", "code": "informational", "diagnostics": result.message})];
     if let Some(verdict) = &result.dhis2 {
-        if let Some(error) = &verdict.error {
-            issues.push(issue("error", "processing", &Problem::new(part.place.clone(), error.clone())));
+        // The verdict in words: a refusal unless DHIS2 took it (then, say, nothing new). With
+        // conflicts it only repeats them, or DHIS2's "Import process completed successfully".
+        if let (true, Some(said)) = (verdict.conflicts.is_empty(), &verdict.error) {
+            let (severity, code) = if verdict.import_status.as_deref() == Some("SUCCESS") {
+                ("information", "informational")
+            } else {
+                ("error", "processing")
+            };
+            issues.push(issue(severity, code, &Problem::new(part.place.clone(), said.clone())));
         }
         for conflict in &verdict.conflicts {
             let mut places: Vec<&str> =

@@ -670,6 +670,8 @@ async fn documents_sent_as_dry_runs_are_checked_by_dhis2_and_stored_nowhere() {
     let issues = outcome["issue"].as_array().unwrap();
     assert_eq!(issues[0]["severity"], "information");
     assert!(issues[0]["diagnostics"].as_str().unwrap().contains("nothing was stored"), "{outcome:#}");
+    // Every error is a value DHIS2 refused (not DHIS2's "Import process completed successfully").
+    assert!(issues.iter().filter(|i| i["severity"] == "error").all(|i| i["code"] == "business-rule"), "{outcome:#}");
     let mut places: Vec<&str> = issues
         .iter()
         .filter(|i| i["code"] == "business-rule")
