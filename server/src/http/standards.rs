@@ -310,7 +310,7 @@ async fn submit_measure_report(
     post, path = paths::FHIR, tag = "submissions", request_body(content = Object, content_type = "application/fhir+json"),
     params(Options, ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key for the whole Bundle")),
     responses(
-        (status = 200, body = Object, description = "A Bundle answering each entry"),
+        (status = 200, body = Object, description = "A Bundle answering each entry; with dryRun, a report alone gets its OperationOutcome"),
         (status = 202, body = Object, description = "A MeasureReport alone: as POST /fhir/MeasureReport"),
         (status = 400, body = Object, description = "An OperationOutcome, an issue per bad element"),
         (status = 422, body = Object, description = "An OperationOutcome: nothing could be mapped"),
