@@ -438,7 +438,7 @@ fn dry_run_outcome(result: &DryRunResult, part: &Part, warnings: &[Problem]) -> 
             if places.is_empty() {
                 places.push(&part.place);
             }
-            let said = [conflict.error_code.as_deref(), conflict.message.as_deref()];
+            let said = [conflict.error_code.as_deref(), conflict.described.as_deref().or(conflict.message.as_deref())];
             let diagnostics = said.into_iter().flatten().collect::<Vec<_>>().join(": ");
             issues.push(
                 json!({"severity": "error", "code": "business-rule", "diagnostics": diagnostics, "expression": places}),

@@ -19,7 +19,8 @@ pub(super) enum Check {
 }
 
 /// Asks DHIS2 to check `payload` (whose values or records `keys` name, in the partner's
-/// terms) and stores nothing; without an answer from DHIS2 the result says so.
+/// terms) and stores nothing; without an answer from DHIS2 the result says so. Conflicts come
+/// with their names where the synced metadata knows them.
 pub(super) async fn check_with_dhis2(
     state: &AppState,
     check: Check,
@@ -41,7 +42,15 @@ pub(super) async fn check_with_dhis2(
                     tracing::info!(error = %e, "DHIS2 unreachable for a check that stores nothing");
                     None
                 }
-                Ok(answer) => Some(verdict_of(answer.status, interpret(answer.status, &answer.body), keys)),
+                Ok(answer) => {
+                    let mut verdict = verdict_of(answer.status, interpret(answer.status, &answer.body), keys);
+                    // In names, as the log shows a delivery's conflicts.
+                    let snapshot = state.metadata.snapshot();
+                    for conflict in &mut verdict.conflicts {
+                        conflict.described = described(&snapshot, &payload, conflict);
+                    }
+                    Some(verdict)
+                }
             }
         }
     };

@@ -653,6 +653,9 @@ async fn documents_sent_as_dry_runs_are_checked_by_dhis2_and_stored_nowhere() {
     let january = &answer["submissions"][0];
     assert_eq!(january["payload"]["dataValues"].as_array().unwrap().len(), 3);
     assert_eq!(keys(january), ["HIV_POSITIVES", "HIV_TESTS[SEX=F]", "HIV_TESTS[SEX=M]"], "{january:#}");
+    // In names, as the log shows them.
+    let described = january["dhis2"]["conflicts"][0]["described"].as_str().unwrap_or_default();
+    assert!(described.contains("HIV tests, Male") && described.contains(fixture::DS_MONTHLY_HIV_NAME), "{january:#}");
     let r = post_adx(&p, &adx_month("2024-02-01/P1M"), "?dryRun=true").await;
     let february = &expect_json(r, StatusCode::OK).await["submissions"][0];
     assert_eq!(february["dhis2"]["import_status"], "SUCCESS", "{february:#}");
@@ -679,6 +682,8 @@ async fn documents_sent_as_dry_runs_are_checked_by_dhis2_and_stored_nowhere() {
         .collect();
     places.sort();
     places.dedup();
+    let said = issues.iter().find(|i| i["code"] == "business-rule").unwrap()["diagnostics"].as_str().unwrap();
+    assert!(said.starts_with("E7642: ") && said.contains(fixture::DS_MONTHLY_HIV_NAME), "{outcome:#}");
     assert_eq!(
         places,
         [
