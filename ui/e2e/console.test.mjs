@@ -174,6 +174,11 @@ test('an administrator finds a rejected submission, fixes its mapping by CSV and
   await waitForText(page, '#data-preview', 'Preview of may.csv: 2 submissions');
   await waitForText(page, '#data-preview', 'Facility 2');
   await waitForText(page, '#data-preview', 'row 4: dataValues.not_mapped: no mapping; left out');
+  // DHIS2's own verdict, asked before sending (a dry run; what it refuses is the component
+  // test's and the API tests' to show).
+  await page.click('#ask-dhis2');
+  await waitForText(page, '#dhis2-said', 'refuses none of its values');
+  await waitForText(page, '#data-preview td.dhis2-said', 'Takes every value');
   await shot(page, 'data-upload');
   await page.click('#confirm-upload');
   await waitForText(page, '#data-result', 'may.csv: 2 submissions queued for DHIS2.');

@@ -8,11 +8,12 @@ use dhis2gw_wire::routes::{self as paths, fill};
 use dhis2gw_wire::{
     AlertFinding, AlertNotification, AlertRuleInput, AlertRuleView, AlertTest, AlertTestResult, AlertsOverview,
     ApiToken, AuditEntry, AuditFilter, Completeness, CompletenessFilter, CreateApiToken, CreateUser, CreatedApiToken,
-    DataFilePreview, DeleteResult, Dhis2Server, DocumentAccepted, HealthState, HeldGroup, HeldResult, HeldSelection,
-    ImportReport, LogFilter, Mapping, MappingFields, MappingFilter, Message, MetadataFilter, MetadataObject,
-    MetadataStatus, MetadataSync, NotificationFilter, OrgUnit, OrgUnitFilter, OrgUnitLevel, Overview, Page,
-    PartnerAccess, PartnerAccessView, RefusedFilter, RefusedValue, ReportSubmission, RequeueRequest, RequeueResult,
-    RotateApiToken, ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated, UserFilter,
+    DataFilePreview, DeleteResult, Dhis2Server, DocumentAccepted, DocumentDryRun, HealthState, HeldGroup, HeldResult,
+    HeldSelection, ImportReport, LogFilter, Mapping, MappingFields, MappingFilter, Message, MetadataFilter,
+    MetadataObject, MetadataStatus, MetadataSync, NotificationFilter, OrgUnit, OrgUnitFilter, OrgUnitLevel, Overview,
+    Page, PartnerAccess, PartnerAccessView, RefusedFilter, RefusedValue, ReportSubmission, RequeueRequest,
+    RequeueResult, RotateApiToken, ServerInput, Submission, SubmissionDetail, UpdateUser, User, UserCreated,
+    UserFilter,
 };
 use serde::de::DeserializeOwned;
 
@@ -197,6 +198,11 @@ pub async fn import_mappings(session: Session, name: String, bytes: Vec<u8>, dry
 /// What a data file (CSV or a workbook) would become, checked as its upload will be.
 pub async fn preview_data_file(session: Session, name: String, bytes: Vec<u8>) -> ApiResult<DataFilePreview> {
     session.fetch(Call::post(paths::AGGREGATE_FILE_PREVIEW).file(name, bytes)).await
+}
+
+/// What DHIS2 would make of a data file's submissions (a dry run): nothing is stored.
+pub async fn dry_run_data_file(session: Session, name: String, bytes: Vec<u8>) -> ApiResult<DocumentDryRun> {
+    session.fetch(Call::post(paths::AGGREGATE_FILE).query([("dryRun", "true")]).file(name, bytes)).await
 }
 
 /// Uploads a data file: a submission per data set, org unit and period, or none.

@@ -1,8 +1,12 @@
 //! Component tests: the console's pieces mounted in a real (headless) browser.
 
 use dhis2gw_ui::components::{Dialogs, Named, Pager, StatusBadge};
+use dhis2gw_ui::pages::data_upload::Dhis2Said;
 use dhis2gw_ui::pages::mappings::ReportSummary;
-use dhis2gw_wire::{HealthState, ImportReport, ImportRow, MappingHealth, RowAction, TargetNames};
+use dhis2gw_wire::{
+    ConflictView, Dhis2Verdict, DryRunResult, HealthState, ImportReport, ImportRow, MappingHealth, RefusalClass,
+    RowAction, TargetNames,
+};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -105,6 +109,57 @@ async fn the_import_preview_lists_what_changes_and_why_rows_are_rejected() {
     assert!(text(&el, "tr.row-created td.health").contains("OK"));
     assert!(text(&el, "tr.row-unchanged td.health").contains("Broken'Orphan' is in no data set"));
     assert!(text(&el, ".import-broken").contains("1 row would make a mapping DHIS2 refuses"));
+}
+
+#[wasm_bindgen_test]
+async fn dhis2s_dry_run_verdict_names_each_refused_value_and_says_which_would_wait() {
+    let el = host();
+    let conflict = |class: RefusalClass, described: &str| ConflictView {
+        error_code: Some("E7642".into()),
+        object: None,
+        property: None,
+        message: Some("with UIDs".into()),
+        indexes: vec![0],
+        partner_keys: vec!["HIV_TESTS.MALE".into()],
+        described: Some(described.into()),
+        class: Some(class),
+    };
+    let result = |status: &str, conflicts: Vec<ConflictView>, error: Option<&str>| {
+        Some(DryRunResult {
+            message: "Dry run".into(),
+            payload: serde_json::json!({}),
+            warnings: Vec::new(),
+            dhis2: Some(Dhis2Verdict {
+                http_status: Some(200),
+                import_status: Some(status.into()),
+                import_count: None,
+                conflicts,
+                error: error.map(str::to_string),
+            }),
+        })
+    };
+    let approved = result("WARNING", vec![conflict(RefusalClass::Approved, "HIV tests, Male: data approved")], None);
+    let bad = result("WARNING", vec![conflict(RefusalClass::Data, "HIV tests, Male: not a number")], None);
+    let taken = result("SUCCESS", Vec::new(), None);
+    let refused = result("ERROR", Vec::new(), Some("Data set not found"));
+    let _handle = leptos::mount::mount_to(el.clone(), move || {
+        view! {
+            <p id="approved"><Dhis2Said said=approved.clone()/></p>
+            <p id="bad"><Dhis2Said said=bad.clone()/></p>
+            <p id="taken"><Dhis2Said said=taken.clone()/></p>
+            <p id="refused"><Dhis2Said said=refused.clone()/></p>
+            <p id="unasked"><Dhis2Said said=None/></p>
+        }
+    });
+    assert_eq!(
+        text(&el, "#approved"),
+        "Refuses HIV_TESTS.MALE: HIV tests, Male: data approved; sent now, they wait On hold until DHIS2 takes them"
+    );
+    assert_eq!(text(&el, "#bad"), "Refuses HIV_TESTS.MALE: HIV tests, Male: not a number", "the file's to fix");
+    assert_eq!(text(&el, "#taken"), "Takes every value");
+    assert_eq!(text(&el, "#refused"), "Refuses it: Data set not found");
+    assert!(el.query_selector("#refused .error").unwrap().is_some());
+    assert_eq!(text(&el, "#unasked"), "DHIS2 could not be asked");
 }
 
 #[wasm_bindgen_test]
