@@ -122,9 +122,16 @@ pub fn DataUpload(upload: RwSignal<Upload>, check: Callback<PickedFile>, on_done
                         }
                         _ => vec![None; preview.submissions.len()],
                     };
-                    let answered = matches!(check, Dhis2Check::Said(_));
-                    let refusing = said.iter().flatten().filter(|r| r.dhis2.as_ref().is_some_and(|v| !v.conflicts.is_empty())).count();
-                    let refuses_some = refusing != 0;
+                    let answered = said.iter().any(Option::is_some);
+                    let unasked = said.iter().flatten().filter(|r| r.dhis2.is_none()).count() as i64;
+                    let refusing = said.iter().flatten().filter(|r| r.dhis2.as_ref().is_some_and(|v| !v.conflicts.is_empty())).count() as i64;
+                    let (dhis2_said, refuses_some) = if unasked > 0 {
+                        (format!("DHIS2 could not be asked about {}; nothing was stored.", format::plural(unasked, "submission", "submissions")), true)
+                    } else if refusing > 0 {
+                        (format!("DHIS2 checked each submission (a dry run; nothing was stored) and would refuse values of {} (below).", format::plural(refusing, "submission", "submissions")), true)
+                    } else {
+                        ("DHIS2 checked each submission (a dry run; nothing was stored) and refuses none of its values.".to_string(), false)
+                    };
                     view! {
                         <div id="data-preview">
                             <h3>{format!("Preview of {}: {}", file.name, format::plural(n, "submission", "submissions"))}</h3>
@@ -132,11 +139,7 @@ pub fn DataUpload(upload: RwSignal<Upload>, check: Callback<PickedFile>, on_done
                                 <p class="error">"Some would be refused (below): fix the file and drop it again. Nothing is sent unless all can be."</p>
                             })}
                             {answered.then(|| view! {
-                                <p id="dhis2-said" role="status" class:error=refuses_some>{if !refuses_some {
-                                    "DHIS2 checked each submission (a dry run; nothing was stored) and refuses none of its values.".to_string()
-                                } else {
-                                    format!("DHIS2 checked each submission (a dry run; nothing was stored) and would refuse values of {} (below).", format::plural(refusing as i64, "submission", "submissions"))
-                                }}</p>
+                                <p id="dhis2-said" role="status" class:error=refuses_some>{dhis2_said}</p>
                             })}
                             {match check {
                                 Dhis2Check::Failed(e) => view! { <ErrorNote error=e/> }.into_any(),
