@@ -124,19 +124,17 @@ async fn dhis2s_dry_run_verdict_names_each_refused_value_and_says_which_would_wa
         described: Some(described.into()),
         class: Some(class),
     };
-    let result = |status: &str, conflicts: Vec<ConflictView>, error: Option<&str>| {
-        Some(DryRunResult {
-            message: "Dry run".into(),
-            payload: serde_json::json!({}),
-            warnings: Vec::new(),
-            dhis2: Some(Dhis2Verdict {
-                http_status: Some(200),
-                import_status: Some(status.into()),
-                import_count: None,
-                conflicts,
-                error: error.map(str::to_string),
-            }),
-        })
+    let unasked =
+        DryRunResult { message: "Dry run".into(), payload: serde_json::json!({}), warnings: Vec::new(), dhis2: None };
+    let result = |status: &str, conflicts: Vec<ConflictView>, error: Option<&str>| DryRunResult {
+        dhis2: Some(Dhis2Verdict {
+            http_status: Some(200),
+            import_status: Some(status.into()),
+            import_count: None,
+            conflicts,
+            error: error.map(str::to_string),
+        }),
+        ..unasked.clone()
     };
     let approved = result("WARNING", vec![conflict(RefusalClass::Approved, "HIV tests, Male: data approved")], None);
     let bad = result("WARNING", vec![conflict(RefusalClass::Data, "HIV tests, Male: not a number")], None);
@@ -148,7 +146,7 @@ async fn dhis2s_dry_run_verdict_names_each_refused_value_and_says_which_would_wa
             <p id="bad"><Dhis2Said said=bad.clone()/></p>
             <p id="taken"><Dhis2Said said=taken.clone()/></p>
             <p id="refused"><Dhis2Said said=refused.clone()/></p>
-            <p id="unasked"><Dhis2Said said=None/></p>
+            <p id="unasked"><Dhis2Said said=unasked.clone()/></p>
         }
     });
     assert_eq!(

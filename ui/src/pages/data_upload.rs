@@ -150,7 +150,7 @@ pub fn DataUpload(upload: RwSignal<Upload>, check: Callback<PickedFile>, on_done
                                     <th>"Rows from"</th><th>"Data set"</th><th>"Org unit"</th><th>"Period"</th><th>"Values"</th><th>"Left out or refused"</th>
                                     {answered.then(|| view! { <th>"DHIS2 says"</th> })}
                                 </tr></thead>
-                                <tbody>{preview.submissions.into_iter().zip(said).map(|(s, said)| view! { <PreviewRow s said answered/> }).collect_view()}</tbody>
+                                <tbody>{preview.submissions.into_iter().zip(said).map(|(s, said)| view! { <PreviewRow s said/> }).collect_view()}</tbody>
                             </table>
                             <div class="actions">
                                 <button on:click=move |_| upload.set(Upload::Idle)>"Cancel"</button>
@@ -185,9 +185,9 @@ pub fn DataUpload(upload: RwSignal<Upload>, check: Callback<PickedFile>, on_done
 }
 
 /// One submission the file would become, with what it sends and what it leaves out or why not,
-/// and, once `answered`, what DHIS2 `said` of it.
+/// and, once DHIS2 was asked, what it `said` of it.
 #[component]
-fn PreviewRow(s: PreviewedSubmission, said: Option<DryRunResult>, answered: bool) -> impl IntoView {
+fn PreviewRow(s: PreviewedSubmission, said: Option<DryRunResult>) -> impl IntoView {
     let refused = !s.problems.is_empty();
     let notes: Vec<String> = s.problems.iter().chain(&s.warnings).cloned().collect();
     let named = |name: Option<String>, id: Option<String>| match (name, id) {
@@ -208,7 +208,7 @@ fn PreviewRow(s: PreviewedSubmission, said: Option<DryRunResult>, answered: bool
                     <details><summary>"What goes to DHIS2"</summary><pre class="json">{format::pretty(&p)}</pre></details>
                 })}
             </td>
-            {answered.then(|| view! { <td class="small dhis2-said"><Dhis2Said said/></td> })}
+            {said.map(|said| view! { <td class="small dhis2-said"><Dhis2Said said/></td> })}
         </tr>
     }
 }
@@ -216,8 +216,8 @@ fn PreviewRow(s: PreviewedSubmission, said: Option<DryRunResult>, answered: bool
 /// DHIS2's dry-run verdict on one submission, in words: each value it would refuse (in names
 /// where the console knows them), or that it takes them all.
 #[component]
-pub fn Dhis2Said(said: Option<DryRunResult>) -> impl IntoView {
-    let Some(verdict) = said.and_then(|s| s.dhis2) else {
+pub fn Dhis2Said(said: DryRunResult) -> impl IntoView {
+    let Some(verdict) = said.dhis2 else {
         return view! { <span>"DHIS2 could not be asked"</span> }.into_any();
     };
     if verdict.conflicts.is_empty() {
