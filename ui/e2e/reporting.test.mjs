@@ -30,6 +30,9 @@ test('an M&E officer reads the grid, opens the submissions behind a cell and exp
     await page.fill('#report-period_to', env('LAST'));
     await page.locator('#report-period_to').blur();
     await page.waitForFunction(() => document.querySelectorAll('#report-grid tbody tr').length === 3);
+    // The grid of OLD to LAST, not one loaded while period_to still held this month: three
+    // periods a row (the figures below count them).
+    await page.waitForFunction(() => document.querySelectorAll('#report-grid td[data-org-unit="OrgFac00001"]').length === 3);
 
     const facility1 = 'OrgFac00001';
     const facility2 = 'OrgFac00002';
